@@ -1,0 +1,3 @@
+from lfguard.cli import main
+
+raise SystemExit(main())

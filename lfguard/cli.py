@@ -1,0 +1,77 @@
+"""The command line: parse arguments, hand each subcommand to its module, map outcomes to exit codes.
+
+Exit codes: 0 nothing at or above the failure level, 1 findings at or above it, 2 usage or internal error.
+Subcommand modules are imported only when used, so `lfguard check` never pays for the runner's imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from lfguard import __version__
+from lfguard.errors import UsageError
+
+# name -> (module, one-line help). Each module defines add_arguments(parser) and run(args) -> int.
+COMMANDS = {
+    "check": ("lfguard.commands.check", "check dataset_info.json, datasets and training YAMLs"),
+    "rules": ("lfguard.commands.rules", "list the rules, or explain one"),
+    "schema": ("lfguard.commands.schema", "print a JSON Schema (train or dataset_info)"),
+    "train": ("lfguard.commands.train", "check, then launch LoRA SFT (built-in runner or llamafactory-cli)"),
+    "preview": ("lfguard.commands.preview", "show samples rendered with the template and their label mask"),
+    "doctor": ("lfguard.commands.doctor", "report the environment: versions, devices, variables"),
+    "convert": ("lfguard.commands.convert", "turn a spreadsheet or table into alpaca/sharegpt data"),
+    "register": ("lfguard.commands.register", "add a data file to dataset_info.json"),
+    "stats": ("lfguard.commands.stats", "dataset statistics: lengths, roles, truncation"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse exits 2 as well; keep its one-line style, without the usage dump
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="lfguard", description="Check LLaMA-Factory projects before they train, then launch.")
+    parser.add_argument("--version", action="version", version=f"lfguard {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (module_name, help_text) in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name != module_name:
+                raise
+            continue  # a command not built yet
+        command = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
+        module.add_arguments(command)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if not getattr(args, "_run", None):
+            build_parser().print_help()
+            return 2
+        return int(args._run(args) or 0)
+    except UsageError as err:
+        print(f"lfguard: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lfguard: interrupted", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    except Exception as err:  # never a traceback for users; LFGUARD_DEBUG=1 shows it for us
+        if os.environ.get("LFGUARD_DEBUG"):
+            raise
+        print(f"lfguard: internal error: {type(err).__name__}: {err} (set LFGUARD_DEBUG=1 for details)",
+              file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Check dataset_info.json, dataset files and training YAMLs, and the links between them.
+
+PATH may be a project folder (default: the current one), a dataset_info.json, a training YAML or a data file.
+Arguments of the form key=value are command-line overrides for the training YAML, as llamafactory-cli takes them.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from lfguard.commands import common
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: .); key=value overrides")
+    common.add_check_arguments(parser)
+
+
+def run(args) -> int:
+    paths, overrides = common.split_overrides(args.paths)
+    settings = common.settings_from_args(args, overrides)
+    from lfguard.validator.engine import run_check
+
+    report = run_check(paths or ["."], settings)
+    common.emit(report, args, settings)
+    return common.exit_code(report, settings)

@@ -1,0 +1,79 @@
+"""Arguments and output shared by `check` and `train`."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from lfguard.diagnostics import Severity
+from lfguard.errors import UsageError
+
+
+def add_check_arguments(parser) -> None:
+    from lfguard.reporters import FORMATS
+
+    parser.add_argument("--format", default="text", choices=list(FORMATS), help="output format (default: text)")
+    parser.add_argument("--output-file", metavar="FILE", help="write the report to FILE instead of stdout")
+    parser.add_argument("--select", metavar="CODES", help="comma-separated rule codes or prefixes to report")
+    parser.add_argument("--ignore", metavar="CODES", help="comma-separated rule codes or prefixes to skip")
+    parser.add_argument("--fail-on", choices=["error", "warning", "info"], help="failure level (default: error)")
+    parser.add_argument("--dataset-dir", metavar="DIR", help="override the configs' dataset_dir")
+    parser.add_argument("--llamafactory-version", metavar="VERSION",
+                        help="target LLaMA-Factory version (default: the installed one, else the newest known)")
+    parser.add_argument("--workers", type=int, metavar="N", help="processes for large datasets (default: cores)")
+    parser.add_argument("--devices", type=int, metavar="N", help="devices the run uses, for step budgets")
+
+
+def split_overrides(items):
+    paths, overrides = [], {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if sep and key and "/" not in key and not os.path.exists(item):
+            overrides[key.lstrip("-")] = value
+        else:
+            paths.append(item)
+    return paths, overrides
+
+
+def _codes(text):
+    return tuple(c.strip() for c in (text or "").split(",") if c.strip())
+
+
+def settings_from_args(args, overrides=None):
+    """Defaults, then the config file ([tool.lfguard] / .lfguard.toml), then the command line."""
+    from lfguard import config_file
+
+    settings = config_file.load_settings()
+    if getattr(args, "select", None):
+        settings.select = _codes(args.select)
+    if getattr(args, "ignore", None):
+        settings.ignore = _codes(args.ignore)
+    if getattr(args, "fail_on", None):
+        settings.fail_on = Severity.parse(args.fail_on)
+    for name in ("dataset_dir", "llamafactory_version", "workers", "devices"):
+        value = getattr(args, name, None)
+        if value is not None:
+            setattr(settings, name, value)
+    if settings.workers is not None and settings.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    settings.overrides = dict(overrides or {})
+    return settings
+
+
+def emit(report, args, settings) -> None:
+    from lfguard import reporters
+
+    reporter = reporters.get(args.format)
+    if args.output_file:
+        try:
+            with open(args.output_file, "w", encoding="utf-8") as out:
+                reporter.render(report, out, color=False)
+        except OSError as err:
+            raise UsageError(f"cannot write {args.output_file}: {err.strerror}") from None
+    else:
+        color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        reporter.render(report, sys.stdout, color=color)
+
+
+def exit_code(report, settings) -> int:
+    return 1 if any(d.severity >= settings.fail_on for d in report.diagnostics) else 0

@@ -1,0 +1,99 @@
+"""The one value every check produces: a Diagnostic, with its rule code, severity and place."""
+
+from __future__ import annotations
+
+import enum
+import os
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+
+class Severity(enum.IntEnum):
+    INFO = 0
+    WARNING = 1
+    ERROR = 2
+
+    def __str__(self) -> str:  # "error", "warning", "info" everywhere users see it
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> "Severity":
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            raise ValueError(f"unknown severity {text!r}: use error, warning or info") from None
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding. ``line``/``column`` are 1-based, ``sample`` is the 0-based record index."""
+
+    code: str
+    severity: Severity
+    message: str
+    file: Optional[str] = None
+    line: Optional[int] = None
+    column: Optional[int] = None
+    sample: Optional[int] = None
+    dataset: Optional[str] = None
+    end_line: Optional[int] = None
+    end_column: Optional[int] = None
+
+    def at(self, **where) -> "Diagnostic":
+        return replace(self, **where)
+
+    def sort_key(self):
+        return (self.file or "", self.line or 0, self.column or 0, self.sample or 0, self.code)
+
+    def to_dict(self, cwd: Optional[str] = None) -> dict:
+        return {
+            "code": self.code,
+            "severity": str(self.severity),
+            "message": self.message,
+            "file": display_path(self.file, cwd),
+            "line": self.line,
+            "column": self.column,
+            "sample": self.sample,
+            "dataset": self.dataset,
+        }
+
+
+def display_path(path: Optional[str], cwd: Optional[str] = None) -> Optional[str]:
+    """A path relative to the current directory when it lies under it, else as given."""
+    if path is None:
+        return None
+    cwd = cwd or os.getcwd()
+    absolute = os.path.abspath(path)
+    try:
+        if os.path.commonpath([absolute, cwd]) == cwd:
+            return os.path.relpath(absolute, cwd)
+    except ValueError:  # different drives
+        pass
+    return path
+
+
+@dataclass
+class Report:
+    """Everything one run found, plus the counts the summary shows."""
+
+    diagnostics: list = field(default_factory=list)
+    files: int = 0
+    samples: int = 0
+
+    def extend(self, diagnostics) -> None:
+        self.diagnostics.extend(diagnostics)
+
+    def count(self, severity: Severity) -> int:
+        return sum(1 for d in self.diagnostics if d.severity == severity)
+
+    def summary(self) -> dict:
+        return {
+            "files": self.files,
+            "samples": self.samples,
+            "errors": self.count(Severity.ERROR),
+            "warnings": self.count(Severity.WARNING),
+            "infos": self.count(Severity.INFO),
+        }
+
+    def sorted(self) -> list:
+        return sorted(self.diagnostics, key=Diagnostic.sort_key)

@@ -1,0 +1,2 @@
+class UsageError(Exception):
+    """Bad command line, bad configuration or unusable input: exit 2 with this one-line message."""

@@ -1,0 +1,99 @@
+"""The rule registry: every rule's code, name, severity, title and documented examples, in one place.
+
+A rule is declared once, next to the pure function that checks it::
+
+    UNKNOWN_KEY = rule(
+        "DI101", "unknown-entry-key", WARNING,
+        "Unknown key in a dataset_info.json entry",
+        why="LLaMA-Factory ignores keys it does not know, so a typo silently does nothing.",
+        fix="Use one of the documented keys.",
+        bad={"data/dataset_info.json": '{"a": {"file_name": "a.json", "fomatting": "sharegpt"}}', ...},
+        good={...},
+    )
+
+and the check yields ``UNKNOWN_KEY.diag("message", file=..., line=...)``.
+
+``bad`` and ``good`` are small projects (relative path -> file text). ``lfguard rules CODE`` prints them and
+``tests/test_rule_examples.py`` checks every one: ``bad`` must raise the rule, ``good`` must not. ``target``
+names the path to check (default: the project folder). So the documentation cannot drift from the behaviour.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Dict, Mapping, Optional
+
+from lfguard.diagnostics import Diagnostic, Severity
+
+ERROR, WARNING, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
+
+# Modules that declare rules. Importing them fills RULES; adding a rule module is one line here.
+RULE_MODULES = (
+    "lfguard.validator.rules_general",
+    "lfguard.validator.dataset_info",
+    "lfguard.validator.datafile",
+    "lfguard.validator.samples",
+    "lfguard.validator.training",
+    "lfguard.validator.links",
+    "lfguard.suppressions",
+)
+
+RULES: Dict[str, "Rule"] = {}
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    severity: Severity
+    title: str
+    why: str = ""
+    fix: str = ""
+    bad: Mapping[str, str] = field(default_factory=dict)
+    good: Mapping[str, str] = field(default_factory=dict)
+    target: Optional[str] = None  # path inside the example project to check; None = the whole folder
+    args: tuple = ()  # extra `lfguard check` arguments the examples need
+
+    def diag(self, message: str, *, severity: Optional[Severity] = None, **where) -> Diagnostic:
+        return Diagnostic(self.code, severity if severity is not None else self.severity, message, **where)
+
+    def to_dict(self) -> dict:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "severity": str(self.severity),
+            "title": self.title,
+            "why": self.why,
+            "fix": self.fix,
+            "bad": dict(self.bad),
+            "good": dict(self.good),
+            "target": self.target,
+            "args": list(self.args),
+        }
+
+
+def rule(code: str, name: str, severity: Severity, title: str, **doc) -> Rule:
+    if code in RULES:
+        raise RuntimeError(f"rule code {code} declared twice")
+    declared = Rule(code, name, severity, title, **doc)
+    RULES[code] = declared
+    return declared
+
+
+def all_rules() -> Dict[str, Rule]:
+    """Every registered rule, sorted by code (imports the rule modules on first use)."""
+    for module in RULE_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:  # a rule module not written yet must not break the others
+            if err.name != module:
+                raise
+    return dict(sorted(RULES.items()))
+
+
+def selected(code: str, select=(), ignore=()) -> bool:
+    """ruff-style selection: the longest matching prefix wins; select defaults to everything."""
+    best_select = max((len(p) for p in select if code.startswith(p)), default=-1 if select else 0)
+    best_ignore = max((len(p) for p in ignore if code.startswith(p)), default=-1)
+    return best_select >= 0 and best_select >= best_ignore + (0 if best_ignore < 0 else 1)

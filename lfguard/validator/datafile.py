@@ -1,0 +1,1 @@
+"""Data-file loading rules (to write)."""

@@ -1,0 +1,1 @@
+"""Sample-level rules (to write)."""

@@ -1,0 +1,34 @@
+"""Every rule's documented examples are tests: `bad` raises the rule, `good` does not."""
+
+import pytest
+
+from conftest import write_project
+from helpers import check_json, codes
+from lfguard.registry import all_rules
+
+RULES = all_rules()
+
+
+def _check(tmp_path, rule, files):
+    write_project(tmp_path, files)
+    _, report = check_json(rule.target or ".", *rule.args, cwd=tmp_path)
+    return report
+
+
+@pytest.mark.parametrize("code", sorted(c for c, r in RULES.items() if r.bad))
+def test_bad_example_triggers_rule(code, tmp_path):
+    rule = RULES[code]
+    report = _check(tmp_path, rule, rule.bad)
+    assert code in codes(report), report["diagnostics"]
+
+
+@pytest.mark.parametrize("code", sorted(c for c, r in RULES.items() if r.good))
+def test_good_example_stays_silent(code, tmp_path):
+    rule = RULES[code]
+    report = _check(tmp_path, rule, rule.good)
+    assert code not in codes(report), report["diagnostics"]
+
+
+def test_every_rule_is_documented_with_both_examples():
+    missing = [c for c, r in RULES.items() if not (r.bad and r.good and r.title and r.why and r.fix)]
+    assert not missing, f"rules without title/why/fix/bad/good examples: {missing}"
