@@ -65,6 +65,7 @@ class DatasetUsage:
     media_dir: Optional[str] = None
     template: Optional[str] = None
     config_path: Optional[str] = None
+    cutoff_len: Optional[int] = None  # for the truncation estimates
 
 
 @dataclass
