@@ -30,6 +30,12 @@ class DatasetEntry:
     num_samples: Any = None
     columns: Dict[str, Optional[str]] = field(default_factory=dict)
     tags: Dict[str, Optional[str]] = field(default_factory=dict)
+    # (line, column) in dataset_info.json of each attribute's value, by key path: ("file_name",), ("columns", "prompt")
+    positions: Dict[tuple, tuple] = field(default_factory=dict)
+
+    def place(self, *path) -> tuple:
+        """(line, column) of an attribute's value, else of the entry itself."""
+        return self.positions.get(tuple(path)) or (self.line, self.column)
 
     @property
     def local_path(self) -> Optional[str]:
