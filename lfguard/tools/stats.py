@@ -1,0 +1,263 @@
+"""Dataset statistics as LLaMA-Factory will see the data: per sample after its converter, for one data stage.
+
+Lengths are counted in tokens with the model's own tokenizer when a tokenizer.json is on this machine (the model
+folder, or the Hugging Face cache; never downloaded), else in characters. Only message text is counted: the chat
+template adds a few tokens per turn, so token counts are a slight underestimate of what cutoff_len cuts.
+Truncation follows LLaMA-Factory's rule (lfguard/truncation.py): each turn pair gets what is left of cutoff_len.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+from lfguard.truncation import truncate_turns
+
+PERCENTILES = (50, 90, 95, 99)
+HISTOGRAM_BINS = 20
+
+
+# -- length counting -------------------------------------------------------------------------------
+@dataclass
+class Measure:
+    """How text is measured: `count(text) -> int`, and in which unit."""
+
+    unit: str
+    count: Callable[[str], int]
+    source: Optional[str] = None  # the tokenizer file used
+
+
+def characters() -> Measure:
+    return Measure("characters", len)
+
+
+def find_tokenizer(model: Optional[str]) -> Optional[str]:
+    """A local tokenizer.json for a model folder, a tokenizer.json path, or a hub id already in the HF cache."""
+    if not model or not isinstance(model, str):
+        return None
+    if os.path.isfile(model) and model.endswith(".json"):
+        return model
+    if os.path.isdir(model):
+        path = os.path.join(model, "tokenizer.json")
+        return path if os.path.isfile(path) else None
+    if model.count("/") != 1:
+        return None
+    hub = os.environ.get("HF_HUB_CACHE") or os.path.join(
+        os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"), "hub")
+    repo = os.path.join(hub, "models--" + model.replace("/", "--"))
+    try:
+        with open(os.path.join(repo, "refs", "main"), encoding="utf-8") as f:
+            candidates = [os.path.join(repo, "snapshots", f.read().strip(), "tokenizer.json")]
+    except OSError:
+        candidates = []
+    candidates += sorted(glob.glob(os.path.join(repo, "snapshots", "*", "tokenizer.json")))
+    return next((c for c in candidates if os.path.isfile(c)), None)
+
+
+def tokens(path: str) -> Measure:
+    """Token counts with the `tokenizers` library (imported only here), without special tokens."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(path)
+
+    def count(text: str) -> int:
+        return len(tokenizer.encode(text, add_special_tokens=False).ids) if text else 0
+
+    return Measure("tokens", count, path)
+
+
+def measure_for(model: Optional[str], explicit: Optional[str] = None) -> Measure:
+    path = find_tokenizer(explicit) if explicit else find_tokenizer(model)
+    if explicit and not path:
+        from lfguard.errors import UsageError
+
+        raise UsageError(f"--tokenizer {explicit}: no tokenizer.json there")
+    if path:
+        try:
+            return tokens(path)
+        except ImportError:
+            pass  # the `tokenizers` library is not installed: characters it is
+        except Exception as err:  # a tokenizer.json this tokenizers version cannot read
+            from lfguard.errors import UsageError
+
+            raise UsageError(f"cannot load {path}: {err}") from None
+    return characters()
+
+
+# -- the statistics --------------------------------------------------------------------------------
+@dataclass
+class DatasetStats:
+    name: str
+    file: Optional[str]
+    formatting: str
+    stage: str
+    unit: str
+    cutoff_len: Optional[int]
+    samples: int = 0
+    dropped: int = 0  # blanked or ill-shaped: the stage's processor drops them
+    crashes: int = 0  # records LLaMA-Factory's converter raises on
+    duplicates: int = 0
+    empty_responses: int = 0
+    over_cutoff: int = 0
+    response_truncated: int = 0
+    roles: Counter = field(default_factory=Counter)
+    placeholders: Counter = field(default_factory=Counter)
+    media: Counter = field(default_factory=Counter)  # files per kind
+    media_samples: Counter = field(default_factory=Counter)  # samples with at least one, per kind
+    turns: array = field(default_factory=lambda: array("l"))
+    prompt: array = field(default_factory=lambda: array("l"))
+    response: array = field(default_factory=lambda: array("l"))
+    total: array = field(default_factory=lambda: array("l"))
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name, "file": self.file, "formatting": self.formatting, "stage": self.stage,
+            "unit": self.unit, "cutoff_len": self.cutoff_len, "samples": self.samples,
+            "kept": self.samples - self.dropped - self.crashes, "dropped": self.dropped, "crashes": self.crashes,
+            "turns": summary(self.turns),
+            "roles": dict(self.roles),
+            "lengths": {"prompt": summary(self.prompt), "response": summary(self.response),
+                        "total": summary(self.total)},
+            "over_cutoff": self.over_cutoff if self.cutoff_len else None,
+            "response_truncated": self.response_truncated if self.cutoff_len else None,
+            "duplicates": self.duplicates, "empty_responses": self.empty_responses,
+            "placeholders": dict(self.placeholders), "media": dict(self.media),
+            "media_samples": dict(self.media_samples),
+            "histogram": histogram(self.total, self.cutoff_len),
+        }
+
+
+def percentile(sorted_values, q: float) -> int:
+    """Nearest-rank percentile of already sorted values."""
+    if not sorted_values:
+        return 0
+    rank = max(1, -(-len(sorted_values) * q // 100))
+    return sorted_values[int(rank) - 1]
+
+
+def summary(values) -> dict:
+    ordered = sorted(values)
+    if not ordered:
+        return {"count": 0, "mean": 0, "min": 0, **{f"p{q}": 0 for q in PERCENTILES}, "max": 0}
+    return {"count": len(ordered), "mean": round(sum(ordered) / len(ordered), 1), "min": ordered[0],
+            **{f"p{q}": percentile(ordered, q) for q in PERCENTILES}, "max": ordered[-1]}
+
+
+def histogram(values, cutoff_len: Optional[int] = None, bins: int = HISTOGRAM_BINS) -> dict:
+    """Bins over [0, max]; when cutoff_len falls inside, one bin edge is cutoff_len + 1, so the bins right of it
+    hold exactly the samples over cutoff_len. counts[i] covers edges[i] <= length < edges[i + 1]."""
+    import bisect
+
+    top = max(values, default=0) + 1
+    if cutoff_len and cutoff_len + 1 < top:
+        split = cutoff_len + 1
+        below = min(bins - 1, max(1, round(bins * split / top)))
+        edges = [-(-split * i // below) for i in range(below)]
+        edges += [split + -(-(top - split) * i // (bins - below)) for i in range(bins - below + 1)]
+    else:
+        edges = [-(-top * i // bins) for i in range(bins + 1)]
+    edges = sorted(set(edges))
+    counts = [0] * (len(edges) - 1)
+    for v in values:
+        counts[min(bisect.bisect_right(edges, v) - 1, len(counts) - 1)] += 1
+    return {"edges": edges, "counts": counts}
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else "" if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def _stage_response(aligned, stage: str) -> List[dict]:
+    """The response messages the stage trains on: the single one (sft), chosen (rm), the non-empty one (kto)."""
+    response = aligned.response
+    if stage == "kto":
+        return [m for m in response if m.get("content")][:1] or response[:1]
+    return response[:1]
+
+
+def add_sample(stats: DatasetStats, value, aligned, measure: Callable[[str], int], placeholders: Dict[str, str],
+               seen: set) -> None:
+    from lfguard.validator.converter import kept_by_stage
+
+    digest = hashlib.blake2b(json.dumps(value, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8"),
+                             digest_size=16).digest()
+    if digest in seen:
+        stats.duplicates += 1
+    else:
+        seen.add(digest)
+    for kind in ("images", "videos", "audios"):
+        items = getattr(aligned, kind) or []
+        if items:
+            stats.media[kind] += len(items)
+            stats.media_samples[kind] += 1
+    texts = [_text(m.get("content")) for m in aligned.prompt + aligned.response] + [_text(aligned.system)]
+    for kind, placeholder in placeholders.items():
+        n = sum(t.count(placeholder) for t in texts)
+        if n:
+            stats.placeholders[placeholder] += n
+    if not kept_by_stage(aligned, stats.stage):
+        stats.dropped += 1
+        return
+    if aligned.system:
+        stats.roles["system"] += 1
+    for message in aligned.prompt:
+        stats.roles[message.get("role")] += 1
+    response = _stage_response(aligned, stats.stage) if stats.stage != "pt" else []
+    for message in response:
+        stats.roles[message.get("role")] += 1
+    if response and not _text(response[0].get("content")).strip():
+        stats.empty_responses += 1
+
+    if stats.stage == "pt":  # pretraining reads the first prompt text only, then packs it into blocks
+        length = measure(_text(aligned.prompt[0].get("content")))
+        stats.turns.append(1)
+        stats.prompt.append(length)
+        stats.response.append(0)
+        stats.total.append(length)
+        return
+    messages = aligned.prompt + response
+    head = measure(_text(aligned.system)) + measure(_text(aligned.tools))
+    pairs = []
+    for i in range(0, len(messages) - 1, 2):
+        source = measure(_text(messages[i].get("content"))) + (head if i == 0 else 0)
+        pairs.append((source, measure(_text(messages[i + 1].get("content")))))
+    prompt_len = sum(s for s, _ in pairs) + sum(t for _, t in pairs[:-1])
+    response_len = pairs[-1][1] if pairs else 0
+    stats.turns.append(len(pairs))
+    stats.prompt.append(prompt_len)
+    stats.response.append(response_len)
+    stats.total.append(prompt_len + response_len)
+    if stats.cutoff_len and prompt_len + response_len > stats.cutoff_len:
+        stats.over_cutoff += 1
+        kept = truncate_turns(pairs, stats.cutoff_len)
+        if sum(t for _, t in kept) < sum(t for _, t in pairs):  # trained tokens lost, in any turn
+            stats.response_truncated += 1
+
+
+def dataset_stats(entry, stage: str, cutoff_len: Optional[int], measure: Measure, placeholders: Dict[str, str],
+                  media_dir: Optional[str] = None, records=None) -> DatasetStats:
+    """Statistics of one registered dataset. records: (index, value) pairs (default: read entry.local_path)."""
+    from lfguard.validator.converter import ConversionError, align
+
+    stats = DatasetStats(name=entry.name, file=entry.local_path, formatting=entry.formatting, stage=stage,
+                         unit=measure.unit, cutoff_len=cutoff_len)
+    if records is None:
+        from lfguard.tools.register import iter_values
+
+        records = iter_values(entry.local_path)
+    seen: set = set()
+    for _, value in records:
+        stats.samples += 1
+        try:
+            aligned = align(value, entry, media_dir)
+        except ConversionError:
+            stats.crashes += 1
+            continue
+        add_sample(stats, value, aligned, measure.count, placeholders, seen)
+    return stats

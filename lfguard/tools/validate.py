@@ -1,0 +1,51 @@
+"""Check a data file with the same rules as `lfguard check`, through the entry it is (or would be) registered with."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from typing import List, Optional
+
+from lfguard.diagnostics import Diagnostic
+
+
+def entry_for(name: str, raw: dict, registry_path: str):
+    """A DatasetEntry resolved exactly as `lfguard check` resolves registry entries."""
+    from lfguard.validator import dataset_info
+    from lfguard.validator.model import Registry
+
+    registry = Registry(path=registry_path, dataset_dir=os.path.dirname(registry_path) or ".")
+    return dataset_info.resolve_entry(name, raw, registry)
+
+
+def check_file(path: str, raw_entry: dict, name: str, registry_path: str, *, stage: Optional[str] = "sft",
+               shown_as: Optional[str] = None, settings=None) -> List[Diagnostic]:
+    """Diagnostics for data file `path` read through `raw_entry` (its file_name is set to path here).
+
+    shown_as: the path to report instead of `path` (the final name of a file checked under a temp name).
+    """
+    from lfguard.registry import selected
+    from lfguard.settings import Settings
+    from lfguard.validator import datasets
+    from lfguard.validator.model import DatasetUsage
+
+    settings = settings or Settings()
+    dataset_dir = os.path.dirname(registry_path) or "."
+    raw = dict(raw_entry, file_name=os.path.relpath(path, dataset_dir))
+    entry = entry_for(name, raw, registry_path)
+    result = datasets.check_entry(entry, DatasetUsage(stage=stage), settings)
+    found = [d for d in result.diagnostics if selected(d.code, settings.select, settings.ignore)]
+    if shown_as:
+        absolute = os.path.abspath(path)
+        found = [replace(d, file=shown_as) if d.file and os.path.abspath(d.file) == absolute else d for d in found]
+    return found
+
+
+def print_diagnostics(diagnostics, stream=None) -> None:
+    """The findings as `lfguard check` prints them (text format)."""
+    import sys
+
+    from lfguard.diagnostics import Report
+    from lfguard.reporters import text
+
+    text.render(Report(diagnostics=list(diagnostics)), stream or sys.stdout, color=False)
