@@ -1,1 +1,0 @@
-"""Sample-level rules (to write)."""

@@ -1,0 +1,129 @@
+"""Dataset-level findings, made once the whole dataset has been seen (SampleChecker.finish)."""
+
+from __future__ import annotations
+
+from typing import List
+
+from lfguard.validator.samples import common, kto, multimodal, openai, sharegpt
+from lfguard.validator.samples.base import Finding
+
+_TAG_KEYS = ("user_tag", "assistant_tag", "observation_tag", "function_tag", "system_tag")
+
+
+def _plural(n, word):
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def dataset_findings(c) -> List[Finding]:
+    out: List[Finding] = []
+    if c.total == 0:
+        return out
+    entry, stage = c.entry, c.stage
+    blocked = False  # LLaMA-Factory stops before it could judge the samples
+
+    for kind, n in c.dataset_crash.counts.items():
+        sample, path, detail = c.dataset_crash.first[kind]
+        out.append(Finding(common.RECORD_CRASH, f"every record fails to convert ({_plural(n, 'record')}): {detail}. "
+                           "Fix the entry's `columns`/`tags`/`formatting` in dataset_info.json.", sample, path))
+        blocked = True
+
+    converted = c.total - c.crashed
+    for column in sorted(c.pending_columns):
+        key = c.columns[column]
+        named = "default" if not isinstance(entry.raw.get("columns"), dict) else "set"
+        out.append(Finding(common.COLUMN_MISSING, f"no record has the field {column!r} (`columns.{key}`, {named}): "
+                           f"LLaMA-Factory raises KeyError: {column!r} while converting. Rename the field or point "
+                           f"`columns.{key}` at the field the data uses.", None, ()))
+        blocked = True
+
+    if c.chat and c.messages_seen:
+        tags = entry.tags
+        for key, seen in (("role_tag", c.role_key_seen), ("content_tag", c.content_key_seen)):
+            if not seen and tags.get(key) is not None:
+                out.append(Finding(sharegpt.KEY_MISSING, f"no message has the key {tags.get(key)!r} "
+                                   f"(`tags.{key}`): LLaMA-Factory raises KeyError: {tags.get(key)!r}. Set "
+                                   f"`tags.{key}` to the key the messages use.", None, ()))
+                blocked = True
+        if c.role_key_seen and c.missing_role and entry.formatting == "sharegpt":
+            sample, path, _ = c.missing_role.first[None]
+            n = c.missing_role.counts[None]
+            out.append(Finding(sharegpt.ROLE_UNKNOWN, f"{_plural(n, 'message')} have no {tags.get('role_tag')!r} "
+                               f"key (first: sample {sample}): LLaMA-Factory reads it as null and drops the sample. "
+                               "Give every message a role.", sample, path))
+        if not blocked:
+            out.extend(_tag_findings(c))
+
+    if c.rewritten:
+        sample, path, detail = c.rewritten.earliest()
+        out.append(Finding(openai.SYSTEM_REWRITTEN, f"the openai converter rewrites the system prompt of "
+                           f"{_plural(c.rewritten.total(), 'sample')} (e.g. to {detail!r}, sample {sample}). Say "
+                           "\"detailed thinking on/off\" yourself, or use formatting sharegpt with OpenAI-style tags.",
+                           sample, path))
+    if c.double_encoded:
+        sample, path, _ = c.double_encoded.earliest()
+        out.append(Finding(openai.DOUBLE_ENCODED, f"{_plural(c.double_encoded.total(), 'tool call')} give "
+                           f"`arguments` as a JSON string (first: sample {sample}): it is encoded a second time in "
+                           "the training text. Store arguments as JSON objects.", sample, path))
+    if c.no_media:
+        sample, path, placeholder = c.no_media.earliest()
+        out.append(Finding(multimodal.PLACEHOLDER_NO_MEDIA, f"{_plural(c.no_media.total(), 'sample')} hold media "
+                           f"placeholders such as {placeholder} but no media (first: sample {sample}): multimodal "
+                           "templates raise a count mismatch, text-only ones train the placeholder as text. Add the "
+                           "media column and files, or remove the placeholders.", sample, path))
+    if stage == "pt" and c.pt_extra:
+        sample, _, _ = c.pt_extra.earliest()
+        out.append(Finding(common.PRETRAIN_FIRST_ONLY, f"pretraining uses only the first user message or prompt "
+                           f"text; {_plural(c.pt_extra.total(), 'sample')} have more (responses, history or later "
+                           f"turns) that are ignored (first: sample {sample}). Use one text column for pt.",
+                           sample, ()))
+    if c.kto_bool and stage == "sft":
+        sample, path, _ = c.kto_bool.earliest()
+        out.append(Finding(kto.KTO_IN_OTHER_STAGE, f"{_plural(c.kto_bool.total(), 'sample')} carry a boolean "
+                           f"`{entry.columns.get('kto_tag')}` (KTO data): the sft stage drops every one of them. "
+                           "Train with `stage: kto`, or remove `columns.kto_tag`.", sample, path))
+    if stage == "kto":
+        if c.kto_crash is not None:
+            out.append(Finding(kto.BATCH_CRASH, f"sample {c.kto_crash} is valid and follows (in its batch of "
+                               f"{1000}) a sample with no usable response: the KTO processor indexes that response "
+                               "and raises IndexError, stopping preprocessing. Fix or remove the broken samples.",
+                               c.kto_crash, ()))
+        if c.kept and (c.kto_types[0] == 0 or c.kto_types[1] == 0):
+            which = "desirable" if c.kto_types[1] else "undesirable"
+            out.append(Finding(kto.ONE_TYPE, f"all {_plural(c.kept, 'kept sample')} are {which}: LLaMA-Factory logs "
+                               "\"Your dataset only has one preference type\". Add samples of the other kind.",
+                               None, ()))
+    if c.cutoff_len and c.trunc_exceed:
+        out.append(Finding(common.TRUNCATION, f"at least {_plural(c.trunc_exceed, 'sample')} exceed cutoff_len "
+                           f"{c.cutoff_len} and at least {c.trunc_cut} lose part of a response (estimate: at most "
+                           f"{6} characters per token). Raise cutoff_len or shorten the samples.", None, ()))
+    if not blocked and c.crashed == 0 and c.kept == 0 and stage != "pt" and converted > 0:
+        out.append(Finding(common.NO_VALID_SAMPLES, f"none of the {_plural(converted, 'sample')} is kept by the "
+                           f"{stage} stage: LLaMA-Factory raises \"Cannot find valid samples\". Fix the per-sample "
+                           "errors above, or use the dataset with the stage it is made for.", None, ()))
+    return out
+
+
+def _tag_findings(c) -> List[Finding]:
+    out = []
+    entry = c.entry
+    tags = entry.tags
+    explicit = isinstance(entry.raw.get("tags"), dict)
+    if c.roles:
+        for key in _TAG_KEYS:
+            value = tags.get(key)
+            if value is None or value in c.roles.counts:
+                continue
+            if key in ("observation_tag", "function_tag", "system_tag") and not explicit:
+                continue  # defaults for optional roles: unused is normal
+            out.append(Finding(sharegpt.TAG_UNUSED, f"`tags.{key}` is {value!r}, but no message has that role. "
+                               "Check the data's role values against `tags`.", None, ()))
+    undeclared = {k: n for k, n in c.undeclared.counts.items() if k is not None}
+    if undeclared:
+        sample, path, _ = min((c.undeclared.first[k] for k in undeclared), key=lambda f: f[0])
+        listed = ", ".join(f"{k!r} ({_plural(n, 'message')})" for k, n in
+                           sorted(undeclared.items(), key=lambda kv: -kv[1])[:8])
+        declared = ", ".join(f"{tags.get(k)!r} ({k})" for k in _TAG_KEYS if tags.get(k) is not None)
+        out.append(Finding(sharegpt.ROLES_UNDECLARED, f"role values {listed} are declared by no tag (declared: "
+                           f"{declared or 'none'}; first: sample {sample}). Declare them in `tags` or rewrite the "
+                           "roles.", sample, path))
+    return out
