@@ -133,6 +133,14 @@ RENAMED = {
 }
 
 
+# Templates the repository head registers and 0.9.5 does not (data/template.py register_template calls).
+NEWER_TEMPLATES = {
+    "hy_dense_1_8b": {"plugin": "BasePlugin", "accepts": [], "efficient_eos": True, "reasoning": False},
+    "hy_dense_7b": {"plugin": "BasePlugin", "accepts": [], "efficient_eos": True, "reasoning": False},
+    "moss_vl": {"plugin": "MossVLPlugin", "accepts": ["image", "video"], "efficient_eos": False, "reasoning": False},
+}
+
+
 # -- reading the fields ----------------------------------------------------------------------------------------
 def fields_from_spec(spec_dir: str):
     with open(os.path.join(spec_dir, "llamafactory-0.9.5-args.json"), encoding="utf-8") as f:
@@ -306,6 +314,8 @@ def build_templates(spec_dir: str) -> dict:
             "efficient_eos": bool(t.get("efficient_eos")),
             "reasoning": bool(t.get("reasoning")),
         }
+    for name, info in NEWER_TEMPLATES.items():
+        templates.setdefault(name, {**info, "since": NEWEST_KNOWN})
     model_to_template = {}
     for hub_id, template in sorted(dump["hub_id_to_template"].items()):
         if template:
