@@ -260,3 +260,34 @@ def test_converted_and_registered_data_passes_check(tmp_path):
     assert [d for d in report["diagnostics"] if d["severity"] == "error"] == []
     assert json.loads((tmp_path / "data/dataset_info.json").read_text()) == {
         "t": {"file_name": "t.json", "formatting": "sharegpt"}}
+
+
+def test_json_and_parquet_inputs_keep_their_values(tmp_path):
+    # pandas would read an int column with a null as floats (5 -> "5.0"); rows are read as they are.
+    (tmp_path / "t.json").write_text('[{"q": "x", "a": 5}, {"q": "y", "a": null}, {"q": "z", "a": "ok"}]',
+                                     encoding="utf-8")
+    code, out, err = convert(tmp_path, "t.json", "o.json", "--input", "q", "--output", "a")
+    assert code == 0, err
+    assert [r["output"] for r in json.loads((tmp_path / "o.json").read_text())] == ["5", "ok"]
+    assert removed(out)["empty response"] == 1
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    rows = [{"chat": [{"role": "user", "content": "你好"}, {"role": "assistant", "content": "hi"}], "n": 1},
+            {"chat": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], "n": None}]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "t.parquet")  # n: int64 with a null
+    code, _, err = convert(tmp_path, "t.parquet", "o.jsonl", "--conversation", "chat", "--where", "n equals 1")
+    assert code == 0, err
+    assert (tmp_path / "o.jsonl").read_text(encoding="utf-8") == \
+        '{"conversations": [{"from": "human", "value": "你好"}, {"from": "gpt", "value": "hi"}]}\n'
+
+
+def test_commands_import_nothing_heavy_until_run():
+    import subprocess
+    import sys
+
+    code = ("import sys; from lfguard.cli import build_parser; build_parser(); "
+            "heavy = [m for m in ('pandas', 'matplotlib', 'tokenizers', 'openpyxl', 'torch') if m in sys.modules]; "
+            "print(heavy)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

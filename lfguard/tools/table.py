@@ -1,4 +1,4 @@
-"""Read a spreadsheet or table into rows (dicts) through pandas, imported only here.
+"""Read a spreadsheet or table into rows (dicts): pandas for Excel/CSV/TSV/Parquet, imported only here.
 
 Cells are read as text where the format has no types (CSV, TSV, Excel), without pandas' guessing: "NA", "null" or
 "None" in a cell stay those words, and "007" stays "007". Empty cells become None.
@@ -22,6 +22,8 @@ def read_rows(path: str, sheet: Optional[str] = None) -> Tuple[List[str], List[D
         raise UsageError(f"cannot read {path}: use one of {', '.join(TABLE_SUFFIXES)}")
     if not os.path.isfile(path):
         raise UsageError(f"{path} does not exist")
+    if suffix in (".json", ".jsonl"):
+        return _read_json(path, suffix == ".jsonl")
     try:
         import pandas as pd
     except ImportError:
@@ -57,10 +59,29 @@ def _read(pd, path: str, suffix: str, sheet: Optional[str]):
         return pd.read_csv(path, **text_options)
     if suffix == ".tsv":
         return pd.read_csv(path, sep="\t", **text_options)
-    if suffix == ".parquet":
-        return pd.read_parquet(path)
-    # JSON: a list of objects, or one object per line; keep the values' own types (no date or number guessing).
-    return pd.read_json(path, lines=suffix == ".jsonl", dtype=False, convert_dates=False, encoding="utf-8")
+    # Parquet through pyarrow's own rows: pandas would turn an int column with nulls into floats (5 -> 5.0).
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    return pd.DataFrame({name: pd.Series(table.column(name).to_pylist(), dtype=object) for name in table.column_names})
+
+
+def _read_json(path: str, lines: bool) -> Tuple[List[str], List[Dict]]:
+    """JSON rows as they are (no pandas: it would guess dates and turn ints with nulls into floats)."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            if lines:
+                rows = [json.loads(line) for line in f if line.strip()]
+            else:
+                rows = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise UsageError(f"cannot read {path}: {err}") from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise UsageError(f"{path}: expected a list of objects (one per row)")
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    return columns, [{c: r.get(c) for c in columns} for r in rows]
 
 
 def _clean(value):
