@@ -94,14 +94,21 @@ def run(args) -> int:
         raise
     _print_report(args, report, mapping)
     errors = [d for d in found if str(d.severity) == "error"]
-    if found:
-        validate.print_diagnostics(found)
     if errors:
-        output.remove(temp)
+        try:
+            validate.print_diagnostics(found, text_of=(args.output, temp))
+        finally:
+            output.remove(temp)
         print(f"lfguard: not written: {len(errors)} error(s) in the converted data", file=sys.stderr)
         return 1
-    output.refuse_overwrite(args.output, args.force)  # it may have appeared meanwhile
-    output.commit(temp, args.output)
+    try:
+        output.refuse_overwrite(args.output, args.force)  # it may have appeared meanwhile
+        output.commit(temp, args.output)
+    except BaseException:
+        output.remove(temp)
+        raise
+    if found:
+        validate.print_diagnostics(found)
     print(f"wrote {len(records)} {mapping.to} records to {args.output}")
     if args.register:
         from lfguard.tools.registry_edit import write_entry

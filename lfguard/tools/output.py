@@ -51,8 +51,12 @@ def _keep_mode(path: str, temp: str) -> None:
 
 
 def commit(temp: str, path: str) -> None:
-    _keep_mode(path, temp)
-    os.replace(temp, path)
+    """Move a finished temp file into place (atomic on one file system)."""
+    try:
+        _keep_mode(path, temp)
+        os.replace(temp, path)
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: {err.strerror}") from None
 
 
 def _remove(path: str) -> None:

@@ -41,11 +41,25 @@ def check_file(path: str, raw_entry: dict, name: str, registry_path: str, *, sta
     return found
 
 
-def print_diagnostics(diagnostics, stream=None) -> None:
-    """The findings as `lfguard check` prints them (text format)."""
+def print_diagnostics(diagnostics, stream=None, text_of: Optional[tuple] = None) -> None:
+    """The findings as `lfguard check` prints them (text format).
+
+    text_of=(shown_path, real_path): the code frames of shown_path come from real_path (a file checked under a temp
+    name and reported under its final one, which may not exist yet or still hold the old content).
+    """
+    import linecache
     import sys
 
     from lfguard.diagnostics import Report
     from lfguard.reporters import text
 
-    text.render(Report(diagnostics=list(diagnostics)), stream or sys.stdout, color=False)
+    if text_of:
+        shown, real = text_of
+        with open(real, encoding="utf-8", errors="replace") as f:
+            lines = f.readlines()
+        linecache.cache[shown] = (sum(map(len, lines)), None, lines, shown)  # mtime None: never re-read
+    try:
+        text.render(Report(diagnostics=list(diagnostics)), stream or sys.stdout, color=False)
+    finally:
+        if text_of:
+            linecache.cache.pop(text_of[0], None)
