@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
+from lfguard.diagnostics import display_path
 from lfguard.truncation import truncate_turns
 
 PERCENTILES = (50, 90, 95, 99)
@@ -117,7 +118,7 @@ class DatasetStats:
 
     def to_dict(self) -> dict:
         return {
-            "name": self.name, "file": self.file, "formatting": self.formatting, "stage": self.stage,
+            "name": self.name, "file": display_path(self.file), "formatting": self.formatting, "stage": self.stage,
             "unit": self.unit, "cutoff_len": self.cutoff_len, "samples": self.samples,
             "kept": self.samples - self.dropped - self.crashes, "dropped": self.dropped, "crashes": self.crashes,
             "turns": summary(self.turns),
