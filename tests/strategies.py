@@ -11,12 +11,13 @@ placeholders, content is a non-empty string, function turns are JSON calls, tool
 
 from __future__ import annotations
 
+import collections
 import copy
 import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from hypothesis import strategies as st
+from hypothesis import assume, strategies as st
 
 DATA_DIR = "data"
 REGISTRY = f"{DATA_DIR}/dataset_info.json"
@@ -173,7 +174,7 @@ def _alpaca_record(draw, *, ranking=False, kto=False, history=True):
         record["output"] = draw(words)
     if kto:
         record["kto_tag"] = draw(st.booleans())
-    if history and draw(st.booleans()):
+    if history:
         record["history"] = draw(st.lists(st.tuples(words, words).map(list), max_size=2))
     return record
 
@@ -241,8 +242,11 @@ def sharegpt_project(draw, kind: str):
     name = draw(names)
     n = draw(st.integers(1, 5))
     records, entry, stage = [], {"formatting": "sharegpt"}, "sft"
+    # every record has the same fields: a folder of files whose column sets differ does not load
+    # ("All the data files must have the same columns"), though rows of one file may omit fields
+    with_system = kind != "sharegpt_kto" and draw(st.booleans())
     for _ in range(n):
-        system = draw(st.one_of(st.none(), words))
+        system = draw(words) if with_system else None
         if kind == "sharegpt_ranking":
             turns = draw(_sharegpt_turns())[:-1]  # odd count: ends with a human turn
             record = {"conversations": [{"from": r, "value": v} for r, v in turns],
@@ -353,6 +357,104 @@ def projects(draw, kinds=KINDS, layouts=("json", "jsonl", "folder")):
 def all_layouts(project: Project) -> List[Project]:
     """The same records as one JSON array, as JSONL, and split over a folder of JSONL files."""
     return [project.copy(layout="json"), project.copy(layout="jsonl"), project.copy(layout="folder", parts=2)]
+
+
+# -- targeted mutations -------------------------------------------------------------------------------
+MUTATIONS = ("swap_turns", "change_role", "drop_message", "add_placeholder", "remove_placeholder",
+             "remove_media_file", "bool_to_string_record", "bool_to_string_registry", "mistype_config_key",
+             "omit_columns_entry", "stage_mismatch", "change_type_in_record")
+Mutated = collections.namedtuple("Mutated", "project mutation file sample line")
+
+
+def _messages_key(project):
+    return project.entry.get("columns", {}).get("messages", "conversations")
+
+
+def _role_key(project):
+    return project.entry.get("tags", {}).get("role_tag", "from")
+
+
+@st.composite
+def mutated_projects(draw, kinds=KINDS, exclude=()):
+    project = draw(projects(kinds=kinds))
+    sharegpt = project.kind in SHAREGPT_KINDS
+    options = ["mistype_config_key", "stage_mismatch", "change_type_in_record"]
+    if sharegpt:
+        options += ["swap_turns", "change_role", "drop_message"]
+    if project.kind == "multimodal":
+        options += ["add_placeholder", "remove_placeholder", "remove_media_file"]
+    if project.kind in KTO_KINDS:
+        options.append("bool_to_string_record")
+    if project.kind in RANKING_KINDS:
+        options.append("bool_to_string_registry")
+    if sharegpt and "columns" in project.entry and "messages" in project.entry["columns"]:
+        options.append("omit_columns_entry")
+    if project.kind == "alpaca_ranking":
+        options.append("omit_columns_entry")
+    options = [o for o in options if o not in exclude]
+    mutation = draw(st.sampled_from(options))
+    p = project.copy()
+    i = draw(st.integers(0, len(p.records) - 1))
+    record = p.records[i]
+    file, line = None, None
+    if mutation in ("swap_turns", "change_role", "drop_message"):
+        messages = record[_messages_key(p)]
+        start = 1 if messages and messages[0].get(_role_key(p)) == "system" else 0
+        if mutation == "swap_turns":
+            assume(len(messages) - start >= 2)
+            j = draw(st.integers(start, len(messages) - 2))
+            assume(messages[j][_role_key(p)] != messages[j + 1][_role_key(p)])
+            messages[j], messages[j + 1] = messages[j + 1], messages[j]
+        elif mutation == "change_role":
+            j = draw(st.integers(start, len(messages) - 1))
+            messages[j][_role_key(p)] = draw(st.sampled_from(["bot", "Human", "tool", "model"]))
+        else:
+            assume(len(messages) - start >= 1)
+            del messages[-1]
+    elif mutation in ("add_placeholder", "remove_placeholder"):
+        column = draw(st.sampled_from(sorted(c for c in PLACEHOLDER if c in record)))
+        users = [m for m in record["messages"] if m["role"] == "user"]
+        if mutation == "add_placeholder":
+            target = draw(st.sampled_from(users))
+            target["content"] += PLACEHOLDER[column]
+        else:
+            target = next(m for m in users if PLACEHOLDER[column] in m["content"])
+            target["content"] = target["content"].replace(PLACEHOLDER[column], "", 1)
+    elif mutation == "remove_media_file":
+        column = draw(st.sampled_from(sorted(c for c in PLACEHOLDER if c in record)))
+        del p.media[draw(st.sampled_from(record[column]))]
+    elif mutation == "bool_to_string_record":
+        key = "label" if p.kind == "sharegpt_kto" else "kto_tag"
+        record[key] = "true" if record[key] else "false"
+    elif mutation == "bool_to_string_registry":
+        p.entry["ranking"] = "true"
+        file, line = REGISTRY, p.registry_line("ranking")
+    elif mutation == "mistype_config_key":
+        key = draw(st.sampled_from(["learning_rate", "num_train_epochs", "per_device_train_batch_size",
+                                    "lora_target", "cutoff_len"]))
+        typo = draw(st.sampled_from([key[:-1], key[0] + key[2:], key.replace("_", "-", 1)]))
+        p.config = {(typo if k == key else k): v for k, v in p.config.items()}
+        file, line = CONFIG, p.config_line(typo)
+    elif mutation == "omit_columns_entry":
+        p.entry["columns"].pop("chosen" if p.kind == "alpaca_ranking" else "messages")
+        file = REGISTRY
+    elif mutation == "stage_mismatch":
+        p.config["stage"] = "sft" if p.kind in RANKING_KINDS else draw(st.sampled_from(["dpo", "rm"]))
+        file = CONFIG
+    elif mutation == "change_type_in_record":
+        if sharegpt:
+            messages = record[_messages_key(p)]
+            content = p.entry.get("tags", {}).get("content_tag", "value")
+            j = draw(st.integers(0, len(messages) - 1))
+            messages[j][content] = draw(st.sampled_from([5, ["x"], {"text": "x"}, True]))
+        else:
+            key = draw(st.sampled_from([k for k in ("output", "chosen", "instruction", "text") if k in record]))
+            record[key] = draw(st.sampled_from([5, ["x"], {"text": "x"}, 1.5]))
+    sample = None
+    if file is None:  # a record-level defect: at that sample, in its data file, on its line
+        file, line, _ = p.place(i)
+        sample = i
+    return Mutated(p, mutation, file, sample, line)
 
 
 # -- hostile values, for "arbitrary content in any file" -----------------------------------------------
