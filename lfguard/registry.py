@@ -66,11 +66,17 @@ class Rule:
             "title": self.title,
             "why": self.why,
             "fix": self.fix,
-            "bad": dict(self.bad),
-            "good": dict(self.good),
+            "bad": _texts(self.bad),
+            "good": _texts(self.good),
             "target": self.target,
             "args": list(self.args),
         }
+
+
+def _texts(files: Mapping[str, object]) -> dict:
+    """Example files as text; bytes (a file that is deliberately not UTF-8) shown with \\x escapes."""
+    return {path: text if isinstance(text, str) else text.decode("utf-8", "backslashreplace")
+            for path, text in files.items()}
 
 
 def rule(code: str, name: str, severity: Severity, title: str, **doc) -> Rule:
