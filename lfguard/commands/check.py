@@ -19,8 +19,16 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     paths, overrides = common.split_overrides(args.paths)
     settings = common.settings_from_args(args, overrides)
+    if args.show_settings:
+        from lfguard.config_file import describe
+
+        sys.stdout.write(describe(settings))
+        return 0
     from lfguard.validator.engine import run_check
 
-    report = run_check(paths or ["."], settings)
+    if args.update_baseline:
+        report = common.update_baseline(lambda s: run_check(paths or ["."], s), settings)
+    else:
+        report = run_check(paths or ["."], settings)
     common.emit(report, args, settings)
     return common.exit_code(report, settings)

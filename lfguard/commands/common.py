@@ -22,6 +22,11 @@ def add_check_arguments(parser) -> None:
                         help="target LLaMA-Factory version (default: the installed one, else the newest known)")
     parser.add_argument("--workers", type=int, metavar="N", help="processes for large datasets (default: cores)")
     parser.add_argument("--devices", type=int, metavar="N", help="devices the run uses, for step budgets")
+    parser.add_argument("--baseline", metavar="FILE", help="ignore the findings recorded in FILE")
+    parser.add_argument("--update-baseline", action="store_true",
+                        help="record the current findings in the --baseline FILE (and report none of them)")
+    parser.add_argument("--show-settings", action="store_true",
+                        help="print the resolved settings (config file, then command line) and exit")
 
 
 def split_overrides(items):
@@ -50,12 +55,16 @@ def settings_from_args(args, overrides=None):
         settings.ignore = _codes(args.ignore)
     if getattr(args, "fail_on", None):
         settings.fail_on = Severity.parse(args.fail_on)
-    for name in ("dataset_dir", "llamafactory_version", "workers", "devices"):
+    for name in ("dataset_dir", "llamafactory_version", "workers", "devices", "baseline"):
         value = getattr(args, name, None)
         if value is not None:
             setattr(settings, name, value)
     if settings.workers is not None and settings.workers < 1:
         raise UsageError("--workers must be at least 1")
+    if settings.devices is not None and settings.devices < 1:
+        raise UsageError("--devices must be at least 1")
+    if getattr(args, "update_baseline", False) and not settings.baseline:
+        raise UsageError("--update-baseline needs a file: --baseline FILE (or `baseline` in the configuration)")
     settings.overrides = dict(overrides or {})
     return settings
 
@@ -77,3 +86,17 @@ def emit(report, args, settings) -> None:
 
 def exit_code(report, settings) -> int:
     return 1 if any(d.severity >= settings.fail_on for d in report.diagnostics) else 0
+
+
+def update_baseline(check, settings):
+    """Run ``check(settings)`` without the baseline, record every finding in it, and return the report with
+    what the new baseline silences removed (so the run passes unless a finding cannot be recorded)."""
+    from lfguard import suppressions
+
+    path, settings.baseline = settings.baseline, None
+    report = check(settings)
+    count = suppressions.write_baseline(path, report.diagnostics)
+    settings.baseline = path
+    report.diagnostics = suppressions.apply_baseline(report.diagnostics, path)
+    print(f"lfguard: recorded {count} findings in {path}", file=sys.stderr)
+    return report

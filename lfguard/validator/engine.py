@@ -86,14 +86,16 @@ class Checker:
                 self.report.files += 1
                 self.report.samples += result.samples
                 self.report.extend(result.diagnostics)
-        return self._filtered()
+        return self._filtered([c.path for c in configs] + list(targets.data_files))
 
-    def _filtered(self) -> Report:
+    def _filtered(self, files=()) -> Report:
         from lfguard import suppressions
 
         s = self.settings
         kept = [d for d in self.report.diagnostics if selected(d.code, s.select, s.ignore)]
-        self.report.diagnostics = suppressions.apply(kept, s)
+        # Every file read, so suppressions in files without findings are judged too (stale ones: SUP001).
+        checked = list(files) + list(self.registries) + [r.path for r in self.results.values() if r.path]
+        self.report.diagnostics = suppressions.apply(kept, s, checked)
         return self.report
 
 

@@ -1,0 +1,21 @@
+"""--format concise: one line per diagnostic, ``file:line:col: CODE message``, for editors and grep."""
+
+from __future__ import annotations
+
+from lfguard.reporters import where
+
+
+def line(d) -> str:
+    place = [where.path(d) or "<project>"]
+    if d.line is not None:
+        place.append(str(d.line))
+        if d.column is not None:
+            place.append(str(d.column))
+    # Keep one finding on one line, whatever the message holds.
+    text = where.message(d).replace("\r", "\\r").replace("\n", "\\n")
+    return f"{':'.join(place)}: {d.code} {text}"
+
+
+def render(report, stream, color: bool = False) -> None:
+    for d in report.sorted():
+        stream.write(line(d) + "\n")

@@ -1,0 +1,196 @@
+"""Every output format against a golden file, plus the properties each format promises.
+
+Regenerate the golden files after an intended change with LFGUARD_UPDATE_GOLDEN=1 and review the diff.
+"""
+
+import io
+import json
+import os
+import pathlib
+import xml.etree.ElementTree as ET
+
+import jsonschema
+import pytest
+
+from helpers import run_cli
+from lfguard import __version__
+from lfguard.diagnostics import Diagnostic, Report, Severity
+from lfguard.registry import Rule
+from lfguard.reporters import FORMATS, github, get
+
+GOLDEN = pathlib.Path(__file__).parent / "golden"
+SARIF_SCHEMA = pathlib.Path(__file__).parent / "fixtures" / "sarif" / "sarif-schema-2.1.0.json"
+EXTENSIONS = {"concise": "txt", "github": "txt", "sarif": "sarif", "junit": "xml", "json": "json", "text": "txt"}
+
+# Fixed rules, so the golden SARIF does not change whenever a rule's documentation does.
+RULES = {
+    "DS102": Rule("DS102", "role-order", Severity.ERROR, "Turns in the wrong order",
+                  why="LLaMA-Factory drops the sample.", fix="Alternate user and assistant turns."),
+    "TR201": Rule("TR201", "unknown-key", Severity.WARNING, "Unknown training key",
+                  why="HfArgumentParser rejects it.", fix="Use a documented key."),
+    "DI003": Rule("DI003", "hub-and-file", Severity.INFO, "Both a hub and a file source",
+                  why="The hub wins.", fix="Keep one source."),
+}
+
+
+def sample_report():
+    """Diagnostics that exercise every field and every escaping rule."""
+    return Report(diagnostics=[
+        Diagnostic("TR201", Severity.WARNING, "unknown key 'lerning_rate': did you mean 'learning_rate'?",
+                   file="configs/train, v2.yaml", line=7, column=1),
+        Diagnostic("DS102", Severity.ERROR, "100% broken:\nturn 2 is 'user'\r\nafter 'user'",
+                   file="data/chat.json", line=12, column=5, sample=3, dataset="chat"),
+        Diagnostic("DS102", Severity.ERROR, "a turn spans lines", file="data/chat.json", line=20, column=3,
+                   end_line=24, end_column=2, sample=4, dataset="chat"),
+        Diagnostic("DI003", Severity.INFO, "both hf_hub_url and file_name: <hub> & file", file="data/dataset_info.json",
+                   line=2, column=3, end_line=2, end_column=9, dataset="alpaca_en"),
+        Diagnostic("TR201", Severity.WARNING, "no file at all"),
+    ], files=3, samples=5)
+
+
+def render(fmt, report=None):
+    out = io.StringIO()
+    module = get(fmt)
+    if fmt == "sarif":
+        module.render(report or sample_report(), out, rules=RULES)
+    else:
+        module.render(report or sample_report(), out)
+    return out.getvalue().replace(__version__, "<VERSION>")
+
+
+@pytest.mark.parametrize("fmt", ["concise", "github", "sarif", "junit", "json"])
+def test_matches_golden_file(fmt):
+    golden = GOLDEN / f"report.{fmt}.{EXTENSIONS[fmt]}"
+    text = render(fmt)
+    if os.environ.get("LFGUARD_UPDATE_GOLDEN"):
+        golden.write_bytes(text.encode("utf-8"))
+    assert golden.is_file(), f"missing {golden}: run with LFGUARD_UPDATE_GOLDEN=1"
+    assert text == golden.read_bytes().decode("utf-8"), f"{fmt} output changed; LFGUARD_UPDATE_GOLDEN=1 rewrites it"
+
+
+def test_every_declared_format_has_a_golden_file_or_is_text():
+    assert set(FORMATS) == {"text", "json", "concise", "github", "sarif", "junit"}
+
+
+# -- github ---------------------------------------------------------------------------------------------------
+
+
+def test_github_levels_title_and_escaping():
+    lines = render("github").splitlines()
+    by_file = {line.split("file=")[1].split(",")[0] if "file=" in line else None: line for line in lines}
+    error = next(line for line in lines if "line=12" in line)
+    assert error.startswith("::error file=data/chat.json,line=12,col=5,title=lfguard DS102::")
+    assert error.endswith("::100%25 broken:%0Aturn 2 is 'user'%0D%0Aafter 'user' (dataset chat, sample 3)")
+    assert "configs/train%2C v2.yaml" in by_file  # ',' in a property value is escaped
+    assert any(line.startswith("::notice ") for line in lines)  # info -> notice
+    assert any(line.startswith("::warning ") and "title=lfguard TR201" in line for line in lines)
+
+
+def test_github_omits_columns_when_the_range_spans_lines():
+    spanning = next(line for line in render("github").splitlines() if "line=20" in line)
+    assert "endLine=24" in spanning and "col=" not in spanning and "endColumn" not in spanning
+    one_line = next(line for line in render("github").splitlines() if "line=2," in line)
+    assert "col=3,endColumn=9" in one_line
+
+
+def test_github_property_escaping():
+    assert github.escape_property("a:b,c%\n") == "a%3Ab%2Cc%25%0A"
+    assert github.escape_data("a:b,c%\r") == "a:b,c%25%0D"
+
+
+# -- sarif ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sarif_validator():
+    schema = json.loads(SARIF_SCHEMA.read_text(encoding="utf-8"))
+    return jsonschema.Draft4Validator(schema)
+
+
+def test_sarif_is_valid_sarif_2_1_0(sarif_validator):
+    log = json.loads(render("sarif"))
+    errors = sorted(sarif_validator.iter_errors(log), key=str)
+    assert not errors, errors[0]
+
+
+def test_sarif_has_what_github_code_scanning_reads(sarif_validator):
+    log = json.loads(render("sarif"))
+    assert log["version"] == "2.1.0" and log["$schema"].endswith("sarif-schema-2.1.0.json")
+    [run] = log["runs"]
+    driver = run["tool"]["driver"]
+    assert driver["name"] == "lfguard" and driver["version"] == "<VERSION>" and driver["informationUri"]
+    rules = {r["id"]: r for r in driver["rules"]}
+    assert set(rules) == {"DS102", "TR201", "DI003"}
+    assert rules["DS102"]["defaultConfiguration"]["level"] == "error"
+    assert rules["DI003"]["defaultConfiguration"]["level"] == "note"
+    assert rules["TR201"]["helpUri"].endswith("docs/rules.md#tr201-unknown-key")
+    for r in rules.values():
+        assert r["shortDescription"]["text"] and r["fullDescription"]["text"] and r["help"]["text"]
+    first = next(r for r in run["results"] if r["message"]["text"].startswith("100%"))
+    assert first["ruleId"] == "DS102" and first["level"] == "error"
+    assert driver["rules"][first["ruleIndex"]]["id"] == "DS102"
+    [location] = first["locations"]
+    physical = location["physicalLocation"]
+    assert physical["artifactLocation"]["uri"] == "data/chat.json"
+    assert physical["region"] == {"startLine": 12, "startColumn": 5}
+    assert first["properties"] == {"dataset": "chat", "sample": 3}
+    assert all(len(r["locations"]) == 1 for r in run["results"])  # GitHub rejects results without one
+    project = next(r for r in run["results"] if r["message"]["text"] == "no file at all")
+    assert project["locations"][0]["physicalLocation"] == {"artifactLocation": {"uri": "."}}
+    spaced = next(r for r in run["results"] if "lerning_rate" in r["message"]["text"])
+    assert spaced["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "configs/train%2C%20v2.yaml"
+
+
+def test_sarif_from_the_command_line_uses_the_registry(tmp_path, sarif_validator):
+    code, out, _ = run_cli("check", "--format", "sarif", "missing.json", cwd=tmp_path)
+    assert code == 1
+    log = json.loads(out)
+    assert not list(sarif_validator.iter_errors(log))
+    [rule] = log["runs"][0]["tool"]["driver"]["rules"]
+    assert rule["id"] == "LG001" and rule["helpUri"].endswith("#lg001-path-not-found")
+
+
+def test_sarif_help_anchor_exists_in_rules_doc():
+    from lfguard.registry import all_rules
+    from lfguard.ruledoc import anchor, heading
+
+    doc = (pathlib.Path(__file__).parent.parent / "docs" / "rules.md").read_text(encoding="utf-8")
+    rule = all_rules()["LG001"]
+    assert f"## {heading(rule)}\n" in doc and anchor(rule) == "lg001-path-not-found"
+
+
+# -- junit and concise ----------------------------------------------------------------------------------------
+
+
+def test_junit_one_suite_per_file_one_failing_case_per_diagnostic():
+    root = ET.fromstring(render("junit"))
+    suites = {s.get("name"): s for s in root.findall("testsuite")}
+    assert set(suites) == {"configs/train, v2.yaml", "data/chat.json", "data/dataset_info.json", "<project>"}
+    chat = suites["data/chat.json"]
+    assert chat.get("tests") == "2" and chat.get("failures") == "2"
+    cases = chat.findall("testcase")
+    assert len(cases) == 2 and all(c.find("failure") is not None for c in cases)
+    assert cases[0].find("failure").get("message") == "100% broken:\nturn 2 is 'user'\r\nafter 'user'"
+    assert root.get("tests") == "5" and root.get("failures") == "5"
+
+
+def test_junit_clean_run_is_one_passing_case_and_bad_xml_characters_are_replaced():
+    root = ET.fromstring(render("junit", Report()))
+    [case] = root.iter("testcase")
+    assert case.find("failure") is None and root.get("failures") == "0"
+    nasty = Report(diagnostics=[Diagnostic("DS102", Severity.ERROR, "nul \x00 byte", file="a.json", line=1)])
+    failure = next(ET.fromstring(render("junit", nasty)).iter("failure"))
+    assert failure.get("message") == "nul \ufffd byte"
+
+
+def test_concise_is_one_line_per_diagnostic():
+    lines = render("concise").splitlines()
+    assert len(lines) == 5
+    assert "data/chat.json:12:5: DS102 100% broken:\\nturn 2 is 'user'\\r\\nafter 'user' (dataset chat, sample 3)" in lines
+    assert "<project>: TR201 no file at all" in lines
+
+
+def test_output_file_receives_the_report(tmp_path):
+    code, out, _ = run_cli("check", "--format", "concise", "--output-file", "out.txt", "nope.json", cwd=tmp_path)
+    assert code == 1 and out == ""
+    assert (tmp_path / "out.txt").read_text() == "nope.json: LG001 nope.json does not exist.\n"

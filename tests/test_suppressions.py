@@ -1,0 +1,160 @@
+"""Inline YAML ignores, file ignores, per-file-ignores, baselines, and SUP001 for suppressions that do nothing."""
+
+import json
+import os
+
+import pytest
+
+from conftest import write_project
+from helpers import check_json, codes, find, run_cli
+from lfguard import suppressions
+from lfguard.diagnostics import Diagnostic, Severity
+from lfguard.errors import UsageError
+from lfguard.settings import Settings
+
+CONFIG = """\
+model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct  # lfguard: ignore[TR101]
+stage: sft
+# lfguard: ignore[TR2, TR300]
+lora_target:
+  - q_proj
+  - v_proj
+template: qwen
+dataset: a,b
+"""
+
+
+def diag(code, path, line=None, sample=None):
+    return Diagnostic(code, Severity.WARNING, f"{code} here", file=str(path), line=line, sample=sample)
+
+
+def run(diagnostics, files=(), **settings):
+    return suppressions.apply(list(diagnostics), Settings(**settings), files)
+
+
+def left(result):
+    return sorted((d.code, d.line) for d in result)
+
+
+def test_end_of_line_ignore_silences_that_line_only(tmp_path):
+    path = write_project(tmp_path, {"train.yaml": CONFIG}) / "train.yaml"
+    result = run([diag("TR101", path, 1), diag("TR101", path, 2), diag("TR102", path, 1),
+                  diag("TR201", path, 4), diag("TR300", path, 5)])
+    assert ("TR101", 1) not in left(result)
+    assert ("TR101", 2) in left(result) and ("TR102", 1) in left(result)
+
+
+def test_own_line_ignore_covers_the_next_key_and_its_block_by_prefix(tmp_path):
+    path = write_project(tmp_path, {"train.yaml": CONFIG}) / "train.yaml"
+    result = run([diag("TR101", path, 1), diag("TR201", path, 4), diag("TR202", path, 6),
+                  diag("TR300", path, 5), diag("TR201", path, 7)])
+    kept = left(result)
+    assert ("TR201", 4) not in kept and ("TR202", 6) not in kept and ("TR300", 5) not in kept
+    assert ("TR201", 7) in kept  # the next sibling key is not covered
+
+
+def test_file_ignore_anywhere_silences_the_whole_file(tmp_path):
+    path = write_project(tmp_path, {"train.yaml": CONFIG + "# lfguard: file-ignore[DS101]\n"}) / "train.yaml"
+    result = run([diag("TR101", path, 1), diag("DS101", path, 3), diag("DS101", path), diag("DS102", path, 8)])
+    assert left(result) == [("DS102", 8), ("SUP001", 3)]  # line 3's ignore[TR2, TR300] silenced nothing
+
+
+def test_unused_codes_are_reported_as_sup001_at_the_comment(tmp_path):
+    path = write_project(tmp_path, {"train.yaml": CONFIG}) / "train.yaml"
+    result = run([diag("TR201", path, 4)], files=[str(path)])
+    stale = [d for d in result if d.code == "SUP001"]
+    assert [(d.line, d.column) for d in stale] == [(1, 49), (3, 1)]
+    assert all(d.severity == Severity.INFO and d.file == str(path) for d in stale)
+    assert "TR101 reports nothing here; remove it" in stale[0].message
+    assert "TR300 reports nothing here; remove TR300" in stale[1].message  # TR2 was used
+
+
+def test_suppressions_for_codes_the_run_does_not_report_are_not_stale(tmp_path):
+    path = write_project(tmp_path, {"train.yaml": CONFIG}) / "train.yaml"
+    result = run([], files=[str(path)], ignore=("TR",))
+    assert result == []
+    assert run([], files=[str(path)], ignore=("SUP001",)) == []
+
+
+def test_marker_in_a_file_without_findings_is_only_seen_when_the_file_was_checked(tmp_path):
+    path = write_project(tmp_path, {"train.yaml": CONFIG}) / "train.yaml"
+    assert run([]) == []
+    assert len(run([], files=[str(path)])) == 2
+
+
+def test_files_without_the_marker_text_are_not_scanned(tmp_path):
+    path = write_project(tmp_path, {"train.yaml": "stage: sft\n# an ordinary comment\n"}) / "train.yaml"
+    assert suppressions.scan_markers(str(path)) == []
+    assert suppressions.scan_markers(str(tmp_path / "missing.yaml")) == []
+
+
+def test_per_file_ignores_silence_json_findings_and_stale_entries_are_reported(tmp_path):
+    write_project(tmp_path, {
+        ".lfguard.toml": '[per-file-ignores]\n"data/old_*.json" = ["DS1"]\n"data/x.json" = ["DS9"]\n'
+                         '"nowhere/*" = ["DS7"]\n',
+        "data/old_a.json": "[]", "data/x.json": "[]"})
+    from lfguard.config_file import load_settings
+
+    settings = load_settings(str(tmp_path))
+    old, other = tmp_path / "data" / "old_a.json", tmp_path / "data" / "x.json"
+    result = suppressions.apply([diag("DS101", old, 1, 0), diag("DS101", other, 1, 0), diag("DS201", old, 2, 1)],
+                                settings, [str(old), str(other)])
+    assert left(result) == [("DS101", 1), ("DS201", 2), ("SUP001", 3)]
+    [stale] = [d for d in result if d.code == "SUP001"]
+    assert stale.file == settings.source and "DS9" in stale.message  # "nowhere/*" matched no file: not judged
+
+
+def test_baseline_survives_edits_elsewhere_and_counts_findings(tmp_path):
+    data = tmp_path / "data" / "a.json"
+    baseline = str(tmp_path / "baseline.json")
+    recorded = suppressions.write_baseline(baseline, [diag("DS101", data, 10, 3), diag("DS101", data, 40, 7),
+                                                      diag("DS101", data, 40, 7)])
+    assert recorded == 3
+    stored = json.load(open(baseline))["findings"]
+    assert stored[0] == {"file": "data/a.json", "code": "DS101", "sample": 3, "count": 1, "message": "DS101 here"}
+    # Lines moved (an edit above), same samples: still silenced. A third finding on sample 7 is new.
+    after = [diag("DS101", data, 12, 3), diag("DS101", data, 44, 7), diag("DS101", data, 44, 7),
+             diag("DS101", data, 44, 7), diag("DS101", data, 50, 8), diag("DS102", data, 12, 3)]
+    kept = suppressions.apply(after, Settings(baseline=baseline))
+    assert [(d.code, d.sample) for d in kept] == [("DS101", 7), ("DS101", 8), ("DS102", 3)]
+
+
+def test_missing_or_malformed_baseline_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="create it with --update-baseline"):
+        suppressions.apply([], Settings(baseline=str(tmp_path / "none.json")))
+    (tmp_path / "bad.json").write_text('{"findings": [{"code": 1}]}')
+    with pytest.raises(UsageError, match="malformed baseline entry"):
+        suppressions.apply([], Settings(baseline=str(tmp_path / "bad.json")))
+
+
+def test_baseline_round_trip_from_the_command_line(tmp_path):
+    code, out, err = run_cli("check", "--format", "concise", "a.json", "--baseline", "b.json", "--update-baseline",
+                             cwd=tmp_path)
+    assert code == 0 and out == "" and "recorded 1 findings in b.json" in err
+    code, report = check_json("a.json", "--baseline", "b.json", cwd=tmp_path)
+    assert code == 0 and report["diagnostics"] == []
+    code, report = check_json("a.json", "c.json", "--baseline", "b.json", cwd=tmp_path)
+    assert code == 1 and [d["file"] for d in report["diagnostics"]] == ["c.json"]
+
+
+def test_update_baseline_needs_a_file(tmp_path):
+    code, _, err = run_cli("check", "--update-baseline", cwd=tmp_path)
+    assert code == 2 and "--baseline FILE" in err
+
+
+def test_end_to_end_inline_and_file_ignores(tmp_path):
+    write_project(tmp_path, {"train.yaml": "model_name_or_path: x  # lfguard: ignore[XX001]\n"
+                                           "# lfguard: file-ignore[LG001]\n"})
+    _, report = check_json("train.yaml", cwd=tmp_path)
+    stale = find(report, "SUP001")
+    assert [(d["file"], d["line"], d["column"]) for d in stale] == [("train.yaml", 1, 24), ("train.yaml", 2, 1)]
+    _, report = check_json("train.yaml", "--ignore", "SUP", cwd=tmp_path)
+    assert "SUP001" not in codes(report)
+
+
+def test_sup001_can_itself_be_silenced_per_file(tmp_path):
+    write_project(tmp_path, {"train.yaml": "model_name_or_path: x  # lfguard: ignore[XX001]\n",
+                             ".lfguard.toml": '[per-file-ignores]\n"*.yaml" = ["SUP001"]\n'})
+    _, report = check_json("train.yaml", cwd=tmp_path)
+    assert "SUP001" not in codes(report)
+    assert os.path.isfile(tmp_path / "train.yaml")
