@@ -45,6 +45,8 @@ def effective_stage(entry, usage) -> str:
     """The stage whose processor judges the samples: the config's, else the one the data is made for. A stage
     that LLaMA-Factory's ranking gate rejects outright (reported by the link rules) falls back the same way."""
     natural = {"ranking": "rm", "kto": "kto"}.get(entry.kind, "sft")
+    if natural == "sft" and entry.formatting == "alpaca" and not entry.columns.get("response"):
+        natural = "pt"  # text only (e.g. `"columns": {"prompt": "text"}`): pretraining data
     stage = usage.stage if usage is not None else None
     if stage is None:
         return natural
@@ -93,7 +95,7 @@ class SampleChecker:
         self.messages_seen = self.role_key_seen = self.content_key_seen = self.leading_system_missing = False
         self.roles, self.undeclared, self.missing_role = Tally(), Tally(), Tally()
         self.rewritten, self.double_encoded, self.no_media, self.pt_extra = Tally(), Tally(), Tally(), Tally()
-        self.kto_bool, self.dataset_crash = Tally(), Tally()
+        self.kto_bool, self.dataset_crash, self.no_response_column = Tally(), Tally(), Tally()
         self.kto_types = [0, 0]  # undesirable, desirable
         self.media = {col: 0 for col, _ in _MEDIA_KINDS}
         self.placeholder_counts = {kind: 0 for _, kind in _MEDIA_KINDS}
@@ -290,8 +292,9 @@ class SampleChecker:
             out_value = value.get(col) if col else None
             if self.entry.ranking:
                 return None
-            if not col:
-                return ((), "`columns.response` is not set, so the sample has no response", alpaca.OUTPUT_MISSING)
+            if not col:  # every sample alike: summarised once in finish()
+                self.no_response_column.add("response", index, ())
+                return ((), "`columns.response` is not set", None)
             shown = "null" if out_value is None else f"a {type(out_value).__name__}"
             return ((col,), f"`{col}` is {shown}, not a string, so the sample has no response; give it a string "
                     f"(or train the data with ppo)", alpaca.OUTPUT_MISSING)
@@ -538,7 +541,7 @@ class SampleChecker:
         for name in ("messages_seen", "role_key_seen", "content_key_seen", "leading_system_missing"):
             setattr(self, name, getattr(self, name) or getattr(other, name))
         for name in ("roles", "undeclared", "missing_role", "rewritten", "double_encoded", "no_media", "pt_extra",
-                     "kto_bool", "dataset_crash"):
+                     "kto_bool", "dataset_crash", "no_response_column"):
             getattr(self, name).merge(getattr(other, name))
         self.kto_types = [a + b for a, b in zip(self.kto_types, other.kto_types)]
         for key in self.media:

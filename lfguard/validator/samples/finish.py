@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import List
 
-from lfguard.validator.samples import common, kto, multimodal, openai, sharegpt
+from lfguard.validator.samples import alpaca, common, kto, multimodal, openai, sharegpt
 from lfguard.validator.samples.base import Finding
 
 _TAG_KEYS = ("user_tag", "assistant_tag", "observation_tag", "function_tag", "system_tag")
@@ -76,6 +76,12 @@ def dataset_findings(c) -> List[Finding]:
                            f"text; {_plural(c.pt_extra.total(), 'sample')} have more (responses, history or later "
                            f"turns) that are ignored (first: sample {sample}). Use one text column for pt.",
                            sample, ()))
+    if c.no_response_column:
+        out.append(Finding(alpaca.OUTPUT_MISSING, f"`columns.response` is not set, so none of the "
+                           f"{_plural(c.no_response_column.total(), 'sample')} has a response: the {stage} stage "
+                           "drops them all. Map `columns.response` to the output field, or train this text with "
+                           "`stage: pt`.", None, ()))
+        blocked = True
     if c.kto_bool and stage == "sft":
         sample, path, _ = c.kto_bool.earliest()
         out.append(Finding(kto.KTO_IN_OTHER_STAGE, f"{_plural(c.kto_bool.total(), 'sample')} carry a boolean "
@@ -97,7 +103,7 @@ def dataset_findings(c) -> List[Finding]:
                            f"{c.cutoff_len} and at least {c.trunc_cut} lose part of a response (estimate: at most "
                            f"{6} characters per token). Raise cutoff_len or shorten the samples.", None, ()))
     if not blocked and c.crashed == 0 and c.kept == 0 and stage != "pt" and converted > 0:
-        out.append(Finding(common.NO_VALID_SAMPLES, f"none of the {_plural(converted, 'sample')} is kept by the "
+        out.append(Finding(common.NO_VALID_SAMPLES, f"{'none of the ' + str(converted) + ' samples is' if converted > 1 else 'the only sample is not'} kept by the "
                            f"{stage} stage: LLaMA-Factory raises \"Cannot find valid samples\". Fix the per-sample "
                            "errors above, or use the dataset with the stage it is made for.", None, ()))
     return out
