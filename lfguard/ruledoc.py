@@ -53,7 +53,10 @@ def explain(rule) -> str:
             if rule.target or rule.args:
                 out += [f"`lfguard check {' '.join([rule.target or '.', *rule.args])}`", ""]
             for path, text in files.items():
-                out += [f"`{path}`:", "", f"```{_lang(path)}", text.rstrip("\n"), "```", ""]
+                if isinstance(text, bytes):  # e.g. a Parquet file: say what it is, not its bytes
+                    out += [f"`{path}`: a binary file of {len(text)} bytes", ""]
+                else:
+                    out += [f"`{path}`:", "", f"```{_lang(path)}", text.rstrip("\n"), "```", ""]
     if rule.fix:
         out += ["### Fix", "", rule.fix, ""]
     return "\n".join(out) + "\n"
