@@ -64,10 +64,11 @@ class TrainingConfig:
     diagnostics: List = field(default_factory=list)
 
     def where(self, *keys: str) -> dict:
-        """file/line/column of the first of keys the config sets (command-line keys point at the command line)."""
+        """file/line/column of the first of keys the config sets. A key set on the command line wins: a cross-key
+        finding that an override causes points at the command line."""
+        if any(key in self.overrides for key in keys):
+            return {"file": COMMAND_LINE}
         for key in keys:
-            if key in self.overrides:
-                return {"file": COMMAND_LINE}
             if key in self.positions:
                 line, column = self.positions[key]
                 return {"file": self.path, "line": line, "column": column}

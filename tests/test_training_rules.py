@@ -1,0 +1,273 @@
+"""Training-YAML rules (TY*): positions, messages, overrides, engines, the version switch, all-at-once."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import write_project
+from helpers import check_json, codes, find
+from lfguard.registry import all_rules
+from lfguard.validator import train_schema, training
+
+all_rules()
+
+BASE = training.BASE + "dataset: alpaca_en_demo\n"
+
+
+def check(tmp_path, text, *args, name="train.yaml", files=None):
+    write_project(tmp_path, {name: text, **(files or {})})
+    _, report = check_json(name, *args, cwd=tmp_path)
+    return report
+
+
+def line_of(text, key):
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.split(":")[0].strip() == key:
+            return number
+    raise AssertionError(f"{key} not in text")
+
+
+# -- every LLaMA-Factory parse check fires at one of its keys ---------------------------------------------------
+@pytest.mark.parametrize("check_", training.PARSE_CHECKS, ids=lambda c: c.rule.code)
+def test_parse_check_is_reported_at_its_key(check_, tmp_path):
+    write_project(tmp_path, dict(check_.rule.bad))
+    _, report = check_json("train.yaml", cwd=tmp_path)
+    hits = find(report, check_.rule.code)
+    assert len(hits) == 1, report["diagnostics"]
+    text = check_.rule.bad["train.yaml"]
+    present = [k for k in check_.keys if any(line.split(":")[0] == k for line in text.splitlines())]
+    if present:
+        assert hits[0]["line"] == line_of(text, present[0])
+        assert hits[0]["column"] == 1
+    assert hits[0]["file"] == "train.yaml"
+
+
+def test_all_checks_are_reported_together(tmp_path):
+    text = BASE + "bf16: true\nfp16: true\nstreaming: true\nmask_history: true\ntrain_on_prompt: true\nlearning_rat: 1\n"
+    report = check(tmp_path, text)
+    assert {"TY315", "TY335", "TY310", "TY101"} <= codes(report)
+
+
+# -- keys ---------------------------------------------------------------------------------------------------------
+def test_unknown_key_suggests_the_closest(tmp_path):
+    text = BASE + "learning_rat: 1.0e-4\n"
+    [hit] = find(check(tmp_path, text), "TY101")
+    assert hit["line"] == line_of(text, "learning_rat") and "`learning_rate`" in hit["message"]
+    assert hit["severity"] == "error"
+
+
+def test_removed_renamed_derived_and_eval_only_keys_have_their_own_messages(tmp_path):
+    text = BASE + "no_cuda: true\ndpo_beta: 0.1\ncompute_dtype: bfloat16\nn_shot: 5\n"
+    report = check(tmp_path, text)
+    assert "transformers 5.0" in find(report, "TY102")[0]["message"]
+    assert "use_cpu: true" in find(report, "TY102")[0]["message"]
+    assert "`pref_beta`" in find(report, "TY103")[0]["message"]
+    assert find(report, "TY105")[0]["line"] == line_of(text, "compute_dtype")
+    assert find(report, "TY108")[0]["line"] == line_of(text, "n_shot")
+    assert "TY101" not in codes(report)
+
+
+def test_inference_only_key_in_training_is_a_warning(tmp_path):
+    text = BASE + "vllm_maxlen: 4096\n"
+    [hit] = find(check(tmp_path, text), "TY106")
+    assert hit["severity"] == "warning" and hit["line"] == line_of(text, "vllm_maxlen")
+
+
+def test_inference_config_is_checked_against_the_chat_entry_point(tmp_path):
+    infer = "model_name_or_path: Qwen/Qwen3-4B\ntemplate: qwen3\ninfer_backend: vllm\nvllm_maxlen: 4096\n"
+    report = check(tmp_path, infer, name="chat.yaml")
+    assert not [d for d in report["diagnostics"] if d["severity"] != "info"], report["diagnostics"]
+    export = "model_name_or_path: m\ntemplate: qwen\nexport_dir: out\nlearning_rate: 1.0e-4\n"
+    [hit] = find(check(tmp_path, export, name="export.yaml"), "TY107")
+    assert hit["line"] == 4 and "export" in hit["message"]
+
+
+def test_version_switch_decides_newer_keys(tmp_path):
+    text = BASE + "use_kt: true\nkt_cpu_activation: retain\n"
+    old = check(tmp_path, text, "--llamafactory-version", "0.9.5")
+    [hit] = find(old, "TY104")
+    assert hit["line"] == line_of(text, "kt_cpu_activation")
+    assert "0.9.6" in hit["message"] and "0.9.5" in hit["message"]
+    assert "TY104" not in codes(check(tmp_path, text, "--llamafactory-version", "0.9.6.dev0"))
+    assert "TY104" not in codes(check(tmp_path, text, "--llamafactory-version", "0.9.6"))
+
+
+def test_default_version_is_installed_else_newest(monkeypatch):
+    monkeypatch.setattr(train_schema, "installed_llamafactory", lambda: None)
+    from lfguard.settings import Settings
+    assert train_schema.target_version(Settings())[0] == train_schema.train_schema()["x-newest-known-version"]
+    monkeypatch.setattr(train_schema, "installed_llamafactory", lambda: "0.9.5")
+    assert train_schema.target_version(Settings()) == ("0.9.5", "the installed llamafactory")
+    assert train_schema.target_version(Settings(llamafactory_version="0.9.4"))[0] == "0.9.4"
+
+
+# -- engines and non-configs ---------------------------------------------------------------------------------------
+def test_v1_config_is_recognised_not_flagged(tmp_path):
+    text = "model: Qwen/Qwen3-4B\nmodel_class: llm\npeft_config:\n  name: lora\ntrain_dataset: data/x.yaml\n"
+    report = check(tmp_path, text)
+    assert codes(report) == {"TY007"} and "USE_V1=1" in report["diagnostics"][0]["message"]
+
+
+def test_megatron_configs_keep_their_engine_keys(tmp_path):
+    mca = BASE + "tensor_model_parallel_size: 4\nsequence_parallel: true\napply_rope_fusion: true\n"
+    report = check(tmp_path, mca)
+    assert "TY101" not in codes(report) and "USE_MCA=1" in find(report, "TY007")[0]["message"]
+    bridge = BASE + "use_packed_sequences: false\nmixed_precision: bf16_mixed\n"
+    report = check(tmp_path, bridge, "--llamafactory-version", "0.9.6")
+    assert "TY101" not in codes(report) and "TY104" not in codes(report)
+    assert "USE_MEGATRON_BRIDGE=1" in find(report, "TY007")[0]["message"]
+    assert len(find(check(tmp_path, bridge, "--llamafactory-version", "0.9.5"), "TY104")) == 2
+
+
+def test_non_llamafactory_yamls_are_not_configs(tmp_path):
+    files = {"accelerate.yaml": "compute_environment: LOCAL_MACHINE\ndebug: false\ndistributed_type: FSDP\n",
+             "tokens.yaml": '"<|a|>": "a token"\n', "list.yaml": "- a\n- b\n"}
+    write_project(tmp_path, files)
+    _, report = check_json(".", cwd=tmp_path)
+    assert report["diagnostics"] == []
+
+
+def test_broken_yaml_that_looks_like_a_config_is_reported(tmp_path):
+    text = "model_name_or_path: m\nstage: [sft\n"
+    [hit] = find(check(tmp_path, text), "TY001")
+    assert hit["line"] is not None and hit["severity"] == "error"
+    assert find(check(tmp_path, "a: 1\n---\nb: 2\n", name="other.yaml"), "TY001") == []
+
+
+# -- the file itself -----------------------------------------------------------------------------------------------
+def test_duplicate_key_is_an_error_at_the_second(tmp_path):
+    text = BASE + "learning_rate: 1.0e-4\nlearning_rate: 2.0e-5\n"
+    [hit] = find(check(tmp_path, text), "TY002")
+    assert hit["line"] == len(text.splitlines()) and f"line {len(text.splitlines()) - 1}" in hit["message"]
+
+
+def test_tag_and_alias_bomb(tmp_path):
+    text = BASE + "learning_rate: !!python/object/apply:os.system ['true']\n"
+    [hit] = find(check(tmp_path, text), "TY003")
+    assert hit["line"] == len(text.splitlines()) and hit["column"] == 16
+    bomb = BASE + 'a: &a ["x","x","x","x","x","x","x","x","x"]\n' + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]\n" for i in range(9))
+    assert "TY004" in codes(check(tmp_path, bomb))
+
+
+# -- values --------------------------------------------------------------------------------------------------------
+def test_omegaconf_floats_are_not_type_errors(tmp_path):
+    report = check(tmp_path, BASE + "learning_rate: 2e-5\nweight_decay: 1e-2\n")
+    assert "TY201" not in codes(report)
+
+
+def test_quoted_numbers_booleans_and_words(tmp_path):
+    text = BASE + 'learning_rate: "1e-4"\nbf16: "false"\nnum_train_epochs: three\n'
+    hits = {h["line"]: h["message"] for h in find(check(tmp_path, text), "TY201")}
+    assert "unquoted" in hits[line_of(text, "learning_rate")]
+    assert "treats as true" in hits[line_of(text, "bf16")]
+    assert "word" in hits[line_of(text, "num_train_epochs")]
+
+
+def test_lists_are_fine_for_comma_keys(tmp_path):
+    report = check(tmp_path, BASE + "lora_target: [q_proj, v_proj]\n")
+    assert "TY201" not in codes(report)
+
+
+def test_enums_stage_and_template(tmp_path):
+    text = BASE.replace("stage: sft", "stage: sftt").replace("template: qwen", "template: qwen25") + \
+        "lr_scheduler_type: cosin\nmix_strategy: interleave\n"
+    report = check(tmp_path, text)
+    by_line = {h["line"]: h for h in find(report, "TY202")}
+    assert by_line[line_of(text, "stage")]["severity"] == "error"
+    assert "`cosine`" in by_line[line_of(text, "lr_scheduler_type")]["message"]
+    assert by_line[line_of(text, "mix_strategy")]["severity"] == "warning"  # not checked by LLaMA-Factory
+    [template] = find(report, "TY203")
+    assert template["line"] == line_of(text, "template") and "`qwen`" in template["message"]
+
+
+def test_newer_template_needs_newer_version(tmp_path):
+    text = BASE.replace("template: qwen", "template: moss_vl")
+    assert "needs LLaMA-Factory 0.9.6" in find(check(tmp_path, text, "--llamafactory-version", "0.9.5"),
+                                                "TY203")[0]["message"]
+    assert "TY203" not in codes(check(tmp_path, text, "--llamafactory-version", "0.9.6"))
+
+
+# -- what LLaMA-Factory never checks --------------------------------------------------------------------------------
+def test_unchecked_rules(tmp_path):
+    text = BASE.replace("do_train: true\n", "") + "max_samples: 0\nlearning_rate: 1.0e+4\n"
+    report = check(tmp_path, text)
+    assert find(report, "TY210")[0]["severity"] == "warning"
+    assert find(report, "TY211")[0]["line"] == line_of(text, "max_samples")
+    assert find(report, "TY213")[0]["line"] == line_of(text, "learning_rate")
+
+
+def test_deepspeed_file_missing_and_invalid(tmp_path):
+    text = BASE + "deepspeed: ds.json\n"
+    [hit] = find(check(tmp_path, text), "TY212")
+    assert str(tmp_path / "ds.json") in hit["message"] and hit["line"] == line_of(text, "deepspeed")
+    [hit] = find(check(tmp_path, text, files={"ds.json": "{not json"}), "TY212")
+    assert "not a valid JSON" in hit["message"]
+    assert "TY212" not in codes(check(tmp_path, text, files={"ds.json": '{"zero_optimization": {"stage": 2}}'}))
+
+
+def test_output_dir_naming_another_model(tmp_path):
+    text = BASE.replace("saves/qwen2.5-0.5b", "saves/llama3-8b")
+    [hit] = find(check(tmp_path, text), "TY214")
+    assert "Llama" in hit["message"] and "Qwen" in hit["message"] and hit["line"] == line_of(text, "output_dir")
+    assert "TY214" not in codes(check(tmp_path, BASE.replace("saves/qwen2.5-0.5b", "saves/my-run")))
+
+
+def test_output_dir_with_weights_or_checkpoints(tmp_path):
+    weights = {"saves/qwen2.5-0.5b/lora/sft/adapter_model.safetensors": "x"}
+    assert find(check(tmp_path, BASE, files=weights), "TY360")[0]["severity"] == "error"
+    assert "TY360" not in codes(check(tmp_path, BASE + "overwrite_output_dir: true\n", files=weights))
+    ckpt = {"saves/qwen2.5-0.5b/lora/sft/checkpoint-20/x": "x", "saves/qwen2.5-0.5b/lora/sft/checkpoint-100/x": "x"}
+    [hit] = find(check(tmp_path, BASE + "", files=ckpt), "TY361")
+    assert "checkpoint-100" in hit["message"]
+
+
+# -- command-line overrides -------------------------------------------------------------------------------------------
+def test_overrides_are_merged_and_point_at_the_command_line(tmp_path):
+    text = BASE + "bf16: true\nlearning_rate: 1.0e-4\n"
+    report = check(tmp_path, text, "fp16=true", "learning_rat=1e-5", "learning_rate=5")
+    [both] = find(report, "TY315")
+    assert both["file"] == "<command line>"
+    [unknown] = find(report, "TY101")
+    assert unknown["file"] == "<command line>" and "`learning_rate`" in unknown["message"]
+    [lr] = find(report, "TY213")
+    assert lr["file"] == "<command line>" and "5" in lr["message"]
+    assert "TY201" not in codes(check(tmp_path, text, "learning_rate=2e-5"))  # parsed like OmegaConf.from_cli
+
+
+# -- the lint path -----------------------------------------------------------------------------------------------------
+def test_lint_path_imports_nothing_heavy(tmp_path):
+    write_project(tmp_path, {"train.yaml": BASE + "learning_rate: 1.0e-4\n"})
+    code = ("import sys\nfrom lfguard.cli import main\nmain(['check', '--format', 'json', 'train.yaml'])\n"
+            "heavy = [m for m in ('torch', 'transformers', 'peft', 'pandas', 'tokenizers', 'llamafactory') "
+            "if m in sys.modules]\nprint('HEAVY', heavy, file=sys.stderr)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert "HEAVY []" in out.stderr, out.stderr
+
+
+def test_schema_is_loaded_once_for_many_configs(tmp_path):
+    train_schema._load.cache_clear()
+    write_project(tmp_path, {f"c{i}/train.yaml": BASE for i in range(30)})
+    check_json(".", cwd=tmp_path)
+    assert train_schema._load.cache_info().misses <= 2  # train.schema.json and templates.json
+
+
+def test_schema_is_valid_and_complete():
+    import jsonschema
+
+    schema = train_schema.train_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    props = schema["properties"]
+    assert schema["x-llamafactory-version"] == "0.9.5"
+    assert props["learning_rate"]["type"] == ["number", "integer"] and props["learning_rate"]["default"] == 5e-05
+    assert "cosine" in props["lr_scheduler_type"]["enum"] and props["lr_scheduler_type"]["x-enum-enforced"]
+    assert props["kt_cpu_activation"]["x-since"] == "0.9.6"
+    assert props["mixed_precision"]["x-engine"] == "megatron_bridge"
+    assert "compute_dtype" not in props and "compute_dtype" in schema["x-not-settable"]
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "spec",
+                           "llamafactory-0.9.5-args.json"), encoding="utf-8") as f:
+        spec = json.load(f)
+    assert set(spec["train_keys"]) <= set(props)
