@@ -14,6 +14,10 @@ from lfguard.commands import common
 def add_arguments(parser) -> None:
     parser.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: .); key=value overrides")
     common.add_check_arguments(parser)
+    parser.add_argument("--update-baseline", action="store_true",
+                        help="record the current findings in the --baseline FILE (and report none of them)")
+    parser.add_argument("--show-settings", action="store_true",
+                        help="print the resolved settings (config file, then command line) and exit")
 
 
 def run(args) -> int:

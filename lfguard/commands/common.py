@@ -23,10 +23,6 @@ def add_check_arguments(parser) -> None:
     parser.add_argument("--workers", type=int, metavar="N", help="processes for large datasets (default: cores)")
     parser.add_argument("--devices", type=int, metavar="N", help="devices the run uses, for step budgets")
     parser.add_argument("--baseline", metavar="FILE", help="ignore the findings recorded in FILE")
-    parser.add_argument("--update-baseline", action="store_true",
-                        help="record the current findings in the --baseline FILE (and report none of them)")
-    parser.add_argument("--show-settings", action="store_true",
-                        help="print the resolved settings (config file, then command line) and exit")
 
 
 def split_overrides(items):
