@@ -1,1 +1,343 @@
-"""Data-file loading rules (to write)."""
+"""Data-file rules (DF001-DF199): what LLaMA-Factory's loader.py and the `datasets` builders do with the file
+itself, before any sample is converted (spec §4): the path, the extension, folders, decoding and JSON syntax,
+and the Arrow table built from all records (a field whose type changes). A field missing from every record is
+DS002 (samples/), which knows which columns the converter reads.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import Dict, List, Optional, Tuple
+
+from lfguard.readers import FILEEXT2TYPE, builder, extension, folder_files, locate
+from lfguard.readers.records import Problem, Record
+from lfguard.registry import ERROR, INFO, WARNING, rule
+
+_REG = '{"a": {"file_name": "a.json"}}\n'
+_ALPACA = '[{"instruction": "hi", "input": "", "output": "hello"}]\n'
+_ALLOWED = ",".join(FILEEXT2TYPE)
+
+
+def _project(data: str, name: str = "a.json", entry: Optional[str] = None) -> dict:
+    return {"data/dataset_info.json": '{"a": ' + (entry or '{"file_name": "%s"}' % name) + '}\n',
+            f"data/{name}": data}
+
+
+FILE_NOT_FOUND = rule(
+    "DF001", "file-not-found", ERROR,
+    "The data file or folder named by file_name does not exist",
+    why="loader.py raises `File data/x.json not found.` after the tokenizer has loaded.",
+    fix="Fix file_name (it is joined onto dataset_dir, case-sensitively), or add the file.",
+    bad={"data/dataset_info.json": _REG},
+    good=_project(_ALPACA),
+)
+BAD_EXTENSION = rule(
+    "DF002", "unsupported-extension", ERROR,
+    "The data file's extension is not one LLaMA-Factory loads",
+    why=f"The builder comes from the extension, case-sensitively: anything but {_ALLOWED} raises "
+        "`Allowed file types: ...` (so does `.JSON`, or no extension).",
+    fix="Rename the file with a lower-case extension: .json, .jsonl, .csv, .parquet, .arrow or .txt.",
+    bad=_project(_ALPACA, "a.JSON"),
+    good=_project(_ALPACA),
+)
+MIXED_FOLDER = rule(
+    "DF004", "folder-not-loadable", ERROR,
+    "A dataset folder is empty, or holds entries of another type (a README, a hidden file, a subfolder)",
+    why="Every entry of the folder is a data file to LLaMA-Factory, unsorted and unfiltered: anything that does "
+        "not map to the same builder raises `File types should be identical.` (or `Allowed file types`); an "
+        "empty folder raises a bare IndexError.",
+    fix="Keep only data files of one format in the folder (.json and .jsonl may mix).",
+    bad={"data/dataset_info.json": '{"a": {"file_name": "parts"}}\n', "data/parts/1.json": _ALPACA,
+         "data/parts/README.md": "notes\n"},
+    good={"data/dataset_info.json": '{"a": {"file_name": "parts"}}\n', "data/parts/1.json": _ALPACA,
+          "data/parts/2.jsonl": '{"instruction": "a", "input": "", "output": "b"}\n'},
+)
+OUTSIDE_DATASET_DIR = rule(
+    "DF005", "outside-dataset-dir", WARNING,
+    "file_name leaves dataset_dir",
+    why="LLaMA-Factory accepts it (os.path.join), but the project then depends on files outside it, which breaks "
+        "when the project is copied or run from another folder.",
+    fix="Move the data under dataset_dir, or set dataset_dir to the folder that holds it.",
+    bad={"data/dataset_info.json": '{"a": {"file_name": "../a.json"}}\n', "a.json": _ALPACA},
+    good=_project(_ALPACA),
+)
+UNREADABLE = rule(
+    "DF006", "unreadable-file", ERROR,
+    "The data file cannot be opened (permissions, a symlink loop, an I/O error)",
+    why="The loader fails on it (a symlink loop even reads as `not found`).",
+    fix="Fix the path or its permissions; replace a looping symlink with the real file.",
+    bad={"data/dataset_info.json": '{"a": {"file_name": "%s.json"}}\n' % ("x" * 300)},
+    good=_project(_ALPACA),
+)
+INVALID_JSON = rule(
+    "DF010", "invalid-json", ERROR,
+    "The data file is not valid JSON / JSON Lines",
+    why="The datasets JSON builder fails the whole load with `DatasetGenerationError`, naming no line.",
+    fix="Fix the syntax at the reported line and column.",
+    bad=_project('[{"instruction": "hi", "input": "", "output": "hello"},]\n'),
+    good=_project(_ALPACA),
+)
+NOT_UTF8 = rule(
+    "DF011", "not-utf8", ERROR,
+    "The data file is not valid UTF-8",
+    why="The datasets builders decode UTF-8 and fail on the first invalid byte.",
+    fix="Re-save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`).",
+    bad={"data/dataset_info.json": _REG,
+         "data/a.json": '[{"instruction": "caf\xe9", "input": "", "output": "x"}]\n'.encode("latin1")},
+    good=_project(_ALPACA),
+)
+BOM = rule(
+    "DF012", "byte-order-mark", ERROR,
+    "A JSON array file (or a text file) starts with a UTF-8 byte order mark",
+    why="pyarrow strips a BOM from JSON Lines, but a JSON array goes through pandas, which fails on it; in a .txt "
+        "file the first sample's text starts with an invisible U+FEFF.",
+    fix="Save the file as UTF-8 without BOM.",
+    bad={"data/dataset_info.json": _REG, "data/a.json": b"\xef\xbb\xbf" + _ALPACA.encode()},
+    good=_project(_ALPACA),
+)
+TOO_DEEP = rule(
+    "DF013", "nesting-too-deep", ERROR,
+    "A record nests deeper than JSON parsers allow",
+    why="Parsers stop at about 1000 levels (pandas/ujson, orjson); no real sample nests that deep.",
+    fix="Flatten the record; it is almost certainly corrupt.",
+    bad=_project("[" + "[" * 1100 + "]" * 1100 + "]\n"),
+    good=_project(_ALPACA),
+)
+TOP_LEVEL = rule(
+    "DF014", "top-level-not-list", ERROR,
+    "The JSON file is one object, not a list of samples",
+    why="The JSON builder reads a top-level object as a single odd row and fails later with a TypeError or KeyError.",
+    fix="Wrap the samples in a list: [{...}, {...}], or write one object per line (JSON Lines).",
+    bad=_project('{\n  "instruction": "hi",\n  "input": "",\n  "output": "hello"\n}\n'),
+    good=_project(_ALPACA),
+)
+NOT_OBJECT = rule(
+    "DF015", "sample-not-object", ERROR,
+    "A sample is not a JSON object",
+    why="Rows must be objects (field -> value); a string, number or list raises while the table is built.",
+    fix="Make every element an object such as {\"instruction\": ..., \"output\": ...}.",
+    bad=_project('[{"instruction": "hi", "input": "", "output": "hello"}, "hello"]\n'),
+    good=_project(_ALPACA),
+)
+EMPTY_DATASET = rule(
+    "DF016", "empty-dataset", ERROR,
+    "The dataset has no samples",
+    why="An empty file raises `Instruction \"train\" corresponds to no data!` (or a schema inference error).",
+    fix="Add samples, or remove the dataset from the config.",
+    bad=_project("[]\n"),
+    good=_project(_ALPACA),
+)
+TYPE_DRIFT = rule(
+    "DF018", "type-drift", ERROR,
+    "A field changes JSON type from one sample to another",
+    why="Arrow needs one type per column: a string in one row and a number or list in another fails the whole "
+        "load with `DatasetGenerationError` (the cause is only in the log).",
+    fix="Give the field the same type in every sample (e.g. quote numbers, wrap single values in a list).",
+    bad=_project('[{"instruction": "hi", "input": "", "output": "hello"},\n'
+                 ' {"instruction": "hi", "input": "", "output": 5}]\n'),
+    good=_project('[{"instruction": "hi", "input": "", "output": "hello"},\n'
+                  ' {"instruction": "hi", "input": "", "output": "5"}]\n'),
+)
+CSV_NESTED = rule(
+    "DF019", "csv-cannot-nest", ERROR,
+    "A sharegpt/openai or ranking dataset is stored as CSV",
+    why="CSV cells are strings; message lists and chosen/rejected objects cannot come from a CSV "
+        "(`TypeError: string indices must be integers`).",
+    fix="Store the data as JSON or JSONL (`lfguard convert` turns tables into sharegpt/alpaca JSON).",
+    bad={"data/dataset_info.json": '{"a": {"file_name": "a.csv", "formatting": "sharegpt"}}\n',
+         "data/a.csv": "conversations\n\"[{'from': 'human', 'value': 'hi'}]\"\n"},
+    good={"data/dataset_info.json": '{"a": {"file_name": "a.csv"}}\n',
+          "data/a.csv": "instruction,input,output\nhi,,hello\n"},
+)
+TABULAR_UNREADABLE = rule(
+    "DF020", "table-unreadable", ERROR,
+    "A CSV, Parquet or Arrow file cannot be parsed",
+    why="pandas/pyarrow raise while the datasets builder reads it.",
+    fix="Re-export the file from its source; check quoting and column counts in a CSV.",
+    bad={"data/dataset_info.json": '{"a": {"file_name": "a.parquet"}}\n', "data/a.parquet": "not parquet\n"},
+    good={"data/dataset_info.json": '{"a": {"file_name": "a.csv"}}\n',
+          "data/a.csv": "instruction,input,output\nhi,,hello\n"},
+)
+NONSTANDARD_NUMBER = rule(
+    "DF021", "nan-or-infinity", WARNING,
+    "A record holds NaN or Infinity",
+    why="Not JSON; pyarrow and pandas accept them (as a float, or null), so a text field with NaN is not a string.",
+    fix="Write null, or the text you meant, instead of NaN/Infinity.",
+    bad=_project('[{"instruction": "hi", "input": "", "output": NaN}]\n'),
+    good=_project(_ALPACA),
+)
+
+_PROBLEM_RULES = {"nan": NONSTANDARD_NUMBER, "unreadable": UNREADABLE, "not-utf8": NOT_UTF8, "bom": BOM, "invalid-json": INVALID_JSON,
+                  "too-deep": TOO_DEEP, "top-level": TOP_LEVEL, "not-object": NOT_OBJECT, "tabular": TABULAR_UNREADABLE}
+_PROBLEM_FIX = {"nan": "write null or the text you meant", "unreadable": "fix the path or its permissions", "not-utf8": "re-save the file as UTF-8",
+                "bom": "save it as UTF-8 without BOM", "invalid-json": "fix the JSON here",
+                "too-deep": "flatten or remove this record", "top-level": "wrap the samples in a list [...] or "
+                "write one object per line", "not-object": "make it an object (field -> value)",
+                "tabular": "re-export the file"}
+
+
+def problem_diagnostic(problem: Problem, dataset: Optional[str]):
+    """A reader's Problem as a diagnostic of the matching rule."""
+    rule_ = _PROBLEM_RULES.get(problem.kind, INVALID_JSON)
+    severity = WARNING if problem.kind == "bom" and problem.file.endswith(".txt") else None
+    return rule_.diag(f"{problem.message}; {_PROBLEM_FIX.get(problem.kind, 'fix the file')}", severity=severity,
+                      file=problem.file, line=problem.line, column=problem.column, sample=problem.sample,
+                      dataset=dataset)
+
+
+# -- the path: file, folder, extension ------------------------------------------------------------------------
+def resolve_files(entry) -> Tuple[Optional[List[str]], List]:
+    """The files LLaMA-Factory would load for a file_name entry, in its order, and the path diagnostics.
+    None when it cannot load them at all."""
+    path = entry.local_path
+    line, column = entry.place("file_name")
+    where = {"file": entry.registry_path, "line": line, "column": column, "dataset": entry.name}
+    out: List = []
+    if not isinstance(path, str):
+        return None, out
+    shown = os.path.abspath(path)
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(entry.dataset_dir))
+    if os.path.isabs(entry.source) or rel == ".." or rel.startswith(".." + os.sep):
+        out.append(OUTSIDE_DATASET_DIR.diag(f"file_name {entry.source!r} resolves to {shown}, outside dataset_dir "
+                                            f"{os.path.abspath(entry.dataset_dir)}; move the data under it", **where))
+    try:
+        os.stat(path)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            out.append(UNREADABLE.diag(f"{shown} is a symlink loop; replace it with the real file", **where))
+        elif err.errno in (errno.ENOENT, errno.ENOTDIR):
+            out.append(FILE_NOT_FOUND.diag(f"file_name {entry.source!r}: {shown} does not exist (LLaMA-Factory: "
+                                           f"`File {path} not found.`); fix file_name or add the file", **where))
+        else:
+            out.append(UNREADABLE.diag(f"cannot open {shown}: {err.strerror}", **where))
+        return None, out
+    if os.path.isdir(path):
+        try:
+            files = folder_files(path)
+        except OSError as err:
+            out.append(UNREADABLE.diag(f"cannot list the folder {shown}: {err.strerror}", **where))
+            return None, out
+        if not files:
+            out.append(MIXED_FOLDER.diag(f"the folder {shown} is empty: LLaMA-Factory raises IndexError; add data "
+                                         "files to it", **where))
+            return None, out
+        first = builder(files[0])
+        if first is None:
+            first = next((builder(f) for f in files if builder(f)), None)
+        odd = [f for f in files if builder(f) != first or first is None or os.path.isdir(f)]
+        if odd:
+            names = ", ".join(os.path.basename(f) + ("/" if os.path.isdir(f) else "") for f in sorted(odd)[:5])
+            out.append(MIXED_FOLDER.diag(f"the folder {shown} mixes entries LLaMA-Factory cannot load together "
+                                         f"({names}{', ...' if len(odd) > 5 else ''}); every entry is a data file to "
+                                         "it. Move them out of the folder", **where))
+            return None, out
+        return [f for f in files if not os.path.isdir(f)], out
+    if builder(path) is None:
+        ext = extension(path)
+        hint = (f"; rename it to .{ext.lower()}" if ext.lower() in FILEEXT2TYPE else "")
+        out.append(BAD_EXTENSION.diag(f"{shown} has extension {('.' + ext) if ext else '(none)'!s}; LLaMA-Factory "
+                                      f"loads only {_ALLOWED} (case-sensitive){hint}", **where))
+        return None, out
+    return [path], out
+
+
+def csv_shape_rule(entry, files: List[str]) -> List:
+    if not any(builder(f) == "csv" for f in files):
+        return []
+    if entry.formatting in ("sharegpt", "openai") or (entry.ranking and entry.formatting != "alpaca"):
+        line, column = entry.place("file_name")
+        return [CSV_NESTED.diag(f"{entry.formatting} data cannot come from CSV: cells are strings, not message "
+                                "lists; store the data as JSON/JSONL", file=entry.registry_path, line=line,
+                                column=column, dataset=entry.name)]
+    return []
+
+
+# -- the Arrow table: fields present, one type per field -----------------------------------------------------
+def _kind(value) -> Optional[str]:
+    if value is None:
+        return None
+    if value is True or value is False:
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+class ColumnTracker:
+    """What Arrow will make of all records together: per field path, the first record of each JSON type. Picklable and mergeable, so each worker keeps its own and the main
+    process merges them in file order. Memory is bounded by the number of field paths times types."""
+
+    def __init__(self, track_types: bool = True):
+        self.track_types = track_types
+        self.records = 0
+        self.nan = 0
+        # abstract path ("messages", "[]", "from") -> kind -> (index, file, line, column, raw, concrete path)
+        self.kinds: Dict[tuple, Dict[str, tuple]] = {}
+
+    def observe(self, record: Record) -> None:
+        self.records += 1
+        value = record.value
+        if not isinstance(value, dict):
+            return
+        if not self.track_types:
+            return
+        kinds = self.kinds
+        stack = [((), (), value)]
+        while stack:
+            abstract, concrete, obj = stack.pop()
+            items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+            is_list = not isinstance(obj, dict)
+            for key, child in items:
+                kind = _kind(child)
+                if kind is None:
+                    continue
+                a = abstract + ("[]" if is_list else key,)
+                seen = kinds.get(a)
+                if seen is None:
+                    kinds[a] = {kind: (record.index, record.file, record.line, record.column, record.raw,
+                                       concrete + (key,))}
+                elif kind not in seen:
+                    seen[kind] = (record.index, record.file, record.line, record.column, record.raw, concrete + (key,))
+                if kind == "object" or kind == "list":
+                    stack.append((a, concrete + (key,), child))
+
+    def merge(self, other: "ColumnTracker") -> None:
+        self.records += other.records
+        self.nan += other.nan
+        for path, theirs in other.kinds.items():
+            mine = self.kinds.setdefault(path, {})
+            for kind, ref in theirs.items():
+                if kind not in mine or ref[0] < mine[kind][0]:
+                    mine[kind] = ref
+
+    def findings(self, entry, files: List[str]) -> List:
+        out: List = []
+        drifted: set = set()
+        for path, kinds in sorted(self.kinds.items(), key=lambda kv: min(r[0] for r in kv[1].values())):
+            if len(kinds) < 2 or any(path[:i] in drifted for i in range(1, len(path))):
+                continue  # a field inside one that already changes type is the same defect
+            drifted.add(path)
+            ordered = sorted(kinds.items(), key=lambda kv: kv[1][0])
+            (first_kind, first), (kind, ref) = ordered[0], ordered[1]
+            index, file, line, column, raw, concrete = ref
+            if raw is not None:
+                line, column = locate(Record(index, None, file, line, column, raw), concrete)
+            name = _dotted(path)
+            out.append(TYPE_DRIFT.diag(f"field {name} is a {kind} here but a {first_kind} in sample {first[0]}: Arrow "
+                                       f"cannot load mixed types; use one type ({first_kind}) in every sample",
+                                       file=file, line=line, column=column, sample=index, dataset=entry.name))
+        return out
+
+
+def _dotted(path: tuple) -> str:
+    text = ""
+    for part in path:
+        text += "[]" if part == "[]" else (("." if text else "") + str(part))
+    return text

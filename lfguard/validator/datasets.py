@@ -1,23 +1,276 @@
-"""Check one dataset: its file(s), then every record, streaming. (Minimal; to extend.)"""
+"""Check one dataset: the file rules, then every record, streamed, over worker processes for large files.
+
+Layout of a run over one JSON/JSONL file (see benchmarks/README.md for the numbers behind the choices):
+
+- the main process *frames* the file (readers/jsonfile.py: record byte ranges with line/column, no parsing) and
+  groups the spans into chunks of about ``CHUNK_BYTES``;
+- each chunk goes to a worker, which reads its byte range, parses each record with orjson and runs its own
+  ``SampleChecker`` and ``ColumnTracker``; it returns diagnostics (already placed: locate() needs the record's
+  bytes, which only the worker has), its record count and its checker/tracker state;
+- the main process merges results strictly in file order, with at most ``2 * workers`` chunks in flight, so
+  memory stays bounded whatever the file size.
+
+Files under ``PARALLEL_MIN_BYTES`` (and every non-JSON file) are checked in-process: no pool start-up cost.
+"""
 
 from __future__ import annotations
 
-import json
+import multiprocessing
+import os
+from collections import deque
+from dataclasses import replace
+from typing import Iterable, List, Optional, Tuple
 
-from lfguard.validator.model import DatasetResult
+from lfguard.readers import builder, iter_file, locate
+from lfguard.readers.records import Problem, Record
+from lfguard.registry import INFO, rule
+from lfguard.validator import datafile, dataset_info
+from lfguard.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
+
+CHUNK_BYTES = 8 << 20  # work per task: large enough to amortise pickling, small enough to balance 2-16 cores
+PARALLEL_MIN_BYTES = 16 << 20  # below this one process is faster than starting a pool
+INFER_SAMPLE = 200  # records infer_entry looks at
+
+FORMAT_INFERRED = rule(
+    "DF030", "format-inferred", INFO,
+    "A data file no dataset_info.json names was checked with an inferred entry",
+    why="Without a registry entry the columns and formatting are guessed from the first records; LLaMA-Factory "
+        "itself needs the entry.",
+    fix="Register the file (`lfguard register FILE`) so it is checked exactly as it will be trained.",
+    target="data.json",
+    bad={"data.json": '[{"instruction": "hi", "input": "", "output": "hello"}]\n'},
+    good={"data/dataset_info.json": '{"a": {"file_name": "a.json"}}\n',
+          "data/a.json": '[{"instruction": "hi", "input": "", "output": "hello"}]\n'},
+)
 
 
-def check_entry(entry, usage, settings) -> DatasetResult:
+# -- per-record work, shared by the in-process path and the workers ---------------------------------------------
+def _new_checker(entry, usage, settings):
+    """The SampleChecker, or None when LLaMA-Factory cannot start converting (the registry rules say why)."""
+    if not dataset_info.convertible(entry):
+        return None
+    from lfguard.validator.samples import SampleChecker
+
+    return SampleChecker(entry, usage, settings)
+
+
+class _Scan:
+    """Everything one stretch of records produces; merged in file order."""
+
+    def __init__(self, entry, usage, settings, track_types: bool):
+        self.diagnostics: List = []
+        self.records = 0
+        self.last_index = -1
+        self.fatal = False  # a problem that stops LLaMA-Factory reading the file
+        self.checker = _new_checker(entry, usage, settings)
+        self.tracker = datafile.ColumnTracker(track_types)
+
+    def feed(self, items: Iterable, entry: DatasetEntry, offset: int = 0) -> None:
+        name = entry.name
+        checker, tracker, out = self.checker, self.tracker, self.diagnostics
+        for item in items:
+            if isinstance(item, Problem):
+                if item.sample is not None:
+                    item = item._replace(sample=item.sample + offset)
+                out.append(datafile.problem_diagnostic(item, name))
+                self.fatal = self.fatal or item.kind != "nan"
+                continue
+            if offset:
+                item.index += offset
+            self.records += 1
+            self.last_index = item.index
+            value = item.value
+            if not isinstance(value, dict):
+                out.append(datafile.NOT_OBJECT.diag(
+                    f"sample {item.index} is a {dataset_info._json_type(value)}, not an object; make it an object "
+                    "(field -> value)", file=item.file, line=item.line, column=item.column, sample=item.index,
+                    dataset=name))
+                self.fatal = True
+                continue
+            tracker.observe(item)
+            if checker is not None:
+                for finding in checker.check(item.index, value):
+                    out.append(_finding_diagnostic(finding, item, name))
+
+    def merge(self, other: "_Scan") -> None:
+        self.diagnostics.extend(other.diagnostics)
+        self.records += other.records
+        self.last_index = max(self.last_index, other.last_index)
+        self.fatal = self.fatal or other.fatal
+        if self.checker is not None and other.checker is not None:
+            self.checker.merge(other.checker)
+        self.tracker.merge(other.tracker)
+
+
+def _finding_diagnostic(finding, record: Record, dataset: str):
+    line, column = locate(record, finding.path) if finding.path else (record.line, record.column)
+    sample = finding.sample if finding.sample is not None else record.index
+    return finding.rule.diag(finding.message, severity=finding.severity, file=record.file, line=line,
+                             column=column, sample=sample, dataset=dataset)
+
+
+def _work(path: str, spans: list, entry, usage, settings, offset: int) -> _Scan:
+    """A worker's task: parse and check one chunk of spans."""
+    from lfguard.readers.jsonfile import parse, read_spans
+
+    scan = _Scan(entry, usage, settings, track_types=True)
+    scan.feed((item for span, raw in read_spans(path, spans) for item in parse(path, span, raw)), entry, offset)
+    return scan
+
+
+# -- one dataset -------------------------------------------------------------------------------------------------
+def _natural_usage(entry: DatasetEntry, usage: DatasetUsage) -> DatasetUsage:
+    """With no config naming the dataset, judge alpaca data without a response column (LLaMA-Factory's own
+    pretraining entries: {"prompt": "text"}) as pretraining data, the only stage it is made for."""
+    if usage.stage is None and entry.formatting == "alpaca" and not entry.ranking \
+            and not entry.columns.get("kto_tag") and not entry.columns.get("response"):
+        return replace(usage, stage="pt")
+    return usage
+
+
+def check_entry(entry: DatasetEntry, usage: DatasetUsage, settings) -> DatasetResult:
     result = DatasetResult(entry=entry, path=entry.local_path)
-    path = entry.local_path
-    if path and path.endswith(".json"):
-        try:
-            with open(path, encoding="utf-8") as f:
-                result.samples = len(json.load(f))
-        except (OSError, ValueError, TypeError):
-            pass
+    result.diagnostics.extend(dataset_info.stage_rules(entry, usage))
+    usage = _natural_usage(entry, usage)
+    if entry.load_from != "file":
+        return result  # hub, script and cloud sources: reported by the registry rules
+    files, diagnostics = datafile.resolve_files(entry)
+    result.diagnostics.extend(diagnostics)
+    if files is None:
+        return result
+    result.diagnostics.extend(datafile.csv_shape_rule(entry, files))
+    _scan_files(entry, usage, settings, files, result)
     return result
 
 
-def check_unregistered(path, settings) -> DatasetResult:
-    return DatasetResult(entry=None, path=path)
+def _scan_files(entry, usage, settings, files: List[str], result: DatasetResult) -> None:
+    track_types = all(builder(f) == "json" for f in files)  # Arrow types of CSV/Parquet/Arrow are fixed already
+    total = _Scan(entry, usage, settings, track_types)
+    workers = settings.workers or os.cpu_count() or 1
+    offset = 0
+    for path in files:
+        if builder(path) is None:
+            continue
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            size = 0
+        try:
+            if builder(path) == "json" and workers > 1 and size >= PARALLEL_MIN_BYTES:
+                part = _scan_parallel(path, entry, usage, settings, workers, offset, total)
+            else:
+                part = _Scan(entry, usage, settings, track_types)
+                part.feed(iter_file(path), entry, offset)
+                total.merge(part)
+        except OSError as err:
+            total.diagnostics.append(datafile.UNREADABLE.diag(f"cannot read {os.path.abspath(path)}: "
+                                                              f"{err.strerror or err}", file=path, dataset=entry.name))
+            total.fatal = True
+            continue
+        offset = total.last_index + 1
+        del part
+    where = files[0] if len(files) == 1 else entry.local_path
+    result.samples = total.records
+    result.diagnostics.extend(total.diagnostics)
+    if total.records == 0 and not total.fatal:
+        line, column = entry.place("file_name")
+        result.diagnostics.append(datafile.EMPTY_DATASET.diag(
+            f"{os.path.abspath(where)} holds no samples: LLaMA-Factory raises `Instruction \"train\" corresponds to "
+            "no data!`; add samples or drop the dataset", file=entry.registry_path, line=line, column=column,
+            dataset=entry.name))
+    if total.tracker.track_types:
+        result.diagnostics.extend(total.tracker.findings(entry, files))
+    facts = {}
+    if total.checker is not None and total.records:
+        for finding in total.checker.finish():
+            result.diagnostics.append(finding.rule.diag(finding.message, severity=finding.severity, file=where,
+                                                        sample=finding.sample, dataset=entry.name))
+        facts.update(total.checker.facts())
+    facts["rows"] = total.records
+    n = entry.num_samples
+    facts["effective_samples"] = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else total.records
+    result.facts.update(facts)
+
+
+def _pool(workers: int):
+    from concurrent.futures import ProcessPoolExecutor
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
+def _chunks(path: str) -> Iterable[Tuple[list, list]]:
+    """(spans, framing problems) of about CHUNK_BYTES each, in file order."""
+    from lfguard.readers.jsonfile import frames
+
+    spans, problems, size = [], [], 0
+    for item in frames(path):
+        if isinstance(item, Problem):
+            problems.append(item)
+            continue
+        spans.append(item)
+        size += item.end - item.start
+        if size >= CHUNK_BYTES:
+            yield spans, problems
+            spans, problems, size = [], [], 0
+    if spans or problems:
+        yield spans, problems
+
+
+def _scan_parallel(path, entry, usage, settings, workers, offset, total: _Scan):
+    in_flight: deque = deque()
+
+    def collect(future, problems):
+        part = future.result()
+        total.merge(part)
+        if problems:  # framing problems: structure between records; emitted beside their chunk
+            frame = _Scan(entry, usage, settings, False)
+            frame.checker = None
+            frame.feed(problems, entry, offset)
+            total.diagnostics.extend(frame.diagnostics)
+            total.fatal = total.fatal or frame.fatal
+
+    with _pool(workers) as pool:
+        for spans, problems in _chunks(path):
+            in_flight.append((pool.submit(_work, path, spans, entry, usage, settings, offset), problems))
+            while len(in_flight) >= 2 * workers:
+                collect(*in_flight.popleft())
+        while in_flight:
+            collect(*in_flight.popleft())
+    return None
+
+
+# -- files no registry names -------------------------------------------------------------------------------------
+def check_unregistered(path: str, settings) -> DatasetResult:
+    folder = os.path.dirname(path) or "."
+    registry = Registry(path=path, dataset_dir=folder)
+    raw_entry = {"file_name": os.path.basename(path)}
+    entry = dataset_info.resolve_entry(os.path.basename(path), raw_entry, registry)
+    note = None
+    if builder(path) is not None:
+        first = []
+        try:
+            for item in iter_file(path):
+                if isinstance(item, Record):
+                    first.append(item.value)
+                    if len(first) >= INFER_SAMPLE:
+                        break
+        except (OSError, ValueError):
+            first = []
+        from lfguard.validator.samples import infer_entry
+
+        inferred, note = infer_entry(first, path)
+        if isinstance(inferred, dict):
+            inferred = dataset_info.resolve_entry(os.path.basename(path), inferred, registry)
+        if inferred is not None:
+            entry = inferred
+            entry.registry_path, entry.dataset_dir = path, folder
+            entry.load_from, entry.source = "file", os.path.basename(path)
+    result = check_entry(entry, DatasetUsage(), settings)
+    result.entry = entry
+    if note:
+        result.diagnostics.insert(0, FORMAT_INFERRED.diag(
+            f"no dataset_info.json names this file; checked as {note}. Register it to check it exactly",
+            file=path, dataset=entry.name))
+    return result
