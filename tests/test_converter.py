@@ -184,7 +184,7 @@ def test_alpaca_joins_instruction_and_input_and_keeps_history_turns():
     assert a.prompt == [{"role": "user", "content": "1+1?"}, {"role": "assistant", "content": "2"},
                         {"role": "user", "content": "3+3?\nquick"}]
     assert a.response == [{"role": "assistant", "content": "6"}]
-    assert a.sources == [("history", 0, 0), ("history", 0, 1), (), ("output",)]
+    assert a.sources == [("history", 0, 0), ("history", 0, 1), ("instruction",), ("output",)]
     assert kept_by_stage(a, "sft") and not kept_by_stage(a, "rm")
 
 

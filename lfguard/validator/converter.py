@@ -189,7 +189,9 @@ def _align_alpaca(record: dict, entry, media_dir: str) -> Aligned:
                                   f"TypeError: sequence item {query.index(text)}: expected str instance, "
                                   f"{type(text).__name__} found", kind="query-type")
     prompt.append({"role": USER, "content": "\n".join(query)})
-    sources.append(query_paths[0] if len(query_paths) == 1 else ())
+    # where the user turn lives in the record: the first non-empty field, else the configured prompt field
+    fallback = next(((cols[k],) for k in ("prompt", "query") if cols.get(k)), ())
+    sources.append(query_paths[0] if query_paths else fallback)
 
     response_col = cols.get("response")
     kto_col = cols.get("kto_tag")

@@ -239,8 +239,8 @@ class SampleChecker:
         expected = "user or observation" if parity == 0 else "assistant or function"
         position = path[1] + 1 if len(path) > 1 and isinstance(path[1], int) else None
         where = f"message {position}" if position else "a message"
-        if role is None and not openai_mode:
-            return (path, f"{where} has no {tags.get('role_tag')!r} key", sharegpt.ROLE_UNKNOWN)
+        if role is None and not openai_mode:  # summarised in finish(): a drop, or a KeyError if no message has it
+            return (path, f"{where} has no {tags.get('role_tag')!r} key", None)
         if (role == system_tag and system_tag) or (openai_mode and role == "system"):
             return (path, f"{where} is a system message, but only the first message may be one",
                     sharegpt.SYSTEM_POSITION)

@@ -44,7 +44,7 @@ def dataset_findings(c) -> List[Finding]:
                                    f"(`tags.{key}`): LLaMA-Factory raises KeyError: {tags.get(key)!r}. Set "
                                    f"`tags.{key}` to the key the messages use.", None, ()))
                 blocked = True
-        if c.role_key_seen and c.missing_role and entry.formatting == "sharegpt":
+        if c.role_key_seen and c.missing_role and entry.formatting == "sharegpt" and None not in c.mapping:
             sample, path, _ = c.missing_role.first[None]
             n = c.missing_role.counts[None]
             out.append(Finding(sharegpt.ROLE_UNKNOWN, f"{_plural(n, 'message')} have no {tags.get('role_tag')!r} "
