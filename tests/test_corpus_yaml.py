@@ -1,0 +1,83 @@
+"""LLaMA-Factory's own examples/: no error except where LLaMA-Factory itself rejects the file, and a decision
+recorded for every warning they trip."""
+
+import collections
+import shutil
+
+import pytest
+
+from conftest import CORPUS
+from helpers import check_json
+
+
+@pytest.fixture(scope="module")
+def corpus_copy(tmp_path_factory):
+    if not CORPUS.is_dir():
+        pytest.skip("../shared/corpus/llamafactory is not available")
+    target = tmp_path_factory.mktemp("lf") / "lf"
+    shutil.copytree(CORPUS, target)
+    return target
+
+
+def yaml_findings(report, severity):
+    found = collections.defaultdict(set)
+    for d in report["diagnostics"]:
+        if d["severity"] == severity and (d["file"] or "").endswith((".yaml", ".yml")):
+            found[d["file"]].add(d["code"])
+    return dict(found)
+
+
+@pytest.fixture(scope="module")
+def newest(corpus_copy):
+    # Launched from the repository root, as LLaMA-Factory's README runs its examples.
+    _, report = check_json("examples", "--llamafactory-version", "0.9.6", cwd=corpus_copy)
+    return report
+
+
+def test_only_files_llamafactory_rejects_have_errors(newest):
+    errors = yaml_findings(newest, "error")
+    assert errors == {
+        # transformers 5 removed it from TrainingArguments: "Some keys are not used by the HfArgumentParser".
+        "examples/extras/fp8/llama3_fp8_fsdp_sft.yaml": {"TY102"},
+        # data/dataset_info.json defines neither `med` nor `math`: "Undefined dataset med in dataset_info.json."
+        "examples/extras/asft/llama2_full_asft.yaml": {"LK002"},
+        "examples/extras/asft/qwen2_full_asft.yaml": {"LK002"},
+    }, errors
+    messages = {d["file"]: d["message"] for d in newest["diagnostics"] if d["severity"] == "error"}
+    assert "transformers 5" in messages["examples/extras/fp8/llama3_fp8_fsdp_sft.yaml"]
+    assert "Undefined dataset med" in messages["examples/extras/asft/llama2_full_asft.yaml"]
+
+
+def test_warnings_on_the_examples_are_the_recorded_decisions(newest):
+    warnings = yaml_findings(newest, "warning")
+    # LK040 (save_steps beyond the run): right. The examples train on ~1000 demo samples with max_samples 1000 and
+    # save_steps 500 > the ~400 optimizer steps, so no intermediate checkpoint is written; only the final save.
+    # LK050 (truncation): right. The estimate is a lower bound (at most 6 characters per token), and the dpo/kto
+    # demo sets do hold samples longer than cutoff_len 2048 whose responses are cut.
+    assert set().union(*warnings.values()) <= {"LK040", "LK050"}, warnings
+    assert warnings["examples/extras/adam_mini/qwen2_full_sft.yaml"] == {"LK040"}
+    assert "LK050" in warnings["examples/train_lora/qwen3_lora_dpo.yaml"]
+
+
+def test_engines_and_non_configs_are_recognised(newest):
+    by_file = collections.defaultdict(set)
+    for d in newest["diagnostics"]:
+        by_file[d["file"]].add(d["code"])
+    assert not any(f.startswith("examples/accelerate/") for f in by_file)
+    assert "examples/extras/multi_tokens/tokens_cfg.yaml" not in by_file
+    for path in ("examples/v1/train_lora/train_lora_sft.yaml", "examples/megatron/qwen2_vl_full.yaml",
+                 "examples/megatron_bridge/llama3_sft.yaml"):
+        assert "TY007" in by_file[path] and "TY101" not in by_file[path]
+    assert not any("TY101" in codes for codes in by_file.values())
+
+
+def test_targeting_0_9_5_flags_the_newer_keys_and_templates(corpus_copy):
+    _, report = check_json("examples", "--llamafactory-version", "0.9.5", cwd=corpus_copy)
+    errors = yaml_findings(report, "error")
+    newer = {f for f, codes in errors.items() if "TY104" in codes}
+    assert "examples/megatron_bridge/llama3_sft.yaml" in newer
+    assert "examples/ktransformers/train_lora/qwen3moe_lora_sft_kt.yaml" not in newer  # uses only 0.9.5 keys
+    assert "examples/ktransformers/train_lora/deepseek_v3_lora_sft_kt.yaml" in newer  # kt_config
+    assert {f for f, codes in errors.items() if "TY203" in codes} == {
+        "examples/inference/mossvl.yaml", "examples/merge_lora/mossvl_lora_sft.yaml",
+        "examples/train_full/mossvl_full_sft.yaml", "examples/train_lora/mossvl_lora_sft.yaml"}
