@@ -37,6 +37,7 @@ RULE_MODULES = (
     "lfguard.validator.training",
     "lfguard.validator.links",
     "lfguard.suppressions",
+    "lfguard.runner.rules",
 )
 
 RULES: Dict[str, "Rule"] = {}
@@ -54,6 +55,7 @@ class Rule:
     good: Mapping[str, str] = field(default_factory=dict)
     target: Optional[str] = None  # path inside the example project to check; None = the whole folder
     args: tuple = ()  # extra `lfguard check` arguments the examples need
+    command: str = "check"  # the subcommand that runs the examples: check, or train (its RN rules)
 
     def diag(self, message: str, *, severity: Optional[Severity] = None, **where) -> Diagnostic:
         return Diagnostic(self.code, severity if severity is not None else self.severity, message, **where)
@@ -70,6 +72,7 @@ class Rule:
             "good": _texts(self.good),
             "target": self.target,
             "args": list(self.args),
+            "command": self.command,
         }
 
 

@@ -1,9 +1,11 @@
 """Every rule's documented examples are tests: `bad` raises the rule, `good` does not."""
 
+import json
+
 import pytest
 
 from conftest import write_project
-from helpers import check_json, codes
+from helpers import check_json, codes, run_cli
 from lfguard.registry import all_rules
 
 RULES = all_rules()
@@ -11,8 +13,13 @@ RULES = all_rules()
 
 def _check(tmp_path, rule, files):
     write_project(tmp_path, files)
-    _, report = check_json(rule.target or ".", *rule.args, cwd=tmp_path)
-    return report
+    if rule.command == "check":
+        _, report = check_json(rule.target or ".", *rule.args, cwd=tmp_path)
+        return report
+    # another subcommand (`lfguard train --dry-run` for RN rules): the same JSON report, plus its own fields
+    code, out, err = run_cli(rule.command, "--format", "json", rule.target or ".", *rule.args, cwd=tmp_path)
+    assert code in (0, 1), f"exit {code}: {err}"
+    return json.loads(out)
 
 
 @pytest.mark.parametrize("code", sorted(c for c, r in RULES.items() if r.bad))

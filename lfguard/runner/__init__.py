@@ -1,0 +1,1 @@
+"""The built-in LoRA SFT runner: templates, tokenisation, devices, the recipe, the dry-run plan."""
