@@ -66,6 +66,9 @@ class FileIgnore:
     used: set = field(default_factory=set)
     matched_a_file: bool = False
 
+    def covers(self, d) -> Optional[str]:  # only asked about files the glob matches
+        return _matching(d.code, self.codes)
+
 
 def _matching(code: str, codes: Iterable[str]) -> Optional[str]:
     """The entry of ``codes`` that names ``code`` (exactly or as a prefix), if any."""
@@ -222,7 +225,7 @@ def apply(diagnostics: List, settings, files: Iterable[str] = ()) -> List:
     from lfguard.config_file import project_root
     from lfguard.validator.project import excluded
 
-    checked = {os.path.abspath(f) for f in files} | {os.path.abspath(d.file) for d in diagnostics if d.file}
+    checked = {os.path.abspath(f) for f in {*files, *(d.file for d in diagnostics if d.file)}}
     markers: Dict[str, List[Marker]] = {}
     for path in sorted(checked):
         if path.endswith(YAML_SUFFIXES):
@@ -234,23 +237,28 @@ def apply(diagnostics: List, settings, files: Iterable[str] = ()) -> List:
     for entry in file_ignores:
         entry.matched_a_file = any(excluded(_relative(p, root), [entry.glob]) for p in checked)
 
+    per_file: Dict[Optional[str], tuple] = {}  # d.file -> (its markers, the per-file-ignores matching it)
+
+    def about(file: Optional[str]) -> tuple:
+        if file not in per_file:  # once per file, not once per finding (there may be millions)
+            if file is None:
+                per_file[file] = ((), ())
+            else:
+                absolute = os.path.abspath(file)
+                relative = _relative(absolute, root)
+                per_file[file] = (markers.get(absolute, ()),
+                                  [e for e in file_ignores if excluded(relative, [e.glob])])
+        return per_file[file]
+
     def silenced(d, record: bool) -> bool:
         hit = False
-        absolute = os.path.abspath(d.file) if d.file else None
-        for marker in markers.get(absolute, ()):
-            code = marker.covers(d)
+        file_markers, entries = about(d.file)
+        for holder in (*file_markers, *entries):
+            code = holder.covers(d)
             if code:
                 hit = True
                 if record:
-                    marker.used.add(code)
-        if absolute:
-            relative = _relative(absolute, root)
-            for entry in file_ignores:
-                code = _matching(d.code, entry.codes)
-                if code and excluded(relative, [entry.glob]):
-                    hit = True
-                    if record:
-                        entry.used.add(code)
+                    holder.used.add(code)
         return hit
 
     kept = [d for d in diagnostics if not silenced(d, record=True)]

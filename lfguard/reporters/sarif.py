@@ -36,14 +36,11 @@ def _location(d):
     # GitHub rejects the whole upload if one result lacks a location, so a finding about the project as a
     # whole points at the project folder.
     physical = {"artifactLocation": {"uri": quote(where.path(d) or ".")}}
-    if d.line is not None:
+    if d.line:  # SARIF lines and columns start at 1; anything else is left out rather than made invalid
         region = {"startLine": d.line}
-        if d.column is not None:
-            region["startColumn"] = d.column
-        if d.end_line is not None:
-            region["endLine"] = d.end_line
-        if d.end_column is not None:
-            region["endColumn"] = d.end_column
+        for key, value in (("startColumn", d.column), ("endLine", d.end_line), ("endColumn", d.end_column)):
+            if value:
+                region[key] = value
         physical["region"] = region
     return {"physicalLocation": physical}
 
