@@ -18,7 +18,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
-from dataclasses import replace
 from typing import Iterable, List, Optional, Tuple
 
 from lfguard.readers import builder, iter_file, locate
@@ -119,19 +118,9 @@ def _work(path: str, spans: list, entry, usage, settings, offset: int) -> _Scan:
 
 
 # -- one dataset -------------------------------------------------------------------------------------------------
-def _natural_usage(entry: DatasetEntry, usage: DatasetUsage) -> DatasetUsage:
-    """With no config naming the dataset, judge alpaca data without a response column (LLaMA-Factory's own
-    pretraining entries: {"prompt": "text"}) as pretraining data, the only stage it is made for."""
-    if usage.stage is None and entry.formatting == "alpaca" and not entry.ranking \
-            and not entry.columns.get("kto_tag") and not entry.columns.get("response"):
-        return replace(usage, stage="pt")
-    return usage
-
-
 def check_entry(entry: DatasetEntry, usage: DatasetUsage, settings) -> DatasetResult:
     result = DatasetResult(entry=entry, path=entry.local_path)
     result.diagnostics.extend(dataset_info.stage_rules(entry, usage))
-    usage = _natural_usage(entry, usage)
     if entry.load_from != "file":
         return result  # hub, script and cloud sources: reported by the registry rules
     files, diagnostics = datafile.resolve_files(entry)
