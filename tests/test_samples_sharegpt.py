@@ -127,8 +127,10 @@ def test_tag_values_never_used():
     assert ("DS206", None, ()) in found  # user_tag "human" never used
     # optional roles declared by default are not reported; explicitly declared ones are
     assert [x for x in codes(SG, [CHAT]) if x[0] == "DS206"] == []
-    assert [x[0] for x in codes(OT, [m(("user", "a"), ("assistant", "b"))])] == ["DS206"]
-    assert severities(OT, [m(("user", "a"), ("assistant", "b"))]) == {"DS206": "info"}
+    assert [x for x in codes(OT, [m(("user", "a"), ("assistant", "b"))]) if x[0] == "DS206"] == []
+    tools = {**OT, "tags": {**OPENAI_TAGS, "observation_tag": "tool", "function_tag": "function"}}
+    assert [x[0] for x in codes(tools, [m(("user", "a"), ("assistant", "b"))])] == ["DS206", "DS206"]
+    assert severities(tools, [m(("user", "a"), ("assistant", "b"))]) == {"DS206": "info"}
 
 
 def test_wrong_role_key_everywhere_is_one_finding_not_one_per_sample():

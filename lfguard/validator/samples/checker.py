@@ -500,7 +500,7 @@ class SampleChecker:
         prev = self.kto_prev
         if prev is not None and prev[0] == index - 1 and index % KTO_BATCH != 0:
             if prev[1] == _HAZARD and status == _VALID:
-                self._kto_crash_at(index)
+                self._kto_crash_at(prev[0])
         else:
             if prev is not None:
                 self.kto_edges[prev[0]] = prev[1]
@@ -509,7 +509,7 @@ class SampleChecker:
             self.kto_edges[index] = status
         self.kto_prev = (index, status)
 
-    def _kto_crash_at(self, index) -> None:
+    def _kto_crash_at(self, index) -> None:  # index: the broken sample whose response a valid one reads
         if self.kto_crash is None or index < self.kto_crash:
             self.kto_crash = index
 
@@ -525,12 +525,11 @@ class SampleChecker:
             if status != _VALID:
                 continue
             if index % KTO_BATCH == 0:  # its neighbour is the last sample of the batch
-                last = min(index + KTO_BATCH, self.max_index + 1) - 1
-                before = edges.get(last)
+                before = min(index + KTO_BATCH, self.max_index + 1) - 1
             else:
-                before = edges.get(index - 1)
-            if before == _HAZARD:
-                self._kto_crash_at(index)
+                before = index - 1
+            if edges.get(before) == _HAZARD:
+                self._kto_crash_at(before)
 
     # -- merging and the dataset level -----------------------------------------------------------------------------
     def merge(self, other: "SampleChecker") -> "SampleChecker":

@@ -89,10 +89,10 @@ def dataset_findings(c) -> List[Finding]:
                            "Train with `stage: kto`, or remove `columns.kto_tag`.", sample, path))
     if stage == "kto":
         if c.kto_crash is not None:
-            out.append(Finding(kto.BATCH_CRASH, f"sample {c.kto_crash} is valid and follows (in its batch of "
-                               f"{1000}) a sample with no usable response: the KTO processor indexes that response "
-                               "and raises IndexError, stopping preprocessing. Fix or remove the broken samples.",
-                               c.kto_crash, ()))
+            out.append(Finding(kto.BATCH_CRASH, f"sample {c.kto_crash} has no usable response and a valid sample "
+                               "reads it as its KL pair (the next one in its batch of 1000, cyclically): the KTO "
+                               "processor raises IndexError and preprocessing stops. Fix or remove the broken "
+                               "samples.", c.kto_crash, ()))
         if c.kept and (c.kto_types[0] == 0 or c.kto_types[1] == 0):
             which = "desirable" if c.kto_types[1] else "undesirable"
             out.append(Finding(kto.ONE_TYPE, f"all {_plural(c.kept, 'kept sample')} are {which}: LLaMA-Factory logs "
@@ -119,8 +119,11 @@ def _tag_findings(c) -> List[Finding]:
             value = tags.get(key)
             if value is None or value in c.roles.counts:
                 continue
-            if key in ("observation_tag", "function_tag", "system_tag") and not explicit:
-                continue  # defaults for optional roles: unused is normal
+            # optional roles: unused is normal, unless the user declared them for sharegpt data (the openai
+            # converter makes function turns from tool_calls, and a system prompt is optional everywhere)
+            if key == "system_tag" or (key in ("observation_tag", "function_tag")
+                                       and (not explicit or entry.formatting != "sharegpt")):
+                continue
             out.append(Finding(sharegpt.TAG_UNUSED, f"`tags.{key}` is {value!r}, but no message has that role. "
                                "Check the data's role values against `tags`.", None, ()))
     undeclared = {k: n for k, n in c.undeclared.counts.items() if k is not None}
