@@ -1,0 +1,113 @@
+"""The SampleChecker as the dataset layer uses it: merging worker chunks, pickling, facts, the cutoff_len
+estimate, format inference, and positions through `lfguard check`."""
+
+import json
+import pickle
+
+from conftest import write_project
+from helpers import check_json, find
+from sample_check import codes, entry_of, run
+from lfguard.settings import Settings
+from lfguard.validator.model import DatasetUsage
+from lfguard.validator.samples import SampleChecker, infer_entry
+
+SG = {"formatting": "sharegpt"}
+
+
+def c(*pairs):
+    return {"conversations": [{"from": r, "value": v} for r, v in pairs]}
+
+
+CHAT = c(("human", "hi"), ("gpt", "yo"))
+
+
+def test_chunked_and_merged_checking_equals_one_pass():
+    records = [CHAT, c(("user", "a"), ("gpt", "b")), {"conversations": []}, CHAT, c(("human", "a"))] * 7
+    whole = sorted(codes(SG, records), key=repr)
+    chunked = sorted(codes(SG, records, chunks=[range(20, 35), range(0, 10), range(10, 20)]), key=repr)
+    assert whole == chunked
+    _, a = run(SG, records)
+    _, b = run(SG, records, chunks=[range(0, 17), range(17, 35)])
+    assert a.facts() == b.facts()
+
+
+def test_checker_and_findings_pickle_for_worker_processes():
+    checker = SampleChecker(entry_of(SG), DatasetUsage(stage="sft"), Settings())
+    findings = checker.check(0, c(("gpt", "a"), ("human", "b")))
+    clone = pickle.loads(pickle.dumps(checker))
+    clone.check(1, CHAT)
+    checker.merge(clone)
+    again = pickle.loads(pickle.dumps(findings))
+    assert [(f.rule.code, f.sample, f.path) for f in again] == [("DS202", 0, ("conversations", 0, "from"))]
+    assert again[0].rule is findings[0].rule
+    assert len(pickle.dumps(findings[0])) < 400  # the rule travels as its code
+
+
+def test_facts_count_kept_and_dropped_per_stage():
+    records = [CHAT, c(("gpt", "a"), ("human", "b")), {"conversations": "x"}]
+    _, checker = run(SG, records)
+    facts = checker.facts()
+    assert (facts["samples"], facts["kept"], facts["dropped"], facts["crashed"]) == (3, 1, 1, 1)
+    assert facts["stage"] == "sft" and facts["formatting"] == "sharegpt" and not facts["has_media"]
+
+
+def test_truncation_estimate_is_a_lower_bound_from_characters():
+    records = [c(("human", "q" * 60), ("gpt", "a" * 600)), CHAT, c(("human", "q" * 600), ("gpt", "a" * 6))]
+    findings, checker = run(SG, records, cutoff_len=50)
+    truncation = checker.facts()["truncation"]
+    # 60+600 chars = 10+100 tokens at most 6 chars each: exceeds 50, the response is cut;
+    # 600+6 = 100+1: exceeds, only the source is cut
+    assert (truncation["exceeding"], truncation["response_cut"]) == (2, 1)
+    assert [(f.rule.code, str(f.rule.severity)) for f in findings] == [("DS012", "info")]
+    assert run(SG, records, cutoff_len=None)[1].facts().get("truncation") is None
+
+
+def test_infer_entry_from_content(tmp_path):
+    path = str(tmp_path / "x.jsonl")
+    entry, note = infer_entry([{"messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "a"},
+                                             {"role": "assistant", "content": "b"}]}], path)
+    assert entry.formatting == "sharegpt" and entry.columns["messages"] == "messages"
+    assert entry.tags["role_tag"] == "role" and entry.tags["system_tag"] == "system"
+    assert "OpenAI-style" in note and entry.load_from == "file" and entry.dataset_dir == str(tmp_path)
+    entry, _ = infer_entry([{"messages": [{"role": "user", "content": "a"},
+                                          {"role": "assistant", "content": "", "tool_calls": []}]}], path)
+    assert entry.formatting == "openai" and entry.tags["observation_tag"] == "tool"
+    entry, note = infer_entry([CHAT], path)
+    assert entry.formatting == "sharegpt" and entry.tags["role_tag"] == "from" and "from/value" in note
+    entry, _ = infer_entry([{"instruction": "q", "input": "", "output": "a", "history": []}], path)
+    assert entry.formatting == "alpaca" and entry.columns["history"] == "history"
+    entry, note = infer_entry([{"text": "doc"}], path)
+    assert entry.columns["prompt"] == "text" and entry.columns["response"] is None and "pretraining" in note
+    entry, _ = infer_entry([{**CHAT, "chosen": {"from": "gpt", "value": "a"}, "rejected": {"from": "gpt",
+                                                                                           "value": "b"}}], path)
+    assert entry.ranking is True and entry.columns["chosen"] == "chosen"
+    entry, note = infer_entry([{**CHAT, "label": True}, {**CHAT, "images": ["a.png"], "label": False}], path)
+    assert entry.columns["kto_tag"] == "label" and entry.columns["images"] == "images" and "KTO" in note
+
+
+def test_inferred_entries_check_their_own_records_cleanly(tmp_path):
+    samples = [
+        [{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}],
+        [CHAT], [{"instruction": "q", "input": "", "output": "a"}], [{"text": "doc"}],
+        [{"conversations": [{"from": "human", "value": "q"}], "chosen": {"from": "gpt", "value": "a"},
+          "rejected": {"from": "gpt", "value": "b"}}],
+    ]
+    for records in samples:
+        entry, _ = infer_entry(records, str(tmp_path / "x.json"))
+        checker = SampleChecker(entry, DatasetUsage(), Settings())
+        findings = [f for i, r in enumerate(records) for f in checker.check(i, r)] + checker.finish()
+        assert [f.rule.code for f in findings if str(f.rule.severity) == "error"] == [], records
+
+
+def test_positions_through_lfguard_check(tmp_path):
+    records = [CHAT, c(("human", "a"), ("gpt", "b"), ("gpt", "c"), ("human", "d"))]
+    text = "[\n" + ",\n".join(json.dumps(r) for r in records) + "\n]\n"
+    write_project(tmp_path, {"data/dataset_info.json": json.dumps({"a": {"file_name": "a.json",
+                                                                         "formatting": "sharegpt"}}),
+                             "data/a.json": text})
+    _, report = check_json(".", cwd=tmp_path)
+    (d,) = find(report, "DS202")
+    assert (d["file"], d["sample"], d["dataset"], d["line"]) == ("data/a.json", 1, "a", 3)
+    # the column of the third message's "from" value on that line
+    line = text.splitlines()[2]
+    assert d["column"] == line.index('"gpt", "value": "c"') + 1
