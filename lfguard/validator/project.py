@@ -35,7 +35,9 @@ def excluded(path: str, patterns: Sequence[str]) -> bool:
 def discover(paths: Sequence[str], exclude: Sequence[str] = ()) -> Targets:
     targets = Targets()
     for path in paths:
-        if os.path.isdir(path):
+        if os.path.isdir(path) and os.path.basename(os.path.normpath(path)) == REGISTRY_NAME:
+            targets.registries.append(path)  # a folder where the registry should be: reported as unreadable
+        elif os.path.isdir(path):
             targets.folders.append(path)
             _walk_folder(path, targets, exclude)
         elif os.path.isfile(path):
@@ -49,6 +51,7 @@ def _walk_folder(root: str, targets: Targets, exclude: Sequence[str]) -> None:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")
                              and not excluded(os.path.relpath(os.path.join(dirpath, d), root), exclude))
+        targets.registries.extend(os.path.join(dirpath, d) for d in dirnames if d == REGISTRY_NAME)
         for name in sorted(filenames):
             path = os.path.join(dirpath, name)
             if excluded(os.path.relpath(path, root), exclude):

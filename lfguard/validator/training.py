@@ -39,7 +39,7 @@ INFER_ONLY_OWNERS = frozenset({"ExportArguments", "VllmArguments", "SGLangArgume
 INFER_ONLY_KEYS = frozenset({"infer_dtype"})
 _ENV_TRUE = ("true", "y", "1")  # LLaMA-Factory's is_env_enabled
 
-_LINE_RE = re.compile(r"^\s*(model_name_or_path|stage|finetuning_type|dataset|template|do_train)\s*:", re.M)
+_LINE_RE = re.compile(r"^\s*(?:-\s+)?(model_name_or_path|stage|finetuning_type|dataset|template|do_train)\s*:", re.M)
 
 BASE = ("model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\ndo_train: true\nfinetuning_type: lora\n"
         "template: qwen\noutput_dir: saves/qwen2.5-0.5b/lora/sft\n")
@@ -184,8 +184,13 @@ def load_config(path: str, base_dir: str, settings) -> Optional[TrainingConfig]:
     diagnostics = [r.diag(_PROBLEM_TEXT.get(p.kind, "{m}").format(m=p.message), file=path, line=p.line,
                           column=p.column) for p, r in problems]
     if not doc.readable or not isinstance(doc.value, dict):
-        if doc.readable or not _looks_like_config(path):
+        if not _looks_like_config(path):
             return None
+        if doc.readable:  # a list or scalar holding config keys: LLaMA-Factory's parse_dict needs a mapping
+            diagnostics.append(YAML_SYNTAX.diag(
+                f"the top level is a {type(doc.value).__name__}, not a mapping: write the config as `key: value` "
+                "lines without a leading `- `.", file=path, line=1, column=1))
+        return TrainingConfig(path=path, base_dir=base_dir, values={}, diagnostics=diagnostics)
         return TrainingConfig(path=path, base_dir=base_dir, values={}, diagnostics=diagnostics)
     values = dict(doc.value)
     keys = {k for k in values if isinstance(k, str)}
