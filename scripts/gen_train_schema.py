@@ -148,6 +148,35 @@ def fields_from_spec(spec_dir: str):
     return dump["fields"], dump["versions"], dump["entry_points"]
 
 
+def _choices(tp, metadata):
+    """Allowed values as HfArgumentParser derives them: metadata choices, else Literal/Enum values in the type."""
+    import enum
+    import typing
+
+    if metadata.get("choices"):
+        return list(metadata["choices"])
+    found = []
+
+    def walk(t):
+        if isinstance(t, type) and issubclass(t, enum.Enum):
+            found.extend(m.value for m in t)
+        elif typing.get_origin(t) is typing.Literal:
+            found.extend(typing.get_args(t))
+        else:
+            for arg in typing.get_args(t):
+                walk(arg)
+
+    walk(tp)
+    return found or None
+
+
+def _type_text(tp) -> str:
+    """An annotation as the spec dump writes it: `float`, `str | None`, `transformers.trainer_utils.SchedulerType`."""
+    if isinstance(tp, type) and not getattr(tp, "__args__", None):
+        return tp.__name__ if tp.__module__ == "builtins" else f"{tp.__module__}.{tp.__qualname__}"
+    return str(tp).replace("typing.", "")
+
+
 def fields_from_installed():  # pragma: no cover - needs llamafactory
     """The same records as the spec dump, read from the installed package."""
     import importlib.metadata as md
@@ -162,6 +191,10 @@ def fields_from_installed():  # pragma: no cover - needs llamafactory
     records = {}
     for point, classes in entry.items():
         for cls in classes:
+            try:
+                hints = typing.get_type_hints(cls)
+            except Exception:  # an annotation that does not resolve: keep the raw ones
+                hints = {}
             for f in dataclasses.fields(cls):
                 key = (f.name, cls.__name__)
                 if key in records:
@@ -179,23 +212,24 @@ def fields_from_installed():  # pragma: no cover - needs llamafactory
                     json.dumps(default)
                 except TypeError:
                     default = repr(default)
-                choices = None
-                tp = f.type
-                literal_args = [a for a in typing.get_args(tp) if isinstance(a, str)] if "Literal" in str(tp) else []
-                if isinstance(tp, type) and issubclass(tp, __import__("enum").Enum):
-                    choices = [m.value for m in tp]
-                elif literal_args:
-                    choices = literal_args
+                tp = hints.get(f.name, f.type)
+                choices = _choices(tp, f.metadata)
                 mod = owner.__module__
                 records[key] = {
                     "name": f.name, "class": cls.__name__,
                     "owning_class": (f"transformers.{owner.__name__}" if mod.startswith("transformers")
                                      else owner.__name__),
-                    "owning_module": mod, "type": str(tp).replace("typing.", ""), "default": default,
+                    "owning_module": mod, "type": _type_text(tp), "default": default,
                     "settable": f.init, "choices": choices, "help": f.metadata.get("help", ""),
                     "choices_enforced_in_yaml": False, "entry_points": [point],
                 }
-    versions = {name: md.version(name) for name in ("llamafactory", "transformers")}
+    versions = {}
+    for name in ("llamafactory", "transformers", "datasets", "peft", "trl", "accelerate", "torch"):
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    versions["python"] = ".".join(map(str, sys.version_info[:3]))
     return list(records.values()), versions, {k: [c.__name__ for c in v] for k, v in entry.items()}
 
 
@@ -251,7 +285,7 @@ def property_for(record: dict, since, engine: str = "v0") -> dict:
     if engine != "v0":
         prop["x-engine"] = engine
     choices = record.get("choices")
-    if choices and all(isinstance(c, str) for c in choices):
+    if choices and all(isinstance(c, str) for c in choices) and "array" not in prop["type"]:
         prop["enum"] = list(choices) + ([None] if "null" in prop["type"] else [])
         prop["x-enum-enforced"] = record["name"] in _ENFORCED_ENUMS or bool(record.get("choices_enforced_in_yaml"))
     return prop
