@@ -253,87 +253,138 @@ def csv_shape_rule(entry, files: List[str]) -> List:
     return []
 
 
-# -- the Arrow table: fields present, one type per field -----------------------------------------------------
-def _kind(value) -> Optional[str]:
-    if value is None:
-        return None
-    if value is True or value is False:
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+# -- the Arrow table: one type per field ----------------------------------------------------------------------
+_KIND = {str: "string", int: "number", float: "number", bool: "boolean", list: "list", dict: "object"}
+MAX_TRACKED_DEPTH = 64  # deeper fields are not followed (no real dataset nests that deep)
+
+
+class _Field:
+    """One field path in a trie: the first record seen for each JSON type, then its fields / list items."""
+
+    __slots__ = ("kinds", "fields", "item")
+
+    def __init__(self):
+        self.kinds: Dict[str, tuple] = {}  # kind -> (index, file, line, column, raw)
+        self.fields: Dict[str, "_Field"] = {}
+        self.item: Optional["_Field"] = None
+
+    def merge(self, other: "_Field") -> None:
+        for kind, ref in other.kinds.items():
+            if kind not in self.kinds or ref[0] < self.kinds[kind][0]:
+                self.kinds[kind] = ref
+        for key, theirs in other.fields.items():
+            mine = self.fields.get(key)
+            if mine is None:
+                self.fields[key] = theirs
+            else:
+                mine.merge(theirs)
+        if other.item is not None:
+            if self.item is None:
+                self.item = other.item
+            else:
+                self.item.merge(other.item)
 
 
 class ColumnTracker:
-    """What Arrow will make of all records together: per field path, the first record of each JSON type. Picklable and mergeable, so each worker keeps its own and the main
-    process merges them in file order. Memory is bounded by the number of field paths times types."""
+    """What Arrow will make of all records together: per field path (a trie, list items share one node), the
+    first record of each JSON type. Picklable and mergeable, so each worker keeps its own and the main process
+    merges them in file order. Memory is bounded by the number of field paths times types."""
 
     def __init__(self, track_types: bool = True):
         self.track_types = track_types
         self.records = 0
-        self.nan = 0
-        # abstract path ("messages", "[]", "from") -> kind -> (index, file, line, column, raw, concrete path)
-        self.kinds: Dict[tuple, Dict[str, tuple]] = {}
+        self.root = _Field()
 
     def observe(self, record: Record) -> None:
         self.records += 1
         value = record.value
-        if not isinstance(value, dict):
+        if not self.track_types or type(value) is not dict:
             return
-        if not self.track_types:
-            return
-        kinds = self.kinds
-        stack = [((), (), value)]
+        ref = None
+        stack = [(self.root, value, 0)]
         while stack:
-            abstract, concrete, obj = stack.pop()
-            items = obj.items() if isinstance(obj, dict) else enumerate(obj)
-            is_list = not isinstance(obj, dict)
-            for key, child in items:
-                kind = _kind(child)
-                if kind is None:
+            node, obj, depth = stack.pop()
+            if type(obj) is dict:
+                pairs = obj.items()
+            else:
+                if node.item is None:
+                    node.item = _Field()
+                item = node.item
+                pairs = ((None, child) for child in obj)
+            for key, child in pairs:
+                if child is None:
                     continue
-                a = abstract + ("[]" if is_list else key,)
-                seen = kinds.get(a)
-                if seen is None:
-                    kinds[a] = {kind: (record.index, record.file, record.line, record.column, record.raw,
-                                       concrete + (key,))}
-                elif kind not in seen:
-                    seen[kind] = (record.index, record.file, record.line, record.column, record.raw, concrete + (key,))
-                if kind == "object" or kind == "list":
-                    stack.append((a, concrete + (key,), child))
+                t = type(child)
+                kind = _KIND.get(t) or t.__name__
+                if key is None:
+                    sub = item
+                else:
+                    sub = node.fields.get(key)
+                    if sub is None:
+                        sub = node.fields[key] = _Field()
+                if kind not in sub.kinds:
+                    if ref is None:
+                        ref = (record.index, record.file, record.line, record.column, record.raw)
+                    sub.kinds[kind] = ref
+                if (t is dict or t is list) and depth < MAX_TRACKED_DEPTH:
+                    stack.append((sub, child, depth + 1))
 
     def merge(self, other: "ColumnTracker") -> None:
         self.records += other.records
-        self.nan += other.nan
-        for path, theirs in other.kinds.items():
-            mine = self.kinds.setdefault(path, {})
-            for kind, ref in theirs.items():
-                if kind not in mine or ref[0] < mine[kind][0]:
-                    mine[kind] = ref
+        self.root.merge(other.root)
 
     def findings(self, entry, files: List[str]) -> List:
         out: List = []
-        drifted: set = set()
-        for path, kinds in sorted(self.kinds.items(), key=lambda kv: min(r[0] for r in kv[1].values())):
-            if len(kinds) < 2 or any(path[:i] in drifted for i in range(1, len(path))):
-                continue  # a field inside one that already changes type is the same defect
-            drifted.add(path)
-            ordered = sorted(kinds.items(), key=lambda kv: kv[1][0])
-            (first_kind, first), (kind, ref) = ordered[0], ordered[1]
-            index, file, line, column, raw, concrete = ref
-            if raw is not None:
-                line, column = locate(Record(index, None, file, line, column, raw), concrete)
-            name = _dotted(path)
-            out.append(TYPE_DRIFT.diag(f"field {name} is a {kind} here but a {first_kind} in sample {first[0]}: Arrow "
-                                       f"cannot load mixed types; use one type ({first_kind}) in every sample",
-                                       file=file, line=line, column=column, sample=index, dataset=entry.name))
-        return out
+        stack = [((), self.root)]
+        while stack:
+            path, node = stack.pop()
+            children = sorted(node.fields.items())
+            if node.item is not None:
+                children.append(("[]", node.item))
+            for key, child in reversed(children):
+                sub = path + (key,)
+                if len(child.kinds) > 1:
+                    out.append((min(r[0] for r in child.kinds.values()), _drift(entry, sub, child)))
+                    continue  # fields inside one that already changes type are the same defect
+                stack.append((sub, child))
+        return [d for _, d in sorted(out, key=lambda pair: pair[0])]
+
+
+def _drift(entry, path: tuple, node: _Field):
+    (first_kind, first), (kind, ref) = sorted(node.kinds.items(), key=lambda kv: kv[1][0])[:2]
+    index, file, line, column, raw = ref
+    if raw is not None:
+        concrete = _concrete_path(raw, path, kind)
+        if concrete is not None:
+            line, column = locate(Record(index, None, file, line, column, raw), concrete)
+    return TYPE_DRIFT.diag(f"field {_dotted(path)} is a {kind} here but a {first_kind} in sample {first[0]}: Arrow "
+                           f"cannot load mixed types; use one type ({first_kind}) in every sample",
+                           file=file, line=line, column=column, sample=index, dataset=entry.name)
+
+
+def _concrete_path(raw: bytes, path: tuple, kind: str) -> Optional[tuple]:
+    """The first concrete JSON path (list indexes filled in) matching an abstract one with a value of kind."""
+    from lfguard.readers.jsonfile import _nan_fallback
+
+    try:
+        import orjson
+
+        value = orjson.loads(raw)
+    except ValueError:
+        value = _nan_fallback(raw)
+    stack = [((), value, 0)]
+    while stack:
+        concrete, obj, depth = stack.pop()
+        if depth == len(path):
+            if obj is not None and (_KIND.get(type(obj)) or type(obj).__name__) == kind:
+                return concrete
+            continue
+        step = path[depth]
+        if step == "[]" and isinstance(obj, list):
+            stack.extend((concrete + (i,), child, depth + 1) for i, child in reversed(list(enumerate(obj))))
+        elif isinstance(obj, dict) and step in obj:
+            stack.append((concrete + (step,), obj[step], depth + 1))
+    return None
 
 
 def _dotted(path: tuple) -> str:

@@ -1,0 +1,219 @@
+"""Data-file rules (DF) at exact places, the streaming dataset scan, and the parallel path = the serial path."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from helpers import check_json, find
+from lfguard.settings import Settings
+from lfguard.validator import datasets
+from lfguard.validator.engine import run_check
+
+ALPACA = '[{"instruction": "hi", "input": "", "output": "hello"}]\n'
+
+
+def _project(project, data, name="a.json", entry=None):
+    registry = {"a": entry or {"file_name": name}}
+    files = {"data/dataset_info.json": json.dumps(registry)}
+    if data is not None:
+        files["data/" + name] = data
+    return project(files)
+
+
+def _report(root, *args):
+    return check_json(".", *args, cwd=root)[1]
+
+
+def _one(report, code):
+    found = find(report, code)
+    assert len(found) == 1, report["diagnostics"]
+    return found[0]
+
+
+# -- the path ---------------------------------------------------------------------------------------------------
+def test_missing_file_names_the_full_path_at_file_name(project):
+    root = _project(project, None, "nope.json")
+    d = _one(_report(root), "DF001")
+    assert str(root / "data" / "nope.json") in d["message"]
+    assert (d["file"], d["line"], d["column"], d["dataset"]) == ("data/dataset_info.json", 1, 21, "a")
+
+
+@pytest.mark.parametrize("name, hint", [("a.JSON", "rename it to .json"), ("a", "(none)"), ("a.yaml", "loads only")])
+def test_extension_is_case_sensitive(project, name, hint):
+    d = _one(_report(_project(project, ALPACA, name)), "DF002")
+    assert hint in d["message"]
+
+
+def test_folder_rules(project, tmp_path):
+    root = project({"data/dataset_info.json": json.dumps({"a": {"file_name": "parts"}, "e": {"file_name": "empty"},
+                                                          "h": {"file_name": "hidden"}}),
+                    "data/parts/1.json": ALPACA, "data/parts/sub/2.json": ALPACA,
+                    "data/hidden/1.json": ALPACA, "data/hidden/.DS_Store": "x"})
+    (root / "data" / "empty").mkdir()
+    found = {d["dataset"]: d["message"] for d in find(_report(root), "DF004")}
+    assert "sub/" in found["a"] and "empty" in found["e"] and ".DS_Store" in found["h"]
+
+
+def test_json_and_jsonl_may_share_a_folder(project):
+    root = project({"data/dataset_info.json": '{"a": {"file_name": "parts"}}', "data/parts/1.json": ALPACA,
+                    "data/parts/2.jsonl": '{"instruction": "a", "input": "", "output": "b"}\n'})
+    report = _report(root)
+    assert not [d for d in report["diagnostics"] if d["severity"] == "error"]
+    assert report["summary"]["samples"] == 2
+
+
+def test_outside_dataset_dir_is_a_warning(project):
+    root = project({"data/dataset_info.json": '{"a": {"file_name": "../a.json"}}', "a.json": ALPACA})
+    d = _one(_report(root), "DF005")
+    assert d["severity"] == "warning" and d["dataset"] == "a"
+
+
+def test_symlink_loop(project):
+    root = _project(project, None, "loop.json")
+    os.symlink("loop.json", root / "data" / "loop.json")
+    assert "symlink loop" in _one(_report(root), "DF006")["message"]
+
+
+# -- decoding and syntax ------------------------------------------------------------------------------------------
+def test_invalid_jsonl_line_position(project):
+    data = '{"instruction": "a", "input": "", "output": "b"}\n{"instruction": "a", "input": "" "output": "b"}\n'
+    d = _one(_report(_project(project, data, "a.jsonl")), "DF010")
+    assert (d["file"], d["line"], d["column"], d["sample"]) == ("data/a.jsonl", 2, 34, 1)
+
+
+def test_not_utf8_position(project):
+    data = b'[{"instruction": "caf\xe9", "input": "", "output": "x"}]'
+    d = _one(_report(_project(project, data)), "DF011")
+    assert (d["line"], d["column"], d["sample"]) == (1, 22, 0)
+
+
+def test_bom(project):
+    assert _one(_report(_project(project, b"\xef\xbb\xbf" + ALPACA.encode())), "DF012")["severity"] == "error"
+    root = _project(project, "\ufeffhello\n", "a.txt", {"file_name": "a.txt", "columns": {"prompt": "text"}})
+    assert _one(_report(root), "DF012")["severity"] == "warning"
+    jsonl = _project(project, b'\xef\xbb\xbf{"instruction": "a", "input": "", "output": "b"}\n', "b.jsonl")
+    assert not find(_report(jsonl), "DF012")
+
+
+def test_deep_nesting_top_level_and_non_objects(project):
+    deep = _one(_report(_project(project, '[{"a": ' + "[" * 5000 + "]" * 5000 + "}]")), "DF013")
+    assert deep["sample"] == 0
+    top = _one(_report(_project(project, '{\n  "instruction": "hi"\n}\n')), "DF014")
+    assert (top["line"], top["column"]) == (1, 1)
+    d = _one(_report(_project(project, '[{"instruction": "hi", "input": "", "output": "x"},\n "hello"]')), "DF015")
+    assert (d["line"], d["column"], d["sample"]) == (2, 2, 1)
+
+
+@pytest.mark.parametrize("data, name", [("[]", "a.json"), ("", "a.jsonl"), ("\n\n", "a.jsonl")])
+def test_empty_dataset(project, data, name):
+    d = _one(_report(_project(project, data, name)), "DF016")
+    assert d["file"] == "data/dataset_info.json" and d["dataset"] == "a"
+
+
+def test_broken_file_is_not_also_reported_empty(project):
+    report = _report(_project(project, "[{"))
+    assert find(report, "DF010") and not find(report, "DF016")
+
+
+# -- Arrow types ---------------------------------------------------------------------------------------------------
+def test_type_drift_points_at_the_first_differing_value(project):
+    data = ('[{"instruction": "a", "input": "", "output": "b"},\n'
+            ' {"instruction": "a", "input": null, "output": "c"},\n'
+            ' {"instruction": "a", "input": "", "output": 1.5},\n'
+            ' {"instruction": "a", "input": "", "output": ["x"]}]\n')
+    d = _one(_report(_project(project, data)), "DF018")
+    assert (d["line"], d["column"], d["sample"]) == (3, 46, 2)
+    assert "output" in d["message"] and "number" in d["message"] and "string" in d["message"]
+
+
+def test_type_drift_inside_messages(project):
+    rows = [{"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}]} for _ in range(3)]
+    rows[2]["conversations"][1]["value"] = ["yo"]
+    data = "\n".join(json.dumps(r) for r in rows) + "\n"
+    root = _project(project, data, "a.jsonl", {"file_name": "a.jsonl", "formatting": "sharegpt"})
+    d = _one(_report(root), "DF018")
+    assert "conversations[].value is a list" in d["message"]
+    assert (d["line"], d["column"], d["sample"]) == (3, 79, 2)
+
+
+def test_numbers_unify_and_nulls_do_not_count(project):
+    data = '[{"instruction": "a", "input": "", "output": "b", "n": 1}, {"instruction": "a", "input": null, ' \
+           '"output": "b", "n": 2.5}]'
+    assert not find(_report(_project(project, data)), "DF018")
+
+
+def test_csv_cannot_hold_sharegpt(project):
+    root = _project(project, "conversations\nx\n", "a.csv", {"file_name": "a.csv", "formatting": "sharegpt"})
+    assert _one(_report(root), "DF019")["dataset"] == "a"
+
+
+def test_unreadable_parquet(project):
+    assert _one(_report(_project(project, "not parquet", "a.parquet")), "DF020")["file"] == "data/a.parquet"
+
+
+def test_nan_is_a_warning_at_its_record(project):
+    d = _one(_report(_project(project, '[{"instruction": "a", "input": "", "output": "b"},\n {"x": NaN}]')), "DF021")
+    assert (d["severity"], d["line"], d["sample"]) == ("warning", 2, 1)
+
+
+def test_unregistered_file_is_checked_with_an_inferred_entry(project):
+    root = project({"loose.json": ALPACA})
+    report = check_json("loose.json", cwd=root)[1]
+    assert _one(report, "DF030")["file"] == "loose.json"
+    assert report["summary"]["samples"] == 1
+
+
+def test_samples_are_counted_and_num_samples_recorded(project):
+    root = _project(project, ALPACA.replace("]", ', {"instruction": "b", "input": "", "output": "c"}]'),
+                    entry={"file_name": "a.json", "num_samples": 7})
+    registry = __import__("lfguard.validator.dataset_info", fromlist=["x"]).load_registry(
+        str(root / "data" / "dataset_info.json"), Settings())
+    result = datasets.check_entry(registry.entries["a"], datasets.DatasetUsage(), Settings(workers=1))
+    assert result.samples == 2 and result.facts["rows"] == 2 and result.facts["effective_samples"] == 7
+
+
+# -- parallel = serial --------------------------------------------------------------------------------------------
+def _defective_sharegpt(n):
+    lines = []
+    for i in range(n):
+        row = {"conversations": [{"from": "human", "value": f"q{i}"}, {"from": "gpt", "value": "a" * (i % 50)}]}
+        if i % 97 == 13:
+            row["conversations"][1]["from"] = "bot"
+        if i == 700:
+            row["conversations"][0]["value"] = 7
+        text = json.dumps(row)
+        lines.append(text.replace(": ", ": : ", 1) if i == 555 else text)  # broken, brackets balanced
+    return lines
+
+
+@pytest.mark.parametrize("layout", ["a.jsonl", "a.json"])
+def test_parallel_scan_gives_the_serial_report(project, monkeypatch, layout):
+    lines = _defective_sharegpt(1500)
+    data = "\n".join(lines) + "\n" if layout.endswith("l") else "[\n" + ",\n".join(lines) + "\n]\n"
+    root = _project(project, data, layout, {"file_name": layout, "formatting": "sharegpt"})
+    monkeypatch.setattr(datasets, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(datasets, "PARALLEL_MIN_BYTES", 1)
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        serial = run_check(["."], Settings(workers=1))
+        parallel = run_check(["."], Settings(workers=2))
+    finally:
+        os.chdir(cwd)
+    assert [d.to_dict() for d in parallel.sorted()] == [d.to_dict() for d in serial.sorted()]
+    assert parallel.samples == serial.samples
+    codes = {d.code for d in serial.diagnostics}
+    assert {"DF010", "DF018"} <= codes
+    drift = [d for d in serial.diagnostics if d.code == "DF018"]
+    assert [d.sample for d in drift] == [700]
+
+
+def test_lint_path_imports_no_heavy_modules(project):
+    root = _project(project, ALPACA)
+    code = ("import sys; from lfguard.validator.engine import run_check; run_check(['.']); "
+            "print(sorted(m for m in ('pandas', 'pyarrow', 'torch', 'transformers', 'peft') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
