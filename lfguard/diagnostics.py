@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import os
 from dataclasses import dataclass, field, replace
 from typing import Optional
@@ -62,8 +63,13 @@ def display_path(path: Optional[str], cwd: Optional[str] = None) -> Optional[str
     """A path relative to the current directory when it lies under it, else as given."""
     if path is None:
         return None
-    cwd = cwd or os.getcwd()
-    absolute = os.path.abspath(path)
+    here = os.getcwd()
+    return _display_path(path, cwd or here, here)
+
+
+@functools.lru_cache(maxsize=4096)  # reporters ask once per finding; a million findings share a few files
+def _display_path(path: str, cwd: str, here: str) -> str:
+    absolute = os.path.abspath(path)  # `here` is in the key because this depends on it
     try:
         if os.path.commonpath([absolute, cwd]) == cwd:
             return os.path.relpath(absolute, cwd)

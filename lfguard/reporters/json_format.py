@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import orjson
+
 from lfguard import __version__
 
 
@@ -16,6 +18,14 @@ def to_object(report) -> dict:
     }
 
 
-def render(report, stream, color: bool = False) -> None:
-    json.dump(to_object(report), stream, ensure_ascii=False, indent=2)
+def write_json(obj, stream) -> None:
+    """Indented JSON, UTF-8 as is. orjson: the standard encoder with indent is ~40x slower on a million findings."""
+    try:
+        stream.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2).decode("utf-8"))
+    except TypeError:  # e.g. a lone surrogate from undecodable data: the standard encoder escapes it
+        json.dump(obj, stream, ensure_ascii=False, indent=2)
     stream.write("\n")
+
+
+def render(report, stream, color: bool = False) -> None:
+    write_json(to_object(report), stream)

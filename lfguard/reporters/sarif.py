@@ -7,12 +7,13 @@ Columns count Unicode code points, as lfguard's readers do.
 
 from __future__ import annotations
 
-import json
+from functools import lru_cache
 from urllib.parse import quote
 
 from lfguard import __version__, ruledoc
 from lfguard.diagnostics import Severity
 from lfguard.reporters import where
+from lfguard.reporters.json_format import write_json
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
@@ -32,10 +33,15 @@ def _descriptor(code: str, rule) -> dict:
     }
 
 
+@lru_cache(maxsize=4096)
+def _uri(path: str) -> str:
+    return quote(path)
+
+
 def _location(d):
     # GitHub rejects the whole upload if one result lacks a location, so a finding about the project as a
     # whole points at the project folder.
-    physical = {"artifactLocation": {"uri": quote(where.path(d) or ".")}}
+    physical = {"artifactLocation": {"uri": _uri(where.path(d) or ".")}}
     if d.line:  # SARIF lines and columns start at 1; anything else is left out rather than made invalid
         region = {"startLine": d.line}
         for key, value in (("startColumn", d.column), ("endLine", d.end_line), ("endColumn", d.end_column)):
@@ -69,5 +75,4 @@ def to_object(report, rules=None) -> dict:
 
 
 def render(report, stream, color: bool = False, rules=None) -> None:
-    json.dump(to_object(report, rules), stream, ensure_ascii=False, indent=2)
-    stream.write("\n")
+    write_json(to_object(report, rules), stream)
