@@ -194,3 +194,22 @@ def test_output_file_receives_the_report(tmp_path):
     code, out, _ = run_cli("check", "--format", "concise", "--output-file", "out.txt", "nope.json", cwd=tmp_path)
     assert code == 1 and out == ""
     assert (tmp_path / "out.txt").read_text() == "nope.json: LG001 nope.json does not exist.\n"
+
+
+def test_no_format_pulls_in_heavy_packages(tmp_path):
+    """The CI gate runs on the light core: no reporter may import torch, transformers, peft or pandas."""
+    import subprocess
+    import sys
+
+    (tmp_path / "train.yaml").write_text("model_name_or_path: x  # lfguard: ignore[XX001]\n")
+    script = (
+        "import contextlib, io, sys\n"
+        "from lfguard.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    codes = [main(['check', '--format', f, 'train.yaml']) for f in {sorted(FORMATS)!r}]\n"
+        "print(sorted(set(codes)), [m for m in ('torch', 'transformers', 'peft', 'pandas') if m in sys.modules])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    codes, heavy = done.stdout.strip().rsplit(" [", 1)
+    assert heavy == "]" and codes in ("[0]", "[1]"), done.stdout
