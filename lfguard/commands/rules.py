@@ -41,7 +41,8 @@ def run(args) -> int:
         table = Table("code", "severity", "name", "title", box=None)
         for r in rules.values():
             table.add_row(r.code, str(r.severity), r.name, r.title)
-        Console(soft_wrap=True).print(table)
+        # Piped (grep, a file): one rule per line, however long its title.
+        Console(soft_wrap=True, width=None if sys.stdout.isatty() else 400).print(table)
         print("\n`lfguard rules CODE` explains one rule.")
     return 0
 
