@@ -119,7 +119,8 @@ class RunConfig:
     @property
     def gradient_checkpointing(self) -> bool:
         # LLaMA-Factory turns it on unless disable_gradient_checkpointing (model_utils/checkpointing.py)
-        return not bool(self.get("disable_gradient_checkpointing", False))
+        return not bool(self.get("disable_gradient_checkpointing", False)) or bool(
+            self.values.get("gradient_checkpointing"))
 
 
 def _split_names(value) -> List[str]:

@@ -165,16 +165,18 @@ def load_model(config: RunConfig, precision: Precision, tokenizer):
 
 
 # -- 4. Trainer ---------------------------------------------------------------------------------------------------
-def training_arguments(config: RunConfig, precision: Precision, has_eval: bool):
+def training_arguments(config: RunConfig, precision: Precision, has_eval: bool, machine_kind: str = "cpu"):
     from transformers import TrainingArguments
 
     from lfguard.runner.config import is_training_argument
 
     fields = {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
     kwargs = {k: v for k, v in config.values.items() if k in fields and is_training_argument(k)}
+    kwargs.pop("gradient_checkpointing", None)  # load_model turns it on in the model itself
     kwargs.update(output_dir=config.output_dir, bf16=precision.dtype == "bf16", fp16=precision.dtype == "fp16",
-                  disable_tqdm=True, remove_unused_columns=False, label_names=["labels"],
-                  gradient_checkpointing=False)  # the model has it already (load_model)
+                  disable_tqdm=True, remove_unused_columns=False, label_names=["labels"])
+    if machine_kind == "cpu":
+        kwargs.setdefault("dataloader_pin_memory", False)
     kwargs.setdefault("report_to", "none")
     kwargs.setdefault("ddp_find_unused_parameters", False)  # LoRA: LLaMA-Factory sets this for DDP
     kwargs.pop("resume_from_checkpoint", None)
@@ -229,7 +231,7 @@ def train(config: RunConfig, machine: Machine, precision: Precision, dataset_dir
     say(f"data: {len(train_set)} training samples" + (f", {len(eval_set)} for evaluation" if eval_set else ""))
 
     resume = resume_checkpoint(config)
-    args = training_arguments(config, precision, has_eval=bool(eval_set))
+    args = training_arguments(config, precision, has_eval=bool(eval_set), machine_kind=machine.kind)
     model = load_model(config, precision, tokenizer)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())

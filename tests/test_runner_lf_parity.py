@@ -1,0 +1,147 @@
+"""input_ids and labels from the built-in runner == LLaMA-Factory's own (converter + SFT processor).
+
+Skipped unless `llamafactory` is importable (it is in /work/lfvenv: run these tests there). Both sides use the
+same tokenizer; each sample goes through LLaMA-Factory's DatasetAttr/converter/SupervisedDatasetProcessor and
+through lfguard's registry/converter/runner.tokenize.
+"""
+
+import copy
+import json
+
+import pytest
+
+from runner_helpers import tiny_model  # noqa: F401  (fixture)
+
+pytest.importorskip("llamafactory")
+pytestmark = pytest.mark.llamafactory
+
+TEMPLATES = ["qwen", "qwen3", "qwen3_nothink", "llama3", "chatml", "default", "empty"]
+
+ALPACA = [
+    {"instruction": "What is 2 plus 3?", "input": "", "output": "2 plus 3 is 5."},
+    {"instruction": "Spell the word backwards.", "input": "apple", "output": "elppa", "system": "Be brief."},
+    {"instruction": "And now?", "input": "river", "output": "revir",
+     "history": [["Spell hello backwards.", "olleh"], ["And world?", "dlrow"]]},
+    {"instruction": "Think first.", "input": "", "output": "<think>\nsome reasoning\n</think>\n\nThe answer."},
+    {"instruction": "hello world " * 30, "input": "", "output": "a long answer " * 25},
+]
+ALPACA_INFO = {"file_name": "a.json", "columns": {"prompt": "instruction", "query": "input", "response": "output",
+                                                  "system": "system", "history": "history"}}
+
+SHAREGPT = [
+    {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]},
+    {"conversations": [{"from": "system", "value": "You are terse."}, {"from": "human", "value": "count to 3"},
+                       {"from": "gpt", "value": "1 2 3"}, {"from": "human", "value": "and to 5?"},
+                       {"from": "gpt", "value": "<think>\nhmm\n</think>\n\n1 2 3 4 5"},
+                       {"from": "human", "value": "thanks"}, {"from": "gpt", "value": "you are welcome"}]},
+    {"conversations": [{"from": "human", "value": "weather in Paris?"},
+                       {"from": "function_call", "value": '{"name": "get_weather", "arguments": {"city": "Paris"}}'},
+                       {"from": "observation", "value": '{"temp": 21}'},
+                       {"from": "gpt", "value": "It is 21 degrees."}],
+     "tools": json.dumps([{"name": "get_weather", "description": "Weather of a city",
+                           "parameters": {"type": "object", "properties": {"city": {"type": "string",
+                                                                                    "description": "the city"}},
+                                          "required": ["city"]}}])},
+    {"conversations": [{"from": "human", "value": "long " * 40}, {"from": "gpt", "value": "short"},
+                       {"from": "human", "value": "again " * 10}, {"from": "gpt", "value": "reply " * 40}]},
+    {"conversations": [{"from": "human", "value": "broken"}, {"from": "human", "value": "order"}]},
+]
+SHAREGPT_INFO = {"file_name": "s.json", "formatting": "sharegpt", "columns": {"messages": "conversations",
+                                                                               "tools": "tools"}}
+
+OPTIONS = [
+    dict(cutoff_len=2048),
+    dict(cutoff_len=24),
+    dict(cutoff_len=60, mask_history=True),
+    dict(cutoff_len=2048, train_on_prompt=True),
+    dict(cutoff_len=2048, mask_history=True),
+]
+
+
+def _lf_encode(model_dir, template_name, info, rows, options, enable_thinking=True, default_system=None):
+    from transformers import AutoTokenizer
+    from llamafactory.data.converter import get_dataset_converter
+    from llamafactory.data.parser import DatasetAttr
+    from llamafactory.data.processor.supervised import SupervisedDatasetProcessor
+    from llamafactory.data.template import get_template_and_fix_tokenizer
+    from llamafactory.hparams import DataArguments
+
+    import llamafactory.data.template as lf_template
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    data_args = DataArguments(template=template_name, enable_thinking=enable_thinking, default_system=default_system,
+                              **options)
+    original = lf_template.TEMPLATES[template_name]  # get_template_and_fix_tokenizer changes it in place
+    lf_template.TEMPLATES[template_name] = copy.deepcopy(original)
+    try:
+        template = get_template_and_fix_tokenizer(tokenizer, data_args)
+    finally:
+        lf_template.TEMPLATES[template_name] = original
+    attr = DatasetAttr("file", "x")
+    attr.join(info)
+    converter = get_dataset_converter(attr.formatting, attr, data_args)
+    processor = SupervisedDatasetProcessor(template=template, tokenizer=tokenizer, processor=None, data_args=data_args)
+    out = []
+    for row in rows:
+        full = {k: row.get(k) for k in set().union(*rows)}  # Arrow fills missing columns with None
+        aligned = converter(full)
+        if len(aligned["_prompt"]) % 2 != 1 or len(aligned["_response"]) != 1:
+            out.append(None)
+            continue
+        out.append(processor._encode_data_example(aligned["_prompt"], aligned["_response"], aligned["_system"],
+                                                  aligned["_tools"], [], [], []))
+    return out
+
+
+def _ours(model_dir, template_name, info, rows, options, tmp_path, enable_thinking=True, default_system=None):
+    from lfguard.runner.recipe import build_template, data_options, load_tokenizer
+    from lfguard.runner.config import RunConfig
+    from lfguard.runner.tokenize import encode_sample, is_valid
+    from lfguard.settings import Settings
+    from lfguard.validator import converter, dataset_info
+
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"x": info}))
+    entry = dataset_info.load_registry(str(tmp_path / "dataset_info.json"), Settings()).entries["x"]
+    values = dict(model_name_or_path=str(model_dir), template=template_name, enable_thinking=enable_thinking,
+                  default_system=default_system, **options)
+    config = RunConfig("t.yaml", values)
+    tokenizer = load_tokenizer(config)
+    template, _ = build_template(config, tokenizer)
+    out = []
+    for row in rows:
+        aligned = converter.align(row, entry, str(tmp_path))
+        if not is_valid(aligned.prompt, aligned.response):
+            out.append(None)
+            continue
+        out.append(encode_sample(tokenizer, template, aligned.prompt, aligned.response, aligned.system or None,
+                                 aligned.tools or None, data_options(config)))
+    return out
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
+@pytest.mark.parametrize("fmt", ["alpaca", "sharegpt"])
+def test_same_input_ids_and_labels_as_llamafactory(tiny_model, tmp_path, template, options, fmt):
+    info, rows = (ALPACA_INFO, ALPACA) if fmt == "alpaca" else (SHAREGPT_INFO, SHAREGPT)
+    expected = _lf_encode(tiny_model, template, info, rows, options)
+    got = _ours(tiny_model, template, info, rows, options, tmp_path)
+    assert _plain(got) == _plain(expected)
+
+
+def _plain(encoded):
+    return [None if e is None else (list(e[0]), list(e[1])) for e in encoded]
+
+
+@pytest.mark.parametrize("enable_thinking", [True, False])
+def test_qwen3_thinking_switch_matches(tiny_model, tmp_path, enable_thinking):
+    expected = _lf_encode(tiny_model, "qwen3", SHAREGPT_INFO, SHAREGPT, dict(cutoff_len=2048, mask_history=True),
+                          enable_thinking=enable_thinking)
+    got = _ours(tiny_model, "qwen3", SHAREGPT_INFO, SHAREGPT, dict(cutoff_len=2048, mask_history=True), tmp_path,
+                enable_thinking=enable_thinking)
+    assert _plain(got) == _plain(expected)
+
+
+def test_default_system_override_matches(tiny_model, tmp_path):
+    expected = _lf_encode(tiny_model, "qwen", ALPACA_INFO, ALPACA, dict(cutoff_len=2048), default_system="Custom.")
+    got = _ours(tiny_model, "qwen", ALPACA_INFO, ALPACA, dict(cutoff_len=2048), tmp_path, default_system="Custom.")
+    assert _plain(got) == _plain(expected)
