@@ -184,3 +184,19 @@ def test_schema_command_prints_the_dataset_info_schema():
 
     code, out, _ = run_cli("schema", "dataset_info")
     assert code == 0 and json.loads(out)["$defs"]["columns"]["properties"]["kto_tag"]
+
+
+@pytest.mark.parametrize("raw", [
+    {"file_name": 5},
+    {"file_name": "", "columns": {"prompt": ["x"], "query": None}, "tags": "role"},
+    {"hf_hub_url": None, "subset": 1, "folder": [], "split": 2, "columns": {"images": {"a": 1}}},
+    {"file_name": "a.json", "tags": {"role_tag": 1, "content_tag": None}},
+])
+def test_type_checks_agree_with_jsonschema(raw):
+    jsonschema = pytest.importorskip("jsonschema")
+    from lfguard.validator.dataset_info import _type_errors, schema
+
+    full = schema()
+    validator = jsonschema.Draft202012Validator(dict(full["$defs"]["entry"], **{"$defs": full["$defs"]}))
+    expected = sorted(tuple(e.path) for e in validator.iter_errors(raw) if e.validator in ("type", "minLength"))
+    assert sorted(path for path, _ in _type_errors(raw)) == expected

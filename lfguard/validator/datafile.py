@@ -261,12 +261,13 @@ MAX_TRACKED_DEPTH = 64  # deeper fields are not followed (no real dataset nests 
 class _Field:
     """One field path in a trie: the first record seen for each JSON type, then its fields / list items."""
 
-    __slots__ = ("kinds", "fields", "item")
+    __slots__ = ("kinds", "fields", "item", "depth")
 
-    def __init__(self):
+    def __init__(self, depth: int = 0):
         self.kinds: Dict[str, tuple] = {}  # kind -> (index, file, line, column, raw)
         self.fields: Dict[str, "_Field"] = {}
         self.item: Optional["_Field"] = None
+        self.depth = depth
 
     def merge(self, other: "_Field") -> None:
         for kind, ref in other.kinds.items():
@@ -296,38 +297,50 @@ class ColumnTracker:
         self.root = _Field()
 
     def observe(self, record: Record) -> None:
+        """Visit every value once (this runs for every record: kept tight on purpose)."""
         self.records += 1
         value = record.value
         if not self.track_types or type(value) is not dict:
             return
         ref = None
-        stack = [(self.root, value, 0)]
+        kind_of = _KIND.get
+        stack = [(self.root, value)]
+        pop, push = stack.pop, stack.append
         while stack:
-            node, obj, depth = stack.pop()
+            node, obj = pop()
             if type(obj) is dict:
-                pairs = obj.items()
-            else:
-                if node.item is None:
-                    node.item = _Field()
-                item = node.item
-                pairs = ((None, child) for child in obj)
-            for key, child in pairs:
-                if child is None:
-                    continue
-                t = type(child)
-                kind = _KIND.get(t) or t.__name__
-                if key is None:
-                    sub = item
-                else:
-                    sub = node.fields.get(key)
+                fields = node.fields
+                for key, child in obj.items():
+                    if child is None:
+                        continue
+                    t = type(child)
+                    sub = fields.get(key)
                     if sub is None:
-                        sub = node.fields[key] = _Field()
-                if kind not in sub.kinds:
-                    if ref is None:
-                        ref = (record.index, record.file, record.line, record.column, record.raw)
-                    sub.kinds[kind] = ref
-                if (t is dict or t is list) and depth < MAX_TRACKED_DEPTH:
-                    stack.append((sub, child, depth + 1))
+                        sub = fields[key] = _Field(node.depth + 1)
+                    kind = kind_of(t) or t.__name__
+                    if kind not in sub.kinds:
+                        if ref is None:
+                            ref = (record.index, record.file, record.line, record.column, record.raw)
+                        sub.kinds[kind] = ref
+                    if (t is dict or t is list) and sub.depth < MAX_TRACKED_DEPTH:
+                        push((sub, child))
+            else:
+                sub = node.item
+                if sub is None:
+                    sub = node.item = _Field(node.depth + 1)
+                kinds = sub.kinds
+                deeper = sub.depth < MAX_TRACKED_DEPTH
+                for child in obj:
+                    if child is None:
+                        continue
+                    t = type(child)
+                    kind = kind_of(t) or t.__name__
+                    if kind not in kinds:
+                        if ref is None:
+                            ref = (record.index, record.file, record.line, record.column, record.raw)
+                        kinds[kind] = ref
+                    if deeper and (t is dict or t is list):
+                        push((sub, child))
 
     def merge(self, other: "ColumnTracker") -> None:
         self.records += other.records
