@@ -46,7 +46,17 @@ BASE = ("model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\ndo_train: t
 
 
 def _y(extra: str = "", base: str = BASE) -> Dict[str, str]:
-    return {"train.yaml": base + extra}
+    """An example train.yaml: base with extra's lines; a key in both keeps extra's value at base's line."""
+    lines = base.splitlines()
+    keys = [line.split(":")[0] for line in lines]
+    for line in extra.splitlines():
+        key = line.split(":")[0]
+        if key in keys and not line.startswith((" ", "-", "?", ":")):
+            lines[keys.index(key)] = line
+        else:
+            lines.append(line)
+            keys.append(key)
+    return {"train.yaml": "\n".join(lines) + "\n"}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -119,7 +129,7 @@ DUPLICATE_KEY = rule(
     why="OmegaConf refuses duplicate keys (`found duplicate key`); other loaders silently keep the last one, so "
         "the config means different things to different tools.",
     fix="Keep one of the two lines.",
-    bad=_y("learning_rate: 1.0e-4\nlearning_rate: 2.0e-5\n"), good=_y("learning_rate: 1.0e-4\n"),
+    bad={"train.yaml": BASE + "learning_rate: 1.0e-4\nlearning_rate: 2.0e-5\n"}, good=_y("learning_rate: 1.0e-4\n"),
     target="train.yaml",
 )
 YAML_TAG = rule(
@@ -880,7 +890,8 @@ PARSE_CHECKS: List[ParseCheck] = [
     _lf("TY330", "load-best-rm-ppo", "`load_best_model_at_end` in RM or PPO", ("load_best_model_at_end", "stage"),
         lambda v: v.stage in ("rm", "ppo") and bool(v.load_best_model_at_end),
         "`load_best_model_at_end` is not supported for `stage: rm/ppo`: LLaMA-Factory raises `RM and PPO stages "
-        "do not support `load_best_model_at_end`.`", "dataset: a\nstage: rm\nload_best_model_at_end: true\n",
+        "do not support `load_best_model_at_end`.`", "dataset: a\nstage: rm\nval_size: 0.1\neval_strategy: steps\neval_steps: 100\nsave_steps: 100\n"
+        "load_best_model_at_end: true\n",
         "dataset: a\nstage: rm\n"),
     _lf("TY331", "ppo-without-train", "PPO without `do_train`", ("stage", "do_train"),
         lambda v: v.stage == "ppo" and not v.do_train,
@@ -929,7 +940,8 @@ PARSE_CHECKS: List[ParseCheck] = [
         ("compute_accuracy", "predict_with_generate"), lambda v: bool(v.predict_with_generate) and bool(v.compute_accuracy),
         "`predict_with_generate` and `compute_accuracy` exclude each other: LLaMA-Factory raises `Cannot use "
         "`predict_with_generate` and `compute_accuracy` together.`",
-        "eval_dataset: a\npredict_with_generate: true\ncompute_accuracy: true\n", "eval_dataset: a\ncompute_accuracy: true\n"),
+        "dataset: a\nval_size: 0.1\npredict_with_generate: true\ncompute_accuracy: true\n",
+        "dataset: a\nval_size: 0.1\ncompute_accuracy: true\n"),
     _lf("TY340", "quantized-device-map", "A device map for quantized training", ("quantization_device_map", "do_train"),
         lambda v: bool(v.do_train) and v.quantization_device_map == "auto",
         "`quantization_device_map: auto` cannot be used for training: LLaMA-Factory raises `Cannot use device map "
@@ -980,9 +992,10 @@ PARSE_CHECKS: List[ParseCheck] = [
         "adapters: LLaMA-Factory raises (e.g. `Cannot resize embedding layers of a quantized model.`)",
         "dataset: a\nquantization_bit: 4\nresize_vocab: true\n", "dataset: a\nquantization_bit: 4\n"),
     _lf("TY350", "trackio-project", "Trackio without `project`", ("report_to", "project"),
-        lambda v: "trackio" in _names(v.report_to) and not v.has("project"),
-        "`report_to: trackio` needs `project`: LLaMA-Factory raises `--project` must be specified when using Trackio.",
-        "dataset: a\nreport_to: trackio\n", "dataset: a\nreport_to: trackio\nproject: demo\n"),
+        lambda v: "trackio" in _names(v.report_to) and "project" in v._c.values and not v.has("project"),
+        "`report_to: trackio` needs a non-empty `project` (its default is huggingface): LLaMA-Factory raises "
+        "`--project` must be specified when using Trackio.", "dataset: a\nreport_to: trackio\nproject: ''\n",
+        "dataset: a\nreport_to: trackio\nproject: demo\n"),
     _lf("TY351", "train-on-prompt-efficient-eos", "`train_on_prompt` with an efficient-eos template",
         ("train_on_prompt", "template"),
         lambda v: bool(v.train_on_prompt) and bool(

@@ -1,0 +1,116 @@
+"""The TY rules against the real LLaMA-Factory: each error rule's `bad` example makes LLaMA-Factory's own loading
+and argument parsing (OmegaConf.load + get_train_args) fail with the message the rule quotes, and its `good`
+example does not. Skipped when no llamafactory is available (in this interpreter or ../lfvenv)."""
+
+import importlib.util
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from lfguard.registry import all_rules
+
+pytestmark = pytest.mark.llamafactory
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+# code -> the part of LLaMA-Factory's (or OmegaConf's / transformers') error the bad example must produce.
+EXPECTED = {
+    "TY002": "found duplicate key", "TY003": "could not determine a constructor", "TY005": "GrammarParseError",
+    "TY006": "unhashable", "TY101": "Some keys are not used", "TY102": "Some keys are not used",
+    "TY103": "Some keys are not used", "TY105": "Some keys are not used", "TY108": "Some keys are not used",
+    "TY202": "is not a valid SchedulerType",
+    "TY301": "Please provide `model_name_or_path`", "TY302": "cannot be smaller than",
+    "TY303": "Quantization dataset is necessary", "TY304": "if `dataset` is None",
+    "TY305": "if `eval_dataset` is not None", "TY306": "only valid for interleaved mixing",
+    "TY307": "should be identical", "TY308": "integer val size", "TY309": "incompatible with `streaming`",
+    "TY310": "incompatible with `train_on_prompt`", "TY311": "requires either non-zero --eval_steps",
+    "TY312": "requires non-zero --logging_steps", "TY313": "must be an integer if bigger than 1",
+    "TY314": "--load_best_model_at_end requires", "TY316": "requires an eval strategy",
+    "TY317": "warmup_steps must be", "TY318": "dataloader_prefetch_factor can only be set",
+    "TY319": "4-bit or 8-bit", "TY320": "`reward_model` is necessary", "TY321": "cannot be lora for",
+    "TY322": "only valid for sigmoid", "TY323": "only valid for Freeze or LoRA", "TY324": "Cannot use LoRA with",
+    "TY325": "Cannot use GaLore, APOLLO or BAdam together", "TY326": "Cannot use PiSSA",
+    "TY327": "is only valid for LoRA training", "TY328": "except SFT", "TY329": "Please enable `predict_with_generate`",
+    "TY330": "do not support `load_best_model_at_end`", "TY331": "PPO training does not support evaluation",
+    "TY332": "incompatible with S^2-Attn", "TY333": "PPO only accepts", "TY335": "Please specify `max_steps`",
+    "TY336": "Please specify dataset for training", "TY337": "Please make sure eval_dataset be provided",
+    "TY339": "Cannot use `predict_with_generate` and `compute_accuracy` together",
+    "TY340": "Cannot use device map", "TY344": "FP8 training is not compatible", "TY345": "vLLM/SGLang backend",
+    "TY347": "Adapter is only valid", "TY348": "Quantization is only compatible", "TY349": "Cannot resize embedding",
+    "TY350": "`--project` must be specified",
+}
+# Error rules whose outcome depends on the machine, not the config: no GPU here (bf16 fails first on a CPU), no
+# deepspeed/unsloth installed (the dependency check fails first), no distributed launch, files on disk.
+MACHINE_DEPENDENT = {"TY315", "TY338", "TY341", "TY342", "TY343", "TY346", "TY351", "TY360", "TY001", "TY004",
+                     "TY104", "TY107", "TY203", "TY211", "TY212"}
+
+PROBE = r"""
+import contextlib, io, json, os, sys
+os.environ["DISABLE_VERSION_CHECK"] = "1"
+from omegaconf import OmegaConf
+from llamafactory.hparams import get_train_args
+out = {}
+for name, text in json.load(sys.stdin).items():
+    with open(name + ".yaml", "w") as f:
+        f.write(text)
+    try:
+        args = OmegaConf.to_container(OmegaConf.load(name + ".yaml"))
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            get_train_args(args)
+        out[name] = None
+    except BaseException as err:
+        out[name] = type(err).__name__ + ": " + str(err)
+print("RESULT " + json.dumps(out))
+"""
+
+
+def _llamafactory_python():
+    if importlib.util.find_spec("llamafactory") and importlib.util.find_spec("omegaconf"):
+        return sys.executable
+    candidate = ROOT.parent / "lfvenv" / "bin" / "python"
+    if candidate.exists():
+        ok = subprocess.run([str(candidate), "-c", "import llamafactory.hparams, omegaconf"], capture_output=True,
+                            timeout=300)
+        if ok.returncode == 0:
+            return str(candidate)
+    return None
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    python = _llamafactory_python()
+    if python is None:
+        pytest.skip("llamafactory is not installed")
+    cases = {}
+    for code, rule in all_rules().items():
+        if code in EXPECTED:
+            cases[f"{code}_bad"] = rule.bad["train.yaml"]
+            good = rule.good["train.yaml"]
+            cases[f"{code}_good"] = good if "\ndataset:" in "\n" + good else good + "dataset: a\n"
+    work = tmp_path_factory.mktemp("lfprobe")
+    run = subprocess.run([python, "-c", PROBE], input=json.dumps(cases), capture_output=True, text=True,
+                         cwd=work, timeout=600)
+    line = next((x for x in run.stdout.splitlines() if x.startswith("RESULT ")), None)
+    assert line, run.stderr[-3000:]
+    return json.loads(line[len("RESULT "):])
+
+
+@pytest.mark.parametrize("code", sorted(EXPECTED))
+def test_llamafactory_rejects_the_bad_example_as_the_rule_says(code, outcomes):
+    error = outcomes[f"{code}_bad"]
+    assert error is not None and EXPECTED[code] in error, error
+
+
+@pytest.mark.parametrize("code", sorted(EXPECTED))
+def test_llamafactory_accepts_the_good_example(code, outcomes):
+    error = outcomes[f"{code}_good"]
+    assert error is None or EXPECTED[code] not in error, error
+
+
+def test_every_error_rule_is_probed_or_explained():
+    rules = all_rules()
+    errors = {c for c, r in rules.items() if c.startswith("TY") and str(r.severity) == "error"}
+    assert errors <= set(EXPECTED) | MACHINE_DEPENDENT | {"TY201"}, errors - set(EXPECTED) - MACHINE_DEPENDENT
