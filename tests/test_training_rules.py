@@ -271,3 +271,27 @@ def test_schema_is_valid_and_complete():
                            "llamafactory-0.9.5-args.json"), encoding="utf-8") as f:
         spec = json.load(f)
     assert set(spec["train_keys"]) <= set(props)
+
+
+# -- robustness: any value of any key is reported, never a crash ---------------------------------------------------------
+from hypothesis import given, strategies as st  # noqa: E402
+
+_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-5, 10**6) | st.floats(allow_nan=True)
+                       | st.text(max_size=8), lambda inner: st.lists(inner, max_size=3)
+                       | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=6)
+_KEYS = st.sampled_from(sorted(train_schema.properties()) + ["stage", "dataset", "cutoff_len", "template"])
+
+
+@given(st.dictionaries(_KEYS, _VALUES, max_size=8))
+def test_any_values_give_diagnostics_not_crashes(tmp_path_factory, values):
+    from lfguard.settings import Settings
+    from lfguard.validator import links
+
+    folder = tmp_path_factory.mktemp("fuzz")
+    values = {"model_name_or_path": "m", **values}
+    path = folder / "train.yaml"
+    path.write_text(json.dumps(values), encoding="utf-8")  # JSON is YAML
+    config = training.load_config(str(path), str(folder), Settings())
+    assert config is not None
+    list(links.dataset_usages(config, None, Settings()))
+    links.check_links(config, None, None, {}, Settings())

@@ -600,7 +600,7 @@ def _truncation(config, used) -> Iterator:
 
 def _usage_cutoff(config) -> Optional[int]:
     stage = config.values.get("stage", "sft")
-    if DATA_STAGE.get(stage) == "pt":
+    if not isinstance(stage, str) or DATA_STAGE.get(stage) == "pt":
         return None
     return _int(config.values.get("cutoff_len", 2048))
 
@@ -627,7 +627,7 @@ def _count_with_tokenizer(tokenizer, result, cutoff, config) -> Optional[Tuple[i
     entry = getattr(result, "entry", None)
     if entry is None or not entry.local_path or not os.path.exists(entry.local_path):
         return None
-    stage = DATA_STAGE.get(config.values.get("stage", "sft"), "sft")
+    stage = DATA_STAGE.get(str(config.values.get("stage", "sft")), "sft")
     exceeding = cut = total = 0
 
     def length(message) -> int:
