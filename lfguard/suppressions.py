@@ -2,7 +2,7 @@
 
 - ``# lfguard: ignore[CODE, CODE]`` at the end of a YAML line, or alone on the line before a key, silences
   those codes on that line and, for a key, in the block under it. ``# lfguard: file-ignore[CODE]`` anywhere
-  silences them in the whole file. Codes may be prefixes (``TR``), as in ``--ignore``.
+  silences them in the whole file. Codes may be prefixes (``TY``), as in ``--ignore``.
 - ``per-file-ignores`` (configuration): glob -> codes, for JSON and JSONL, which have no comments.
 - ``--baseline FILE``: findings recorded there (by file, code and sample, with a count) are silenced, so
   adopting lfguard on an old project fails only on new findings. ``--update-baseline`` writes the file.
@@ -22,6 +22,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from lfguard.errors import UsageError
 from lfguard.registry import INFO, rule, selected
+from lfguard.reporters.json_format import write_json
 
 UNUSED_SUPPRESSION = rule(
     "SUP001", "unused-suppression", INFO,
@@ -36,6 +37,7 @@ UNUSED_SUPPRESSION = rule(
 
 MARKER = re.compile(r"(?:^|\s)#\s*lfguard:\s*(ignore|file-ignore)\[([^\]]*)\]")
 MARKER_TEXT = "lfguard:"  # the cheap test before a file's lines are scanned
+LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # PyYAML's line breaks, so line numbers agree
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
@@ -114,7 +116,7 @@ def scan_markers(path: str) -> List[Marker]:
         return []
     if MARKER_TEXT not in text:
         return []
-    lines = text.splitlines()
+    lines = LINE_BREAK.split(text)
     markers = []
     for index, line in enumerate(lines):
         found = MARKER.search(line)
@@ -137,9 +139,16 @@ def scan_markers(path: str) -> List[Marker]:
 # -- baselines ------------------------------------------------------------------------------------------------
 
 
-def _baseline_key(d, folder: str) -> tuple:
-    file = os.path.relpath(os.path.abspath(d.file), folder).replace(os.sep, "/") if d.file else ""
-    return file, d.code, d.sample
+def _baseline_keys(baseline_path: str):
+    """A function: finding -> (file relative to the baseline's folder, code, sample), paths computed per file."""
+    folder = os.path.dirname(os.path.abspath(baseline_path))
+    relative: Dict[Optional[str], str] = {None: ""}
+
+    def key(d) -> tuple:
+        if d.file not in relative:
+            relative[d.file] = _relative(d.file, folder)
+        return relative[d.file], d.code, d.sample
+    return key
 
 
 def read_baseline(path: str) -> Counter:
@@ -164,19 +173,19 @@ def read_baseline(path: str) -> Counter:
 
 def write_baseline(path: str, diagnostics) -> int:
     """Record every finding in ``path``; returns how many were recorded."""
-    folder = os.path.dirname(os.path.abspath(path))
+    key_of = _baseline_keys(path)
     counts: Counter = Counter()
     messages: Dict[tuple, str] = {}
     for d in diagnostics:
-        key = _baseline_key(d, folder)
+        key = key_of(d)
         counts[key] += 1
         messages.setdefault(key, d.message)
+    ordered = sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1], -1 if kv[0][2] is None else kv[0][2]))
     findings = [{"file": f, "code": c, "sample": s, "count": n, "message": messages[(f, c, s)]}
-                for (f, c, s), n in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or -1))]
+                for (f, c, s), n in ordered]
     try:
         with open(path, "w", encoding="utf-8") as out:
-            json.dump({"tool": "lfguard", "baseline": 1, "findings": findings}, out, ensure_ascii=False, indent=2)
-            out.write("\n")
+            write_json({"tool": "lfguard", "baseline": 1, "findings": findings}, out)
     except OSError as err:
         raise UsageError(f"cannot write baseline {path}: {err.strerror}") from None
     return sum(counts.values())
@@ -185,10 +194,10 @@ def write_baseline(path: str, diagnostics) -> int:
 def apply_baseline(diagnostics, path: str) -> list:
     """The findings the baseline does not record (each entry silences up to its count)."""
     budget = read_baseline(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    key_of = _baseline_keys(path)
     kept = []
     for d in diagnostics:
-        key = _baseline_key(d, folder)
+        key = key_of(d)
         if budget[key] > 0:
             budget[key] -= 1
         else:

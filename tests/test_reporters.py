@@ -186,7 +186,8 @@ def test_junit_clean_run_is_one_passing_case_and_bad_xml_characters_are_replaced
 def test_concise_is_one_line_per_diagnostic():
     lines = render("concise").splitlines()
     assert len(lines) == 5
-    assert "data/chat.json:12:5: DS102 100% broken:\\nturn 2 is 'user'\\r\\nafter 'user' (dataset chat, sample 3)" in lines
+    expected = "data/chat.json:12:5: DS102 100% broken:\\nturn 2 is 'user'\\r\\nafter 'user' (dataset chat, sample 3)"
+    assert expected in lines
     assert "<project>: TR201 no file at all" in lines
 
 

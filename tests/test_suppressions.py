@@ -158,3 +158,10 @@ def test_sup001_can_itself_be_silenced_per_file(tmp_path):
     _, report = check_json("train.yaml", cwd=tmp_path)
     assert "SUP001" not in codes(report)
     assert os.path.isfile(tmp_path / "train.yaml")
+
+
+def test_line_numbers_follow_yaml_line_breaks(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_bytes("a: 1\r\nb: \"x\u2028y\"\r\nc: 2  # lfguard: ignore[TY101]\r\n".encode("utf-8"))
+    [marker] = suppressions.scan_markers(str(path))
+    assert marker.line == 4 and marker.lines == frozenset({4})  # PyYAML counts U+2028 as a line break too
