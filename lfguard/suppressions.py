@@ -7,8 +7,9 @@
 - ``--baseline FILE``: findings recorded there (by file, code and sample, with a count) are silenced, so
   adopting lfguard on an old project fails only on new findings. ``--update-baseline`` writes the file.
 
-A suppression that silences nothing is reported as SUP001 (info), so stale ones are found. YAML files are
-only read for comments when they hold the marker text; JSON is never re-read.
+A suppression that silences nothing is reported as SUP001 (info), so stale ones are found: judged only for
+files this run checked, so checking one file does not call the rest of the project's suppressions stale.
+YAML files are only read for comments when they hold the marker text; JSON is never re-read.
 """
 
 from __future__ import annotations
@@ -151,10 +152,12 @@ def _baseline_keys(baseline_path: str):
     return key
 
 
-def read_baseline(path: str) -> Counter:
+def read_baseline(path: str) -> Tuple[Counter, Dict[tuple, int]]:
+    """(count per (file, code, sample), the line of each entry's "file" key) of a baseline file."""
     try:
         with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+            text = f.read()
+        data = json.loads(text)
     except FileNotFoundError:
         raise UsageError(f"baseline {path} does not exist; create it with --update-baseline") from None
     except (OSError, ValueError) as err:
@@ -162,13 +165,18 @@ def read_baseline(path: str) -> Counter:
     findings = data.get("findings") if isinstance(data, dict) else None
     if not isinstance(findings, list):
         raise UsageError(f"{path} is not an lfguard baseline (no \"findings\" list); rewrite it with --update-baseline")
-    counts = Counter()
-    for item in findings:
+    # The n-th '"file":' line is the n-th entry's as written by write_baseline; a hand-reflowed file gets no lines.
+    file_lines = [n for n, line in enumerate(text.splitlines(), 1) if line.lstrip().startswith('"file":')]
+    counts, lines = Counter(), {}
+    for index, item in enumerate(findings):
         try:
-            counts[(item["file"], item["code"], item.get("sample"))] += int(item.get("count", 1))
+            key = (item["file"], item["code"], item.get("sample"))
+            counts[key] += int(item.get("count", 1))
         except (TypeError, KeyError, ValueError):
             raise UsageError(f"{path}: malformed baseline entry {item!r}; rewrite it with --update-baseline") from None
-    return counts
+        if len(file_lines) == len(findings):
+            lines.setdefault(key, file_lines[index])
+    return counts, lines
 
 
 def write_baseline(path: str, diagnostics) -> int:
@@ -191,9 +199,13 @@ def write_baseline(path: str, diagnostics) -> int:
     return sum(counts.values())
 
 
-def apply_baseline(diagnostics, path: str) -> list:
-    """The findings the baseline does not record (each entry silences up to its count)."""
-    budget = read_baseline(path)
+def apply_baseline(diagnostics, path: str, checked: Optional[set] = None) -> list:
+    """The findings the baseline does not record (each entry silences up to its count).
+
+    With ``checked`` (absolute paths of the files this run read), entries for those files that silenced
+    fewer findings than they record are reported as SUP001.
+    """
+    budget, lines = read_baseline(path)
     key_of = _baseline_keys(path)
     kept = []
     for d in diagnostics:
@@ -202,6 +214,15 @@ def apply_baseline(diagnostics, path: str) -> list:
             budget[key] -= 1
         else:
             kept.append(d)
+    if checked:
+        folder = os.path.dirname(os.path.abspath(path))
+        for (file, code, sample), left in budget.items():
+            if left > 0 and file and os.path.normpath(os.path.join(folder, file)) in checked:
+                where = f", sample {sample}" if sample is not None else ""
+                kept.append(UNUSED_SUPPRESSION.diag(
+                    f"baseline entry {file} {code}{where} matches {left} finding(s) fewer than it records: "
+                    "run `lfguard check --baseline FILE --update-baseline` to drop what was fixed",
+                    file=path, line=lines.get((file, code, sample))))
     return kept
 
 
@@ -280,7 +301,7 @@ def apply(diagnostics: List, settings, files: Iterable[str] = ()) -> List:
         kept += [d for d in _stale_markers(markers, enabled) if not silenced(d, record=True)]
         kept += [d for d in _stale_entries(file_ignores, settings.source, enabled) if not silenced(d, record=False)]
     if settings.baseline:
-        kept = apply_baseline(kept, settings.baseline)
+        kept = apply_baseline(kept, settings.baseline, checked if enabled(UNUSED_SUPPRESSION.code) else None)
     return kept
 
 

@@ -165,3 +165,20 @@ def test_line_numbers_follow_yaml_line_breaks(tmp_path):
     path.write_bytes("a: 1\r\nb: \"x\u2028y\"\r\nc: 2  # lfguard: ignore[TY101]\r\n".encode("utf-8"))
     [marker] = suppressions.scan_markers(str(path))
     assert marker.line == 4 and marker.lines == frozenset({4})  # PyYAML counts U+2028 as a line break too
+
+
+def test_baseline_entries_for_fixed_findings_are_reported_where_they_are(tmp_path):
+    data = write_project(tmp_path, {"data/a.json": "[]", "data/b.json": "[]"}) / "data"
+    baseline = str(tmp_path / "baseline.json")
+    suppressions.write_baseline(baseline, [diag("DS101", data / "a.json", 3, 0), diag("DS101", data / "a.json", 9, 4),
+                                           diag("DS101", data / "b.json", 3, 0)])
+    # Sample 4 of a.json was fixed; b.json was not checked in this run, so its entry is not judged.
+    kept = suppressions.apply([diag("DS101", data / "a.json", 3, 0)], Settings(baseline=baseline),
+                              [str(data / "a.json")])
+    [stale] = kept
+    assert stale.code == "SUP001" and stale.file == baseline
+    assert "data/a.json DS101, sample 4" in stale.message
+    lines = open(baseline).read().splitlines()
+    assert lines[stale.line - 1].strip() == '"file": "data/a.json",' and '"sample": 4' in lines[stale.line + 1]
+    assert suppressions.apply([diag("DS101", data / "a.json", 3, 0)], Settings(baseline=baseline, ignore=("SUP",)),
+                              [str(data / "a.json")]) == []
