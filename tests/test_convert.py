@@ -191,15 +191,15 @@ def test_mistyped_column_is_not_taken_as_text(tmp_path):
 
 
 def test_output_is_checked_before_it_is_written(tmp_path):
-    # Two user turns in a row: LLaMA-Factory drops the sample ("Invalid role tag"), so nothing is written.
+    # A conversation ending on a user turn: LLaMA-Factory drops the sample ("Invalid message count"), so
+    # nothing is written (and nothing registered).
     rows = [{"chat": json.dumps([{"from": "human", "value": "u"}, {"from": "gpt", "value": "a"}])},
-            {"chat": json.dumps([{"from": "human", "value": "u"}, {"from": "human", "value": "again"}])}]
+            {"chat": json.dumps([{"from": "human", "value": "u"}, {"from": "gpt", "value": "a"},
+                                 {"from": "human", "value": "again"}])}]
     pd.DataFrame(rows).to_csv(tmp_path / "c.csv", index=False)
     code, out, err = convert(tmp_path, "c.csv", "c.json", "--conversation", "chat", "--register")
-    if "error" not in out:
-        pytest.skip("the sharegpt sample rules are not in this checkout yet")
-    assert code == 1 and "not written" in err
-    assert "sample 1" in out
+    assert code == 1 and "not written: 1 error(s)" in err, out + err
+    assert "sample 1" in out and "rows of c.csv (0-based, after the header): sample 1 = row 1" in out
     assert not (tmp_path / "c.json").exists() and not (tmp_path / "dataset_info.json").exists()
     assert leftovers(tmp_path) == []
 

@@ -67,13 +67,15 @@ def run(args) -> int:
         records = convert.build(pairs, mapping)
     except convert.RowError as err:
         raise UsageError(f"{args.input}: {err}") from None
-    records = convert.filter_records(records, not args.keep_empty, not args.keep_duplicates, report)
+    kept = convert.filter_records(records, not args.keep_empty, not args.keep_duplicates, report)
+    rows_of = [i for i, _ in kept]  # output sample -> input row, to point errors back at the table
+    records = [r for _, r in kept]
     if not records:
         _print_report(args, report, mapping)
         print(f"lfguard: nothing to write: no row of {args.input} is left after the filters", file=sys.stderr)
         return 1
 
-    registry_path = args.dataset_info or os.path.join(os.path.dirname(args.output) or ".", "dataset_info.json")
+    registry_path = args.dataset_info or os.path.join(os.path.dirname(args.output), "dataset_info.json")
     name = args.register if isinstance(args.register, str) else register.dataset_name(args.output)
     current = register.guard_existing(registry_path, name, register.file_name_for(args.output, registry_path),
                                       args.force) if args.register else None
@@ -96,9 +98,14 @@ def run(args) -> int:
     errors = [d for d in found if str(d.severity) == "error"]
     if errors:
         try:
-            validate.print_diagnostics(found, text_of=(args.output, temp))
+            validate.print_diagnostics(found, text_of=(args.output, temp), samples=len(records))
         finally:
             output.remove(temp)
+        samples = sorted({d.sample for d in errors if d.sample is not None})
+        if samples:
+            shown = ", ".join(f"sample {s} = row {rows_of[s]}" for s in samples[:10] if s < len(rows_of))
+            print(f"  rows of {args.input} (0-based, after the header): {shown}"
+                  + (f" and {len(samples) - 10} more" if len(samples) > 10 else ""))
         print(f"lfguard: not written: {len(errors)} error(s) in the converted data", file=sys.stderr)
         return 1
     try:
@@ -108,7 +115,7 @@ def run(args) -> int:
         output.remove(temp)
         raise
     if found:
-        validate.print_diagnostics(found)
+        validate.print_diagnostics(found, samples=len(records))
     print(f"wrote {len(records)} {mapping.to} records to {args.output}")
     if args.register:
         from lfguard.tools.registry_edit import write_entry

@@ -41,7 +41,7 @@ def run(args) -> int:
     raw = {k: v for k, v in plan.entry.items() if k != "file_name"}
     found = validate.check_file(args.file, raw, plan.name, plan.registry_path, stage=plan.stage)
     if found:
-        validate.print_diagnostics(found)
+        validate.print_diagnostics(found, samples=plan.inferred.samples)
     errors = sum(1 for d in found if str(d.severity) == "error")
     if errors and not args.force:
         print(f"lfguard: not registered: {errors} error(s) when {plan.stage} training reads {args.file} "

@@ -8,12 +8,14 @@ characters; only message text is counted (the chat template adds a few tokens pe
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 
 from lfguard.errors import UsageError
 
 DEFAULT_CUTOFF_LEN = 2048  # LLaMA-Factory's default (DataArguments.cutoff_len)
+INFER_RECORDS = 1000  # an unregistered file's entry is inferred from its first records (`register` reads all)
 
 
 def add_arguments(parser) -> None:
@@ -157,7 +159,7 @@ def _entry_for_file(path: str, dataset_dir):
                 return entry
     registry_path = os.path.join(os.path.dirname(target), "dataset_info.json")
     try:
-        inferred = infer(register.iter_values(path))
+        inferred = infer(itertools.islice(register.iter_values(path), INFER_RECORDS))
     except Inconsistent as err:
         raise UsageError(f"{path} is not registered and its format cannot be inferred: {err.render()}") from None
     except register.Unreadable as err:

@@ -73,9 +73,9 @@ class RowError(Exception):
         super().__init__(f"row {row}: {message}")
 
 
-def build(pairs: List[Tuple[int, dict]], mapping: Mapping) -> List[dict]:
-    """Records for (row index, row) pairs; RowError names the row (0-based, after the header)."""
-    return [_record(i, row, mapping) for i, row in pairs]
+def build(pairs: List[Tuple[int, dict]], mapping: Mapping) -> List[Tuple[int, dict]]:
+    """(row index, record) for (row index, row) pairs; RowError names the row (0-based, after the header)."""
+    return [(i, _record(i, row, mapping)) for i, row in pairs]
 
 
 def _record(index: int, row: dict, m: Mapping) -> dict:
@@ -149,19 +149,20 @@ def filter_rows(rows: List[dict], wheres: Sequence[Where], report: FilterReport)
     return pairs
 
 
-def filter_records(records: List[dict], drop_empty: bool, drop_duplicates: bool, report: FilterReport) -> List[dict]:
-    """Drop records with an empty response, then exact duplicates (the first copy is kept)."""
+def filter_records(records: List[Tuple[int, dict]], drop_empty: bool, drop_duplicates: bool,
+                   report: FilterReport) -> List[Tuple[int, dict]]:
+    """Drop (row index, record) pairs with an empty response, then exact duplicates (the first copy is kept)."""
     if drop_empty:
-        kept = [r for r in records if response_text(r).strip()]
+        kept = [p for p in records if response_text(p[1]).strip()]
         report.removed.append(("empty response", len(records) - len(kept)))
         records = kept
     if drop_duplicates:
         seen, kept = set(), []
-        for r in records:
-            key = json.dumps(r, ensure_ascii=False, sort_keys=True)
+        for p in records:
+            key = json.dumps(p[1], ensure_ascii=False, sort_keys=True)
             if key not in seen:
                 seen.add(key)
-                kept.append(r)
+                kept.append(p)
         report.removed.append(("exact duplicate", len(records) - len(kept)))
         records = kept
     report.kept = len(records)

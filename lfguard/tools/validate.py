@@ -41,7 +41,7 @@ def check_file(path: str, raw_entry: dict, name: str, registry_path: str, *, sta
     return found
 
 
-def print_diagnostics(diagnostics, stream=None, text_of: Optional[tuple] = None) -> None:
+def print_diagnostics(diagnostics, stream=None, text_of: Optional[tuple] = None, samples: int = 0) -> None:
     """The findings as `lfguard check` prints them (text format).
 
     text_of=(shown_path, real_path): the code frames of shown_path come from real_path (a file checked under a temp
@@ -59,7 +59,8 @@ def print_diagnostics(diagnostics, stream=None, text_of: Optional[tuple] = None)
             lines = f.readlines()
         linecache.cache[shown] = (sum(map(len, lines)), None, lines, shown)  # mtime None: never re-read
     try:
-        text.render(Report(diagnostics=list(diagnostics)), stream or sys.stdout, color=False)
+        text.render(Report(diagnostics=list(diagnostics), files=1, samples=samples), stream or sys.stdout,
+                    color=False)
     finally:
         if text_of:
             linecache.cache.pop(text_of[0], None)

@@ -1,0 +1,186 @@
+"""`lfguard register`: the entry inferred from content, refusals that show the disagreeing records."""
+
+import json
+
+import pytest
+
+from conftest import CORPUS
+from helpers import check_json, run_cli
+from lfguard.tools import register, validate
+from lfguard.tools.infer import Inconsistent, infer
+
+DATA = CORPUS / "data"
+needs_corpus = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/corpus/llamafactory is not available")
+
+
+def _corpus_files():
+    if not DATA.is_dir():
+        return []
+    return sorted(p.name for p in DATA.iterdir() if p.suffix in (".json", ".jsonl") and p.name != "dataset_info.json")
+
+
+def _registered():
+    if not DATA.is_dir():
+        return {}
+    entries = json.loads((DATA / "dataset_info.json").read_text(encoding="utf-8"))
+    return {e["file_name"]: (name, e) for name, e in entries.items() if "file_name" in e}
+
+
+def _resolved(name, raw, tmp_path):
+    return validate.entry_for(name, raw, str(tmp_path / "dataset_info.json"))
+
+
+# -- inference on every format LLaMA-Factory ships ------------------------------------------------
+@needs_corpus
+@pytest.mark.parametrize("file_name", _corpus_files())
+def test_inference_on_every_corpus_format(file_name, tmp_path):
+    """Registered files: the inferred entry reads the data exactly as LLaMA-Factory's own entry does, with
+    complete tags where it writes tags. v1-engine files (content as a list of parts) are refused with the reason."""
+    plan_or_error = None
+    try:
+        plan_or_error = register.plan(str(DATA / file_name), None, str(tmp_path / "dataset_info.json"), False)
+    except Inconsistent as err:
+        plan_or_error = err
+    registered = _registered()
+    if file_name not in registered:
+        assert isinstance(plan_or_error, Inconsistent), plan_or_error
+        assert "v1 data format" in plan_or_error.render()
+        return
+    assert not isinstance(plan_or_error, Inconsistent), plan_or_error.render()
+    name, theirs = registered[file_name]
+    ours = _resolved(name, plan_or_error.entry, tmp_path)
+    reference = _resolved(name, theirs, tmp_path)
+    assert ours.formatting == reference.formatting
+    assert ours.kind == reference.kind
+    assert {k: v for k, v in ours.columns.items() if v} == {k: v for k, v in reference.columns.items() if v}
+    their_tags = {k: v for k, v in reference.tags.items() if v}
+    assert their_tags.items() <= ours.tags.items()
+    assert all(ours.tags.values()), "tags must be complete (a partial `tags` object nulls the rest)"
+
+
+def test_registered_corpus_files_pass_check(corpus):
+    """Register LLaMA-Factory's demo files into a fresh registry beside them; `lfguard check` finds no error."""
+    data = corpus / "data"
+    (data / "dataset_info.json").unlink()
+    for name in ("alpaca_zh_demo.json", "glaive_toolcall_en_demo.json", "dpo_en_demo.json", "kto_en_demo.json",
+                 "mllm_demo.json", "c4_demo.jsonl"):
+        code, out, err = run_cli("register", str(data / name), cwd=corpus)
+        assert code == 0, out + err
+    entries = json.loads((data / "dataset_info.json").read_text(encoding="utf-8"))
+    assert list(entries) == ["alpaca_zh_demo", "glaive_toolcall_en_demo", "dpo_en_demo", "kto_en_demo",
+                             "mllm_demo", "c4_demo"]
+    assert entries["alpaca_zh_demo"] == {"file_name": "alpaca_zh_demo.json"}
+    _, report = check_json("data/dataset_info.json", cwd=corpus)
+    assert [d for d in report["diagnostics"] if d["severity"] == "error"] == []
+
+
+# -- shapes ----------------------------------------------------------------------------------------
+def _infer(records):
+    return infer(enumerate(records)).entry
+
+
+def test_alpaca_without_input_gets_a_complete_columns_mapping():
+    # With no `columns`, LLaMA-Factory reads `input` and crashes (KeyError) when no record has it.
+    assert _infer([{"instruction": "a", "output": "b"}]) == {
+        "columns": {"prompt": "instruction", "response": "output"}}
+
+
+def test_alpaca_ranking_and_kto():
+    assert _infer([{"instruction": "q", "input": "", "chosen": "good", "rejected": "bad"}]) == {
+        "ranking": True, "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen",
+                                     "rejected": "rejected"}}
+    assert _infer([{"instruction": "q", "input": "", "output": "a", "kto_tag": False}]) == {
+        "columns": {"prompt": "instruction", "query": "input", "response": "output", "kto_tag": "kto_tag"}}
+
+
+def test_openai_style_with_tool_calls_uses_openai_formatting():
+    records = [{"messages": [
+        {"role": "system", "content": "s"}, {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "w", "arguments": "{}"}}]},
+        {"role": "tool", "content": "sunny"}, {"role": "assistant", "content": "It is sunny."}],
+        "tools": "[]"}]
+    entry = _infer(records)
+    assert entry["formatting"] == "openai"
+    assert entry["columns"] == {"messages": "messages", "tools": "tools"}
+    assert entry["tags"]["observation_tag"] == "tool" and entry["tags"]["system_tag"] == "system"
+
+
+def test_sharegpt_defaults_write_only_the_formatting():
+    records = [{"conversations": [{"from": "system", "value": "s"}, {"from": "human", "value": "q"},
+                                  {"from": "gpt", "value": "a"}]}]
+    assert _infer(records) == {"formatting": "sharegpt"}
+
+
+def test_media_columns_are_found():
+    records = [{"messages": [{"role": "user", "content": "<image><video>?"}, {"role": "assistant", "content": "a"}],
+                "image": "1.jpg", "videos": ["1.mp4"]}]
+    assert _infer(records)["columns"] == {"messages": "messages", "images": "image", "videos": "videos"}
+
+
+# -- refusals --------------------------------------------------------------------------------------
+def _refusal(records):
+    with pytest.raises(Inconsistent) as err:
+        infer(enumerate(records))
+    return err.value.render()
+
+
+def test_two_names_for_the_user_role_are_refused_with_the_records():
+    msgs = lambda user: [{"from": user, "value": "q"}, {"from": "gpt", "value": "a"}]  # noqa: E731
+    records = [{"conversations": msgs("human")}] * 5 + [{"conversations": msgs("user")}] * 2
+    text = _refusal(records)
+    assert text.splitlines() == ["the records disagree on the role name for user messages:",
+                                 "  role 'human': record 0, 1, 2 and 2 more",
+                                 "  role 'user': record 5, 6"]
+
+
+def test_mixed_shapes_and_type_drift_are_refused():
+    text = _refusal([{"instruction": "q", "output": "a"}, {"conversations": [{"from": "human", "value": "q"}]}])
+    assert "disagree on their shape" in text and "alpaca fields: record 0" in text \
+        and "messages list: record 1" in text
+    text = _refusal([{"instruction": "q", "output": "a"}, {"instruction": "q", "output": ["a", "b"]}])
+    assert "disagree on the type of `output`" in text and "a list: record 1" in text
+
+
+def test_unknown_role_and_v1_content_are_refused():
+    assert "role 'narrator'" in _refusal([{"messages": [{"role": "narrator", "content": "x"}]}])
+    assert "v1 data format" in _refusal([{"messages": [{"role": "user", "content": [{"type": "text",
+                                                                                        "value": "x"}]}]}])
+
+
+def test_cli_refusal_exit_code_and_message(tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    path.write_text('{"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]}\n'
+                    '{"conversations": [{"from": "user", "value": "q"}, {"from": "gpt", "value": "a"}]}\n',
+                    encoding="utf-8")
+    code, out, err = run_cli("register", "mixed.jsonl", cwd=tmp_path)
+    assert code == 1
+    assert "cannot register mixed.jsonl: the records disagree on the role name for user messages" in err
+    assert "role 'user': record 1" in err
+    assert not (tmp_path / "dataset_info.json").exists()
+
+
+def test_cli_writes_next_to_the_nearest_registry_and_keeps_others(tmp_path):
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    before = '{\n  "other": {\n    "file_name": "other.json"\n  }\n}\n'
+    (data / "dataset_info.json").write_text(before, encoding="utf-8")
+    (data / "sub" / "qa.json").write_text('[{"question": "q", "answer": "a"}]', encoding="utf-8")
+    code, out, err = run_cli("register", "data/sub/qa.json", "--name", "qa", cwd=tmp_path)
+    assert code == 0, err
+    assert (data / "dataset_info.json").read_text() == before[:-3] + (
+        ',\n  "qa": {\n    "file_name": "sub/qa.json",\n    "columns": {\n      "prompt": "question",\n'
+        '      "response": "answer"\n    }\n  }\n}\n')
+    assert "added entry 'qa'" in out
+
+
+def test_cli_dry_run_writes_nothing(tmp_path):
+    (tmp_path / "a.json").write_text('[{"instruction": "q", "input": "", "output": "a"}]', encoding="utf-8")
+    code, out, _ = run_cli("register", "a.json", "--dry-run", cwd=tmp_path)
+    assert code == 0 and '"file_name": "a.json"' in out
+    assert not (tmp_path / "dataset_info.json").exists()
+
+
+def test_cli_unreadable_file_is_refused(tmp_path):
+    (tmp_path / "bad.json").write_text('[{"instruction": "q",}]', encoding="utf-8")
+    code, _, err = run_cli("register", "bad.json", cwd=tmp_path)
+    assert code == 1 and "cannot register bad.json: " in err and "bad.json:1" in err
