@@ -184,3 +184,18 @@ def test_cli_unreadable_file_is_refused(tmp_path):
     (tmp_path / "bad.json").write_text('[{"instruction": "q",}]', encoding="utf-8")
     code, _, err = run_cli("register", "bad.json", cwd=tmp_path)
     assert code == 1 and "cannot register bad.json: " in err and "bad.json:1" in err
+
+
+def test_cli_refuses_data_that_check_rejects_unless_forced(tmp_path):
+    (tmp_path / "c.jsonl").write_text(
+        '{"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]}\n'
+        '{"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"},'
+        ' {"from": "human", "value": "dangling"}]}\n', encoding="utf-8")
+    code, out, err = run_cli("register", "c.jsonl", cwd=tmp_path)
+    assert code == 1 and "not registered: 1 error(s) when sft training reads c.jsonl" in err
+    assert "(dataset c, sample 1)" in out
+    assert not (tmp_path / "dataset_info.json").exists()
+    code, out, err = run_cli("register", "c.jsonl", "--force", cwd=tmp_path)
+    assert code == 0 and "added entry 'c' in dataset_info.json" in out
+    assert json.loads((tmp_path / "dataset_info.json").read_text()) == {
+        "c": {"file_name": "c.jsonl", "formatting": "sharegpt"}}

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import sys
 
+from lfguard.diagnostics import display_path
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("file", metavar="FILE", help="the data file (.json, .jsonl, .csv, .parquet, .arrow, .txt)")
@@ -36,7 +38,7 @@ def run(args) -> int:
         print(f"lfguard: cannot register {args.file}: {err.render()}", file=sys.stderr)
         return 1
     print(f"{args.file}: {plan.inferred.samples} records, {plan.inferred.description}")
-    print(f"entry {plan.name!r} for {plan.registry_path}:")
+    print(f"entry {plan.name!r} for {display_path(plan.registry_path)}:")
     print(json.dumps({plan.name: plan.entry}, ensure_ascii=False, indent=2))
     raw = {k: v for k, v in plan.entry.items() if k != "file_name"}
     found = validate.check_file(args.file, raw, plan.name, plan.registry_path, stage=plan.stage)
@@ -52,5 +54,5 @@ def run(args) -> int:
     from lfguard.tools.registry_edit import write_entry
 
     action = write_entry(plan.registry_path, plan.name, plan.entry)
-    print(f"{action} entry {plan.name!r} in {plan.registry_path}")
+    print(f"{action} entry {plan.name!r} in {display_path(plan.registry_path)}")
     return 0
