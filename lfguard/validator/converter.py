@@ -298,15 +298,20 @@ def _align_sharegpt(record: dict, entry, media_dir: str) -> Aligned:
     problems: list = []
     aligned, sources = [], []
     broken = False
+    fast = role_tag is not None and content_tag is not None
     for turn_idx in range(len(messages) - start):
         index = start + turn_idx
         message = messages[index]
-        role = _msg_field(message, role_tag, (column, index))
+        if fast and type(message) is dict:  # the hot path: _msg_field's checks, inlined
+            role = message.get(role_tag)
+        else:
+            role = _msg_field(message, role_tag, (column, index))
         if role not in accept[turn_idx % 2]:
             problems.append(Problem("role", (column, index, role_tag), (role, turn_idx % 2)))
             broken = True
             break
-        aligned.append({"role": mapping[role], "content": _msg_field(message, content_tag, (column, index))})
+        aligned.append({"role": mapping[role], "content": message.get(content_tag) if fast
+                        else _msg_field(message, content_tag, (column, index))})
         sources.append((column, index, content_tag))
     ranking = bool(entry.ranking)
     if (not ranking and len(aligned) % 2 != 0) or (ranking and len(aligned) % 2 == 0):

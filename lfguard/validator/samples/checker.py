@@ -171,6 +171,7 @@ class SampleChecker:
         if not isinstance(messages, list):
             return
         mapping, roles, undeclared = self.mapping, self.roles, self.undeclared
+        role_counts = roles.counts
         for i, message in enumerate(messages):
             if not isinstance(message, dict):
                 continue
@@ -184,7 +185,10 @@ class SampleChecker:
             role = message[role_tag]
             if not isinstance(role, str):
                 continue
-            roles.add(role, index, (column, i, role_tag))
+            if role in role_counts:  # hot path: a known role, and this checker sees samples in order
+                role_counts[role] += 1
+            else:
+                roles.add(role, index, (column, i, role_tag))
             if role not in mapping:
                 undeclared.add(role, index, (column, i, role_tag))
         if messages and isinstance(messages[0], dict) and messages[0].get(role_tag) != tags.get("system_tag"):
@@ -349,33 +353,31 @@ class SampleChecker:
     def _kept(self, index, value, aligned, out) -> None:
         stage = self.stage
         lists = stage_messages(aligned, stage)
-        seen = set()
+        # every message the template formats, once (rm's two lists share the prompt)
+        messages, paths = lists[0]
+        if len(lists) > 1:
+            messages, paths = messages + lists[1][0][-1:], paths + lists[1][1][-1:]
         role_reported = content_reported = False
-        for messages, paths in lists:
-            for message, path in zip(messages, paths):
-                key = id(message)
-                if key in seen:
-                    continue
-                seen.add(key)
-                role, content = message["role"], message["content"]
-                if role not in _TEMPLATE_ROLES and not role_reported:
-                    role_reported = True
-                    out.append(Finding(common.UNEXPECTED_ROLE, f"this message reaches the template with role "
-                                       f"{role!r}, which raises NotImplementedError(\"Unexpected role\"): "
-                                       f"{self._role_hint()}", index, _role_path(path, self.entry)))
-                if not isinstance(content, str):
-                    if not content_reported:
-                        content_reported = True
-                        shown = "null" if content is None else f"a {type(content).__name__}"
-                        out.append(Finding(common.CONTENT_NOT_STRING, f"the content is {shown}: the template raises "
-                                           "\"Expected a string\" at tokenization. Make it a string.", index,
-                                           path or ()))
-                elif role == FUNCTION:
-                    problem = tools.function_call_problem(content)
-                    if problem:
-                        out.append(Finding(tools.FUNCTION_CALL, f"this function-call content {problem}: "
-                                           "LLaMA-Factory raises at tokenization. Write {\"name\": ..., "
-                                           "\"arguments\": {...}}.", index, path or ()))
+        for message, path in zip(messages, paths):
+            role, content = message["role"], message["content"]
+            if role not in _TEMPLATE_ROLES and not role_reported:
+                role_reported = True
+                out.append(Finding(common.UNEXPECTED_ROLE, f"this message reaches the template with role "
+                                   f"{role!r}, which raises NotImplementedError(\"Unexpected role\"): "
+                                   f"{self._role_hint()}", index, _role_path(path, self.entry)))
+            if not isinstance(content, str):
+                if not content_reported:
+                    content_reported = True
+                    shown = "null" if content is None else f"a {type(content).__name__}"
+                    out.append(Finding(common.CONTENT_NOT_STRING, f"the content is {shown}: the template raises "
+                                       "\"Expected a string\" at tokenization. Make it a string.", index,
+                                       path or ()))
+            elif role == FUNCTION:
+                problem = tools.function_call_problem(content)
+                if problem:
+                    out.append(Finding(tools.FUNCTION_CALL, f"this function-call content {problem}: "
+                                       "LLaMA-Factory raises at tokenization. Write {\"name\": ..., "
+                                       "\"arguments\": {...}}.", index, path or ()))
         if stage == "pt":
             first = aligned.prompt[0]["content"] if aligned.prompt else None
             if isinstance(first, str) and not first:
@@ -444,6 +446,9 @@ class SampleChecker:
         return problem
 
     def _media(self, index, aligned, lists, out) -> None:
+        # one string per message list ("\0" keeps placeholders from forming across messages), counted in C
+        texts = ["\0".join([m["content"] for m in messages if isinstance(m["content"], str)])
+                 for messages, _ in lists]
         has_media = False
         for (column_key, kind, placeholder), media in zip(self.placeholders, (aligned.images, aligned.videos,
                                                                              aligned.audios)):
@@ -451,16 +456,16 @@ class SampleChecker:
             if n_media:
                 has_media = True
                 self.media[column_key] += n_media
-            for messages, paths in lists:
-                n = 0
-                for message in messages:
-                    content = message["content"]
-                    if isinstance(content, str):
-                        n += content.count(placeholder)
+            counts = [text.count(placeholder) for text in texts]
+            if counts:
+                self.placeholder_counts[kind] += counts[0]
+            for n, (messages, paths) in zip(counts, lists):
                 if n == n_media:
                     continue
                 if n_media == 0:
-                    self.no_media.add(kind, index, paths[0] if paths and paths[0] else (), placeholder)
+                    where = next((p for m, p in zip(messages, paths)
+                                  if isinstance(m["content"], str) and placeholder in m["content"]), None)
+                    self.no_media.add(kind, index, where or (), placeholder)
                 else:
                     column = self.entry.columns.get(column_key)
                     where = " (prompt + one answer)" if self.stage in ("rm", "kto") else ""
@@ -470,10 +475,6 @@ class SampleChecker:
                                        f"number of {placeholder} tokens\". Use one placeholder per item.", index,
                                        (column,)))
                 break
-            if lists:
-                messages = lists[0][0]
-                self.placeholder_counts[kind] += sum(m["content"].count(placeholder) for m in messages
-                                                     if isinstance(m["content"], str))
         if has_media:
             self.samples_with_media += 1
 
