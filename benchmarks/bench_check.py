@@ -95,7 +95,8 @@ def _tree_rss(pid: int) -> int:
 
 
 def measure(argv: List[str], cwd: Optional[str] = None) -> Dict[str, float]:
-    """Wall time and peak memory (MiB) of one command."""
+    """Wall time, CPU time (user + system, worker processes included) and peak memory (MiB) of one command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     peak = [0]
@@ -116,11 +117,13 @@ def measure(argv: List[str], cwd: Optional[str] = None) -> Dict[str, float]:
     seconds = time.perf_counter() - start
     if polling:
         watcher.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if not peak[0]:
-        peak[0] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+        peak[0] = after.ru_maxrss * 1024
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {err.decode(errors='replace')[-500:]}")
-    return {"seconds": seconds, "peak_mib": peak[0] / (1 << 20), "stdout": out}
+    return {"seconds": seconds, "cpu_seconds": cpu, "peak_mib": peak[0] / (1 << 20), "stdout": out}
 
 
 def run_benchmark(size_mb: float = 150, defect_every: int = 1000, workers=(1, 2), folder: Optional[str] = None,
@@ -133,6 +136,7 @@ def run_benchmark(size_mb: float = 150, defect_every: int = 1000, workers=(1, 2)
         mb = info["bytes"] / (1 << 20)
         print(f"dataset: {mb:.1f} MiB, {info['records']} records, {info['defects']} defects ({path})")
         rows = []
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         base = measure([sys.executable, "-c", PARSE_ONLY, path])
         rows.append({"what": "orjson parse only, 1 core", **base})
         for n in workers:
@@ -143,9 +147,11 @@ def run_benchmark(size_mb: float = 150, defect_every: int = 1000, workers=(1, 2)
             assert report["summary"]["samples"] == info["records"], report["summary"]
             assert found == info["defects"], (found, info["defects"])
             rows.append({"what": f"lfguard check, {n} worker{'s' if n > 1 else ''}", **result})
-        print(f"{'':34} {'seconds':>8} {'MB/s':>7} {'peak MiB':>9}")
+        print(f"{os.cpu_count()} cores, load average {load:.1f} before the runs")
+        print(f"{'':34} {'wall s':>7} {'MB/s':>7} {'CPU s':>7} {'MB/CPU-s':>9} {'peak MiB':>9}")
         for row in rows:
-            print(f"{row['what']:34} {row['seconds']:8.1f} {mb / row['seconds']:7.1f} {row['peak_mib']:9.0f}")
+            print(f"{row['what']:34} {row['seconds']:7.1f} {mb / row['seconds']:7.1f} {row['cpu_seconds']:7.1f} "
+                  f"{mb / max(row['cpu_seconds'], 1e-9):9.1f} {row['peak_mib']:9.0f}")
         return rows
     finally:
         if own and not keep:
