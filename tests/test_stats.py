@@ -140,3 +140,16 @@ def test_percentile_and_histogram_helpers():
     assert hist["edges"][0] == 0 and 11 in hist["edges"] and hist["edges"][-1] == 101
     assert sum(hist["counts"]) == 4
     assert sum(c for e, c in zip(hist["edges"], hist["counts"]) if e >= 11) == 1
+
+
+def test_remote_datasets_are_skipped_with_a_note(tmp_path):
+    _project(tmp_path, with_tokenizer=False)
+    (tmp_path / "data" / "dataset_info.json").write_text(
+        '{"d": {"file_name": "d.json"}, "hub": {"hf_hub_url": "org/name"}}', encoding="utf-8")
+    (tmp_path / "two.yaml").write_text("model_name_or_path: model\ndataset: hub, d\ncutoff_len: 8\n",
+                                       encoding="utf-8")
+    code, out, err = run_cli("stats", "two.yaml", "--format", "json", cwd=tmp_path)
+    assert code == 0 and "skipped dataset hub: a hf_hub dataset (nothing is downloaded)" in err
+    assert [d["name"] for d in json.loads(out)["datasets"]] == ["d"]
+    (tmp_path / "hub.yaml").write_text("dataset: hub\n", encoding="utf-8")
+    assert run_cli("stats", "hub.yaml", cwd=tmp_path)[0] == 2

@@ -51,12 +51,16 @@ def run(args) -> int:
     results = []
     for entry, stage, media_dir in targets:
         if not entry.local_path or not os.path.exists(entry.local_path):
-            raise UsageError(f"dataset {entry.name}: {entry.local_path or 'not a local file'} cannot be read here "
-                             "(hub and cloud datasets are not downloaded)")
+            why = f"{entry.local_path} does not exist" if entry.local_path else \
+                f"a {entry.load_from or 'remote'} dataset (nothing is downloaded)"
+            print(f"lfguard: skipped dataset {entry.name}: {why}", file=sys.stderr)
+            continue
         try:
             results.append(st.dataset_stats(entry, stage, cutoff_len, measure, placeholders, media_dir))
         except _unreadable() as err:
             raise UsageError(f"dataset {entry.name}: {err}") from None
+    if not results:
+        raise UsageError("no dataset to count: none of them is a local file")
     if args.format == "json":
         stats_render.to_json(results, sys.stdout)
     else:
