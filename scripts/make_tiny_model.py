@@ -83,7 +83,7 @@ def build_model(out_dir: str, vocab_size: int, hidden: int = 64, layers: int = 2
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    heads = heads or max(1, hidden // 16)
+    heads = heads or (hidden // 64 if hidden >= 256 else max(1, hidden // 16))  # head_dim 64 at real sizes
     config = Qwen2Config(vocab_size=vocab_size, hidden_size=hidden, intermediate_size=hidden * 4 if hidden < 256
                          else int(hidden * 8 / 3) // 64 * 64, num_hidden_layers=layers, num_attention_heads=heads,
                          num_key_value_heads=max(1, heads // 2), max_position_embeddings=4096,
@@ -94,12 +94,13 @@ def build_model(out_dir: str, vocab_size: int, hidden: int = 64, layers: int = 2
 
 
 def make(out_dir: str, texts: Optional[List[str]] = None, vocab_size: int = 1024, hidden: int = 64,
-         layers: int = 2, seed: int = 0) -> str:
+         layers: int = 2, seed: int = 0, model_vocab: Optional[int] = None) -> str:
+    """model_vocab: embedding rows, when larger than the tokenizer's vocabulary (a real-size output layer)."""
     os.makedirs(out_dir, exist_ok=True)
     build_tokenizer(out_dir, list(texts or []) + _BUILTIN_TEXT, vocab_size)
     with open(os.path.join(out_dir, "tokenizer.json"), encoding="utf-8") as f:
         real_vocab = len(json.load(f)["model"]["vocab"])
-    build_model(out_dir, vocab_size=max(real_vocab, len(SPECIAL_TOKENS)), hidden=hidden, layers=layers, seed=seed)
+    build_model(out_dir, vocab_size=max(real_vocab, model_vocab or 0), hidden=hidden, layers=layers, seed=seed)
     return out_dir
 
 
@@ -110,9 +111,11 @@ def main(argv=None) -> int:
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--vocab", type=int, default=1024)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model-vocab", type=int, help="embedding rows, if more than the tokenizer has")
     parser.add_argument("--text", nargs="*", default=[], help="files to train the tokenizer on (JSON or text)")
     args = parser.parse_args(argv)
-    make(args.out_dir, _texts_from_files(args.text), args.vocab, args.hidden, args.layers, args.seed)
+    make(args.out_dir, _texts_from_files(args.text), args.vocab, args.hidden, args.layers, args.seed,
+         args.model_vocab)
     print(f"wrote {args.out_dir}")
     return 0
 
