@@ -217,3 +217,12 @@ def test_lint_path_imports_no_heavy_modules(project):
             "print(sorted(m for m in ('pandas', 'pyarrow', 'torch', 'transformers', 'peft') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_syntax_errors_are_capped(project, monkeypatch):
+    monkeypatch.setattr(datasets, "MAX_SYNTAX_ERRORS", 5)
+    data = "".join('{"instruction": "a",\n' for _ in range(20))
+    report = _report(_project(project, data, "a.jsonl"))
+    errors = find(report, "DF010")
+    assert len(errors) == 6 and sorted(d["line"] for d in errors if d["line"]) == [1, 2, 3, 4, 5]
+    assert any("15 more syntax errors" in d["message"] for d in errors)

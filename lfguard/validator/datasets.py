@@ -29,6 +29,7 @@ from lfguard.validator.model import DatasetEntry, DatasetResult, DatasetUsage, R
 CHUNK_BYTES = 8 << 20  # work per task: large enough to amortise pickling, small enough to balance 2-16 cores
 PARALLEL_MIN_BYTES = 16 << 20  # below this one process is faster than starting a pool
 INFER_SAMPLE = 200  # records infer_entry looks at
+MAX_SYNTAX_ERRORS = 1000  # per dataset: LLaMA-Factory stops at the first; a non-JSONL file could give millions
 
 FORMAT_INFERRED = rule(
     "DF030", "format-inferred", INFO,
@@ -61,6 +62,7 @@ class _Scan:
         self.records = 0
         self.last_index = -1
         self.fatal = False  # a problem that stops LLaMA-Factory reading the file
+        self.syntax_errors = 0  # invalid-json problems seen; only the first MAX_SYNTAX_ERRORS are kept
         self.checker = _new_checker(entry, usage, settings)
         self.tracker = datafile.ColumnTracker(track_types)
 
@@ -69,6 +71,11 @@ class _Scan:
         checker, tracker, out = self.checker, self.tracker, self.diagnostics
         for item in items:
             if isinstance(item, Problem):
+                if item.kind == "invalid-json":
+                    self.syntax_errors += 1
+                    if self.syntax_errors > MAX_SYNTAX_ERRORS:
+                        self.fatal = True
+                        continue
                 if item.sample is not None:
                     item = item._replace(sample=item.sample + offset)
                 out.append(datafile.problem_diagnostic(item, name))
@@ -92,6 +99,17 @@ class _Scan:
                     out.append(_finding_diagnostic(finding, item, name))
 
     def merge(self, other: "_Scan") -> None:
+        room = MAX_SYNTAX_ERRORS - self.syntax_errors
+        if other.syntax_errors > room:  # keep the earliest ones, in file order
+            kept = []
+            for d in other.diagnostics:
+                if d.code == datafile.INVALID_JSON.code:
+                    if room <= 0:
+                        continue
+                    room -= 1
+                kept.append(d)
+            other.diagnostics = kept
+        self.syntax_errors += other.syntax_errors
         self.diagnostics.extend(other.diagnostics)
         self.records += other.records
         self.last_index = max(self.last_index, other.last_index)
@@ -161,6 +179,10 @@ def _scan_files(entry, usage, settings, files: List[str], result: DatasetResult)
     where = files[0] if len(files) == 1 else entry.local_path
     result.samples = total.records
     result.diagnostics.extend(total.diagnostics)
+    if total.syntax_errors > MAX_SYNTAX_ERRORS:
+        result.diagnostics.append(datafile.INVALID_JSON.diag(
+            f"... and {total.syntax_errors - MAX_SYNTAX_ERRORS} more syntax errors not listed; is this file JSON "
+            "Lines (one object per line) or one JSON array?", file=where, dataset=entry.name))
     if total.records == 0 and not total.fatal:
         line, column = entry.place("file_name")
         result.diagnostics.append(datafile.EMPTY_DATASET.diag(
