@@ -136,3 +136,48 @@ def test_tag_values_never_used():
 def test_wrong_role_key_everywhere_is_one_finding_not_one_per_sample():
     found = codes(SG, [{"conversations": m(("human", "hi"), ("gpt", "yo"))["messages"]}] * 3)
     assert found == [("DS208", None, ()), ("DS208", None, ())]  # neither "from" nor "value" is a key
+
+
+FUNCTION_CONTENTS = [
+    CALL, json.dumps([json.loads(CALL)] * 2), "<think>\nplan\n</think>\n\n" + CALL, "<think>plan</think>" + CALL,
+    "<tool_call>" + CALL + "</tool_call>", "text <tool_call>\n" + CALL + "\n</tool_call>", "add(1)",
+    json.dumps({"name": "add"}), json.dumps(["add"]), "", " " + CALL + " ", json.dumps({"name": "a", "arguments": "x"}),
+    "<tool_call>" + CALL + "</tool_call><tool_call>bad</tool_call>", "null", "<|tool_call_start|>" + CALL +
+    "<|tool_call_end|>", "<seed:think>x</seed:think>" + CALL, "<|channel>thought\nx<channel|>" + CALL,
+]
+
+
+def test_function_call_check_follows_the_template():
+    from lfguard.validator.samples.tools import function_call_problem
+
+    think = "<think>plan</think>" + CALL
+    assert function_call_problem(think) is None  # template unknown: any think block is accepted
+    assert function_call_problem(think, "qwen") == "is not valid JSON"  # qwen's thought words need newlines
+    assert function_call_problem(think, "glm4_7") is None
+    assert "parallel" in function_call_problem(json.dumps([json.loads(CALL)] * 2), "glm4")
+    conv = {**c(("human", "1+1"), ("function_call", think), ("observation", "2"), ("gpt", "2")), "tools": TOOL_TEXT}
+    assert codes(TOOLS, [conv], template="qwen") == [("DS061", 0, ("conversations", 1, "value"))]
+
+
+def test_function_call_check_agrees_with_every_llamafactory_template():
+    import os
+    import subprocess
+
+    from conftest import ROOT
+    from lfguard.validator.samples.tools import function_call_problem
+
+    python = os.environ.get("LFGUARD_LF_PYTHON", str(ROOT.parent / "lfvenv" / "bin" / "python"))
+    if not os.path.exists(python):
+        import pytest
+        pytest.skip("no Python with llamafactory (set LFGUARD_LF_PYTHON)")
+    proc = subprocess.run([python, str(ROOT / "tests" / "lf_function_oracle.py")], input=json.dumps(FUNCTION_CONTENTS),
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0 and "No module named" in proc.stderr:
+        import pytest
+        pytest.skip("the LFGUARD_LF_PYTHON interpreter has no llamafactory")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    expected = json.loads(proc.stdout)
+    assert len(expected) > 100
+    wrong = [(name, content) for name, row in expected.items() for content, raised in zip(FUNCTION_CONTENTS, row)
+             if (raised is None) != (function_call_problem(content, name) is None)]
+    assert wrong == []

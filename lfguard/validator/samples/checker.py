@@ -373,7 +373,7 @@ class SampleChecker:
                                        "\"Expected a string\" at tokenization. Make it a string.", index,
                                        path or ()))
             elif role == FUNCTION:
-                problem = tools.function_call_problem(content)
+                problem = tools.function_call_problem(content, self.usage.template)
                 if problem:
                     out.append(Finding(tools.FUNCTION_CALL, f"this function-call content {problem}: "
                                        "LLaMA-Factory raises at tokenization. Write {\"name\": ..., "

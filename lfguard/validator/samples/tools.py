@@ -40,32 +40,65 @@ TOOLS_INVALID = rule(
     good=example([{"conversations": _conv(_CALL), "tools": _TOOLS}], _ENTRY),
 )
 
-_TOOL_CALL_BLOCK = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
-_THOUGHT_BLOCK = re.compile(r"<think>.*?</think>\s*", re.DOTALL)
+# LLaMA-Factory 0.9.5 templates' thought_words and tool_call_words (template.py), where they differ from the
+# defaults; FunctionFormatter uses them to find the JSON of a function-call message.
+_DEFAULT_THOUGHT = ("<think>\n", "\n</think>\n\n")
+_DEFAULT_TOOL_CALL = ("<tool_call>", "</tool_call>")
+THOUGHT_WORDS = {
+    **dict.fromkeys(("hy3", "glm4_7", "mimo_v2", "aeva"), ("<think>", "</think>")),
+    **dict.fromkeys(("gemma4", "gemma4n"), ("<|channel>thought\n", "<channel|>")),
+    "gpt_oss": ("<|channel|>analysis<|message|>", "<|end|><|start|>assistant<|channel|>final<|message|>"),
+    "kimi_vl": ("\u25c1think\u25b7", "\u25c1/think\u25b7"),
+    "seed_oss": ("<seed:think>", "</seed:think>"),
+}
+TOOL_CALL_WORDS = dict.fromkeys(("lfm2", "lfm2_vl"), ("<|tool_call_start|>", "<|tool_call_end|>"))
+# tool formats that iterate the arguments (so they must be an object), or that refuse parallel calls
+# (observed with each 0.9.5 template's FunctionFormatter)
+ARGUMENTS_OBJECT = frozenset(("glm4_moe", "glm4_5v", "glm4_7", "lfm2", "lfm2_vl", "minimax2", "qwen3_5",
+                              "qwen3_5_nothink", "qwen3_6", "seed_oss", "aeva"))
+SINGLE_CALL = frozenset(("chatglm3", "glm4", "glm4v", "glm_ocr", "glmz1"))
+_LENIENT_THOUGHT = re.compile(r"<think>.*?</think>\s*", re.DOTALL)
+_PATTERNS: dict = {}
 
 
-def function_call_problem(content: str):
-    """Why FunctionFormatter would raise on this content, or None. Mirrors formatter.py: the first
-    <tool_call>...</tool_call> block if there is one, else the content less a <think> block."""
-    match = _TOOL_CALL_BLOCK.search(content) if "<tool_call>" in content else None
+def _patterns(template):
+    if template not in _PATTERNS:
+        def block(words):
+            return re.compile(f"{re.escape(words[0])}(.*?){re.escape(words[1])}", re.DOTALL)
+        _PATTERNS[template] = (block(TOOL_CALL_WORDS.get(template, _DEFAULT_TOOL_CALL)),
+                               block(THOUGHT_WORDS.get(template, _DEFAULT_THOUGHT)))
+    return _PATTERNS[template]
+
+
+def function_call_problem(content: str, template=None):
+    """Why FunctionFormatter would raise on this content, or None. As formatter.py does: the JSON inside the first
+    tool-call block if there is one, else the content less its thought block. With no template known, any
+    <think>...</think> block is accepted (templates differ in the exact thought words)."""
+    tool_call, thought = _patterns(template)
+    match = tool_call.search(content)
     if match is not None:
         text = match.group(1)
-    elif "<think>" in content:
-        text = _THOUGHT_BLOCK.sub("", content, count=1)
+    elif template is None:
+        text = _LENIENT_THOUGHT.sub("", content, count=1) if "<think>" in content else content
     else:
-        text = content
+        found = thought.search(content)
+        text = content.replace(found.group(0), "") if found else content
     try:
         calls = json.loads(text)
     except ValueError:
         return "is not valid JSON"
     if not isinstance(calls, list):
         calls = [calls]
+    elif len(calls) > 1 and template in SINGLE_CALL:
+        return f"holds {len(calls)} parallel calls, which the {template} template does not support"
     for call in calls:
         if not isinstance(call, dict):
             return f"holds a {type(call).__name__} where a {{\"name\", \"arguments\"}} object belongs"
         missing = [key for key in ("name", "arguments") if key not in call]
         if missing:
             return f"has no {' or '.join(repr(m) for m in missing)} key"
+        if template in ARGUMENTS_OBJECT and not isinstance(call["arguments"], dict):
+            return f"gives `arguments` as a {type(call['arguments']).__name__}; the {template} template needs an object"
     return None
 
 
