@@ -143,6 +143,21 @@ def settings_from_table(table: dict, path: str) -> Settings:
     return settings
 
 
+def load_file(path: str) -> Settings:
+    """Settings from one named file (`--config`): a pyproject.toml needs its [tool.lfguard] table."""
+    if not os.path.isfile(path):
+        raise UsageError(f"--config {path}: no such file")
+    data = _read(path)
+    if os.path.basename(path) == "pyproject.toml":
+        tool = data.get("tool")
+        table = tool.get("lfguard") if isinstance(tool, dict) else None
+        if not isinstance(table, dict):
+            raise UsageError(f"{path} has no [tool.lfguard] table")
+    else:
+        table = data
+    return settings_from_table(table, path)
+
+
 def load_settings(start: Optional[str] = None) -> Settings:
     """Defaults, then the nearest configuration file (if any)."""
     found = find_config(start)

@@ -128,3 +128,24 @@ def test_exclude_from_the_file_skips_folders(tmp_path):
     os.remove(tmp_path / ".lfguard.toml")
     _, report = check_json(cwd=tmp_path)
     assert "SUP001" in codes(report)
+
+
+def test_config_and_isolated_choose_the_file(tmp_path):
+    write_project(tmp_path, {".lfguard.toml": "devices = 4\n", "ci/lfguard.toml": "devices = 2\nworkers = 3\n",
+                             "ci/pyproject.toml": "[project]\nname = 'x'\n"})
+    code, out, _ = run_cli("check", "--show-settings", "--config", "ci/lfguard.toml", cwd=tmp_path)
+    assert code == 0 and "devices = 2" in out and "workers = 3" in out
+    code, out, _ = run_cli("check", "--show-settings", "--isolated", cwd=tmp_path)
+    assert code == 0 and "# devices = (unset)" in out and "none (defaults)" in out
+    code, _, err = run_cli("check", "--config", "ci/pyproject.toml", cwd=tmp_path)
+    assert code == 2 and "has no [tool.lfguard] table" in err
+    code, _, err = run_cli("check", "--config", "nope.toml", cwd=tmp_path)
+    assert code == 2 and "no such file" in err
+
+
+def test_exclude_flags_and_lowercase_codes_on_the_command_line(tmp_path):
+    write_project(tmp_path, {".lfguard.toml": "exclude = [\"a\"]\nextend-exclude = [\"b\"]\n"})
+    code, out, _ = run_cli("check", "--show-settings", "--extend-exclude", "c,d", "--ignore", "sup", cwd=tmp_path)
+    assert 'exclude = ["a"]' in out and 'extend-exclude = ["b", "c", "d"]' in out and 'ignore = ["SUP"]' in out
+    code, out, _ = run_cli("check", "--show-settings", "--exclude", "z", cwd=tmp_path)
+    assert 'exclude = ["z"]' in out.splitlines()

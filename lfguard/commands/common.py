@@ -23,6 +23,12 @@ def add_check_arguments(parser) -> None:
     parser.add_argument("--workers", type=int, metavar="N", help="processes for large datasets (default: cores)")
     parser.add_argument("--devices", type=int, metavar="N", help="devices the run uses, for step budgets")
     parser.add_argument("--baseline", metavar="FILE", help="ignore the findings recorded in FILE")
+    parser.add_argument("--exclude", metavar="GLOBS", help="comma-separated globs to skip (replaces the config's)")
+    parser.add_argument("--extend-exclude", metavar="GLOBS", help="comma-separated globs to skip as well")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--config", metavar="FILE",
+                       help="use this pyproject.toml or .lfguard.toml instead of the nearest one")
+    where.add_argument("--isolated", action="store_true", help="ignore configuration files")
 
 
 def split_overrides(items):
@@ -36,21 +42,36 @@ def split_overrides(items):
     return paths, overrides
 
 
-def _codes(text):
+def _items(text):
     return tuple(c.strip() for c in (text or "").split(",") if c.strip())
+
+
+def _codes(text):
+    return tuple(c.upper() for c in _items(text))
 
 
 def settings_from_args(args, overrides=None):
     """Defaults, then the config file ([tool.lfguard] / .lfguard.toml), then the command line."""
     from lfguard import config_file
 
-    settings = config_file.load_settings()
+    if getattr(args, "isolated", False):
+        from lfguard.settings import Settings
+
+        settings = Settings()
+    elif getattr(args, "config", None):
+        settings = config_file.load_file(args.config)
+    else:
+        settings = config_file.load_settings()
     if getattr(args, "select", None):
         settings.select = _codes(args.select)
     if getattr(args, "ignore", None):
         settings.ignore = _codes(args.ignore)
     if getattr(args, "fail_on", None):
         settings.fail_on = Severity.parse(args.fail_on)
+    if getattr(args, "exclude", None):
+        settings.exclude = _items(args.exclude)
+    if getattr(args, "extend_exclude", None):
+        settings.extend_exclude = tuple(settings.extend_exclude) + _items(args.extend_exclude)
     for name in ("dataset_dir", "llamafactory_version", "workers", "devices", "baseline"):
         value = getattr(args, name, None)
         if value is not None:
