@@ -100,3 +100,8 @@ def test_command_line_values_parse_like_omegaconf_from_cli():
     assert parse_scalar("") is None
     assert parse_scalar("a,b") == "a,b"
     assert parse_scalar("[1, 2]") == [1, 2]
+
+
+def test_control_characters_are_a_syntax_problem_not_a_crash():
+    doc = load_text("a: 1\nb: \x1f\n")
+    assert kinds(doc) == ["syntax"] and doc.problems[0].line == 2 and not doc.readable

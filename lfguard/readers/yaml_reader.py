@@ -94,7 +94,13 @@ def load_text(text: str) -> YamlDocument:
         doc.problems.append(Problem("too-large", f"the file is larger than {MAX_BYTES // (1024 * 1024)} MB"))
         doc.readable = False
         return doc
-    loader = _OmegaConfLikeLoader(text)
+    try:
+        loader = _OmegaConfLikeLoader(text)  # the reader refuses control characters right here
+    except yaml.reader.ReaderError as err:
+        line = text[: err.position].count("\n") + 1
+        doc.problems.append(Problem("syntax", f"character {err.character!r} is not allowed in YAML", line))
+        doc.readable = False
+        return doc
     try:
         node = loader.get_single_node()
     except yaml.composer.ComposerError as err:
