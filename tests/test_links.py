@@ -219,3 +219,15 @@ def test_truncation_counted_with_a_local_tokenizer(tmp_path):
     [hit] = find(run(tmp_path), "LK050")
     assert "1 of 2 samples" in hit["message"] and "1 of them lose part of their response" in hit["message"]
     assert "tokenizer" in hit["message"] and hit["severity"] == "warning"
+
+
+def test_a_dataset_dir_or_a_file_of_another_registry_given_as_dataset(tmp_path):
+    config = CFG + "dataset: data\n"
+    project(tmp_path, config)
+    [hit] = find(run(tmp_path), "LK002")
+    assert "`dataset_dir: data`" in hit["message"]
+    other = {"more/dataset_info.json": json.dumps({"extra": {"file_name": "extra.json"}}),
+             "more/extra.json": samples(2)}
+    project(tmp_path, CFG + "dataset: more/extra.json\n", files=other)
+    [hit] = find(run(tmp_path), "LK002")
+    assert "`dataset_dir: more`" in hit["message"] and "`dataset: extra`" in hit["message"]

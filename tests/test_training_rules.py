@@ -295,3 +295,8 @@ def test_any_values_give_diagnostics_not_crashes(tmp_path_factory, values):
     assert config is not None
     list(links.dataset_usages(config, None, Settings()))
     links.check_links(config, None, None, {}, Settings())
+
+
+def test_output_dir_family_overlap_is_not_a_mismatch():
+    assert training._output_dir_mismatch("saves/deepseek-r1-7b", "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B") is None
+    assert training._output_dir_mismatch("saves/llama3-8b/lora", "Qwen/Qwen3-8B") == ("Llama", "Qwen")

@@ -164,9 +164,17 @@ def _check_names(config, registry, reg_path) -> Iterator:
             continue
         where = config.where(key)
         file_match = by_file.get(os.path.normpath(name)) or by_file.get(os.path.basename(name))
-        if file_match:
+        folder = config.resolve(name)
+        other = _registered_elsewhere(config, name)
+        if os.path.isdir(folder) and os.path.isfile(os.path.join(folder, "dataset_info.json")):
+            hint = (f" `{name}` is a folder with a dataset_info.json: that is `dataset_dir: {name}`; `{key}` takes "
+                    "the entry names defined in it")
+        elif file_match:
             hint = (f" `{name}` is the file_name of the entry `{file_match}`: write `{key}: {file_match}` "
                     "(dataset takes entry names, not files)")
+        elif other:
+            hint = (f" `{name}` is registered as `{other[1]}` in {other[0]}: set `dataset_dir: "
+                    f"{os.path.dirname(name) or '.'}` and `{key}: {other[1]}`")
         elif "/" in name or os.sep in name or re.search(r"\.(jsonl?|csv|parquet|arrow|txt)$", name):
             hint = (f" `{name}` looks like a file path: register it in {os.path.basename(registry.path)} "
                     f"(`lfguard register {name}`) and use the entry's name")
@@ -176,6 +184,19 @@ def _check_names(config, registry, reg_path) -> Iterator:
         yield UNDEFINED_DATASET.diag(f"`{key}` names `{name}`, which {registry.path} does not define: LLaMA-Factory "
                                      f"raises `Undefined dataset {name} in dataset_info.json.`{hint}",
                                      dataset=name, **where)
+
+
+def _registered_elsewhere(config, name: str) -> Optional[Tuple[str, str]]:
+    """(dataset_info.json, entry) when name is a data file that the dataset_info.json beside it registers."""
+    path = config.resolve(name)
+    registry = os.path.join(os.path.dirname(path), "dataset_info.json")
+    if not os.path.isfile(path) or not os.path.isfile(registry):
+        return None
+    data = _read_json(registry) or {}
+    for entry, attrs in data.items():
+        if isinstance(attrs, dict) and attrs.get("file_name") == os.path.basename(path):
+            return registry, entry
+    return None
 
 
 def _check_media_dir(config) -> Iterator:

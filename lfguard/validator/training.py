@@ -623,21 +623,19 @@ _FAMILIES = [
 ]
 
 
-def _family(text: str) -> Optional[str]:
+def _families(text: str) -> List[str]:
     low = text.lower()
-    for pattern, name in _FAMILIES:
-        if re.search(pattern, low):
-            return name
-    return None
+    return [name for pattern, name in _FAMILIES if re.search(pattern, low)]
 
 
 def _output_dir_mismatch(output_dir, model) -> Optional[Tuple[str, str]]:
+    """(family in output_dir, family of the model) when they share none (a distilled DeepSeek-Qwen is both)."""
     if not isinstance(output_dir, str) or not isinstance(model, str):
         return None
-    model_family = _family(model.rstrip("/").split("/")[-1]) or _family(model)
-    out_family = _family(output_dir)
-    if model_family and out_family and model_family != out_family:
-        return out_family, model_family
+    model_families = _families(model.rstrip("/").split("/")[-1]) or _families(model)
+    out_families = _families(output_dir)
+    if model_families and out_families and not set(model_families) & set(out_families):
+        return out_families[0], model_families[0]
     return None
 
 
