@@ -199,3 +199,56 @@ def test_cli_refuses_data_that_check_rejects_unless_forced(tmp_path):
     assert code == 0 and "added entry 'c' in dataset_info.json" in out
     assert json.loads((tmp_path / "dataset_info.json").read_text()) == {
         "c": {"file_name": "c.jsonl", "formatting": "sharegpt"}}
+
+
+# -- properties ------------------------------------------------------------------------------------
+from hypothesis import given, strategies as st  # noqa: E402
+
+from strategies import projects  # noqa: E402
+
+
+@given(projects(layouts=("json",)))
+def test_inferred_entry_reads_valid_data_exactly_as_the_hand_written_one(project):
+    """For any valid project (every formatting x kind), the inferred entry makes LLaMA-Factory's converter produce
+    the same aligned samples as the project's own entry, with complete tags if any."""
+    from lfguard.validator.converter import align
+
+    registry = "/nonexistent/data/dataset_info.json"
+    ours = validate.entry_for(project.name, dict(infer(enumerate(project.records)).entry, file_name="x.json"),
+                              registry)
+    theirs = validate.entry_for(project.name, dict(project.entry, file_name="x.json"), registry)
+    assert ours.kind == theirs.kind
+    for record in project.records:
+        assert align(record, ours, "/nonexistent").as_dict() == align(record, theirs, "/nonexistent").as_dict()
+    if "tags" in ours.raw:
+        assert all(ours.tags.values())
+
+
+_entries = st.dictionaries(st.text(min_size=1, max_size=8),
+                           st.fixed_dictionaries({"file_name": st.text(max_size=10)},
+                                                 optional={"num_samples": st.integers(0, 9),
+                                                           "columns": st.dictionaries(st.text(max_size=5),
+                                                                                      st.text(max_size=5),
+                                                                                      max_size=2)}),
+                           max_size=4)
+
+
+@given(_entries, st.sampled_from([None, 2, 4, "\t"]), st.text(min_size=1, max_size=8),
+       st.booleans())
+def test_upsert_changes_only_the_touched_entry(entries, indent, name, ascii_only):
+    from lfguard.tools.registry_edit import scan, upsert
+
+    text = json.dumps(entries, indent=indent, ensure_ascii=ascii_only) + "\n"
+    new_entry = {"file_name": "new.json", "formatting": "sharegpt"}
+    new, action = upsert(text, name, new_entry)
+    assert json.loads(new) == {**entries, name: new_entry}
+    assert action == ("updated" if name in entries else "added")
+    if name in entries:
+        member = next(m for m in scan(text).members if m.name == name)
+        head, tail = text[:member.value_start], text[member.value_end:]
+    else:
+        end = scan(text).members[-1].value_end if entries else text.index("{") + 1
+        head, tail = text[:end], text[end:]
+        if not entries:
+            tail = tail[tail.index("}"):]
+    assert new.startswith(head) and new.endswith(tail)
