@@ -102,7 +102,10 @@ def test_tools_must_be_a_json_string_holding_a_list():
     records = [{**ok, "tools": TOOL_TEXT}, {**ok, "tools": json.loads(TOOL_TEXT)}, {**ok, "tools": "[{bad"},
                {**ok, "tools": json.dumps({"name": "add"})}, {**ok, "tools": "[]"}, {**ok, "tools": ""},
                {**ok, "tools": json.dumps([{"description": "no name"}])}]
-    assert codes(TOOLS, records) == [("DS062", i, ("tools",)) for i in (1, 2, 3, 6)]
+    assert codes(TOOLS, records) == [("DS062", i, ("tools",)) for i in (1, 2, 3)]
+    # the default tool format (most templates) also needs each tool's name and parameters.properties
+    assert codes(TOOLS, records, template="chatml") == [("DS062", i, ("tools",)) for i in (1, 2, 3, 6)]
+    assert codes(TOOLS, records, template="phi4_mini") == [("DS062", 1, ("tools",))]
 
 
 def test_none_tag_pitfall_roleless_message_becomes_system():
@@ -147,6 +150,14 @@ FUNCTION_CONTENTS = [
 ]
 
 
+_FULL_TOOL = {"name": "add", "description": "d",
+              "parameters": {"type": "object", "properties": {"a": {"type": "number"}}, "required": ["a"]}}
+TOOLS_TEXTS = [json.dumps([_FULL_TOOL]), json.dumps([{"type": "function", "function": _FULL_TOOL}]), "[]", "{}",
+               json.dumps(_FULL_TOOL), json.dumps([{"name": "add"}]), json.dumps([{"description": "x"}]),
+               json.dumps(["add"]), "[{bad", '"abc"', json.dumps([{"name": "add", "parameters": {}}]),
+               json.dumps([{"name": "add", "parameters": {"properties": {}}}])]
+
+
 def test_function_call_check_follows_the_template():
     from lfguard.validator.samples.tools import function_call_problem
 
@@ -164,20 +175,29 @@ def test_function_call_check_agrees_with_every_llamafactory_template():
     import subprocess
 
     from conftest import ROOT
-    from lfguard.validator.samples.tools import function_call_problem
+    from lfguard.validator.samples.tools import function_call_problem, tools_problem
 
     python = os.environ.get("LFGUARD_LF_PYTHON", str(ROOT.parent / "lfvenv" / "bin" / "python"))
     if not os.path.exists(python):
         import pytest
         pytest.skip("no Python with llamafactory (set LFGUARD_LF_PYTHON)")
-    proc = subprocess.run([python, str(ROOT / "tests" / "lf_function_oracle.py")], input=json.dumps(FUNCTION_CONTENTS),
+    cases = {"function": FUNCTION_CONTENTS, "tools": TOOLS_TEXTS}
+    proc = subprocess.run([python, str(ROOT / "tests" / "lf_function_oracle.py")], input=json.dumps(cases),
                           capture_output=True, text=True, timeout=600)
     if proc.returncode != 0 and "No module named" in proc.stderr:
         import pytest
         pytest.skip("the LFGUARD_LF_PYTHON interpreter has no llamafactory")
     assert proc.returncode == 0, proc.stderr[-2000:]
     expected = json.loads(proc.stdout)
-    assert len(expected) > 100
-    wrong = [(name, content) for name, row in expected.items() for content, raised in zip(FUNCTION_CONTENTS, row)
+    assert len(expected["function"]) > 100
+    wrong = [(name, content) for name, row in expected["function"].items()
+             for content, raised in zip(FUNCTION_CONTENTS, row)
              if (raised is None) != (function_call_problem(content, name) is None)]
+    wrong += [(name, text) for name, row in expected["tools"].items() for text, raised in zip(TOOLS_TEXTS, row)
+              if (raised is None) != (tools_problem(text, name) is None)]
     assert wrong == []
+    # with no template known, only what every template rejects is reported
+    for k, text in enumerate(TOOLS_TEXTS):
+        if tools_problem(text) is not None:
+            failing = sum(row[k] is not None for row in expected["tools"].values())
+            assert failing >= len(expected["tools"]) - 2, text

@@ -435,11 +435,11 @@ class SampleChecker:
 
     def _tools_problem(self, value):
         if not isinstance(value, str):
-            return tools.tools_problem(value)
+            return tools.tools_problem(value, self.usage.template)
         cache = self._tools_cache
         if value in cache:
             return cache[value]
-        problem = tools.tools_problem(value)
+        problem = tools.tools_problem(value, self.usage.template)
         if len(cache) >= _TOOLS_CACHE_SIZE:
             cache.clear()
         cache[value] = problem

@@ -102,25 +102,51 @@ def function_call_problem(content: str, template=None):
     return None
 
 
-def tools_problem(tools):
-    """Why the tool formatter would raise on this `tools` value, or None. Only non-empty values are formatted."""
+# templates whose tool format is not LLaMA-Factory's default one (which needs every tool's `name` and
+# `parameters.properties`); phi4_mini passes the text through, seed_oss any JSON (observed per 0.9.5 template)
+OWN_TOOL_FORMAT = frozenset((
+    "aeva", "bailing_v2", "chatglm3", "gemma4", "gemma4n", "glm4", "glm4_5v", "glm4_7", "glm4_moe", "glm4v",
+    "glm_ocr", "glmz1", "keye_vl", "lfm2", "lfm2_vl", "llama3", "llama4", "llava_next_llama3", "llava_next_mistral",
+    "llava_next_qwen", "llava_next_video_mistral", "mimo", "mimo_v2", "mimo_vl", "minimax1", "minimax2",
+    "ministral", "ministral3", "mistral", "mistral_small", "mllama", "phi4_mini", "pixtral", "qwen", "qwen2_omni",
+    "qwen2_vl", "qwen3", "qwen3_5", "qwen3_5_nothink", "qwen3_6", "qwen3_nothink", "qwen3_omni",
+    "qwen3_omni_nothink", "qwen3_vl", "qwen3_vl_nothink", "seed_oss"))
+
+
+NAME_REQUIRED = frozenset(("chatglm3", "gemma4", "gemma4n", "glm4", "glm4v", "glm_ocr", "glmz1"))
+
+
+def tools_problem(tools, template=None):
+    """Why the template's tool formatter would raise on this `tools` value, or None. Only non-empty values are
+    formatted. With no template known, only what every tool format rejects is reported."""
     if not tools:
         return None
     if not isinstance(tools, str):
         return (f"is a JSON {type(tools).__name__} in the file, not a string: json.loads raises TypeError; "
                 "store it as a JSON string")
+    if template == "phi4_mini":
+        return None
     try:
         parsed = json.loads(tools)
     except ValueError:
         return "is not valid JSON text"
     if hasattr(parsed, "__len__") and len(parsed) == 0:
         return None
+    if template == "seed_oss":
+        return None
     if not isinstance(parsed, list):
         return f"holds a JSON {type(parsed).__name__}, not a list of tools"
+    default_format = template is not None and template not in OWN_TOOL_FORMAT
     for i, tool in enumerate(parsed):
         if not isinstance(tool, dict):
             return f"item {i} is a {type(tool).__name__}, not a tool object"
-        inner = tool.get("function", "") if tool.get("type") == "function" else tool
-        if not isinstance(inner, dict) or "name" not in inner:
-            return f"item {i} has no \"name\""
+        if default_format or template in NAME_REQUIRED:
+            inner = tool.get("function", "") if tool.get("type") == "function" else tool
+            if not isinstance(inner, dict) or "name" not in inner:
+                return f"item {i} has no \"name\" (the {template} template's tool format needs it)"
+        if default_format:
+            params = inner.get("parameters")
+            if not isinstance(params, dict) or not isinstance(params.get("properties"), dict):
+                return (f"item {i} has no \"parameters\": {{\"properties\": ...}} (the {template} template's "
+                        "tool format needs it)")
     return None
