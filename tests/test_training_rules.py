@@ -300,3 +300,32 @@ def test_any_values_give_diagnostics_not_crashes(tmp_path_factory, values):
 def test_output_dir_family_overlap_is_not_a_mismatch():
     assert training._output_dir_mismatch("saves/deepseek-r1-7b", "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B") is None
     assert training._output_dir_mismatch("saves/llama3-8b/lora", "Qwen/Qwen3-8B") == ("Llama", "Qwen")
+
+
+# -- every TY/LK rule's finding sits at a key its message names ----------------------------------------------------------
+_FILE_LEVEL = {"TY007", "TY301"}  # about the whole file, or a key that is missing
+# About the whole run, or a default value the config does not write: anchored at `do_train`/`stage`.
+_RUN_LEVEL = {"LK040", "LK043", "TY210"}
+
+
+@pytest.mark.parametrize("code", sorted(c for c in all_rules() if c[:2] in ("TY", "LK")))
+def test_bad_example_is_reported_at_a_key_the_message_names(code, tmp_path):
+    rule = all_rules()[code]
+    write_project(tmp_path, dict(rule.bad))
+    _, report = check_json(rule.target or ".", *rule.args, cwd=tmp_path)
+    hits = find(report, code)
+    assert hits, report["diagnostics"]
+    hit = hits[0]
+    text = rule.bad.get(hit["file"] or "", "")
+    if code in _FILE_LEVEL:
+        assert hit["file"] == rule.target and hit["line"] is None
+        return
+    assert hit["line"] is not None and hit["column"] is not None, hit
+    if code == "TY001":  # a syntax error may sit past the last line (the end of the stream)
+        return
+    written = text.splitlines()[hit["line"] - 1]
+    if code in _RUN_LEVEL:
+        assert written.split(":")[0] in ("do_train", "stage"), written
+        return
+    key = written.split(":")[0].strip().lstrip("? ").strip()
+    assert f"`{key}" in hit["message"] or key in hit["message"] or code in ("TY004", "TY006"), (written, hit)

@@ -563,7 +563,8 @@ def _budget(config, registry, used, settings) -> Iterator:
         if key == "eval_steps" and value is None:
             value = v.get("logging_steps", 500)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 1 and value > steps:
-            yield STEPS_EXCEED.diag(f"`{key}: {value:g}` exceeds the run's {steps} optimizer steps ({how}): "
+            shown = f"`{key}: {value:g}`" if key in v else f"`{key}` (default {value:g})"
+            yield STEPS_EXCEED.diag(f"{shown} exceeds the run's {steps} optimizer steps ({how}): "
                                     f"{effect[key]}. Use at most {steps}, or a ratio below 1",
                                     **config.where(key, "do_train"))
     warmup = v.get("warmup_steps", 0)

@@ -191,8 +191,9 @@ def load_config(path: str, base_dir: str, settings) -> Optional[TrainingConfig]:
     """Read one YAML; None when it is not a LLaMA-Factory config (accelerate, DeepSpeed, token lists...)."""
     doc = yaml_reader.load_file(path)
     problems = [(p, _PROBLEM_RULES[p.kind]) for p in doc.problems if p.kind in _PROBLEM_RULES]
-    diagnostics = [r.diag(_PROBLEM_TEXT.get(p.kind, "{m}").format(m=p.message), file=path, line=p.line,
-                          column=p.column) for p, r in problems]
+    keys_at = {line: key[0] for key, (line, _) in doc.key_positions.items() if len(key) == 1}
+    diagnostics = [r.diag(_key_prefix(keys_at.get(p.line), p.kind) + _PROBLEM_TEXT.get(p.kind, "{m}").format(
+        m=p.message), file=path, line=p.line, column=p.column) for p, r in problems]
     if not doc.readable or not isinstance(doc.value, dict):
         if not _looks_like_config(path):
             return None
@@ -229,6 +230,11 @@ _ENGINE_TEXT = {
     "megatron_bridge": "a Megatron-Bridge config (use_packed_sequences, mixed_precision...): launch it with "
                        "USE_MEGATRON_BRIDGE=1 (LLaMA-Factory 0.9.6 or newer)",
 }
+
+
+def _key_prefix(key, kind: str) -> str:
+    """Name the top-level key a problem sits on (a tag or interpolation in `learning_rate: ...`)."""
+    return f"`{key}`: " if key is not None and kind not in ("duplicate-key", "syntax", "multi-document") else ""
 
 
 def _looks_like_config(path: str) -> bool:
@@ -904,7 +910,7 @@ PARSE_CHECKS: List[ParseCheck] = [
     _lf("TY333", "ppo-report-to", "PPO with a logger it cannot use", ("report_to", "stage"),
         lambda v: v.stage == "ppo" and any(x not in ("wandb", "tensorboard", "trackio", "none")
                                            for x in (_names(v.report_to) or ["none"])),
-        "`stage: ppo` logs only to wandb, tensorboard or trackio: LLaMA-Factory raises `PPO only accepts wandb, "
+        "`stage: ppo` logs only to wandb, tensorboard or trackio (`report_to`): LLaMA-Factory raises `PPO only accepts wandb, "
         "tensorboard, or trackio logger.`", "dataset: a\nstage: ppo\nreward_model: r\nreport_to: mlflow\n",
         "dataset: a\nstage: ppo\nreward_model: r\nreport_to: wandb\n"),
     _lf("TY334", "deepspeed-needs-torchrun", "DeepSpeed needs a distributed launch", ("deepspeed",),
