@@ -105,3 +105,73 @@ def test_command_line_values_parse_like_omegaconf_from_cli():
 def test_control_characters_are_a_syntax_problem_not_a_crash():
     doc = load_text("a: 1\nb: \x1f\n")
     assert kinds(doc) == ["syntax"] and doc.problems[0].line == 2 and not doc.readable
+
+
+# -- against the real OmegaConf (skipped when neither this interpreter nor ../lfvenv has it) ------------------------
+_OMEGACONF_PROBE = r"""
+import json, sys, tempfile
+from omegaconf import OmegaConf
+out = {}
+for name, text in json.load(sys.stdin).items():
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write(text)
+    try:
+        out[name] = ["ok", OmegaConf.to_container(OmegaConf.load(f.name))]
+    except Exception as err:
+        out[name] = ["error", type(err).__name__]
+print("RESULT " + json.dumps(out, default=repr))
+"""
+
+_CASES = {
+    "floats": "a: 1e-4\nb: 5.0e-6\nc: 1E5\nd: .5\ne: 1.\nf: -2e-3\n",
+    "bools": "a: yes\nb: on\nc: off\nd: NO\ne: True\nf: y\n",
+    "ints": "a: 0x10\nb: 010\nc: 1_000\nd: 1:30\ne: +1\n",
+    "strings": "a: 2024-01-01\nb: '1e-4'\nc: ${x}\nd: \"${oc.env:HOME}\"\ne: a,b\n",
+    "nested": "a: {b: 1, c: [1, {d: 2}]}\nbase: &b {x: 1}\nm:\n  <<: *b\n  y: 2\n",
+    "empty": "",
+    "duplicate": "a: 1\na: 2\n",
+    "documents": "a: 1\n---\nb: 2\n",
+    "tag": "a: !!python/object:os.system x\n",
+    "interpolation": "a: ${foo\n",
+}
+
+
+def _omegaconf_python():
+    import importlib.util
+    import pathlib
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("omegaconf"):
+        return sys.executable
+    candidate = pathlib.Path(__file__).resolve().parent.parent.parent / "lfvenv" / "bin" / "python"
+    if candidate.exists() and subprocess.run([str(candidate), "-c", "import omegaconf"],
+                                             capture_output=True).returncode == 0:
+        return str(candidate)
+    return None
+
+
+def test_reader_agrees_with_omegaconf():
+    import json
+    import subprocess
+
+    from conftest import CORPUS
+
+    python = _omegaconf_python()
+    if python is None:
+        pytest.skip("omegaconf is not installed")
+    cases = dict(_CASES)
+    if CORPUS.is_dir():
+        for path in sorted((CORPUS / "examples").rglob("*.yaml")):
+            cases[str(path.relative_to(CORPUS))] = path.read_text(encoding="utf-8")
+    run = subprocess.run([python, "-c", _OMEGACONF_PROBE], input=json.dumps(cases), capture_output=True, text=True,
+                         timeout=300)
+    line = next(x for x in run.stdout.splitlines() if x.startswith("RESULT "))
+    expected = json.loads(line[len("RESULT "):])
+    for name, text in cases.items():
+        doc = load_text(text)
+        if expected[name][0] == "error":
+            assert doc.problems, (name, expected[name])
+        else:
+            assert not doc.problems, (name, doc.problems)
+            assert json.loads(json.dumps(doc.value, default=repr)) == expected[name][1], name
