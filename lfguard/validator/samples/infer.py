@@ -17,8 +17,8 @@ _TAG_DEFAULTS = {"role_tag": "from", "content_tag": "value", "user_tag": "human"
 
 
 def infer_entry(first_values: Iterable, path: str) -> Tuple[DatasetEntry, str]:
-    """(entry, note): the entry LLaMA-Factory would need for these records, and a sentence saying what was
-    inferred. Looks at the union of the records' fields, so a field missing from the first record still counts."""
+    """(entry, note): the entry LLaMA-Factory would need for these records, and a phrase saying what was
+    inferred (e.g. "sharegpt conversations (from/value)"). Looks at the union of the records' fields, so a field missing from the first record still counts."""
     records = [v for v in first_values if isinstance(v, dict)]
     fields = {}
     for record in records:
@@ -88,4 +88,4 @@ def infer_entry(first_values: Iterable, path: str) -> Tuple[DatasetEntry, str]:
                          ranking=raw.get("ranking", False))
     entry.columns = {k: columns.get(k) for k in _COLUMN_KEYS}
     entry.tags = dict(_TAG_DEFAULTS) if "tags" not in raw else {k: raw["tags"].get(k) for k in _TAG_DEFAULTS}
-    return entry, "no dataset_info.json entry names this file; inferred " + "; ".join(note) + "."
+    return entry, "; ".join(note)
