@@ -291,3 +291,11 @@ def test_commands_import_nothing_heavy_until_run():
             "print(heavy)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_list_cell_in_a_text_column_names_the_row(tmp_path):
+    (tmp_path / "t.jsonl").write_text('{"q": "x", "a": "fine"}\n{"q": "y", "a": ["not", "text"]}\n',
+                                      encoding="utf-8")
+    code, _, err = convert(tmp_path, "t.jsonl", "o.json", "--input", "q", "--output", "a")
+    assert code == 2 and "t.jsonl: row 1: column 'a' holds a list, not text" in err
+    assert not (tmp_path / "o.json").exists()

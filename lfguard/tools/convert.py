@@ -27,7 +27,12 @@ class Source:
     text: Optional[str] = None
 
     def value(self, row: dict) -> str:
-        return self.text if self.column is None else cell_text(row.get(self.column))
+        if self.column is None:
+            return self.text
+        cell = row.get(self.column)
+        if isinstance(cell, (list, dict)):  # str() of it would train on Python's repr
+            raise ValueError(f"column {self.column!r} holds a {type(cell).__name__}, not text")
+        return cell_text(cell)
 
     def describe(self) -> str:
         if self.column is not None:
@@ -75,7 +80,13 @@ class RowError(Exception):
 
 def build(pairs: List[Tuple[int, dict]], mapping: Mapping) -> List[Tuple[int, dict]]:
     """(row index, record) for (row index, row) pairs; RowError names the row (0-based, after the header)."""
-    return [(i, _record(i, row, mapping)) for i, row in pairs]
+    out = []
+    for i, row in pairs:
+        try:
+            out.append((i, _record(i, row, mapping)))
+        except ValueError as err:
+            raise RowError(i, str(err)) from None
+    return out
 
 
 def _record(index: int, row: dict, m: Mapping) -> dict:
