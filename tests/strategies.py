@@ -146,8 +146,12 @@ def render_yaml(values: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def training_config(name: str, stage: str, model: str, template: str) -> Dict[str, Any]:
-    return {
+# DPO's loss: ORPO and SimPO are `stage: dpo` with this key
+pref_losses = st.sampled_from([None, "sigmoid", "orpo", "simpo"])
+
+
+def training_config(name: str, stage: str, model: str, template: str, pref_loss=None) -> Dict[str, Any]:
+    config = {
         "model_name_or_path": model,
         "stage": stage,
         "do_train": True,
@@ -162,6 +166,9 @@ def training_config(name: str, stage: str, model: str, template: str) -> Dict[st
         "learning_rate": 0.0001,
         "num_train_epochs": 1.0,
     }
+    if stage == "dpo" and pref_loss:
+        config["pref_loss"] = pref_loss
+    return config
 
 
 # -- alpaca ------------------------------------------------------------------------------------------
@@ -191,7 +198,7 @@ def alpaca_project(draw, kind: str):
         records = [draw(_alpaca_record(ranking=True, history=False)) for _ in range(n)]
         entry = {"ranking": True, "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen",
                                               "rejected": "rejected"}}
-        stage = draw(st.sampled_from(["dpo", "rm", "orpo"]))
+        stage = draw(st.sampled_from(["dpo", "rm"]))
     elif kind == "alpaca_kto":
         records = [draw(_alpaca_record(kto=True, history=False)) for _ in range(n)]
         entry = {"columns": {"prompt": "instruction", "query": "input", "response": "output", "kto_tag": "kto_tag"}}
@@ -210,7 +217,7 @@ def alpaca_project(draw, kind: str):
             entry["columns"]["system"] = "system"
         stage = "sft"
     return Project(kind=kind, name=name, entry=entry, records=records,
-                   config=training_config(name, stage, *TEXT_MODEL))
+                   config=training_config(name, stage, *TEXT_MODEL, pref_loss=draw(pref_losses)))
 
 
 # -- sharegpt ----------------------------------------------------------------------------------------
@@ -281,7 +288,7 @@ def sharegpt_project(draw, kind: str):
     if has_system:
         entry.setdefault("columns", {"messages": "conversations"})["system"] = "system"
     return Project(kind=kind, name=name, entry=entry, records=records,
-                   config=training_config(name, stage, *TEXT_MODEL))
+                   config=training_config(name, stage, *TEXT_MODEL, pref_loss=draw(pref_losses)))
 
 
 @st.composite
@@ -374,25 +381,22 @@ def _role_key(project):
     return project.entry.get("tags", {}).get("role_tag", "from")
 
 
+# mutation -> the kinds of project it applies to
+APPLIES = {
+    "swap_turns": SHAREGPT_KINDS, "change_role": SHAREGPT_KINDS, "drop_message": SHAREGPT_KINDS,
+    "add_placeholder": {"multimodal"}, "remove_placeholder": {"multimodal"}, "remove_media_file": {"multimodal"},
+    "bool_to_string_record": KTO_KINDS, "bool_to_string_registry": RANKING_KINDS,
+    "omit_columns_entry": (SHAREGPT_KINDS - {"sharegpt_sft"}) | {"alpaca_ranking"},
+    "mistype_config_key": set(KINDS), "stage_mismatch": set(KINDS), "change_type_in_record": set(KINDS),
+}
+
+
 @st.composite
 def mutated_projects(draw, kinds=KINDS, exclude=()):
-    project = draw(projects(kinds=kinds))
+    """A valid project with one targeted defect, and where the defect is: (file, sample, line)."""
+    mutation = draw(st.sampled_from([m for m in MUTATIONS if m not in exclude and APPLIES[m] & set(kinds)]))
+    project = draw(projects(kinds=[k for k in kinds if k in APPLIES[mutation]]))
     sharegpt = project.kind in SHAREGPT_KINDS
-    options = ["mistype_config_key", "stage_mismatch", "change_type_in_record"]
-    if sharegpt:
-        options += ["swap_turns", "change_role", "drop_message"]
-    if project.kind == "multimodal":
-        options += ["add_placeholder", "remove_placeholder", "remove_media_file"]
-    if project.kind in KTO_KINDS:
-        options.append("bool_to_string_record")
-    if project.kind in RANKING_KINDS:
-        options.append("bool_to_string_registry")
-    if sharegpt and "columns" in project.entry and "messages" in project.entry["columns"]:
-        options.append("omit_columns_entry")
-    if project.kind == "alpaca_ranking":
-        options.append("omit_columns_entry")
-    options = [o for o in options if o not in exclude]
-    mutation = draw(st.sampled_from(options))
     p = project.copy()
     i = draw(st.integers(0, len(p.records) - 1))
     record = p.records[i]
@@ -437,10 +441,10 @@ def mutated_projects(draw, kinds=KINDS, exclude=()):
         file, line = CONFIG, p.config_line(typo)
     elif mutation == "omit_columns_entry":
         p.entry["columns"].pop("chosen" if p.kind == "alpaca_ranking" else "messages")
-        file = REGISTRY
+        file, line = REGISTRY, p.registry_line("columns")
     elif mutation == "stage_mismatch":
         p.config["stage"] = "sft" if p.kind in RANKING_KINDS else draw(st.sampled_from(["dpo", "rm"]))
-        file = CONFIG
+        file, line = CONFIG, p.config_line("dataset")  # the dataset that does not fit the stage
     elif mutation == "change_type_in_record":
         if sharegpt:
             messages = record[_messages_key(p)]

@@ -1,0 +1,135 @@
+"""Whole-project properties, through the public `lfguard check` path (issue 5, "Hypothesis").
+
+1. A generated valid project raises no error.
+2. One targeted mutation raises the rule made for it, at the mutated place (file, sample, line).
+3. Arbitrary JSON values, bytes and YAML documents in any file of a project give a report, exit 0 or 1.
+4. JSON, JSONL and a folder of JSONL files holding the same records give the same diagnostics up to position.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import pathlib
+import tempfile
+
+import pytest
+import yaml
+from hypothesis import assume, given, note, strategies as st
+
+import strategies as S
+from conftest import write_project
+from helpers import check_json, run_cli
+from lfguard.registry import all_rules
+
+RULES = all_rules()
+
+
+def check_project(project: S.Project, *args):
+    """(exit code, report) of `lfguard check .` on the rendered project."""
+    with tempfile.TemporaryDirectory() as tmp:
+        write_project(pathlib.Path(tmp), project.files())
+        return check_json(".", "--workers", "1", *args, cwd=tmp)
+
+
+def errors(report):
+    return [d for d in report["diagnostics"] if d["severity"] == "error"]
+
+
+def show(project: S.Project, report) -> None:
+    note(json.dumps(project.files(), default=repr, ensure_ascii=False, indent=1)[:4000])
+    note(json.dumps(report["diagnostics"], ensure_ascii=False, indent=1)[:4000])
+
+
+# -- 1. valid projects are clean ------------------------------------------------------------------------
+@given(S.projects())
+def test_valid_project_raises_no_error(project):
+    code, report = check_project(project)
+    show(project, report)
+    assert errors(report) == []
+    assert code == 0
+    assert report["summary"]["samples"] == len(project.records)
+
+
+# -- 2. one targeted mutation, the rule made for it, at the mutated place ------------------------------
+# mutation -> the codes that are "the rule made for it" (any one of them may be the one reported, since some
+# defects have two honest descriptions, e.g. a changed type is both type drift and a non-string content).
+EXPECTED = {
+    "swap_turns": {"DS202"},
+    "change_role": {"DS201"},
+    "drop_message": {"DS204"},
+    "add_placeholder": {"DS501"},
+    "remove_placeholder": {"DS501"},
+    "remove_media_file": {"DS502"},
+    "bool_to_string_record": {"DS451"},
+    "bool_to_string_registry": {"DI115"},
+    "mistype_config_key": {"TY101"},
+    "omit_columns_entry": {"DI110", "DI116"},
+    "stage_mismatch": {"LK010"},
+    "change_type_in_record": {"DS004", "DS103", "DS104", "DS401", "DF018"},
+}
+
+
+def expected_codes(mutation):
+    """The declared codes among EXPECTED[mutation]."""
+    return EXPECTED[mutation] & set(RULES)
+
+
+@given(S.mutated_projects())
+def test_one_mutation_raises_its_rule_at_its_place(m):
+    wanted = expected_codes(m.mutation)
+    assert wanted, f"no rule declared for {m.mutation}: {EXPECTED[m.mutation]}"
+    code, report = check_project(m.project)
+    show(m.project, report)
+    note(f"mutation={m.mutation} file={m.file} sample={m.sample} line={m.line}")
+    assert code == 1
+    at_place = [d for d in errors(report) if d["code"] in wanted and d["file"] == m.file
+                and (m.sample is None or d["sample"] == m.sample) and (m.line is None or d["line"] == m.line)]
+    assert at_place, f"no {sorted(wanted)} error at {m.file}, sample {m.sample}, line {m.line}"
+    assert all(d["dataset"] == m.project.name for d in at_place if d["sample"] is not None)
+
+
+# -- 3. arbitrary content in any file: a report, never an exception -------------------------------------
+contents = st.one_of(
+    S.json_values.map(lambda v: json.dumps(v, ensure_ascii=False)),
+    S.json_values.map(lambda v: yaml.safe_dump(v, allow_unicode=True)),
+    st.binary(max_size=300),
+    st.text(max_size=300),
+    S.json_values.map(lambda v: "".join(json.dumps(x) + "\n" for x in (v if isinstance(v, list) else [v]))),
+)
+
+
+@given(S.projects(), st.data())
+def test_arbitrary_content_in_any_file_gives_a_report(project, data):
+    files = project.files()
+    target = data.draw(st.sampled_from(sorted(files)), label="file")
+    files[target] = data.draw(contents, label="content")
+    with tempfile.TemporaryDirectory() as tmp:
+        write_project(pathlib.Path(tmp), files)
+        code, out, err = run_cli("check", "--format", "json", "--workers", "1", ".", cwd=tmp)
+    assert code in (0, 1), err
+    assert "Traceback" not in err and "internal error" not in err
+    json.loads(out)
+
+
+# -- 4. layout independence --------------------------------------------------------------------------
+def layout_free(report):
+    """The diagnostics with every position removed: (code, severity, dataset) counts."""
+    return collections.Counter((d["code"], d["severity"], d["dataset"]) for d in report["diagnostics"]
+                               if d["code"] not in LAYOUT_CODES)
+
+
+LAYOUT_CODES: set = set()  # codes that describe the layout itself (none so far)
+
+
+@given(st.one_of(S.projects(), S.mutated_projects().map(lambda m: m.project)))
+def test_layout_does_not_change_the_diagnostics(project):
+    reports = []
+    for variant in S.all_layouts(project):
+        _, report = check_project(variant)
+        reports.append(report)
+    note(json.dumps([r["diagnostics"] for r in reports], ensure_ascii=False, indent=1)[:6000])
+    json_r, jsonl_r, folder_r = (layout_free(r) for r in reports)
+    assert json_r == jsonl_r
+    assert json_r == folder_r
+    assert len({r["summary"]["samples"] for r in reports}) == 1
