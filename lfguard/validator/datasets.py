@@ -27,6 +27,7 @@ from lfguard.validator import datafile, dataset_info
 from lfguard.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
 
 CHUNK_BYTES = 8 << 20  # work per task: large enough to amortise pickling, small enough to balance 2-16 cores
+CHUNK_RECORDS = 16384  # ... and at most this many records, so tiny records do not pile up span tuples
 PARALLEL_MIN_BYTES = 16 << 20  # below this one process is faster than starting a pool
 INFER_SAMPLE = 200  # records infer_entry looks at
 MAX_SYNTAX_ERRORS = 1000  # per dataset: LLaMA-Factory stops at the first; a non-JSONL file could give millions
@@ -222,7 +223,7 @@ def _chunks(path: str) -> Iterable[Tuple[list, list]]:
             continue
         spans.append(item)
         size += item.end - item.start
-        if size >= CHUNK_BYTES:
+        if size >= CHUNK_BYTES or len(spans) >= CHUNK_RECORDS:
             yield spans, problems
             spans, problems, size = [], [], 0
     if spans or problems:
