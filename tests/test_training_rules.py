@@ -329,3 +329,15 @@ def test_bad_example_is_reported_at_a_key_the_message_names(code, tmp_path):
         return
     key = written.split(":")[0].strip().lstrip("? ").strip()
     assert f"`{key}" in hit["message"] or key in hit["message"] or code in ("TY004", "TY006"), (written, hit)
+
+
+def test_allow_extra_args_turns_unknown_keys_into_warnings(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALLOW_EXTRA_ARGS", "1")
+    [hit] = find(check(tmp_path, BASE + "learning_rat: 1\n"), "TY101")
+    assert hit["severity"] == "warning" and "ALLOW_EXTRA_ARGS" in hit["message"]
+
+
+def test_export_config_with_stage_is_an_export_config(tmp_path):
+    text = "model_name_or_path: m\ntemplate: qwen\nexport_dir: out\nstage: sft\nfinetuning_type: lora\ndataset: a\n"
+    report = check(tmp_path, text, name="export.yaml")
+    assert not {"TY106", "TY210", "TY336"} & codes(report), report["diagnostics"]

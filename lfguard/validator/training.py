@@ -266,7 +266,7 @@ def _engine(keys) -> Optional[str]:
 
 def _entry(config: TrainingConfig) -> str:
     keys = set(config.values)
-    if "export_dir" in keys and not keys & {"do_train", "stage"}:
+    if "export_dir" in keys and not config.values.get("do_train"):
         return "export"
     if keys & TRAINING_MARKERS or any(train_schema.properties().get(k, {}).get("x-class") == "TrainingArguments"
                                       for k in keys):
@@ -359,6 +359,15 @@ def _closest(key: str, names: Iterable[str]) -> str:
 
 
 def check_keys(config: TrainingConfig, settings) -> Iterator:
+    """Key findings; with ALLOW_EXTRA_ARGS=1 LLaMA-Factory ignores unknown keys, so they become warnings."""
+    for found in _check_keys(config, settings):
+        if _env("ALLOW_EXTRA_ARGS") and found.severity == ERROR:
+            found = found.at(severity=WARNING, message=found.message + " (ALLOW_EXTRA_ARGS=1: LLaMA-Factory "
+                                                                     "ignores it silently instead)")
+        yield found
+
+
+def _check_keys(config: TrainingConfig, settings) -> Iterator:
     schema = train_schema.train_schema()
     props = schema["properties"]
     removed = schema["x-transformers5-removed"]
