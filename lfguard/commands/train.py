@@ -36,6 +36,10 @@ def _config_path(args):
 
 
 def run(args) -> int:
+    # Idle OpenMP threads busy-wait by default (libgomp). On a CPU shared with other work, every parallel region
+    # then waits for descheduled threads: steps ~20x slower (benchmarks/README.md). Only effective before torch
+    # is imported, hence here; an explicit setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from lfguard.diagnostics import Severity
     from lfguard.registry import selected
     from lfguard.runner import config as config_mod, devices, rules
