@@ -121,6 +121,19 @@ CASES = [
                       {"role": "assistant", "content": "", "tool_calls": [CALL]},
                       {"role": "tool", "content": "2"}]}]),
     ("openai-unknown-role", OA, [{"messages": msgs(("developer", "x"), ("user", "hi"), ("assistant", "yo"))}]),
+    ("alpaca-system-and-tools-pass-through", {"columns": {"prompt": "instruction", "response": "output",
+                                                          "system": "system", "tools": "tools"}},
+     [{"instruction": "q", "output": "a", "system": 5, "tools": [{"name": "f"}]}]),
+    ("sharegpt-missing-content-key", SG, [{"conversations": [{"from": "human"}, {"from": "gpt", "value": "yo"}]}]),
+    ("sharegpt-kto-null-tag", {**SG, "columns": {"messages": "conversations", "kto_tag": "label"}},
+     [{"conversations": conv(("human", "hi"), ("gpt", "yo")), "label": None},
+      {"conversations": conv(("human", "hi"), ("gpt", "yo")), "label": True}]),
+    ("openai-system-column-missing-in-a-row", OA, [
+        {"messages": msgs(("user", "hi"), ("assistant", "yo")), "system": "S"},
+        {"messages": msgs(("user", "hi"), ("assistant", "yo"))}]),
+    ("openai-ranking", {**OA, "ranking": True, "columns": {"messages": "messages", "chosen": "c", "rejected": "r"}},
+     [{"messages": msgs(("user", "q")), "c": {"role": "assistant", "content": "good"},
+       "r": {"role": "user", "content": "bad"}}]),
     ("openai-readme-tags-tool-calls", {**OA, "tags": README_TAGS}, [
         {"messages": [{"role": "user", "content": "1+1?"},
                       {"role": "assistant", "content": "", "tool_calls": [CALL]},
@@ -138,7 +151,9 @@ def media_cases(data_dir: pathlib.Path):
     return [("media", entry, [
         {"messages": chat, "images": ["img/a.png", "img/missing.png"], "videos": None},
         {"messages": chat, "images": [], "videos": [["img/f1.png", "img/f2.png"]]},
-        {"messages": chat, "images": [str(data_dir / "img" / "b.png")], "videos": None}])]
+        {"messages": chat, "images": [str(data_dir / "img" / "b.png")], "videos": None}]),
+        ("media", entry, [{"messages": chat, "images": "img/a.png", "videos": None},
+                          {"messages": chat, "images": "img/nope.png", "videos": None}])]
 
 
 def corpus_cases():
@@ -266,7 +281,7 @@ def test_openai_merges_tool_results_rewrites_system_and_drops_trailing_tools():
 
 
 def test_media_are_resolved_against_media_dir(tmp_path):
-    (_, entry, records), = media_cases(tmp_path)
+    (_, entry, records), _ = media_cases(tmp_path)
     a = align(records[0], entry_of(entry, str(tmp_path)), str(tmp_path))
     assert a.images == [os.path.join(str(tmp_path), "img/a.png"), "img/missing.png"]
     assert [(p.kind, p.path, p.detail) for p in a.problems] == [("media-missing", ("images", 1), "img/missing.png")]
