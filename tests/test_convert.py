@@ -299,3 +299,12 @@ def test_list_cell_in_a_text_column_names_the_row(tmp_path):
     code, _, err = convert(tmp_path, "t.jsonl", "o.json", "--input", "q", "--output", "a")
     assert code == 2 and "t.jsonl: row 1: column 'a' holds a list, not text" in err
     assert not (tmp_path / "o.json").exists()
+
+
+def test_unreadable_registry_stops_before_anything_is_written(tmp_path):
+    (tmp_path / "dataset_info.json").write_text('{"a": {"file_name": "a.json"},}\n', encoding="utf-8")
+    (tmp_path / "t.csv").write_text("q,a\nhi,hello\n", encoding="utf-8")
+    code, _, err = convert(tmp_path, "t.csv", "o.json", "--input", "q", "--output", "a", "--register")
+    assert code == 2 and "dataset_info.json is not a JSON object" in err and "lfguard check" in err
+    assert not (tmp_path / "o.json").exists()
+    assert (tmp_path / "dataset_info.json").read_text() == '{"a": {"file_name": "a.json"},}\n'

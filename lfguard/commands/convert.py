@@ -14,6 +14,7 @@ import os
 import sys
 
 from lfguard.errors import UsageError
+from lfguard.tools.registry_edit import check_editable
 
 OUTPUT_SUFFIXES = (".json", ".jsonl")
 
@@ -77,6 +78,8 @@ def run(args) -> int:
 
     registry_path = args.dataset_info or os.path.join(os.path.dirname(args.output), "dataset_info.json")
     name = args.register if isinstance(args.register, str) else register.dataset_name(args.output)
+    if args.register:
+        check_editable(registry_path)
     current = register.guard_existing(registry_path, name, register.file_name_for(args.output, registry_path),
                                       args.force) if args.register else None
     try:

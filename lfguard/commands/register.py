@@ -12,6 +12,7 @@ import json
 import sys
 
 from lfguard.diagnostics import display_path
+from lfguard.tools.registry_edit import check_editable
 
 
 def add_arguments(parser) -> None:
@@ -37,6 +38,7 @@ def run(args) -> int:
     except Inconsistent as err:
         print(f"lfguard: cannot register {args.file}: {err.render()}", file=sys.stderr)
         return 1
+    check_editable(plan.registry_path)
     print(f"{args.file}: {plan.inferred.samples} records, {plan.inferred.description}")
     print(f"entry {plan.name!r} for {display_path(plan.registry_path)}:")
     print(json.dumps({plan.name: plan.entry}, ensure_ascii=False, indent=2))

@@ -134,7 +134,12 @@ def upsert(text: str, name: str, entry: dict) -> Tuple[str, str]:
     return text[:layout.open_brace + 1] + body + text[layout.close_brace:], "added"
 
 
-def write_entry(registry_path: str, name: str, entry: dict) -> str:
+def check_editable(registry_path: str) -> None:
+    """Raise UsageError now if write_entry would fail on this registry (so nothing else is written first)."""
+    write_entry(registry_path, "", {}, dry_run=True)
+
+
+def write_entry(registry_path: str, name: str, entry: dict, dry_run: bool = False) -> str:
     """Add or update `name` in registry_path (created when absent), atomically. Returns 'added'/'updated'."""
     if os.path.exists(registry_path):
         try:
@@ -151,6 +156,8 @@ def write_entry(registry_path: str, name: str, entry: dict) -> str:
     except ValueError as err:
         raise UsageError(f"{registry_path} is not a JSON object ({err}); `lfguard check {registry_path}` "
                          "shows where, fix it first") from None
+    if dry_run:
+        return action
     from lfguard.tools.output import atomic_write
 
     atomic_write(registry_path, new_text, force=True)
