@@ -478,11 +478,20 @@ WARMUP_COVERS = rule(
     good=_project("dataset: alpaca_demo\nnum_train_epochs: 1\nlogging_steps: 1\nsave_steps: 1\n"),
     target="train.yaml",
 )
+_TEN = "[" + ", ".join('{"instruction": "Q%d", "input": "", "output": "A%d"}' % (i, i) for i in range(10)) + "]\n"
 FEW_EVAL = rule(
     "LK042", "few-eval-samples", WARNING, "`val_size` leaves fewer than a handful of evaluation samples",
     why="An evaluation loss over one or two samples is noise; it cannot tell over-fitting from luck.",
     fix="Raise val_size (or give an eval_dataset) so that at least a few dozen samples are held out.",
-    bad=_project("dataset: alpaca_demo\nval_size: 0.1\n"),
+    bad=_project("dataset: alpaca_demo\nval_size: 0.2\n", data=_TEN),
+    good=_project("dataset: alpaca_demo\n", data=_TEN), target="train.yaml",
+)
+VAL_TOO_LARGE = rule(
+    "LK044", "val-size-too-large", ERROR, "`val_size` holds out every sample",
+    why="datasets' train_test_split raises when the test part is as large as the data (`test_size=... should be "
+        "smaller than the number of samples`), and a run with no training sample trains nothing.",
+    fix="Use a fraction such as 0.1, or a count smaller than the dataset.",
+    bad=_project("dataset: alpaca_demo\nval_size: 5\n"),
     good=_project("dataset: alpaca_demo\n"), target="train.yaml",
 )
 BUDGET_INFO = rule(
@@ -529,6 +538,11 @@ def _budget(config, registry, used, settings) -> Iterator:
     eval_count = None
     if isinstance(val, (int, float)) and not isinstance(val, bool) and val > 1e-6:
         eval_count = math.ceil(total * val) if val < 1 else int(val)  # datasets' train_test_split
+        if eval_count >= total:
+            yield VAL_TOO_LARGE.diag(f"`val_size: {val}` holds out {eval_count} of {total} samples: nothing is left "
+                                     "to train on and datasets' train_test_split raises. Use a fraction such as 0.1",
+                                     **config.where("val_size"))
+            return
         total = max(total - eval_count, 0)
         if eval_count < FEW_EVAL_SAMPLES:
             yield FEW_EVAL.diag(f"`val_size: {val}` holds out {eval_count} of {total + eval_count} samples: too few "

@@ -489,6 +489,19 @@ OUTPUT_DIR_MODEL = rule(
     bad=_y("", base=BASE.replace("output_dir: saves/qwen2.5-0.5b", "output_dir: saves/llama3-8b")),
     good=_y(""), target="train.yaml",
 )
+NO_TEMPLATE = rule(
+    "TY204", "no-template", WARNING, "A chat-stage config without `template`",
+    why="Without `template` LLaMA-Factory uses the tokenizer's own chat template if it has one, else the `empty` "
+        "template: the model is then trained on a format that may not be the one it is prompted with.",
+    fix="Set `template` to the model's template (e.g. qwen, llama3, qwen3_nothink).",
+    bad=_y("dataset: a\n", base=BASE.replace("template: qwen\n", "")), good=_y("dataset: a\n"), target="train.yaml",
+)
+CUTOFF_LEN = rule(
+    "TY216", "cutoff-len-not-positive", ERROR, "`cutoff_len` is zero or negative",
+    why="Every sample is cut to cutoff_len tokens: 0 or less leaves nothing to train on.",
+    fix="Use a positive length such as 2048.",
+    bad=_y("dataset: a\ncutoff_len: 0\n"), good=_y("dataset: a\ncutoff_len: 2048\n"), target="train.yaml",
+)
 DEPRECATED_KEY = rule(
     "TY215", "deprecated-key", INFO, "A key transformers deprecates",
     why="transformers 5 logs `warmup_ratio is deprecated` / `logging_dir is deprecated`; the keys still work "
@@ -622,6 +635,14 @@ def check_unchecked(config: TrainingConfig, settings) -> Iterator:
         yield OUTPUT_DIR_MODEL.diag(
             f"`output_dir: {v['output_dir']}` names {other[0]}, but `model_name_or_path` is {v['model_name_or_path']} "
             f"({other[1]}): a copied config? Rename output_dir", **config.where("output_dir"))
+    if "template" not in v and str(v.get("stage", "sft")) != "pt" and config.engine != "v1":
+        yield NO_TEMPLATE.diag("no `template`: LLaMA-Factory falls back to the tokenizer's chat template, or to the "
+                               "`empty` template when it has none. Set the model's template",
+                               **config.where("stage", "model_name_or_path"))
+    cutoff = v.get("cutoff_len")
+    if isinstance(cutoff, int) and not isinstance(cutoff, bool) and cutoff <= 0:
+        yield CUTOFF_LEN.diag(f"`cutoff_len: {cutoff}` leaves no token of any sample: use a positive length such as "
+                              "2048", **config.where("cutoff_len"))
     for key, text in (("warmup_ratio", "use `warmup_steps` (a float below 1 is a ratio of the run)"),
                       ("logging_dir", "set the TENSORBOARD_LOGGING_DIR variable instead")):
         if key in v and v[key] not in (None, 0, 0.0):
