@@ -230,7 +230,7 @@ def test_overrides_are_merged_and_point_at_the_command_line(tmp_path):
     text = BASE + "bf16: true\nlearning_rate: 1.0e-4\n"
     report = check(tmp_path, text, "fp16=true", "learning_rat=1e-5", "learning_rate=5")
     [both] = find(report, "TY315")
-    assert both["file"] == "<command line>"
+    assert both["file"] == "<command line>" and both["message"].endswith("(command line: fp16=true)")
     [unknown] = find(report, "TY101")
     assert unknown["file"] == "<command line>" and "`learning_rate`" in unknown["message"]
     [lr] = find(report, "TY213")

@@ -220,7 +220,13 @@ def load_config(path: str, base_dir: str, settings) -> Optional[TrainingConfig]:
         return config
     if engine in _ENGINE_TEXT:
         config.diagnostics.append(ENGINE_INFO.diag(_ENGINE_TEXT[engine], file=path))
-    config.diagnostics.extend(check_config(config, settings))
+    overrides = getattr(settings, "overrides", None) or {}
+    for found in check_config(config, settings):
+        if found.file == COMMAND_LINE:  # say which key=value caused it
+            named = [f"{k}={v}" for k, v in overrides.items() if f"`{k.split('.')[0]}" in found.message]
+            named = named or [f"{k}={v}" for k, v in overrides.items()]
+            found = found.at(message=f"{found.message} (command line: {' '.join(named)})")
+        config.diagnostics.append(found)
     return config
 
 
