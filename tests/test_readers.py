@@ -80,16 +80,23 @@ def test_single_line_object_is_one_record(tmp_path):
     assert record.value == {"instruction": "hi"}
 
 
-_VALUES = st.lists(st.dictionaries(st.text(max_size=5), st.one_of(
-    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=8), st.integers(), st.none(),
-    st.lists(st.text(max_size=3), max_size=3)), max_size=4), max_size=12)
+_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=8)
+_VALUES = st.lists(st.one_of(
+    st.dictionaries(st.text(max_size=5), st.one_of(_TEXT, st.integers(), st.none(),
+                                                   st.lists(st.text(max_size=3), max_size=3),
+                                                   st.dictionaries(_TEXT, _TEXT, max_size=2)), max_size=4),
+    st.lists(st.integers(), max_size=3), _TEXT), max_size=12)
 
 
-@settings(max_examples=60, deadline=None)
-@given(values=_VALUES, indent=st.sampled_from([None, 1, 2]), block=st.integers(1, 40))
+@settings(max_examples=80, deadline=None)
+@given(values=_VALUES, indent=st.sampled_from([None, 1, 2, "lines"]), block=st.integers(1, 40))
 def test_framing_matches_a_full_parse_for_any_block_size(values, indent, block, tmp_path_factory):
-    """Whatever the block size, each record's value and start position agree with a whole-document parse."""
-    text = json.dumps(values, indent=indent, ensure_ascii=False)
+    """Whatever the layout and block size, each record's value and start position agree with a whole-document
+    parse (one element per line and json.dump(indent=...) take the fast path, the rest the token walk)."""
+    if indent == "lines":
+        text = "[\n" + ",\n".join(json.dumps(v, ensure_ascii=False) for v in values) + "\n]\n"
+    else:
+        text = json.dumps(values, indent=indent, ensure_ascii=False)
     path = tmp_path_factory.mktemp("f") / "a.json"
     path.write_text(text, encoding="utf-8")
     old = jsonfile.BLOCK

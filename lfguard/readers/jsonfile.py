@@ -28,6 +28,8 @@ from lfguard.readers.records import Problem, Record
 BLOCK = 4 << 20  # bytes read at a time while framing
 BOM = b"\xef\xbb\xbf"
 WHOLE_FILE_LIMIT = 64 << 20  # a top-level object is parsed whole only below this size
+LAYOUT_LINE_LIMIT = 1 << 20  # _layout_end looks this far for an element's line end
+MAX_LAYOUT_MISSES = 16
 
 _TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(")?|[\[\]{}]', re.S)
 _GAP = re.compile(rb"[^ \t\n\r,]+|,")
@@ -156,6 +158,7 @@ def _array_frames(path: str, skip: int) -> Iterator[Union[Span, Problem]]:
         gap_start = skip  # absolute offset where the current depth-1 gap starts
         elem_start = None
         elem_line = elem_col = 0
+        misses = 0  # consecutive elements _layout_end could not place; past a few, the file has another layout
 
         def problem(message: str, offset: int) -> Problem:
             line, column = where.advance(buf, base, offset)
@@ -262,8 +265,49 @@ def _array_frames(path: str, skip: int) -> Iterator[Union[Span, Problem]]:
                 expect = "comma_or_end"
                 gap_start = base + m.end()
             else:
+                end = _layout_end(buf, m.start()) if misses < MAX_LAYOUT_MISSES else None
+                misses = 0 if end is not None else misses + 1
+                if end is not None:  # the common layouts: found without walking the element's tokens
+                    yield Span(at, base + end, line, column, index)
+                    index += 1
+                    expect = "comma_or_end"
+                    gap_start = base + end
+                    i = end
+                    continue
                 elem_start, elem_line, elem_col = at, line, column
                 depth = 2
+
+
+def _layout_end(buf: bytes, start: int) -> Optional[int]:
+    """Where the element opening at buf[start] ends, for the two layouts nearly every array file has, or None.
+
+    JSON strings cannot hold a raw newline, so: an element whose first line is only ``{`` (json.dump with
+    indent) ends at the first later line that is its own indentation plus the closing bracket; any other element
+    that ends on its own line ends at that line's last bracket. A candidate counts only if orjson parses exactly
+    that slice as one value, which proves it is the element; anything else goes back to the token walk."""
+    close = b"}" if buf[start:start + 1] == b"{" else b"]"
+    newline = buf.find(b"\n", start, start + LAYOUT_LINE_LIMIT)
+    if newline < 0:
+        return None
+    end = newline
+    while end > start and buf[end - 1] in b" \t\r,":
+        end -= 1
+    if end > start + 1:
+        if buf[end - 1:end] != close:
+            return None
+    else:
+        indent = buf[buf.rfind(b"\n", 0, start) + 1:start]
+        if indent.strip(b" \t"):
+            return None
+        found = buf.find(b"\n" + indent + close, newline)
+        if found < 0:
+            return None
+        end = found + len(indent) + 2
+    try:
+        orjson.loads(memoryview(buf)[start:end])
+    except orjson.JSONDecodeError:
+        return None
+    return end
 
 
 def read_spans(path: str, spans: Iterable[Span]) -> Iterator[Tuple[Span, bytes]]:
