@@ -143,9 +143,12 @@ def _check_names(config, registry, reg_path) -> Iterator:
     if reg_path is None:
         return
     if registry is None or not os.path.isfile(reg_path):
+        dataset_dir = config.values.get("dataset_dir", "data")
         looked = reg_path
+        if isinstance(dataset_dir, str) and reg_path.endswith(os.path.join(dataset_dir, "dataset_info.json")):
+            looked = " or ".join(os.path.join(c, "dataset_info.json") for c in config.candidates(dataset_dir))
         yield REGISTRY_MISSING.diag(
-            f"dataset_info.json not found at {looked} (`dataset_dir: {config.values.get('dataset_dir', 'data')}`, "
+            f"dataset_info.json not found at {looked} (`dataset_dir: {dataset_dir}`, "
             "resolved against the directory llamafactory-cli is launched from): LLaMA-Factory raises `Cannot open "
             "dataset_info.json`. Set dataset_dir or launch from the project folder",
             **config.where("dataset_dir", "dataset"))
