@@ -143,7 +143,8 @@ class SampleChecker:
                                "LLaMA-Factory raises IndexError. Fix or remove the sample.", index,
                                reason[0] if reason else ()))
         elif reason is not None and reason[2] is not None:
-            out.append(Finding(reason[2], reason[1] + f": the {stage} stage drops this sample.", index, reason[0]))
+            out.append(Finding(reason[2], f"{reason[1]}: the {stage} stage drops this sample. {reason[3]}", index,
+                               reason[0]))
         elif reason is None:
             out.append(Finding(common.SAMPLE_DROPPED, self._drop_message(aligned), index,
                                (self.entry.columns.get("messages"),) if self.chat else ()))
@@ -244,31 +245,31 @@ class SampleChecker:
         position = path[1] + 1 if len(path) > 1 and isinstance(path[1], int) else None
         where = f"message {position}" if position else "a message"
         if role is None and not openai_mode:  # summarised in finish(): a drop, or a KeyError if no message has it
-            return (path, f"{where} has no {tags.get('role_tag')!r} key", None)
+            return (path, f"{where} has no {tags.get('role_tag')!r} key", None, "")
         if (role == system_tag and system_tag) or (openai_mode and role == "system"):
             return (path, f"{where} is a system message, but only the first message may be one",
-                    sharegpt.SYSTEM_POSITION)
+                    sharegpt.SYSTEM_POSITION, "Move it first, or into the system column.")
         if not openai_mode and role not in self.mapping:
             if role == "system" and not system_tag:
                 return (path, f"{where} has role 'system' but `tags.system_tag` is null (a partial `tags` object "
-                        "resets it); add \"system_tag\": \"system\" to `tags`", sharegpt.SYSTEM_POSITION)
-            return (path, f"{where} has role {role!r}, which no tag declares ({self._declared()}); declare it in "
-                    "`tags` or fix the role", sharegpt.ROLE_UNKNOWN)
+                        "resets it)", sharegpt.SYSTEM_POSITION, "Add \"system_tag\": \"system\" to `tags`.")
+            return (path, f"{where} has role {role!r}, which no tag declares ({self._declared()})",
+                    sharegpt.ROLE_UNKNOWN, "Declare it in `tags` or fix the role.")
         shown = role if openai_mode else f"{role!r} ({self.mapping.get(role)})"
         return (path, f"{where} has role {shown} where {expected} belongs (user and assistant turns must "
-                "alternate, starting with the user); reorder or merge the messages", sharegpt.ROLE_ORDER)
+                "alternate, starting with the user)", sharegpt.ROLE_ORDER, "Reorder or merge the messages.")
 
     def _count_reason(self, problem):
         n = problem.detail
         if self.entry.ranking:
-            return (problem.path, f"the prompt has {n} messages after the system message, but a ranking prompt "
+            return (problem.path, f"the prompt has {n} messages (not counting a leading system message), but a ranking prompt "
                     "needs an odd number (it ends with the user turn that chosen/rejected answer)",
-                    sharegpt.MESSAGE_COUNT)
+                    sharegpt.MESSAGE_COUNT, "End the prompt with the user turn.")
         if n == 0:
             return None
-        return (problem.path, f"the conversation has {n} messages after the system message, but needs an even "
-                "number (it must end with the assistant answer to train); end it with an assistant message or "
-                "drop the last one", sharegpt.MESSAGE_COUNT)
+        return (problem.path, f"the conversation has {n} messages (not counting a leading system message), but needs an even "
+                "number (it must end with the assistant answer to train)", sharegpt.MESSAGE_COUNT,
+                "End it with an assistant message, or drop the last one.")
 
     def _declared(self) -> str:
         parts = [f"{v!r} ({k})" for k in _TAG_KEYS for v in [self.entry.tags.get(k)] if v is not None]
@@ -298,10 +299,10 @@ class SampleChecker:
                 return None
             if not col:  # every sample alike: summarised once in finish()
                 self.no_response_column.add("response", index, ())
-                return ((), "`columns.response` is not set", None)
+                return ((), "`columns.response` is not set", None, "")
             shown = "null" if out_value is None else f"a {type(out_value).__name__}"
-            return ((col,), f"`{col}` is {shown}, not a string, so the sample has no response; give it a string "
-                    f"(or train the data with ppo)", alpaca.OUTPUT_MISSING)
+            return ((col,), f"`{col}` is {shown}, not a string, so the sample has no response",
+                    alpaca.OUTPUT_MISSING, "Give it a string output (or train the data with ppo).")
         return reason
 
     def _ranking_reason(self, value):
@@ -312,8 +313,9 @@ class SampleChecker:
             answer = value.get(col)
             if not isinstance(answer, want):
                 shown = "null" if answer is None else f"a {type(answer).__name__}"
-                return ((col,), f"`{col}` is {shown}, but chosen and rejected must both be {kind}; LLaMA-Factory "
-                        "converts the sample as a normal one", ranking.SHAPE)
+                return ((col,), f"`{col}` is {shown}, but chosen and rejected must both be {kind}, else "
+                        "LLaMA-Factory converts the sample as a normal one", ranking.SHAPE,
+                        f"Make both {kind}.")
         return None
 
     def _kto(self, index, value, aligned, kto_col, kept, reason, out):
@@ -327,11 +329,11 @@ class SampleChecker:
                                                                        else "") + ". Write true or false.",
                                index, (kto_col,), severity))
             if stage == "kto" and reason is None:
-                reason = ((kto_col,), f"`{kto_col}` is not a JSON boolean", None)
+                reason = ((kto_col,), f"`{kto_col}` is not a JSON boolean", None, "")
         else:
             self.kto_bool.add(tag, index, (kto_col,))
             if stage == "sft" and reason is None:
-                reason = ((kto_col,), "a boolean kto_tag", None)  # summarised once as DS453 in finish()
+                reason = ((kto_col,), "a boolean kto_tag", None, "")  # summarised once as DS453 in finish()
         if stage == "kto":
             response = aligned.response
             if kept:
