@@ -320,6 +320,10 @@ def load_registry(path: str, settings) -> Registry:
             f"the top level is a {_json_type(data)}; make it an object mapping dataset names to entries.",
             file=path, line=1, column=1))
         return registry
+    by_entry: Dict[str, dict] = {}
+    for p, pl in places.places.items():
+        if p and isinstance(p[0], str):
+            by_entry.setdefault(p[0], {})[p[1:]] = (pl.line, pl.column)
     for name, raw in data.items():
         line, column = places.get((name,)).key if places.get((name,)) else (None, None)
         if not isinstance(raw, dict):
@@ -329,7 +333,7 @@ def load_registry(path: str, settings) -> Registry:
             continue
         entry = resolve_entry(name, raw, registry)
         entry.line, entry.column = line, column
-        entry.positions = {p[1:]: (pl.line, pl.column) for p, pl in places.places.items() if p[:1] == (name,)}
+        entry.positions = by_entry.get(name, {})
         registry.entries[name] = entry
         registry.diagnostics.extend(check_entry_attributes(entry, places))
     return registry
