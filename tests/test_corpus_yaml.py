@@ -54,7 +54,15 @@ def test_warnings_on_the_examples_are_the_recorded_decisions(newest):
     # save_steps 500 > the ~400 optimizer steps, so no intermediate checkpoint is written; only the final save.
     # LK050 (truncation): right. The estimate is a lower bound (at most 6 characters per token), and the dpo/kto
     # demo sets do hold samples longer than cutoff_len 2048 whose responses are cut.
-    assert set().union(*warnings.values()) <= {"LK040", "LK050"}, warnings
+    # LK020 (reasoning template for a non-reasoning model): right. Five examples pair *-Instruct-2507 / Qwen3-VL
+    # -Instruct models, which do not think, with the qwen3/qwen3_vl reasoning templates; LLaMA-Factory itself logs
+    # "You are using reasoning template, please add `_nothink` suffix if the model is not a reasoning model", and
+    # its own model registry pairs these models with the _nothink templates.
+    assert set().union(*warnings.values()) <= {"LK020", "LK040", "LK050"}, warnings
+    assert {f for f, c in warnings.items() if "LK020" in c} == {
+        "examples/ascend/qwen3moe_full_sft_fsdp.yaml", "examples/ascend/qwen3vlmoe_full_sft_fsdp2.yaml",
+        "examples/ascend/qwen3vlmoe_lora_sft_fsdp.yaml", "examples/ktransformers/train_lora/qwen3moe_lora_sft_kt.yaml",
+        "examples/ktransformers/train_lora/qwen3vlmoe_lora_sft_kt.yaml"}
     assert warnings["examples/extras/adam_mini/qwen2_full_sft.yaml"] == {"LK040"}
     assert "LK050" in warnings["examples/train_lora/qwen3_lora_dpo.yaml"]
 

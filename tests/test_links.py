@@ -231,3 +231,13 @@ def test_a_dataset_dir_or_a_file_of_another_registry_given_as_dataset(tmp_path):
     project(tmp_path, CFG + "dataset: more/extra.json\n", files=other)
     [hit] = find(run(tmp_path), "LK002")
     assert "`dataset_dir: more`" in hit["message"] and "`dataset: extra`" in hit["message"]
+
+
+def test_reasoning_template_for_a_non_reasoning_model(tmp_path):
+    config = CFG.replace("Qwen/Qwen2.5-0.5B-Instruct", "Qwen/Qwen3-4B-Instruct-2507").replace(
+        "template: qwen", "template: qwen3") + "dataset: demo\n"
+    project(tmp_path, config)
+    [hit] = find(run(tmp_path), "LK020")
+    assert "`qwen3_nothink`" in hit["message"] and "reasoning" in hit["message"]
+    project(tmp_path, config.replace("Qwen3-4B-Instruct-2507", "Qwen3-8B").replace("template: qwen3", "template: qwen3_nothink"))
+    assert "LK020" not in codes(run(tmp_path))  # thinking turned off on a reasoning model: the user's choice

@@ -315,10 +315,16 @@ def _check_template(config, used) -> Iterator:
     templates = train_schema.templates()["templates"]
     if isinstance(template, str) and template in templates:
         expected = _expected_template(config)
-        if expected and _base_template(expected[0]) != _base_template(template) and expected[0] in templates:
-            yield TEMPLATE_MODEL.diag(f"`template: {template}` does not match the model: {expected[1]} "
-                                      f"(`template: {expected[0]}`). Use `{expected[0]}`",
-                                      **config.where("template"))
+        if expected and expected[0] in templates:
+            want = expected[0]
+            if _base_template(want) != _base_template(template):
+                yield TEMPLATE_MODEL.diag(f"`template: {template}` does not match the model: {expected[1]} "
+                                          f"(`template: {want}`). Use `{want}`", **config.where("template"))
+            elif want.endswith("_nothink") and template == _base_template(want):
+                # A reasoning template for a model that does not reason: LLaMA-Factory warns about exactly this.
+                yield TEMPLATE_MODEL.diag(f"`template: {template}` is a reasoning (thinking) template, but the model "
+                                          f"is not a reasoning model: {expected[1]} (`template: {want}`). Use "
+                                          f"`{want}`", **config.where("template"))
     accepts = set(templates.get(template, {}).get("accepts", [])) if isinstance(template, str) else set()
     if isinstance(template, str) and template not in templates:
         return  # TY203 reports the unknown name
