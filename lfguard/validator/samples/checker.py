@@ -13,6 +13,7 @@ first sample of each kind, never lists of samples.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Dict, List, Optional
 
@@ -39,6 +40,11 @@ _CRASH_RULES = {
 }
 _DATASET_WIDE_CRASHES = ("null-column", "null-tag", "formatting")  # every record raises the same way
 _TAG_KEYS = ("user_tag", "assistant_tag", "observation_tag", "function_tag", "system_tag")
+_LIKELY_TAG = {**dict.fromkeys(("user", "human", "question"), "user_tag"),
+               **dict.fromkeys(("assistant", "gpt", "bot", "model", "chatbot", "answer"), "assistant_tag"),
+               **dict.fromkeys(("tool", "observation", "ipython", "tool_response"), "observation_tag"),
+               **dict.fromkeys(("function", "function_call", "tool_call", "tool_calls"), "function_tag"),
+               **dict.fromkeys(("system", "developer"), "system_tag")}
 
 
 def effective_stage(entry, usage) -> str:
@@ -253,8 +259,10 @@ class SampleChecker:
             if role == "system" and not system_tag:
                 return (path, f"{where} has role 'system' but `tags.system_tag` is null (a partial `tags` object "
                         "resets it)", sharegpt.SYSTEM_POSITION, "Add \"system_tag\": \"system\" to `tags`.")
+            key = _LIKELY_TAG.get(str(role).lower())
+            hint = f" (e.g. \"{key}\": {json.dumps(role)})" if key else ""
             return (path, f"{where} has role {role!r}, which no tag declares ({self._declared()})",
-                    sharegpt.ROLE_UNKNOWN, "Declare it in `tags` or fix the role.")
+                    sharegpt.ROLE_UNKNOWN, f"Declare it in `tags`{hint} or fix the role.")
         shown = role if openai_mode else f"{role!r} ({self.mapping.get(role)})"
         return (path, f"{where} has role {shown} where {expected} belongs (user and assistant turns must "
                 "alternate, starting with the user)", sharegpt.ROLE_ORDER, "Reorder or merge the messages.")
