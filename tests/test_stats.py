@@ -36,8 +36,9 @@ def _project(tmp_path, with_tokenizer=True):
         tokenizer = tokenizers.Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
         tokenizer.pre_tokenizer = Whitespace()
         tokenizer.save(str(model / "tokenizer.json"))
+    # no template: message text only (the template case is test_template_tokens_match_the_runners_tokenization)
     (tmp_path / "train.yaml").write_text("model_name_or_path: model\nstage: sft\ndataset: d\ndataset_dir: data\n"
-                                         "template: qwen\ncutoff_len: 8\nfinetuning_type: lora\n", encoding="utf-8")
+                                         "cutoff_len: 8\nfinetuning_type: lora\n", encoding="utf-8")
     return tmp_path
 
 
@@ -153,3 +154,40 @@ def test_remote_datasets_are_skipped_with_a_note(tmp_path):
     assert [d["name"] for d in json.loads(out)["datasets"]] == ["d"]
     (tmp_path / "hub.yaml").write_text("dataset: hub\n", encoding="utf-8")
     assert run_cli("stats", "hub.yaml", cwd=tmp_path)[0] == 2
+
+
+def test_template_tokens_match_the_runners_tokenization(tmp_path):
+    """With the model's tokenizer and a template lfguard models, per-sample totals are the lengths the runner
+    (and LLaMA-Factory) tokenize to: same min, max, mean and count over cutoff_len."""
+    transformers = pytest.importorskip("transformers")
+    from conftest import ROOT
+    from lfguard.runner.templates import fix_tokenizer, get_template
+    from lfguard.runner.tokenize import DataOptions, encode_sample
+    from lfguard.validator.converter import align
+
+    quickstart = ROOT / "examples" / "quickstart"
+    if not (quickstart / "model" / "tokenizer.json").is_file():
+        pytest.skip("examples/quickstart/model is not built")
+    config = tmp_path / "t.yaml"
+    config.write_text(f"model_name_or_path: {quickstart / 'model'}\ndataset: quickstart\n"
+                      f"dataset_dir: {quickstart / 'data'}\ntemplate: qwen\ncutoff_len: 24\n", encoding="utf-8")
+    [d] = _stats_json(tmp_path, "t.yaml")
+    assert d["template"] == "qwen" and d["unit"] == "tokens"
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(quickstart / "model"))
+    template = get_template("qwen")
+    fix_tokenizer(tokenizer, template)
+    from lfguard.tools.validate import entry_for
+
+    entry = entry_for("quickstart", {"file_name": "quickstart.json"}, str(quickstart / "data" / "dataset_info.json"))
+    records = json.loads((quickstart / "data" / "quickstart.json").read_text(encoding="utf-8"))
+    lengths = []
+    for record in records:
+        a = align(record, entry)
+        ids, _ = encode_sample(tokenizer, template, a.prompt, a.response, a.system, a.tools,
+                               DataOptions(cutoff_len=10 ** 6))
+        lengths.append(len(ids))
+    total = d["lengths"]["total"]
+    assert (total["min"], total["max"], total["count"]) == (min(lengths), max(lengths), len(lengths))
+    assert total["mean"] == round(sum(lengths) / len(lengths), 1)
+    assert d["over_cutoff"] == sum(n > 24 for n in lengths)

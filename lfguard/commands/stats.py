@@ -3,7 +3,8 @@
 TARGET is a training YAML (its datasets, cutoff_len, stage and the model's tokenizer), a data file (its
 dataset_info.json entry, or the entry `lfguard register` would write) or a dataset name in DIR/dataset_info.json.
 Lengths are in tokens with the model's tokenizer when it is on this machine (nothing is downloaded), else in
-characters; only message text is counted (the chat template adds a few tokens per turn).
+characters. With tokens, the chat template's own tokens count too when lfguard models the template (the
+runner's templates: qwen, qwen3, llama3, chatml, ...); otherwise only message text is counted.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ def add_arguments(parser) -> None:
                         help=f"override cutoff_len (default: the config's, else {DEFAULT_CUTOFF_LEN})")
     parser.add_argument("--tokenizer", metavar="PATH",
                         help="a tokenizer.json or a model folder (default: the config's model, if local)")
+    parser.add_argument("--template", metavar="NAME", help="chat template whose tokens to count (default: the "
+                                                          "config's)")
     parser.add_argument("--stage", choices=["pt", "sft", "rm", "ppo", "kto", "dpo", "orpo", "simpo"],
                         help="count as this stage loads the data (default: the config's, else from the data)")
     parser.add_argument("--dataset-dir", metavar="DIR", help="where dataset_info.json is (default: the config's "
@@ -45,6 +48,8 @@ def run(args) -> int:
     if not isinstance(cutoff_len, int) or isinstance(cutoff_len, bool) or cutoff_len < 1:
         raise UsageError(f"cutoff_len {cutoff_len!r} is not a positive integer")
     measure = st.measure_for(config.get("model_name_or_path"), args.tokenizer)
+    template_name = args.template or config.get("template")
+    measure = st.with_template(measure, template_name)
     from lfguard.settings import Settings
 
     placeholders = Settings().placeholders
@@ -64,8 +69,11 @@ def run(args) -> int:
     if args.format == "json":
         stats_render.to_json(results, sys.stdout)
     else:
-        if measure.source:
-            print(f"lengths in tokens of {measure.source} (message text only)")
+        if measure.source and measure.template is not None:
+            print(f"lengths in tokens of {measure.source}, with the {template_name} template's tokens")
+        elif measure.source:
+            why = f"lfguard does not model the {template_name} template" if template_name else "no template given"
+            print(f"lengths in tokens of {measure.source}, message text only ({why})")
         else:
             print("lengths in characters (no local tokenizer.json for the model; --tokenizer names one)")
         stats_render.to_text(results, sys.stdout, color=sys.stdout.isatty() and not os.environ.get("NO_COLOR"))

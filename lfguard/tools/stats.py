@@ -1,9 +1,11 @@
 """Dataset statistics as LLaMA-Factory will see the data: per sample after its converter, for one data stage.
 
 Lengths are counted in tokens with the model's own tokenizer when a tokenizer.json is on this machine (the model
-folder, or the Hugging Face cache; never downloaded), else in characters. Only message text is counted: the chat
-template adds a few tokens per turn, so token counts are a slight underestimate of what cutoff_len cuts.
-Truncation follows LLaMA-Factory's rule (lfguard/truncation.py): each turn pair gets what is left of cutoff_len.
+folder, or the Hugging Face cache; never downloaded), else in characters. With tokens and a chat template the
+runner models (lfguard/runner/templates.py), the template's tokens count too (role markers, the default system
+prompt, tool text), exactly as LLaMA-Factory's encode_multiturn lays the turns out; otherwise only message text
+is counted, which underestimates what cutoff_len cuts. Truncation follows LLaMA-Factory's rule
+(lfguard/truncation.py): each turn pair gets what is left of cutoff_len.
 """
 
 from __future__ import annotations
@@ -34,6 +36,19 @@ class Measure:
     count: Callable[[str], int]
     source: Optional[str] = None  # the tokenizer file used
     count_many: Optional[Callable[[List[str]], List[int]]] = None  # faster for many texts at once
+    template: Optional[object] = None  # lfguard.runner.templates.Template: count its tokens too
+
+
+class _CountingTokenizer:
+    """Enough of a transformers tokenizer for the runner's encode_multiturn: only lengths matter here."""
+
+    bos_token_id = eos_token_id = 0  # each bos/eos slot is one token
+
+    def __init__(self, count: Callable[[str], int]):
+        self.count = count
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> List[int]:
+        return [0] * self.count(text)
 
 
 def characters() -> Measure:
@@ -78,6 +93,15 @@ def tokens(path: str) -> Measure:
     return Measure("tokens", count, path, count_many)
 
 
+def with_template(measure: Measure, name: Optional[str]) -> Measure:
+    """Count the chat template's tokens as well, when the runner models that template and lengths are tokens."""
+    from lfguard.runner.templates import TEMPLATES, get_template
+
+    if measure.unit != "tokens" or name not in TEMPLATES:
+        return measure
+    return Measure(measure.unit, measure.count, measure.source, measure.count_many, get_template(name))
+
+
 def measure_for(model: Optional[str], explicit: Optional[str] = None) -> Measure:
     path = find_tokenizer(explicit) if explicit else find_tokenizer(model)
     if explicit and not path:
@@ -105,6 +129,7 @@ class DatasetStats:
     stage: str
     unit: str
     cutoff_len: Optional[int]
+    template: Optional[str] = None  # the chat template whose tokens are counted, if any
     samples: int = 0
     dropped: int = 0  # blanked or ill-shaped: the stage's processor drops them
     crashes: int = 0  # records LLaMA-Factory's converter raises on
@@ -124,7 +149,7 @@ class DatasetStats:
     def to_dict(self) -> dict:
         return {
             "name": self.name, "file": display_path(self.file), "formatting": self.formatting, "stage": self.stage,
-            "unit": self.unit, "cutoff_len": self.cutoff_len, "samples": self.samples,
+            "unit": self.unit, "template": self.template, "cutoff_len": self.cutoff_len, "samples": self.samples,
             "kept": self.samples - self.dropped - self.crashes, "dropped": self.dropped, "crashes": self.crashes,
             "turns": summary(self.turns),
             "roles": dict(self.roles),
@@ -188,7 +213,7 @@ def _stage_response(aligned, stage: str) -> List[dict]:
 
 
 def add_sample(stats: DatasetStats, value, aligned, measure: Callable[[str], int], placeholders: Dict[str, str],
-               seen: set) -> None:
+               seen: set, template=None) -> None:
     from lfguard.validator.converter import kept_by_stage
 
     digest = hashlib.blake2b(json.dumps(value, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8"),
@@ -227,12 +252,7 @@ def add_sample(stats: DatasetStats, value, aligned, measure: Callable[[str], int
         stats.response.append(0)
         stats.total.append(length)
         return
-    messages = aligned.prompt + response
-    head = measure(_text(aligned.system)) + measure(_text(aligned.tools))
-    pairs = []
-    for i in range(0, len(messages) - 1, 2):
-        source = measure(_text(messages[i].get("content"))) + (head if i == 0 else 0)
-        pairs.append((source, measure(_text(messages[i + 1].get("content")))))
+    pairs = turn_pairs(aligned.prompt + response, aligned.system, aligned.tools, measure, template)
     prompt_len = sum(s for s, _ in pairs) + sum(t for _, t in pairs[:-1])
     response_len = pairs[-1][1] if pairs else 0
     stats.turns.append(len(pairs))
@@ -246,19 +266,51 @@ def add_sample(stats: DatasetStats, value, aligned, measure: Callable[[str], int
             stats.response_truncated += 1
 
 
+def turn_pairs(messages: List[dict], system, tools, count: Callable[[str], int], template=None) -> List[tuple]:
+    """(source, target) lengths per turn pair, as LLaMA-Factory's encode_multiturn pairs messages. With a
+    template, its tokens (system prompt or default system, role markers, tool text) count too; without, only
+    the message text (system and tools with the first turn)."""
+    if template is not None:
+        from lfguard.runner.templates import encode_multiturn
+
+        try:
+            return [(len(s), len(t)) for s, t in encode_multiturn(_CountingTokenizer(count), template, messages,
+                                                                  _text(system), _text(tools))]
+        except Exception:  # e.g. a function turn that is not a call, bad tools JSON: count the text alone
+            pass
+    head = count(_text(system)) + count(_text(tools))
+    pairs = []
+    for i in range(0, len(messages) - 1, 2):
+        source = count(_text(messages[i].get("content"))) + (head if i == 0 else 0)
+        pairs.append((source, count(_text(messages[i + 1].get("content")))))
+    return pairs
+
+
 def _add_batch(stats, batch, measure: Measure, placeholders, seen) -> None:
     """Add samples; with a tokenizer, their texts are encoded together first (one encode_batch call)."""
     count = measure.count
     if measure.count_many and batch:
-        texts = list({_text(t) for _, a in batch for t in _texts_of(a)} - {""})
+        texts = list({t for _, a in batch for t in _texts_of(a, measure.template)} - {""})
         lengths = dict(zip(texts, measure.count_many(texts)))
-        count = lambda text: lengths.get(text) if text in lengths else measure.count(text)  # noqa: E731
+        count = lambda text: lengths[text] if text in lengths else measure.count(text)  # noqa: E731
     for value, aligned in batch:
-        add_sample(stats, value, aligned, count, placeholders, seen)
+        add_sample(stats, value, aligned, count, placeholders, seen, measure.template)
 
 
-def _texts_of(aligned) -> list:
-    return [m.get("content") for m in aligned.prompt + aligned.response] + [aligned.system, aligned.tools]
+def _texts_of(aligned, template=None) -> list:
+    """The strings that will be tokenized for this sample (the template's rendered slots, if any)."""
+    texts = [_text(m.get("content")) for m in aligned.prompt + aligned.response]
+    texts += [_text(aligned.system), _text(aligned.tools)]
+    if template is not None:
+        from lfguard.runner.templates import render
+
+        try:
+            for elements in render(template, aligned.prompt + aligned.response, _text(aligned.system),
+                                   _text(aligned.tools)):
+                texts += [e for e in elements if isinstance(e, str)]
+        except Exception:
+            pass
+    return texts
 
 
 def dataset_stats(entry, stage: str, cutoff_len: Optional[int], measure: Measure, placeholders: Dict[str, str],
@@ -266,8 +318,10 @@ def dataset_stats(entry, stage: str, cutoff_len: Optional[int], measure: Measure
     """Statistics of one registered dataset. records: (index, value) pairs (default: read entry.local_path)."""
     from lfguard.validator.converter import ConversionError, align
 
+    template = measure.template if stage != "pt" else None  # pretraining text gets no chat template
+    measure = Measure(measure.unit, measure.count, measure.source, measure.count_many, template)
     stats = DatasetStats(name=entry.name, file=entry.local_path, formatting=entry.formatting, stage=stage,
-                         unit=measure.unit, cutoff_len=cutoff_len)
+                         unit=measure.unit, cutoff_len=cutoff_len, template=getattr(template, "name", None))
     if records is None:
         from lfguard.tools.register import iter_values
 
