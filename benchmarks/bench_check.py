@@ -27,10 +27,13 @@ PARSE_ONLY = """
 import sys, orjson
 n = 0
 with open(sys.argv[1], "rb") as f:
-    for line in f:
-        if line.strip():
-            orjson.loads(line)
-            n += 1
+    if sys.argv[1].endswith(".json"):  # an array: the whole file at once (the fastest way, if memory allows)
+        n = len(orjson.loads(f.read()))
+    else:
+        for line in f:
+            if line.strip():
+                orjson.loads(line)
+                n += 1
 print(n)
 """
 
@@ -42,18 +45,23 @@ def _text(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(_WORDS) for _ in range(words))
 
 
-def build_dataset(folder: str, size_mb: float = 150, defect_every: int = 1000, seed: int = 0) -> Dict[str, int]:
+def build_dataset(folder: str, size_mb: float = 150, defect_every: int = 1000, seed: int = 0,
+                  layout: str = "jsonl") -> Dict[str, int]:
     """Write folder/data/{dataset_info.json, bench.jsonl}: sharegpt records of ~1 KB; every defect_every-th record
-    has an assistant turn with an undeclared role (DS201, so the sample is dropped)."""
+    has an assistant turn with an undeclared role (DS201, so the sample is dropped). layout "array" writes the
+    same records as one JSON array, one element per line (bench.json)."""
+    name = "bench.json" if layout == "array" else "bench.jsonl"
     rng = random.Random(seed)
     data = os.path.join(folder, "data")
     os.makedirs(data, exist_ok=True)
     with open(os.path.join(data, "dataset_info.json"), "w", encoding="utf-8") as f:
-        json.dump({"bench": {"file_name": "bench.jsonl", "formatting": "sharegpt",
+        json.dump({"bench": {"file_name": name, "formatting": "sharegpt",
                              "columns": {"messages": "conversations", "system": "system"}}}, f)
     target = int(size_mb * (1 << 20))
     written = records = defects = 0
-    with open(os.path.join(data, "bench.jsonl"), "w", encoding="utf-8") as f:
+    with open(os.path.join(data, name), "w", encoding="utf-8") as f:
+        if layout == "array":
+            f.write("[\n")
         while written < target:
             turns = []
             for _ in range(rng.randint(1, 3)):
@@ -64,9 +72,13 @@ def build_dataset(folder: str, size_mb: float = 150, defect_every: int = 1000, s
                 defects += 1
             line = json.dumps({"system": "You are a helpful assistant.", "conversations": turns},
                               ensure_ascii=False) + "\n"
+            if layout == "array":
+                line = ("  " if not records else ", ") + line
             f.write(line)
             written += len(line.encode("utf-8"))
             records += 1
+        if layout == "array":
+            f.write("]\n")
     return {"bytes": written, "records": records, "defects": defects}
 
 
@@ -127,18 +139,18 @@ def measure(argv: List[str], cwd: Optional[str] = None) -> Dict[str, float]:
 
 
 def run_benchmark(size_mb: float = 150, defect_every: int = 1000, workers=(1, 2), folder: Optional[str] = None,
-                  keep: bool = False) -> List[Dict]:
+                  keep: bool = False, layout: str = "jsonl") -> List[Dict]:
     own = folder is None
     folder = folder or tempfile.mkdtemp(prefix="lfguard-bench-")
     try:
-        info = build_dataset(folder, size_mb, defect_every)
-        path = os.path.join(folder, "data", "bench.jsonl")
+        info = build_dataset(folder, size_mb, defect_every, layout=layout)
+        path = os.path.join(folder, "data", "bench.json" if layout == "array" else "bench.jsonl")
         mb = info["bytes"] / (1 << 20)
         print(f"dataset: {mb:.1f} MiB, {info['records']} records, {info['defects']} defects ({path})")
         rows = []
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         base = measure([sys.executable, "-c", PARSE_ONLY, path])
-        rows.append({"what": "orjson parse only, 1 core", **base})
+        rows.append({"what": f"orjson parse only, 1 core{' (whole file)' if layout == 'array' else ''}", **base})
         for n in workers:
             result = measure([sys.executable, "-m", "lfguard", "check", "--format", "json", "--workers", str(n),
                               "."], cwd=folder)
@@ -148,9 +160,9 @@ def run_benchmark(size_mb: float = 150, defect_every: int = 1000, workers=(1, 2)
             assert found == info["defects"], (found, info["defects"])
             rows.append({"what": f"lfguard check, {n} worker{'s' if n > 1 else ''}", **result})
         print(f"{os.cpu_count()} cores, load average {load:.1f} before the runs")
-        print(f"{'':34} {'wall s':>7} {'MB/s':>7} {'CPU s':>7} {'MB/CPU-s':>9} {'peak MiB':>9}")
+        print(f"{'':42} {'wall s':>7} {'MB/s':>7} {'CPU s':>7} {'MB/CPU-s':>9} {'peak MiB':>9}")
         for row in rows:
-            print(f"{row['what']:34} {row['seconds']:7.1f} {mb / row['seconds']:7.1f} {row['cpu_seconds']:7.1f} "
+            print(f"{row['what']:42} {row['seconds']:7.1f} {mb / row['seconds']:7.1f} {row['cpu_seconds']:7.1f} "
                   f"{mb / max(row['cpu_seconds'], 1e-9):9.1f} {row['peak_mib']:9.0f}")
         return rows
     finally:
@@ -165,9 +177,11 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts (default 1,2)")
     parser.add_argument("--dir", help="build the dataset here (kept) instead of a temporary folder")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--layout", choices=["jsonl", "array"], default="jsonl",
+                        help="JSON Lines (default) or one JSON array, one element per line")
     args = parser.parse_args(argv)
     workers = tuple(int(w) for w in args.workers.split(",") if w.strip())
-    run_benchmark(args.size_mb, args.defect_every, workers, args.dir, args.keep)
+    run_benchmark(args.size_mb, args.defect_every, workers, args.dir, args.keep, args.layout)
     return 0
 
 
