@@ -1,0 +1,263 @@
+"""Issue 5's speed and memory goals, measured as ratios against baselines taken in the same run.
+
+    python benchmarks/bench_scale.py                  # 150 MB: vs orjson, 1 and 2 workers, start-up, LLaMA-Factory
+    python benchmarks/bench_scale.py --big-mb 1536    # also peak memory on 1.5 GB (run it last, on a quiet machine)
+    python benchmarks/bench_scale.py --size-mb 20 --skip-llamafactory --skip-startup   # a quick look
+
+Goals (issue 5):
+  1. `lfguard check` on a 150 MB sharegpt JSONL with a defect every 1000 records takes at most 1.5x the time of
+     parsing the same file with orjson alone on one core;
+  2. peak memory stays under 300 MB whatever the size (150 MB and 1.5 GB shown);
+  3. on a small project (registry, one dataset, one YAML) `lfguard check` finishes faster than `check-jsonschema`
+     validating only that YAML against lfguard's own train schema;
+  4. the work spreads over the cores: the speed-up from 1 to 2 workers;
+  5. LLaMA-Factory's own loading and conversion of the same file (`datasets` + its aligner), where installed.
+
+The dataset comes from benchmarks/bench_check.py (`build_dataset`). Each command runs in its own process; memory
+is sampled every 20 ms over the process and all its descendants, as the sum of PSS (shared pages split between
+the processes that map them: forked workers do not count the parent's pages twice) and, for comparison with
+bench_check.py, the sum of RSS. CPU time includes worker processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Dict, List, Optional
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_check import PARSE_ONLY, build_dataset  # noqa: E402  (one generator for both benchmarks)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# LLaMA-Factory's own path for a local file: parser -> load_dataset (json builder, pyarrow) -> align_dataset
+LLAMAFACTORY_LOAD = """
+import os, sys
+os.environ.setdefault("LLAMAFACTORY_VERBOSITY", "ERROR")
+from transformers import Seq2SeqTrainingArguments
+from llamafactory.data.loader import _get_merged_dataset
+from llamafactory.hparams import DataArguments, ModelArguments
+folder, cache = sys.argv[1], sys.argv[2]
+data_args = DataArguments(dataset="bench", dataset_dir=os.path.join(folder, "data"), template="qwen",
+                          overwrite_cache=True)
+model_args = ModelArguments(model_name_or_path="unused", cache_dir=cache)
+training_args = Seq2SeqTrainingArguments(output_dir=os.path.join(cache, "out"), report_to="none")
+dataset = _get_merged_dataset(["bench"], model_args, data_args, training_args, "sft")
+print(len(dataset), sum(1 for r in dataset["_response"] if not r))
+"""
+
+SMALL_CONFIG = ("model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\ndo_train: true\nfinetuning_type: lora\n"
+                "lora_target: all\ndataset: small\ndataset_dir: data\ntemplate: qwen\ncutoff_len: 1024\n"
+                "output_dir: saves/small\nper_device_train_batch_size: 1\ngradient_accumulation_steps: 1\n"
+                "learning_rate: 1.0e-4\nnum_train_epochs: 1.0\nlogging_steps: 1\nsave_steps: 10\n")
+
+
+# -- measuring ---------------------------------------------------------------------------------------
+def _descendants(pid: int) -> List[int]:
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        try:
+            for tid in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{tid}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _memory(pid: int):
+    """(sum of PSS, sum of RSS) in bytes over pid and its descendants."""
+    pss = rss = 0
+    for p in _descendants(pid):
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1]) * 1024
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1]) * 1024
+                        break
+        except (OSError, ValueError):
+            continue
+    return pss, rss
+
+
+def measure(argv: List[str], cwd: Optional[str] = None, env: Optional[dict] = None) -> Dict:
+    """Wall seconds, CPU seconds (children included), peak PSS and RSS sums (MiB), stdout of one command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    peak = {"pss": 0, "rss": 0}
+
+    def poll():
+        while proc.poll() is None:
+            pss, rss = _memory(proc.pid)
+            peak["pss"], peak["rss"] = max(peak["pss"], pss), max(peak["rss"], rss)
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    out, err = proc.communicate()
+    seconds = time.perf_counter() - start
+    watcher.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {err.decode(errors='replace')[-800:]}")
+    return {"seconds": seconds, "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+            "pss_mib": peak["pss"] / (1 << 20), "rss_mib": peak["rss"] / (1 << 20), "stdout": out}
+
+
+def lfguard(folder: str, workers: int) -> List[str]:
+    return [sys.executable, "-m", "lfguard", "check", "--format", "json", "--workers", str(workers), "."]
+
+
+def check_report(result: Dict, info: Dict) -> None:
+    """The run found every defect and counted every record (a fast wrong answer is no answer)."""
+    report = json.loads(result["stdout"])
+    found = sum(1 for d in report["diagnostics"] if d["code"] == "DS201")
+    if report["summary"]["samples"] != info["records"] or found != info["defects"]:
+        raise RuntimeError(f"lfguard saw {report['summary']['samples']} records and {found} defects; "
+                           f"expected {info['records']} and {info['defects']}")
+
+
+# -- the parts ---------------------------------------------------------------------------------------
+def throughput(folder: str, info: Dict, workers, rows: List[Dict]) -> Dict[int, Dict]:
+    path = os.path.join(folder, "data", "bench.jsonl")
+    mb = info["bytes"] / (1 << 20)
+    base = measure([sys.executable, "-c", PARSE_ONLY, path])
+    rows.append({"what": "orjson parse only, 1 core", "mb": mb, **base})
+    by_workers = {}
+    for n in workers:
+        result = measure(lfguard(folder, n), cwd=folder)
+        check_report(result, info)
+        by_workers[n] = result
+        rows.append({"what": f"lfguard check, {n} worker{'s' if n > 1 else ''}", "mb": mb,
+                     "ratio": result["seconds"] / base["seconds"], "cpu_ratio": result["cpu"] / base["cpu"],
+                     **result})
+    return by_workers
+
+
+def llamafactory_load(folder: str, python: str, info: Dict, rows: List[Dict]) -> None:
+    cache = tempfile.mkdtemp(prefix="lf-cache-", dir=folder)
+    env = dict(os.environ, HF_DATASETS_CACHE=cache, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    try:
+        result = measure([python, "-c", LLAMAFACTORY_LOAD, folder, cache], env=env)
+    except (RuntimeError, OSError) as err:
+        print(f"LLaMA-Factory not measured: {err}")
+        return
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    base = next(r for r in rows if r["what"].startswith("orjson"))
+    rows.append({"what": "LLaMA-Factory load + align, 1 proc", "mb": info["bytes"] / (1 << 20),
+                 "ratio": result["seconds"] / base["seconds"], "cpu_ratio": result["cpu"] / base["cpu"], **result})
+
+
+def startup(runs: int, cjs: str, rows: List[Dict]) -> None:
+    """Median wall time of `lfguard check` on a small project and of check-jsonschema on its YAML alone."""
+    folder = tempfile.mkdtemp(prefix="lfguard-small-")
+    try:
+        os.makedirs(os.path.join(folder, "data"))
+        with open(os.path.join(folder, "data", "dataset_info.json"), "w") as f:
+            json.dump({"small": {"file_name": "small.json"}}, f)
+        with open(os.path.join(folder, "data", "small.json"), "w") as f:
+            json.dump([{"instruction": f"question {i}", "input": "", "output": f"answer {i}"} for i in range(20)], f)
+        with open(os.path.join(folder, "train.yaml"), "w") as f:
+            f.write(SMALL_CONFIG)
+        schema = os.path.join(folder, "train.schema.json")
+        with open(schema, "wb") as f:
+            f.write(subprocess.run([sys.executable, "-m", "lfguard", "schema", "train"], check=True,
+                                   stdout=subprocess.PIPE).stdout)
+        commands = {"lfguard check (registry + dataset + YAML)": [sys.executable, "-m", "lfguard", "check", "."],
+                    "check-jsonschema (the YAML only)": [cjs, "--schemafile", schema, "train.yaml"]}
+        times: Dict[str, List[Dict]] = {k: [] for k in commands}
+        for _ in range(runs):  # interleaved, so drift in machine load hits both alike
+            for name, argv in commands.items():
+                times[name].append(measure(argv, cwd=folder))
+        for name, results in times.items():
+            median = statistics.median(r["seconds"] for r in results)
+            rows.append({"what": f"{name}, median of {runs}", "mb": None, "ratio": None,
+                         **min(results, key=lambda r: abs(r["seconds"] - median)), "seconds": median})
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def print_rows(title: str, rows: List[Dict]) -> None:
+    print(f"\n{title}\n")
+    print("| run | wall s | MB/s | CPU s | wall x orjson | CPU x orjson | peak PSS MiB | peak RSS-sum MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        rate = f"{r['mb'] / r['seconds']:.1f}" if r.get("mb") else ""
+        ratio = f"{r['ratio']:.2f}" if r.get("ratio") else ""
+        cpu_ratio = f"{r['cpu_ratio']:.2f}" if r.get("cpu_ratio") else ""
+        print(f"| {r['what']} | {r['seconds']:.2f} | {rate} | {r['cpu']:.1f} | {ratio} | {cpu_ratio} "
+              f"| {r['pss_mib']:.0f} | {r['rss_mib']:.0f} |")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-mb", type=float, default=150)
+    parser.add_argument("--defect-every", type=int, default=1000)
+    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts (default 1,2)")
+    parser.add_argument("--big-mb", type=float, default=0, help="also measure memory on a file this large")
+    parser.add_argument("--llamafactory-python", default="/work/lfvenv/bin/python",
+                        help="a Python with llamafactory installed (skipped when absent)")
+    parser.add_argument("--skip-llamafactory", action="store_true")
+    parser.add_argument("--check-jsonschema", default=shutil.which("check-jsonschema") or "",
+                        help="check-jsonschema executable (install it in a throwaway venv)")
+    parser.add_argument("--skip-startup", action="store_true")
+    parser.add_argument("--startup-runs", type=int, default=7)
+    parser.add_argument("--dir", help="build datasets under this folder (default: a temporary one)")
+    args = parser.parse_args(argv)
+    workers = tuple(int(w) for w in args.workers.split(",") if w.strip())
+    base_dir = args.dir or tempfile.mkdtemp(prefix="lfguard-scale-")
+    load = os.getloadavg()[0]
+    print(f"{os.cpu_count()} cores, load average {load:.1f} at the start; python {sys.version.split()[0]}")
+    try:
+        folder = os.path.join(base_dir, "main")
+        info = build_dataset(folder, args.size_mb, args.defect_every)
+        print(f"dataset: {info['bytes'] / (1 << 20):.1f} MiB, {info['records']} records, {info['defects']} defects")
+        rows: List[Dict] = []
+        by_workers = throughput(folder, info, workers, rows)
+        if not args.skip_llamafactory and os.path.exists(args.llamafactory_python):
+            llamafactory_load(folder, args.llamafactory_python, info, rows)
+        print_rows(f"{args.size_mb:g} MB sharegpt JSONL", rows)
+        if 1 in by_workers and len(by_workers) > 1:
+            for n, r in sorted(by_workers.items()):
+                if n > 1:
+                    print(f"\nspeed-up 1 -> {n} workers: {by_workers[1]['seconds'] / r['seconds']:.2f}x wall")
+        shutil.rmtree(folder, ignore_errors=True)
+        if not args.skip_startup:
+            if args.check_jsonschema:
+                small: List[Dict] = []
+                startup(args.startup_runs, args.check_jsonschema, small)
+                print_rows("small project start-up", small)
+            else:
+                print("\nstart-up not measured: pass --check-jsonschema PATH")
+        if args.big_mb:
+            big = os.path.join(base_dir, "big")
+            info = build_dataset(big, args.big_mb, args.defect_every)
+            print(f"\nbig dataset: {info['bytes'] / (1 << 20):.1f} MiB, {info['records']} records")
+            big_rows: List[Dict] = []
+            throughput(big, info, (max(workers),), big_rows)
+            print_rows(f"{args.big_mb:g} MB sharegpt JSONL", big_rows)
+            shutil.rmtree(big, ignore_errors=True)
+    finally:
+        if not args.dir:
+            shutil.rmtree(base_dir, ignore_errors=True)
+    print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
