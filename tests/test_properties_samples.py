@@ -182,3 +182,43 @@ def test_chunked_checking_agrees_with_one_pass(project, data):
     cut = data.draw(st.integers(0, len(records)))
     chunks = [range(cut, len(records)), range(0, cut)]
     assert sorted(check(project, records), key=repr) == sorted(check(project, records, chunks=chunks), key=repr)
+
+
+# -- 4. no record, whatever it holds, crashes the checker --------------------------------------------------
+ENTRIES = [
+    {}, {"columns": {"prompt": "instruction", "query": "input", "response": "output", "history": "history",
+                     "system": "system", "tools": "tools", "images": "images", "kto_tag": "label"}},
+    {"ranking": True, "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"}},
+    {"formatting": "sharegpt", "columns": {"messages": "conversations", "tools": "tools", "system": "system",
+                                           "videos": "videos"}},
+    {"formatting": "sharegpt", "ranking": True, "columns": {"messages": "conversations", "chosen": "chosen",
+                                                            "rejected": "rejected"}},
+    {"formatting": "sharegpt", "columns": {"messages": "messages", "kto_tag": "label", "images": "images"},
+     "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}},
+    {"formatting": "openai", "columns": {"messages": "messages", "tools": "tools", "system": "system"},
+     "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
+              "system_tag": "system", "observation_tag": "tool", "function_tag": "function"}},
+    {"formatting": "ShareGPT"}, {"formatting": "sharegpt", "columns": {"images": "images"}},
+]
+_keys = st.sampled_from(["instruction", "input", "output", "history", "system", "tools", "images", "videos",
+                         "label", "chosen", "rejected", "conversations", "messages", "from", "value", "role",
+                         "content", "tool_calls", "function"])
+_leaf = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.sampled_from(
+    ["", "human", "gpt", "user", "assistant", "tool", "system", "<image>", "<video>", "a.png", "[]", "{}",
+     '{"name": "f", "arguments": {}}', "https://x/y.png"])
+_values = st.recursive(_leaf, lambda c: st.lists(c, max_size=4) | st.dictionaries(_keys, c, max_size=5),
+                       max_leaves=25)
+
+
+@given(st.sampled_from(ENTRIES), st.sampled_from(["pt", "sft", "rm", "ppo", "kto", None]),
+       st.lists(st.dictionaries(_keys, _values, max_size=6) | _values, min_size=1, max_size=5),
+       st.sampled_from([None, "qwen", "glm4", "phi4_mini"]))
+def test_no_record_crashes_the_checker(raw, stage, records, template):
+    entry = entry_of(raw, tempfile.gettempdir())
+    checker = SampleChecker(entry, DatasetUsage(stage=stage, template=template, cutoff_len=16), Settings())
+    for i, record in enumerate(records):
+        for finding in checker.check(i, record):
+            assert finding.sample == i and isinstance(finding.message, str) and isinstance(finding.path, tuple)
+    for finding in checker.finish():
+        assert finding.sample is None or 0 <= finding.sample < len(records)
+    checker.facts()
