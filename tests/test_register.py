@@ -202,7 +202,7 @@ def test_cli_refuses_data_that_check_rejects_unless_forced(tmp_path):
 
 
 # -- properties ------------------------------------------------------------------------------------
-from hypothesis import given, strategies as st  # noqa: E402
+from hypothesis import assume, given, strategies as st  # noqa: E402
 
 from strategies import projects  # noqa: E402
 
@@ -252,3 +252,36 @@ def test_upsert_changes_only_the_touched_entry(entries, indent, name, ascii_only
         if not entries:
             tail = tail[tail.index("}"):]
     assert new.startswith(head) and new.endswith(tail)
+
+
+_SYNONYM = {"human": "user", "user": "human", "gpt": "assistant", "assistant": "gpt"}
+
+
+@given(projects(kinds=("sharegpt_sft", "sharegpt_tools", "openai_tags", "multimodal", "sharegpt_kto"),
+                layouts=("json",)), st.data())
+def test_one_record_with_another_role_name_is_refused_at_that_record(project, data):
+    """Rename one role in one record to its synonym (human <-> user, gpt <-> assistant): the records now disagree,
+    and the refusal shows that record as the odd one out."""
+    records = project.records
+    index = data.draw(st.integers(0, len(records) - 1))
+    key = "conversations" if "conversations" in records[index] else "messages"
+    role_key = "from" if "from" in records[index][key][0] else "role"
+    turn = data.draw(st.sampled_from([i for i, m in enumerate(records[index][key]) if m[role_key] in _SYNONYM]))
+    old = records[index][key][turn][role_key]
+    # another message must keep the old name, else every record still agrees (just on the new name)
+    assume(sum(m[role_key] == old for r in records for m in r[key]) > 1)
+    records[index][key][turn] = dict(records[index][key][turn], **{role_key: _SYNONYM[old]})
+    with pytest.raises(Inconsistent) as err:
+        infer(enumerate(records))
+    text = err.value.render()
+    assert f"role {_SYNONYM[old]!r}: record " in text
+    odd_line = next(line for line in text.splitlines() if f"role {_SYNONYM[old]!r}" in line)
+    assert f"record {index}" in odd_line or f", {index}" in odd_line
+
+
+def test_a_record_is_shown_and_counted_once_however_many_messages_disagree():
+    two_turns = [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"},
+                 {"from": "human", "value": "q2"}, {"from": "gpt", "value": "a2"}]
+    odd = [{"from": "user", "value": "q"}, {"from": "gpt", "value": "a"}]
+    text = _refusal([{"conversations": two_turns}, {"conversations": two_turns}, {"conversations": odd}])
+    assert text.splitlines()[1:] == ["  role 'human': record 0, 1", "  role 'user': record 2"]

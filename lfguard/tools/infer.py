@@ -74,9 +74,13 @@ class _Votes:
     """Which value each record gave for one aspect, with the first few record indices per value."""
 
     seen: Dict[object, List[int]] = field(default_factory=dict)
-    counts: Counter = field(default_factory=Counter)
+    counts: Counter = field(default_factory=Counter)  # records, not messages
+    last: Dict[object, int] = field(default_factory=dict)
 
     def add(self, value, index: int) -> None:
+        if self.last.get(value) == index:  # records are added in order: one vote per record and value
+            return
+        self.last[value] = index
         self.counts[value] += 1
         shown = self.seen.setdefault(value, [])
         if len(shown) < SHOWN:
