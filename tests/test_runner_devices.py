@@ -70,8 +70,8 @@ def test_several_devices_launch_torchrun_with_llamafactory_env():
     machine = devices.detect(FakeProbe(cuda=A100))
     env = {"NNODES": "2", "NODE_RANK": "1", "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29501"}
     assert devices.needs_torchrun(env, machine)
-    cmd = devices.torchrun_command(env, machine, ["train.yaml", "learning_rate=1e-4"])
-    assert cmd == ["torchrun", "--nnodes", "2", "--node_rank", "1", "--nproc_per_node", "2", "--master_addr",
+    cmd = devices.torchrun_command(env, machine, ["train.yaml", "learning_rate=1e-4"], python="py")
+    assert cmd == ["py", "-m", "torch.distributed.run", "--nnodes", "2", "--node_rank", "1", "--nproc_per_node", "2", "--master_addr",
                    "10.0.0.1", "--master_port", "29501", "-m", "lfguard.runner.launch", "train.yaml",
                    "learning_rate=1e-4"]
 

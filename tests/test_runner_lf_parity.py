@@ -145,3 +145,15 @@ def test_default_system_override_matches(tiny_model, tmp_path):
     expected = _lf_encode(tiny_model, "qwen", ALPACA_INFO, ALPACA, dict(cutoff_len=2048), default_system="Custom.")
     got = _ours(tiny_model, "qwen", ALPACA_INFO, ALPACA, dict(cutoff_len=2048), tmp_path, default_system="Custom.")
     assert _plain(got) == _plain(expected)
+
+
+@pytest.mark.parametrize("n,val_size,seed", [(240, 0.1, 42), (37, 0.25, 7), (100, 13, 1), (10, 0.05, 3)])
+def test_val_size_split_is_the_one_datasets_makes(n, val_size, seed):
+    from datasets import Dataset
+
+    from lfguard.runner.data import split
+
+    expected = Dataset.from_dict({"i": list(range(n))}).train_test_split(
+        test_size=int(val_size) if val_size > 1 else val_size, seed=seed)
+    train, test = split(list(range(n)), val_size, seed)
+    assert (train, test) == (expected["train"]["i"], expected["test"]["i"])

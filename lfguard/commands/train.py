@@ -137,8 +137,7 @@ def _emit(report, args, settings, plan) -> None:
         else:
             sys.stdout.write(text)
         return
-    if report.diagnostics or args.format != "text":
-        common.emit(report, args, settings)
+    common.emit(report, args, settings)
     if plan is not None:
         sys.stdout.write(render_text(plan))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional
 
@@ -126,9 +127,11 @@ def needs_torchrun(env: Mapping[str, str], machine: Machine) -> bool:
     return int(w["nnodes"]) > 1 or int(w["nproc_per_node"]) > 1
 
 
-def torchrun_command(env: Mapping[str, str], machine: Machine, script_args: List[str]) -> List[str]:
+def torchrun_command(env: Mapping[str, str], machine: Machine, script_args: List[str],
+                     python: str = sys.executable) -> List[str]:
+    """torchrun as `python -m torch.distributed.run` (the same interpreter, whether or not its bin is on PATH)."""
     w = world(env, machine)
-    return ["torchrun", "--nnodes", w["nnodes"], "--node_rank", w["node_rank"],
+    return [python, "-m", "torch.distributed.run", "--nnodes", w["nnodes"], "--node_rank", w["node_rank"],
             "--nproc_per_node", w["nproc_per_node"], "--master_addr", w["master_addr"],
             "--master_port", w["master_port"], "-m", "lfguard.runner.launch", *script_args]
 

@@ -141,10 +141,9 @@ def load_model(config: RunConfig, precision: Precision, tokenizer):
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision.dtype]
     kwargs = dict(trust_remote_code=bool(config.get("trust_remote_code", False)),
                   cache_dir=config.values.get("cache_dir"), revision=config.get("model_revision", "main"))
-    try:
-        model = AutoModelForCausalLM.from_pretrained(model_path(config), dtype=dtype, **kwargs)
-    except TypeError:  # transformers 4.x
-        model = AutoModelForCausalLM.from_pretrained(model_path(config), torch_dtype=dtype, **kwargs)
+    # `dtype` since transformers 4.56; older versions would store an unknown `dtype` in the config and load fp32
+    kwargs["dtype" if _transformers_at_least(4, 56) else "torch_dtype"] = dtype
+    model = AutoModelForCausalLM.from_pretrained(model_path(config), **kwargs)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         if not config.get("resize_vocab", False):
             raise data_mod.DataError(f"the tokenizer has {len(tokenizer)} tokens but the model's embeddings "
@@ -162,6 +161,13 @@ def load_model(config: RunConfig, precision: Precision, tokenizer):
         if param.requires_grad:
             param.data = param.data.to(torch.float32)
     return model
+
+
+def _transformers_at_least(major: int, minor: int) -> bool:
+    import transformers
+
+    parts = transformers.__version__.split(".")
+    return (int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0)) >= (major, minor)
 
 
 # -- 4. Trainer ---------------------------------------------------------------------------------------------------
@@ -239,8 +245,9 @@ def train(config: RunConfig, machine: Machine, precision: Precision, dataset_dir
         f" on {machine.kind}" + (f", resuming from {resume}" if resume else ""))
 
     batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * max(1, args.world_size)
+    tokenizer_kwarg = "processing_class" if _transformers_at_least(4, 46) else "tokenizer"
     trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
-                      data_collator=Collator(tokenizer.pad_token_id), processing_class=tokenizer,
+                      data_collator=Collator(tokenizer.pad_token_id), **{tokenizer_kwarg: tokenizer},
                       callbacks=[TrainerLog(args.output_dir), Progress(batch, stream=stream)])
     for callback in (ProgressCallback, PrinterCallback):
         trainer.remove_callback(callback)
