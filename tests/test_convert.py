@@ -1,7 +1,6 @@
 """`lfguard convert`: tables in, alpaca/sharegpt out, filters counted, written safely, registered in place."""
 
 import json
-import os
 
 import pytest
 

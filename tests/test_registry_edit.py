@@ -20,7 +20,8 @@ def test_append_in_two_space_style():
 def test_tabs_and_crlf_are_kept():
     text = '{\r\n\t"a": {\r\n\t\t"file_name": "a.json"\r\n\t}\r\n}\r\n'
     new, _ = upsert(text, "n", {"file_name": "n.json"})
-    assert new == '{\r\n\t"a": {\r\n\t\t"file_name": "a.json"\r\n\t},\r\n\t"n": {\r\n\t\t"file_name": "n.json"\r\n\t}\r\n}\r\n'
+    assert new == ('{\r\n\t"a": {\r\n\t\t"file_name": "a.json"\r\n\t},\r\n'
+                   '\t"n": {\r\n\t\t"file_name": "n.json"\r\n\t}\r\n}\r\n')
 
 
 def test_one_line_file_stays_one_line():

@@ -37,7 +37,8 @@ def to_text(stats_list, stream, color: bool = False) -> None:
         if d["roles"]:
             console.print("  roles: " + ", ".join(f"{escape(str(k))} {v}" for k, v in d["roles"].items()))
         if d["cutoff_len"]:
-            console.print(f"  over cutoff_len {d['cutoff_len']}: {d['over_cutoff']} ({_pct(d['over_cutoff'], d['kept'])})"
+            over = d["over_cutoff"]
+            console.print(f"  over cutoff_len {d['cutoff_len']}: {over} ({_pct(over, d['kept'])})"
                           f", losing part of the response: {d['response_truncated']} "
                           f"({_pct(d['response_truncated'], d['kept'])})")
         if d["placeholders"] or d["media"]:
