@@ -285,3 +285,16 @@ def test_a_record_is_shown_and_counted_once_however_many_messages_disagree():
     odd = [{"from": "user", "value": "q"}, {"from": "gpt", "value": "a"}]
     text = _refusal([{"conversations": two_turns}, {"conversations": two_turns}, {"conversations": odd}])
     assert text.splitlines()[1:] == ["  role 'human': record 0, 1", "  role 'user': record 2"]
+
+
+def test_cli_registers_a_folder_of_files(tmp_path):
+    parts = tmp_path / "data" / "chats"
+    parts.mkdir(parents=True)
+    line = '{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n'
+    (parts / "a.jsonl").write_text(line, encoding="utf-8")
+    (parts / "b.jsonl").write_text(line * 2, encoding="utf-8")
+    code, out, err = run_cli("register", "data/chats/", "--dataset-info", "data/dataset_info.json", cwd=tmp_path)
+    assert code == 0, err
+    assert "data/chats/: 3 records" in out
+    entry = json.loads((tmp_path / "data" / "dataset_info.json").read_text())["chats"]
+    assert entry["file_name"] == "chats" and entry["formatting"] == "sharegpt"

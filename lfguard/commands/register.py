@@ -16,7 +16,8 @@ from lfguard.tools.registry_edit import check_editable
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("file", metavar="FILE", help="the data file (.json, .jsonl, .csv, .parquet, .arrow, .txt)")
+    parser.add_argument("file", metavar="FILE", help="the data file (.json, .jsonl, .csv, .parquet, .arrow, .txt), "
+                                                    "or a folder of them")
     parser.add_argument("--name", help="the dataset name (default: the file name without its extension)")
     parser.add_argument("--dataset-info", metavar="PATH",
                         help="the registry (default: the nearest dataset_info.json at or above FILE, else a new one "

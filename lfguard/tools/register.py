@@ -60,7 +60,7 @@ def file_name_for(data_path: str, registry_path: str) -> str:
 
 
 def dataset_name(data_path: str) -> str:
-    base = os.path.basename(data_path)
+    base = os.path.basename(os.path.normpath(data_path))
     for suffix in (".jsonl", ".json", ".csv", ".parquet", ".arrow", ".txt"):
         if base.endswith(suffix):
             return base[:-len(suffix)]
@@ -107,8 +107,8 @@ class Plan:
 
 def plan(data_path: str, name: Optional[str], registry_path: Optional[str], force: bool) -> Plan:
     """Read and infer; raises Unreadable or Inconsistent (the command shows them) or UsageError."""
-    if not os.path.isfile(data_path):
-        raise UsageError(f"{data_path} is not a file")
+    if not os.path.exists(data_path):
+        raise UsageError(f"{data_path} does not exist")
     registry_path = registry_path or default_registry(data_path)
     name = name or dataset_name(data_path)
     file_name = file_name_for(data_path, registry_path)
