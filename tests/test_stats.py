@@ -191,3 +191,21 @@ def test_template_tokens_match_the_runners_tokenization(tmp_path):
     assert (total["min"], total["max"], total["count"]) == (min(lengths), max(lengths), len(lengths))
     assert total["mean"] == round(sum(lengths) / len(lengths), 1)
     assert d["over_cutoff"] == sum(n > 24 for n in lengths)
+
+
+def test_ranking_budgets_for_the_longer_answer_in_one_turn(tmp_path):
+    """DPO/RM: the prompt is one source and the budget goes to the longer of chosen and rejected."""
+    data = tmp_path / "data"
+    data.mkdir()
+    records = [{"instruction": "1234567890", "input": "", "chosen": "ab", "rejected": "abcd"},  # 10 + max(2, 4)
+               {"instruction": "12", "input": "", "chosen": "abc", "rejected": "ab"}]  # 2 + 3
+    (data / "p.json").write_text(json.dumps(records), encoding="utf-8")
+    (data / "dataset_info.json").write_text(json.dumps({"p": {"file_name": "p.json", "ranking": True, "columns": {
+        "prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"}}}), encoding="utf-8")
+    [d] = _stats_json(tmp_path, "p", "--dataset-dir", "data", "--cutoff-len", "12")
+    assert d["stage"] == "rm" and d["kept"] == 2
+    assert d["lengths"]["response"]["max"] == 4 and d["lengths"]["total"]["max"] == 14  # the rejected answer
+    # 14 > 12, but an answer under half the budget is kept whole (infer_seqlen): only the prompt is cut
+    assert (d["over_cutoff"], d["response_truncated"]) == (1, 0)
+    [d] = _stats_json(tmp_path, "p", "--dataset-dir", "data", "--cutoff-len", "6")
+    assert (d["over_cutoff"], d["response_truncated"]) == (1, 1)

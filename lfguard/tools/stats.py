@@ -253,9 +253,11 @@ def add_sample(stats: DatasetStats, value, aligned, measure: Callable[[str], int
         stats.total.append(length)
         return
     pairs = turn_pairs(aligned.prompt + response, aligned.system, aligned.tools, measure, template)
+    stats.turns.append(len(pairs))
+    if stats.stage != "sft" and pairs:
+        pairs = [_one_turn(pairs, aligned, stats.stage, measure, template)]
     prompt_len = sum(s for s, _ in pairs) + sum(t for _, t in pairs[:-1])
     response_len = pairs[-1][1] if pairs else 0
-    stats.turns.append(len(pairs))
     stats.prompt.append(prompt_len)
     stats.response.append(response_len)
     stats.total.append(prompt_len + response_len)
@@ -284,6 +286,18 @@ def turn_pairs(messages: List[dict], system, tools, count: Callable[[str], int],
         source = count(_text(messages[i].get("content"))) + (head if i == 0 else 0)
         pairs.append((source, count(_text(messages[i + 1].get("content")))))
     return pairs
+
+
+def _one_turn(pairs, aligned, stage: str, measure, template) -> tuple:
+    """rm, kto and ppo encode one turn (encode_oneturn): everything before the answer is one source. rm budgets
+    for the longer of chosen and rejected (pairwise.py: infer_seqlen(prompt, max(chosen, rejected)))."""
+    source = sum(s for s, _ in pairs) + sum(t for _, t in pairs[:-1])
+    target = pairs[-1][1]
+    if stage == "rm" and len(aligned.response) >= 2:
+        rejected = turn_pairs(aligned.prompt + aligned.response[1:2], aligned.system, aligned.tools, measure,
+                              template)
+        target = max(target, rejected[-1][1]) if rejected else target
+    return source, target
 
 
 def _add_batch(stats, batch, measure: Measure, placeholders, seen) -> None:
