@@ -38,6 +38,9 @@ def test_hook_definitions():
     for path in ("data/dataset_info.json", "data/a.jsonl", "data/b.parquet", "train.yaml", "cfg/x.yml"):
         assert pattern.search(path), path
     assert not pattern.search("README.md") and not pattern.search("src/model.py")
+    done = subprocess.run([PRE_COMMIT, "validate-manifest", str(ROOT / ".pre-commit-hooks.yaml")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
     per_file_pattern = re.compile(per_file["files"])
     assert per_file_pattern.search("data/a.jsonl") and per_file_pattern.search("examples/train.yaml")
     assert not per_file_pattern.search("package.json")
