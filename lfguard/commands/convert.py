@@ -50,7 +50,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from lfguard.tools import convert, filters, output, register, table, validate
+    from lfguard.tools import filters, output, register, table
     from lfguard.tools.infer import Inconsistent, infer
 
     if not args.output.endswith(OUTPUT_SUFFIXES):
@@ -61,6 +61,41 @@ def run(args) -> int:
     columns, rows = table.read_rows(args.input, args.sheet)
     mapping = _mapping(args, columns)
     wheres = [filters.parse_where(text, columns) for text in args.where]
+    report, rows_of, records = _convert(args, rows, mapping, wheres)
+    if not records:
+        _print_report(args, report, mapping)
+        print(f"lfguard: nothing to write: no row of {args.input} is left after the filters", file=sys.stderr)
+        return 1
+
+    # Where it would be registered: checked before anything is written.
+    registry_path = args.dataset_info or os.path.join(os.path.dirname(args.output), "dataset_info.json")
+    name = args.register if isinstance(args.register, str) else register.dataset_name(args.output)
+    file_name = register.file_name_for(args.output, registry_path)
+    current = None
+    if args.register:
+        check_editable(registry_path)
+        current = register.guard_existing(registry_path, name, file_name, args.force)
+    try:
+        inferred = infer(enumerate(records))
+    except Inconsistent as err:  # cannot happen for records built here; keep the message if it ever does
+        raise UsageError(f"internal: the converted records do not fit one entry: {err.render()}") from None
+
+    if not _write_checked(args, records, rows_of, report, mapping, inferred.entry, name, registry_path):
+        return 1
+    print(f"wrote {len(records)} {mapping.to} records to {args.output}")
+    if args.register:
+        from lfguard.tools.registry_edit import write_entry
+
+        entry = dict({"file_name": file_name}, **inferred.entry, **register.kept_keys(current))
+        action = write_entry(registry_path, name, entry)
+        print(f"{action} entry {name!r} in {registry_path}")
+    return 0
+
+
+def _convert(args, rows, mapping, wheres):
+    """(filter report, input row of each output record, records): --where on rows, mapping, then the record
+    filters (empty responses, exact duplicates)."""
+    from lfguard.tools import convert
 
     report = convert.FilterReport()
     pairs = convert.filter_rows(rows, wheres, report)
@@ -69,49 +104,31 @@ def run(args) -> int:
     except convert.RowError as err:
         raise UsageError(f"{args.input}: {err}") from None
     kept = convert.filter_records(records, not args.keep_empty, not args.keep_duplicates, report)
-    rows_of = [i for i, _ in kept]  # output sample -> input row, to point errors back at the table
-    records = [r for _, r in kept]
-    if not records:
-        _print_report(args, report, mapping)
-        print(f"lfguard: nothing to write: no row of {args.input} is left after the filters", file=sys.stderr)
-        return 1
+    return report, [i for i, _ in kept], [r for _, r in kept]
 
-    registry_path = args.dataset_info or os.path.join(os.path.dirname(args.output), "dataset_info.json")
-    name = args.register if isinstance(args.register, str) else register.dataset_name(args.output)
-    if args.register:
-        check_editable(registry_path)
-    current = register.guard_existing(registry_path, name, register.file_name_for(args.output, registry_path),
-                                      args.force) if args.register else None
-    try:
-        inferred = infer(enumerate(records))
-    except Inconsistent as err:  # cannot happen for records built here; keep the message if it ever does
-        raise UsageError(f"internal: the converted records do not fit one entry: {err.render()}") from None
-    entry = dict({"file_name": register.file_name_for(args.output, registry_path)}, **inferred.entry,
-                 **register.kept_keys(current))
+
+def _write_checked(args, records, rows_of, report, mapping, raw_entry, name, registry_path) -> bool:
+    """Write the records to a temp file, check it as `lfguard check` would through the entry, then move it into
+    place; or, on errors, show them (with the table rows they come from), remove it and return False."""
+    from lfguard.tools import convert, output, validate
 
     temp = output.temp_path_for(args.output)
     try:
         with open(temp, "w", encoding="utf-8", newline="\n") as f:
             f.write(convert.serialize(records, jsonl=args.output.endswith(".jsonl")))
-        found = validate.check_file(temp, inferred.entry, name, registry_path, shown_as=args.output)
-    except BaseException:
-        output.remove(temp)
-        raise
-    _print_report(args, report, mapping)
-    errors = [d for d in found if str(d.severity) == "error"]
-    if errors:
-        try:
+        found = validate.check_file(temp, raw_entry, name, registry_path, shown_as=args.output)
+        _print_report(args, report, mapping)
+        errors = [d for d in found if str(d.severity) == "error"]
+        if errors:
             validate.print_diagnostics(found, text_of=(args.output, temp), samples=len(records))
-        finally:
+            samples = sorted({d.sample for d in errors if d.sample is not None and d.sample < len(rows_of)})
+            if samples:
+                shown = ", ".join(f"sample {s} = row {rows_of[s]}" for s in samples[:10])
+                print(f"  rows of {args.input} (0-based, after the header): {shown}"
+                      + (f" and {len(samples) - 10} more" if len(samples) > 10 else ""))
+            print(f"lfguard: not written: {len(errors)} error(s) in the converted data", file=sys.stderr)
             output.remove(temp)
-        samples = sorted({d.sample for d in errors if d.sample is not None})
-        if samples:
-            shown = ", ".join(f"sample {s} = row {rows_of[s]}" for s in samples[:10] if s < len(rows_of))
-            print(f"  rows of {args.input} (0-based, after the header): {shown}"
-                  + (f" and {len(samples) - 10} more" if len(samples) > 10 else ""))
-        print(f"lfguard: not written: {len(errors)} error(s) in the converted data", file=sys.stderr)
-        return 1
-    try:
+            return False
         output.refuse_overwrite(args.output, args.force)  # it may have appeared meanwhile
         output.commit(temp, args.output)
     except BaseException:
@@ -119,13 +136,7 @@ def run(args) -> int:
         raise
     if found:
         validate.print_diagnostics(found, samples=len(records))
-    print(f"wrote {len(records)} {mapping.to} records to {args.output}")
-    if args.register:
-        from lfguard.tools.registry_edit import write_entry
-
-        action = write_entry(registry_path, name, entry)
-        print(f"{action} entry {name!r} in {registry_path}")
-    return 0
+    return True
 
 
 def _mapping(args, columns):
