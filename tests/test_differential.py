@@ -164,6 +164,7 @@ EXTRA = {
     "function_call_not_json": {"sharegpt_tools"},
     "chosen_human_role": {"sharegpt_ranking"},
     "kto_in_sft": {"alpaca_kto", "sharegpt_kto"},
+    "ranking_string_in_sft": {"alpaca_ranking", "sharegpt_ranking"},
 }
 
 
@@ -205,6 +206,10 @@ def extra_mutations(draw):
         record["chosen"]["from"] = "human"
     elif mutation == "kto_in_sft":
         p.config["stage"] = "sft"
+    elif mutation == "ranking_string_in_sft":
+        p.entry["ranking"] = "true"
+        p.config["stage"] = "sft"
+        p.config.pop("pref_loss", None)
     return p, mutation
 
 
@@ -215,12 +220,7 @@ diff_projects = st.one_of(
 )
 
 # Disagreement classes, each decided and recorded in tests/README.md: (mutation, verdict) -> whose bug it is.
-KNOWN = {
-    # `ranking: "true"` passes LLaMA-Factory's stage gate (`ranking is False` / `is True`) and its converter reads it
-    # as truthy, so rm/dpo train it as ranking data. lfguard's LK010 calls it "not a ranking dataset" and DI115 is
-    # an error: lfguard's bug (LK010 must use the gate's `is True`/`is False`; DI115 is a warning under rm/dpo).
-    ("bool_to_string_registry", "DISAGREE: lfguard error, LLaMA-Factory fine"): "lfguard",
-}
+KNOWN: Dict = {}
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))

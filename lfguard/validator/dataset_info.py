@@ -212,10 +212,11 @@ BAD_FORMATTING = rule(
     good=_project('{"file_name": "a.json", "formatting": "sharegpt"}', _SHAREGPT),
 )
 RANKING_NOT_BOOL = rule(
-    "DI115", "ranking-not-bool", ERROR,
+    "DI115", "ranking-not-bool", WARNING,
     "`ranking` is not a JSON boolean",
     why="The stage gate tests `ranking is True`: a string \"true\" passes every stage's gate and still acts as "
-        "true in the converter.",
+        "true in the converter. So rm/dpo train it as ranking data, and other stages drop its pairwise samples "
+        "(reported per sample as errors).",
     fix="Write true or false without quotes.",
     bad=_project('{"file_name": "a.json", "formatting": "sharegpt", "ranking": "true", "columns": '
                  '{"messages": "conversations", "chosen": "chosen", "rejected": "rejected"}}', _PAIR),

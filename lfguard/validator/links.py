@@ -232,8 +232,13 @@ def _check_stage(config, registry) -> Iterator:
             entry = registry.entries.get(name)
             if entry is None:
                 continue
+            rm = DATA_STAGE[stage] == "rm"
+            # LLaMA-Factory's gate exactly (loader.py): a non-boolean `ranking` such as "true" passes it in every
+            # stage (DI115 reports the type; the samples rules see what the converter makes of it)
+            if not ((rm and entry.ranking is False) or (not rm and entry.ranking is True)):
+                continue
             ranking = entry.ranking is True
-            if ranking != (DATA_STAGE[stage] == "rm"):
+            if ranking != rm:
                 need = "a ranking dataset (`ranking: true`, chosen/rejected)" if not ranking else \
                     "a non-ranking dataset"
                 yield STAGE_DATA.diag(f"`stage: {stage}` needs {need}, but `{name}` is "
