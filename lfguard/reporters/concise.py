@@ -6,14 +6,9 @@ from lfguard.reporters import where
 
 
 def line(d) -> str:
-    place = [where.path(d) or "<project>"]
-    if d.line is not None:
-        place.append(str(d.line))
-        if d.column is not None:
-            place.append(str(d.column))
     # Keep one finding on one line, whatever the message holds.
     text = where.message(d).replace("\r", "\\r").replace("\n", "\\n")
-    return f"{':'.join(place)}: {d.code} {text}"
+    return f"{where.position(d)}: {d.code} {text}"
 
 
 def render(report, stream, color: bool = False) -> None:

@@ -6,25 +6,16 @@ import itertools
 import linecache
 from collections import defaultdict
 
-from lfguard.diagnostics import Severity, display_path
+from lfguard.diagnostics import Severity
+from lfguard.reporters import where
 
 PLACES_PER_RULE = 5  # a million bad records must not print a million lines
 STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
 
 def _place(d) -> str:
-    parts = [display_path(d.file) or "<project>"]
-    if d.line is not None:
-        parts.append(str(d.line))
-        if d.column is not None:
-            parts.append(str(d.column))
-    where = ":".join(parts)
-    extra = []
-    if d.dataset:
-        extra.append(f"dataset {d.dataset}")
-    if d.sample is not None:
-        extra.append(f"sample {d.sample}")
-    return where + (f" ({', '.join(extra)})" if extra else "")
+    extra = where.context(d)
+    return where.position(d) + (f" ({extra})" if extra else "")
 
 
 def _frame(d, width: int = 160):

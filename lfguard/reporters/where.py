@@ -13,6 +13,16 @@ def path(d) -> Optional[str]:
     return shown.replace("\\", "/") if shown else None
 
 
+def position(d) -> str:
+    """``file:line:col`` as far as known; ``<project>`` for a finding about no one file."""
+    parts = [path(d) or "<project>"]
+    if d.line is not None:
+        parts.append(str(d.line))
+        if d.column is not None:
+            parts.append(str(d.column))
+    return ":".join(parts)
+
+
 def context(d) -> str:
     """'dataset NAME, sample N' for what a line number alone does not say; '' when neither applies."""
     parts = []
