@@ -298,3 +298,12 @@ def test_cli_registers_a_folder_of_files(tmp_path):
     assert "data/chats/: 3 records" in out
     entry = json.loads((tmp_path / "data" / "dataset_info.json").read_text())["chats"]
     assert entry["file_name"] == "chats" and entry["formatting"] == "sharegpt"
+
+
+def test_cli_notes_a_file_registered_under_another_name(tmp_path):
+    (tmp_path / "a.json").write_text('[{"instruction": "q", "input": "", "output": "a"}]', encoding="utf-8")
+    (tmp_path / "dataset_info.json").write_text('{"old": {"file_name": "a.json"}}', encoding="utf-8")
+    code, out, _ = run_cli("register", "a.json", "--name", "new", cwd=tmp_path)
+    assert code == 0 and "note: a.json is also registered as 'old'" in out
+    assert json.loads((tmp_path / "dataset_info.json").read_text()) == {"old": {"file_name": "a.json"},
+                                                                      "new": {"file_name": "a.json"}}

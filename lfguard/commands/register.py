@@ -56,6 +56,9 @@ def run(args) -> int:
         return 0
     from lfguard.tools.registry_edit import write_entry
 
+    others = register.other_names(plan.registry_path, plan.name, plan.entry["file_name"])
     action = write_entry(plan.registry_path, plan.name, plan.entry)
+    if others:
+        print(f"note: {plan.entry['file_name']} is also registered as {', '.join(map(repr, others))}")
     print(f"{action} entry {plan.name!r} in {display_path(plan.registry_path)}")
     return 0

@@ -91,6 +91,20 @@ def guard_existing(registry_path: str, name: str, file_name: str, force: bool) -
     return current
 
 
+def other_names(registry_path: str, name: str, file_name: str) -> list:
+    """Other entries of the registry that already read this file."""
+    import json
+
+    try:
+        with open(registry_path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return []
+    if not isinstance(data, dict):
+        return []
+    return [k for k, v in data.items() if k != name and isinstance(v, dict) and v.get("file_name") == file_name]
+
+
 def kept_keys(current: Optional[dict]) -> dict:
     """Keys of an entry being replaced that say how much to use, not how to read: kept as they are."""
     return {k: current[k] for k in ("num_samples",) if current and k in current}
