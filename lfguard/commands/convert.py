@@ -20,6 +20,9 @@ OUTPUT_SUFFIXES = (".json", ".jsonl")
 
 
 def add_arguments(parser) -> None:
+    import argparse
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the example's lines
     parser.add_argument("input", metavar="TABLE", help="the table to read")
     parser.add_argument("output", metavar="OUT", help="the data file to write (.json or .jsonl)")
     parser.add_argument("--to", choices=["alpaca", "sharegpt"],
