@@ -8,6 +8,11 @@ from typing import Any, Dict, NamedTuple, Optional, Tuple
 from lfguard.diagnostics import Severity
 
 
+# Lower bound used by the cutoff_len estimate: natural text in common tokenizers rarely packs more than this many
+# characters into one token, so chars / 6 undercounts tokens and the reported counts are lower bounds.
+CHARS_PER_TOKEN = 6
+
+
 class Finding(NamedTuple):
     """One sample-level finding. ``path`` is the JSON path inside the record (e.g. ("conversations", 3, "from"));
     the dataset layer turns it into a line and column. ``severity`` overrides the rule's own when set."""

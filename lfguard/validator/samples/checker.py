@@ -23,11 +23,8 @@ from lfguard.validator.converter import (ASSISTANT, FUNCTION, OBSERVATION, USER,
                                          kept_by_stage, stage_messages, tag_mapping)
 from lfguard.validator.model import DatasetUsage
 from lfguard.validator.samples import alpaca, common, kto, multimodal, openai, ranking, sharegpt, tools
-from lfguard.validator.samples.base import Finding, Tally
+from lfguard.validator.samples.base import CHARS_PER_TOKEN, Finding, Tally
 
-# Lower bound used by the cutoff_len estimate: natural text in common tokenizers rarely packs more than this many
-# characters into one token, so chars / 6 undercounts tokens and the reported counts are lower bounds.
-CHARS_PER_TOKEN = 6
 KTO_BATCH = 1000  # LLaMA-Factory's preprocessing_batch_size default
 _TEMPLATE_ROLES = (USER, ASSISTANT, OBSERVATION, FUNCTION)
 _VALID, _HAZARD, _OTHER = 1, 2, 0  # KTO batch status of a sample

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import List
 
 from lfguard.validator.samples import alpaca, common, kto, multimodal, openai, sharegpt
-from lfguard.validator.samples.base import Finding
+from lfguard.validator.samples.base import CHARS_PER_TOKEN, Finding
 
 _TAG_KEYS = ("user_tag", "assistant_tag", "observation_tag", "function_tag", "system_tag")
 
@@ -99,9 +99,11 @@ def dataset_findings(c) -> List[Finding]:
                                "\"Your dataset only has one preference type\". Add samples of the other kind.",
                                None, ()))
     if c.cutoff_len and c.trunc_exceed:
+        cut = (f"at least {c.trunc_cut} of them lose part of a response" if c.trunc_cut
+               else "only their prompts are cut")
         out.append(Finding(common.TRUNCATION, f"at least {_plural(c.trunc_exceed, 'sample')} exceed cutoff_len "
-                           f"{c.cutoff_len} and at least {c.trunc_cut} lose part of a response (estimate: at most "
-                           f"{6} characters per token). Raise cutoff_len or shorten the samples.", None, ()))
+                           f"{c.cutoff_len}, and {cut} (an estimate from characters, at most {CHARS_PER_TOKEN} per "
+                           "token). Raise cutoff_len or shorten the samples.", None, ()))
     if not blocked and c.crashed == 0 and c.kept == 0 and stage != "pt" and converted > 0:
         out.append(Finding(common.NO_VALID_SAMPLES, f"{'none of the ' + str(converted) + ' samples is' if converted > 1 else 'the only sample is not'} kept by the "
                            f"{stage} stage: LLaMA-Factory raises \"Cannot find valid samples\". Fix the per-sample "
