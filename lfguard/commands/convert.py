@@ -41,8 +41,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--system", metavar="COL|TEXT", help="column or fixed text for the system prompt")
     group = parser.add_argument_group("filters (the report counts what each removed)")
     group.add_argument("--where", action="append", default=[], metavar="EXPR",
-                       help="keep rows where EXPR holds, e.g. 'answer contains SKIP or answer contains \"```yaml\"' "
-                            "(repeatable: all must hold)")
+                       help="keep rows where EXPR holds, e.g. 'answer contains SKIP or answer contains \"```yaml\"'; "
+                            "operators: contains, startswith, endswith, equals, matches (regex), empty, each "
+                            "optionally after `not`; `and` binds tighter than `or` (repeatable: all must hold)")
     group.add_argument("--keep-empty", action="store_true", help="keep rows whose response is empty")
     group.add_argument("--keep-duplicates", action="store_true", help="keep exact duplicate records")
     parser.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
