@@ -307,3 +307,34 @@ def test_unreadable_registry_stops_before_anything_is_written(tmp_path):
     assert code == 2 and "dataset_info.json is not a JSON object" in err and "lfguard check" in err
     assert not (tmp_path / "o.json").exists()
     assert (tmp_path / "dataset_info.json").read_text() == '{"a": {"file_name": "a.json"},}\n'
+
+
+@pytest.mark.parametrize("expr,kept", [
+    ("a empty", [1, 3]),
+    ("a not empty", [0, 2]),
+    ("a != x", [1, 2, 3]),
+    ("a endswith 'y z'", [2]),
+    ("b == 1 or a empty and b == 2", [0, 1]),
+])
+def test_where_operators(expr, kept):
+    from lfguard.tools.filters import parse_where
+
+    rows = [{"a": "x", "b": 1}, {"a": "", "b": 2}, {"a": "x y z", "b": 3}, {"a": None, "b": None}]
+    where = parse_where(expr, ["a", "b"])
+    assert [i for i, row in enumerate(rows) if where(row)] == kept
+
+
+@pytest.mark.parametrize("expr,message", [
+    ("a", "expected COLUMN OPERATOR TEXT"),
+    ("a has x", "unknown operator 'has'"),
+    ("a matches (", "bad regular expression"),
+    ("a contains x and", "a condition must follow 'and'"),
+    ("a contains x b contains y", "expected 'and' or 'or' before 'b'"),
+    ("a contains 'x", "No closing quotation"),
+])
+def test_where_errors_are_usage_errors(expr, message):
+    from lfguard.errors import UsageError
+    from lfguard.tools.filters import parse_where
+
+    with pytest.raises(UsageError, match=message.replace("(", r"\(")):
+        parse_where(expr, ["a", "b"])
