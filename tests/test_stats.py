@@ -209,3 +209,10 @@ def test_ranking_budgets_for_the_longer_answer_in_one_turn(tmp_path):
     assert (d["over_cutoff"], d["response_truncated"]) == (1, 0)
     [d] = _stats_json(tmp_path, "p", "--dataset-dir", "data", "--cutoff-len", "6")
     assert (d["over_cutoff"], d["response_truncated"]) == (1, 1)
+
+
+def test_config_overrides_like_llamafactory_cli(tmp_path):
+    _project(tmp_path, with_tokenizer=False)
+    [d] = _stats_json(tmp_path, "train.yaml", "cutoff_len=12", "stage=ppo")
+    assert (d["cutoff_len"], d["stage"]) == (12, "ppo")
+    assert run_cli("stats", "d", "cutoff_len=12", cwd=tmp_path)[0] == 2

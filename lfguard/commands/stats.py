@@ -21,6 +21,8 @@ INFER_RECORDS = 1000  # an unregistered file's entry is inferred from its first 
 
 def add_arguments(parser) -> None:
     parser.add_argument("target", metavar="CONFIG|DATASET", help="a training YAML, a data file or a dataset name")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="override the config's values, as llamafactory-cli takes them (e.g. cutoff_len=4096)")
     parser.add_argument("--format", choices=["text", "json"], default="text", help="output format (default: text)")
     parser.add_argument("--cutoff-len", type=int, metavar="N",
                         help=f"override cutoff_len (default: the config's, else {DEFAULT_CUTOFF_LEN})")
@@ -103,6 +105,8 @@ def _targets(args):
     stage_arg = DATA_STAGE.get(args.stage) if args.stage else None
     if target.endswith((".yaml", ".yml")):
         return _from_config(args, stage_arg)
+    if args.overrides:
+        raise UsageError("KEY=VALUE overrides apply to a training YAML only")
     if os.path.isfile(target):
         entry = _entry_for_file(target, args.dataset_dir)
         return [(entry, stage_arg or _stage_of_entry(entry), None)], {}
@@ -127,6 +131,15 @@ def _from_config(args, stage_arg):
     except yaml.YAMLError as err:
         raise UsageError(f"{args.target} is not valid YAML ({err}); `lfguard check {args.target}` shows where") \
             from None
+    if isinstance(config, dict):
+        for item in args.overrides:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise UsageError(f"{item!r} is not KEY=VALUE")
+            try:
+                config[key.lstrip("-")] = yaml.safe_load(value)
+            except yaml.YAMLError:
+                config[key.lstrip("-")] = value
     if not isinstance(config, dict) or not config.get("dataset"):
         raise UsageError(f"{args.target} names no `dataset`")
     names = config["dataset"]
