@@ -40,7 +40,9 @@ def to_text(stats_list, stream, color: bool = False) -> None:
             over = d["over_cutoff"]
             console.print(f"  over cutoff_len {d['cutoff_len']}: {over} ({_pct(over, d['kept'])})"
                           f", losing part of the response: {d['response_truncated']} "
-                          f"({_pct(d['response_truncated'], d['kept'])})")
+                          f"({_pct(d['response_truncated'], d['kept'])})"
+                          + (" [cutoff_len counts tokens: with characters, a rough guide]"
+                             if d["unit"] == "characters" else ""))
         if d["placeholders"] or d["media"]:
             parts = [f"{escape(k)} {v}" for k, v in d["placeholders"].items()]
             parts += [f"{k} {v} in {d['media_samples'].get(k, 0)} samples" for k, v in d["media"].items()]
