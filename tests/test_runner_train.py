@@ -136,3 +136,21 @@ def test_llamafactory_backend_runs_the_cli_with_the_overrides(tiny_model, tmp_pa
     code, _, err = run_cli("train", str(config), "learning_rate=1e-4", "--backend", "llamafactory", cwd=tmp_path)
     assert code == 3
     assert (tmp_path / "called").read_text().split() == ["train", str(config), "learning_rate=1e-4"]
+
+
+@pytest.mark.slow
+def test_two_processes_through_torchrun_on_cpu(tiny_model, tmp_path, monkeypatch):
+    # the multi-device path end to end: torchrun (gloo on CPU), DDP, one log line per step from rank 0 only
+    import subprocess
+    import sys
+
+    config = write_training_project(tmp_path, tiny_model, "max_steps: 4\n")
+    env = dict(os.environ, FORCE_TORCHRUN="1", NPROC_PER_NODE="2", OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "lfguard", "train", str(config)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "torch.distributed.run" in proc.stderr and "--nproc_per_node 2" in proc.stderr
+    assert proc.stdout.count("step 4/4  loss") == 1
+    state = json.loads((tmp_path / "out" / "trainer_state.json").read_text())
+    assert state["global_step"] == 4 and state["train_batch_size"] == 4
+    assert (tmp_path / "out" / "adapter_model.safetensors").is_file()

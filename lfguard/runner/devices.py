@@ -136,8 +136,10 @@ def torchrun_command(env: Mapping[str, str], machine: Machine, script_args: List
             "--master_port", w["master_port"], "-m", "lfguard.runner.launch", *script_args]
 
 
-def distributed_backend(machine: Machine) -> str:
-    return {"npu": "hccl", "cuda": "nccl"}.get(machine.kind, "gloo")
+def distributed_backend(kind) -> str:
+    """torch.distributed backend for a Machine or a kind: HCCL on Ascend, NCCL on CUDA, gloo on CPU."""
+    kind = getattr(kind, "kind", kind)
+    return {"npu": "hccl", "cuda": "nccl"}.get(kind, "gloo")
 
 
 def free_port() -> int:

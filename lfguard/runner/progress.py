@@ -80,7 +80,7 @@ class Progress(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.start, self.start_step = time.time(), state.global_step
-        if not state.is_world_process_zero:
+        if args.process_index != 0:  # the main process only
             return
         if self.live:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
@@ -98,7 +98,7 @@ class Progress(TrainerCallback):
                             loss=f"{self.loss:.4f}" if self.loss is not None else "-", rate=f"{self._rate(state):.1f}")
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not state.is_world_process_zero or not logs:
+        if args.process_index != 0 or not logs:
             return
         if "loss" in logs:
             self.loss = float(logs["loss"])

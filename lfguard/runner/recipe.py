@@ -16,7 +16,7 @@ from typing import List, Optional, Tuple
 
 from lfguard.runner import data as data_mod
 from lfguard.runner.config import RunConfig
-from lfguard.runner.devices import Machine, Precision
+from lfguard.runner.devices import Machine, Precision, distributed_backend
 from lfguard.runner.templates import Template, fix_tokenizer, get_template
 from lfguard.runner.tokenize import IGNORE_INDEX, DataOptions, encode_sample
 
@@ -183,6 +183,8 @@ def training_arguments(config: RunConfig, precision: Precision, has_eval: bool, 
                   disable_tqdm=True, remove_unused_columns=False, label_names=["labels"])
     if machine_kind == "cpu":
         kwargs.setdefault("dataloader_pin_memory", False)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun: gloo on CPU (else no process group), hccl, nccl
+        kwargs.setdefault("ddp_backend", distributed_backend(machine_kind))
     kwargs.setdefault("report_to", "none")
     kwargs.setdefault("ddp_find_unused_parameters", False)  # LoRA: LLaMA-Factory sets this for DDP
     kwargs.pop("resume_from_checkpoint", None)
