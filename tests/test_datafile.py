@@ -77,6 +77,15 @@ def test_symlink_loop(project):
     assert "symlink loop" in _one(_report(root), "DF006")["message"]
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_pipe_is_not_read(project):
+    root = _project(project, None, "pipe.json")
+    os.mkfifo(root / "data" / "pipe.json")
+    assert "not a regular file" in _one(_report(root), "DF006")["message"]
+    code, _ = check_json("data/pipe.json", cwd=root)  # named directly: reported, never opened (it would block)
+    assert code == 1
+
+
 # -- decoding and syntax ------------------------------------------------------------------------------------------
 def test_invalid_jsonl_line_position(project):
     data = '{"instruction": "a", "input": "", "output": "b"}\n{"instruction": "a", "input": "" "output": "b"}\n'

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from typing import Dict, List, Optional, Tuple
 
 from lfguard.readers import FILEEXT2TYPE, builder, extension, folder_files, locate
@@ -232,7 +233,16 @@ def resolve_files(entry) -> Tuple[Optional[List[str]], List]:
                                          f"({names}{', ...' if len(odd) > 5 else ''}); every entry is a data file to "
                                          "it. Move them out of the folder", **where))
             return None, out
-        return [f for f in files if not os.path.isdir(f)], out
+        special = [f for f in files if not _regular(f)]
+        if special:
+            out.append(UNREADABLE.diag(f"{os.path.abspath(special[0])} is not a regular file (a pipe, device or "
+                                       "socket); put real data files in the folder", **where))
+            return None, out
+        return files, out
+    if not _regular(path):
+        out.append(UNREADABLE.diag(f"{shown} is not a regular file (a pipe, device or socket); point file_name at "
+                                   "a real data file", **where))
+        return None, out
     if builder(path) is None:
         ext = extension(path)
         hint = (f"; rename it to .{ext.lower()}" if ext.lower() in FILEEXT2TYPE else "")
@@ -240,6 +250,14 @@ def resolve_files(entry) -> Tuple[Optional[List[str]], List]:
                                       f"loads only {_ALLOWED} (case-sensitive){hint}", **where))
         return None, out
     return [path], out
+
+
+def _regular(path: str) -> bool:
+    """A regular file (after symlinks): reading a FIFO or a device would block or never end."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def csv_shape_rule(entry, files: List[str]) -> List:

@@ -260,7 +260,7 @@ def check_unregistered(path: str, settings) -> DatasetResult:
     raw_entry = {"file_name": os.path.basename(path)}
     entry = dataset_info.resolve_entry(os.path.basename(path), raw_entry, registry)
     note = None
-    if builder(path) is not None:
+    if builder(path) is not None and datafile._regular(path):
         first = []
         try:
             for item in iter_file(path):
