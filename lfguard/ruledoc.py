@@ -51,7 +51,7 @@ def explain(rule) -> str:
         if files:
             out += [f"### {label}", ""]
             if rule.target or rule.args:
-                out += [f"`lfguard check {' '.join([rule.target or '.', *rule.args])}`", ""]
+                out += [f"`lfguard {rule.command} {' '.join([rule.target or '.', *rule.args])}`", ""]
             for path, text in files.items():
                 if isinstance(text, bytes):  # e.g. a Parquet file: say what it is, not its bytes
                     out += [f"`{path}`: a binary file of {len(text)} bytes", ""]
