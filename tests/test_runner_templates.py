@@ -180,3 +180,23 @@ def test_function_call_and_tools_in_qwen_format():
     assert rendered[0].startswith("<|im_start|>system\n\n\n# Tools\n")
     assert '\n{"type": "function", "function": {"name": "f"' in rendered[0]
     assert rendered[1] == '<tool_call>\n{"name": "f", "arguments": {"x": 1}}\n</tool_call><|im_end|>\n'
+
+
+def test_progress_prints_plain_lines_with_loss_rate_and_eta():
+    import io
+    from types import SimpleNamespace
+
+    pytest.importorskip("transformers")
+    from lfguard.runner.progress import Progress
+
+    out = io.StringIO()
+    progress = Progress(batch_samples=8, stream=out, live=False)
+    args = SimpleNamespace(process_index=0)
+    state = SimpleNamespace(global_step=0, max_steps=10)
+    progress.on_train_begin(args, state, None)
+    state.global_step = 5
+    progress.on_log(args, state, None, logs={"loss": 1.2345, "learning_rate": 1e-4, "epoch": 0.5})
+    line = out.getvalue().strip()
+    assert line.startswith("step 5/10  loss 1.234") and "samples/s" in line and "eta " in line
+    progress.on_log(SimpleNamespace(process_index=1), state, None, logs={"loss": 1.0})  # other ranks are silent
+    assert out.getvalue().count("\n") == 1

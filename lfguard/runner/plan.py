@@ -129,6 +129,10 @@ def render_text(plan: dict) -> str:
                      f"({lo['percent']}% of {lo['total'] - lo['trainable']:,}) on {', '.join(lo['target'])}")
     if "memory_gib" in plan:
         m = plan["memory_gib"]
-        lines.append(f"  memory     ~{m['total']:.2f} GiB per device (weights {m['weights']:.2f}, adapter and "
-                     f"optimizer {m['adapter']:.3f}, activations {m['activations']:.2f}; an estimate)")
+        lines.append(f"  memory     ~{_size(m['total'])} per device (weights {_size(m['weights'])}, adapter and "
+                     f"optimizer {_size(m['adapter'])}, activations {_size(m['activations'])}; an estimate)")
     return "\n".join(lines) + "\n"
+
+
+def _size(gib: float) -> str:
+    return f"{gib:.2f} GiB" if gib >= 1 else f"{gib * 1024:.1f} MiB"
