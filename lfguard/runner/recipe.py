@@ -37,13 +37,19 @@ def model_path(config: RunConfig) -> str:
         return name
     revision = config.get("model_revision", "main")
     if _env_on("USE_MODELSCOPE_HUB"):
-        from modelscope import snapshot_download
-
+        try:
+            from modelscope import snapshot_download
+        except ImportError:
+            raise data_mod.DataError("USE_MODELSCOPE_HUB is set but modelscope is not installed: "
+                                     "pip install modelscope") from None
         return snapshot_download(name, revision=None if revision == "main" else revision,
                                  cache_dir=config.values.get("cache_dir"))
     if _env_on("USE_OPENMIND_HUB"):
-        from openmind.utils.hub import snapshot_download
-
+        try:
+            from openmind.utils.hub import snapshot_download
+        except ImportError:
+            raise data_mod.DataError("USE_OPENMIND_HUB is set but openmind is not installed: "
+                                     "pip install openmind") from None
         return snapshot_download(name, revision=revision, cache_dir=config.values.get("cache_dir"))
     return name  # transformers resolves hub ids itself
 
