@@ -163,8 +163,8 @@ def _train(config, machine, precision, settings, samples) -> int:
         print(f"lfguard: {precision.note}", file=sys.stderr)
     try:
         metrics = recipe.train(config, machine, precision, settings.dataset_dir, samples=samples)
-    except DataError as err:
-        raise UsageError(str(err)) from None
+    except (DataError, OSError) as err:  # OSError: a model or tokenizer that cannot be found or read
+        raise UsageError(str(err).strip().splitlines()[0] if str(err).strip() else repr(err)) from None
     loss = metrics.get("train_loss")
     print(f"lfguard: done: train_loss {loss:.4f}, {metrics.get('train_runtime', 0):.1f} s, "
           f"{metrics.get('train_samples_per_second', 0):.1f} samples/s; adapter in {config.output_dir}",
