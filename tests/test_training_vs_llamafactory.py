@@ -2,6 +2,7 @@
 and argument parsing (OmegaConf.load + get_train_args) fail with the message the rule quotes, and its `good`
 example does not. Skipped when no llamafactory is available (in this interpreter or ../lfvenv)."""
 
+import functools
 import importlib.util
 import json
 import pathlib
@@ -40,7 +41,7 @@ EXPECTED = {
     "TY339": "Cannot use `predict_with_generate` and `compute_accuracy` together",
     "TY340": "Cannot use device map", "TY344": "FP8 training is not compatible", "TY345": "vLLM/SGLang backend",
     "TY347": "Adapter is only valid", "TY348": "Quantization is only compatible", "TY349": "Cannot resize embedding",
-    "TY350": "`--project` must be specified",
+    "TY350": "`--project` must be specified", "TY352": "must be an integer bigger than 0",
 }
 # Error rules not probed here: the outcome depends on the machine (no GPU: bf16 fails first on a CPU; no
 # deepspeed/unsloth: the dependency check fails first; files on disk: TY212, TY360), LLaMA-Factory fails only later
@@ -69,6 +70,7 @@ print("RESULT " + json.dumps(out))
 """
 
 
+@functools.lru_cache(maxsize=None)
 def _llamafactory_python():
     if importlib.util.find_spec("llamafactory") and importlib.util.find_spec("omegaconf"):
         return sys.executable
@@ -180,3 +182,76 @@ def test_corpus_errors_agree_with_llamafactory(tmp_path):
     parse_time = {f for f in parse_time if standard_config(f)}
     assert parse_time == rejected, {"lfguard only": parse_time - rejected,
                                     "llamafactory only": {f: outcome[f] for f in rejected - parse_time}}
+
+
+# -- differential: random combinations of the keys the parse checks read ------------------------------------------
+_POOL = {
+    "stage": ["sft", "pt", "rm", "dpo", "kto", "ppo"], "finetuning_type": ["lora", "full", "freeze", "oft"],
+    "do_train": [True, False], "do_eval": [True, False], "do_predict": [True, False], "val_size": [0.0, 0.1, 5],
+    "eval_dataset": ["b", None], "dataset": ["a", "a,b", None], "streaming": [True, False], "max_steps": [-1, 100],
+    "max_samples": [None, 100], "mask_history": [True, False], "train_on_prompt": [True, False],
+    "neat_packing": [True, False], "eval_strategy": ["no", "steps", "epoch"], "eval_steps": [None, 10, 30, 7.5],
+    "save_steps": [100, 50, 100.5], "logging_steps": [10, 0, 2.5], "load_best_model_at_end": [True, False],
+    "save_strategy": ["steps", "epoch", "best"], "lr_scheduler_type": ["cosine", "reduce_lr_on_plateau", "greedy"],
+    "warmup_steps": [0, -1, 0.1], "reward_model": [None, "r"], "reward_model_type": ["lora", "full"],
+    "pref_loss": ["sigmoid", "ipo", "orpo", "simpo"], "dpo_label_smoothing": [0.0, 0.1], "use_llama_pro": [True, False],
+    "pissa_init": [True, False], "use_dora": [True, False], "loraplus_lr_ratio": [None, 16.0],
+    "adapter_name_or_path": [None, "x", "x,y"], "create_new_adapter": [True, False], "resize_vocab": [True, False],
+    "shift_attn": [True, False], "report_to": ["none", "mlflow", "wandb"], "compute_accuracy": [True, False],
+    "interleave_probs": [None, "0.5,0.5", "1.0"], "mix_strategy": ["concat", "interleave_under"],
+    "image_max_pixels": [1024, 589824], "image_min_pixels": [1024, 4096], "dataloader_prefetch_factor": [None, 2],
+    "dataloader_num_workers": [0, 2], "ref_model_quantization_bit": [None, 4, 2], "quantization_device_map": [None, "auto"],
+    "export_quantization_bit": [None, 4], "torch_empty_cache_steps": [None, 0, 5], "logging_strategy": ["steps", "epoch"],
+}
+_DIFF_PROBE = r"""
+import contextlib, io, json, os, sys
+os.environ["DISABLE_VERSION_CHECK"] = "1"
+from llamafactory.hparams import get_train_args
+out = {}
+for name, args in json.load(sys.stdin).items():
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            get_train_args(dict(args))
+        out[name] = None
+    except BaseException as err:
+        out[name] = type(err).__name__ + ": " + str(err)
+print("RESULT " + json.dumps(out))
+"""
+
+
+def test_random_configs_are_rejected_exactly_when_llamafactory_rejects_them(tmp_path):
+    import random
+
+    import yaml
+
+    from lfguard.settings import Settings
+    from lfguard.validator import training
+
+    python = _llamafactory_python()
+    if python is None:
+        pytest.skip("llamafactory is not installed")
+    rng = random.Random(20261127)
+    cases = {}
+    for i in range(40):
+        config = {"model_name_or_path": "m", "template": "qwen", "output_dir": str(tmp_path / f"out{i}")}
+        for key in rng.sample(sorted(_POOL), rng.randint(2, 7)):
+            value = rng.choice(_POOL[key])
+            if value is not None:
+                config[key] = value
+        cases[f"c{i}"] = config
+    run = subprocess.run([python, "-c", _DIFF_PROBE], input=json.dumps(cases), capture_output=True, text=True,
+                         cwd=tmp_path, timeout=600)
+    line = next((x for x in run.stdout.splitlines() if x.startswith("RESULT ")), None)
+    assert line, run.stderr[-3000:]
+    outcome = json.loads(line[len("RESULT "):])
+    disagreements = {}
+    for name, config in cases.items():
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        loaded = training.load_config(str(path), str(tmp_path), Settings(llamafactory_version="0.9.5"))
+        ours = {d.code for d in loaded.diagnostics if str(d.severity) == "error" and d.code[:3] in ("TY1", "TY2", "TY3")}
+        error = outcome[name]
+        agrees = (not error and not ours) or (error and any(EXPECTED.get(c, "\0") in error for c in ours))
+        if not agrees:
+            disagreements[name] = (config, error, sorted(ours))
+    assert not disagreements, disagreements

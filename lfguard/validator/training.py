@@ -795,7 +795,7 @@ PARSE_CHECKS: List[ParseCheck] = [
     _lf("TY307", "interleave-probs-length", "`interleave_probs` and `dataset` differ in length",
         ("interleave_probs", "dataset"),
         lambda v: v.has("interleave_probs") and (v.mix_strategy or "concat") != "concat" and (
-            len(_names(v.interleave_probs)) != v.n_datasets
+            (v.n_datasets and len(_names(v.interleave_probs)) != v.n_datasets)
             or (v.n_eval_datasets and len(_names(v.interleave_probs)) != v.n_eval_datasets)),
         "`interleave_probs` needs one probability per name in `dataset` (and `eval_dataset`): LLaMA-Factory "
         "raises `The length of dataset and interleave probs should be identical.`",
@@ -828,11 +828,21 @@ PARSE_CHECKS: List[ParseCheck] = [
         "requires non-zero --logging_steps`", "dataset: a\nlogging_steps: 0\n", "dataset: a\nlogging_steps: 10\n"),
     _lf("TY313", "fractional-steps", "A step count above 1 that is not an integer",
         ("logging_steps", "eval_steps", "save_steps"),
-        lambda v: any(isinstance(x, float) and x > 1 and x != int(x)
-                      for x in (v.logging_steps, v.eval_steps, v.save_steps)),
-        "`logging_steps`/`eval_steps`/`save_steps` above 1 must be whole numbers (below 1 they are ratios): "
-        "transformers raises `must be an integer if bigger than 1`", "dataset: a\nsave_steps: 100.5\n",
-        "dataset: a\nsave_steps: 100\n"),
+        lambda v: any(isinstance(x, float) and x > 1 and x != int(x) and str(strategy) == "steps"
+                      for x, strategy in ((v.logging_steps, v.logging_strategy or "steps"),
+                                          (v.eval_steps, v.eval_strategy or "no"),
+                                          (v.save_steps, v.save_strategy or "steps"))),
+        "`logging_steps`/`eval_steps`/`save_steps` above 1 must be whole numbers (below 1 they are ratios) when "
+        "their strategy is `steps`: transformers raises `must be an integer if bigger than 1`",
+        "dataset: a\nsave_steps: 100.5\n", "dataset: a\nsave_steps: 100\n"),
+    _lf("TY352", "torch-empty-cache-steps", "`torch_empty_cache_steps` is not a positive integer",
+        ("torch_empty_cache_steps",),
+        lambda v: v.torch_empty_cache_steps is not None and not (
+            isinstance(v.torch_empty_cache_steps, int) and not isinstance(v.torch_empty_cache_steps, bool)
+            and v.torch_empty_cache_steps > 0),
+        "`torch_empty_cache_steps` must be a whole number above 0 (or unset): transformers raises "
+        "`torch_empty_cache_steps` must be an integer bigger than 0", "dataset: a\ntorch_empty_cache_steps: 0\n",
+        "dataset: a\ntorch_empty_cache_steps: 10\n"),
     _lf("TY314", "load-best-model-strategies", "`load_best_model_at_end` with mismatched save and eval strategies",
         ("load_best_model_at_end", "save_strategy", "eval_strategy", "save_steps", "eval_steps"),
         lambda v: bool(v.load_best_model_at_end) and str(v.save_strategy or "steps") != "best" and (
