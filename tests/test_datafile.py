@@ -110,8 +110,9 @@ def test_bom(project):
 def test_deep_nesting_top_level_and_non_objects(project):
     deep = _one(_report(_project(project, '[{"a": ' + "[" * 5000 + "]" * 5000 + "}]")), "DF013")
     assert deep["sample"] == 0
-    top = _one(_report(_project(project, '{\n  "instruction": "hi"\n}\n')), "DF014")
-    assert (top["line"], top["column"]) == (1, 1)
+    report = _report(_project(project, '{\n  "instruction": "hi", "input": "", "output": "x"\n}\n'))
+    top = _one(report, "DF014")
+    assert (top["severity"], top["line"], top["column"]) == ("warning", 1, 1) and report["summary"]["samples"] == 1
     d = _one(_report(_project(project, '[{"instruction": "hi", "input": "", "output": "x"},\n "hello"]')), "DF015")
     assert (d["line"], d["column"], d["sample"]) == (2, 2, 1)
 

@@ -70,9 +70,11 @@ def test_invalid_element_position_inside_record(tmp_path):
     assert (problem.kind, problem.line, problem.column, problem.sample) == ("invalid-json", 4, 9, 1)
 
 
-def test_top_level_object_is_a_problem(tmp_path):
-    (problem,) = _items(_write(tmp_path, "a.json", '{\n  "instruction": "hi",\n  "output": "x"\n}\n'))
+def test_top_level_object_is_one_record_and_a_problem(tmp_path):
+    problem, record = _items(_write(tmp_path, "a.json", '{\n  "instruction": "hi",\n  "output": "x"\n}\n'))
     assert problem.kind == "top-level"
+    assert (record.index, record.value, record.line, record.column) == (0, {"instruction": "hi", "output": "x"}, 1, 1)
+    assert locate(record, ("output",)) == (3, 13)
 
 
 def test_single_line_object_is_one_record(tmp_path):

@@ -92,7 +92,10 @@ def frames(path: str) -> Iterator[Union[Span, Problem]]:
     if first == b"[":
         yield from _array_frames(path, 3 if has_bom else 0)
     elif first == b"{" and _is_one_object(path):
-        yield Problem("top-level", "the top level is one JSON object, not a list of samples", path, 1, 1)
+        # pandas (the datasets JSON builder's fallback) reads it as one row: so do we
+        yield Problem("top-level", "the top level is one JSON object, which LLaMA-Factory reads as a single sample",
+                      path, 1, 1)
+        yield Span(3 if has_bom else 0, os.path.getsize(path), 1, 1, 0)
     else:
         yield from _line_frames(path, 3 if has_bom else 0)
 

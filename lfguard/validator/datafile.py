@@ -106,9 +106,10 @@ TOO_DEEP = rule(
     good=_project(_ALPACA),
 )
 TOP_LEVEL = rule(
-    "DF014", "top-level-not-list", ERROR,
+    "DF014", "top-level-not-list", WARNING,
     "The JSON file is one object, not a list of samples",
-    why="The JSON builder reads a top-level object as a single odd row and fails later with a TypeError or KeyError.",
+    why="The JSON builder reads a top-level object as one single row: fine if it is one sample, but a mapping of "
+        "samples ({\"0\": {...}, \"1\": {...}}) becomes one broken row (then reported by the sample rules).",
     fix="Wrap the samples in a list: [{...}, {...}], or write one object per line (JSON Lines).",
     bad=_project('{\n  "instruction": "hi",\n  "input": "",\n  "output": "hello"\n}\n'),
     good=_project(_ALPACA),

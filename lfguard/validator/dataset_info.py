@@ -176,8 +176,8 @@ COLUMNS_RESET_NEEDED = rule(
         "`KeyError: None` while converting.",
     fix="Name every column you use in `columns`, e.g. \"messages\": \"conversations\".",
     bad=_project('{"file_name": "a.json", "formatting": "sharegpt", "columns": {"system": "sys"}}', _SHAREGPT),
-    good=_project('{"file_name": "a.json", "formatting": "sharegpt", "columns": {"messages": "conversations", '
-                  '"system": "sys"}}', _SHAREGPT),
+    good=_project('{"file_name": "a.json", "formatting": "sharegpt", "columns": {"messages": "conversations"}}',
+                  _SHAREGPT),
 )
 RESET_NAMES = rule(
     "DI111", "columns-tags-reset", INFO,
