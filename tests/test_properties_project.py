@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import pathlib
 import tempfile
 
@@ -134,3 +135,20 @@ def test_layout_does_not_change_the_diagnostics(project):
     assert json_r == jsonl_r
     assert json_r == folder_r
     assert len({r["summary"]["samples"] for r in reports}) == 1
+
+
+# -- found by differential testing, not fixed yet ------------------------------------------------------
+@pytest.mark.xfail(strict=True, reason="lfguard misses it: the datasets JSON builder fixes the columns from the "
+                   "first file (first 10 MiB chunk) of a dataset; see tests/README.md")
+def test_a_field_new_in_a_later_file_is_an_error(tmp_path):
+    # LLaMA-Factory 0.9.5 + datasets 4.0: "DatasetGenerationCastError: All the data files must have the same
+    # columns, but at some point there are 1 new columns ({'system'})". A column missing later is null-filled.
+    turn = '{"conversations": [{"from": "human", "value": "a"}, {"from": "gpt", "value": "b"}]'
+    files = {"data/dataset_info.json": '{"d": {"file_name": "d", "formatting": "sharegpt", '
+                                       '"columns": {"messages": "conversations", "system": "system"}}}'}
+    files.update({f"data/d/p{i}.jsonl": turn + "}\n" for i in range(3)})
+    write_project(tmp_path, files)
+    last = os.listdir(tmp_path / "data" / "d")[-1]  # the order LLaMA-Factory reads them in
+    (tmp_path / "data" / "d" / last).write_text(turn + ', "system": "be brief"}\n', encoding="utf-8")
+    code, report = check_json(".", cwd=tmp_path)
+    assert code == 1 and errors(report), report["diagnostics"]
