@@ -241,3 +241,13 @@ def test_reasoning_template_for_a_non_reasoning_model(tmp_path):
     assert "`qwen3_nothink`" in hit["message"] and "reasoning" in hit["message"]
     project(tmp_path, config.replace("Qwen3-4B-Instruct-2507", "Qwen3-8B").replace("template: qwen3", "template: qwen3_nothink"))
     assert "LK020" not in codes(run(tmp_path))  # thinking turned off on a reasoning model: the user's choice
+
+
+def test_step_budget_counts_a_partial_accumulation_as_a_step(tmp_path):
+    config = CFG + ("dataset: demo\nper_device_train_batch_size: 1\ngradient_accumulation_steps: 4\n"
+                    "num_train_epochs: 2\nlogging_steps: 1\nsave_steps: 1\n")
+    project(tmp_path, config)  # 10 batches / 4 = 3 updates per epoch (transformers 5), x 2 epochs
+    assert "the run has 6 optimizer steps" in find(run(tmp_path), "LK043")[0]["message"]
+    project(tmp_path, config.replace("per_device_train_batch_size: 1", "per_device_train_batch_size: 3")
+            + "dataloader_drop_last: true\n")  # 3 full batches of 3 -> 1 update per epoch
+    assert "the run has 2 optimizer steps" in find(run(tmp_path), "LK043")[0]["message"]

@@ -566,8 +566,11 @@ def _budget(config, registry, used, settings) -> Iterator:
     devices = settings.devices or 1
     epochs = v.get("num_train_epochs", 3.0)
     max_steps = _int(v.get("max_steps", -1))
-    batches = math.ceil(total / (batch * devices)) if total else 0
-    per_epoch = max(batches // accum, 1) if batches else 0
+    # transformers 5 Trainer: each rank gets ceil(n / devices) samples (DistributedSampler pads), its dataloader
+    # ceil(that / batch) batches (floor with dataloader_drop_last), an epoch ceil(batches / accumulation) updates.
+    per_rank = math.ceil(total / devices)
+    batches = per_rank // batch if v.get("dataloader_drop_last") else math.ceil(per_rank / batch)
+    per_epoch = max(math.ceil(batches / accum), 1) if batches else 0
     if max_steps is not None and max_steps > 0:
         steps, how = max_steps, f"max_steps {max_steps}"
     elif isinstance(epochs, (int, float)) and not isinstance(epochs, bool):
