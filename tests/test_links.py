@@ -251,3 +251,10 @@ def test_step_budget_counts_a_partial_accumulation_as_a_step(tmp_path):
     project(tmp_path, config.replace("per_device_train_batch_size: 1", "per_device_train_batch_size: 3")
             + "dataloader_drop_last: true\n")  # 3 full batches of 3 -> 1 update per epoch
     assert "the run has 2 optimizer steps" in find(run(tmp_path), "LK043")[0]["message"]
+
+
+def test_no_step_budget_for_packed_sequences(tmp_path):
+    project(tmp_path, CFG.replace("stage: sft", "stage: pt") + "dataset: demo\n")
+    assert "LK043" not in codes(run(tmp_path))
+    project(tmp_path, CFG + "dataset: demo\nneat_packing: true\n")
+    assert "LK043" not in codes(run(tmp_path))

@@ -535,8 +535,9 @@ def _dataset_size(entry, result, max_samples) -> Optional[int]:
 
 def _budget(config, registry, used, settings) -> Iterator:
     v = config.values
-    if not v.get("do_train") or v.get("streaming") or registry is None:
-        return
+    packing = v.get("packing", v.get("stage", "sft") == "pt") or v.get("neat_packing")
+    if not v.get("do_train") or v.get("streaming") or registry is None or packing is True:
+        return  # packed sequences (pt by default) are counted in tokens, not samples: unknown before tokenising
     max_samples = _int(v.get("max_samples"))
     train_names = _names(v.get("dataset"))
     sizes = []
