@@ -35,31 +35,25 @@ def registry_path(config: RunConfig, dataset_dir: Optional[str] = None) -> str:
     return os.path.join(dataset_dir or config.dataset_dir, "dataset_info.json")
 
 
+_FATAL = ("unreadable", "not-utf8", "invalid-json", "too-deep", "top-level")
+
+
 def _records(path: str) -> Iterator[object]:
-    """Record values of a local data file or folder, in LLaMA-Factory's order."""
-    if os.path.isdir(path):
-        for name in sorted(os.listdir(path)):
-            if not name.startswith("."):
-                yield from _records(os.path.join(path, name))
-        return
-    if path.endswith((".json", ".jsonl")):
-        from lfguard.readers.jsonfile import iter_json_records
-        from lfguard.readers.records import Record
+    """Record values of a local data file or folder, read by lfguard's readers in LLaMA-Factory's order.
 
-        for item in iter_json_records(path):
-            if isinstance(item, Record):
-                yield item.value
-            elif item.kind not in ("bom",):
-                raise DataError(f"{path}: {item.message}")
-        return
-    if path.endswith((".csv", ".parquet", ".arrow")):
-        import pandas as pd
+    `lfguard train` refuses to launch when `lfguard check` found errors in the file, so a fatal problem here
+    means the file changed in between."""
+    from lfguard.readers import builder, iter_records
+    from lfguard.readers.records import Record
 
-        frame = {"csv": pd.read_csv, "parquet": pd.read_parquet, "arrow": pd.read_feather}[path.rsplit(".", 1)[1]](path)
-        yield from frame.where(frame.notna(), None).to_dict(orient="records")
-        return
-    raise DataError(f"{path}: the built-in runner reads json, jsonl, csv, parquet and arrow files; "
-                    "use --backend llamafactory")
+    if not os.path.isdir(path) and builder(path) in (None, "text"):
+        raise DataError(f"{path}: the built-in runner reads json, jsonl, csv, parquet and arrow files; "
+                        "use --backend llamafactory")
+    for item in iter_records(path):
+        if isinstance(item, Record):
+            yield item.value
+        elif item.kind in _FATAL:
+            raise DataError(f"{item.file}: {item.message}")
 
 
 def load_dataset(name: str, config: RunConfig, dataset_dir: Optional[str] = None) -> List[Sample]:

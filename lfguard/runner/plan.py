@@ -100,14 +100,15 @@ def make_plan(config: RunConfig, machine: Machine, precision: Precision, world_s
                           "total": int(sum(lengths) * epochs)}
     params = lora_parameters(config)
     if params is not None:
-        plan["lora"] = {"trainable": params["trainable"], "total": params["total"] + params["trainable"],
-                        "percent": round(100 * params["trainable"] / max(params["total"], 1), 4),
+        everything = params["total"] + params["trainable"]  # as peft counts: base plus adapter
+        plan["lora"] = {"trainable": params["trainable"], "total": everything,
+                        "percent": round(100 * params["trainable"] / max(everything, 1), 4),
                         "rank": config.lora_rank, "alpha": config.lora_alpha, "target": config.lora_target}
         seq = min(longest or int(config.get("cutoff_len", 2048)), int(config.get("cutoff_len", 2048)))
         seq = int(math.ceil(seq / 8) * 8)
         memory = memory_estimate(params, precision, int(config.get("per_device_train_batch_size", 8)), seq,
                                  config.gradient_checkpointing)
-        plan["memory_gib"] = {k: round(v, 3) for k, v in memory.items()}
+        plan["memory_gib"] = {k: round(v, 6) for k, v in memory.items()}
     return plan
 
 
@@ -126,7 +127,7 @@ def render_text(plan: dict) -> str:
     if "lora" in plan:
         lo = plan["lora"]
         lines.append(f"  lora       rank {lo['rank']}, alpha {lo['alpha']}, {lo['trainable']:,} trainable parameters "
-                     f"({lo['percent']}% of {lo['total'] - lo['trainable']:,}) on {', '.join(lo['target'])}")
+                     f"of {lo['total']:,} ({lo['percent']}%) on {', '.join(lo['target'])}")
     if "memory_gib" in plan:
         m = plan["memory_gib"]
         lines.append(f"  memory     ~{_size(m['total'])} per device (weights {_size(m['weights'])}, adapter and "
