@@ -175,3 +175,8 @@ def test_reader_agrees_with_omegaconf():
         else:
             assert not doc.problems, (name, doc.problems)
             assert json.loads(json.dumps(doc.value, default=repr)) == expected[name][1], name
+
+
+def test_deep_nesting_is_a_problem_not_a_crash():
+    doc = load_text("a: " + "[" * 3000 + "]" * 3000 + "\n")
+    assert kinds(doc) == ["too-large"] and not doc.readable

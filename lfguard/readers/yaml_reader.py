@@ -26,6 +26,7 @@ Path = Tuple[Any, ...]
 
 MAX_NODES = 200_000  # values produced while expanding aliases; far above any real config
 MAX_BYTES = 16 * 1024 * 1024  # a training YAML is a few KB; refuse to compose anything huge
+MAX_DEPTH = 200  # nesting levels; a config nests two or three
 
 _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
@@ -110,6 +111,10 @@ def load_text(text: str) -> YamlDocument:
     except yaml.YAMLError as err:
         _add_yaml_error(doc, err, "syntax")
         return doc
+    except RecursionError:  # thousands of nested brackets: PyYAML's composer recurses per level
+        doc.problems.append(Problem("too-large", f"values nest deeper than {MAX_DEPTH} levels"))
+        doc.readable = False
+        return doc
     finally:
         loader.dispose()
     if node is None:  # an empty file: OmegaConf gives {}
@@ -172,6 +177,10 @@ class _Converter:
     def convert(self, node, path: Optional[Path]) -> Any:
         """path=None: a merged copy, whose positions are not recorded again."""
         self._spend(node)
+        if len(self.active) > MAX_DEPTH:
+            line, column = _mark(node)
+            self.doc.problems.append(Problem("too-large", f"values nest deeper than {MAX_DEPTH} levels", line, column))
+            raise _Stop
         if id(node) in self.active:
             line, column = _mark(node)
             self.doc.problems.append(Problem("recursive-alias", "an alias refers to a value that contains it",

@@ -180,7 +180,7 @@ _PROBLEM_TEXT = {
     "interpolation": "{m}; OmegaConf fails to load it",
     "bad-key": "{m}",
     "syntax": "YAML syntax error: {m}",
-    "too-large": "{m}; a training config is a few KB",
+    "too-large": "{m}: a training config is small and flat",
 }
 
 
