@@ -236,3 +236,12 @@ def test_syntax_errors_are_capped(project, monkeypatch):
     errors = find(report, "DF010")
     assert len(errors) == 6 and sorted(d["line"] for d in errors if d["line"]) == [1, 2, 3, 4, 5]
     assert any("15 more syntax errors" in d["message"] for d in errors)
+
+
+@pytest.mark.parametrize("levels, fails", [(62, False), (63, True)])
+def test_arrow_nesting_limit(project, levels, fails):
+    """Observed with LLaMA-Factory 0.9.5: a field of 62 nested lists loads (63 levels with the record), 63 fail."""
+    record = '{"instruction": "hi", "input": "", "output": "x", "deep": ' + "[" * levels + "]" * levels + "}"
+    found = find(_report(_project(project, '{"instruction": "a", "input": "", "output": "b"}\n' + record + "\n",
+                                  "a.jsonl")), "DF013")
+    assert [(d["sample"], d["line"], d["column"]) for d in found] == ([(1, 2, 121)] if fails else [])

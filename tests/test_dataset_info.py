@@ -200,3 +200,10 @@ def test_type_checks_agree_with_jsonschema(raw):
     validator = jsonschema.Draft202012Validator(dict(full["$defs"]["entry"], **{"$defs": full["$defs"]}))
     expected = sorted(tuple(e.path) for e in validator.iter_errors(raw) if e.validator in ("type", "minLength"))
     assert sorted(path for path, _ in _type_errors(raw)) == expected
+
+
+def test_a_datasets_cache_metadata_file_is_not_a_registry(tmp_path):
+    registry = _registry(tmp_path, json.dumps({"description": "", "citation": "", "builder_name": "json",
+                                               "features": {"a": {"dtype": "string", "_type": "Value"}},
+                                               "splits": {"train": {"name": "train"}}}))
+    assert registry.diagnostics == [] and registry.entries == {}

@@ -314,6 +314,8 @@ def load_registry(path: str, settings) -> Registry:
             "fix the JSON at this place.", file=path, line=getattr(err, "lineno", None),
             column=getattr(err, "colno", None)))
         return registry
+    if isinstance(data, dict) and {"builder_name", "features", "splits"} <= set(data):
+        return registry  # the `datasets` library's own metadata (its caches hold files of the same name)
     places = position_map(text)
     registry.diagnostics.extend(_duplicates(path, places))
     if not isinstance(data, dict):
