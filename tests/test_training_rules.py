@@ -341,3 +341,8 @@ def test_export_config_with_stage_is_an_export_config(tmp_path):
     text = "model_name_or_path: m\ntemplate: qwen\nexport_dir: out\nstage: sft\nfinetuning_type: lora\ndataset: a\n"
     report = check(tmp_path, text, name="export.yaml")
     assert not {"TY106", "TY210", "TY336"} & codes(report), report["diagnostics"]
+
+
+def test_a_config_written_as_a_list_is_reported(tmp_path):
+    [hit] = find(check(tmp_path, "- model_name_or_path: m\n- stage: sft\n"), "TY001")
+    assert hit["line"] == 1 and "list" in hit["message"]

@@ -202,7 +202,6 @@ def load_config(path: str, base_dir: str, settings) -> Optional[TrainingConfig]:
                 f"the top level is a {type(doc.value).__name__}, not a mapping: write the config as `key: value` "
                 "lines without a leading `- `.", file=path, line=1, column=1))
         return TrainingConfig(path=path, base_dir=base_dir, values={}, diagnostics=diagnostics)
-        return TrainingConfig(path=path, base_dir=base_dir, values={}, diagnostics=diagnostics)
     values = dict(doc.value)
     keys = {k for k in values if isinstance(k, str)}
     engine = _engine(keys)
