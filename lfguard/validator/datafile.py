@@ -7,7 +7,9 @@ DS002 (samples/), which knows which columns the converter reads.
 from __future__ import annotations
 
 import errno
+import functools
 import os
+import re
 import stat
 from typing import Dict, List, Optional, Tuple
 
@@ -171,6 +173,16 @@ NONSTANDARD_NUMBER = rule(
     good=_project(_ALPACA),
 )
 
+BIG_INTEGER = rule(
+    "DF022", "integer-too-big", ERROR,
+    "A JSON array file holds an integer beyond 64 bits",
+    why="A JSON array is read through pandas (ujson), which raises `Value is too big!` and fails the load. (JSON "
+        "Lines go through pyarrow, which turns the number into an imprecise float.)",
+    fix="Store the number as a string, or write the file as JSON Lines.",
+    bad=_project('[{"instruction": "hi", "input": "", "output": "hello", "id": 123456789012345678901234567890}]\n'),
+    good=_project('[{"instruction": "hi", "input": "", "output": "hello", "id": "123456789012345678901234567890"}]\n'),
+)
+
 _PROBLEM_RULES = {"nan": NONSTANDARD_NUMBER, "unreadable": UNREADABLE, "not-utf8": NOT_UTF8, "bom": BOM, "invalid-json": INVALID_JSON,
                   "too-deep": TOO_DEEP, "top-level": TOP_LEVEL, "not-object": NOT_OBJECT, "tabular": TABULAR_UNREADABLE}
 _PROBLEM_FIX = {"nan": "write null or the text you meant", "unreadable": "fix the path or its permissions", "not-utf8": "re-save the file as UTF-8",
@@ -187,6 +199,47 @@ def problem_diagnostic(problem: Problem, dataset: Optional[str]):
     return rule_.diag(f"{problem.message}; {_PROBLEM_FIX.get(problem.kind, 'fix the file')}", severity=severity,
                       file=problem.file, line=problem.line, column=problem.column, sample=problem.sample,
                       dataset=dataset)
+
+
+# -- integers pandas cannot hold ------------------------------------------------------------------------------------
+_LONG_DIGITS = re.compile(rb"\d{19,}")
+_INT_RANGE = (-(2 ** 63), 2 ** 64 - 1)  # what ujson (pandas.read_json) accepts
+
+
+@functools.lru_cache(maxsize=64)
+def _is_array_file(path: str) -> bool:
+    from lfguard.readers.jsonfile import layout
+
+    try:
+        return layout(path) == "array"
+    except OSError:
+        return False
+
+
+def big_integer(record: Record, dataset: Optional[str]):
+    """DF022 for a record of a JSON array file holding an integer ujson refuses, else None. Cheap unless the
+    record's bytes hold a run of 19+ digits."""
+    if record.raw is None or not _LONG_DIGITS.search(record.raw) or not _is_array_file(record.file):
+        return None
+    import json
+
+    try:
+        value = json.loads(record.raw)  # exact integers, unlike orjson
+    except (ValueError, RecursionError):
+        return None
+    stack = [((), value)]
+    while stack:
+        path, obj = stack.pop()
+        if isinstance(obj, int) and not isinstance(obj, bool) and not _INT_RANGE[0] <= obj <= _INT_RANGE[1]:
+            line, column = locate(record, path)
+            return BIG_INTEGER.diag(f"{_dotted(path) or 'the sample'} is an integer beyond 64 bits: pandas raises "
+                                    "`Value is too big!` on JSON arrays; store it as a string", file=record.file,
+                                    line=line, column=column, sample=record.index, dataset=dataset)
+        if isinstance(obj, dict):
+            stack.extend((path + (k,), v) for k, v in obj.items())
+        elif isinstance(obj, list):
+            stack.extend((path + (i,), v) for i, v in enumerate(obj))
+    return None
 
 
 # -- the path: file, folder, extension ------------------------------------------------------------------------

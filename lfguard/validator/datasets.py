@@ -95,6 +95,9 @@ class _Scan:
                 self.fatal = True
                 continue
             tracker.observe(item)
+            big = datafile.big_integer(item, name)
+            if big is not None:
+                out.append(big)
             if checker is not None:
                 for finding in checker.check(item.index, value):
                     out.append(_finding_diagnostic(finding, item, name))
