@@ -42,10 +42,13 @@ def test_only_files_llamafactory_rejects_have_errors(newest):
         # data/dataset_info.json defines neither `med` nor `math`: "Undefined dataset med in dataset_info.json."
         "examples/extras/asft/llama2_full_asft.yaml": {"LK002"},
         "examples/extras/asft/qwen2_full_asft.yaml": {"LK002"},
+        # model_name_or_path is the placeholder /path/to/DeepSeek-V3.1-source: loading the model fails.
+        "examples/ktransformers/train_lora/deepseek_v3_int8_lora_sft_kt.yaml": {"LK033"},
     }, errors
     messages = {d["file"]: d["message"] for d in newest["diagnostics"] if d["severity"] == "error"}
     assert "transformers 5" in messages["examples/extras/fp8/llama3_fp8_fsdp_sft.yaml"]
     assert "Undefined dataset med" in messages["examples/extras/asft/llama2_full_asft.yaml"]
+    assert "does not exist" in messages["examples/ktransformers/train_lora/deepseek_v3_int8_lora_sft_kt.yaml"]
 
 
 def test_warnings_on_the_examples_are_the_recorded_decisions(newest):

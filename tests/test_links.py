@@ -258,3 +258,11 @@ def test_no_step_budget_for_packed_sequences(tmp_path):
     assert "LK043" not in codes(run(tmp_path))
     project(tmp_path, CFG + "dataset: demo\nneat_packing: true\n")
     assert "LK043" not in codes(run(tmp_path))
+
+
+def test_missing_local_model_path(tmp_path):
+    config = CFG.replace("Qwen/Qwen2.5-0.5B-Instruct", "../models/qwen") + "dataset: demo\n"
+    project(tmp_path, config)
+    [hit] = find(run(tmp_path), "LK033")
+    assert hit["line"] == line_of(config, "model_name_or_path") and "models/qwen" in hit["message"]
+    assert not links._looks_like_path("Qwen/Qwen2.5-0.5B-Instruct") and links._looks_like_path("/data/models/q")

@@ -396,6 +396,16 @@ DTYPE = rule(
     target="train.yaml",
 )
 
+MODEL_MISSING = rule(
+    "LK033", "model-path-missing", ERROR, "`model_name_or_path` is a local path that does not exist",
+    why="A path that is not there is taken as a hub id; loading then fails with `Repo id must be in the form "
+        "'repo_name' or 'namespace/repo_name'` or a not-found error, after the data has been processed.",
+    fix="Point model_name_or_path at the model folder (with config.json), relative to the launch directory.",
+    bad=_project("dataset: alpaca_demo\n", config=_CFG.replace("Qwen/Qwen2.5-0.5B-Instruct", "./models/qwen")),
+    good=_project("dataset: alpaca_demo\n", config=_CFG.replace("Qwen/Qwen2.5-0.5B-Instruct", "./models/tiny"),
+                  files=_TINY),
+    target="train.yaml",
+)
 _LLAMA_LIKE = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 # Linear module names per model_type (the leaf names PEFT matches `lora_target` against), from the
 # architectures' modeling files; lm_head and embed_tokens are matched too.
@@ -437,8 +447,19 @@ def _local_model(config) -> Optional[str]:
     return folder if os.path.isdir(folder) else None
 
 
+def _looks_like_path(model: str) -> bool:
+    """A hub id is `org/name`; a leading `/`, `./`, `../`, `~` or more than one `/` is a local path."""
+    return model.startswith(("/", "./", "../", "~", ".\\")) or model.count("/") > 1 or "\\" in model
+
+
 def _check_model_folder(config) -> Iterator:
     folder = _local_model(config)
+    model = config.values.get("model_name_or_path")
+    if folder is None and isinstance(model, str) and _looks_like_path(model):
+        looked = " and ".join(config.candidates(os.path.expanduser(model)))
+        yield MODEL_MISSING.diag(f"`model_name_or_path: {model}` is a local path that does not exist (looked at "
+                                 f"{looked}): transformers would try it as a hub id and fail. Fix the path",
+                                 **config.where("model_name_or_path"))
     if folder is None:
         return
     info = _read_json(os.path.join(folder, "config.json"))
