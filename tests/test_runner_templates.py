@@ -200,3 +200,24 @@ def test_progress_prints_plain_lines_with_loss_rate_and_eta():
     assert line.startswith("step 5/10  loss 1.234") and "samples/s" in line and "eta " in line
     progress.on_log(SimpleNamespace(process_index=1), state, None, logs={"loss": 1.0})  # other ranks are silent
     assert out.getvalue().count("\n") == 1
+
+
+def test_progress_bar_on_a_terminal_shows_loss_rate_and_eta():
+    import io
+    from types import SimpleNamespace
+
+    pytest.importorskip("transformers")
+    from lfguard.runner.progress import Progress
+
+    out = io.StringIO()
+    progress = Progress(batch_samples=8, stream=out, live=True)
+    args = SimpleNamespace(process_index=0)
+    state = SimpleNamespace(global_step=0, max_steps=4)
+    progress.on_train_begin(args, state, None)
+    for step in range(1, 5):
+        state.global_step = step
+        progress.on_log(args, state, None, logs={"loss": 2.0 / step})
+        progress.on_step_end(args, state, None)
+    progress.on_train_end(args, state, None)
+    text = out.getvalue()
+    assert "4/4" in text and "loss 0.5000" in text and "samples/s" in text and "ETA" in text

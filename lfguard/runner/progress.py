@@ -83,11 +83,13 @@ class Progress(TrainerCallback):
         if args.process_index != 0:  # the main process only
             return
         if self.live:
+            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
 
             self.bar = Bar(TextColumn("training"), BarColumn(), MofNCompleteColumn(),
                            TextColumn("loss {task.fields[loss]}  {task.fields[rate]} samples/s  ETA"),
-                           TimeRemainingColumn(), transient=False)
+                           TimeRemainingColumn(), transient=False,
+                           console=Console(file=self.stream, force_terminal=True))
             self.bar.start()
             self.task = self.bar.add_task("train", total=state.max_steps, completed=state.global_step,
                                           loss="-", rate="-")
