@@ -78,3 +78,48 @@ def test_warning_rule_bad_example_still_loads(verdicts, code):
 def test_good_example_loads(verdicts, code):
     results = verdicts[(code, "good")]
     assert all("rows" in r for r in results), results
+
+
+# Field values of two records: does Arrow (pyarrow for JSON Lines, pandas for arrays) accept the pair?
+PAIRS = {
+    "int_float": (1, 1.5), "bool_int": (True, 1), "str_null": ("a", None), "list_str_int": (["a"], [1]),
+    "empty_list": ([], ["a"]), "obj_str": ({"x": 1}, "s"), "obj_list": ({"x": 1}, [1]), "empty_obj": ({}, {"a": 1}),
+    "field_drift": ({"x": 1}, {"x": "s"}), "bool_str": (True, "true"), "float_str": (1.5, "1.5"),
+    "null_items": ([None], ["a"]), "nested": ([{"a": 1}], [{"a": [1]}]), "big_int": (1, 2 ** 70),
+    "list_depth": ([[1]], [1]), "mixed_items": ([1, True], [2]),
+}
+
+
+@pytest.fixture(scope="module")
+def pair_verdicts(tmp_path_factory):
+    if not os.path.exists(LF_PYTHON):
+        pytest.skip("no Python with llamafactory (set LFGUARD_LF_PYTHON)")
+    from helpers import check_json
+
+    root = tmp_path_factory.mktemp("pairs")
+    data = root / "data"
+    data.mkdir()
+    registry, cases = {}, []
+    for name, (a, b) in PAIRS.items():
+        rows = [{"instruction": "hi", "input": "", "output": "x", "extra": v} for v in (a, b)]
+        (data / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (data / f"{name}.json").write_text("[\n" + ",\n".join(json.dumps(r) for r in rows) + "\n]\n")
+        for file in (f"{name}.jsonl", f"{name}.json"):
+            registry[file] = {"file_name": file}
+            cases.append({"dataset_dir": str(data), "name": file, "cache_dir": str(root / "cache")})
+    (data / "dataset_info.json").write_text(json.dumps(registry))
+    proc = subprocess.run([LF_PYTHON, str(ROOT / "tests" / "lf_load_oracle.py")], input=json.dumps(cases),
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0 and "No module named 'llamafactory'" in proc.stderr:
+        pytest.skip("the LFGUARD_LF_PYTHON interpreter has no llamafactory")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lf = {c["name"]: "error" in r for c, r in zip(cases, json.loads(proc.stdout))}
+    _, report = check_json("data", cwd=root)
+    ours = {d["dataset"] for d in report["diagnostics"] if d["severity"] == "error"}
+    return lf, ours
+
+
+@pytest.mark.parametrize("file", [f"{n}.{ext}" for n in PAIRS for ext in ("jsonl", "json")])
+def test_type_changes_fail_exactly_where_llamafactory_fails(pair_verdicts, file):
+    lf, ours = pair_verdicts
+    assert (file in ours) == lf[file], f"LLaMA-Factory {'fails' if lf[file] else 'loads'} {file}"
