@@ -100,7 +100,7 @@ class Progress(TrainerCallback):
                             loss=f"{self.loss:.4f}" if self.loss is not None else "-", rate=f"{self._rate(state):.1f}")
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if args.process_index != 0 or not logs:
+        if args.process_index != 0 or not logs or "train_runtime" in logs:  # the summary is printed at the end
             return
         if "loss" in logs:
             self.loss = float(logs["loss"])

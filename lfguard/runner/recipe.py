@@ -11,6 +11,7 @@ import dataclasses
 import math
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
@@ -229,6 +230,8 @@ def train(config: RunConfig, machine: Machine, precision: Precision, dataset_dir
     from lfguard.runner.progress import Progress, TrainerLog
 
     transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()  # our own progress display is enough
+    warnings.filterwarnings("ignore", message=".*deprecated and will be removed in v6.*")  # peft <-> transformers 5
     seed = int(config.get("seed", 42))
     transformers.set_seed(seed)
 
