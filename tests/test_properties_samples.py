@@ -200,18 +200,18 @@ ENTRIES = [
               "system_tag": "system", "observation_tag": "tool", "function_tag": "function"}},
     {"formatting": "ShareGPT"}, {"formatting": "sharegpt", "columns": {"images": "images"}},
 ]
-_keys = st.sampled_from(["instruction", "input", "output", "history", "system", "tools", "images", "videos",
+_field_names = st.sampled_from(["instruction", "input", "output", "history", "system", "tools", "images", "videos",
                          "label", "chosen", "rejected", "conversations", "messages", "from", "value", "role",
                          "content", "tool_calls", "function"])
 _leaf = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.sampled_from(
     ["", "human", "gpt", "user", "assistant", "tool", "system", "<image>", "<video>", "a.png", "[]", "{}",
      '{"name": "f", "arguments": {}}', "https://x/y.png"])
-_values = st.recursive(_leaf, lambda c: st.lists(c, max_size=4) | st.dictionaries(_keys, c, max_size=5),
+_values = st.recursive(_leaf, lambda c: st.lists(c, max_size=4) | st.dictionaries(_field_names, c, max_size=5),
                        max_leaves=25)
 
 
 @given(st.sampled_from(ENTRIES), st.sampled_from(["pt", "sft", "rm", "ppo", "kto", None]),
-       st.lists(st.dictionaries(_keys, _values, max_size=6) | _values, min_size=1, max_size=5),
+       st.lists(st.dictionaries(_field_names, _values, max_size=6) | _values, min_size=1, max_size=5),
        st.sampled_from([None, "qwen", "glm4", "phi4_mini"]))
 def test_no_record_crashes_the_checker(raw, stage, records, template):
     entry = entry_of(raw, tempfile.gettempdir())
