@@ -62,11 +62,12 @@ _PATTERNS: dict = {}
 
 
 def _patterns(template):
+    """(tool-call regex, its opening word, thought regex, its opening word) for the template."""
     if template not in _PATTERNS:
         def block(words):
-            return re.compile(f"{re.escape(words[0])}(.*?){re.escape(words[1])}", re.DOTALL)
-        _PATTERNS[template] = (block(TOOL_CALL_WORDS.get(template, _DEFAULT_TOOL_CALL)),
-                               block(THOUGHT_WORDS.get(template, _DEFAULT_THOUGHT)))
+            return re.compile(f"{re.escape(words[0])}(.*?){re.escape(words[1])}", re.DOTALL), words[0]
+        _PATTERNS[template] = (*block(TOOL_CALL_WORDS.get(template, _DEFAULT_TOOL_CALL)),
+                               *block(THOUGHT_WORDS.get(template, _DEFAULT_THOUGHT)))
     return _PATTERNS[template]
 
 
@@ -74,14 +75,14 @@ def function_call_problem(content: str, template=None):
     """Why FunctionFormatter would raise on this content, or None. As formatter.py does: the JSON inside the first
     tool-call block if there is one, else the content less its thought block. With no template known, any
     <think>...</think> block is accepted (templates differ in the exact thought words)."""
-    tool_call, thought = _patterns(template)
-    match = tool_call.search(content)
+    tool_call, tool_call_open, thought, thought_open = _patterns(template)
+    match = tool_call.search(content) if tool_call_open in content else None  # `in` first: it is far cheaper
     if match is not None:
         text = match.group(1)
     elif template is None:
         text = _LENIENT_THOUGHT.sub("", content, count=1) if "<think>" in content else content
     else:
-        found = thought.search(content)
+        found = thought.search(content) if thought_open in content else None
         text = content.replace(found.group(0), "") if found else content
     try:
         calls = json.loads(text)
