@@ -105,9 +105,10 @@ def dataset_findings(c) -> List[Finding]:
                            f"{c.cutoff_len}, and {cut} (an estimate from characters, at most {CHARS_PER_TOKEN} per "
                            "token). Raise cutoff_len or shorten the samples.", None, ()))
     if not blocked and c.crashed == 0 and c.kept == 0 and stage != "pt" and converted > 0:
-        out.append(Finding(common.NO_VALID_SAMPLES, f"{'none of the ' + str(converted) + ' samples is' if converted > 1 else 'the only sample is not'} kept by the "
-                           f"{stage} stage: LLaMA-Factory raises \"Cannot find valid samples\". Fix the per-sample "
-                           "errors above, or use the dataset with the stage it is made for.", None, ()))
+        which = f"none of the {converted} samples is" if converted > 1 else "the only sample is not"
+        out.append(Finding(common.NO_VALID_SAMPLES, f"{which} kept by the {stage} stage: LLaMA-Factory raises "
+                           "\"Cannot find valid samples\". Fix the sample errors reported for this dataset, or use "
+                           "the dataset with the stage it is made for.", None, ()))
     return out
 
 
