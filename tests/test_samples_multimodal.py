@@ -52,7 +52,8 @@ def test_ranking_counts_prompt_plus_each_answer(tmp_path):
     d = project(tmp_path)
     def r(chosen, rejected, text="<image>Which?"):
         return {"messages": [{"role": "user", "content": text}], "images": ["a.png"],
-                "chosen": {"role": "assistant", "content": chosen}, "rejected": {"role": "assistant", "content": rejected}}
+                "chosen": {"role": "assistant", "content": chosen},
+                "rejected": {"role": "assistant", "content": rejected}}
     assert codes(RANK, [r("good", "bad"), r("<image>", "<image>", text="Which?")], dataset_dir=d) == []
     assert codes(RANK, [r("good", "bad"), r("<image>", "bad", text="Which?")], dataset_dir=d) == \
         [("DS501", 1, ("images",))]

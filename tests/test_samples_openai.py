@@ -59,7 +59,8 @@ def test_string_arguments_are_double_encoded():
 
 
 def test_tool_call_without_function_object_crashes():
-    records = [{"messages": [SYS, *m(("user", "1+1?")), {"role": "assistant", "content": "", "tool_calls": [{"name": "add"}]},
+    bad_call = {"role": "assistant", "content": "", "tool_calls": [{"name": "add"}]}
+    records = [{"messages": [SYS, *m(("user", "1+1?")), bad_call,
                              *m(("tool", "2"), ("assistant", "2"))]}]
     assert codes(OA, records) == [("DS001", 0, ("messages", 2, "tool_calls", 0))]
 

@@ -27,7 +27,8 @@ CHAT = c(("human", "hi"), ("gpt", "yo"))
 
 def test_valid_conversations_have_no_findings():
     assert codes(SG, [CHAT, c(("system", "S"), ("human", "a"), ("gpt", "b"), ("human", "c"), ("gpt", "d"))]) == []
-    assert codes(OT, [m(("system", "S"), ("user", "hi"), ("assistant", "yo")), m(("user", "a"), ("assistant", "b"))]) == []
+    assert codes(OT, [m(("system", "S"), ("user", "hi"), ("assistant", "yo")),
+                      m(("user", "a"), ("assistant", "b"))]) == []
 
 
 def test_unknown_role_names_the_role_and_the_tags():
@@ -57,7 +58,8 @@ def test_system_message_only_first_and_only_with_system_tag():
     late = c(("human", "a"), ("gpt", "b"), ("system", "S"), ("gpt", "c"))
     assert codes(SG, [CHAT, late]) == [("DS203", 1, ("conversations", 2, "from"))]
     partial = {**OT, "tags": README_TAGS}  # LLaMA-Factory's own OpenAI example: no system_tag
-    findings, _ = run(partial, [m(("system", "S"), ("user", "hi"), ("assistant", "yo")), m(("user", "a"), ("assistant", "b"))])
+    findings, _ = run(partial, [m(("system", "S"), ("user", "hi"), ("assistant", "yo")),
+                                m(("user", "a"), ("assistant", "b"))])
     assert [(f.rule.code, f.sample, f.path) for f in findings][0] == ("DS203", 0, ("messages", 0, "role"))
     assert "system_tag" in findings[0].message
 
@@ -91,7 +93,8 @@ def test_function_call_content_is_json_with_name_and_arguments():
     def conv(call):
         return {**c(("human", "1+1"), ("function_call", call), ("observation", "2"), ("gpt", "2")), "tools": TOOL_TEXT}
 
-    good = [CALL, json.dumps([json.loads(CALL)] * 2), "<think>plan</think>" + CALL, "<tool_call>" + CALL + "</tool_call>"]
+    good = [CALL, json.dumps([json.loads(CALL)] * 2), "<think>plan</think>" + CALL,
+            "<tool_call>" + CALL + "</tool_call>"]
     assert codes(TOOLS, [conv(x) for x in good]) == []
     bad = ["add(1)", json.dumps({"name": "add"}), json.dumps(["add"])]
     assert codes(TOOLS, [conv(x) for x in bad]) == [("DS061", i, ("conversations", 1, "value")) for i in range(3)]

@@ -267,13 +267,13 @@ class SampleChecker:
     def _count_reason(self, problem):
         n = problem.detail
         if self.entry.ranking:
-            return (problem.path, f"the prompt has {n} messages (not counting a leading system message), but a ranking prompt "
-                    "needs an odd number (it ends with the user turn that chosen/rejected answer)",
+            return (problem.path, f"the prompt has {n} messages (not counting a leading system message), but a "
+                    "ranking prompt needs an odd number (it ends with the user turn that chosen/rejected answer)",
                     sharegpt.MESSAGE_COUNT, "End the prompt with the user turn.")
         if n == 0:
             return None
-        return (problem.path, f"the conversation has {n} messages (not counting a leading system message), but needs an even "
-                "number (it must end with the assistant answer to train)", sharegpt.MESSAGE_COUNT,
+        return (problem.path, f"the conversation has {n} messages (not counting a leading system message), but "
+                "needs an even number (it must end with the assistant answer to train)", sharegpt.MESSAGE_COUNT,
                 "End it with an assistant message, or drop the last one.")
 
     def _declared(self) -> str:

@@ -18,7 +18,8 @@ _TAG_DEFAULTS = {"role_tag": "from", "content_tag": "value", "user_tag": "human"
 
 def infer_entry(first_values: Iterable, path: str) -> Tuple[DatasetEntry, str]:
     """(entry, note): the entry LLaMA-Factory would need for these records, and a phrase saying what was
-    inferred (e.g. "sharegpt conversations (from/value)"). Looks at the union of the records' fields, so a field missing from the first record still counts."""
+    inferred (e.g. "sharegpt conversations (from/value)"). Looks at the union of the records' fields, so a field
+    missing from the first record still counts."""
     records = [v for v in first_values if isinstance(v, dict)]
     fields = {}
     for record in records:
