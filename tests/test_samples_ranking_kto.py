@@ -1,6 +1,6 @@
 """Ranking and KTO sample rules, position-exact; the KTO batch crash across merged worker chunks."""
 
-from sample_check import codes, run, severities
+from sample_check import codes, severities
 
 RANK = {"formatting": "sharegpt", "ranking": True,
         "columns": {"messages": "conversations", "chosen": "chosen", "rejected": "rejected"}}
