@@ -356,10 +356,8 @@ def test_a_million_records(proj):
     data[start:start + len(line)] = b'{"instruction":"q","input":"","output":7}\n'
     root = proj({"data/dataset_info.json": json.dumps({"d": {"file_name": "d.jsonl"}}), "data/d.json": None,
                  "data/d.jsonl": bytes(data)})
-    # Bound: 600 MB for the process tree with the default workers. The 300 MB goal holds for the benchmark's
-    # sharegpt records (benchmarks/README.md); with 45-byte records the parent keeps ~180k span tuples per 8 MB
-    # chunk for each of the 2 x workers chunks in flight (datasets._chunks). `--workers 1` peaks near 60 MB.
-    run = lfguard(root, timeout=240, max_mb=600)
+    # issue 5's memory goal, for the whole process tree with the default workers (~125 MB measured)
+    run = lfguard(root, timeout=240, max_mb=300)
     assert_fails_at(run, "data/d.jsonl", "DS104", "DF018")
     assert any(d["sample"] == bad and d["line"] == bad + 1 for d in run.at("data/d.jsonl"))
     assert run.report["summary"]["samples"] == n
