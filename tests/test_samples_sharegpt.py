@@ -204,3 +204,9 @@ def test_function_call_check_agrees_with_every_llamafactory_template():
         if tools_problem(text) is not None:
             failing = sum(row[k] is not None for row in expected["tools"].values())
             assert failing >= len(expected["tools"]) - 2, text
+
+
+def test_system_field_in_no_record_is_a_keyerror_only_when_some_sample_reads_it():
+    with_system = c(("system", "S"), ("human", "a"), ("gpt", "b"))
+    assert codes(SG_SYS, [with_system, with_system]) == []
+    assert codes(SG_SYS, [with_system, CHAT]) == [("DS002", None, ())]

@@ -67,7 +67,8 @@ def accessed_columns(entry) -> Dict[str, str]:
         keys += ["chosen", "rejected"] if entry.ranking else ["response"]
     else:
         keys = ["messages", "images", "videos", "audios", "kto_tag"]
-        keys += ["tools"] if entry.formatting == "sharegpt" else []
+        # sharegpt reads the system field only for samples without a leading system message (see finish())
+        keys += ["tools", "system"] if entry.formatting == "sharegpt" else []
         keys += ["chosen", "rejected"] if entry.ranking else []
     out = {}
     for key in keys:
@@ -195,8 +196,9 @@ class SampleChecker:
                 roles.add(role, index, (column, i, role_tag))
             if role not in mapping:
                 undeclared.add(role, index, (column, i, role_tag))
-        if messages and isinstance(messages[0], dict) and messages[0].get(role_tag) != tags.get("system_tag"):
-            self.leading_system_missing = True
+        system_tag = tags.get("system_tag")
+        if not (system_tag and messages and isinstance(messages[0], dict) and messages[0].get(role_tag) == system_tag):
+            self.leading_system_missing = True  # the converter reads the system field for this sample
         if self.entry.ranking:
             for key in ("chosen", "rejected"):
                 col = self.entry.columns.get(key)

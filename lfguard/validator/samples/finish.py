@@ -30,6 +30,8 @@ def dataset_findings(c) -> List[Finding]:
     converted = c.total - c.crashed
     for column in sorted(c.pending_columns):
         key = c.columns[column]
+        if key == "system" and entry.formatting == "sharegpt" and not c.leading_system_missing:
+            continue  # every sample starts with a system message, so LLaMA-Factory never reads the field
         named = "default" if not isinstance(entry.raw.get("columns"), dict) else "set"
         out.append(Finding(common.COLUMN_MISSING, f"no record has the field {column!r} (`columns.{key}`, {named}): "
                            f"LLaMA-Factory raises KeyError: {column!r} while converting. Rename the field or point "
