@@ -245,3 +245,13 @@ def test_arrow_nesting_limit(project, levels, fails):
     found = find(_report(_project(project, '{"instruction": "a", "input": "", "output": "b"}\n' + record + "\n",
                                   "a.jsonl")), "DF013")
     assert [(d["sample"], d["line"], d["column"]) for d in found] == ([(1, 2, 121)] if fails else [])
+
+
+def test_duplicate_keys(project):
+    data = ('{"instruction": "say \\":\\" twice", "input": "", "output": "x", "m": {"k": "a\\":"}}\n'
+            '{"instruction": "hi", "input": "", "output": "x", "m": {"k": 1, "k": 2}}\n')
+    d = _one(_report(_project(project, data, "a.jsonl")), "DF023")
+    assert (d["severity"], d["line"], d["column"], d["sample"]) == ("error", 2, 65, 1) and "'m.k'" in d["message"]
+    array = _one(_report(_project(project, '[{"instruction": "hi", "instruction": "ho", "input": "", "output": "x"}]',
+                                  "b.json")), "DF023")
+    assert (array["severity"], array["column"]) == ("warning", 24)

@@ -183,6 +183,16 @@ BIG_INTEGER = rule(
     good=_project('[{"instruction": "hi", "input": "", "output": "hello", "id": "123456789012345678901234567890"}]\n'),
 )
 
+DUPLICATE_FIELD = rule(
+    "DF023", "duplicate-field", ERROR,
+    "A sample gives the same key twice",
+    why="In JSON Lines pyarrow refuses it and the whole load fails (`Trailing data`); in a JSON array pandas keeps "
+        "the last value silently (a warning there).",
+    fix="Keep one of the two keys.",
+    bad=_project('{"instruction": "hi", "instruction": "ho", "input": "", "output": "hello"}\n', "a.jsonl"),
+    good=_project('{"instruction": "hi", "input": "", "output": "hello"}\n', "a.jsonl"),
+)
+
 _PROBLEM_RULES = {"nan": NONSTANDARD_NUMBER, "unreadable": UNREADABLE, "not-utf8": NOT_UTF8, "bom": BOM, "invalid-json": INVALID_JSON,
                   "too-deep": TOO_DEEP, "top-level": TOP_LEVEL, "not-object": NOT_OBJECT, "tabular": TABULAR_UNREADABLE}
 _PROBLEM_FIX = {"nan": "write null or the text you meant", "unreadable": "fix the path or its permissions", "not-utf8": "re-save the file as UTF-8",
@@ -199,6 +209,42 @@ def problem_diagnostic(problem: Problem, dataset: Optional[str]):
     return rule_.diag(f"{problem.message}; {_PROBLEM_FIX.get(problem.kind, 'fix the file')}", severity=severity,
                       file=problem.file, line=problem.line, column=problem.column, sample=problem.sample,
                       dataset=dataset)
+
+
+# -- keys given twice -------------------------------------------------------------------------------------------------
+def duplicate_key(record: Record, dataset: Optional[str]):
+    """DF023 at the first key a record repeats (ColumnTracker.observe flags candidates), else None."""
+    from lfguard.readers.jsonfile import Span, offset_place
+    from lfguard.readers.jsonpos import find, position_map
+
+    text = record.raw.decode("utf-8", "replace")
+    places = position_map(text)
+    if not places.duplicates:
+        return None
+    path, _ = places.duplicates[0]
+    _, key_at = find(text, path)  # find() stops at the first occurrence: point at the repeat instead
+    repeat = _nth_key_offset(text, path)
+    line, column = offset_place(Span(0, 0, record.line, record.column, record.index), text,
+                                repeat if repeat is not None else (key_at or 0))
+    array = _is_array_file(record.file)
+    consequence = ("pandas keeps the last value silently" if array else
+                   "pyarrow refuses it and the whole load fails (`Trailing data`)")
+    return DUPLICATE_FIELD.diag(f"key {_dotted(path)!r} appears twice in this sample: {consequence}; keep one",
+                                severity=WARNING if array else None, file=record.file, line=line,
+                                column=column, sample=record.index, dataset=dataset)
+
+
+def _nth_key_offset(text: str, path: tuple):
+    """The offset of the second occurrence of path's key."""
+    from lfguard.readers.jsonpos import walk
+
+    seen = 0
+    for p, key_at, _ in walk(text):
+        if p == path and key_at is not None:
+            seen += 1
+            if seen == 2:
+                return key_at
+    return None
 
 
 # -- integers pandas cannot hold ------------------------------------------------------------------------------------
@@ -372,24 +418,34 @@ class ColumnTracker:
         self.root = _Field()
         self.too_deep: Optional[tuple] = None  # the first record nesting deeper than Arrow allows
 
-    def observe(self, record: Record) -> None:
-        """Visit every value once (this runs for every record: kept tight on purpose)."""
+    def observe(self, record: Record) -> bool:
+        """Visit every value once (this runs for every record: kept tight on purpose). Returns True when the
+        record's bytes hold more `":` than its parsed keys and strings explain: a key given twice (orjson keeps
+        the last), to be confirmed by duplicate_key()."""
         self.records += 1
         value = record.value
         if not self.track_types or type(value) is not dict:
-            return
+            return False
         ref = None
         kind_of = _KIND.get
+        keys = quoted = 0
+        complete = True
         stack = [(self.root, value)]
         pop, push = stack.pop, stack.append
         while stack:
             node, obj = pop()
             if type(obj) is dict:
                 fields = node.fields
+                keys += len(obj)
                 for key, child in obj.items():
+                    if '":' in key:
+                        quoted += key.count('":')
                     if child is None:
                         continue
                     t = type(child)
+                    if t is str:
+                        if '":' in child:
+                            quoted += child.count('":')
                     sub = fields.get(key)
                     if sub is None:
                         sub = fields[key] = _Field(node.depth + 1)
@@ -401,8 +457,10 @@ class ColumnTracker:
                     if t is dict or t is list:
                         if sub.depth < ARROW_MAX_NESTING:
                             push((sub, child))
-                        elif self.too_deep is None or record.index < self.too_deep[0]:
-                            self.too_deep = (record.index, record.file, record.line, record.column, record.raw)
+                        else:
+                            complete = False
+                            if self.too_deep is None or record.index < self.too_deep[0]:
+                                self.too_deep = (record.index, record.file, record.line, record.column, record.raw)
             else:
                 sub = node.item
                 if sub is None:
@@ -413,6 +471,9 @@ class ColumnTracker:
                     if child is None:
                         continue
                     t = type(child)
+                    if t is str:
+                        if '":' in child:
+                            quoted += child.count('":')
                     kind = kind_of(t) or t.__name__
                     if kind not in kinds:
                         if ref is None:
@@ -421,8 +482,12 @@ class ColumnTracker:
                     if t is dict or t is list:
                         if deeper:
                             push((sub, child))
-                        elif self.too_deep is None or record.index < self.too_deep[0]:
-                            self.too_deep = (record.index, record.file, record.line, record.column, record.raw)
+                        else:
+                            complete = False
+                            if self.too_deep is None or record.index < self.too_deep[0]:
+                                self.too_deep = (record.index, record.file, record.line, record.column, record.raw)
+        raw = record.raw
+        return complete and raw is not None and raw.count(b'":') > keys + quoted
 
     def merge(self, other: "ColumnTracker") -> None:
         self.records += other.records

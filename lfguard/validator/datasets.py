@@ -94,7 +94,10 @@ class _Scan:
                     dataset=name))
                 self.fatal = True
                 continue
-            tracker.observe(item)
+            if tracker.observe(item):
+                duplicate = datafile.duplicate_key(item, name)
+                if duplicate is not None:
+                    out.append(duplicate)
             big = datafile.big_integer(item, name)
             if big is not None:
                 out.append(big)
