@@ -132,7 +132,7 @@ def _tag_findings(c) -> List[Finding]:
             out.append(Finding(sharegpt.TAG_UNUSED, f"`tags.{key}` is {value!r}, but no message has that role. "
                                "Check the data's role values against `tags`.", None, ()))
     undeclared = {k: n for k, n in c.undeclared.counts.items() if k is not None}
-    if undeclared:
+    if sum(undeclared.values()) > 1:  # one message is already fully described by its own finding
         sample, path, _ = min((c.undeclared.first[k] for k in undeclared), key=lambda f: f[0])
         listed = ", ".join(f"{k!r} ({_plural(n, 'message')})" for k, n in
                            sorted(undeclared.items(), key=lambda kv: -kv[1])[:8])

@@ -84,9 +84,11 @@ TAG_UNUSED = rule(
 ROLES_UNDECLARED = rule(
     "DS207", "roles-undeclared", WARNING,
     "Role values in the data are declared by no tag (summary)",
-    why="Each such message blanks its sample. Seen over the whole file, the fix is usually one `tags` entry.",
+    why="Each such message blanks its sample. Seen over the whole file (reported when more than one message has "
+        "such a role), the fix is usually one `tags` entry.",
     fix="Declare the data's role values in `tags` (e.g. `\"user_tag\": \"user\"`), or rewrite the data's roles.",
-    bad=example([{"conversations": turns(("user", "Hi"), ("gpt", "Hello!"))}], SHAREGPT),
+    bad=example([{"conversations": turns(("user", "Hi"), ("gpt", "Hello!"))},
+                 {"conversations": turns(("user", "Bye"), ("gpt", "Bye!"))}], SHAREGPT),
     good=example([{"conversations": _CHAT}], SHAREGPT),
 )
 
