@@ -55,6 +55,9 @@ def _new_checker(entry, usage, settings):
     return SampleChecker(entry, usage, settings)
 
 
+_READABLE_ANYWAY = ("nan", "top-level", "bom")  # problems after which the records still come
+
+
 class _Scan:
     """Everything one stretch of records produces; merged in file order."""
 
@@ -80,7 +83,7 @@ class _Scan:
                 if item.sample is not None:
                     item = item._replace(sample=item.sample + offset)
                 out.append(datafile.problem_diagnostic(item, name))
-                self.fatal = self.fatal or item.kind != "nan"
+                self.fatal = self.fatal or item.kind not in _READABLE_ANYWAY
                 continue
             if offset:
                 item.index += offset
@@ -171,7 +174,7 @@ def _scan_files(entry, usage, settings, files: List[str], result: DatasetResult)
             size = 0
         try:
             if builder(path) == "json" and workers > 1 and size >= PARALLEL_MIN_BYTES:
-                part = _scan_parallel(path, entry, usage, settings, workers, offset, total)
+                _scan_parallel(path, entry, usage, settings, workers, offset, total)
             else:
                 part = _Scan(entry, usage, settings, track_types)
                 part.feed(iter_file(path), entry, offset)
@@ -182,7 +185,6 @@ def _scan_files(entry, usage, settings, files: List[str], result: DatasetResult)
             total.fatal = True
             continue
         offset = total.last_index + 1
-        del part
     where = files[0] if len(files) == 1 else entry.local_path
     result.samples = total.records
     result.diagnostics.extend(total.diagnostics)
@@ -236,18 +238,18 @@ def _chunks(path: str) -> Iterable[Tuple[list, list]]:
         yield spans, problems
 
 
-def _scan_parallel(path, entry, usage, settings, workers, offset, total: _Scan):
+def _scan_parallel(path, entry, usage, settings, workers, offset, total: _Scan) -> None:
+    """Chunks of one file over a process pool, merged into total in file order."""
     in_flight: deque = deque()
 
     def collect(future, problems):
         part = future.result()
         total.merge(part)
-        if problems:  # framing problems: structure between records; emitted beside their chunk
+        if problems:  # framing problems: structure between records; merged right after their chunk
             frame = _Scan(entry, usage, settings, False)
             frame.checker = None
             frame.feed(problems, entry, offset)
-            total.diagnostics.extend(frame.diagnostics)
-            total.fatal = total.fatal or frame.fatal
+            total.merge(frame)
 
     with _pool(workers) as pool:
         for spans, problems in _chunks(path):
@@ -256,7 +258,6 @@ def _scan_parallel(path, entry, usage, settings, workers, offset, total: _Scan):
                 collect(*in_flight.popleft())
         while in_flight:
             collect(*in_flight.popleft())
-    return None
 
 
 # -- files no registry names -------------------------------------------------------------------------------------
