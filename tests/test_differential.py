@@ -24,14 +24,13 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
-os.environ.setdefault("LLAMAFACTORY_VERBOSITY", "ERROR")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+import pytest
 
-import pytest  # noqa: E402
-
-pytest.importorskip("llamafactory")
+if __name__ != "__main__":
+    pytest.importorskip("llamafactory")
+for _name, _value in (("LLAMAFACTORY_VERBOSITY", "ERROR"), ("HF_DATASETS_OFFLINE", "1"), ("HF_HUB_OFFLINE", "1"),
+                      ("TRANSFORMERS_VERBOSITY", "error")):  # before llamafactory is imported (lazily, below)
+    os.environ.setdefault(_name, _value)
 sys.path.insert(0, os.path.dirname(__file__))
 
 from hypothesis import HealthCheck, given, note, settings, strategies as st  # noqa: E402
