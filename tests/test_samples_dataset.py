@@ -111,3 +111,24 @@ def test_positions_through_lfguard_check(tmp_path):
     # the column of the third message's "from" value on that line
     line = text.splitlines()[2]
     assert d["column"] == line.index('"gpt", "value": "c"') + 1
+
+
+def test_stage_judging_the_samples():
+    from lfguard.validator.samples import effective_stage
+
+    def stage(raw, usage_stage=None):
+        return effective_stage(entry_of(raw), DatasetUsage(stage=usage_stage))
+
+    assert stage({}) == "sft" and stage({"columns": {"prompt": "text"}}) == "pt"
+    assert stage({"ranking": True, "columns": {"prompt": "instruction", "chosen": "c", "rejected": "r"}}) == "rm"
+    assert stage({"columns": {"prompt": "instruction", "response": "output", "kto_tag": "t"}}) == "kto"
+    assert stage({}, "ppo") == "ppo" and stage({}, "pt") == "pt"
+    # LLaMA-Factory's ranking gate rejects these outright (a link rule says so): judge for the data's own stage
+    assert stage({}, "rm") == "sft"
+    assert stage({"ranking": True, "columns": {"prompt": "instruction", "chosen": "c", "rejected": "r"}}, "sft") == "rm"
+
+
+def test_pretraining_a_broken_conversation_crashes():
+    found = codes(SG, [CHAT, c(("gpt", "a"), ("human", "b"))], stage="pt")
+    assert ("DS008", 1, ("conversations", 0, "from")) in found
+    assert ("DS009", 0, ()) in found  # and the responses are not trained on
