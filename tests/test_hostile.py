@@ -226,11 +226,32 @@ def test_bom_in_registry(proj):
     assert_fails_at(lfguard(root), "data/dataset_info.json", "DI001")
 
 
-def test_escaped_lone_surrogate_in_data(proj):
-    # valid JSON text, but not encodable text: pyarrow rejects "The surrogate pair in string is invalid"
+def test_bom_in_data(proj):
+    # checked against LLaMA-Factory 0.9.5: a BOM before a JSON array fails to load (DatasetGenerationError),
+    # before JSON Lines pyarrow skips it and the data loads
+    bom = b"\xef\xbb\xbf"
+    line = b'{"instruction": "hi", "input": "", "output": "hello"}\n'
+    root = proj({"data/dataset_info.json": '{"d": {"file_name": "d.json"}, "e": {"file_name": "e.jsonl"}}',
+                 "data/d.json": bom + ALPACA.encode(), "data/e.jsonl": bom + line, "train.yaml": None})
+    run = lfguard(root)
+    assert_fails_at(run, "data/d.json", "DF012")
+    assert not [d for d in run.report["diagnostics"] if d["file"] == "data/e.jsonl" and d["severity"] == "error"]
+
+
+def test_escaped_lone_surrogate_in_json_lines(proj):
+    # valid JSON text, not encodable text: pyarrow rejects it ("The surrogate pair in string is invalid")
+    line = '{"instruction": "hi", "input": "", "output": "hel\\ud800lo"}\n'
+    root = proj({"data/dataset_info.json": '{"d": {"file_name": "d.jsonl"}}', "data/d.json": None,
+                 "data/d.jsonl": line})
+    assert_fails_at(lfguard(root), "data/d.jsonl", "DF010", "DF011")
+
+
+@pytest.mark.xfail(strict=True, reason="lfguard reports DF010, but LLaMA-Factory loads a JSON array through "
+                   "Python's json, which accepts a lone surrogate escape (checked with 0.9.5); see tests/README.md")
+def test_escaped_lone_surrogate_in_a_json_array_loads(proj):
     root = proj({"data/d.json": ALPACA.replace("hello", "hel\\ud800lo")})
     run = lfguard(root)
-    assert_fails_at(run, "data/d.json", "DF010", "DF011")
+    assert run.code == 0, run.report["diagnostics"]
 
 
 # -- numbers ------------------------------------------------------------------------------------------
