@@ -154,3 +154,14 @@ def test_two_processes_through_torchrun_on_cpu(tiny_model, tmp_path, monkeypatch
     state = json.loads((tmp_path / "out" / "trainer_state.json").read_text())
     assert state["global_step"] == 4 and state["train_batch_size"] == 4
     assert (tmp_path / "out" / "adapter_model.safetensors").is_file()
+
+
+def test_val_size_evaluates_during_and_after_training(tiny_model, tmp_path):
+    config = write_training_project(tmp_path, tiny_model, "max_steps: 4\nval_size: 0.25\neval_strategy: steps\n"
+                                                           "eval_steps: 2\ndo_eval: true\n")
+    code, out, err = run_cli("train", str(config), cwd=tmp_path)
+    assert code == 0, err
+    evals = [r for r in _log(tmp_path / "out") if "eval_loss" in r]
+    assert [r["current_steps"] for r in evals] == [2, 4, 4]  # every eval_steps, then the final evaluation
+    results = json.loads((tmp_path / "out" / "eval_results.json").read_text())
+    assert results["eval_loss"] > 0 and "data: 24 training samples, 8 for evaluation" in err
