@@ -42,13 +42,10 @@ def test_only_files_llamafactory_rejects_have_errors(newest):
         # data/dataset_info.json defines neither `med` nor `math`: "Undefined dataset med in dataset_info.json."
         "examples/extras/asft/llama2_full_asft.yaml": {"LK002"},
         "examples/extras/asft/qwen2_full_asft.yaml": {"LK002"},
-        # model_name_or_path is the placeholder /path/to/DeepSeek-V3.1-source: loading the model fails.
-        "examples/ktransformers/train_lora/deepseek_v3_int8_lora_sft_kt.yaml": {"LK033"},
     }, errors
     messages = {d["file"]: d["message"] for d in newest["diagnostics"] if d["severity"] == "error"}
     assert "transformers 5" in messages["examples/extras/fp8/llama3_fp8_fsdp_sft.yaml"]
     assert "Undefined dataset med" in messages["examples/extras/asft/llama2_full_asft.yaml"]
-    assert "does not exist" in messages["examples/ktransformers/train_lora/deepseek_v3_int8_lora_sft_kt.yaml"]
 
 
 def test_warnings_on_the_examples_are_the_recorded_decisions(newest):
@@ -61,7 +58,12 @@ def test_warnings_on_the_examples_are_the_recorded_decisions(newest):
     # -Instruct models, which do not think, with the qwen3/qwen3_vl reasoning templates; LLaMA-Factory itself logs
     # "You are using reasoning template, please add `_nothink` suffix if the model is not a reasoning model", and
     # its own model registry pairs these models with the _nothink templates.
-    assert set().union(*warnings.values()) <= {"LK020", "LK040", "LK050"}, warnings
+    # LK033 (local model path missing): right. Two chat/export configs load saves/qwen3-4b/full/sft, which the
+    # SFT example writes (run it first); one KTransformers example has the placeholder /path/to/DeepSeek-V3.1-source.
+    assert set().union(*warnings.values()) <= {"LK020", "LK033", "LK040", "LK050"}, warnings
+    assert {f for f, c in warnings.items() if "LK033" in c} == {
+        "examples/inference/qwen3_full_sft.yaml", "examples/merge_lora/qwen3_full_sft.yaml",
+        "examples/ktransformers/train_lora/deepseek_v3_int8_lora_sft_kt.yaml"}
     assert {f for f, c in warnings.items() if "LK020" in c} == {
         "examples/ascend/qwen3moe_full_sft_fsdp.yaml", "examples/ascend/qwen3vlmoe_full_sft_fsdp2.yaml",
         "examples/ascend/qwen3vlmoe_lora_sft_fsdp.yaml", "examples/ktransformers/train_lora/qwen3moe_lora_sft_kt.yaml",

@@ -266,3 +266,10 @@ def test_missing_local_model_path(tmp_path):
     [hit] = find(run(tmp_path), "LK033")
     assert hit["line"] == line_of(config, "model_name_or_path") and "models/qwen" in hit["message"]
     assert not links._looks_like_path("Qwen/Qwen2.5-0.5B-Instruct") and links._looks_like_path("/data/models/q")
+
+
+def test_chat_configs_get_the_model_and_template_checks(tmp_path):
+    text = "model_name_or_path: Qwen/Qwen2.5-7B-Instruct\ntemplate: llama3\ninfer_backend: huggingface\n"
+    write_project(tmp_path, {"chat.yaml": text})
+    [hit] = find(run(tmp_path, target="chat.yaml"), "LK020")
+    assert hit["line"] == 2

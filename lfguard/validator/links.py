@@ -397,10 +397,11 @@ DTYPE = rule(
 )
 
 MODEL_MISSING = rule(
-    "LK033", "model-path-missing", ERROR, "`model_name_or_path` is a local path that does not exist",
+    "LK033", "model-path-missing", WARNING, "`model_name_or_path` is a local path that does not exist",
     why="A path that is not there is taken as a hub id; loading then fails with `Repo id must be in the form "
-        "'repo_name' or 'namespace/repo_name'` or a not-found error, after the data has been processed.",
-    fix="Point model_name_or_path at the model folder (with config.json), relative to the launch directory.",
+        "'repo_name' or 'namespace/repo_name'` or a not-found error, after the data has been processed. A warning, "
+        "not an error: the path may be the output of an earlier run (an SFT model a DPO or chat config loads).",
+    fix="Point model_name_or_path at the model folder (with config.json), or run the stage that writes it first.",
     bad=_project("dataset: alpaca_demo\n", config=_CFG.replace("Qwen/Qwen2.5-0.5B-Instruct", "./models/qwen")),
     good=_project("dataset: alpaca_demo\n", config=_CFG.replace("Qwen/Qwen2.5-0.5B-Instruct", "./models/tiny"),
                   files=_TINY),
@@ -458,7 +459,8 @@ def _check_model_folder(config) -> Iterator:
     if folder is None and isinstance(model, str) and _looks_like_path(model):
         looked = " and ".join(config.candidates(os.path.expanduser(model)))
         yield MODEL_MISSING.diag(f"`model_name_or_path: {model}` is a local path that does not exist (looked at "
-                                 f"{looked}): transformers would try it as a hub id and fail. Fix the path",
+                                 f"{looked}): loading would fail. Fix the path, or run the stage that writes it "
+                                 "first",
                                  **config.where("model_name_or_path"))
     if folder is None:
         return
@@ -738,9 +740,13 @@ def _count_with_tokenizer(tokenizer, result, cutoff, config) -> Optional[Tuple[i
 
 # ----------------------------------------------------------------------------------------------------------------
 def check_links(config, registry, registry_path, used, settings) -> List:
-    if getattr(config, "engine", "v0") == "v1" or getattr(config, "entry", "train") != "train":
+    if getattr(config, "engine", "v0") == "v1":
         return []
     found: List = []
+    if getattr(config, "entry", "train") != "train":  # chat/export: the model and its template still matter
+        found.extend(_check_template(config, {}))
+        found.extend(_check_model_folder(config))
+        return found
     found.extend(_check_names(config, registry, registry_path))
     found.extend(_check_media_dir(config))
     found.extend(_check_stage(config, registry))
