@@ -102,3 +102,17 @@ def test_real_npu_is_detected():
     if machine.kind != "npu":
         pytest.skip("no Ascend NPU")
     assert machine.count >= 1 and machine.names
+
+
+def test_hub_model_not_in_cache_while_offline_is_rn012(tmp_path, monkeypatch):
+    from lfguard.runner import rules
+    from lfguard.runner.config import RunConfig
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    machine = devices.detect(FakeProbe())
+    precision = devices.choose_precision(machine, False, False)
+    config = RunConfig("t.yaml", {"model_name_or_path": "someone/not-cached", "cache_dir": str(tmp_path)})
+    found = rules.machine_checks(config, machine, precision, builtin=True)
+    assert [d.code for d in found] == ["RN012"] and "not in the local cache" in found[0].message
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    assert rules.machine_checks(config, machine, precision, builtin=True) == []

@@ -106,7 +106,8 @@ MODEL_NOT_FOUND = rule(
     "RN012", "model-path-not-found", ERROR,
     "model_name_or_path is a local path that does not exist",
     why="A path (it starts with ./, ../, / or ~, or has more than one /) is not a hub id, so nothing can be "
-        "downloaded: loading fails.",
+        "downloaded: loading fails. Likewise a hub id that is not in the local cache while HF_HUB_OFFLINE or "
+        "TRANSFORMERS_OFFLINE is set.",
     fix="Fix the path (relative paths resolve against the directory you launch from).",
     bad=_example(base=_BASE.replace("model_name_or_path: model", "model_name_or_path: ./models/nope")),
     good=_example(), target="train.yaml", args=_ARGS, command="train",
@@ -180,7 +181,31 @@ def machine_checks(config: RunConfig, machine, precision, builtin: bool, positio
             out.append(DEEPSPEED.diag(f"deepspeed: {ds} does not exist (relative to {os.getcwd()})",
                                       **where(config, "deepspeed", positions)))
     name = str(config.values.get("model_name_or_path") or "")
-    if name and not os.path.exists(os.path.expanduser(name)) and looks_like_path(name):
-        out.append(MODEL_NOT_FOUND.diag(f"model_name_or_path: {name} does not exist (relative paths resolve against "
-                                        f"{os.getcwd()})", **where(config, "model_name_or_path", positions)))
+    if name and not os.path.exists(os.path.expanduser(name)):
+        if looks_like_path(name):
+            out.append(MODEL_NOT_FOUND.diag(f"model_name_or_path: {name} does not exist (relative paths resolve "
+                                            f"against {os.getcwd()})", **where(config, "model_name_or_path", positions)))
+        elif _offline() and not _in_hf_cache(name, config):
+            out.append(MODEL_NOT_FOUND.diag(f"model_name_or_path: {name} is a hub id that is not in the local cache, "
+                                            "and HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE forbid downloading it",
+                                            **where(config, "model_name_or_path", positions)))
     return out
+
+
+def _offline() -> bool:
+    flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("TRANSFORMERS_OFFLINE", ""))
+    hub = any(os.environ.get(v, "0").lower() in ("1", "true", "y") for v in ("USE_MODELSCOPE_HUB", "USE_OPENMIND_HUB"))
+    return not hub and any(f.lower() in ("1", "true", "yes", "on") for f in flags)
+
+
+def _in_hf_cache(name: str, config: RunConfig) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return True  # cannot tell: let the loader say
+    try:
+        found = try_to_load_from_cache(name, "config.json", cache_dir=config.values.get("cache_dir"),
+                                       revision=config.values.get("model_revision"))
+    except Exception:  # an id the hub library rejects: the loader will say why
+        return True
+    return isinstance(found, str)
