@@ -2,7 +2,8 @@
 
 1. A generated valid project raises no error.
 2. One targeted mutation raises the rule made for it, at the mutated place (file, sample, line).
-3. Arbitrary JSON values, bytes and YAML documents in any file of a project give a report, exit 0 or 1.
+3. Arbitrary JSON values, bytes and YAML documents in any file of a project, or an arbitrary JSON value in any field
+   of a record, give a report, exit 0 or 1.
 4. JSON, JSONL and a folder of JSONL files holding the same records give the same diagnostics up to position.
 """
 
@@ -112,6 +113,31 @@ def test_arbitrary_content_in_any_file_gives_a_report(project, data):
     assert code in (0, 1), err
     assert "Traceback" not in err and "internal error" not in err
     json.loads(out)
+
+
+@st.composite
+def projects_with_an_arbitrary_value(draw):
+    """A valid project whose one record has one field (top level, or inside a message or answer object) replaced by
+    an arbitrary JSON value."""
+    project = draw(S.projects()).copy()
+    record = draw(st.sampled_from(project.records))
+    targets = [(record, key) for key in record]
+    for value in record.values():
+        for item in (value if isinstance(value, list) else [value]):
+            if isinstance(item, dict):
+                targets += [(item, key) for key in item]
+    container, key = draw(st.sampled_from(targets))
+    container[key] = draw(S.json_values)
+    return project
+
+
+@given(projects_with_an_arbitrary_value())
+def test_arbitrary_value_in_any_field_gives_a_report(project):
+    with tempfile.TemporaryDirectory() as tmp:
+        write_project(pathlib.Path(tmp), project.files())
+        code, out, err = run_cli("check", "--format", "json", "--workers", "1", ".", cwd=tmp)
+    assert code in (0, 1), err
+    assert "Traceback" not in err and "internal error" not in err
 
 
 # -- 4. layout independence --------------------------------------------------------------------------

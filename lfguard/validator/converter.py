@@ -79,6 +79,15 @@ class Aligned:
         return f"Aligned({self.as_dict()!r}, broken={self.broken}, problems={self.problems!r})"
 
 
+def declared(role, mapping) -> bool:
+    """`role in mapping` for any JSON value: a list or object role is unhashable (LLaMA-Factory's
+    `tag_mapping[role]` raises TypeError there; for the caller it is a role no tag declares)."""
+    try:
+        return role in mapping
+    except TypeError:
+        return False
+
+
 def _get(record: dict, column: Optional[str]):
     """example[column] as the Arrow-backed example returns it (None when this row lacks the field)."""
     return record.get(column)
@@ -349,7 +358,7 @@ def _split(record, entry, aligned, sources, broken, problems, mapping, even_tags
                     problems.append(Problem("ranking-role", (col, role_tag), role))
         response = []
         for col, message, role in ((chosen_col, chosen, chosen_role), (rejected_col, rejected, rejected_role)):
-            if role not in mapping:
+            if not declared(role, mapping):
                 raise ConversionError(f"`{col}` has role {role!r}, which no tag declares", (col, role_tag),
                                       f"KeyError: {role!r}", kind="ranking-role-unknown")
             response.append({"role": mapping[role], "content": _msg_field(message, content_tag, (col,))})
@@ -401,7 +410,7 @@ def _align_openai(record: dict, entry, media_dir: str) -> Aligned:
             aligned.append({"role": OBSERVATION, "content": _OPENAI_TOOL_JOIN.join(tool_responses)})
             sources.append((column, tool_first, content_tag))
             tool_responses = []
-        if role not in mapping:
+        if not declared(role, mapping):
             raise ConversionError(f"role {role!r} is not one of the declared tags", (column, index, role_tag),
                                   f"KeyError: {role!r}", kind="role-unknown")
         aligned.append({"role": mapping[role], "content": content})

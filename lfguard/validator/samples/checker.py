@@ -20,7 +20,7 @@ from typing import Dict, List, Optional
 from lfguard.diagnostics import Severity
 from lfguard.truncation import truncate_turns
 from lfguard.validator.converter import (ASSISTANT, FUNCTION, OBSERVATION, USER, ConversionError, align,
-                                         kept_by_stage, stage_messages, tag_mapping)
+                                         declared, kept_by_stage, stage_messages, tag_mapping)
 from lfguard.validator.model import DatasetUsage
 from lfguard.validator.samples import alpaca, common, kto, multimodal, openai, ranking, sharegpt, tools
 from lfguard.validator.samples.base import CHARS_PER_TOKEN, Finding, Tally
@@ -230,7 +230,7 @@ class SampleChecker:
                                    "response] pairs.", index, problem.path))
             elif kind == "ranking-role":
                 role = problem.detail
-                mapped = self.mapping.get(role)
+                mapped = self.mapping.get(role) if declared(role, self.mapping) else None
                 if mapped not in (ASSISTANT, FUNCTION):  # the openai converter compares raw values with roles
                     out.append(Finding(ranking.HUMAN_ROLE, f"`{problem.path[0]}` has role {role!r} "
                                        f"({mapped}): LLaMA-Factory keeps the sample and trains this answer as a "
@@ -254,7 +254,7 @@ class SampleChecker:
         if (role == system_tag and system_tag) or (openai_mode and role == "system"):
             return (path, f"{where} is a system message, but only the first message may be one",
                     sharegpt.SYSTEM_POSITION, "Move it first, or into the system column.")
-        if not openai_mode and role not in self.mapping:
+        if not openai_mode and not declared(role, self.mapping):
             if role == "system" and not system_tag:
                 return (path, f"{where} has role 'system' but `tags.system_tag` is null (a partial `tags` object "
                         "resets it)", sharegpt.SYSTEM_POSITION, "Add \"system_tag\": \"system\" to `tags`.")
