@@ -193,6 +193,18 @@ DUPLICATE_FIELD = rule(
     good=_project('{"instruction": "hi", "input": "", "output": "hello"}\n', "a.jsonl"),
 )
 
+FORMAT_INFERRED = rule(
+    "DF030", "format-inferred", INFO,
+    "A data file no dataset_info.json names was checked with an inferred entry",
+    why="Without a registry entry the columns and formatting are guessed from the first records; LLaMA-Factory "
+        "itself needs the entry.",
+    fix="Register the file (`lfguard register FILE`) so it is checked exactly as it will be trained.",
+    target="data.json",
+    bad={"data.json": '[{"instruction": "hi", "input": "", "output": "hello"}]\n'},
+    good={"data/dataset_info.json": '{"a": {"file_name": "a.json"}}\n',
+          "data/a.json": '[{"instruction": "hi", "input": "", "output": "hello"}]\n'},
+)
+
 _PROBLEM_RULES = {"nan": NONSTANDARD_NUMBER, "unreadable": UNREADABLE, "not-utf8": NOT_UTF8, "bom": BOM, "invalid-json": INVALID_JSON,
                   "too-deep": TOO_DEEP, "top-level": TOP_LEVEL, "not-object": NOT_OBJECT, "tabular": TABULAR_UNREADABLE}
 _PROBLEM_FIX = {"nan": "write null or the text you meant", "unreadable": "fix the path or its permissions", "not-utf8": "re-save the file as UTF-8",

@@ -22,7 +22,6 @@ from typing import Iterable, List, Optional, Tuple
 
 from lfguard.readers import builder, iter_file, locate
 from lfguard.readers.records import Problem, Record
-from lfguard.registry import INFO, rule
 from lfguard.validator import datafile, dataset_info
 from lfguard.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
 
@@ -32,17 +31,6 @@ PARALLEL_MIN_BYTES = 16 << 20  # below this one process is faster than starting 
 INFER_SAMPLE = 200  # records infer_entry looks at
 MAX_SYNTAX_ERRORS = 1000  # per dataset: LLaMA-Factory stops at the first; a non-JSONL file could give millions
 
-FORMAT_INFERRED = rule(
-    "DF030", "format-inferred", INFO,
-    "A data file no dataset_info.json names was checked with an inferred entry",
-    why="Without a registry entry the columns and formatting are guessed from the first records; LLaMA-Factory "
-        "itself needs the entry.",
-    fix="Register the file (`lfguard register FILE`) so it is checked exactly as it will be trained.",
-    target="data.json",
-    bad={"data.json": '[{"instruction": "hi", "input": "", "output": "hello"}]\n'},
-    good={"data/dataset_info.json": '{"a": {"file_name": "a.json"}}\n',
-          "data/a.json": '[{"instruction": "hi", "input": "", "output": "hello"}]\n'},
-)
 
 
 # -- per-record work, shared by the in-process path and the workers ---------------------------------------------
@@ -289,7 +277,7 @@ def check_unregistered(path: str, settings) -> DatasetResult:
     result = check_entry(entry, DatasetUsage(), settings)
     result.entry = entry
     if note:
-        result.diagnostics.insert(0, FORMAT_INFERRED.diag(
+        result.diagnostics.insert(0, datafile.FORMAT_INFERRED.diag(
             f"no dataset_info.json names this file; checked as {note}. Register it to check it exactly",
             file=path, dataset=entry.name))
     return result
