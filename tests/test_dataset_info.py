@@ -207,3 +207,54 @@ def test_a_datasets_cache_metadata_file_is_not_a_registry(tmp_path):
                                                "features": {"a": {"dtype": "string", "_type": "Value"}},
                                                "splits": {"train": {"name": "train"}}}))
     assert registry.diagnostics == [] and registry.entries == {}
+
+
+def _where(text, needle, after=""):
+    """1-based (line, column) of needle's first occurrence after the first occurrence of `after`."""
+    start = text.index(after) if after else 0
+    offset = text.index(needle, start)
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def test_every_registry_rule_points_at_its_key_or_value(tmp_path):
+    entries = {
+        "str": "a.json",
+        "nosrc": {"formatting": "alpaca"},
+        "shadow": {"script_url": "s", "file_name": "a.json"},
+        "hub": {"hf_hub_url": "org/x"},
+        "cloud": {"cloud_file_name": "ftp://x/a.json"},
+        "sg": {"file_name": "a.json", "formatting": "sharegpt", "columns": {"images": "im"},
+               "tags": {"role_tag": "role", "content_tag": "content"}},
+        "rank": {"file_name": "a.json", "ranking": True, "columns": {"prompt": "p", "response": "r"}},
+        "ns": {"file_name": "a.json", "num_samples": -1},
+        "split": {"file_name": "a.json", "split": "test", "folder": "f"},
+        "alp": {"file_name": "a.json", "tags": {"role_tag": "r"}},
+        "typ": {"file_name": "a.json", "subset": 3},
+    }
+    text = json.dumps(entries, indent=1)
+    registry = _registry(tmp_path, text)
+    got = {(d.code, d.dataset): (d.line, d.column) for d in registry.diagnostics}
+    expected = {
+        ("DI003", "str"): _where(text, '"str"'),
+        ("DI105", "nosrc"): _where(text, '"nosrc"'),
+        ("DI106", "shadow"): _where(text, '"file_name"', '"shadow"'),
+        ("DI107", "hub"): _where(text, '"hf_hub_url"', '"hub"'),
+        ("DI107", "cloud"): _where(text, '"cloud_file_name"', '"cloud"'),
+        ("DI109", "cloud"): _where(text, '"ftp://x/a.json"'),
+        ("DI110", "sg"): _where(text, '"columns"', '"sg"'),
+        ("DI112", "sg"): _where(text, '"tags"', '"sg"'),
+        ("DI116", "rank"): _where(text, '"columns"', '"rank"'),
+        ("DI117", "ns"): _where(text, "-1", '"ns"'),
+        ("DI118", "split"): _where(text, '"test"'),
+        ("DI119", "split"): _where(text, '"folder"', '"split"'),
+        ("DI120", "alp"): _where(text, '"tags"', '"alp"'),
+        ("DI005", "typ"): _where(text, "3", '"subset"'),
+    }
+    for key, place in expected.items():
+        assert got.get(key) == place, (key, got.get(key), place)
+
+
+def test_registry_not_object_and_bad_source_type_places(tmp_path):
+    registry = _registry(tmp_path, '\n  ["a"]')
+    assert [(d.code, d.line, d.column) for d in registry.diagnostics] == [("DI002", 2, 3)]

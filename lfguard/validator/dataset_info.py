@@ -319,9 +319,10 @@ def load_registry(path: str, settings) -> Registry:
     places = position_map(text)
     registry.diagnostics.extend(_duplicates(path, places))
     if not isinstance(data, dict):
+        root = places.get(()) or None
         registry.diagnostics.append(REGISTRY_NOT_OBJECT.diag(
             f"the top level is a {_json_type(data)}; make it an object mapping dataset names to entries.",
-            file=path, line=1, column=1))
+            file=path, line=root.line if root else 1, column=root.column if root else 1))
         return registry
     by_entry: Dict[str, dict] = {}
     for p, pl in places.places.items():
