@@ -255,3 +255,24 @@ def test_duplicate_keys(project):
     array = _one(_report(_project(project, '[{"instruction": "hi", "instruction": "ho", "input": "", "output": "x"}]',
                                   "b.json")), "DF023")
     assert (array["severity"], array["column"]) == ("warning", 24)
+
+
+def test_path_rules_point_at_file_name(project):
+    registry = {"ext": {"file_name": "a.JSONL"}, "dir": {"file_name": "mixed"}, "out": {"file_name": "../o.json"},
+                "empty": {"file_name": "e.json"}, "csv": {"file_name": "c.csv", "formatting": "sharegpt"}}
+    text = json.dumps(registry, indent=1)
+    root = project({"data/dataset_info.json": text, "data/a.JSONL": "{}\n", "data/mixed/1.json": ALPACA,
+                    "data/mixed/notes.txt": "x\n", "o.json": ALPACA, "data/e.json": "[]", "data/c.csv": "a\nb\n"})
+    report = _report(root)
+
+    def where(value):
+        offset = text.index(json.dumps(value))
+        return 1 + text.count("\n", 0, offset), offset - text.rfind("\n", 0, offset)
+
+    expected = {("DF002", "ext"): where("a.JSONL"), ("DF004", "dir"): where("mixed"),
+                ("DF005", "out"): where("../o.json"), ("DF016", "empty"): where("e.json"),
+                ("DF019", "csv"): where("c.csv")}
+    got = {(d["code"], d["dataset"]): (d["line"], d["column"]) for d in report["diagnostics"]
+           if d["file"] == "data/dataset_info.json"}
+    for key, place in expected.items():
+        assert got.get(key) == place, (key, got.get(key), place)
