@@ -178,3 +178,15 @@ def test_a_field_new_in_a_later_file_is_an_error(tmp_path):
     (tmp_path / "data" / "d" / last).write_text(turn + ', "system": "be brief"}\n', encoding="utf-8")
     code, report = check_json(".", cwd=tmp_path)
     assert code == 1 and errors(report), report["diagnostics"]
+
+
+def test_a_null_role_is_a_dropped_sample(tmp_path):
+    # found by differential testing: LLaMA-Factory 0.9.5 blanks a sample whose message has "from": null
+    # ("Invalid role tag"), as it does when the key is missing
+    write_project(tmp_path, {
+        "data/dataset_info.json": '{"s": {"file_name": "s.json", "formatting": "sharegpt"}}',
+        "data/s.json": '[{"conversations": [{"from": "human", "value": "a"}, {"from": "gpt", "value": "b"}]},\n'
+                       '{"conversations": [{"from": "human", "value": "a"}, {"from": null, "value": "b"}]}]\n'})
+    code, report = check_json(".", cwd=tmp_path)
+    assert code == 1
+    assert [(d["code"], d["sample"]) for d in errors(report)] == [("DS201", 1)]

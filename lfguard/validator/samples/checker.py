@@ -188,6 +188,9 @@ class SampleChecker:
                 continue
             self.role_key_seen = True
             role = message[role_tag]
+            if role is None:  # Arrow reads a null role as it reads a missing one: the converter drops the sample
+                self.missing_role.add(None, index, (column, i))
+                continue
             if not isinstance(role, str):
                 continue
             if role in role_counts:  # hot path: a known role, and this checker sees samples in order
