@@ -229,3 +229,26 @@ def test_reading_never_imports_pandas_for_json(tmp_path):
             "print(sorted(m for m in ('pandas', 'pyarrow', 'torch') if m in sys.modules))" % path)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+_JSONISH = st.lists(st.sampled_from([b"[", b"]", b"{", b"}", b'"', b"\\", b",", b":", b" ", b"\n", b"1", b"a",
+                                     b"null", b"\xff", b"\x00", b"\xef\xbb\xbf", b'"k"', b"NaN"]), max_size=60)
+
+
+@settings(max_examples=150, deadline=None)
+@given(chunks=_JSONISH, name=st.sampled_from(["a.json", "a.jsonl", "a.txt"]), block=st.integers(1, 16))
+def test_any_bytes_give_records_or_problems_never_an_exception(chunks, name, block, tmp_path_factory):
+    path = tmp_path_factory.mktemp("fuzz") / name
+    path.write_bytes(b"".join(chunks))
+    old = jsonfile.BLOCK
+    jsonfile.BLOCK = block
+    try:
+        items = list(iter_records(str(path)))
+    finally:
+        jsonfile.BLOCK = old
+    assert all(isinstance(i, (Record, Problem)) for i in items)
+    indexes = [i.index for i in items if isinstance(i, Record)]
+    assert indexes == sorted(indexes) and len(set(indexes)) == len(indexes)
+    for item in items:
+        if isinstance(item, Record) and item.raw is not None:
+            assert locate(item, ("x", 0)) is not None
