@@ -258,3 +258,29 @@ def test_every_registry_rule_points_at_its_key_or_value(tmp_path):
 def test_registry_not_object_and_bad_source_type_places(tmp_path):
     registry = _registry(tmp_path, '\n  ["a"]')
     assert [(d.code, d.line, d.column) for d in registry.diagnostics] == [("DI002", 2, 3)]
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_LEAF = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.sampled_from(
+    ["a.json", "sharegpt", "alpaca", "ShareGPT", "train", "test", "s3://b/a.json", "", "../a.json", "x"]))
+_KEYS = st.sampled_from(["file_name", "formatting", "ranking", "columns", "tags", "split", "num_samples",
+                         "hf_hub_url", "script_url", "cloud_file_name", "subset", "folder", "prompt", "messages",
+                         "role_tag", "user_tag", "chosen", "rejected", "kto_tag", "fomatting", "instruction"])
+_VALUE = st.recursive(_LEAF, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                     st.dictionaries(_KEYS, inner, max_size=5)), max_leaves=12)
+
+
+@settings(max_examples=120, deadline=None)
+@given(registry=st.dictionaries(st.sampled_from(["a", "b", "c"]), _VALUE, max_size=3))
+def test_any_registry_gives_diagnostics_never_an_exception(registry, tmp_path_factory):
+    from lfguard.validator import datasets
+
+    root = tmp_path_factory.mktemp("reg")
+    (root / "data").mkdir()
+    (root / "data" / "a.json").write_text(ALPACA, encoding="utf-8")
+    (root / "data" / "dataset_info.json").write_text(json.dumps(registry), encoding="utf-8")
+    loaded = load_registry(str(root / "data" / "dataset_info.json"), Settings())
+    for entry in loaded.entries.values():
+        result = datasets.check_entry(entry, datasets.DatasetUsage(), Settings(workers=1))
+        assert all(d.code and d.message for d in result.diagnostics)

@@ -577,7 +577,7 @@ def _reset_rules(entry: DatasetEntry, formatting, at) -> Iterator:
     raw = entry.raw
     columns, tags = raw.get("columns"), raw.get("tags")
     if isinstance(columns, dict):
-        needed = NEEDED_COLUMNS.get(formatting, ())
+        needed = NEEDED_COLUMNS.get(formatting, ()) if isinstance(formatting, str) else ()
         for key in needed:
             if not columns.get(key):
                 yield COLUMNS_RESET_NEEDED.diag(
