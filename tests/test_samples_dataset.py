@@ -70,7 +70,8 @@ def test_infer_entry_from_content(tmp_path):
     assert entry.tags["role_tag"] == "role" and entry.tags["system_tag"] == "system"
     assert "OpenAI-style" in note and entry.load_from == "file" and entry.dataset_dir == str(tmp_path)
     entry, _ = infer_entry([{"messages": [{"role": "user", "content": "a"},
-                                          {"role": "assistant", "content": "", "tool_calls": []}]}], path)
+                                          {"role": "assistant", "content": "",
+                                           "tool_calls": [{"function": {"name": "f", "arguments": "{}"}}]}]}], path)
     assert entry.formatting == "openai" and entry.tags["observation_tag"] == "tool"
     entry, note = infer_entry([CHAT], path)
     assert entry.formatting == "sharegpt" and entry.tags["role_tag"] == "from" and "from/value" in note

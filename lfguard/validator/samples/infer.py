@@ -18,8 +18,27 @@ _TAG_DEFAULTS = {"role_tag": "from", "content_tag": "value", "user_tag": "human"
 
 def infer_entry(first_values: Iterable, path: str) -> Tuple[DatasetEntry, str]:
     """(entry, note): the entry LLaMA-Factory would need for these records, and a phrase saying what was
-    inferred (e.g. "sharegpt conversations (from/value)"). Looks at the union of the records' fields, so a field
-    missing from the first record still counts."""
+    inferred (e.g. "sharegpt conversations (from/value)").
+
+    When the records agree, this is exactly the entry `lfguard register` would write (one inference for both).
+    When they disagree, `register` refuses; the checker still needs a best guess so that the rules can point at
+    the records that break it, so it falls back to the union of the records' fields."""
+    from lfguard.tools.infer import Inconsistent, infer
+
+    values = list(first_values)
+    try:
+        inferred = infer(enumerate(values))
+    except Inconsistent:
+        return _best_guess(values, path)
+    from lfguard.validator.dataset_info import resolve_entry
+    from lfguard.validator.model import Registry
+
+    registry = Registry(path=path, dataset_dir=os.path.dirname(path) or ".")
+    raw = {"file_name": os.path.basename(path), **inferred.entry}
+    return resolve_entry(os.path.splitext(os.path.basename(path))[0], raw, registry), inferred.description
+
+
+def _best_guess(first_values, path: str) -> Tuple[DatasetEntry, str]:
     records = [v for v in first_values if isinstance(v, dict)]
     fields = {}
     for record in records:
