@@ -220,3 +220,13 @@ def test_no_format_pulls_in_heavy_packages(tmp_path):
     assert done.returncode == 0, done.stderr
     codes, heavy = done.stdout.strip().rsplit(" [", 1)
     assert heavy == "]" and codes in ("[0]", "[1]"), done.stdout
+
+
+def test_command_line_findings_are_not_file_annotations():
+    """Findings about a key=value override name no file: github omits `file=`, SARIF points at the project."""
+    d = Diagnostic("DS102", Severity.ERROR, "unknown key", file="<command line>")
+    assert "file=" not in github.command(d)
+    report = Report(diagnostics=[d])
+    log = json.loads(render("sarif", report))
+    assert log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "."
+    assert render("concise", report).startswith("<command line>: DS102")

@@ -8,14 +8,17 @@ from lfguard.diagnostics import display_path
 
 
 def path(d) -> Optional[str]:
-    """The file relative to the working directory (where it lies under it), with forward slashes."""
+    """The file relative to the working directory (where it lies under it), with forward slashes; None for a
+    finding about no file, or about a pseudo-file such as ``<command line>`` (an override)."""
+    if d.file and d.file.startswith("<") and d.file.endswith(">"):
+        return None
     shown = display_path(d.file)
     return shown.replace("\\", "/") if shown else None
 
 
 def position(d) -> str:
     """``file:line:col`` as far as known; ``<project>`` for a finding about no one file."""
-    parts = [path(d) or "<project>"]
+    parts = [path(d) or d.file or "<project>"]
     if d.line is not None:
         parts.append(str(d.line))
         if d.column is not None:
