@@ -52,7 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args, extra = build_parser().parse_known_args(argv)
+        # `lfguard train x.yaml --dry-run lr=1e-5`: key=value overrides may follow options, as they may with
+        # llamafactory-cli; argparse alone would call them unrecognized.
+        overrides = [a for a in extra if "=" in a and not a.startswith("-")]
+        if extra != overrides or (overrides and not hasattr(args, "paths")):
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
+        if overrides:
+            args.paths = list(args.paths or []) + overrides
         if not getattr(args, "_run", None):
             build_parser().print_help()
             return 2
