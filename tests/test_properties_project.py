@@ -163,9 +163,7 @@ def test_layout_does_not_change_the_diagnostics(project):
     assert len({r["summary"]["samples"] for r in reports}) == 1
 
 
-# -- found by differential testing, not fixed yet ------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="lfguard misses it: the datasets JSON builder fixes the columns from the "
-                   "first file (first 10 MiB chunk) of a dataset; see tests/README.md")
+# -- found by differential testing -----------------------------------------------------------------------
 def test_a_field_new_in_a_later_file_is_an_error(tmp_path):
     # LLaMA-Factory 0.9.5 + datasets 4.0: "DatasetGenerationCastError: All the data files must have the same
     # columns, but at some point there are 1 new columns ({'system'})". A column missing later is null-filled.
@@ -177,7 +175,8 @@ def test_a_field_new_in_a_later_file_is_an_error(tmp_path):
     last = os.listdir(tmp_path / "data" / "d")[-1]  # the order LLaMA-Factory reads them in
     (tmp_path / "data" / "d" / last).write_text(turn + ', "system": "be brief"}\n', encoding="utf-8")
     code, report = check_json(".", cwd=tmp_path)
-    assert code == 1 and errors(report), report["diagnostics"]
+    assert code == 1
+    assert [(d["code"], d["file"], d["line"]) for d in errors(report)] == [("DF024", f"data/d/{last}", 1)]
 
 
 def test_a_null_role_is_a_dropped_sample(tmp_path):

@@ -144,6 +144,21 @@ TYPE_DRIFT = rule(
     good=_project('[{"instruction": "hi", "input": "", "output": "hello"},\n'
                   ' {"instruction": "hi", "input": "", "output": "5"}]\n'),
 )
+LATE_COLUMN = rule(
+    "DF024", "field-not-in-first-file", ERROR,
+    "A field of a dataset folder first has a value in a later file",
+    why="`datasets` fixes the columns and their types from the first file it reads (os.listdir order) and casts "
+        "the others to them: a field the first file lacks, or holds only null in, fails the whole load with "
+        "`DatasetGenerationCastError: All the data files must have the same columns` (or a cast error).",
+    fix="Give the field a value of its type (e.g. an empty string) in at least one record of every file, or keep "
+        "the dataset in one file.",
+    bad={"data/dataset_info.json": '{"a": {"file_name": "parts"}}\n',
+         "data/parts/x.jsonl": '{"instruction": "hi", "input": "", "output": "hello", "system": "be brief"}\n',
+         "data/parts/y.jsonl": '{"instruction": "hi", "input": "", "output": "hello", "history": []}\n'},
+    good={"data/dataset_info.json": '{"a": {"file_name": "parts"}}\n',
+          "data/parts/x.jsonl": '{"instruction": "hi", "input": "", "output": "hello", "system": "be brief"}\n',
+          "data/parts/y.jsonl": '{"instruction": "hi", "input": "", "output": "hello", "system": ""}\n'},
+)
 CSV_NESTED = rule(
     "DF019", "csv-cannot-nest", ERROR,
     "A sharegpt/openai or ranking dataset is stored as CSV",
@@ -521,6 +536,11 @@ class ColumnTracker:
                     out.append((min(r[0] for r in child.kinds.values()), _drift(entry, sub, child)))
                     continue  # fields inside one that already changes type are the same defect
                 stack.append((sub, child))
+        if len(files) > 1:  # the first file fixes the columns (checked against LLaMA-Factory 0.9.5/datasets 4.0)
+            for key, child in sorted(self.root.fields.items()):
+                ref = min(child.kinds.values(), key=lambda r: r[0]) if child.kinds else None
+                if ref is not None and ref[1] != files[0]:
+                    out.append((ref[0], _late_column(entry, key, ref, files[0])))
         if self.too_deep is not None:
             out.append((self.too_deep[0], _too_deep(entry, self.too_deep)))
         return [d for _, d in sorted(out, key=lambda pair: pair[0])]
@@ -560,6 +580,16 @@ def _load(raw: bytes):
         return orjson.loads(raw)
     except ValueError:
         return _nan_fallback(raw)
+
+
+def _late_column(entry, key: str, ref, first_file: str):
+    index, file, line, column, raw = ref
+    if raw is not None:
+        line, column = locate(Record(index, None, file, line, column, raw), (key,))
+    return LATE_COLUMN.diag(f"field {key!r} first has a value here, in {os.path.basename(file)}, but not in "
+                            f"{os.path.basename(first_file)}, the first file LLaMA-Factory reads: datasets raises "
+                            "DatasetGenerationCastError (new columns). Give it a value in a record of every file",
+                            file=file, line=line, column=column, sample=index, dataset=entry.name)
 
 
 def _drift(entry, path: tuple, node: _Field):
