@@ -346,3 +346,19 @@ def test_export_config_with_stage_is_an_export_config(tmp_path):
 def test_a_config_written_as_a_list_is_reported(tmp_path):
     [hit] = find(check(tmp_path, "- model_name_or_path: m\n- stage: sft\n"), "TY001")
     assert hit["line"] == 1 and "list" in hit["message"]
+
+
+def test_removed_key_is_a_warning_where_transformers_4_is_installed(tmp_path, monkeypatch):
+    """TY102 is an error for transformers 5 (LLaMA-Factory rejects the key), a warning when 4.x is installed."""
+    from helpers import check_json
+    from lfguard.validator import training
+
+    (tmp_path / "train.yaml").write_text("model_name_or_path: Qwen/Qwen2.5-0.5B\nstage: sft\ndo_train: true\n"
+                                         "output_dir: out\nfsdp_transformer_layer_cls_to_wrap: Qwen2DecoderLayer\n")
+    monkeypatch.setattr(training, "_installed_transformers", lambda: (4, 57))
+    _, report = check_json("train.yaml", cwd=tmp_path)
+    [d] = [d for d in report["diagnostics"] if d["code"] == "TY102"]
+    assert d["severity"] == "warning" and "4.57" in d["message"] and d["line"] == 5
+    monkeypatch.setattr(training, "_installed_transformers", lambda: (5, 6))
+    _, report = check_json("train.yaml", cwd=tmp_path)
+    assert [d["severity"] for d in report["diagnostics"] if d["code"] == "TY102"] == ["error"]

@@ -358,6 +358,23 @@ EVAL_ONLY_KEY = rule(
 
 
 
+def _installed_transformers():
+    """The installed transformers version as a tuple (read from its metadata, never imported), or None."""
+    from importlib import metadata
+
+    try:
+        text = metadata.version("transformers")
+    except metadata.PackageNotFoundError:
+        return None
+    parts = []
+    for piece in text.split(".")[:2]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts) or None
+
+
 def _closest(key: str, names: Iterable[str]) -> str:
     matches = difflib.get_close_matches(key, list(names), n=3, cutoff=0.75)
     return f" Did you mean {', '.join(f'`{m}`' for m in matches)}?" if matches else ""
@@ -417,9 +434,14 @@ def _check_keys(config: TrainingConfig, settings) -> Iterator:
             yield DERIVED_KEY.diag(f"`{key}` is derived by LLaMA-Factory (from bf16/fp16, cutoff_len or "
                                    "neat_packing) and cannot be set: delete it", **where)
         elif key in removed["keys"]:
+            installed = _installed_transformers()
+            still_works = installed is not None and installed < (5,)
             yield REMOVED_KEY.diag(
                 f"`{key}` was removed from TrainingArguments in transformers {removed['version']}; with "
-                f"transformers 5 LLaMA-Factory rejects it as unknown. Use {removed['keys'][key]} instead", **where)
+                f"transformers 5 LLaMA-Factory rejects it as unknown"
+                + (f" (the installed transformers {'.'.join(map(str, installed))} still takes it)" if still_works
+                   else "") + f". Use {removed['keys'][key]} instead",
+                severity=WARNING if still_works else None, **where)
         elif key in renamed:
             new, since = renamed[key]["key"], renamed[key]["since"]
             yield RENAMED_KEY.diag(f"`{key}` was renamed to `{new}` in {since}: use `{new}`", **where)
