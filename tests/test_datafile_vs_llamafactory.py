@@ -21,7 +21,7 @@ RULES = all_rules()
 RAISES = ["DF001", "DF002", "DF004", "DF006", "DF010", "DF011", "DF012", "DF015", "DF016", "DF018",
           "DF019", "DF020", "DF022", "DF023", "DI001", "DI002", "DI003", "DI005", "DI105", "DI110", "DI114", "DI116", "DI117",
           "DI118"]
-LOADS = ["DF005", "DF014", "DF021", "DI101", "DI102", "DI103", "DI104", "DI111", "DI119", "DI120"]
+LOADS = ["DF005", "DF014", "DF021", "DI101", "DI102", "DI103", "DI104", "DI119", "DS013", "DI120"]
 GOOD = sorted(set(RAISES + LOADS))
 
 

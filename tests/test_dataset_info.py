@@ -140,7 +140,14 @@ def test_partial_columns_and_tags(tmp_path):
     assert [d.dataset for d in registry.diagnostics if d.code == "DI110"] == ["sg"]
     assert [d.dataset for d in registry.diagnostics if d.code == "DI112"] == []
     assert [d.dataset for d in registry.diagnostics if d.code == "DI116"] == ["rank"]
-    infos = {d.dataset: d.message for d in registry.diagnostics if d.code == "DI111"}
+    # local data: whether a reset matters is judged on the data (DS013, role rules), not announced here
+    assert [d.dataset for d in registry.diagnostics if d.code == "DI111"] == []
+    hub = _registry(tmp_path, json.dumps({
+        "tags": {"hf_hub_url": "o/d", "formatting": "sharegpt", "columns": {"messages": "messages"},
+                 "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "a"}},
+        "alp": {"hf_hub_url": "o/d", "columns": {"prompt": "q", "response": "r"}},
+    }))
+    infos = {d.dataset: d.message for d in hub.diagnostics if d.code == "DI111"}
     assert "system_tag" in infos["tags"] and "query (default 'input')" in infos["alp"]
 
 

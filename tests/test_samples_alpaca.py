@@ -45,8 +45,12 @@ def test_empty_user_turn_and_empty_response_are_warnings():
 
 
 def test_partial_columns_silently_drop_input():
-    # "columns" without "query": LLaMA-Factory ignores `input` entirely; no record lacks a field it reads
-    assert codes({"columns": {"prompt": "instruction", "response": "output"}}, [ok()]) == []
+    # "columns" without "query": LLaMA-Factory ignores `input` entirely (no record lacks a field it reads), so the
+    # data-aware DS013 names the first sample whose `input` is lost
+    partial = {"columns": {"prompt": "instruction", "response": "output"}}
+    assert codes(partial, [ok(input=""), ok(input="Bonjour"), ok(input="Salut")]) == [("DS013", 1, ("input",))]
+    assert codes(partial, [ok(input="")]) == []  # nothing lost when every input is empty
+    assert codes({"columns": {"prompt": "instruction", "query": "input", "response": "output"}}, [ok()]) == []
 
 
 def test_field_in_no_record_is_a_keyerror():

@@ -181,12 +181,13 @@ COLUMNS_RESET_NEEDED = rule(
 )
 RESET_NAMES = rule(
     "DI111", "columns-tags-reset", INFO,
-    "A partial `columns` or `tags` object resets names that had defaults",
+    "A partial `columns` or `tags` object resets names that had defaults (data not checkable here)",
     why="Every omitted key becomes null, not its documented default: e.g. alpaca's `input` field is then "
-        "ignored, or a leading system message is no longer recognised.",
-    fix="If you use those fields or roles, name them explicitly.",
-    bad=_project('{"file_name": "a.json", "columns": {"prompt": "instruction", "response": "output"}}'),
-    good=_project('{"file_name": "a.json", "columns": {"prompt": "instruction", "query": "input", '
+        "ignored, or a leading system message is no longer recognised. For local data the data rules say whether "
+        "that matters (DS013, DS201); for hub and cloud datasets this info is all lfguard can say offline.",
+    fix="If the data has those fields or roles, name them explicitly.",
+    bad=_project('{"hf_hub_url": "org/data", "columns": {"prompt": "instruction", "response": "output"}}'),
+    good=_project('{"hf_hub_url": "org/data", "columns": {"prompt": "instruction", "query": "input", '
                   '"response": "output"}}'),
 )
 TAGS_RESET_NEEDED = rule(
@@ -576,6 +577,9 @@ def check_entry_attributes(entry: DatasetEntry, places: PositionMap) -> List:
 def _reset_rules(entry: DatasetEntry, formatting, at) -> Iterator:
     raw = entry.raw
     columns, tags = raw.get("columns"), raw.get("tags")
+    # Resets that matter for local data are judged on the data itself (DS013 for unread alpaca fields, the role
+    # rules for undeclared roles); only where no data can be read here is the reset itself worth an info.
+    data_unreadable = entry.local_path is None
     if isinstance(columns, dict):
         needed = NEEDED_COLUMNS.get(formatting, ()) if isinstance(formatting, str) else ()
         for key in needed:
@@ -585,7 +589,7 @@ def _reset_rules(entry: DatasetEntry, formatting, at) -> Iterator:
                     f"\"{key}\": \"{COLUMN_DEFAULTS[key]}\" (or your field name)", **at("columns", key=True))
         reset = [k for k, d in COLUMN_DEFAULTS.items() if d is not None and k not in columns and k not in needed
                  and _relevant_column(k, formatting)]
-        if reset:
+        if reset and data_unreadable:
             yield RESET_NAMES.diag(
                 "`columns` omits " + ", ".join(f"{k} (default {COLUMN_DEFAULTS[k]!r})" for k in reset)
                 + ": they become null, so those fields are not read; name them if the data has them",
@@ -607,7 +611,7 @@ def _reset_rules(entry: DatasetEntry, formatting, at) -> Iterator:
                 + "; name them, e.g. " + ", ".join(f'"{k}": "{TAG_DEFAULTS[k]}"' for k in missing),
                 **at("tags", key=True))
         reset = [k for k in TAG_DEFAULTS if k not in tags and k not in NEEDED_TAGS]
-        if reset:
+        if reset and data_unreadable:
             yield RESET_NAMES.diag(
                 "`tags` omits " + ", ".join(reset) + ": they become null, so messages with those roles are not "
                 "recognised (a leading system message or tool turns make the sample be dropped); name them if the "

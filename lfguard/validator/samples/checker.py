@@ -96,6 +96,8 @@ class SampleChecker:
         self.total = self.kept = self.crashed = 0
         self.max_index = -1
         self.pending_columns = set(self.columns)  # fields not yet seen in any record
+        self.unread_fields = common.unread_default_fields(entry)  # default fields a partial `columns` ignores
+        self.unread = Tally()
         self.messages_seen = self.role_key_seen = self.content_key_seen = self.leading_system_missing = False
         self.roles, self.undeclared, self.missing_role = Tally(), Tally(), Tally()
         self.rewritten, self.double_encoded, self.no_media, self.pt_extra = Tally(), Tally(), Tally(), Tally()
@@ -119,6 +121,10 @@ class SampleChecker:
         if self.pending_columns and isinstance(value, dict):
             for column in [c for c in self.pending_columns if c in value]:
                 self.pending_columns.discard(column)
+        if self.unread_fields and isinstance(value, dict):
+            for field in self.unread_fields:
+                if value.get(field) not in (None, "", [], {}):
+                    self.unread.add(field, index, (field,))
         try:
             aligned = align(value, self.entry, self.media_dir)
         except ConversionError as err:
@@ -553,7 +559,7 @@ class SampleChecker:
         for name in ("messages_seen", "role_key_seen", "content_key_seen", "leading_system_missing"):
             setattr(self, name, getattr(self, name) or getattr(other, name))
         for name in ("roles", "undeclared", "missing_role", "rewritten", "double_encoded", "no_media", "pt_extra",
-                     "kto_bool", "dataset_crash", "no_response_column"):
+                     "kto_bool", "dataset_crash", "no_response_column", "unread"):
             getattr(self, name).merge(getattr(other, name))
         self.kto_types = [a + b for a, b in zip(self.kto_types, other.kto_types)]
         for key in self.media:

@@ -152,3 +152,27 @@ TRUNCATION = rule(
                                       "do_train: true\nfinetuning_type: lora\ndataset: a\ntemplate: qwen\n"
                                       "output_dir: saves/a\ncutoff_len: 64\n"}),
 )
+
+UNREAD_FIELD = rule(
+    "DS013", "field-unread-after-partial-columns", WARNING,
+    "The data has a field that a partial `columns` object stops LLaMA-Factory from reading",
+    why="Once `columns` is present, every key it omits becomes null instead of its default: with "
+        "`{\"prompt\": \"instruction\", \"response\": \"output\"}` the `input` field of every sample is silently "
+        "ignored, so the model never sees it.",
+    fix="Name the column in `columns` (e.g. \"query\": \"input\"), or drop the field from the data.",
+    bad=example([{"instruction": "Translate", "input": "Bonjour", "output": "Hello"}],
+                entry={"columns": {"prompt": "instruction", "response": "output"}}),
+    good=example([{"instruction": "Translate", "input": "Bonjour", "output": "Hello"}],
+                 entry={"columns": {"prompt": "instruction", "query": "input", "response": "output"}}),
+)
+
+# alpaca column keys whose default field name a partial `columns` object stops being read
+_ALPACA_DEFAULT_FIELDS = (("prompt", "instruction"), ("query", "input"), ("response", "output"))
+
+
+def unread_default_fields(entry) -> dict:
+    """{field: column key} for the default alpaca fields that a partial `columns` leaves unread (empty otherwise)."""
+    if entry.formatting != "alpaca" or not isinstance(entry.raw.get("columns"), dict):
+        return {}
+    mapped = {v for v in entry.columns.values() if v}
+    return {field: key for key, field in _ALPACA_DEFAULT_FIELDS if not entry.columns.get(key) and field not in mapped}

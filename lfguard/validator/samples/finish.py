@@ -38,6 +38,16 @@ def dataset_findings(c) -> List[Finding]:
                            f"`columns.{key}` at the field the data uses.", None, ()))
         blocked = True
 
+    for field, n in sorted(c.unread.counts.items(), key=lambda kv: str(kv[0])):
+        if field is None:
+            continue
+        sample, path, _ = c.unread.first[field]
+        key = c.unread_fields[field]
+        out.append(Finding(common.UNREAD_FIELD, f"{_plural(n, 'sample')} have the field {field!r} (first: sample "
+                           f"{sample}), but `columns` omits {key!r}, so LLaMA-Factory never reads it (a partial "
+                           f"`columns` resets every key it omits). Add \"{key}\": \"{field}\" to `columns`.",
+                           sample, path))
+
     if c.chat and c.messages_seen:
         tags = entry.tags
         for key, seen in (("role_tag", c.role_key_seen), ("content_tag", c.content_key_seen)):
