@@ -189,3 +189,22 @@ def test_a_null_role_is_a_dropped_sample(tmp_path):
     code, report = check_json(".", cwd=tmp_path)
     assert code == 1
     assert [(d["code"], d["sample"]) for d in errors(report)] == [("DS201", 1)]
+
+
+def test_a_number_in_a_later_file_where_the_first_has_a_string_is_cast(tmp_path):
+    # datasets casts later files of a folder to the first file's types: an `id` that is a string in the first
+    # file and a number in a later one loads as text (LLaMA-Factory 0.9.5 trains it); the reverse fails the load.
+    files = {"data/dataset_info.json": '{"d": {"file_name": "d"}}'}
+    files.update({f"data/d/p{i}.jsonl": '{"id": "a%d", "instruction": "q", "input": "", "output": "a"}\n' % i
+                  for i in range(2)})
+    write_project(tmp_path, files)
+    first, last = os.listdir(tmp_path / "data" / "d")[0], os.listdir(tmp_path / "data" / "d")[-1]
+    (tmp_path / "data" / "d" / last).write_text('{"id": 7, "instruction": "q", "input": "", "output": "a"}\n')
+    code, report = check_json(".", cwd=tmp_path)
+    drift = [d for d in report["diagnostics"] if d["code"] == "DF018"]
+    assert code == 0 and [(d["severity"], d["file"], d["line"]) for d in drift] == [("warning", f"data/d/{last}", 1)]
+    assert "casts it to text" in drift[0]["message"]
+    (tmp_path / "data" / "d" / last).write_text('{"id": "b", "instruction": "q", "input": "", "output": "a"}\n')
+    (tmp_path / "data" / "d" / first).write_text('{"id": 7, "instruction": "q", "input": "", "output": "a"}\n')
+    code, report = check_json(".", cwd=tmp_path)
+    assert code == 1 and [d["severity"] for d in report["diagnostics"] if d["code"] == "DF018"] == ["error"]

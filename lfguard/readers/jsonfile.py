@@ -336,16 +336,32 @@ def parse(path: str, span: Span, raw: bytes) -> Iterator[Union[Record, Problem]]
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as err:
-        value = _nan_fallback(raw)
+        value = _surrogate_fallback(path, raw)
         if value is _FAILED:
-            yield _parse_problem(path, span, raw, err)
-            return
-        yield Problem("nan", "NaN or Infinity: not JSON; pyarrow/pandas read it as a float or null, not text", path,
-                      span.line, span.column, span.index)
+            value = _nan_fallback(raw)
+            if value is _FAILED:
+                yield _parse_problem(path, span, raw, err)
+                return
+            yield Problem("nan", "NaN or Infinity: not JSON; pyarrow/pandas read it as a float or null, not text",
+                          path, span.line, span.column, span.index)
     yield Record(span.index, value, path, span.line, span.column, raw)
 
 
 _FAILED = object()
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _surrogate_fallback(path: str, raw: bytes):
+    """An escaped lone surrogate ("\\ud800"): orjson refuses it, but a JSON *array* file is read by pandas' fallback
+    through Python's json, which accepts it (checked with LLaMA-Factory 0.9.5). In JSON Lines pyarrow fails too."""
+    if not _ESCAPED_SURROGATE.search(raw) or layout(path) != "array":
+        return _FAILED
+    import json
+
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return _FAILED
 _NAN = re.compile(rb"\bNaN\b|-?\bInfinity\b")
 
 

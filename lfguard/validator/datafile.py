@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Tuple
 
 from lfguard.readers import FILEEXT2TYPE, builder, extension, folder_files, locate
 from lfguard.readers.records import Problem, Record
+from lfguard.diagnostics import Severity
 from lfguard.registry import ERROR, INFO, WARNING, rule
 
 _REG = '{"a": {"file_name": "a.json"}}\n'
@@ -599,6 +600,13 @@ def _drift(entry, path: tuple, node: _Field):
         concrete = _concrete_path(raw, path, kind)
         if concrete is not None:
             line, column = locate(Record(index, None, file, line, column, raw), concrete)
+    if file != first[1] and first_kind == "string" and kind in ("number", "boolean"):
+        # Across the files of a folder, datasets casts later files to the first file's types: a number or bool
+        # where the first file has a string loads as its text ("5", "true"), silently (checked against 0.9.5).
+        return TYPE_DRIFT.diag(f"field {_dotted(path)} is a {kind} here but a string in sample {first[0]} of "
+                               f"{os.path.basename(first[1])}, the first file: datasets silently casts it to text; "
+                               "quote it if text is meant", severity=Severity.WARNING,
+                               file=file, line=line, column=column, sample=index, dataset=entry.name)
     return TYPE_DRIFT.diag(f"field {_dotted(path)} is a {kind} here but a {first_kind} in sample {first[0]}: Arrow "
                            f"cannot load mixed types; use one type ({first_kind}) in every sample",
                            file=file, line=line, column=column, sample=index, dataset=entry.name)
