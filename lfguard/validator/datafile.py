@@ -436,6 +436,33 @@ class _Field:
                 self.item.merge(other.item)
 
 
+def _quoted(value) -> int:
+    """How many `":` the keys and strings of a parsed record hold (each is one in the raw bytes, escaped)."""
+    quoted = 0
+    stack = [value]
+    while stack:
+        obj = stack.pop()
+        if type(obj) is dict:
+            for key, child in obj.items():
+                if '":' in key:
+                    quoted += key.count('":')
+                t = type(child)
+                if t is str:
+                    if '":' in child:
+                        quoted += child.count('":')
+                elif t is dict or t is list:
+                    stack.append(child)
+        else:
+            for child in obj:
+                t = type(child)
+                if t is str:
+                    if '":' in child:
+                        quoted += child.count('":')
+                elif t is dict or t is list:
+                    stack.append(child)
+    return quoted
+
+
 class ColumnTracker:
     """What Arrow will make of all records together: per field path (a trie, list items share one node), the
     first record of each JSON type. Picklable and mergeable, so each worker keeps its own and the main process
@@ -457,7 +484,7 @@ class ColumnTracker:
             return False
         ref = None
         kind_of = _KIND.get
-        keys = quoted = 0
+        keys = 0
         complete = True
         stack = [(self.root, value)]
         pop, push = stack.pop, stack.append
@@ -467,14 +494,9 @@ class ColumnTracker:
                 fields = node.fields
                 keys += len(obj)
                 for key, child in obj.items():
-                    if '":' in key:
-                        quoted += key.count('":')
                     if child is None:
                         continue
                     t = type(child)
-                    if t is str:
-                        if '":' in child:
-                            quoted += child.count('":')
                     sub = fields.get(key)
                     if sub is None:
                         sub = fields[key] = _Field(node.depth + 1)
@@ -500,9 +522,6 @@ class ColumnTracker:
                     if child is None:
                         continue
                     t = type(child)
-                    if t is str:
-                        if '":' in child:
-                            quoted += child.count('":')
                     kind = kind_of(t) or t.__name__
                     if kind not in kinds:
                         if ref is None:
@@ -516,7 +535,11 @@ class ColumnTracker:
                             if self.too_deep is None or record.index < self.too_deep[0]:
                                 self.too_deep = (record.index, record.file, record.line, record.column, record.raw)
         raw = record.raw
-        return complete and raw is not None and raw.count(b'":') > keys + quoted
+        if not complete or raw is None:
+            return False
+        separators = raw.count(b'":')
+        # `":` inside keys and strings only matters when the keys alone do not explain the count (rare)
+        return separators > keys and separators > keys + _quoted(value)
 
     def merge(self, other: "ColumnTracker") -> None:
         self.records += other.records
