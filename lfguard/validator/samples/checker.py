@@ -467,6 +467,14 @@ class SampleChecker:
         # one string per message list ("\0" keeps placeholders from forming across messages), counted in C
         texts = ["\0".join([m["content"] for m in messages if isinstance(m["content"], str)])
                  for messages, _ in lists]
+        if not (aligned.images or aligned.videos or aligned.audios):
+            # the common text-only sample: with no media and no placeholder there is nothing to count or report
+            joined = texts[0] if len(texts) == 1 else "\0".join(texts)
+            for _, _, placeholder in self.placeholders:
+                if placeholder in joined:
+                    break
+            else:
+                return
         has_media = False
         for (column_key, kind, placeholder), media in zip(self.placeholders, (aligned.images, aligned.videos,
                                                                              aligned.audios)):
