@@ -347,6 +347,19 @@ def parse(path: str, span: Span, raw: bytes) -> Iterator[Union[Record, Problem]]
     yield Record(span.index, value, path, span.line, span.column, raw)
 
 
+def parse_spans(path: str, pieces: Iterable[Tuple[Span, bytes]]) -> Iterator[Union[Record, Problem]]:
+    """``parse`` over (span, bytes) pairs, without a generator per record for the common well-formed record;
+    a record orjson refuses goes through ``parse`` for its fallbacks and problems."""
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    for span, raw in pieces:
+        try:
+            value = loads(raw)
+        except decode_error:
+            yield from parse(path, span, raw)
+            continue
+        yield Record(span.index, value, path, span.line, span.column, raw)
+
+
 _FAILED = object()
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
@@ -406,8 +419,7 @@ def iter_json_records(path: str) -> Iterator[Union[Record, Problem]]:
     pending: List[Span] = []
 
     def flush():
-        for span, raw in read_spans(path, pending):
-            yield from parse(path, span, raw)
+        yield from parse_spans(path, read_spans(path, pending))
         pending.clear()
 
     size = 0

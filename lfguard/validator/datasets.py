@@ -126,10 +126,10 @@ def _finding_diagnostic(finding, record: Record, dataset: str):
 
 def _work(path: str, spans: list, entry, usage, settings, offset: int) -> _Scan:
     """A worker's task: parse and check one chunk of spans."""
-    from lfguard.readers.jsonfile import parse, read_spans
+    from lfguard.readers.jsonfile import parse_spans, read_spans
 
     scan = _Scan(entry, usage, settings, track_types=True)
-    scan.feed((item for span, raw in read_spans(path, spans) for item in parse(path, span, raw)), entry, offset)
+    scan.feed(parse_spans(path, read_spans(path, spans)), entry, offset)
     return scan
 
 
