@@ -295,13 +295,26 @@ def _leading_system(messages, column, tags, record, entry, use_get: bool):
     return _get(record, system_col), 0, (system_col,)
 
 
+_LAST_SHAREGPT_TAGS: tuple = (None, None, None)  # (tags object, a copy of it, what _sharegpt_tags derived)
+
+
+def _sharegpt_tags(tags: dict) -> tuple:
+    """(mapping, role_tag, content_tag, accept) from `tags`; the same entry converts every record of a dataset,
+    so the last result is reused while the tags object is the same and unchanged."""
+    global _LAST_SHAREGPT_TAGS
+    last, copy, derived = _LAST_SHAREGPT_TAGS
+    if last is tags and copy == tags:
+        return derived
+    derived = (tag_mapping(tags), tags.get("role_tag"), tags.get("content_tag"),
+               ((tags.get("user_tag"), tags.get("observation_tag")),
+                (tags.get("assistant_tag"), tags.get("function_tag"))))
+    _LAST_SHAREGPT_TAGS = (tags, dict(tags), derived)
+    return derived
+
+
 def _align_sharegpt(record: dict, entry, media_dir: str) -> Aligned:
     tags, cols = entry.tags, entry.columns
-    mapping = tag_mapping(tags)
-    role_tag, content_tag = tags.get("role_tag"), tags.get("content_tag")
-    odd_tags = (tags.get("user_tag"), tags.get("observation_tag"))
-    even_tags = (tags.get("assistant_tag"), tags.get("function_tag"))
-    accept = (odd_tags, even_tags)
+    mapping, role_tag, content_tag, accept = _sharegpt_tags(tags)
     messages, column = _messages(record, entry)
     system, start, _ = _leading_system(messages, column, tags, record, entry, use_get=False)
     problems: list = []
