@@ -143,11 +143,15 @@ def test_arbitrary_value_in_any_field_gives_a_report(project):
 # -- 4. layout independence --------------------------------------------------------------------------
 def layout_free(report):
     """The diagnostics with every position removed: (code, severity, dataset) counts."""
-    return collections.Counter((d["code"], d["severity"], d["dataset"]) for d in report["diagnostics"]
-                               if d["code"] not in LAYOUT_CODES)
+    return collections.Counter((d["code"], None if d["code"] in LAYOUT_SEVERITY else d["severity"], d["dataset"])
+                               for d in report["diagnostics"] if d["code"] not in LAYOUT_CODES)
 
 
 LAYOUT_CODES: set = set()  # codes that describe the layout itself (none so far)
+# Codes whose severity follows LLaMA-Factory's own layout dependence: across the files of a folder, `datasets`
+# casts later files to the first file's types (a number under a string column loads as text: DF018 warning),
+# while within one file the same change fails the load (DF018 error).
+LAYOUT_SEVERITY = {"DF018"}
 
 
 @given(st.one_of(S.projects(), S.mutated_projects().map(lambda m: m.project)))
