@@ -359,6 +359,7 @@ def _media_kinds(result) -> set:
 # ----------------------------------------------------------------------------------------------------------------
 # A local model folder (config.json; weights are never loaded)
 # ----------------------------------------------------------------------------------------------------------------
+_LOCAL_CFG = _CFG.replace("Qwen/Qwen2.5-0.5B-Instruct", "models/tiny")  # a config naming a local model
 _TINY = {"models/tiny/config.json": '{"model_type": "qwen2", "max_position_embeddings": 4096}'}
 _TINY_BF16 = {"models/tiny/config.json": '{"model_type": "qwen2", "torch_dtype": "bfloat16"}'}
 LORA_TARGET = rule(
@@ -366,10 +367,10 @@ LORA_TARGET = rule(
     why="PEFT raises `Target modules {...} not found in the base model` after the model has loaded.",
     fix="Use module names of this architecture (the message lists them) or `all`.",
     bad=_project("dataset: alpaca_demo\nlora_target: query_key_value\n",
-                 config=_CFG.replace("Qwen/Qwen2.5-0.5B-Instruct", "models/tiny"),
+                 config=_LOCAL_CFG,
                  files=_TINY),
     good=_project("dataset: alpaca_demo\nlora_target: q_proj,v_proj\n",
-                  config=_CFG.replace("Qwen/Qwen2.5-0.5B-Instruct", "models/tiny"),
+                  config=_LOCAL_CFG,
                   files=_TINY),
     target="train.yaml",
 )
@@ -378,9 +379,9 @@ CUTOFF_CONTEXT = rule(
     why="Sequences longer than max_position_embeddings go past the positions the model was trained on; without "
         "rope scaling the quality of long samples collapses.",
     fix="Lower cutoff_len to the model's context length, or set `rope_scaling`.",
-    bad=_project("dataset: alpaca_demo\ncutoff_len: 8192\n", config=_CFG.replace("Qwen/Qwen2.5-0.5B-Instruct", "models/tiny"),
+    bad=_project("dataset: alpaca_demo\ncutoff_len: 8192\n", config=_LOCAL_CFG,
                  files=_TINY),
-    good=_project("dataset: alpaca_demo\ncutoff_len: 2048\n", config=_CFG.replace("Qwen/Qwen2.5-0.5B-Instruct", "models/tiny"),
+    good=_project("dataset: alpaca_demo\ncutoff_len: 2048\n", config=_LOCAL_CFG,
                   files=_TINY),
     target="train.yaml",
 )
@@ -389,9 +390,9 @@ DTYPE = rule(
     why="A model trained in bfloat16 overflows in fp16 (loss becomes nan); a model folder without config.json is "
         "not a model at all.",
     fix="Use `bf16: true` for bfloat16 models (on GPUs that support it).",
-    bad=_project("dataset: alpaca_demo\nfp16: true\n", config=_CFG.replace("Qwen/Qwen2.5-0.5B-Instruct", "models/tiny"),
+    bad=_project("dataset: alpaca_demo\nfp16: true\n", config=_LOCAL_CFG,
                  files=_TINY_BF16),
-    good=_project("dataset: alpaca_demo\nbf16: true\n", config=_CFG.replace("Qwen/Qwen2.5-0.5B-Instruct", "models/tiny"),
+    good=_project("dataset: alpaca_demo\nbf16: true\n", config=_LOCAL_CFG,
                   files=_TINY_BF16),
     target="train.yaml",
 )
