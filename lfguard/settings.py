@@ -30,6 +30,7 @@ class Settings:
     llamafactory_version: Optional[str] = None  # None: the installed one, else the newest known
     devices: Optional[int] = None  # devices the run will use, for the step-budget rules
     workers: Optional[int] = None  # processes for large datasets; None: one per core
+    fast_path: bool = True  # clean records skip the full pipeline (validator/fastpath.py); False only to compare
     overrides: Dict[str, str] = field(default_factory=dict)  # key=value after a training YAML
     baseline: Optional[str] = None
     placeholders: Dict[str, str] = field(default_factory=_placeholders)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
@@ -21,6 +22,9 @@ def add_check_arguments(parser) -> None:
     parser.add_argument("--llamafactory-version", metavar="VERSION",
                         help="target LLaMA-Factory version (default: the installed one, else the newest known)")
     parser.add_argument("--workers", type=int, metavar="N", help="processes for large datasets (default: cores)")
+    # every record through the full pipeline: for comparing reports and timing the fast path, not for users
+    parser.add_argument("--no-fast-path", dest="fast_path", action="store_false", default=True,
+                        help=argparse.SUPPRESS)
     parser.add_argument("--devices", type=int, metavar="N", help="devices the run uses, for step budgets")
     parser.add_argument("--baseline", metavar="FILE", help="ignore the findings recorded in FILE")
     parser.add_argument("--exclude", metavar="GLOBS", help="comma-separated globs to skip (replaces the config's)")
@@ -76,6 +80,8 @@ def settings_from_args(args, overrides=None):
         value = getattr(args, name, None)
         if value is not None:
             setattr(settings, name, value)
+    if getattr(args, "fast_path", True) is False:
+        settings.fast_path = False
     if settings.workers is not None and settings.workers < 1:
         raise UsageError("--workers must be at least 1")
     if settings.devices is not None and settings.devices < 1:

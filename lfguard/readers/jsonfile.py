@@ -119,31 +119,90 @@ def _is_one_object(path: str) -> bool:
         return False
 
 
-def _line_frames(path: str, skip: int) -> Iterator[Union[Span, Problem]]:
-    index = 0
-    line_no = 1
+class LineBlock(NamedTuple):
+    """A stretch of whole lines of a JSON Lines file. ``spans`` is None for a *plain* block (no blank line, no
+    line starting with blank space): then line k of the block is sample ``index + k`` at line ``line + k``,
+    column 1, and nothing more needs to be kept. Otherwise ``spans`` lists its records as ``frames`` does."""
+
+    start: int
+    end: int
+    line: int
+    index: int
+    spans: Optional[List[Span]]
+
+
+_NOT_PLAIN = re.compile(rb"\n[ \t\r\n]")  # a blank line, or one that starts with blank space
+
+
+def _plain(data: bytes) -> bool:
+    """No blank line and no line starting with blank space (one C scan, not a split per line)."""
+    return data[:1] not in (b" ", b"\t", b"\r", b"\n") and _NOT_PLAIN.search(data) is None
+
+
+def _line_spans(data: bytes, offset: int, line_no: int, index: int) -> List[Span]:
+    spans = []
+    lines = data.split(b"\n")
+    if data.endswith(b"\n"):
+        lines.pop()
+    for raw in lines:
+        stripped = raw.lstrip(_BLANK)
+        if stripped.rstrip(_BLANK):
+            lead = len(raw) - len(stripped)
+            spans.append(Span(offset + lead, offset + len(raw), line_no, 1 + lead, index))
+            index += 1
+        offset += len(raw) + 1
+        line_no += 1
+    return spans
+
+
+def iter_line_blocks(path: str, skip: int = 0, size: int = BLOCK) -> Iterator[Tuple[LineBlock, bytes]]:
+    """(block, its bytes) of about ``size`` bytes each, cut after a newline, in file order."""
+    index, line_no, offset = 0, 1, skip
     with open(path, "rb") as f:
         f.seek(skip)
-        offset = skip
         rest = b""
         while True:
-            block = f.read(BLOCK)
+            block = f.read(size)
             data = rest + block if rest else block
-            if not block:
-                lines, rest = ([data] if data else []), b""
-            else:
+            if block:
                 cut = data.rfind(b"\n") + 1
-                lines, rest = data[:cut].split(b"\n")[:-1] if cut else [], data[cut:]
-            for raw in lines:
-                stripped = raw.lstrip(_BLANK)
-                if stripped.rstrip(_BLANK):
-                    lead = len(raw) - len(stripped)
-                    yield Span(offset + lead, offset + len(raw), line_no, 1 + lead, index)
-                    index += 1
-                offset += len(raw) + 1
-                line_no += 1
+                if not cut:  # a line longer than size: read on
+                    rest = data
+                    continue
+                data, rest = data[:cut], data[cut:]
+            elif not data:
+                return
+            else:
+                rest = b""
+            if _plain(data):
+                records = data.count(b"\n") + (not data.endswith(b"\n"))
+                yield LineBlock(offset, offset + len(data), line_no, index, None), data
+            else:
+                spans = _line_spans(data, offset, line_no, index)
+                records = len(spans)
+                yield LineBlock(offset, offset + len(data), line_no, index, spans), data
+            index += records
+            line_no += data.count(b"\n")
+            offset += len(data)
             if not block:
                 return
+
+
+def line_blocks_start(path: str) -> Optional[int]:
+    """Where the records of a JSON Lines file start (after a BOM), or None when LLaMA-Factory does not read the
+    file as JSON Lines (an array, or one top-level object): then use ``frames``."""
+    first, has_bom = _first_byte(path)
+    if first == b"[" or (first == b"{" and _is_one_object(path)):
+        return None
+    return 3 if has_bom else 0
+
+
+def _line_frames(path: str, skip: int) -> Iterator[Union[Span, Problem]]:
+    for block, data in iter_line_blocks(path, skip):
+        if block.spans is not None:
+            yield from block.spans
+        else:
+            yield from _line_spans(data, block.start, block.line, block.index)
 
 
 def _array_frames(path: str, skip: int) -> Iterator[Union[Span, Problem]]:

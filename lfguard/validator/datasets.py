@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+
+import orjson
 from collections import deque
 from typing import Iterable, List, Optional, Tuple
 
 from lfguard.readers import builder, iter_file, locate
 from lfguard.readers.records import Problem, Record
 from lfguard.validator import datafile, dataset_info
+from lfguard.validator.fastpath import CleanChat
 from lfguard.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
 
 CHUNK_BYTES = 8 << 20  # work per task: large enough to amortise pickling, small enough to balance 2-16 cores
@@ -57,44 +60,101 @@ class _Scan:
         self.syntax_errors = 0  # invalid-json problems seen; only the first MAX_SYNTAX_ERRORS are kept
         self.checker = _new_checker(entry, usage, settings)
         self.tracker = datafile.ColumnTracker(track_types)
+        self.fast = CleanChat.for_scan(entry, self.checker, self.tracker) if settings is None or \
+            settings.fast_path else None
 
     def feed(self, items: Iterable, entry: DatasetEntry, offset: int = 0) -> None:
+        fast = self.fast
+        take = fast.take if fast is not None else None
+        clean = messages = 0
+        last_clean = -1
+        for item in items:
+            if take is not None and type(item) is Record:
+                n = take(item.value, item.raw)
+                if n:
+                    clean += 1
+                    messages += n
+                    last_clean = item.index + offset
+                    continue
+            self._one(item, entry, offset)
+        self._credit(clean, messages, last_clean)
+
+    def feed_lines(self, path: str, data: bytes, line: int, index: int, entry: DatasetEntry, offset: int) -> None:
+        """A block of JSON Lines without blank or indented lines (``jsonfile.line_blocks``): one record per line,
+        starting at ``line`` and sample ``index``. Clean records take the fast path without a Record object."""
+        from lfguard.readers.jsonfile import Span, parse
+
+        lines = data.split(b"\n")
+        if lines and not lines[-1]:
+            lines.pop()
+        fast = self.fast
+        take = fast.take if fast is not None else None
+        loads, decode_error = orjson.loads, orjson.JSONDecodeError
+        clean = messages = 0
+        for i, raw in enumerate(lines):
+            try:
+                value = loads(raw)
+            except decode_error:
+                self._feed_items(parse(path, Span(0, 0, line + i, 1, index + i), raw), entry, offset)
+                continue
+            if take is not None:
+                n = take(value, raw)
+                if n:
+                    clean += 1
+                    messages += n
+                    continue
+            self._one(Record(index + i, value, path, line + i, 1, raw), entry, offset)
+        if lines:
+            self._credit(clean, messages, index + offset + len(lines) - 1)
+
+    def _feed_items(self, items, entry, offset) -> None:
+        for item in items:
+            self._one(item, entry, offset)
+
+    def _credit(self, clean: int, messages: int, last_index: int) -> None:
+        """Counters for the records the fast path took (they change nothing else)."""
+        if clean:
+            self.records += clean
+            self.last_index = max(self.last_index, last_index)
+            self.fast.credit(clean, messages, last_index)
+
+    def _one(self, item, entry: DatasetEntry, offset: int) -> None:
+        """The full pipeline for one record or reading problem."""
         name = entry.name
         checker, tracker, out = self.checker, self.tracker, self.diagnostics
-        for item in items:
-            if isinstance(item, Problem):
-                if item.kind == "invalid-json":
-                    self.syntax_errors += 1
-                    if self.syntax_errors > MAX_SYNTAX_ERRORS:
-                        self.fatal = True
-                        continue
-                if item.sample is not None:
-                    item = item._replace(sample=item.sample + offset)
-                out.append(datafile.problem_diagnostic(item, name))
-                self.fatal = self.fatal or item.kind not in _READABLE_ANYWAY
-                continue
-            if offset:
-                item.index += offset
-            self.records += 1
-            self.last_index = item.index
-            value = item.value
-            if not isinstance(value, dict):
-                out.append(datafile.NOT_OBJECT.diag(
-                    f"sample {item.index} is a {dataset_info._json_type(value)}, not an object; make it an object "
-                    "(field -> value)", file=item.file, line=item.line, column=item.column, sample=item.index,
-                    dataset=name))
-                self.fatal = True
-                continue
-            if tracker.observe(item):
-                duplicate = datafile.duplicate_key(item, name)
-                if duplicate is not None:
-                    out.append(duplicate)
-            big = datafile.big_integer(item, name)
-            if big is not None:
-                out.append(big)
-            if checker is not None:
-                for finding in checker.check(item.index, value):
-                    out.append(_finding_diagnostic(finding, item, name))
+        if isinstance(item, Problem):
+            if item.kind == "invalid-json":
+                self.syntax_errors += 1
+                if self.syntax_errors > MAX_SYNTAX_ERRORS:
+                    self.fatal = True
+                    return
+            if item.sample is not None:
+                item = item._replace(sample=item.sample + offset)
+            out.append(datafile.problem_diagnostic(item, name))
+            self.fatal = self.fatal or item.kind not in _READABLE_ANYWAY
+            return
+        if offset:
+            item.index += offset
+        self.records += 1
+        self.last_index = max(self.last_index, item.index)
+        value = item.value
+        if not isinstance(value, dict):
+            out.append(datafile.NOT_OBJECT.diag(
+                f"sample {item.index} is a {dataset_info._json_type(value)}, not an object; make it an object "
+                "(field -> value)", file=item.file, line=item.line, column=item.column, sample=item.index,
+                dataset=name))
+            self.fatal = True
+            return
+        if tracker.observe(item):
+            duplicate = datafile.duplicate_key(item, name)
+            if duplicate is not None:
+                out.append(duplicate)
+        big = datafile.big_integer(item, name)
+        if big is not None:
+            out.append(big)
+        if checker is not None:
+            for finding in checker.check(item.index, value):
+                out.append(_finding_diagnostic(finding, item, name))
 
     def merge(self, other: "_Scan") -> None:
         room = MAX_SYNTAX_ERRORS - self.syntax_errors
@@ -133,6 +193,26 @@ def _work(path: str, spans: list, entry, usage, settings, offset: int) -> _Scan:
     return scan
 
 
+def _work_block(path: str, block, entry, usage, settings, offset: int) -> _Scan:
+    """A worker's task: read, parse and check one block of JSON Lines."""
+    with open(path, "rb") as f:
+        f.seek(block.start)
+        data = f.read(block.end - block.start)
+    scan = _Scan(entry, usage, settings, track_types=True)
+    _feed_block(scan, path, block, data, entry, offset)
+    return scan
+
+
+def _feed_block(scan: _Scan, path: str, block, data: bytes, entry, offset: int) -> None:
+    from lfguard.readers.jsonfile import parse_spans
+
+    if block.spans is None:
+        scan.feed_lines(path, data, block.line, block.index, entry, offset)
+    else:
+        pieces = ((span, data[span.start - block.start:span.end - block.start]) for span in block.spans)
+        scan.feed(parse_spans(path, pieces), entry, offset)
+
+
 # -- one dataset -------------------------------------------------------------------------------------------------
 def check_entry(entry: DatasetEntry, usage: DatasetUsage, settings) -> DatasetResult:
     result = DatasetResult(entry=entry, path=entry.local_path)
@@ -161,8 +241,16 @@ def _scan_files(entry, usage, settings, files: List[str], result: DatasetResult)
         except OSError:
             size = 0
         try:
+            lines_from = _lines_start(path)
             if builder(path) == "json" and workers > 1 and size >= PARALLEL_MIN_BYTES:
-                _scan_parallel(path, entry, usage, settings, workers, offset, total)
+                _scan_parallel(path, entry, usage, settings, workers, offset, total, lines_from)
+            elif lines_from is not None:
+                from lfguard.readers.jsonfile import iter_line_blocks
+
+                part = _Scan(entry, usage, settings, track_types)
+                for block, data in iter_line_blocks(path, lines_from, CHUNK_BYTES):
+                    _feed_block(part, path, block, data, entry, offset)
+                total.merge(part)
             else:
                 part = _Scan(entry, usage, settings, track_types)
                 part.feed(iter_file(path), entry, offset)
@@ -200,6 +288,15 @@ def _scan_files(entry, usage, settings, files: List[str], result: DatasetResult)
     result.facts.update(facts)
 
 
+def _lines_start(path: str):
+    """Where a JSON Lines file's records start, or None for anything else (arrays, one object, tabular)."""
+    if builder(path) != "json":
+        return None
+    from lfguard.readers.jsonfile import line_blocks_start
+
+    return line_blocks_start(path)
+
+
 def _pool(workers: int):
     from concurrent.futures import ProcessPoolExecutor
 
@@ -226,8 +323,11 @@ def _chunks(path: str) -> Iterable[Tuple[list, list]]:
         yield spans, problems
 
 
-def _scan_parallel(path, entry, usage, settings, workers, offset, total: _Scan) -> None:
-    """Chunks of one file over a process pool, merged into total in file order."""
+def _scan_parallel(path, entry, usage, settings, workers, offset, total: _Scan, lines_from=None) -> None:
+    """Chunks of one file over a process pool, merged into total in file order. JSON Lines go as blocks of
+    whole lines (the worker reads them itself); anything else as the record spans the framing found."""
+    from lfguard.readers.jsonfile import iter_line_blocks
+
     in_flight: deque = deque()
 
     def collect(future, problems):
@@ -235,13 +335,19 @@ def _scan_parallel(path, entry, usage, settings, workers, offset, total: _Scan) 
         total.merge(part)
         if problems:  # framing problems: structure between records; merged right after their chunk
             frame = _Scan(entry, usage, settings, False)
-            frame.checker = None
+            frame.checker = frame.fast = None
             frame.feed(problems, entry, offset)
             total.merge(frame)
 
     with _pool(workers) as pool:
-        for spans, problems in _chunks(path):
-            in_flight.append((pool.submit(_work, path, spans, entry, usage, settings, offset), problems))
+        if lines_from is not None:
+            tasks = ((pool.submit(_work_block, path, block, entry, usage, settings, offset), ())
+                     for block, _ in iter_line_blocks(path, lines_from, CHUNK_BYTES))
+        else:
+            tasks = ((pool.submit(_work, path, spans, entry, usage, settings, offset), problems)
+                     for spans, problems in _chunks(path))
+        for task in tasks:
+            in_flight.append(task)
             while len(in_flight) >= 2 * workers:
                 collect(*in_flight.popleft())
         while in_flight:

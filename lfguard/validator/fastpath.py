@@ -1,0 +1,199 @@
+"""The clean-record fast path: prove, cheaply, that the full per-record pipeline would find nothing in a record.
+
+Almost every record of a real dataset is an ordinary one: a sharegpt conversation of user/assistant turns that
+alternate, non-empty strings, no media placeholder, keys and types the dataset has shown before. For such a
+record the full pipeline (converter replay, stage processor, sample rules, Arrow type tracking) reports nothing
+and only moves counters. ``CleanChat.take`` recognises exactly those records and returns how many messages the
+record has; the caller adds the counters in bulk (``credit``). Anything else, including every record the fast
+path is not sure about, goes through the full pipeline unchanged.
+
+The fast path only starts once the full pipeline has *primed* the state it would otherwise touch: the roles are
+known to the role tally, the field types are known to the type tracker, the "seen" flags are set. From then on a
+clean record changes nothing but counts, which is what makes the shortcut exact: ``tests/test_fastpath.py``
+checks that reports and facts are identical with and without it, on generated and mutated datasets.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Dict, Optional
+
+from lfguard.validator.converter import ASSISTANT, USER
+from lfguard.validator.samples.base import CHARS_PER_TOKEN
+
+_SCALAR_KIND = {str: "string", int: "number", float: "number", bool: "boolean"}
+_MAX_SHAPES = 64  # distinct key orders remembered per scan
+_LONG_DIGITS = re.compile(rb"\d{19,}")  # datafile.big_integer's trigger
+
+
+class CleanChat:
+    """The fast path for sharegpt sft records. Build with ``for_scan``; ``take(value, raw)`` -> messages or 0."""
+
+    def __init__(self, entry, checker, tracker):
+        tags, cols = entry.tags, entry.columns
+        self.checker, self.tracker = checker, tracker
+        self.messages_col = cols.get("messages")
+        self.tools_col = cols.get("tools") or None
+        # fields the converter reads as strings: None, or a string the rules have nothing to say about
+        self.string_cols = tuple(c for c in (cols.get("system"), self.tools_col) if c)
+        self.role_tag, self.content_tag = tags.get("role_tag"), tags.get("content_tag")
+        self.user_tag, self.assistant_tag = tags.get("user_tag"), tags.get("assistant_tag")
+        named = {v for v in cols.values() if v}
+        self.reserved = named - {self.messages_col, *self.string_cols}  # fields the converter reads otherwise
+        placeholders = [p for _, _, p in checker.placeholders]
+        self.placeholder = re.compile("|".join(re.escape(p) for p in placeholders)) if all(placeholders) else None
+        self.cutoff_budget = CHARS_PER_TOKEN * checker.cutoff_len if checker.cutoff_len else None
+        self.expected: Dict[int, list] = {}
+        self.shapes: Dict[tuple, object] = {}
+        self.primed = False
+
+    @classmethod
+    def for_scan(cls, entry, checker, tracker) -> Optional["CleanChat"]:
+        """A fast path for this dataset, or None when its records always need the full pipeline."""
+        if checker is None or entry.formatting != "sharegpt" or entry.ranking or checker.stage != "sft":
+            return None
+        cols, tags = entry.columns, entry.tags
+        if cols.get("kto_tag") or any(cols.get(k) for k in ("images", "videos", "audios")):
+            return None
+        role_tag, content_tag = tags.get("role_tag"), tags.get("content_tag")
+        user, assistant, system = tags.get("user_tag"), tags.get("assistant_tag"), tags.get("system_tag")
+        if not all(isinstance(t, str) for t in (role_tag, content_tag, user, assistant)) or role_tag == content_tag:
+            return None
+        if system in (user, assistant) or user == assistant or not isinstance(cols.get("messages"), str):
+            return None
+        if checker.mapping.get(user) != USER or checker.mapping.get(assistant) != ASSISTANT:
+            return None
+        fields = [cols.get(k) for k in ("messages", "system", "tools") if cols.get(k)]
+        if len(set(fields)) != len(fields):
+            return None
+        return cls(entry, checker, tracker)
+
+    # -- priming: the state the full pipeline must have set before a record may skip it --------------------------
+    def _ready(self) -> bool:
+        c, t = self.checker, self.tracker
+        if not (c.messages_seen and c.role_key_seen and c.content_key_seen and c.leading_system_missing):
+            return False
+        if self.messages_col in c.pending_columns:
+            return False
+        counts = c.roles.counts
+        if self.user_tag not in counts or self.assistant_tag not in counts:
+            return False
+        if t.track_types:
+            node = t.root.fields.get(self.messages_col)
+            item = node.item if node is not None else None
+            if node is None or "list" not in node.kinds or item is None or "object" not in item.kinds:
+                return False
+            for tag in (self.role_tag, self.content_tag):
+                sub = item.fields.get(tag)
+                if sub is None or "string" not in sub.kinds:
+                    return False
+        self.primed = True
+        return True
+
+    def _shape(self, keys: tuple):
+        """For one order of top-level keys: (string fields present, other fields), or None when records with
+        these keys need the full pipeline (no messages field, or a field the converter reads otherwise)."""
+        if self.messages_col not in keys:
+            return None
+        strings, extras = [], []
+        for key in keys:
+            if key == self.messages_col:
+                continue
+            if key in self.reserved:
+                return None
+            (strings if key in self.string_cols else extras).append(key)
+        shape = (tuple(strings), tuple(extras))
+        if len(self.shapes) < _MAX_SHAPES:
+            self.shapes[keys] = shape
+        return shape
+
+    def take(self, value, raw: bytes) -> int:
+        """The number of messages when the full pipeline would find nothing in this record and change only the
+        counters ``credit`` adds; else 0. Must not change any state but its own caches."""
+        if type(value) is not dict:
+            return 0
+        if not self.primed and not self._ready():
+            return 0
+        keys = tuple(value)
+        shape = self.shapes.get(keys)
+        if shape is None:
+            shape = self._shape(keys)
+            if shape is None:
+                return 0
+        strings, extras = shape
+        fields = self.tracker.root.fields if self.tracker.track_types else None
+        extra_chars = 0  # system and tools text, which the truncation estimate adds to the first turn
+        for key in strings:
+            if key in self.checker.pending_columns:  # the full pipeline notes the field's first appearance
+                return 0
+            text = value[key]
+            if text is None:
+                continue
+            if type(text) is not str:
+                return 0
+            if fields is not None:
+                node = fields.get(key)
+                if node is None or "string" not in node.kinds:
+                    return 0
+            if text:
+                # non-empty tools: only a text the tools rule has already judged fine (its cache says None)
+                if key == self.tools_col and self.checker._tools_cache.get(text, 0) is not None:
+                    return 0
+                extra_chars += len(text)
+        for key in extras:  # any other field: only a scalar of a type the tracker already knows for the field
+            extra = value[key]
+            if extra is None:
+                continue
+            kind = _SCALAR_KIND.get(type(extra))
+            if kind is None:
+                return 0
+            if fields is not None:
+                node = fields.get(key)
+                if node is None or kind not in node.kinds:
+                    return 0
+            if kind == "number" and raw is not None and _LONG_DIGITS.search(raw):  # DF022 in array files
+                return 0
+        conv = value[self.messages_col]
+        if type(conv) is not list:
+            return 0
+        n = len(conv)
+        expected = self.expected.get(n)
+        if expected is None:
+            if n < 2 or n % 2 or n > 4096:
+                return 0
+            expected = self.expected[n] = [self.user_tag, self.assistant_tag] * (n // 2)
+        role_tag, content_tag = self.role_tag, self.content_tag
+        try:
+            if [m[role_tag] for m in conv if len(m) == 2] != expected:
+                return 0
+            texts = [m[content_tag] for m in conv]
+            joined = "\0".join(texts)  # TypeError unless every content is a string
+        except (TypeError, KeyError):
+            return 0
+        if not all(texts):
+            return 0
+        if self.placeholder is None or self.placeholder.search(joined):
+            return 0
+        if self.cutoff_budget is not None:
+            # sum of ceil(chars / CHARS_PER_TOKEN) per message <= (chars + (CPT - 1) * n) / CPT: within cutoff_len
+            chars = len(joined) - (n - 1) + extra_chars
+            if chars + (CHARS_PER_TOKEN - 1) * n > self.cutoff_budget:
+                return 0
+        # the type tracker flags a possible repeated key when the bytes hold more `":` than the keys parsed
+        if raw is not None and raw.count(b'":') > len(value) + 2 * n:
+            return 0
+        return n
+
+    def credit(self, records: int, messages: int, last_index: int) -> None:
+        """Add what ``records`` clean records (``messages`` messages in all) do to the checker and tracker."""
+        if not records:
+            return
+        c = self.checker
+        c.total += records
+        c.kept += records
+        if last_index > c.max_index:
+            c.max_index = last_index
+        counts = c.roles.counts
+        counts[self.user_tag] += messages // 2
+        counts[self.assistant_tag] += messages // 2
+        self.tracker.records += records

@@ -1,0 +1,269 @@
+"""The clean-record fast path (validator/fastpath.py) and the JSON Lines blocks it reads (readers/jsonfile.py).
+
+The fast path is an optimisation only: with it and without it (`--no-fast-path`), every report must be the same,
+finding for finding, place for place. The records below are built to sit on each edge of what it accepts: roles,
+empty and non-string contents, placeholders, extra fields of each type, keys given twice, cutoff_len.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import tempfile
+
+import pytest
+from hypothesis import given, note, settings as hsettings, strategies as st
+
+import strategies as S
+from conftest import write_project
+from helpers import check_json
+from lfguard.readers.jsonfile import LineBlock, iter_line_blocks
+from lfguard.validator import datasets
+
+TEXTS = ["hello", "a longer answer with words", "hi", "", " ", "<image>", "see <video> here", "x<audio>", "k\": v",
+         "ünïcödé ✓", "line\nbreak", "\\u003cimage>", "a" * 400]
+ROLES = ["human", "gpt", "system", "observation", "function_call", "bot", "Human", None, 3]
+EXTRA_VALUES = [None, "id-1", 7, 2.5, True, [1, 2], {"k": "v"}, "", 123456789012345678901234]
+
+
+@st.composite
+def chat_record(draw):
+    """A sharegpt record: mostly clean, with one or more of the perturbations the fast path must notice."""
+    rounds = draw(st.integers(1, 3))
+    messages = []
+    for _ in range(rounds):
+        messages.append({"from": "human", "value": draw(st.sampled_from(TEXTS[:3] + TEXTS[9:10]))})
+        messages.append({"from": "gpt", "value": draw(st.sampled_from(TEXTS[:3]))})
+    record = {"conversations": messages}
+    if draw(st.booleans()):
+        record["system"] = draw(st.sampled_from(["You are helpful.", "", None, 5]))
+    for _ in range(draw(st.integers(0, 3))):
+        what = draw(st.sampled_from(["role", "text", "text", "text", "content-type", "extra-message-key", "missing-key", "drop",
+                                     "system-first", "extra-field", "not-list", "empty-list", "not-dict"]))
+        i = draw(st.integers(0, len(messages) - 1)) if messages else 0
+        if what in ("role", "text", "content-type", "extra-message-key", "missing-key") and not (
+                messages and isinstance(messages[i], dict)):
+            continue
+        if what == "role":
+            messages[i]["from"] = draw(st.sampled_from(ROLES))
+        elif what == "text":
+            messages[i]["value"] = draw(st.sampled_from(TEXTS))
+        elif what == "content-type":
+            messages[i]["value"] = draw(st.sampled_from([None, 1, ["a"], {"a": 1}, True]))
+        elif what == "extra-message-key":
+            messages[i]["weight"] = draw(st.sampled_from([0, 1, "x"]))
+        elif what == "missing-key":
+            messages[i].pop(draw(st.sampled_from(["from", "value"])), None)
+        elif what == "drop" and messages:
+            del messages[i]
+        elif what == "system-first":
+            messages.insert(0, {"from": "system", "value": "be brief"})
+        elif what == "extra-field":
+            record[draw(st.sampled_from(["id", "meta", "tools"]))] = draw(st.sampled_from(EXTRA_VALUES))
+        elif what == "not-list":
+            record["conversations"] = draw(st.sampled_from(["", "text", {}, None, 3]))
+        elif what == "empty-list":
+            record["conversations"] = []
+        elif what == "not-dict" and messages:
+            messages[i] = draw(st.sampled_from(["human", 1, None, ["from", "human"]]))
+    return record
+
+
+def _line(record, duplicate: bool) -> str:
+    text = json.dumps(record, ensure_ascii=False)
+    if duplicate and '"conversations": [{' in text:  # a key given twice in the first message
+        text = text.replace('"conversations": [{', '"conversations": [{"from": "gpt", ', 1)
+    return text
+
+
+@st.composite
+def chat_projects(draw):
+    records = draw(st.lists(chat_record(), min_size=1, max_size=25))
+    duplicates = draw(st.sets(st.integers(0, len(records) - 1), max_size=2))
+    lines = [_line(r, i in duplicates) for i, r in enumerate(records)]
+    layout = draw(st.sampled_from(["jsonl", "jsonl-gaps", "json"]))
+    if layout == "json":
+        name, data = "a.json", "[\n" + ",\n".join(lines) + "\n]\n"
+    elif layout == "jsonl-gaps":  # blank and indented lines: the blocks with spans
+        name = "a.jsonl"
+        data = "".join(("\n" if i % 4 == 1 else "") + ("  " if i % 3 == 2 else "") + line + "\n"
+                       for i, line in enumerate(lines))
+    else:
+        name, data = "a.jsonl", "".join(line + "\n" for line in lines)
+    columns = {"messages": "conversations"}
+    if draw(st.booleans()):
+        columns["system"] = "system"
+    if draw(st.booleans()):
+        columns["tools"] = "tools"
+    entry = {"file_name": name, "formatting": "sharegpt", "columns": columns}
+    if draw(st.booleans()):
+        entry["tags"] = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
+                         "observation_tag": "observation", "function_tag": "function_call", "system_tag": "system"}
+    files = {"data/dataset_info.json": json.dumps({"a": entry}), f"data/{name}": data}
+    cutoff = draw(st.sampled_from([None, 2, 3, 12, 4096]))
+    if cutoff is not None:
+        files["train.yaml"] = ("model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\ndo_train: true\n"
+                               "finetuning_type: lora\ndataset: a\ntemplate: qwen\noutput_dir: saves/a\n"
+                               f"cutoff_len: {cutoff}\n")
+    return files
+
+
+def _both(files):
+    with tempfile.TemporaryDirectory() as tmp:
+        write_project(pathlib.Path(tmp), files)
+        fast = check_json(".", "--workers", "1", cwd=tmp)
+        full = check_json(".", "--workers", "1", "--no-fast-path", cwd=tmp)
+    return fast, full
+
+
+@hsettings(max_examples=150)
+@given(chat_projects())
+def test_the_fast_path_changes_no_report(files):
+    fast, full = _both(files)
+    note(json.dumps(files, ensure_ascii=False)[:3000])
+    assert fast == full
+
+
+@given(st.one_of(S.projects(), S.mutated_projects().map(lambda m: m.project)))
+def test_the_fast_path_changes_no_report_on_generated_projects(project):
+    fast, full = _both(project.files())
+    assert fast == full
+
+
+def test_clean_records_take_the_fast_path(tmp_path, monkeypatch):
+    """Not only equal: the fast path must actually carry the clean records (else it is dead code)."""
+    taken = _count_fast(monkeypatch)
+    rows = [{"conversations": [{"from": "human", "value": f"q{i}"}, {"from": "gpt", "value": f"a{i}"}]}
+            for i in range(50)]
+    rows[20]["conversations"][1]["from"] = "bot"
+    write_project(tmp_path, {"data/dataset_info.json": json.dumps({"a": {"file_name": "a.jsonl",
+                                                                          "formatting": "sharegpt"}}),
+                             "data/a.jsonl": "".join(json.dumps(r) + "\n" for r in rows)})
+    code, report = check_json(".", "--workers", "1", cwd=str(tmp_path))
+    assert code == 1 and [d["sample"] for d in report["diagnostics"] if d["code"] == "DS201"] == [20]
+    assert sum(taken) == 48  # all but the first (it primes the state) and the defect
+
+
+# -- JSON Lines blocks -------------------------------------------------------------------------------------------
+def _reference(data: bytes):
+    """(line, column, index) of every record, the slow obvious way."""
+    out, index = [], 0
+    for n, raw in enumerate(data.split(b"\n"), 1):
+        stripped = raw.lstrip(b" \t\r\n")
+        if stripped.rstrip(b" \t\r\n"):
+            out.append((n, 1 + len(raw) - len(stripped), index, raw[len(raw) - len(stripped):]))
+            index += 1
+    return out
+
+
+def _from_blocks(path, data: bytes, size: int):
+    out = []
+    for block, chunk in iter_line_blocks(path, 0, size):
+        assert isinstance(block, LineBlock) and data[block.start:block.end] == chunk
+        if block.spans is None:
+            lines = chunk.split(b"\n")
+            if chunk.endswith(b"\n"):
+                lines.pop()
+            out += [(block.line + k, 1, block.index + k, raw) for k, raw in enumerate(lines)]
+        else:
+            out += [(s.line, s.column, s.index, data[s.start:s.end]) for s in block.spans]
+    return out
+
+
+@given(st.lists(st.sampled_from([b'{"a": 1}', b"", b"   ", b"\t", b"\r", b'  {"b": 2}', b'{"c": "' + b"x" * 40 + b'"}',
+                                 b'{"d": 3}\r', b"{broken"]), max_size=30),
+       st.booleans(), st.integers(4, 64))
+def test_line_blocks_place_every_record_as_a_line_by_line_read_does(lines, trailing_newline, size):
+    data = b"\n".join(lines) + (b"\n" if trailing_newline and lines else b"")
+    with tempfile.NamedTemporaryFile(suffix=".jsonl") as f:
+        f.write(data)
+        f.flush()
+        assert _from_blocks(f.name, data, size) == [r for r in _reference(data)]
+
+
+def test_plain_blocks_carry_no_spans(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b'{"a": 1}\n' * 1000)
+    blocks = [b for b, _ in iter_line_blocks(str(path), 0, 1000)]
+    assert len(blocks) > 5 and all(b.spans is None for b in blocks)
+    assert [b.index for b in blocks[:3]] == [0, 111, 222]  # 9-byte lines, blocks cut after a newline
+
+
+def test_parallel_blocks_give_the_serial_report(tmp_path, monkeypatch):
+    rows = []
+    for i in range(3000):
+        row = {"conversations": [{"from": "human", "value": f"question {i}"}, {"from": "gpt", "value": "ok"}]}
+        if i % 500 == 7:
+            row["conversations"][1]["from"] = "bot"
+        rows.append(json.dumps(row))
+    rows[1234] = "  " + rows[1234]  # an indented line: that block goes as spans
+    data = "\n".join(rows[:2000]) + "\n\n" + "\n".join(rows[2000:]) + "\n"
+    write_project(tmp_path, {"data/dataset_info.json": json.dumps({"a": {"file_name": "a.jsonl",
+                                                                          "formatting": "sharegpt"}}),
+                             "data/a.jsonl": data})
+    monkeypatch.setattr(datasets, "CHUNK_BYTES", 8192)
+    monkeypatch.setattr(datasets, "PARALLEL_MIN_BYTES", 1)
+    _, serial = check_json(".", "--workers", "1", cwd=str(tmp_path))
+    _, parallel = check_json(".", "--workers", "2", cwd=str(tmp_path))
+    assert parallel == serial
+    drops = [(d["sample"], d["line"]) for d in serial["diagnostics"] if d["code"] == "DS201"]
+    assert drops == [(i, i + 1 + (i >= 2000)) for i in range(7, 3000, 500)]
+
+
+def _clean(i):
+    return {"system": "be kind", "tools": "",
+            "conversations": [{"from": "human", "value": f"question {i}"}, {"from": "gpt", "value": f"answer {i}"}]}
+
+
+def _count_fast(monkeypatch) -> list:
+    """The records the fast path credits, appended per call."""
+    from lfguard.validator import fastpath
+
+    taken = []
+    original = fastpath.CleanChat.credit
+
+    def credit(self, records, messages, last):
+        taken.append(records)
+        return original(self, records, messages, last)
+
+    monkeypatch.setattr(fastpath.CleanChat, "credit", credit)
+    return taken
+
+
+EDGES = {  # each applied to samples 5 and 6 of 10 clean ones: the second meets a primed state
+    "tools string": lambda r: r.update(tools="not json"),
+    "tools list": lambda r: r.update(tools=[{"name": "f"}]),
+    "placeholder": lambda r: r["conversations"][0].update(value="<image> what is it"),
+    "escaped placeholder": lambda r: r["conversations"][0].update(value="\u003cimage> what is it"),
+    "empty answer": lambda r: r["conversations"][1].update(value=""),
+    "null answer": lambda r: r["conversations"][1].update(value=None),
+    "system message": lambda r: r["conversations"].insert(0, {"from": "system", "value": "be brief"}),
+    "odd count": lambda r: r["conversations"].append({"from": "human", "value": "and?"}),
+    "role": lambda r: r["conversations"][1].update({"from": "assistant"}),
+    "extra message key": lambda r: r["conversations"][1].update(loss=0),
+    "int id then string id": lambda r: r.update(id=r["conversations"][0]["value"][-1:] if r["conversations"][0][
+        "value"].endswith("6") else 5),
+    "big int": lambda r: r.update(id=2 ** 70),
+    "nested extra": lambda r: r.update(meta={"k": [1]}),
+    "system int": lambda r: r.update(system=3),
+    "long text": lambda r: r["conversations"][1].update(value="word " * 400),
+}
+
+
+@pytest.mark.parametrize("edge", sorted(EDGES))
+@pytest.mark.parametrize("layout", ["a.jsonl", "a.json"])
+def test_each_edge_gives_the_full_pipelines_report(edge, layout, monkeypatch):
+    rows = [_clean(i) for i in range(10)]
+    for i in (5, 6):
+        EDGES[edge](rows[i])
+    lines = [json.dumps(r, ensure_ascii=False) for r in rows]
+    data = "".join(line + "\n" for line in lines) if layout.endswith("l") else "[\n" + ",\n".join(lines) + "\n]\n"
+    entry = {"file_name": layout, "formatting": "sharegpt",
+             "columns": {"messages": "conversations", "system": "system", "tools": "tools"}}
+    files = {"data/dataset_info.json": json.dumps({"a": entry}), f"data/{layout}": data,
+             "train.yaml": "model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\ndo_train: true\n"
+                           "finetuning_type: lora\ndataset: a\ntemplate: qwen\noutput_dir: saves/a\ncutoff_len: 64\n"}
+    taken = _count_fast(monkeypatch)
+    fast, full = _both(files)
+    assert fast == full
+    assert sum(taken) >= 6  # the clean records after the first did take the fast path
