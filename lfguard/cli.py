@@ -10,6 +10,7 @@ import argparse
 import importlib
 import os
 import sys
+from typing import Optional
 
 from lfguard import __version__
 from lfguard.errors import UsageError
@@ -33,11 +34,15 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
+    """The whole parser, or with ``only`` the one command about to run: its module alone is imported, which
+    keeps `lfguard check` from loading every other command's dependencies at start-up."""
     parser = _Parser(prog="lfguard", description="Check LLaMA-Factory projects before they train, then launch.")
     parser.add_argument("--version", action="version", version=f"lfguard {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (module_name, help_text) in COMMANDS.items():
+        if only is not None and name != only:
+            continue
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as err:
@@ -52,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     try:
-        args, extra = build_parser().parse_known_args(argv)
+        first = next((a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")), None)
+        args, extra = build_parser(first if first in COMMANDS else None).parse_known_args(argv)
         # `lfguard train x.yaml --dry-run lr=1e-5`: key=value overrides may follow options, as they may with
         # llamafactory-cli; argparse alone would call them unrecognized.
         overrides = [a for a in extra if "=" in a and not a.startswith("-")]

@@ -134,9 +134,9 @@ class LineBlock(NamedTuple):
 _NOT_PLAIN = re.compile(rb"\n[ \t\r\n]")  # a blank line, or one that starts with blank space
 
 
-def _plain(data: bytes) -> bool:
-    """No blank line and no line starting with blank space (one C scan, not a split per line)."""
-    return data[:1] not in (b" ", b"\t", b"\r", b"\n") and _NOT_PLAIN.search(data) is None
+def _plain(data: bytes, end: int) -> bool:
+    """No blank line and no line starting with blank space in data[:end] (one C scan, no copy)."""
+    return data[:1] not in (b" ", b"\t", b"\r", b"\n") and _NOT_PLAIN.search(data, 0, end) is None
 
 
 def _line_spans(data: bytes, offset: int, line_no: int, index: int) -> List[Span]:
@@ -155,36 +155,39 @@ def _line_spans(data: bytes, offset: int, line_no: int, index: int) -> List[Span
     return spans
 
 
-def iter_line_blocks(path: str, skip: int = 0, size: int = BLOCK) -> Iterator[Tuple[LineBlock, bytes]]:
-    """(block, its bytes) of about ``size`` bytes each, cut after a newline, in file order."""
+def iter_line_blocks(path: str, skip: int = 0, size: int = BLOCK,
+                     with_data: bool = True) -> Iterator[Tuple[LineBlock, Optional[bytes]]]:
+    """(block, its bytes) of about ``size`` bytes each, cut after a newline, in file order. With
+    ``with_data=False`` the bytes are not kept (None): a caller that hands blocks to workers needs only the
+    places, and each block is then read once here and once by its worker, never copied."""
     index, line_no, offset = 0, 1, skip
     with open(path, "rb") as f:
-        f.seek(skip)
-        rest = b""
+        want = size
         while True:
-            block = f.read(size)
-            data = rest + block if rest else block
-            if block:
-                cut = data.rfind(b"\n") + 1
-                if not cut:  # a line longer than size: read on
-                    rest = data
-                    continue
-                data, rest = data[:cut], data[cut:]
-            elif not data:
+            f.seek(offset)
+            data = f.read(want)
+            if not data:
                 return
+            at_end = len(data) < want
+            cut = len(data) if at_end else data.rfind(b"\n") + 1
+            if not cut:  # a line longer than the block: read more of it
+                want *= 2
+                continue
+            want = size
+            newlines = data.count(b"\n", 0, cut)
+            if _plain(data, cut):
+                records = newlines + (data[cut - 1:cut] != b"\n")
+                chunk = (data if cut == len(data) else data[:cut]) if with_data else None
+                yield LineBlock(offset, offset + cut, line_no, index, None), chunk
             else:
-                rest = b""
-            if _plain(data):
-                records = data.count(b"\n") + (not data.endswith(b"\n"))
-                yield LineBlock(offset, offset + len(data), line_no, index, None), data
-            else:
-                spans = _line_spans(data, offset, line_no, index)
+                chunk = data[:cut]
+                spans = _line_spans(chunk, offset, line_no, index)
                 records = len(spans)
-                yield LineBlock(offset, offset + len(data), line_no, index, spans), data
+                yield LineBlock(offset, offset + cut, line_no, index, spans), chunk if with_data else None
             index += records
-            line_no += data.count(b"\n")
-            offset += len(data)
-            if not block:
+            line_no += newlines
+            offset += cut
+            if at_end:
                 return
 
 

@@ -342,7 +342,7 @@ def _scan_parallel(path, entry, usage, settings, workers, offset, total: _Scan, 
     with _pool(workers) as pool:
         if lines_from is not None:
             tasks = ((pool.submit(_work_block, path, block, entry, usage, settings, offset), ())
-                     for block, _ in iter_line_blocks(path, lines_from, CHUNK_BYTES))
+                     for block, _ in iter_line_blocks(path, lines_from, CHUNK_BYTES, with_data=False))
         else:
             tasks = ((pool.submit(_work, path, spans, entry, usage, settings, offset), problems)
                      for spans, problems in _chunks(path))

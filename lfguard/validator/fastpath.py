@@ -16,6 +16,7 @@ checks that reports and facts are identical with and without it, on generated an
 from __future__ import annotations
 
 import re
+from operator import itemgetter
 from typing import Dict, Optional
 
 from lfguard.validator.converter import ASSISTANT, USER
@@ -37,11 +38,18 @@ class CleanChat:
         # fields the converter reads as strings: None, or a string the rules have nothing to say about
         self.string_cols = tuple(c for c in (cols.get("system"), self.tools_col) if c)
         self.role_tag, self.content_tag = tags.get("role_tag"), tags.get("content_tag")
+        self.role_of, self.content_of = itemgetter(self.role_tag), itemgetter(self.content_tag)
         self.user_tag, self.assistant_tag = tags.get("user_tag"), tags.get("assistant_tag")
         named = {v for v in cols.values() if v}
         self.reserved = named - {self.messages_col, *self.string_cols}  # fields the converter reads otherwise
         placeholders = [p for _, _, p in checker.placeholders]
-        self.placeholder = re.compile("|".join(re.escape(p) for p in placeholders)) if all(placeholders) else None
+        self.placeholder = self.lead = None  # None: some placeholder is empty, every record goes the full way
+        if all(placeholders):
+            self.placeholder = re.compile("|".join(re.escape(p) for p in placeholders))
+            # the character every placeholder starts with ("<"): a text without it holds none (found by memchr);
+            # "" (in every text) when they start differently
+            leads = {p[0] for p in placeholders}
+            self.lead = leads.pop() if len(leads) == 1 else ""
         self.cutoff_budget = CHARS_PER_TOKEN * checker.cutoff_len if checker.cutoff_len else None
         self.expected: Dict[int, list] = {}
         self.shapes: Dict[tuple, object] = {}
@@ -162,17 +170,17 @@ class CleanChat:
             if n < 2 or n % 2 or n > 4096:
                 return 0
             expected = self.expected[n] = [self.user_tag, self.assistant_tag] * (n // 2)
-        role_tag, content_tag = self.role_tag, self.content_tag
         try:
-            if [m[role_tag] for m in conv if len(m) == 2] != expected:
+            if list(map(self.role_of, conv)) != expected:
                 return 0
-            texts = [m[content_tag] for m in conv]
+            texts = list(map(self.content_of, conv))
             joined = "\0".join(texts)  # TypeError unless every content is a string
         except (TypeError, KeyError):
             return 0
-        if not all(texts):
+        keys = len(value) + sum(map(len, conv))
+        if keys != len(value) + 2 * n or "" in texts:  # a message with another key; an empty content
             return 0
-        if self.placeholder is None or self.placeholder.search(joined):
+        if self.lead is None or (self.lead in joined and self.placeholder.search(joined)):
             return 0
         if self.cutoff_budget is not None:
             # sum of ceil(chars / CHARS_PER_TOKEN) per message <= (chars + (CPT - 1) * n) / CPT: within cutoff_len
@@ -180,7 +188,7 @@ class CleanChat:
             if chars + (CHARS_PER_TOKEN - 1) * n > self.cutoff_budget:
                 return 0
         # the type tracker flags a possible repeated key when the bytes hold more `":` than the keys parsed
-        if raw is not None and raw.count(b'":') > len(value) + 2 * n:
+        if raw is not None and raw.count(b'":') > keys:
             return 0
         return n
 
