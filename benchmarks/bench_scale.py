@@ -165,6 +165,8 @@ def throughput(folder: str, info: Dict, workers, rows: List[Dict], repeat: int =
     for what, _, n in runs:
         ordered = sorted(results[what], key=lambda r: r["seconds"])
         median = ordered[len(ordered) // 2]
+        if n is not None or "no-fast-path" in what:
+            print(f"{what}: wall x orjson per round " + ", ".join(f"{r['ratio']:.2f}" for r in results[what]))
         rows.append({"what": what + (f" (median of {repeat})" if repeat > 1 else ""), "mb": mb, **median})
         if n is not None:
             by_workers[n] = median

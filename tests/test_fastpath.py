@@ -267,3 +267,108 @@ def test_each_edge_gives_the_full_pipelines_report(edge, layout, monkeypatch):
     fast, full = _both(files)
     assert fast == full
     assert sum(taken) >= 6  # the clean records after the first did take the fast path
+
+
+# -- alpaca ------------------------------------------------------------------------------------------------------
+ALPACA_VALUES = ["hello", "", None, 3, ["a"], "<image> x", "\u003caudio>", "a" * 300, True]
+
+
+@st.composite
+def alpaca_record(draw):
+    record = {"instruction": draw(st.sampled_from(["say hi", "translate", ""])),
+              "input": draw(st.sampled_from(["", "bonjour", "some context"])),
+              "output": draw(st.sampled_from(["hi", "hello there"]))}
+    for _ in range(draw(st.integers(0, 3))):
+        key = draw(st.sampled_from(["instruction", "input", "output", "system", "history", "id", "extra"]))
+        if key == "history":
+            record[key] = draw(st.sampled_from([[], None, [["q", "a"]], "x", [["q"]]]))
+        else:
+            record[key] = draw(st.sampled_from(ALPACA_VALUES))
+        if draw(st.booleans()):
+            record.pop(draw(st.sampled_from(sorted(record))), None)
+    return record
+
+
+@st.composite
+def alpaca_projects(draw):
+    records = draw(st.lists(alpaca_record(), min_size=1, max_size=25))
+    duplicates = draw(st.sets(st.integers(0, len(records) - 1), max_size=2))
+    lines = []
+    for i, r in enumerate(records):
+        text = json.dumps(r, ensure_ascii=False)
+        lines.append(text.replace("{", '{"output": "x", ', 1) if i in duplicates and '"output"' in text else text)
+    name = draw(st.sampled_from(["a.jsonl", "a.json"]))
+    data = "".join(line + "\n" for line in lines) if name.endswith("l") else "[\n" + ",\n".join(lines) + "\n]\n"
+    entry = {"file_name": name}
+    columns = draw(st.sampled_from([None, {"prompt": "instruction", "query": "input", "response": "output"},
+                                    {"prompt": "instruction", "query": "input", "response": "output",
+                                     "system": "system", "history": "history"},
+                                    {"prompt": "instruction", "response": "output"}]))
+    if columns:
+        entry["columns"] = columns
+    files = {"data/dataset_info.json": json.dumps({"a": entry}), f"data/{name}": data}
+    cutoff = draw(st.sampled_from([None, 2, 5, 4096]))
+    if cutoff is not None:
+        files["train.yaml"] = ("model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\ndo_train: true\n"
+                               "finetuning_type: lora\ndataset: a\ntemplate: qwen\noutput_dir: saves/a\n"
+                               f"cutoff_len: {cutoff}\n")
+    return files
+
+
+@hsettings(max_examples=150)
+@given(alpaca_projects())
+def test_the_alpaca_fast_path_changes_no_report(files):
+    fast, full = _both(files)
+    note(json.dumps(files, ensure_ascii=False)[:3000])
+    assert fast == full
+
+
+def test_clean_alpaca_records_take_the_fast_path(tmp_path, monkeypatch):
+    from lfguard.validator import fastpath
+
+    taken = []
+    original = fastpath.CleanAlpaca.credit
+
+    def credit(self, records, messages, last):
+        taken.append(records)
+        return original(self, records, messages, last)
+
+    monkeypatch.setattr(fastpath.CleanAlpaca, "credit", credit)
+    rows = [{"instruction": f"q{i}", "input": "", "output": f"a{i}", "history": []} for i in range(40)]
+    rows[9]["output"] = ""
+    write_project(tmp_path, {"data/dataset_info.json": json.dumps({"a": {
+        "file_name": "a.jsonl", "columns": {"prompt": "instruction", "query": "input", "response": "output",
+                                            "history": "history"}}}),
+        "data/a.jsonl": "".join(json.dumps(r) + "\n" for r in rows)})
+    code, report = check_json(".", "--workers", "1", cwd=str(tmp_path))
+    assert [d["sample"] for d in report["diagnostics"]] == [9]
+    assert sum(taken) == 38  # all but the first (it primes the type tracker) and the defect
+
+
+ALPACA_EDGES = {  # each applied to samples 5 and 6 of 10 clean ones
+    "history pairs": lambda r: r.update(history=[["q", "a"]]),
+    "broken history": lambda r: r.update(history=[["q"]]),
+    "history text": lambda r: r.update(history="q"),
+    "empty output": lambda r: r.update(output=""),
+    "no instruction": lambda r: r.update(instruction="", input=""),
+    "input only": lambda r: r.update(instruction=""),
+    "number output": lambda r: r.update(output=5),
+    "placeholder": lambda r: r.update(input="<image>"),
+    "system list": lambda r: r.update(system=["a"]),
+    "long": lambda r: r.update(output="word " * 300),
+}
+
+
+@pytest.mark.parametrize("edge", sorted(ALPACA_EDGES))
+def test_each_alpaca_edge_gives_the_full_pipelines_report(edge):
+    rows = [{"instruction": f"q{i}", "input": "", "output": f"a{i}", "system": "s", "history": []} for i in range(10)]
+    for i in (5, 6):
+        ALPACA_EDGES[edge](rows[i])
+    entry = {"file_name": "a.jsonl", "columns": {"prompt": "instruction", "query": "input", "response": "output",
+                                                 "system": "system", "history": "history"}}
+    files = {"data/dataset_info.json": json.dumps({"a": entry}),
+             "data/a.jsonl": "".join(json.dumps(r) + "\n" for r in rows),
+             "train.yaml": "model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\ndo_train: true\n"
+                           "finetuning_type: lora\ndataset: a\ntemplate: qwen\noutput_dir: saves/a\ncutoff_len: 64\n"}
+    fast, full = _both(files)
+    assert fast == full

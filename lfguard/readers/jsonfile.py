@@ -8,7 +8,9 @@ Reading is split in two so it can run over several processes:
 
 - **framing** (one pass, in the main process): find where each record starts and ends, and its line/column.
   For an array, a regex walks the bytes and tracks only strings and brackets, so depth-1 element boundaries are
-  found without building any value; for JSON Lines, lines are split. Memory is one block plus the largest record.
+  found without building any value; for JSON Lines, ``iter_line_blocks`` cuts blocks of whole lines, and only a
+  block with a blank or indented line is split into per-record spans (a plain block's line k is its record k).
+  Memory is one block plus the largest record.
 - **parsing** (anywhere): ``orjson.loads`` on each record's bytes.
 
 ``frames`` yields ``Span`` (start, end, line, column, index) and ``Problem`` values; ``read_spans`` turns spans

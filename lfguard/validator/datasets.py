@@ -2,15 +2,18 @@
 
 Layout of a run over one JSON/JSONL file (see benchmarks/README.md for the numbers behind the choices):
 
-- the main process *frames* the file (readers/jsonfile.py: record byte ranges with line/column, no parsing) and
-  groups the spans into chunks of about ``CHUNK_BYTES``;
-- each chunk goes to a worker, which reads its byte range, parses each record with orjson and runs its own
-  ``SampleChecker`` and ``ColumnTracker``; it returns diagnostics (already placed: locate() needs the record's
-  bytes, which only the worker has), its record count and its checker/tracker state;
-- the main process merges results strictly in file order, with at most ``2 * workers`` chunks in flight, so
+- the main process cuts the file into tasks of about ``CHUNK_BYTES``: JSON Lines into blocks of whole lines
+  (readers/jsonfile.py ``iter_line_blocks``: a newline count and one regex scan per block; a *plain* block, with no
+  blank or indented line, needs nothing more), a JSON array into record byte ranges with line/column (``frames``);
+- each task goes to a worker, which reads its byte range, parses each record with orjson and runs it through
+  the clean-record fast path (validator/fastpath.py) or, when that cannot vouch for it, the full pipeline: its
+  own ``SampleChecker`` and ``ColumnTracker``; it returns diagnostics (already placed: locate() needs the
+  record's bytes, which only the worker has), its record count and its checker/tracker state;
+- the main process merges results strictly in file order, with at most ``2 * workers`` tasks in flight, so
   memory stays bounded whatever the file size.
 
-Files under ``PARALLEL_MIN_BYTES`` (and every non-JSON file) are checked in-process: no pool start-up cost.
+Files under ``PARALLEL_MIN_BYTES`` (and every non-JSON file) are checked in-process, by the same code: no pool
+start-up cost.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Iterable, List, Optional, Tuple
 from lfguard.readers import builder, iter_file, locate
 from lfguard.readers.records import Problem, Record
 from lfguard.validator import datafile, dataset_info
-from lfguard.validator.fastpath import CleanChat
+from lfguard.validator import fastpath
 from lfguard.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
 
 CHUNK_BYTES = 8 << 20  # work per task: large enough to amortise pickling, small enough to balance 2-16 cores
@@ -60,7 +63,7 @@ class _Scan:
         self.syntax_errors = 0  # invalid-json problems seen; only the first MAX_SYNTAX_ERRORS are kept
         self.checker = _new_checker(entry, usage, settings)
         self.tracker = datafile.ColumnTracker(track_types)
-        self.fast = CleanChat.for_scan(entry, self.checker, self.tracker) if settings is None or \
+        self.fast = fastpath.for_scan(entry, self.checker, self.tracker) if settings is None or \
             settings.fast_path else None
 
     def feed(self, items: Iterable, entry: DatasetEntry, offset: int = 0) -> None:

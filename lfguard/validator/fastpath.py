@@ -1,10 +1,11 @@
 """The clean-record fast path: prove, cheaply, that the full per-record pipeline would find nothing in a record.
 
 Almost every record of a real dataset is an ordinary one: a sharegpt conversation of user/assistant turns that
-alternate, non-empty strings, no media placeholder, keys and types the dataset has shown before. For such a
-record the full pipeline (converter replay, stage processor, sample rules, Arrow type tracking) reports nothing
-and only moves counters. ``CleanChat.take`` recognises exactly those records and returns how many messages the
-record has; the caller adds the counters in bulk (``credit``). Anything else, including every record the fast
+alternate, or an alpaca instruction with its output; non-empty strings, no media placeholder, keys and types the
+dataset has shown before. For such a record the full pipeline (converter replay, stage processor, sample rules,
+Arrow type tracking) reports nothing and only moves counters. ``take`` (``CleanChat``, ``CleanAlpaca``; pick with
+``for_scan``) recognises exactly those records and returns how many messages the record has; the caller adds
+the counters in bulk (``credit``). Anything else, including every record the fast
 path is not sure about, goes through the full pipeline unchanged.
 
 The fast path only starts once the full pipeline has *primed* the state it would otherwise touch: the roles are
@@ -36,7 +37,7 @@ class CleanChat:
         self.messages_col = cols.get("messages")
         self.tools_col = cols.get("tools") or None
         # fields the converter reads as strings: None, or a string the rules have nothing to say about
-        self.string_cols = tuple(c for c in (cols.get("system"), self.tools_col) if c)
+        self.string_cols = self.extra_cols = tuple(c for c in (cols.get("system"), self.tools_col) if c)
         self.role_tag, self.content_tag = tags.get("role_tag"), tags.get("content_tag")
         self.role_of, self.content_of = itemgetter(self.role_tag), itemgetter(self.content_tag)
         self.user_tag, self.assistant_tag = tags.get("user_tag"), tags.get("assistant_tag")
@@ -130,37 +131,9 @@ class CleanChat:
                 return 0
         strings, extras = shape
         fields = self.tracker.root.fields if self.tracker.track_types else None
-        extra_chars = 0  # system and tools text, which the truncation estimate adds to the first turn
-        for key in strings:
-            if key in self.checker.pending_columns:  # the full pipeline notes the field's first appearance
-                return 0
-            text = value[key]
-            if text is None:
-                continue
-            if type(text) is not str:
-                return 0
-            if fields is not None:
-                node = fields.get(key)
-                if node is None or "string" not in node.kinds:
-                    return 0
-            if text:
-                # non-empty tools: only a text the tools rule has already judged fine (its cache says None)
-                if key == self.tools_col and self.checker._tools_cache.get(text, 0) is not None:
-                    return 0
-                extra_chars += len(text)
-        for key in extras:  # any other field: only a scalar of a type the tracker already knows for the field
-            extra = value[key]
-            if extra is None:
-                continue
-            kind = _SCALAR_KIND.get(type(extra))
-            if kind is None:
-                return 0
-            if fields is not None:
-                node = fields.get(key)
-                if node is None or kind not in node.kinds:
-                    return 0
-            if kind == "number" and raw is not None and _LONG_DIGITS.search(raw):  # DF022 in array files
-                return 0
+        extra_chars = _strings_ok(self, value, strings, fields, self.checker.pending_columns)
+        if extra_chars < 0 or not _extras_ok(value, extras, fields, raw):
+            return 0
         conv = value[self.messages_col]
         if type(conv) is not list:
             return 0
@@ -205,3 +178,148 @@ class CleanChat:
         counts[self.user_tag] += messages // 2
         counts[self.assistant_tag] += messages // 2
         self.tracker.records += records
+
+
+class CleanAlpaca:
+    """The fast path for alpaca sft records: instruction and/or input, a non-empty output, string system and
+    tools, an absent or empty history, other fields scalar."""
+
+    def __init__(self, entry, checker, tracker, chat_like: CleanChat):
+        cols = entry.columns
+        self.checker, self.tracker = checker, tracker
+        self.prompt_col, self.query_col = cols.get("prompt") or None, cols.get("query") or None
+        self.response_col, self.history_col = cols.get("response"), cols.get("history") or None
+        self.tools_col = cols.get("tools") or None
+        self.extra_cols = tuple(c for c in (cols.get("system"), self.tools_col) if c)  # added to the first turn
+        self.string_cols = tuple(c for c in (self.prompt_col, self.query_col, self.response_col) if c) + \
+            self.extra_cols
+        named = {v for v in cols.values() if v} | set(checker.unread_fields)
+        self.reserved = named - {*self.string_cols, self.history_col}
+        self.placeholder, self.lead = chat_like.placeholder, chat_like.lead
+        self.cutoff_budget = chat_like.cutoff_budget
+        self.shapes: Dict[tuple, object] = {}
+
+    def _shape(self, keys: tuple):
+        strings, extras, history = [], [], False
+        for key in keys:
+            if key in self.reserved:
+                return None
+            if key == self.history_col:
+                history = True
+            else:
+                (strings if key in self.string_cols else extras).append(key)
+        shape = (tuple(strings), tuple(extras), history)
+        if len(self.shapes) < _MAX_SHAPES:
+            self.shapes[keys] = shape
+        return shape
+
+    def take(self, value, raw: bytes) -> int:
+        if type(value) is not dict:
+            return 0
+        keys = tuple(value)
+        shape = self.shapes.get(keys)
+        if shape is None:
+            shape = self._shape(keys)
+            if shape is None:
+                return 0
+        strings, extras, history = shape
+        fields = self.tracker.root.fields if self.tracker.track_types else None
+        pending = self.checker.pending_columns
+        extra_chars = _strings_ok(self, value, strings, fields, pending)
+        if extra_chars < 0 or not _extras_ok(value, extras, fields, raw):
+            return 0
+        if history:  # null or [] adds no turn; anything else goes the full way
+            if self.history_col in pending:
+                return 0
+            past = value[self.history_col]
+            if past is not None:
+                if past != [] or type(past) is not list:
+                    return 0
+                if fields is not None:
+                    node = fields.get(self.history_col)
+                    if node is None or "list" not in node.kinds:
+                        return 0
+        prompt = value.get(self.prompt_col) if self.prompt_col else None
+        query = value.get(self.query_col) if self.query_col else None
+        user = prompt + "\n" + query if prompt and query else prompt or query
+        answer = value.get(self.response_col)
+        if not user or not answer:  # an empty turn, or no response: the full pipeline says what happens
+            return 0
+        joined = user + "\0" + answer
+        if self.lead is None or (self.lead in joined and self.placeholder.search(joined)):
+            return 0
+        if self.cutoff_budget is not None:
+            chars = len(user) + len(answer) + extra_chars
+            if chars + (CHARS_PER_TOKEN - 1) * 2 > self.cutoff_budget:
+                return 0
+        if raw is not None and raw.count(b'":') > len(value):
+            return 0
+        return 2
+
+    def credit(self, records: int, messages: int, last_index: int) -> None:
+        if not records:
+            return
+        c = self.checker
+        c.total += records
+        c.kept += records
+        if last_index > c.max_index:
+            c.max_index = last_index
+        self.tracker.records += records
+
+
+def _strings_ok(fast, value, keys, fields, pending) -> int:
+    """Fields the converter reads as text: each None or a string the tracker knows as one (and, for tools, one
+    the tools rule found fine). Returns the length of the system and tools text, or -1."""
+    extra_chars = 0
+    for key in keys:
+        if key in pending:  # the full pipeline notes the field's first appearance
+            return -1
+        text = value[key]
+        if text is None:
+            continue
+        if type(text) is not str:
+            return -1
+        if fields is not None:
+            node = fields.get(key)
+            if node is None or "string" not in node.kinds:
+                return -1
+        if text and key in fast.extra_cols:
+            # non-empty tools: only a text the tools rule has already judged fine (its cache says None)
+            if key == fast.tools_col and fast.checker._tools_cache.get(text, 0) is not None:
+                return -1
+            extra_chars += len(text)
+    return extra_chars
+
+
+def _extras_ok(value, keys, fields, raw) -> bool:
+    """Any other field: only a scalar of a type the tracker already knows for the field."""
+    for key in keys:
+        extra = value[key]
+        if extra is None:
+            continue
+        kind = _SCALAR_KIND.get(type(extra))
+        if kind is None:
+            return False
+        if fields is not None:
+            node = fields.get(key)
+            if node is None or kind not in node.kinds:
+                return False
+        if kind == "number" and raw is not None and _LONG_DIGITS.search(raw):  # DF022 in array files
+            return False
+    return True
+
+
+def for_scan(entry, checker, tracker):
+    """The fast path for this dataset's records, or None when they always need the full pipeline."""
+    chat = CleanChat.for_scan(entry, checker, tracker)
+    if chat is not None or checker is None:
+        return chat
+    cols = entry.columns
+    if entry.formatting != "alpaca" or entry.ranking or checker.stage != "sft" or not cols.get("response"):
+        return None
+    if cols.get("kto_tag") or any(cols.get(k) for k in ("images", "videos", "audios")):
+        return None
+    fields = [cols.get(k) for k in ("prompt", "query", "response", "history", "system", "tools") if cols.get(k)]
+    if len(set(fields)) != len(fields) or not all(isinstance(f, str) for f in fields):
+        return None
+    return CleanAlpaca(entry, checker, tracker, CleanChat(entry, checker, tracker))
