@@ -59,11 +59,9 @@ class CleanChat:
     @classmethod
     def for_scan(cls, entry, checker, tracker) -> Optional["CleanChat"]:
         """A fast path for this dataset, or None when its records always need the full pipeline."""
-        if checker is None or entry.formatting != "sharegpt" or entry.ranking or checker.stage != "sft":
+        if not _plain_sft(entry, checker, "sharegpt", ("messages", "system", "tools")):
             return None
         cols, tags = entry.columns, entry.tags
-        if cols.get("kto_tag") or any(cols.get(k) for k in ("images", "videos", "audios")):
-            return None
         role_tag, content_tag = tags.get("role_tag"), tags.get("content_tag")
         user, assistant, system = tags.get("user_tag"), tags.get("assistant_tag"), tags.get("system_tag")
         if not all(isinstance(t, str) for t in (role_tag, content_tag, user, assistant)) or role_tag == content_tag:
@@ -71,9 +69,6 @@ class CleanChat:
         if system in (user, assistant) or user == assistant or not isinstance(cols.get("messages"), str):
             return None
         if checker.mapping.get(user) != USER or checker.mapping.get(assistant) != ASSISTANT:
-            return None
-        fields = [cols.get(k) for k in ("messages", "system", "tools") if cols.get(k)]
-        if len(set(fields)) != len(fields):
             return None
         return cls(entry, checker, tracker)
 
@@ -309,17 +304,23 @@ def _extras_ok(value, keys, fields, raw) -> bool:
     return True
 
 
+def _plain_sft(entry, checker, formatting: str, text_columns: tuple) -> bool:
+    """An sft dataset of this formatting without ranking, KTO or media, whose text columns are distinct names."""
+    if checker is None or entry.formatting != formatting or entry.ranking or checker.stage != "sft":
+        return False
+    cols = entry.columns
+    if cols.get("kto_tag") or any(cols.get(k) for k in ("images", "videos", "audios")):
+        return False
+    fields = [cols.get(k) for k in text_columns if cols.get(k)]
+    return len(set(fields)) == len(fields) and all(isinstance(f, str) for f in fields)
+
+
 def for_scan(entry, checker, tracker):
     """The fast path for this dataset's records, or None when they always need the full pipeline."""
     chat = CleanChat.for_scan(entry, checker, tracker)
-    if chat is not None or checker is None:
+    if chat is not None:
         return chat
-    cols = entry.columns
-    if entry.formatting != "alpaca" or entry.ranking or checker.stage != "sft" or not cols.get("response"):
-        return None
-    if cols.get("kto_tag") or any(cols.get(k) for k in ("images", "videos", "audios")):
-        return None
-    fields = [cols.get(k) for k in ("prompt", "query", "response", "history", "system", "tools") if cols.get(k)]
-    if len(set(fields)) != len(fields) or not all(isinstance(f, str) for f in fields):
+    if not entry.columns.get("response") or not _plain_sft(
+            entry, checker, "alpaca", ("prompt", "query", "response", "history", "system", "tools")):
         return None
     return CleanAlpaca(entry, checker, tracker, CleanChat(entry, checker, tracker))
