@@ -215,18 +215,18 @@ def _clean(i):
             "conversations": [{"from": "human", "value": f"question {i}"}, {"from": "gpt", "value": f"answer {i}"}]}
 
 
-def _count_fast(monkeypatch) -> list:
+def _count_fast(monkeypatch, kind: str = "CleanChat") -> list:
     """The records the fast path credits, appended per call."""
     from lfguard.validator import fastpath
 
     taken = []
-    original = fastpath.CleanChat.credit
+    original = getattr(fastpath, kind).credit
 
     def credit(self, records, messages, last):
         taken.append(records)
         return original(self, records, messages, last)
 
-    monkeypatch.setattr(fastpath.CleanChat, "credit", credit)
+    monkeypatch.setattr(getattr(fastpath, kind), "credit", credit)
     return taken
 
 
@@ -324,16 +324,7 @@ def test_the_alpaca_fast_path_changes_no_report(files):
 
 
 def test_clean_alpaca_records_take_the_fast_path(tmp_path, monkeypatch):
-    from lfguard.validator import fastpath
-
-    taken = []
-    original = fastpath.CleanAlpaca.credit
-
-    def credit(self, records, messages, last):
-        taken.append(records)
-        return original(self, records, messages, last)
-
-    monkeypatch.setattr(fastpath.CleanAlpaca, "credit", credit)
+    taken = _count_fast(monkeypatch, "CleanAlpaca")
     rows = [{"instruction": f"q{i}", "input": "", "output": f"a{i}", "history": []} for i in range(40)]
     rows[9]["output"] = ""
     write_project(tmp_path, {"data/dataset_info.json": json.dumps({"a": {

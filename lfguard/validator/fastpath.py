@@ -43,15 +43,7 @@ class CleanChat:
         self.user_tag, self.assistant_tag = tags.get("user_tag"), tags.get("assistant_tag")
         named = {v for v in cols.values() if v}
         self.reserved = named - {self.messages_col, *self.string_cols}  # fields the converter reads otherwise
-        placeholders = [p for _, _, p in checker.placeholders]
-        self.placeholder = self.lead = None  # None: some placeholder is empty, every record goes the full way
-        if all(placeholders):
-            self.placeholder = re.compile("|".join(re.escape(p) for p in placeholders))
-            # the character every placeholder starts with ("<"): a text without it holds none (found by memchr);
-            # "" (in every text) when they start differently
-            leads = {p[0] for p in placeholders}
-            self.lead = leads.pop() if len(leads) == 1 else ""
-        self.cutoff_budget = CHARS_PER_TOKEN * checker.cutoff_len if checker.cutoff_len else None
+        self.placeholder, self.lead, self.cutoff_budget = _text_limits(checker)
         self.expected: Dict[int, list] = {}
         self.shapes: Dict[tuple, object] = {}
         self.primed = False
@@ -162,24 +154,18 @@ class CleanChat:
 
     def credit(self, records: int, messages: int, last_index: int) -> None:
         """Add what ``records`` clean records (``messages`` messages in all) do to the checker and tracker."""
-        if not records:
-            return
-        c = self.checker
-        c.total += records
-        c.kept += records
-        if last_index > c.max_index:
-            c.max_index = last_index
-        counts = c.roles.counts
-        counts[self.user_tag] += messages // 2
-        counts[self.assistant_tag] += messages // 2
-        self.tracker.records += records
+        if records:
+            _credit(self, records, last_index)
+            counts = self.checker.roles.counts
+            counts[self.user_tag] += messages // 2
+            counts[self.assistant_tag] += messages // 2
 
 
 class CleanAlpaca:
     """The fast path for alpaca sft records: instruction and/or input, a non-empty output, string system and
     tools, an absent or empty history, other fields scalar."""
 
-    def __init__(self, entry, checker, tracker, chat_like: CleanChat):
+    def __init__(self, entry, checker, tracker):
         cols = entry.columns
         self.checker, self.tracker = checker, tracker
         self.prompt_col, self.query_col = cols.get("prompt") or None, cols.get("query") or None
@@ -190,8 +176,7 @@ class CleanAlpaca:
             self.extra_cols
         named = {v for v in cols.values() if v} | set(checker.unread_fields)
         self.reserved = named - {*self.string_cols, self.history_col}
-        self.placeholder, self.lead = chat_like.placeholder, chat_like.lead
-        self.cutoff_budget = chat_like.cutoff_budget
+        self.placeholder, self.lead, self.cutoff_budget = _text_limits(checker)
         self.shapes: Dict[tuple, object] = {}
 
     def _shape(self, keys: tuple):
@@ -252,14 +237,32 @@ class CleanAlpaca:
         return 2
 
     def credit(self, records: int, messages: int, last_index: int) -> None:
-        if not records:
-            return
-        c = self.checker
-        c.total += records
-        c.kept += records
-        if last_index > c.max_index:
-            c.max_index = last_index
-        self.tracker.records += records
+        if records:
+            _credit(self, records, last_index)
+
+
+def _credit(fast, records: int, last_index: int) -> None:
+    """The counters every clean record moves: samples seen and kept, the last index, the tracker's records."""
+    c = fast.checker
+    c.total += records
+    c.kept += records
+    if last_index > c.max_index:
+        c.max_index = last_index
+    fast.tracker.records += records
+
+
+def _text_limits(checker):
+    """(placeholder regex, the character every placeholder starts with, cutoff_len in characters) for take().
+    The regex is None when some placeholder is empty: then every record goes the full way. The lead character
+    ("<") lets a text without it skip the regex (found by memchr); "" (in every text) when they start apart."""
+    placeholders = [p for _, _, p in checker.placeholders]
+    regex = lead = None
+    if all(placeholders):
+        regex = re.compile("|".join(re.escape(p) for p in placeholders))
+        leads = {p[0] for p in placeholders}
+        lead = leads.pop() if len(leads) == 1 else ""
+    budget = CHARS_PER_TOKEN * checker.cutoff_len if checker.cutoff_len else None
+    return regex, lead, budget
 
 
 def _strings_ok(fast, value, keys, fields, pending) -> int:
@@ -323,4 +326,4 @@ def for_scan(entry, checker, tracker):
     if not entry.columns.get("response") or not _plain_sft(
             entry, checker, "alpaca", ("prompt", "query", "response", "history", "system", "tools")):
         return None
-    return CleanAlpaca(entry, checker, tracker, CleanChat(entry, checker, tracker))
+    return CleanAlpaca(entry, checker, tracker)
