@@ -241,6 +241,8 @@ EDGES = {  # each applied to samples 5 and 6 of 10 clean ones: the second meets 
     "odd count": lambda r: r["conversations"].append({"from": "human", "value": "and?"}),
     "role": lambda r: r["conversations"][1].update({"from": "assistant"}),
     "extra message key": lambda r: r["conversations"][1].update(loss=0),
+    "message key of two types": lambda r: r["conversations"][1].update(
+        loss=0 if r["conversations"][0]["value"].endswith("5") else "zero"),
     "int id then string id": lambda r: r.update(id=r["conversations"][0]["value"][-1:] if r["conversations"][0][
         "value"].endswith("6") else 5),
     "big int": lambda r: r.update(id=2 ** 70),
@@ -363,3 +365,121 @@ def test_each_alpaca_edge_gives_the_full_pipelines_report(edge):
                            "finetuning_type: lora\ndataset: a\ntemplate: qwen\noutput_dir: saves/a\ncutoff_len: 64\n"}
     fast, full = _both(files)
     assert fast == full
+
+
+@pytest.mark.parametrize("layout", ["sharegpt", "alpaca"])
+@pytest.mark.parametrize("field", ["system", "tools", "history"])
+def test_a_field_first_seen_holding_null_is_noted_on_the_fast_path_too(layout, field, monkeypatch):
+    """A declared field that first appears, as null, in a record the fast path could take: the full pipeline
+    notes that it appeared (no 'never present' finding); the fast path must not take that record."""
+    if layout == "sharegpt" and field == "history":
+        pytest.skip("sharegpt has no history column")
+    if layout == "sharegpt":
+        rows = [{"conversations": [{"from": "human", "value": f"q{i}"}, {"from": "gpt", "value": f"a{i}"}]}
+                for i in range(10)]
+        entry = {"file_name": "a.jsonl", "formatting": "sharegpt",
+                 "columns": {"messages": "conversations", field: field}}
+    else:
+        rows = [{"instruction": f"q{i}", "output": f"a{i}"} for i in range(10)]
+        entry = {"file_name": "a.jsonl", "columns": {"prompt": "instruction", "response": "output", field: field}}
+    rows[6][field] = None
+    files = {"data/dataset_info.json": json.dumps({"a": entry}),
+             "data/a.jsonl": "".join(json.dumps(r) + "\n" for r in rows)}
+    taken = _count_fast(monkeypatch, "CleanChat" if layout == "sharegpt" else "CleanAlpaca")
+    fast, full = _both(files)
+    assert fast == full
+    assert sum(taken) > 0
+    assert not any(f"no record has the field {field!r}" in d["message"] for d in full[1]["diagnostics"])
+
+
+@pytest.mark.parametrize("duplicate", ['"id": 1, "id": 2', '"id": 1, "n": 2, "n": 3', '"id": "a", "id": "b"',
+                                       '"id": 1, "system": "s", "system": "t"'])
+def test_a_key_given_twice_beside_other_fields_is_seen(duplicate):
+    """The quote count that clears most records must count only what the record holds: a repeated key beside a
+    number adds as few quotes as one string would."""
+    rows = [json.dumps(dict(_clean(i), id=i)) for i in range(10)]
+    for i in (5, 6):
+        rows[i] = rows[i].replace('{"system": "be kind",', "{" + duplicate + ', "system": "be kind",', 1)
+        rows[i] = rows[i].replace(f', "id": {i}}}', "}")
+    entry = {"file_name": "a.jsonl", "formatting": "sharegpt",
+             "columns": {"messages": "conversations", "system": "system", "tools": "tools"}}
+    files = {"data/dataset_info.json": json.dumps({"a": entry}), "data/a.jsonl": "\n".join(rows) + "\n"}
+    fast, full = _both(files)
+    assert fast == full
+    assert any(d["sample"] == 5 for d in full[1]["diagnostics"])
+
+
+# -- the typed step (validator/typed.py) ------------------------------------------------------------------------
+def _primed_chat(tmp_path, columns, cutoff_len=64):
+    """A CleanChat and its TypedChat after the full pipeline has seen one clean record of every field."""
+    from lfguard.settings import Settings
+    from lfguard.validator.dataset_info import load_registry
+    from lfguard.validator.model import DatasetUsage
+
+    pytest.importorskip("msgspec")
+    registry = tmp_path / "dataset_info.json"
+    registry.write_text(json.dumps({"a": {"file_name": "a.jsonl", "formatting": "sharegpt", "columns": columns}}))
+    entry = load_registry(str(registry), Settings()).entries["a"]
+    scan = datasets._Scan(entry, DatasetUsage(cutoff_len=cutoff_len), Settings(), track_types=True)
+    first = {"system": "s", "tools": "", "conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]}
+    data = (json.dumps(first) + "\n").encode() * 2  # the first primes the state; the second meets it primed
+    scan.feed_lines("a.jsonl", data, 1, 0, entry, 0)
+    assert scan.fast.primed and scan.typed
+    scan.typed.refresh()
+    return scan.fast, scan.typed
+
+
+@hsettings(max_examples=300)
+@given(st.lists(chat_record(), min_size=1, max_size=20), st.sets(st.integers(0, 19), max_size=3))
+def test_the_typed_step_answers_as_the_orjson_fast_path(records, duplicates):
+    """typed.take on the bytes == CleanChat.take on orjson's value, whenever the typed step answers at all."""
+    import orjson
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fast, typed = _primed_chat(pathlib.Path(tmp), {"messages": "conversations", "system": "system",
+                                                       "tools": "tools"})
+        for i, record in enumerate(records):
+            raw = _line(record, i in duplicates).encode()
+            got = typed.take(memoryview(raw), raw, 0, len(raw))
+            try:
+                want = fast.take(orjson.loads(raw), raw)
+            except orjson.JSONDecodeError:  # a duplicate spliced into an empty message
+                want = 0
+            assert got in (0, want), raw
+            if got == 0 and want and typed.enabled and b"\\" not in raw and b'"tools": ""' not in raw:
+                # the typed step may decline only what it cannot decode into its structs
+                assert set(record) - {"conversations", "system", "tools"}, raw
+
+
+def test_the_typed_step_carries_clean_records(tmp_path):
+    fast, typed = _primed_chat(tmp_path, {"messages": "conversations", "system": "system"})
+    clean = json.dumps(_clean(3) | {"tools": None}).replace(', "tools": null', "").replace('"tools": "", ', "")
+    raw = clean.encode()
+    assert typed.take(memoryview(raw), raw, 0, len(raw)) == 2
+    for bad in (raw.replace(b'"gpt"', b'"bot"'), raw.replace(b'"answer 3"', b'""'),
+                raw.replace(b'"system": "be kind", ', b'"system": "be kind", "id": 1, '),
+                raw.replace(b'{"from": "human", ', b'{"from": "human", "from": "human", '),
+                raw.replace(b'"value": "answer 3"', b'"value": "answer 3", "weight" : 0')):  # no `":` to count
+        assert typed.take(memoryview(bad), bad, 0, len(bad)) == 0, bad
+    fast, typed = _primed_chat(tmp_path, {"messages": "conversations"}, cutoff_len=None)
+    for rounds, want in ((2048, 4096), (2049, 0)):  # as CleanChat.take: at most 4096 messages
+        raw = json.dumps({"conversations": [{"from": r, "value": "x"} for r in ["human", "gpt"] * rounds]}).encode()
+        assert typed.take(memoryview(raw), raw, 0, len(raw)) == want == fast.take(json.loads(raw), raw)
+
+
+def test_reports_are_the_same_without_msgspec(tmp_path, monkeypatch):
+    """msgspec only makes the fast path faster: without it the same report comes from the orjson path."""
+    from lfguard.validator import typed
+
+    rows = [_clean(i) for i in range(30)]
+    rows[7]["conversations"][1]["from"] = "bot"
+    rows[9]["conversations"][0]["value"] = "<image> hi"
+    write_project(tmp_path, {"data/dataset_info.json": json.dumps({"a": {
+        "file_name": "a.jsonl", "formatting": "sharegpt",
+        "columns": {"messages": "conversations", "system": "system", "tools": "tools"}}}),
+        "data/a.jsonl": "".join(json.dumps(r) + "\n" for r in rows)})
+    _, with_it = check_json(".", "--workers", "1", cwd=str(tmp_path))
+    monkeypatch.setattr(typed, "for_chat", lambda fast: None)
+    _, without = check_json(".", "--workers", "1", cwd=str(tmp_path))
+    assert with_it == without and with_it["summary"]["samples"] == 30
+    assert {d["sample"] for d in with_it["diagnostics"]} >= {7, 9}

@@ -65,6 +65,12 @@ class _Scan:
         self.tracker = datafile.ColumnTracker(track_types)
         self.fast = fastpath.for_scan(entry, self.checker, self.tracker) if settings is None or \
             settings.fast_path else None
+        self.typed = None  # the typed step in front of the fast path, for JSON Lines blocks (feed_lines)
+
+    def __getstate__(self):  # workers send back what merge() reads; the fast path stays behind
+        state = dict(self.__dict__)
+        state["fast"] = state["typed"] = None
+        return state
 
     def feed(self, items: Iterable, entry: DatasetEntry, offset: int = 0) -> None:
         fast = self.fast
@@ -84,31 +90,52 @@ class _Scan:
 
     def feed_lines(self, path: str, data: bytes, line: int, index: int, entry: DatasetEntry, offset: int) -> None:
         """A block of JSON Lines without blank or indented lines (``jsonfile.line_blocks``): one record per line,
-        starting at ``line`` and sample ``index``. Clean records take the fast path without a Record object."""
+        starting at ``line`` and sample ``index``. Clean records take the fast path without a Record object, and
+        without a copy of their bytes (orjson reads a view; the fast path counts in the block)."""
         from lfguard.readers.jsonfile import Span, parse
 
-        lines = data.split(b"\n")
-        if lines and not lines[-1]:
-            lines.pop()
         fast = self.fast
         take = fast.take if fast is not None else None
+        if self.typed is None and isinstance(fast, fastpath.CleanChat):
+            from lfguard.validator.typed import for_chat
+
+            self.typed = for_chat(fast) or False
+        typed = self.typed or None
         loads, decode_error = orjson.loads, orjson.JSONDecodeError
+        view, find, size = memoryview(data), data.find, len(data)
         clean = messages = 0
-        for i, raw in enumerate(lines):
-            try:
-                value = loads(raw)
-            except decode_error:
-                self._feed_items(parse(path, Span(0, 0, line + i, 1, index + i), raw), entry, offset)
-                continue
-            if take is not None:
-                n = take(value, raw)
+        start = i = 0
+        while start < size:
+            end = find(b"\n", start)
+            if end < 0:
+                end = size
+            if typed is not None:
+                n = typed.take(view[start:end], data, start, end)
                 if n:
                     clean += 1
                     messages += n
+                    i += 1
+                    start = end + 1
                     continue
-            self._one(Record(index + i, value, path, line + i, 1, raw), entry, offset)
-        if lines:
-            self._credit(clean, messages, index + offset + len(lines) - 1)
+                if not typed.enabled:
+                    typed = None
+            try:
+                value = loads(view[start:end])
+            except decode_error:
+                self._feed_items(parse(path, Span(0, 0, line + i, 1, index + i), data[start:end]), entry, offset)
+            else:
+                n = take(value, data, start, end) if take is not None else 0
+                if n:
+                    clean += 1
+                    messages += n
+                else:
+                    self._one(Record(index + i, value, path, line + i, 1, data[start:end]), entry, offset)
+            if typed is not None:
+                typed.refresh()  # the full pipeline may have noted a field: the decoder may take it from now on
+            i += 1
+            start = end + 1
+        if i:
+            self._credit(clean, messages, index + offset + i - 1)
 
     def _feed_items(self, items, entry, offset) -> None:
         for item in items:
@@ -332,6 +359,10 @@ def _scan_parallel(path, entry, usage, settings, workers, offset, total: _Scan, 
     from lfguard.readers.jsonfile import iter_line_blocks
 
     in_flight: deque = deque()
+    if lines_from is not None:
+        from lfguard.validator.typed import preload
+
+        preload()  # once here, not once per forked worker
 
     def collect(future, problems):
         part = future.result()

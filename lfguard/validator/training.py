@@ -17,7 +17,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple
 
-from lfguard.readers import yaml_reader
 from lfguard.registry import ERROR, INFO, WARNING, rule
 from lfguard.validator import train_schema
 
@@ -189,6 +188,8 @@ _PROBLEM_TEXT = {
 # ----------------------------------------------------------------------------------------------------------------
 def load_config(path: str, base_dir: str, settings) -> Optional[TrainingConfig]:
     """Read one YAML; None when it is not a LLaMA-Factory config (accelerate, DeepSpeed, token lists...)."""
+    from lfguard.readers import yaml_reader  # PyYAML: only when there is a YAML file to read
+
     doc = yaml_reader.load_file(path)
     problems = [(p, _PROBLEM_RULES[p.kind]) for p in doc.problems if p.kind in _PROBLEM_RULES]
     keys_at = {line: key[0] for key, (line, _) in doc.key_positions.items() if len(key) == 1}
@@ -281,6 +282,8 @@ def _entry(config: TrainingConfig) -> str:
 
 def _apply_overrides(config: TrainingConfig, overrides: Dict[str, str]) -> None:
     """OmegaConf.merge(yaml, OmegaConf.from_cli(['k=v', ...])): values parsed as YAML, dotted keys nest."""
+    from lfguard.readers import yaml_reader
+
     for raw_key, text in overrides.items():
         value = yaml_reader.parse_scalar(text)
         parts = raw_key.split(".")
