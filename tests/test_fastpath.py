@@ -483,3 +483,90 @@ def test_reports_are_the_same_without_msgspec(tmp_path, monkeypatch):
     _, without = check_json(".", "--workers", "1", cwd=str(tmp_path))
     assert with_it == without and with_it["summary"]["samples"] == 30
     assert {d["sample"] for d in with_it["diagnostics"]} >= {7, 9}
+
+
+# -- blocks cut on trust: blank lines found by the reader, later blocks renumbered --------------------------------
+_ROW = '{"conversations": [{"from": "human", "value": "question %d"}, {"from": "%s", "value": "ok"}]}'
+
+
+@hsettings(max_examples=25, deadline=None)
+@given(st.lists(st.sampled_from(["clean", "clean", "clean", "defect", "blank", "indented", "broken"]), min_size=1,
+                max_size=120),
+       st.booleans(), st.sampled_from([1, 2]))
+def test_blocks_cut_on_trust_place_every_record_as_a_line_by_line_read_does(kinds, trailing_newline, workers):
+    """Blocks are cut without looking for blank lines; the reader finds them and later blocks are renumbered
+    (sent again when already in flight). Every defect must still be reported at its own sample and line."""
+    _trust_case(kinds, trailing_newline, workers)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_blocks_cut_exactly_after_a_blank_line_are_renumbered_too(workers):
+    """After the first blank line the blocks are cut exactly, with spans: those carry sample numbers too."""
+    kinds = ["defect" if i % 7 == 3 else "clean" for i in range(400)]
+    kinds[5] = "blank"
+    for i in (100, 101, 200, 300, 301, 302):
+        kinds[i] = "indented"
+    _trust_case(kinds, True, workers)
+
+
+def test_many_blank_lines_do_not_send_blocks_again_and_again(monkeypatch, tmp_path):
+    """After a blank line the blocks are cut exactly: only blocks sent before the count was known go twice (at most
+    two windows of 2 x workers blocks), not every block of the file."""
+    calls = []
+    original = datasets._work_block
+    monkeypatch.setattr(datasets, "_work_block", lambda *a: calls.append(1) or original(*a))
+    monkeypatch.setattr(datasets, "CHUNK_BYTES", 256)
+    monkeypatch.setattr(datasets, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(datasets, "_pool", lambda workers: _InProcessPool())
+    data = "".join(_ROW % (i, "gpt") + "\n\n" for i in range(300))
+    write_project(tmp_path, {"data/dataset_info.json": json.dumps({"a": {"file_name": "a.jsonl",
+                                                                          "formatting": "sharegpt"}}),
+                             "data/a.jsonl": data})
+    _, report = check_json(".", "--workers", "2", cwd=str(tmp_path))
+    blocks = sum(1 for _ in iter_line_blocks(str(tmp_path / "data" / "a.jsonl"), 0, 256))
+    assert report["summary"]["samples"] == 300
+    assert blocks < len(calls) <= blocks + 2 * (2 * 2)
+
+
+class _InProcessPool:
+    """A pool that runs each task when it is submitted (so a test can count the tasks)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        future = Future()
+        future.set_result(fn(*args))
+        return future
+
+
+def _trust_case(kinds, trailing_newline, workers):
+    lines = []
+    for i, kind in enumerate(kinds):
+        if kind == "blank":
+            lines.append("")
+        elif kind == "broken":
+            lines.append('{"conversations": [')
+        else:
+            lines.append(("  " if kind == "indented" else "") + _ROW % (i, "bot" if kind == "defect" else "gpt"))
+    data = "\n".join(lines) + ("\n" if trailing_newline else "")
+    # the finding points at the role's value, inside the record
+    expected = [(line, column + raw.find(b'"bot"')) for line, column, _, raw in _reference(data.encode())
+                if b'"bot"' in raw]
+    samples = [index for _, _, index, raw in _reference(data.encode()) if b'"bot"' in raw]
+    files = {"data/dataset_info.json": json.dumps({"a": {"file_name": "a.jsonl", "formatting": "sharegpt"}}),
+             "data/a.jsonl": data}
+    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
+        write_project(pathlib.Path(tmp), files)
+        mp.setattr(datasets, "CHUNK_BYTES", 256)
+        mp.setattr(datasets, "PARALLEL_MIN_BYTES", 1)
+        _, report = check_json(".", "--workers", str(workers), cwd=tmp)
+    found = [d for d in report["diagnostics"] if d["code"] == "DS201"]
+    assert [(d["line"], d["column"]) for d in found] == expected
+    assert [d["sample"] for d in found] == samples
+    assert report["summary"]["samples"] == sum(1 for *_, raw in _reference(data.encode()) if raw.endswith(b"}"))

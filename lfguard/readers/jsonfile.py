@@ -124,13 +124,15 @@ def _is_one_object(path: str) -> bool:
 class LineBlock(NamedTuple):
     """A stretch of whole lines of a JSON Lines file. ``spans`` is None for a *plain* block (no blank line, no
     line starting with blank space): then line k of the block is sample ``index + k`` at line ``line + k``,
-    column 1, and nothing more needs to be kept. Otherwise ``spans`` lists its records as ``frames`` does."""
+    column 1, and nothing more needs to be kept. Otherwise ``spans`` lists its records as ``frames`` does.
+    ``records``: how many samples the block holds (for a block cut on trust, its lines: see iter_line_blocks)."""
 
     start: int
     end: int
     line: int
     index: int
     spans: Optional[List[Span]]
+    records: int = 0
 
 
 _NOT_PLAIN = re.compile(rb"\n[ \t\r\n]")  # a blank line, or one that starts with blank space
@@ -141,7 +143,9 @@ def _plain(data: bytes, end: int) -> bool:
     return data[:1] not in (b" ", b"\t", b"\r", b"\n") and _NOT_PLAIN.search(data, 0, end) is None
 
 
-def _line_spans(data: bytes, offset: int, line_no: int, index: int) -> List[Span]:
+def line_spans(data: bytes, offset: int, line_no: int, index: int) -> List[Span]:
+    """The records of whole lines ``data`` (at file ``offset``, line ``line_no``, sample ``index``): blank lines
+    skipped, blank space before a record skipped and counted in its column."""
     spans = []
     lines = data.split(b"\n")
     if data.endswith(b"\n"):
@@ -157,11 +161,17 @@ def _line_spans(data: bytes, offset: int, line_no: int, index: int) -> List[Span
     return spans
 
 
-def iter_line_blocks(path: str, skip: int = 0, size: int = BLOCK,
-                     with_data: bool = True) -> Iterator[Tuple[LineBlock, Optional[bytes]]]:
+def iter_line_blocks(path: str, skip: int = 0, size: int = BLOCK, with_data: bool = True,
+                     trust_plain: Optional[List[bool]] = None) -> Iterator[Tuple[LineBlock, Optional[bytes]]]:
     """(block, its bytes) of about ``size`` bytes each, cut after a newline, in file order. With
     ``with_data=False`` the bytes are not kept (None): a caller that hands blocks to workers needs only the
-    places, and each block is then read once here and once by its worker, never copied."""
+    places, and each block is then read once here and once by its worker, never copied.
+
+    ``trust_plain``: a one-item list, read before each block. While its item is True a block is not searched for
+    blank or indented lines (a scan of every byte): it is given as plain, its ``records`` are its lines, and its
+    reader must look (``datasets.feed_lines`` does, and says how many records there were). A blank line then
+    shifts the samples of the later blocks, which the caller corrects; it sets the item to False to cut exactly
+    from there on."""
     index, line_no, offset = 0, 1, skip
     with open(path, "rb") as f:
         want = size
@@ -177,15 +187,15 @@ def iter_line_blocks(path: str, skip: int = 0, size: int = BLOCK,
                 continue
             want = size
             newlines = data.count(b"\n", 0, cut)
-            if _plain(data, cut):
+            if (trust_plain is not None and trust_plain[0]) or _plain(data, cut):
                 records = newlines + (data[cut - 1:cut] != b"\n")
                 chunk = (data if cut == len(data) else data[:cut]) if with_data else None
-                yield LineBlock(offset, offset + cut, line_no, index, None), chunk
+                yield LineBlock(offset, offset + cut, line_no, index, None, records), chunk
             else:
                 chunk = data[:cut]
-                spans = _line_spans(chunk, offset, line_no, index)
+                spans = line_spans(chunk, offset, line_no, index)
                 records = len(spans)
-                yield LineBlock(offset, offset + cut, line_no, index, spans), chunk if with_data else None
+                yield LineBlock(offset, offset + cut, line_no, index, spans, records), chunk if with_data else None
             index += records
             line_no += newlines
             offset += cut
@@ -207,7 +217,7 @@ def _line_frames(path: str, skip: int) -> Iterator[Union[Span, Problem]]:
         if block.spans is not None:
             yield from block.spans
         else:
-            yield from _line_spans(data, block.start, block.line, block.index)
+            yield from line_spans(data, block.start, block.line, block.index)
 
 
 def _array_frames(path: str, skip: int) -> Iterator[Union[Span, Problem]]:

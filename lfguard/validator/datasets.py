@@ -88,10 +88,13 @@ class _Scan:
             self._one(item, entry, offset)
         self._credit(clean, messages, last_clean)
 
-    def feed_lines(self, path: str, data: bytes, line: int, index: int, entry: DatasetEntry, offset: int) -> None:
-        """A block of JSON Lines without blank or indented lines (``jsonfile.line_blocks``): one record per line,
-        starting at ``line`` and sample ``index``. Clean records take the fast path without a Record object, and
-        without a copy of their bytes (orjson reads a view; the fast path counts in the block)."""
+    def feed_lines(self, path: str, data: bytes, line: int, index: int, entry: DatasetEntry, offset: int,
+                   base: int = 0) -> int:
+        """A block of whole JSON Lines (``jsonfile.iter_line_blocks``; ``base``: its file offset), one record per
+        line, starting at ``line`` and sample ``index``, until a line is blank or starts with blank space: from
+        there on the lines are framed one by one (``line_spans``). Returns the number of records. Clean records
+        take the fast path without a Record object, and without a copy of their bytes (orjson reads a view; the
+        fast path counts in the block)."""
         from lfguard.readers.jsonfile import Span, parse
 
         fast = self.fast
@@ -105,7 +108,11 @@ class _Scan:
         view, find, size = memoryview(data), data.find, len(data)
         clean = messages = 0
         start = i = 0
+        records = -1
         while start < size:
+            if data[start] < 33:  # a blank line, or blank space before a record (or a control character)
+                records = i + self._feed_rest(path, data, start, base, line + i, index + i, entry, offset)
+                break
             end = find(b"\n", start)
             if end < 0:
                 end = size
@@ -136,6 +143,14 @@ class _Scan:
             start = end + 1
         if i:
             self._credit(clean, messages, index + offset + i - 1)
+        return i if records < 0 else records
+
+    def _feed_rest(self, path, data: bytes, start: int, base: int, line: int, index: int, entry, offset) -> int:
+        from lfguard.readers.jsonfile import line_spans, parse_spans
+
+        spans = line_spans(data[start:], base + start, line, index)
+        self.feed(parse_spans(path, ((s, data[s.start - base:s.end - base]) for s in spans)), entry, offset)
+        return len(spans)
 
     def _feed_items(self, items, entry, offset) -> None:
         for item in items:
@@ -229,18 +244,19 @@ def _work_block(path: str, block, entry, usage, settings, offset: int) -> _Scan:
         f.seek(block.start)
         data = f.read(block.end - block.start)
     scan = _Scan(entry, usage, settings, track_types=True)
-    _feed_block(scan, path, block, data, entry, offset)
+    scan.block_records = _feed_block(scan, path, block, data, entry, offset)
     return scan
 
 
-def _feed_block(scan: _Scan, path: str, block, data: bytes, entry, offset: int) -> None:
+def _feed_block(scan: _Scan, path: str, block, data: bytes, entry, offset: int) -> int:
+    """Check one block; returns how many records it held."""
     from lfguard.readers.jsonfile import parse_spans
 
     if block.spans is None:
-        scan.feed_lines(path, data, block.line, block.index, entry, offset)
-    else:
-        pieces = ((span, data[span.start - block.start:span.end - block.start]) for span in block.spans)
-        scan.feed(parse_spans(path, pieces), entry, offset)
+        return scan.feed_lines(path, data, block.line, block.index, entry, offset, block.start)
+    pieces = ((span, data[span.start - block.start:span.end - block.start]) for span in block.spans)
+    scan.feed(parse_spans(path, pieces), entry, offset)
+    return len(block.spans)
 
 
 # -- one dataset -------------------------------------------------------------------------------------------------
@@ -278,8 +294,9 @@ def _scan_files(entry, usage, settings, files: List[str], result: DatasetResult)
                 from lfguard.readers.jsonfile import iter_line_blocks
 
                 part = _Scan(entry, usage, settings, track_types)
-                for block, data in iter_line_blocks(path, lines_from, CHUNK_BYTES):
-                    _feed_block(part, path, block, data, entry, offset)
+                index = 0  # blocks are cut on trust (no search for blank lines); feed_lines counts the records
+                for block, data in iter_line_blocks(path, lines_from, CHUNK_BYTES, trust_plain=[True]):
+                    index += _feed_block(part, path, block._replace(index=index), data, entry, offset)
                 total.merge(part)
             else:
                 part = _Scan(entry, usage, settings, track_types)
@@ -375,17 +392,64 @@ def _scan_parallel(path, entry, usage, settings, workers, offset, total: _Scan, 
 
     with _pool(workers) as pool:
         if lines_from is not None:
-            tasks = ((pool.submit(_work_block, path, block, entry, usage, settings, offset), ())
-                     for block, _ in iter_line_blocks(path, lines_from, CHUNK_BYTES, with_data=False))
-        else:
-            tasks = ((pool.submit(_work, path, spans, entry, usage, settings, offset), problems)
-                     for spans, problems in _chunks(path))
+            _blocks_over_pool(pool, path, entry, usage, settings, workers, offset, total, lines_from)
+            return
+        tasks = ((pool.submit(_work, path, spans, entry, usage, settings, offset), problems)
+                 for spans, problems in _chunks(path))
         for task in tasks:
             in_flight.append(task)
             while len(in_flight) >= 2 * workers:
                 collect(*in_flight.popleft())
         while in_flight:
             collect(*in_flight.popleft())
+
+
+def _blocks_over_pool(pool, path, entry, usage, settings, workers, offset, total: _Scan, lines_from: int) -> None:
+    """JSON Lines blocks over the pool, merged in file order. The blocks are cut on trust: each line is taken for
+    a record, without a search for blank lines in the main process (the workers look as they read). A worker that
+    finds fewer records than lines (blank lines) shifts the first sample of every later block: from there on the
+    blocks are cut exactly (a search per block), and a block that went out with the wrong first sample is sent
+    again, once, when its turn comes."""
+    from lfguard.readers.jsonfile import iter_line_blocks
+
+    trust = [True]
+    shift = 0  # records the cutter counted that were blank lines
+    next_index = None  # the first sample of the next block to merge, once known
+    in_flight: deque = deque()
+
+    def send(block):
+        return pool.submit(_work_block, path, block, entry, usage, settings, offset)
+
+    def collect():
+        nonlocal shift, next_index
+        future, block = in_flight.popleft()
+        if next_index is not None and block.index != next_index:  # blocks before it held blank lines
+            future.cancel()
+            block = _shifted(block, next_index - block.index)
+            future = send(block)
+        part = future.result()
+        total.merge(part)
+        blank = block.records - part.block_records
+        if blank:
+            trust[0] = False
+            shift -= blank
+        next_index = block.index + part.block_records
+
+    for block, _ in iter_line_blocks(path, lines_from, CHUNK_BYTES, with_data=False, trust_plain=trust):
+        block = _shifted(block, shift)
+        in_flight.append((send(block), block))
+        while len(in_flight) >= 2 * workers:
+            collect()
+    while in_flight:
+        collect()
+
+
+def _shifted(block, delta: int):
+    """The block with its samples numbered ``delta`` further (its spans too, when it has them)."""
+    if not delta:
+        return block
+    spans = None if block.spans is None else [span._replace(index=span.index + delta) for span in block.spans]
+    return block._replace(index=block.index + delta, spans=spans)
 
 
 # -- files no registry names -------------------------------------------------------------------------------------
