@@ -45,11 +45,26 @@ def _text(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(_WORDS) for _ in range(words))
 
 
+def _rich(rng: random.Random, text: str) -> str:
+    """What real chat text holds and the plain words do not: paragraphs, quotes, other scripts, code with `<`."""
+    roll = rng.random()
+    if roll < 0.4:
+        return text.replace(" ", "\n\n", 1)
+    if roll < 0.6:
+        return text + ' and then "fine tune" it again'
+    if roll < 0.8:
+        return text + " 数据质量很重要, café"
+    if roll < 0.85:
+        return text + " if a < b: return b"
+    return text
+
+
 def build_dataset(folder: str, size_mb: float = 150, defect_every: int = 1000, seed: int = 0,
-                  layout: str = "jsonl") -> Dict[str, int]:
+                  layout: str = "jsonl", rich: bool = False) -> Dict[str, int]:
     """Write folder/data/{dataset_info.json, bench.jsonl}: sharegpt records of ~1 KB; every defect_every-th record
     has an assistant turn with an undeclared role (DS201, so the sample is dropped). layout "array" writes the
-    same records as one JSON array, one element per line (bench.json)."""
+    same records as one JSON array, one element per line (bench.json). ``rich``: texts as real chats have them
+    (line breaks, quotes, non-ASCII, code with `<`; see _rich) and an "id" field in every record."""
     name = "bench.json" if layout == "array" else "bench.jsonl"
     rng = random.Random(seed)
     data = os.path.join(folder, "data")
@@ -70,8 +85,12 @@ def build_dataset(folder: str, size_mb: float = 150, defect_every: int = 1000, s
             if defect_every and records % defect_every == defect_every - 1:
                 turns[-1]["from"] = "bot"
                 defects += 1
-            line = json.dumps({"system": "You are a helpful assistant.", "conversations": turns},
-                              ensure_ascii=False) + "\n"
+            record = {"system": "You are a helpful assistant.", "conversations": turns}
+            if rich:
+                for turn in turns:
+                    turn["value"] = _rich(rng, turn["value"])
+                record = {"id": f"chat-{records}", **record}
+            line = json.dumps(record, ensure_ascii=False) + "\n"
             if layout == "array":
                 line = ("  " if not records else ", ") + line
             f.write(line)

@@ -246,6 +246,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds; rows show the median")
     parser.add_argument("--full-pipeline", action="store_true",
                         help="also time --no-fast-path (every record through the full pipeline)")
+    parser.add_argument("--rich-text", action="store_true",
+                        help="texts as real chats have them (line breaks, quotes, non-ASCII, `<`) and an id field")
     args = parser.parse_args(argv)
     workers = tuple(int(w) for w in args.workers.split(",") if w.strip())
     base_dir = args.dir or tempfile.mkdtemp(prefix="lfguard-scale-")
@@ -253,8 +255,8 @@ def main(argv=None) -> int:
     print(f"{os.cpu_count()} cores, load average {load:.1f} at the start; python {sys.version.split()[0]}")
     try:
         folder = os.path.join(base_dir, "main")
-        info = build_dataset(folder, args.size_mb, args.defect_every)
-        print(f"dataset: {info['bytes'] / (1 << 20):.1f} MiB, {info['records']} records, {info['defects']} defects")
+        info = build_dataset(folder, args.size_mb, args.defect_every, rich=args.rich_text)
+        print(f"dataset{' (rich text)' if args.rich_text else ''}: {info['bytes'] / (1 << 20):.1f} MiB, {info['records']} records, {info['defects']} defects")
         rows: List[Dict] = []
         by_workers = throughput(folder, info, workers, rows, args.repeat, args.full_pipeline)
         if not args.skip_llamafactory and os.path.exists(args.llamafactory_python):
@@ -274,7 +276,7 @@ def main(argv=None) -> int:
                 print("\nstart-up not measured: pass --check-jsonschema PATH")
         if args.big_mb:
             big = os.path.join(base_dir, "big")
-            info = build_dataset(big, args.big_mb, args.defect_every)
+            info = build_dataset(big, args.big_mb, args.defect_every, rich=args.rich_text)
             print(f"\nbig dataset: {info['bytes'] / (1 << 20):.1f} MiB, {info['records']} records")
             big_rows: List[Dict] = []
             throughput(big, info, (max(workers),), big_rows, 1)

@@ -25,7 +25,7 @@ from lfguard.validator.samples.base import CHARS_PER_TOKEN
 
 _SCALAR_KIND = {str: "string", int: "number", float: "number", bool: "boolean"}
 _MAX_SHAPES = 64  # distinct key orders remembered per scan
-_LONG_DIGITS = re.compile(rb"\d{19,}")  # datafile.big_integer's trigger
+LONG_DIGITS = re.compile(rb"\d{19,}")  # datafile.big_integer's trigger
 
 
 class _Clean:
@@ -363,7 +363,7 @@ def _extras_ok(value, keys, fields, raw, start=0, end=None) -> bool:
             if node is None or kind not in node.kinds:
                 return False
         if kind == "number" and raw is not None and \
-                _LONG_DIGITS.search(raw, start, len(raw) if end is None else end):  # DF022 in array files
+                LONG_DIGITS.search(raw, start, len(raw) if end is None else end):  # DF022 in array files
             return False
     return True
 

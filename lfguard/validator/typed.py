@@ -19,6 +19,7 @@ from __future__ import annotations
 from operator import attrgetter
 from typing import Annotated, List, Optional, Union
 
+from lfguard.validator.fastpath import LONG_DIGITS
 from lfguard.validator.samples.base import CHARS_PER_TOKEN
 
 _MAX_BUILDS = 8  # the known fields only grow: a few rebuilds at most
@@ -43,20 +44,30 @@ class TypedChat:
         self.refresh()
         return self.take(view, data, start, end) if self.enabled else 0
 
+    def _noted(self) -> tuple:
+        """What the structs are built from: the text fields noted, and the other fields with the types noted."""
+        fast = self.fast
+        fields = fast.tracker.root.fields if fast.tracker.track_types else {}
+        return (len(fast.known_present), len(fast.known_strings),
+                tuple((name, len(node.kinds)) for name, node in fields.items()))
+
     def refresh(self) -> None:
         """Rebuild the decoder when the full pipeline has noted more fields since it was built."""
-        fast = self.fast
-        if not fast.primed or self.built_for == (len(fast.known_present), len(fast.known_strings)):
+        if not self.fast.primed:
+            return
+        noted = self._noted()
+        if self.built_for == noted:
             return
         if self.builds >= _MAX_BUILDS:
             self.enabled = False
             return
         self.builds += 1
-        self.built_for = (len(fast.known_present), len(fast.known_strings))
+        self.built_for = noted
         self.take = self._make_take(*self._structs())
 
     def _structs(self):
-        """The decoder for records of the fields noted so far, and (getter, is-tools) per text field in it."""
+        """The decoder for records of the fields noted so far; (getter, is-tools) per text field in it; a getter
+        per other field in it."""
         fast, ms = self.fast, self.msgspec
         content = Annotated[str, ms.Meta(min_length=1)]
         message = ms.defstruct("Message", [("role", str), ("content", content)],
@@ -69,15 +80,28 @@ class TypedChat:
             fields.append((f"text{i}", kind, ms.UNSET))
             rename[f"text{i}"] = column
             columns.append((attrgetter(f"text{i}"), column == fast.tools_col))
+        others = []
+        known = fast.tracker.root.fields if fast.tracker.track_types else {}
+        for i, (name, node) in enumerate(known.items()):
+            if name == fast.messages_col or name in fast.string_cols or name in fast.reserved:
+                continue
+            # a scalar of a type the tracker knows for the field, or null (msgspec and orjson accept the same numbers)
+            kinds = sum((kind for noted, kind in (("string", (str,)), ("number", (int, float)), ("boolean", (bool,)))
+                         if noted in node.kinds), ())
+            if kinds:
+                fields.append((f"other{i}", Union[kinds + (None, ms.UnsetType)], ms.UNSET))
+                rename[f"other{i}"] = name
+                others.append(attrgetter(f"other{i}"))
         record = ms.defstruct("Record", fields, rename=rename, forbid_unknown_fields=True)
-        return ms.json.Decoder(record).decode, tuple(columns)
+        return ms.json.Decoder(record).decode, tuple(columns), tuple(others)
 
-    def _make_take(self, decode, columns):
+    def _make_take(self, decode, columns, others):
         fast, unset = self.fast, self.msgspec.UNSET
         expected_of, user, assistant = fast.expected, fast.user_tag, fast.assistant_tag
         tools_cache = fast.checker._tools_cache
         lead, placeholder, budget = fast.lead, fast.placeholder, fast.cutoff_budget
         slack = CHARS_PER_TOKEN - 1
+        long_digits = LONG_DIGITS.search
         tries = misses = 0
 
         def take(view, data: bytes, start: int, end: int) -> int:
@@ -114,6 +138,15 @@ class TypedChat:
                     if is_tools and tools_cache.get(text, 0) is not None:
                         return 0
                     extra_chars += len(text)
+            for get in others:
+                value = get(record)
+                if value is not unset:
+                    keys += 1
+                    kind = type(value)
+                    if kind is str:
+                        strings += 1
+                    elif (kind is int or kind is float) and long_digits(data, start, end):
+                        return 0  # as CleanChat.take: a run of 19+ digits goes the full way (DF022)
             joined = "\0".join(map(_CONTENT, conv))
             if lead in joined and placeholder.search(joined):
                 return 0
