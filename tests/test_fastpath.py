@@ -496,11 +496,16 @@ _ROW = '{"conversations": [{"from": "human", "value": "question %d"}, {"from": "
 @hsettings(max_examples=25, deadline=None)
 @given(st.lists(st.sampled_from(["clean", "clean", "clean", "defect", "blank", "indented", "broken"]), min_size=1,
                 max_size=120),
-       st.booleans(), st.sampled_from([1, 2]))
-def test_blocks_cut_on_trust_place_every_record_as_a_line_by_line_read_does(kinds, trailing_newline, workers):
+       st.booleans(), st.sampled_from([1, 2]), st.sampled_from([0, 512]))
+def test_blocks_cut_on_trust_place_every_record_as_a_line_by_line_read_does(kinds, trailing_newline, workers,
+                                                                              long_line):
     """Blocks are cut without looking for blank lines; the reader finds them and later blocks are renumbered
     (sent again when already in flight). Every defect must still be reported at its own sample and line."""
-    _trust_case(kinds, trailing_newline, workers)
+    import lfguard.readers.jsonfile as jsonfile
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(jsonfile, "_LONG_LINE", long_line)  # 0: blocks found in place, whatever the line length
+        _trust_case(kinds, trailing_newline, workers)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -574,3 +579,21 @@ def _trust_case(kinds, trailing_newline, workers):
     assert [(d["line"], d["column"]) for d in found] == expected
     assert [d["sample"] for d in found] == samples
     assert report["summary"]["samples"] == sum(1 for *_, raw in _reference(data.encode()) if raw.endswith(b"}"))
+
+
+@given(st.lists(st.integers(0, 3000), max_size=40), st.booleans(), st.integers(64, 20000), st.sampled_from([0, 512]))
+def test_blocks_cut_on_trust_in_place_match_blocks_cut_from_read_bytes(lengths, trailing_newline, size, long_line):
+    """Cut on trust and not kept, blocks of long lines are found in a mapped window: same cuts, lines and counts
+    as blocks cut from the bytes read (lines of every length, one longer than a block, no final newline)."""
+    import lfguard.readers.jsonfile as jsonfile
+
+    data = b"\n".join(b"x" * n for n in lengths) + (b"\n" if trailing_newline and lengths else b"")
+    with tempfile.NamedTemporaryFile(suffix=".jsonl") as f, pytest.MonkeyPatch.context() as mp:
+        f.write(data)
+        f.flush()
+        mp.setattr(jsonfile, "_LONG_LINE", long_line)
+        in_place = [b[:4] + (b.records,) for b, _ in iter_line_blocks(f.name, 0, size, False, [True])]
+        mp.setattr(jsonfile, "_LONG_LINE", 1 << 40)  # never: every block read
+        read = [b[:4] + (b.records,) for b, _ in iter_line_blocks(f.name, 0, size, False, [True])]
+    assert in_place == read
+    assert sum(r[-1] for r in read) == (len(data.split(b"\n")) - (data.endswith(b"\n")) if data else 0)
