@@ -3,12 +3,14 @@
 Layout of a run over one JSON/JSONL file (see benchmarks/README.md for the numbers behind the choices):
 
 - the main process cuts the file into tasks of about ``CHUNK_BYTES``: JSON Lines into blocks of whole lines
-  (readers/jsonfile.py ``iter_line_blocks``: a newline count and one regex scan per block; a *plain* block, with no
-  blank or indented line, needs nothing more), a JSON array into record byte ranges with line/column (``frames``);
-- each task goes to a worker, which reads its byte range, parses each record with orjson and runs it through
-  the clean-record fast path (validator/fastpath.py) or, when that cannot vouch for it, the full pipeline: its
-  own ``SampleChecker`` and ``ColumnTracker``; it returns diagnostics (already placed: locate() needs the
-  record's bytes, which only the worker has), its record count and its checker/tracker state;
+  (readers/jsonfile.py ``iter_line_blocks``, cut on trust: only the newlines are found, each line is taken for a
+  record; the worker finds blank or indented lines as it reads, and a blank line renumbers the later blocks:
+  ``_blocks_over_pool``), a JSON array into record byte ranges with line/column (``frames``);
+- each task goes to a worker, which reads its byte range and proves each record clean with the typed step
+  (validator/typed.py: msgspec structs, JSON Lines only) or the clean-record fast path on orjson's value
+  (validator/fastpath.py), or, when neither can vouch for it, runs the full pipeline: its own ``SampleChecker``
+  and ``ColumnTracker``; it returns diagnostics (already placed: locate() needs the record's bytes, which only the
+  worker has), its record count and its checker/tracker state;
 - the main process merges results strictly in file order, with at most ``2 * workers`` tasks in flight, so
   memory stays bounded whatever the file size.
 

@@ -181,10 +181,17 @@ class CleanChat(_Clean):
         extras = tuple(key for key in keys if key != self.messages_col and key not in self.string_cols)
         return self._remember(keys, (strings, extras))
 
+    def roles_for(self, n: int) -> Optional[list]:
+        """The roles of an ordinary conversation of n messages (kept in ``expected``), or None: odd, empty, or
+        longer than 4096 messages."""
+        if n < 2 or n % 2 or n > 4096:
+            return None
+        expected = self.expected[n] = [self.user_tag, self.assistant_tag] * (n // 2)
+        return expected
+
     def _make_take(self):
-        shapes, make_shape, expected_of = self.shapes, self._shape, self.expected
+        shapes, make_shape, expected_of, roles_for = self.shapes, self._shape, self.expected, self.roles_for
         role_of, content_of, messages_col = self.role_of, self.content_of, self.messages_col
-        user, assistant = self.user_tag, self.assistant_tag
         lead, placeholder, budget = self.lead, self.placeholder, self.cutoff_budget
         strings_ok, extras_ok, ready = self._strings_ok, self._extras_ok, self._ready
         slack = CHARS_PER_TOKEN - 1
@@ -208,11 +215,9 @@ class CleanChat(_Clean):
             if type(conv) is not list:
                 return 0
             n = len(conv)
-            expected = expected_of.get(n)
+            expected = expected_of.get(n) or roles_for(n)
             if expected is None:
-                if n < 2 or n % 2 or n > 4096:
-                    return 0
-                expected = expected_of[n] = [user, assistant] * (n // 2)
+                return 0
             try:
                 if list(map(role_of, conv)) != expected:
                     return 0

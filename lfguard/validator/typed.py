@@ -97,7 +97,7 @@ class TypedChat:
 
     def _make_take(self, decode, columns, others):
         fast, unset = self.fast, self.msgspec.UNSET
-        expected_of, user, assistant = fast.expected, fast.user_tag, fast.assistant_tag
+        expected_of, roles_for = fast.expected, fast.roles_for
         tools_cache = fast.checker._tools_cache
         lead, placeholder, budget = fast.lead, fast.placeholder, fast.cutoff_budget
         slack = CHARS_PER_TOKEN - 1
@@ -118,12 +118,8 @@ class TypedChat:
                 return 0
             conv = record.messages
             n = len(conv)
-            expected = expected_of.get(n)
-            if expected is None:
-                if n < 2 or n % 2 or n > 4096:
-                    return 0
-                expected = expected_of[n] = [user, assistant] * (n // 2)
-            if list(map(_ROLE, conv)) != expected:
+            expected = expected_of.get(n) or roles_for(n)
+            if expected is None or list(map(_ROLE, conv)) != expected:
                 return 0
             keys, strings, extra_chars = 1, 0, 0
             for get, is_tools in columns:
