@@ -378,7 +378,7 @@ def _scan_parallel(path, entry, usage, settings, workers, offset, total: _Scan, 
     from lfguard.readers.jsonfile import iter_line_blocks
 
     in_flight: deque = deque()
-    if lines_from is not None:
+    if lines_from is not None and entry.formatting == "sharegpt":
         from lfguard.validator.typed import preload
 
         preload()  # once here, not once per forked worker
