@@ -235,7 +235,7 @@ def _newlines_in_place(f, offset: int, want: int, total: int) -> Optional[Tuple[
     base = offset - offset % mmap.ALLOCATIONGRANULARITY
     with mmap.mmap(f.fileno(), end - base, access=mmap.ACCESS_READ, offset=base) as window:
         lo, hi = offset - base, end - base
-        cut = hi if end == total else window.rfind(b"\n", lo, hi) + 1
+        cut = hi if offset + want > total else window.rfind(b"\n", lo, hi) + 1  # at the end: the rest
         if cut <= lo:
             return 0, 0, 0
         find, newlines, at = window.find, 0, lo
