@@ -3,6 +3,7 @@
     python benchmarks/bench_scale.py                  # 150 MB: vs orjson, 1 and 2 workers, start-up, LLaMA-Factory
     python benchmarks/bench_scale.py --big-mb 1536    # also peak memory on 1.5 GB (run it last, on a quiet machine)
     python benchmarks/bench_scale.py --size-mb 20 --skip-llamafactory --skip-startup   # a quick look
+    python benchmarks/bench_scale.py --rich-text --repeat 7   # texts as real chats have them, and an id field
 
 Goals (issue 5):
   1. `lfguard check` on a 150 MB sharegpt JSONL with a defect every 1000 records takes at most 1.5x the time of
@@ -13,7 +14,9 @@ Goals (issue 5):
   4. the work spreads over the cores: the speed-up from 1 to 2 workers;
   5. LLaMA-Factory's own loading and conversion of the same file (`datasets` + its aligner), where installed.
 
-The dataset comes from benchmarks/bench_check.py (`build_dataset`). Each command runs in its own process; memory
+Each lfguard run's ratio is taken against the orjson run of the same round (rounds are interleaved) and the tables
+give the median of those ratios: the box's speed drifts between rounds. The dataset comes from
+benchmarks/bench_check.py (`build_dataset`). Each command runs in its own process; memory
 is sampled every 20 ms over the process and all its descendants, as the sum of PSS (shared pages split between
 the processes that map them: forked workers do not count the parent's pages twice) and, for comparison with
 bench_check.py, the sum of RSS. CPU time includes worker processes.
