@@ -265,7 +265,8 @@ def main(argv=None) -> int:
     try:
         folder = os.path.join(base_dir, "main")
         info = build_dataset(folder, args.size_mb, args.defect_every, rich=args.rich_text)
-        print(f"dataset{' (rich text)' if args.rich_text else ''}: {info['bytes'] / (1 << 20):.1f} MiB, {info['records']} records, {info['defects']} defects")
+        print(f"dataset{' (rich text)' if args.rich_text else ''}: {info['bytes'] / (1 << 20):.1f} MiB, "
+              f"{info['records']} records, {info['defects']} defects")
         rows: List[Dict] = []
         by_workers = throughput(folder, info, workers, rows, args.repeat, args.full_pipeline)
         if not args.skip_llamafactory and os.path.exists(args.llamafactory_python):
