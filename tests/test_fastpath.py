@@ -601,3 +601,19 @@ def test_blocks_cut_on_trust_in_place_match_blocks_cut_from_read_bytes(lengths, 
         read = [b[:4] + (b.records,) for b, _ in iter_line_blocks(f.name, 0, size, False, [True])]
     assert in_place == read
     assert sum(r[-1] for r in read) == (len(data.split(b"\n")) - (data.endswith(b"\n")) if data else 0)
+
+
+def test_the_typed_step_stands_down_when_most_records_do_not_fit(tmp_path):
+    """Records the structs cannot hold (an id of a type not seen before) cost a failed decode each: after a
+    trial the step turns itself off, while a dataset of fitting records keeps it."""
+    from lfguard.validator import typed as typed_module
+
+    fast, typed = _primed_chat(tmp_path, {"messages": "conversations", "system": "system"})
+    fitting = json.dumps(_clean(1) | {"id": "a", "meta": 2}).encode()
+    other = json.dumps(_clean(1) | {"id": 5, "meta": 2}).encode()
+    for _ in range(typed_module._TRIAL):
+        assert typed.take(memoryview(fitting), fitting, 0, len(fitting)) == 2
+    assert typed.enabled
+    for _ in range(typed_module._TRIAL + 1):
+        assert typed.take(memoryview(other), other, 0, len(other)) == 0
+    assert not typed.enabled

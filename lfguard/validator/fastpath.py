@@ -202,9 +202,7 @@ class CleanChat(_Clean):
             if type(value) is not dict or not (self.primed or ready()):
                 return 0
             keys = tuple(value)
-            shape = shapes.get(keys)
-            if shape is None:
-                shape = make_shape(keys)
+            shape = shapes.get(keys) or make_shape(keys)  # a shape the full pipeline needs is False
             if not shape:
                 return 0
             strings, extras = shape
@@ -290,9 +288,7 @@ class CleanAlpaca(_Clean):
             if type(value) is not dict:
                 return 0
             keys = tuple(value)
-            shape = shapes.get(keys)
-            if shape is None:
-                shape = make_shape(keys)
+            shape = shapes.get(keys) or make_shape(keys)  # a shape the full pipeline needs is False
             if not shape:
                 return 0
             strings, extras, history = shape

@@ -113,7 +113,7 @@ class TypedChat:
                 record = decode(view)
             except ValueError:  # not JSON, or not of the structs' shape: the orjson path says what it is
                 misses += 1
-                if tries == _TRIAL and misses * 2 > tries:
+                if tries >= _TRIAL and misses * 2 > tries:
                     self.enabled = False  # most records here have another shape: stop paying for the attempt
                 return 0
             conv = record.messages
