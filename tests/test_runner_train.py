@@ -165,3 +165,16 @@ def test_val_size_evaluates_during_and_after_training(tiny_model, tmp_path):
     assert [r["current_steps"] for r in evals] == [2, 4, 4]  # every eval_steps, then the final evaluation
     results = json.loads((tmp_path / "out" / "eval_results.json").read_text())
     assert results["eval_loss"] > 0 and "data: 24 training samples, 8 for evaluation" in err
+
+
+@pytest.mark.parametrize("library", ["peft", "transformers"])
+def test_the_builtin_runner_without_the_train_extra_is_a_clear_error(tiny_model, tmp_path, monkeypatch, library):
+    """`pip install lfguard` without `[train]`: the check runs, then an install hint and exit 2, no traceback."""
+    config = write_training_project(tmp_path, tiny_model)
+    monkeypatch.setitem(__import__("sys").modules, library, None)  # `import peft` now raises ImportError
+    code, _, err = run_cli("train", str(config), cwd=tmp_path)
+    assert code == 2 and f"needs {library}" in err and "pip install 'lfguard[train]'" in err
+    assert "internal error" not in err and not (tmp_path / "out").exists()
+    code, out, err = run_cli("train", "--format", "json", str(config), "--dry-run", cwd=tmp_path)
+    assert code == 0, err  # the plan goes without what needs the library
+    assert json.loads(out)["plan"]["steps"]["total"] > 0

@@ -83,6 +83,12 @@ def run(args) -> int:
         if not builtin:
             print(f"would run: {' '.join(_llamafactory_command(path, overrides))}", file=sys.stderr)
         return common.exit_code(report, settings)
+    missing = _missing_train_extra() if builtin else []
+    if missing:
+        print(f"lfguard: the built-in runner needs {', '.join(missing)}, not installed here: "
+              "pip install 'lfguard[train]' (with the torch build for your machine first), or --backend llamafactory",
+              file=sys.stderr)
+        return 2
     for note in machine.notes:
         print(f"lfguard: warning: {note}", file=sys.stderr)
     if not builtin:
@@ -92,6 +98,19 @@ def run(args) -> int:
         print(f"lfguard: launching {' '.join(command)}", file=sys.stderr)
         return subprocess.call(command, env={**env, "LFGUARD_CHECKED": "1"})
     return _train(config, machine, precision, settings, samples)
+
+
+def _missing_train_extra() -> list:
+    """The runner's libraries (the `train` extra) that cannot be imported."""
+    import importlib
+
+    missing = []
+    for name in ("torch", "transformers", "peft"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
 
 
 def _load_data(config, settings, rules):

@@ -36,8 +36,11 @@ def lora_parameters(config: RunConfig) -> Optional[Dict[str, int]]:
     folder = model_path(config) if os.path.isdir(str(config.values.get("model_name_or_path") or "")) else None
     if folder is None or not os.path.isfile(os.path.join(folder, "config.json")):
         return None
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    try:
+        import torch
+        from transformers import AutoConfig, AutoModelForCausalLM
+    except ImportError:  # no train extra: the plan goes without parameter counts
+        return None
 
     model_config = AutoConfig.from_pretrained(folder, trust_remote_code=bool(config.get("trust_remote_code", False)))
     with torch.device("meta"):

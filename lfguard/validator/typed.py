@@ -102,6 +102,8 @@ class TypedChat:
         lead, placeholder, budget = fast.lead, fast.placeholder, fast.cutoff_budget
         slack = CHARS_PER_TOKEN - 1
         long_digits = LONG_DIGITS.search
+        # msgspec's errors are not ValueErrors in older releases (0.18); invalid UTF-8 raises UnicodeDecodeError
+        errors = (self.msgspec.MsgspecError, ValueError)
         tries = misses = 0
 
         def take(view, data: bytes, start: int, end: int) -> int:
@@ -111,7 +113,7 @@ class TypedChat:
             tries += 1
             try:
                 record = decode(view)
-            except ValueError:  # not JSON, or not of the structs' shape: the orjson path says what it is
+            except errors:  # not JSON, or not of the structs' shape: the orjson path says what it is
                 misses += 1
                 if tries >= _TRIAL and misses * 2 > tries:
                     self.enabled = False  # most records here have another shape: stop paying for the attempt
