@@ -46,15 +46,6 @@ class _Clean:
         self.known_lists: set = set()
         self.take = self._make_take() if self.placeholder is not None else _never
 
-    def __getstate__(self):  # the closure does not pickle; it is rebuilt
-        state = dict(self.__dict__)
-        del state["take"]
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self.take = self._make_take() if self.placeholder is not None else _never
-
     def _remember(self, keys: tuple, shape):
         if len(self.shapes) < _MAX_SHAPES:
             self.shapes[keys] = shape
