@@ -1,4 +1,4 @@
-"""Throughput and peak memory of `lfguard check` on a large sharegpt JSONL, next to parsing the file alone.
+"""Throughput and peak memory of `lfgate check` on a large sharegpt JSONL, next to parsing the file alone.
 
     python benchmarks/bench_check.py                 # ~150 MB, a defect every 1000 records, 1 and 2 workers
     python benchmarks/bench_check.py --size-mb 20 --workers 1,2,4 --defect-every 500
@@ -160,7 +160,7 @@ def measure(argv: List[str], cwd: Optional[str] = None) -> Dict[str, float]:
 def run_benchmark(size_mb: float = 150, defect_every: int = 1000, workers=(1, 2), folder: Optional[str] = None,
                   keep: bool = False, layout: str = "jsonl") -> List[Dict]:
     own = folder is None
-    folder = folder or tempfile.mkdtemp(prefix="lfguard-bench-")
+    folder = folder or tempfile.mkdtemp(prefix="lfgate-bench-")
     try:
         info = build_dataset(folder, size_mb, defect_every, layout=layout)
         path = os.path.join(folder, "data", "bench.json" if layout == "array" else "bench.jsonl")
@@ -171,13 +171,13 @@ def run_benchmark(size_mb: float = 150, defect_every: int = 1000, workers=(1, 2)
         base = measure([sys.executable, "-c", PARSE_ONLY, path])
         rows.append({"what": f"orjson parse only, 1 core{' (whole file)' if layout == 'array' else ''}", **base})
         for n in workers:
-            result = measure([sys.executable, "-m", "lfguard", "check", "--format", "json", "--workers", str(n),
+            result = measure([sys.executable, "-m", "lfgate", "check", "--format", "json", "--workers", str(n),
                               "."], cwd=folder)
             report = json.loads(result["stdout"])
             found = sum(1 for d in report["diagnostics"] if d["code"] == "DS201")
             assert report["summary"]["samples"] == info["records"], report["summary"]
             assert found == info["defects"], (found, info["defects"])
-            rows.append({"what": f"lfguard check, {n} worker{'s' if n > 1 else ''}", **result})
+            rows.append({"what": f"lfgate check, {n} worker{'s' if n > 1 else ''}", **result})
         print(f"{os.cpu_count()} cores, load average {load:.1f} before the runs")
         print(f"{'':42} {'wall s':>7} {'MB/s':>7} {'CPU s':>7} {'MB/CPU-s':>9} {'peak MiB':>9}")
         for row in rows:

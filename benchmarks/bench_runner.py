@@ -1,4 +1,4 @@
-"""The same tiny LoRA SFT config through `lfguard train` and `llamafactory-cli train`, side by side.
+"""The same tiny LoRA SFT config through `lfgate train` and `llamafactory-cli train`, side by side.
 
     python benchmarks/bench_runner.py [--config examples/quickstart/train.yaml] [--lf-python /work/lfvenv/bin/python]
                                       [--repeat 1] [key=value ...]
@@ -48,17 +48,17 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     lf_cli = os.path.join(os.path.dirname(args.lf_python), "llamafactory-cli")
-    work = tempfile.mkdtemp(prefix="lfguard-bench-")
+    work = tempfile.mkdtemp(prefix="lfgate-bench-")
     env = dict(os.environ, TQDM_DISABLE="1", DISABLE_VERSION_CHECK="1", HF_HUB_OFFLINE="1",
                HF_DATASETS_CACHE=os.path.join(work, "hf_datasets"))
-    rows = {"lfguard": [], "llamafactory": []}
+    rows = {"lfgate": [], "llamafactory": []}
     try:
         for i in range(args.repeat):
-            for name in ("llamafactory", "lfguard"):
+            for name in ("llamafactory", "lfgate"):
                 out = os.path.join(work, f"{name}-{i}")
                 extra = [f"output_dir={out}", "overwrite_output_dir=true", *args.overrides]
-                if name == "lfguard":
-                    command = [sys.executable, "-m", "lfguard", "train", args.config, *extra]
+                if name == "lfgate":
+                    command = [sys.executable, "-m", "lfgate", "train", args.config, *extra]
                 elif os.path.exists(lf_cli):
                     command = [lf_cli, "train", args.config, *extra]
                 else:
@@ -75,11 +75,11 @@ def main(argv=None) -> int:
                 continue
             print(f"{name:<14}{r['wall_s']:>9.2f}{r['train_runtime_s']:>9.2f}{r['samples_per_s']:>11.1f}"
                   f"{r['train_loss']:>12.4f}{r['final_loss']:>12.4f}")
-    ok = [r for r in rows["lfguard"] if "error" not in r], [r for r in rows["llamafactory"] if "error" not in r]
+    ok = [r for r in rows["lfgate"] if "error" not in r], [r for r in rows["llamafactory"] if "error" not in r]
     if ok[0] and ok[1]:
         ours, theirs = ok[0][-1], ok[1][-1]
         print(f"loss difference: {100 * (ours['train_loss'] - theirs['train_loss']) / theirs['train_loss']:+.2f}%  "
-              f"wall time ratio lfguard/llamafactory: {ours['wall_s'] / theirs['wall_s']:.2f}")
+              f"wall time ratio lfgate/llamafactory: {ours['wall_s'] / theirs['wall_s']:.2f}")
     print(json.dumps(rows))
     return 0
 

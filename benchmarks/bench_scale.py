@@ -6,15 +6,15 @@
     python benchmarks/bench_scale.py --rich-text --repeat 7   # texts as real chats have them, and an id field
 
 Goals (issue 5):
-  1. `lfguard check` on a 150 MB sharegpt JSONL with a defect every 1000 records takes at most 1.5x the time of
+  1. `lfgate check` on a 150 MB sharegpt JSONL with a defect every 1000 records takes at most 1.5x the time of
      parsing the same file with orjson alone on one core;
   2. peak memory stays under 300 MB whatever the size (150 MB and 1.5 GB shown);
-  3. on a small project (registry, one dataset, one YAML) `lfguard check` finishes faster than `check-jsonschema`
-     validating only that YAML against lfguard's own train schema;
+  3. on a small project (registry, one dataset, one YAML) `lfgate check` finishes faster than `check-jsonschema`
+     validating only that YAML against lfgate's own train schema;
   4. the work spreads over the cores: the speed-up from 1 to 2 workers;
   5. LLaMA-Factory's own loading and conversion of the same file (`datasets` + its aligner), where installed.
 
-Each lfguard run's ratio is taken against the orjson run of the same round (rounds are interleaved) and the tables
+Each lfgate run's ratio is taken against the orjson run of the same round (rounds are interleaved) and the tables
 give the median of those ratios: the box's speed drifts between rounds. The dataset comes from
 benchmarks/bench_check.py (`build_dataset`). Each command runs in its own process; memory
 is sampled every 20 ms over the process and all its descendants, as the sum of PSS (shared pages split between
@@ -121,13 +121,13 @@ def measure(argv: List[str], cwd: Optional[str] = None, env: Optional[dict] = No
             "pss_mib": peak["pss"] / (1 << 20), "rss_mib": peak["rss"] / (1 << 20), "stdout": out}
 
 
-def lfguard(folder: str, workers: int, fast_path: bool = True) -> List[str]:
-    return [sys.executable, "-m", "lfguard", "check", "--format", "json", "--workers", str(workers), "."] + (
+def lfgate(folder: str, workers: int, fast_path: bool = True) -> List[str]:
+    return [sys.executable, "-m", "lfgate", "check", "--format", "json", "--workers", str(workers), "."] + (
         [] if fast_path else ["--no-fast-path"])
 
 
 # Measured processes run as an installed tool runs: with Python's bytecode cache (a warm-up run writes it). An
-# environment with PYTHONDONTWRITEBYTECODE set would recompile lfguard's sources on every start (~0.1 s).
+# environment with PYTHONDONTWRITEBYTECODE set would recompile lfgate's sources on every start (~0.1 s).
 RUN_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
@@ -136,22 +136,22 @@ def check_report(result: Dict, info: Dict) -> None:
     report = json.loads(result["stdout"])
     found = sum(1 for d in report["diagnostics"] if d["code"] == "DS201")
     if report["summary"]["samples"] != info["records"] or found != info["defects"]:
-        raise RuntimeError(f"lfguard saw {report['summary']['samples']} records and {found} defects; "
+        raise RuntimeError(f"lfgate saw {report['summary']['samples']} records and {found} defects; "
                            f"expected {info['records']} and {info['defects']}")
 
 
 # -- the parts ---------------------------------------------------------------------------------------
 def throughput(folder: str, info: Dict, workers, rows: List[Dict], repeat: int = 1,
                full_pipeline: bool = False) -> Dict[int, Dict]:
-    """orjson alone, then lfguard with each worker count, ``repeat`` times interleaved; each row is the run
+    """orjson alone, then lfgate with each worker count, ``repeat`` times interleaved; each row is the run
     with the median wall time, and the ratios are taken against the orjson run of the same round."""
     path = os.path.join(folder, "data", "bench.jsonl")
     mb = info["bytes"] / (1 << 20)
-    measure(lfguard(folder, 1), cwd=folder, env=RUN_ENV)  # warm-up: page cache and bytecode cache
+    measure(lfgate(folder, 1), cwd=folder, env=RUN_ENV)  # warm-up: page cache and bytecode cache
     runs = [("orjson parse only, 1 core", [sys.executable, "-c", PARSE_ONLY, path], None)]
-    runs += [(f"lfguard check, {n} worker{'s' if n > 1 else ''}", lfguard(folder, n), n) for n in workers]
+    runs += [(f"lfgate check, {n} worker{'s' if n > 1 else ''}", lfgate(folder, n), n) for n in workers]
     if full_pipeline:
-        runs += [(f"lfguard check --no-fast-path, {n} worker{'s' if n > 1 else ''}", lfguard(folder, n, False), None)
+        runs += [(f"lfgate check --no-fast-path, {n} worker{'s' if n > 1 else ''}", lfgate(folder, n, False), None)
                  for n in workers]
     results: Dict[str, List[Dict]] = {what: [] for what, _, _ in runs}
     for _ in range(repeat):
@@ -198,8 +198,8 @@ def llamafactory_load(folder: str, python: str, info: Dict, rows: List[Dict]) ->
 
 
 def startup(runs: int, cjs: str, rows: List[Dict]) -> None:
-    """Median wall time of `lfguard check` on a small project and of check-jsonschema on its YAML alone."""
-    folder = tempfile.mkdtemp(prefix="lfguard-small-")
+    """Median wall time of `lfgate check` on a small project and of check-jsonschema on its YAML alone."""
+    folder = tempfile.mkdtemp(prefix="lfgate-small-")
     try:
         os.makedirs(os.path.join(folder, "data"))
         with open(os.path.join(folder, "data", "dataset_info.json"), "w") as f:
@@ -210,9 +210,9 @@ def startup(runs: int, cjs: str, rows: List[Dict]) -> None:
             f.write(SMALL_CONFIG)
         schema = os.path.join(folder, "train.schema.json")
         with open(schema, "wb") as f:
-            f.write(subprocess.run([sys.executable, "-m", "lfguard", "schema", "train"], check=True,
+            f.write(subprocess.run([sys.executable, "-m", "lfgate", "schema", "train"], check=True,
                                    stdout=subprocess.PIPE).stdout)
-        commands = {"lfguard check (registry + dataset + YAML)": [sys.executable, "-m", "lfguard", "check", "."],
+        commands = {"lfgate check (registry + dataset + YAML)": [sys.executable, "-m", "lfgate", "check", "."],
                     "check-jsonschema (the YAML only)": [cjs, "--schemafile", schema, "train.yaml"]}
         times: Dict[str, List[Dict]] = {k: [] for k in commands}
         for _ in range(runs):  # interleaved, so drift in machine load hits both alike
@@ -259,7 +259,7 @@ def main(argv=None) -> int:
                         help="texts as real chats have them (line breaks, quotes, non-ASCII, `<`) and an id field")
     args = parser.parse_args(argv)
     workers = tuple(int(w) for w in args.workers.split(",") if w.strip())
-    base_dir = args.dir or tempfile.mkdtemp(prefix="lfguard-scale-")
+    base_dir = args.dir or tempfile.mkdtemp(prefix="lfgate-scale-")
     load = os.getloadavg()[0]
     print(f"{os.cpu_count()} cores, load average {load:.1f} at the start; python {sys.version.split()[0]}")
     try:

@@ -3,7 +3,7 @@
     python benchmarks/cuda_check.py [--steps 60] [--out DIR]
 
 Builds a Qwen2-architecture model locally (hidden 768, 12 layers, 32k vocabulary, random weights) and a
-synthetic sharegpt dataset, runs `lfguard train` on it (bf16, batch 8, cutoff_len 512, lora_target all), and
+synthetic sharegpt dataset, runs `lfgate train` on it (bf16, batch 8, cutoff_len 512, lora_target all), and
 prints throughput, loss and peak memory as one JSON object (also written to $OUT/cuda_check.json when OUT is set).
 Meant to finish in well under 5 minutes on one recent GPU.
 """
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
         return 1
     from make_tiny_model import make
 
-    work = args.out or tempfile.mkdtemp(prefix="lfguard-cuda-")
+    work = args.out or tempfile.mkdtemp(prefix="lfgate-cuda-")
     rows, words = dataset(1024)
     os.makedirs(os.path.join(work, "data"), exist_ok=True)
     with open(os.path.join(work, "data", "synth.json"), "w") as f:
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
                 f"max_steps: {args.steps}\nlogging_steps: 10\nsave_steps: 1000\nbf16: true\nwarmup_steps: 5\n"
                 f"report_to: none\nseed: 42\n")
 
-    from lfguard.cli import main as lfguard
+    from lfgate.cli import main as lfgate
 
     plan_start = time.time()
     import contextlib
@@ -84,17 +84,17 @@ def main(argv=None) -> int:
 
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        code = lfguard(["train", "--format", "json", config, "--dry-run"])
+        code = lfgate(["train", "--format", "json", config, "--dry-run"])
     plan = json.loads(buf.getvalue()).get("plan", {}) if code == 0 else {}
     plan_s = time.time() - plan_start
 
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     start = time.time()
-    code = lfguard(["train", config])
+    code = lfgate(["train", config])
     wall = time.time() - start
     if code != 0:
-        print(json.dumps({"error": f"lfguard train exited {code}"}))
+        print(json.dumps({"error": f"lfgate train exited {code}"}))
         return code
     with open(os.path.join(work, "out", "train_results.json")) as f:
         results = json.load(f)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerate docs/rules.md from the rule registry (the same text as `lfguard rules --format markdown`).
+"""Regenerate docs/rules.md from the rule registry (the same text as `lfgate rules --format markdown`).
 
 Run it after adding or changing a rule: tests/test_rules_doc.py fails while the file is out of date.
 """
@@ -10,8 +10,8 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lfguard.registry import all_rules  # noqa: E402
-from lfguard.ruledoc import document  # noqa: E402
+from lfgate.registry import all_rules  # noqa: E402
+from lfgate.ruledoc import document  # noqa: E402
 
 TARGET = ROOT / "docs" / "rules.md"
 

@@ -1,11 +1,11 @@
-"""Run `lfguard check` in-process and read its JSON report."""
+"""Run `lfgate check` in-process and read its JSON report."""
 
 import contextlib
 import io
 import json
 import os
 
-from lfguard.cli import main
+from lfgate.cli import main
 
 
 @contextlib.contextmanager
@@ -19,7 +19,7 @@ def chdir(path):
 
 
 def run_cli(*argv, cwd=None):
-    """(exit code, stdout, stderr) of `lfguard *argv`, run in-process in cwd."""
+    """(exit code, stdout, stderr) of `lfgate *argv`, run in-process in cwd."""
     out, err = io.StringIO(), io.StringIO()
     with chdir(cwd or os.getcwd()), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(list(argv))
@@ -27,7 +27,7 @@ def run_cli(*argv, cwd=None):
 
 
 def check_json(*argv, cwd=None):
-    """(exit code, report dict) of `lfguard check --format json *argv`."""
+    """(exit code, report dict) of `lfgate check --format json *argv`."""
     code, out, err = run_cli("check", "--format", "json", *argv, cwd=cwd)
     assert code in (0, 1), f"exit {code}: {err}"
     return code, json.loads(out)

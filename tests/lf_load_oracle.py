@@ -1,7 +1,7 @@
 """Load datasets with LLaMA-Factory's own parser.py + loader.py (file reading and conversion); print the outcome.
 
 Executed only with a Python that has the real `llamafactory` (tests/test_datafile_vs_llamafactory.py runs it in a
-subprocess and skips when there is none); lfguard itself never imports llamafactory.
+subprocess and skips when there is none); lfgate itself never imports llamafactory.
 
 stdin: [{"dataset_dir": "...", "name": "...", "cache_dir": "..."}, ...]
 stdout: per case {"rows": n} or {"error": "ValueError: ..."} (the innermost cause first, as a user would need it).

@@ -1,7 +1,7 @@
 """Run LLaMA-Factory's own converter on cases read from stdin; print the aligned samples as JSON.
 
 Executed only with a Python that has the real `llamafactory` (tests/test_converter.py runs it in a subprocess and
-skips when there is none); lfguard itself never imports llamafactory.
+skips when there is none); lfgate itself never imports llamafactory.
 
 stdin: [{"entry": {...dataset_info.json entry...}, "records": [...], "media_dir": "..."}, ...]
 stdout: per case, per record: {"ok": {"_prompt": ..., ...}} or {"error": "KeyError: 'x'"}; or per case

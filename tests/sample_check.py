@@ -1,11 +1,11 @@
-"""Run lfguard's SampleChecker over records in memory: (code, sample, path) triples, plus the checker."""
+"""Run lfgate's SampleChecker over records in memory: (code, sample, path) triples, plus the checker."""
 
 import os
 
-from lfguard.settings import Settings
-from lfguard.validator.dataset_info import resolve_entry
-from lfguard.validator.model import DatasetUsage, Registry
-from lfguard.validator.samples import SampleChecker
+from lfgate.settings import Settings
+from lfgate.validator.dataset_info import resolve_entry
+from lfgate.validator.model import DatasetUsage, Registry
+from lfgate.validator.samples import SampleChecker
 
 
 def entry_of(raw, dataset_dir="."):

@@ -13,14 +13,14 @@ def test_missing_path_is_reported_and_fails(tmp_path):
 def test_json_report_shape(tmp_path):
     code, report = check_json(cwd=tmp_path)
     assert code == 0
-    assert report["tool"] == "lfguard"
+    assert report["tool"] == "lfgate"
     assert set(report["summary"]) == {"files", "samples", "errors", "warnings", "infos"}
 
 
 def test_usage_error_exits_2_without_traceback(tmp_path):
     code, out, err = run_cli("check", "--format", "nope", cwd=tmp_path)
     assert code == 2
-    assert "Traceback" not in err and err.startswith("lfguard: error:")
+    assert "Traceback" not in err and err.startswith("lfgate: error:")
 
 
 def test_rules_json_lists_codes():

@@ -1,4 +1,4 @@
-"""`lfguard convert`: tables in, alpaca/sharegpt out, filters counted, written safely, registered in place."""
+"""`lfgate convert`: tables in, alpaca/sharegpt out, filters counted, written safely, registered in place."""
 
 import json
 
@@ -285,7 +285,7 @@ def test_commands_import_nothing_heavy_until_run():
     import subprocess
     import sys
 
-    code = ("import sys; from lfguard.cli import build_parser; build_parser(); "
+    code = ("import sys; from lfgate.cli import build_parser; build_parser(); "
             "heavy = [m for m in ('pandas', 'matplotlib', 'tokenizers', 'openpyxl', 'torch') if m in sys.modules]; "
             "print(heavy)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -304,7 +304,7 @@ def test_unreadable_registry_stops_before_anything_is_written(tmp_path):
     (tmp_path / "dataset_info.json").write_text('{"a": {"file_name": "a.json"},}\n', encoding="utf-8")
     (tmp_path / "t.csv").write_text("q,a\nhi,hello\n", encoding="utf-8")
     code, _, err = convert(tmp_path, "t.csv", "o.json", "--input", "q", "--output", "a", "--register")
-    assert code == 2 and "dataset_info.json is not a JSON object" in err and "lfguard check" in err
+    assert code == 2 and "dataset_info.json is not a JSON object" in err and "lfgate check" in err
     assert not (tmp_path / "o.json").exists()
     assert (tmp_path / "dataset_info.json").read_text() == '{"a": {"file_name": "a.json"},}\n'
 
@@ -317,7 +317,7 @@ def test_unreadable_registry_stops_before_anything_is_written(tmp_path):
     ("b == 1 or a empty and b == 2", [0, 1]),
 ])
 def test_where_operators(expr, kept):
-    from lfguard.tools.filters import parse_where
+    from lfgate.tools.filters import parse_where
 
     rows = [{"a": "x", "b": 1}, {"a": "", "b": 2}, {"a": "x y z", "b": 3}, {"a": None, "b": None}]
     where = parse_where(expr, ["a", "b"])
@@ -333,8 +333,8 @@ def test_where_operators(expr, kept):
     ("a contains 'x", "No closing quotation"),
 ])
 def test_where_errors_are_usage_errors(expr, message):
-    from lfguard.errors import UsageError
-    from lfguard.tools.filters import parse_where
+    from lfgate.errors import UsageError
+    from lfgate.tools.filters import parse_where
 
     with pytest.raises(UsageError, match=message.replace("(", r"\(")):
         parse_where(expr, ["a", "b"])

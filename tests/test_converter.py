@@ -1,4 +1,4 @@
-"""lfguard.validator.converter: LLaMA-Factory's converter, emulated. Hand-written expectations for each format,
+"""lfgate.validator.converter: LLaMA-Factory's converter, emulated. Hand-written expectations for each format,
 the corpus, and (when a Python with the real llamafactory is available) a record-by-record comparison with
 LLaMA-Factory's own converter run through datasets/Arrow, as in training."""
 
@@ -10,11 +10,11 @@ import subprocess
 import pytest
 
 from conftest import CORPUS, ROOT
-from lfguard.validator.converter import ConversionError, align, kept_by_stage, stage_messages
-from lfguard.validator.dataset_info import resolve_entry
-from lfguard.validator.model import Registry
+from lfgate.validator.converter import ConversionError, align, kept_by_stage, stage_messages
+from lfgate.validator.dataset_info import resolve_entry
+from lfgate.validator.model import Registry
 
-LF_PYTHON = os.environ.get("LFGUARD_LF_PYTHON", str(ROOT.parent / "lfvenv" / "bin" / "python"))
+LF_PYTHON = os.environ.get("LFGATE_LF_PYTHON", str(ROOT.parent / "lfvenv" / "bin" / "python"))
 
 
 def entry_of(raw, dataset_dir="."):
@@ -39,7 +39,7 @@ OA = {"formatting": "openai", "columns": {"messages": "messages", "tools": "tool
       "tags": OPENAI_TAGS}
 CALL = {"type": "function", "function": {"name": "add", "arguments": {"a": 1}}}
 
-# (name, entry, records): each is run through lfguard's align and, when available, LLaMA-Factory's converter.
+# (name, entry, records): each is run through lfgate's align and, when available, LLaMA-Factory's converter.
 CASES = [
     ("alpaca-basic", {}, [{"instruction": "Add", "input": "1+1", "output": "2"},
                           {"instruction": "Hi", "input": None, "output": "Hello"}]),
@@ -176,7 +176,7 @@ def corpus_cases():
     return cases
 
 
-def run_lfguard(entry_raw, records, media_dir):
+def run_lfgate(entry_raw, records, media_dir):
     entry = entry_of(entry_raw, media_dir)
     out = []
     for record in records:
@@ -314,7 +314,7 @@ def test_corpus_records_all_convert_without_breaking():
 @pytest.mark.llamafactory
 def test_align_matches_llamafactory_record_by_record(tmp_path):
     if not os.path.exists(LF_PYTHON):
-        pytest.skip("no Python with llamafactory (set LFGUARD_LF_PYTHON)")
+        pytest.skip("no Python with llamafactory (set LFGATE_LF_PYTHON)")
     cases = CASES + media_cases(tmp_path / "data") + corpus_cases()
     payload = []
     for name, entry, records in cases:
@@ -323,12 +323,12 @@ def test_align_matches_llamafactory_record_by_record(tmp_path):
     proc = subprocess.run([LF_PYTHON, str(ROOT / "tests" / "lf_oracle.py")], input=json.dumps(payload),
                           capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
     if proc.returncode != 0 and "No module named" in proc.stderr:
-        pytest.skip("the LFGUARD_LF_PYTHON interpreter has no llamafactory")
+        pytest.skip("the LFGATE_LF_PYTHON interpreter has no llamafactory")
     assert proc.returncode == 0, proc.stderr[-2000:]
     expected = json.loads(proc.stdout)
     for (name, entry, records), want, case in zip(cases, expected, payload):
         assert not isinstance(want, dict), (name, want)
-        got = json.loads(json.dumps(run_lfguard(entry, records, case["media_dir"]), default=str))
+        got = json.loads(json.dumps(run_lfgate(entry, records, case["media_dir"]), default=str))
         for i, (g, w) in enumerate(zip(got, want)):
             if "error" in w:
                 assert "error" in g, (name, i, w, g)

@@ -31,7 +31,7 @@ def yaml_findings(report, severity):
 def newest(corpus_copy):
     # Launched from the repository root, as LLaMA-Factory's README runs its examples; judged for transformers 5
     # whatever transformers this machine has (TY102 is only a warning where 4.x is installed).
-    from lfguard.validator import training
+    from lfgate.validator import training
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(training, "_installed_transformers", lambda: None)

@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from helpers import check_json, find
-from lfguard.settings import Settings
-from lfguard.validator import datasets
-from lfguard.validator.engine import run_check
+from lfgate.settings import Settings
+from lfgate.validator import datasets
+from lfgate.validator.engine import run_check
 
 ALPACA = '[{"instruction": "hi", "input": "", "output": "hello"}]\n'
 
@@ -179,7 +179,7 @@ def test_unregistered_file_is_checked_with_an_inferred_entry(project):
 def test_samples_are_counted_and_num_samples_recorded(project):
     root = _project(project, ALPACA.replace("]", ', {"instruction": "b", "input": "", "output": "c"}]'),
                     entry={"file_name": "a.json", "num_samples": 7})
-    registry = __import__("lfguard.validator.dataset_info", fromlist=["x"]).load_registry(
+    registry = __import__("lfgate.validator.dataset_info", fromlist=["x"]).load_registry(
         str(root / "data" / "dataset_info.json"), Settings())
     result = datasets.check_entry(registry.entries["a"], datasets.DatasetUsage(), Settings(workers=1))
     assert result.samples == 2 and result.facts["rows"] == 2 and result.facts["effective_samples"] == 7
@@ -223,7 +223,7 @@ def test_parallel_scan_gives_the_serial_report(project, monkeypatch, layout):
 
 def test_lint_path_imports_no_heavy_modules(project):
     root = _project(project, ALPACA)
-    code = ("import sys; from lfguard.validator.engine import run_check; run_check(['.']); "
+    code = ("import sys; from lfgate.validator.engine import run_check; run_check(['.']); "
             "print(sorted(m for m in ('pandas', 'pyarrow', 'torch', 'transformers', 'peft') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

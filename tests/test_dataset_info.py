@@ -5,9 +5,9 @@ import json
 import pytest
 
 from helpers import check_json, find
-from lfguard.settings import Settings
-from lfguard.validator.dataset_info import load_registry, resolve_entry
-from lfguard.validator.model import Registry
+from lfgate.settings import Settings
+from lfgate.validator.dataset_info import load_registry, resolve_entry
+from lfgate.validator.model import Registry
 
 ALPACA = '[{"instruction": "hi", "input": "", "output": "hello"}]\n'
 
@@ -178,7 +178,7 @@ def test_stage_rules_through_a_config(project):
 def test_corpus_registry_matches_the_schema():
     jsonschema = pytest.importorskip("jsonschema")
     from conftest import CORPUS
-    from lfguard.validator.dataset_info import schema
+    from lfgate.validator.dataset_info import schema
 
     if not CORPUS.is_dir():
         pytest.skip("corpus not available")
@@ -201,7 +201,7 @@ def test_schema_command_prints_the_dataset_info_schema():
 ])
 def test_type_checks_agree_with_jsonschema(raw):
     jsonschema = pytest.importorskip("jsonschema")
-    from lfguard.validator.dataset_info import _type_errors, schema
+    from lfgate.validator.dataset_info import _type_errors, schema
 
     full = schema()
     validator = jsonschema.Draft202012Validator(dict(full["$defs"]["entry"], **{"$defs": full["$defs"]}))
@@ -281,7 +281,7 @@ _VALUE = st.recursive(_LEAF, lambda inner: st.one_of(st.lists(inner, max_size=3)
 @settings(max_examples=120, deadline=None)
 @given(registry=st.dictionaries(st.sampled_from(["a", "b", "c"]), _VALUE, max_size=3))
 def test_any_registry_gives_diagnostics_never_an_exception(registry, tmp_path_factory):
-    from lfguard.validator import datasets
+    from lfgate.validator import datasets
 
     root = tmp_path_factory.mktemp("reg")
     (root / "data").mkdir()

@@ -4,7 +4,7 @@ Generated projects, valid and with one targeted mutation, go through LLaMA-Facto
 converter (`loader._get_merged_dataset` -> `align_dataset`) and then its stage processor, one sample at a time
 (plus the whole dataset as one batch, as LLaMA-Factory maps it, for batch-level crashes such as KTO's). A tiny
 byte-level tokenizer built here with `tokenizers` and the text-only `qwen` template stand in for a model: nothing
-is downloaded. What LLaMA-Factory raises on, drops or crashes on must be what lfguard reports as an error.
+is downloaded. What LLaMA-Factory raises on, drops or crashes on must be what lfgate reports as an error.
 
 Run it in the LLaMA-Factory venv:
     /work/lfvenv/bin/pip install -e . --no-deps && /work/lfvenv/bin/pip install rich orjson jsonschema pytest hypothesis
@@ -38,7 +38,7 @@ from hypothesis import HealthCheck, given, note, settings, strategies as st  # n
 import strategies as S  # noqa: E402
 from conftest import write_project  # noqa: E402
 from helpers import check_json  # noqa: E402
-from lfguard.validator.model import DATA_STAGE  # noqa: E402
+from lfgate.validator.model import DATA_STAGE  # noqa: E402
 
 pytestmark = pytest.mark.llamafactory
 
@@ -125,7 +125,7 @@ def llamafactory_outcome(root: pathlib.Path, project: S.Project) -> LFOutcome:
 
 
 # -- comparison ---------------------------------------------------------------------------------------
-def lfguard_errors(root: pathlib.Path):
+def lfgate_errors(root: pathlib.Path):
     _, report = check_json(".", "--workers", "1", cwd=root)
     return [d for d in report["diagnostics"] if d["severity"] == "error"], report
 
@@ -133,11 +133,11 @@ def lfguard_errors(root: pathlib.Path):
 def classify(lf: LFOutcome, errors) -> str:
     samples = {d["sample"] for d in errors if d["sample"] is not None}
     if lf.clean:
-        return "agree: both clean" if not errors else "DISAGREE: lfguard error, LLaMA-Factory fine"
+        return "agree: both clean" if not errors else "DISAGREE: lfgate error, LLaMA-Factory fine"
     if not errors:
-        return "DISAGREE: LLaMA-Factory fails, lfguard silent"
+        return "DISAGREE: LLaMA-Factory fails, lfgate silent"
     if lf.bad and not set(lf.bad) <= samples and lf.raised is None:
-        return "PARTIAL: both fail, lfguard misses a failing sample"
+        return "PARTIAL: both fail, lfgate misses a failing sample"
     return "agree: both fail"
 
 
@@ -145,7 +145,7 @@ def compare(project: S.Project):
     with tempfile.TemporaryDirectory() as tmp:
         root = pathlib.Path(tmp) / "p"
         write_project(root, project.files())
-        errors, report = lfguard_errors(root)
+        errors, report = lfgate_errors(root)
         lf = llamafactory_outcome(root, project)
     return classify(lf, errors), lf, errors
 
@@ -246,10 +246,10 @@ KNOWN: Dict = {}
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(diff_projects)
-def test_lfguard_errors_agree_with_llamafactory(case):
+def test_lfgate_errors_agree_with_llamafactory(case):
     project, mutation = case
     verdict, lf, errors = compare(project)
-    note(f"{project.kind} / {mutation}: {verdict}\nLLaMA-Factory: {lf}\nlfguard: {errors}")
+    note(f"{project.kind} / {mutation}: {verdict}\nLLaMA-Factory: {lf}\nlfgate: {errors}")
     if (mutation, verdict) in KNOWN:
         return  # a decided class: see tests/README.md
     assert verdict.startswith("agree"), verdict
@@ -277,7 +277,7 @@ def agreement_table(n: int) -> None:
     for (verdict, kind, mutation), c in sorted(counts.items()):
         print(f"{c:5d}  {verdict:55s} {kind:18s} {mutation}")
     for key, (lf, errs, records) in examples.items():
-        print("\n", key, "\n  records:", str(records)[:600], "\n  LLaMA-Factory:", lf, "\n  lfguard:", errs)
+        print("\n", key, "\n  records:", str(records)[:600], "\n  LLaMA-Factory:", lf, "\n  lfgate:", errs)
 
 
 if __name__ == "__main__":

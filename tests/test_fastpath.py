@@ -17,8 +17,8 @@ from hypothesis import given, note, settings as hsettings, strategies as st
 import strategies as S
 from conftest import write_project
 from helpers import check_json
-from lfguard.readers.jsonfile import LineBlock, iter_line_blocks
-from lfguard.validator import datasets
+from lfgate.readers.jsonfile import LineBlock, iter_line_blocks
+from lfgate.validator import datasets
 
 TEXTS = ["hello", "a longer answer with words", "hi", "", " ", "<image>", "see <video> here", "x<audio>", "k\": v",
          "ünïcödé ✓", "line\nbreak", "\\u003cimage>", "a" * 400]
@@ -217,7 +217,7 @@ def _clean(i):
 
 def _count_fast(monkeypatch, kind: str = "CleanChat") -> list:
     """The records the fast path credits, appended per call."""
-    from lfguard.validator import fastpath
+    from lfgate.validator import fastpath
 
     taken = []
     original = getattr(fastpath, kind).credit
@@ -412,9 +412,9 @@ def test_a_key_given_twice_beside_other_fields_is_seen(duplicate):
 # -- the typed step (validator/typed.py) ------------------------------------------------------------------------
 def _primed_chat(tmp_path, columns, cutoff_len=64):
     """A CleanChat and its TypedChat after the full pipeline has seen one clean record of every field."""
-    from lfguard.settings import Settings
-    from lfguard.validator.dataset_info import load_registry
-    from lfguard.validator.model import DatasetUsage
+    from lfgate.settings import Settings
+    from lfgate.validator.dataset_info import load_registry
+    from lfgate.validator.model import DatasetUsage
 
     pytest.importorskip("msgspec")
     registry = tmp_path / "dataset_info.json"
@@ -473,7 +473,7 @@ def test_the_typed_step_carries_clean_records(tmp_path):
 
 def test_reports_are_the_same_without_msgspec(tmp_path, monkeypatch):
     """msgspec only makes the fast path faster: without it the same report comes from the orjson path."""
-    from lfguard.validator import typed
+    from lfgate.validator import typed
 
     rows = [_clean(i) for i in range(30)]
     rows[7]["conversations"][1]["from"] = "bot"
@@ -501,7 +501,7 @@ def test_blocks_cut_on_trust_place_every_record_as_a_line_by_line_read_does(kind
                                                                               long_line):
     """Blocks are cut without looking for blank lines; the reader finds them and later blocks are renumbered
     (sent again when already in flight). Every defect must still be reported at its own sample and line."""
-    import lfguard.readers.jsonfile as jsonfile
+    import lfgate.readers.jsonfile as jsonfile
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(jsonfile, "_LONG_LINE", long_line)  # 0: blocks found in place, whatever the line length
@@ -589,7 +589,7 @@ def _trust_case(kinds, trailing_newline, workers):
 def test_blocks_cut_on_trust_in_place_match_blocks_cut_from_read_bytes(lengths, trailing_newline, size, long_line):
     """Cut on trust and not kept, blocks of long lines are found in a mapped window: same cuts, lines and counts
     as blocks cut from the bytes read (lines of every length, one longer than a block, no final newline)."""
-    import lfguard.readers.jsonfile as jsonfile
+    import lfgate.readers.jsonfile as jsonfile
 
     data = b"\n".join(b"x" * n for n in lengths) + (b"\n" if trailing_newline and lengths else b"")
     with tempfile.NamedTemporaryFile(suffix=".jsonl") as f, pytest.MonkeyPatch.context() as mp:
@@ -606,7 +606,7 @@ def test_blocks_cut_on_trust_in_place_match_blocks_cut_from_read_bytes(lengths, 
 def test_the_typed_step_stands_down_when_most_records_do_not_fit(tmp_path):
     """Records the structs cannot hold (an id of a type not seen before) cost a failed decode each: after a
     trial the step turns itself off, while a dataset of fitting records keeps it."""
-    from lfguard.validator import typed as typed_module
+    from lfgate.validator import typed as typed_module
 
     fast, typed = _primed_chat(tmp_path, {"messages": "conversations", "system": "system"})
     fitting = json.dumps(_clean(1) | {"id": "a", "meta": 2}).encode()

@@ -1,11 +1,11 @@
 """Hostile input (issue 5): each item gets a clear diagnostic, exit 1, bounded time and memory, no side effect,
 never a traceback.
 
-Every case runs `python -m lfguard check --format json` in a subprocess with an address-space limit and a
+Every case runs `python -m lfgate check --format json` in a subprocess with an address-space limit and a
 timeout; its peak memory is the PSS of the whole process tree (workers included) or the main process's own
 high-water RSS (VmHWM), whichever is larger, both sampled every 10 ms. The project tree is snapshotted before and after: nothing may be
 written or changed. Where LLaMA-Factory itself accepts an input (e.g. `../` in file_name), the defect that makes
-the case fail is stated in the test and the test checks that lfguard names the hostile part.
+the case fail is stated in the test and the test checks that lfgate names the hostile part.
 """
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ class Run:
         return {d["code"] for d in self.report["diagnostics"]}
 
 
-def lfguard(root, *args, timeout=60, max_mb=400, address_space_mb=3072):
-    """Run `lfguard check --format json ARGS` in root; assert no traceback, no side effect, bounded time/memory."""
+def lfgate(root, *args, timeout=60, max_mb=400, address_space_mb=3072):
+    """Run `lfgate check --format json ARGS` in root; assert no traceback, no side effect, bounded time/memory."""
     before = snapshot(root)
 
     def limits():
@@ -90,11 +90,11 @@ def lfguard(root, *args, timeout=60, max_mb=400, address_space_mb=3072):
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env.pop("LFGUARD_DEBUG", None)
+    env.pop("LFGATE_DEBUG", None)
     out_path, err_path = root.parent / f"{root.name}.out", root.parent / f"{root.name}.err"
     start = time.monotonic()
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "lfguard", "check", "--format", "json", *args], cwd=root,
+        proc = subprocess.Popen([sys.executable, "-m", "lfgate", "check", "--format", "json", *args], cwd=root,
                                 stdout=out, stderr=err, preexec_fn=limits, env=env)
         deadline, tree_peak = start + timeout, 0.0
         while True:
@@ -105,7 +105,7 @@ def lfguard(root, *args, timeout=60, max_mb=400, address_space_mb=3072):
             if time.monotonic() > deadline:
                 proc.kill()
                 os.wait4(proc.pid, 0)
-                pytest.fail(f"lfguard check ran past {timeout}s")
+                pytest.fail(f"lfgate check ran past {timeout}s")
             time.sleep(0.01)
     seconds = time.monotonic() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -116,7 +116,7 @@ def lfguard(root, *args, timeout=60, max_mb=400, address_space_mb=3072):
     # not wait4's ru_maxrss: it counts the forked pytest process's pages from before exec
     peak_mb = tree_peak
     assert peak_mb < max_mb, f"peak memory {peak_mb:.0f} MB"
-    assert snapshot(root) == before, "lfguard changed the project"
+    assert snapshot(root) == before, "lfgate changed the project"
     run = Run(proc.returncode, json.loads(stdout), stderr, seconds, peak_mb)
     if os.environ.get("HOSTILE_LOG"):
         with open(os.environ["HOSTILE_LOG"], "a") as log:
@@ -156,7 +156,7 @@ def test_yaml_alias_bomb(proj):
     for prev, key in zip("abcdefgh", "bcdefghi"):
         bomb.append(f"{key}: &{key} [" + ",".join([f"*{prev}"] * 9) + "]")
     root = proj({"train.yaml": CONFIG + "\n".join(bomb) + "\n"})  # 9**9 = 387M strings if expanded
-    run = lfguard(root, "train.yaml", timeout=30)
+    run = lfgate(root, "train.yaml", timeout=30)
     assert_fails_at(run, "train.yaml", "TY004")
 
 
@@ -168,7 +168,7 @@ def test_yaml_alias_bomb(proj):
 ])
 def test_yaml_tags_never_construct_python_objects(proj, tag):
     root = proj({"train.yaml": CONFIG.replace("dataset: d", f"dataset: {tag}")})
-    run = lfguard(root, "train.yaml")
+    run = lfgate(root, "train.yaml")
     assert not (root / "PWNED").exists()
     assert_fails_at(run, "train.yaml", "TY003")
     assert any(d["line"] == 5 for d in run.at("train.yaml")), run.report["diagnostics"]
@@ -176,12 +176,12 @@ def test_yaml_tags_never_construct_python_objects(proj, tag):
 
 def test_multi_document_yaml(proj):
     root = proj({"train.yaml": CONFIG + "---\n" + CONFIG})
-    assert_fails_at(lfguard(root, "train.yaml"), "train.yaml", "TY001")
+    assert_fails_at(lfgate(root, "train.yaml"), "train.yaml", "TY001")
 
 
 def test_yaml_top_level_list(proj):
     root = proj({"train.yaml": "".join(f"- {line}\n" for line in CONFIG.splitlines())})
-    assert_fails_at(lfguard(root, "train.yaml"), "train.yaml", "TY001")
+    assert_fails_at(lfgate(root, "train.yaml"), "train.yaml", "TY001")
 
 
 # -- deep nesting -------------------------------------------------------------------------------------
@@ -191,7 +191,7 @@ DEPTH = 300_000
 def test_deeply_nested_registry(proj):
     root = proj({"data/dataset_info.json": '{"d": {"file_name": "d.json", "columns": ' + "[" * DEPTH
                  + "]" * DEPTH + "}}"})
-    assert_fails_at(lfguard(root, timeout=30), "data/dataset_info.json", "DI001")
+    assert_fails_at(lfgate(root, timeout=30), "data/dataset_info.json", "DI001")
 
 
 @pytest.mark.parametrize("name", ["d.json", "d.jsonl"])
@@ -200,7 +200,7 @@ def test_deeply_nested_data(proj, name):
     text = record + "\n" if name.endswith("l") else "[" + record + "]\n"
     root = proj({"data/dataset_info.json": json.dumps({"d": {"file_name": name}}), "data/d.json": None,
                  f"data/{name}": text})
-    run = lfguard(root, timeout=30)
+    run = lfgate(root, timeout=30)
     assert_fails_at(run, f"data/{name}", "DF013")
     assert any(d["sample"] in (0, None) and d["line"] == 1 for d in run.at(f"data/{name}"))
 
@@ -217,7 +217,7 @@ BAD_BYTES = {
 @pytest.mark.parametrize("kind", sorted(BAD_BYTES))
 def test_bad_bytes_in_data(proj, kind):
     root = proj({"data/d.json": BAD_BYTES[kind](ALPACA)})
-    run = lfguard(root)
+    run = lfgate(root)
     assert_fails_at(run, "data/d.json", "DF010", "DF011")
     assert any(d["line"] == 1 for d in run.at("data/d.json"))
 
@@ -226,13 +226,13 @@ def test_bad_bytes_in_data(proj, kind):
 def test_bad_bytes_in_registry(proj, kind):
     registry = REGISTRY.replace('"d.json"}', '"d.json", "split": "hello"}')
     root = proj({"data/dataset_info.json": BAD_BYTES[kind](registry)})
-    assert_fails_at(lfguard(root), "data/dataset_info.json", "DI001")
+    assert_fails_at(lfgate(root), "data/dataset_info.json", "DI001")
 
 
 def test_bom_in_registry(proj):
     # LLaMA-Factory opens dataset_info.json with json.load in utf-8: a BOM is "Unexpected UTF-8 BOM"
     root = proj({"data/dataset_info.json": b"\xef\xbb\xbf" + REGISTRY.encode()})
-    assert_fails_at(lfguard(root), "data/dataset_info.json", "DI001")
+    assert_fails_at(lfgate(root), "data/dataset_info.json", "DI001")
 
 
 def test_bom_in_data(proj):
@@ -242,7 +242,7 @@ def test_bom_in_data(proj):
     line = b'{"instruction": "hi", "input": "", "output": "hello"}\n'
     root = proj({"data/dataset_info.json": '{"d": {"file_name": "d.json"}, "e": {"file_name": "e.jsonl"}}',
                  "data/d.json": bom + ALPACA.encode(), "data/e.jsonl": bom + line, "train.yaml": None})
-    run = lfguard(root)
+    run = lfgate(root)
     assert_fails_at(run, "data/d.json", "DF012")
     assert not [d for d in run.report["diagnostics"] if d["file"] == "data/e.jsonl" and d["severity"] == "error"]
 
@@ -252,13 +252,13 @@ def test_escaped_lone_surrogate_in_json_lines(proj):
     line = '{"instruction": "hi", "input": "", "output": "hel\\ud800lo"}\n'
     root = proj({"data/dataset_info.json": '{"d": {"file_name": "d.jsonl"}}', "data/d.json": None,
                  "data/d.jsonl": line})
-    assert_fails_at(lfguard(root), "data/d.jsonl", "DF010", "DF011")
+    assert_fails_at(lfgate(root), "data/d.jsonl", "DF010", "DF011")
 
 
 def test_escaped_lone_surrogate_in_a_json_array_loads(proj):
     # LLaMA-Factory loads a JSON array through Python's json, which accepts a lone surrogate escape (0.9.5)
     root = proj({"data/d.json": ALPACA.replace("hello", "hel\\ud800lo")})
-    run = lfguard(root)
+    run = lfgate(root)
     assert run.code == 0, run.report["diagnostics"]
 
 
@@ -267,7 +267,7 @@ def test_escaped_lone_surrogate_in_a_json_array_loads(proj):
 def test_non_finite_and_huge_numbers_in_data(proj, value):
     # a number where LLaMA-Factory needs a string: the sample is dropped (or the file does not load)
     root = proj({"data/d.json": ALPACA.replace('"hello"', value)})
-    run = lfguard(root)
+    run = lfgate(root)
     assert_fails_at(run, "data/d.json", "DS104", "DF010")
     assert any(d["line"] == 1 for d in run.at("data/d.json"))
 
@@ -275,7 +275,7 @@ def test_non_finite_and_huge_numbers_in_data(proj, value):
 @pytest.mark.parametrize("value", ["NaN", "1" + "0" * 5000])
 def test_non_finite_and_huge_numbers_in_registry(proj, value):
     root = proj({"data/dataset_info.json": REGISTRY.replace('"d.json"}', f'"d.json", "num_samples": {value}}}')})
-    run = lfguard(root)
+    run = lfgate(root)
     assert_fails_at(run, "data/dataset_info.json", "DI001", "DI117")
 
 
@@ -284,7 +284,7 @@ def test_non_finite_and_huge_numbers_in_registry(proj, value):
                                        "../../nowhere.json"])
 def test_file_name_leaving_the_project(proj, file_name):
     root = proj({"data/dataset_info.json": json.dumps({"d": {"file_name": file_name}})})
-    run = lfguard(root)
+    run = lfgate(root)
     assert_fails_at(run, "data/dataset_info.json", "DF001", "DF002")
 
 
@@ -292,7 +292,7 @@ def test_file_name_leaving_the_project_to_a_real_dataset_is_named(proj, tmp_path
     # LLaMA-Factory joins dataset_dir and file_name and loads `../` paths fine: not an error, but said
     (tmp_path / "outside.json").write_text(ALPACA)
     root = proj({"data/dataset_info.json": json.dumps({"d": {"file_name": "../../outside.json"}})})
-    run = lfguard(root)
+    run = lfgate(root)
     assert run.code == 0, run.report["diagnostics"]
     [warning] = [d for d in run.report["diagnostics"] if d["code"] == "DF005"]
     assert warning["file"] == "data/dataset_info.json" and "outside.json" in warning["message"]
@@ -301,7 +301,7 @@ def test_file_name_leaving_the_project_to_a_real_dataset_is_named(proj, tmp_path
 def test_symlink_loop_as_file_name(proj):
     root = proj({"data/dataset_info.json": json.dumps({"d": {"file_name": "loop.json"}})})
     os.symlink("loop.json", root / "data" / "loop.json")
-    assert_fails_at(lfguard(root), "data/dataset_info.json", "DF001", "DF006")
+    assert_fails_at(lfgate(root), "data/dataset_info.json", "DF001", "DF006")
 
 
 def test_folder_with_a_symlink_loop(proj):
@@ -309,7 +309,7 @@ def test_folder_with_a_symlink_loop(proj):
     root = proj({"data/dataset_info.json": json.dumps({"d": {"file_name": "parts"}}),
                  "data/parts/a.json": ALPACA})
     os.symlink(".", root / "data" / "parts" / "self")
-    run = lfguard(root, timeout=30)
+    run = lfgate(root, timeout=30)
     assert_fails_at(run, "data/dataset_info.json", "DF004")
 
 
@@ -325,7 +325,7 @@ def test_media_paths_leaving_the_project_and_looping(proj):
                  "train.yaml": CONFIG.replace("Qwen2.5-0.5B-Instruct", "Qwen2-VL-2B-Instruct")
                  .replace("template: qwen", "template: qwen2_vl")})
     os.symlink("loop.jpg", root / "data" / "loop.jpg")
-    run = lfguard(root)
+    run = lfgate(root)
     assert run.code == 1
     assert {d["sample"] for d in run.at("data/d.json")} >= {0, 1, 2}, run.report["diagnostics"]
 
@@ -333,7 +333,7 @@ def test_media_paths_leaving_the_project_and_looping(proj):
 # -- the registry itself ------------------------------------------------------------------------------
 def test_registry_that_is_a_folder(proj):
     root = proj({"data/dataset_info.json": None, "data/dataset_info.json/x.json": ALPACA})
-    run = lfguard(root)
+    run = lfgate(root)
     assert run.code == 1
     assert any(d["severity"] == "error" and "dataset_info.json" in (d["message"] + (d["file"] or ""))
                for d in run.report["diagnostics"]), run.report["diagnostics"]
@@ -341,14 +341,14 @@ def test_registry_that_is_a_folder(proj):
 
 def test_registry_that_is_a_folder_named_on_the_command_line(proj):
     root = proj({"data/dataset_info.json": None, "data/dataset_info.json/x.json": ALPACA})
-    run = lfguard(root, "data/dataset_info.json")
+    run = lfgate(root, "data/dataset_info.json")
     assert_fails_at(run, "data/dataset_info.json", "DI001")
 
 
 @pytest.mark.parametrize("text", ["", "\n\n", "   "])
 def test_empty_registry(proj, text):
     root = proj({"data/dataset_info.json": text})
-    assert_fails_at(lfguard(root), "data/dataset_info.json", "DI001")
+    assert_fails_at(lfgate(root), "data/dataset_info.json", "DI001")
 
 
 # -- size ---------------------------------------------------------------------------------------------
@@ -360,7 +360,7 @@ def test_a_single_20mb_json_line(proj):
     text = json.dumps(records, separators=(",", ":"))
     assert len(text) > 20 * 10**6
     root = proj({"data/d.json": text})
-    run = lfguard(root, timeout=60)
+    run = lfgate(root, timeout=60)
     assert_fails_at(run, "data/d.json", "DS104")
     hits = [d for d in run.at("data/d.json") if d["sample"] == 7_777]
     assert hits and all(d["line"] == 1 for d in hits), run.report["diagnostics"][:5]
@@ -371,7 +371,7 @@ def test_a_single_20mb_record(proj):
     record = {"conversations": [{"from": "human", "value": "q" * (20 * MB)}, {"from": "bot", "value": "a"}]}
     root = proj({"data/dataset_info.json": json.dumps({"d": {"file_name": "d.jsonl", "formatting": "sharegpt"}}),
                  "data/d.json": None, "data/d.jsonl": json.dumps(record) + "\n" + json.dumps(record) + "\n"})
-    run = lfguard(root, timeout=60)
+    run = lfgate(root, timeout=60)
     assert_fails_at(run, "data/d.jsonl", "DS201")
     assert {d["sample"] for d in run.at("data/d.jsonl")} >= {0, 1}
     assert {d["line"] for d in run.at("data/d.jsonl")} >= {1, 2}
@@ -386,7 +386,7 @@ def test_a_million_records(proj):
     root = proj({"data/dataset_info.json": json.dumps({"d": {"file_name": "d.jsonl"}}), "data/d.json": None,
                  "data/d.jsonl": bytes(data)})
     # issue 5's memory goal, for the whole process tree with the default workers (~125 MB measured)
-    run = lfguard(root, timeout=240, max_mb=300)
+    run = lfgate(root, timeout=240, max_mb=300)
     assert_fails_at(run, "data/d.jsonl", "DS104", "DF018")
     assert any(d["sample"] == bad and d["line"] == bad + 1 for d in run.at("data/d.jsonl"))
     assert run.report["summary"]["samples"] == n
@@ -398,7 +398,7 @@ def test_thousands_of_registered_datasets(proj):
     files = {f"data/d{i}.json": ALPACA for i in range(n) if i != missing}
     root = proj({"data/dataset_info.json": json.dumps(registry, indent=1), "data/d.json": None, "train.yaml": None,
                  **files})
-    run = lfguard(root, timeout=120)
+    run = lfgate(root, timeout=120)
     assert_fails_at(run, "data/dataset_info.json", "DF001")
     errors = [d for d in run.report["diagnostics"] if d["severity"] == "error"]
     assert {d["dataset"] for d in errors} == {f"d{missing}"}

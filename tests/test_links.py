@@ -7,8 +7,8 @@ import pytest
 
 from conftest import write_project
 from helpers import check_json, codes, find
-from lfguard.settings import Settings
-from lfguard.validator import links, training
+from lfgate.settings import Settings
+from lfgate.validator import links, training
 
 CFG = ("model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\ndo_train: true\nfinetuning_type: lora\n"
        "template: qwen\noutput_dir: saves/qwen2.5-0.5b/lora/sft\n")

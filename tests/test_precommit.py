@@ -26,12 +26,12 @@ TRAIN_YAML = CORPUS / "examples" / "train_lora" / "qwen3_lora_sft.yaml"
 
 def test_hook_definitions():
     hooks = {h["id"]: h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
-    project, per_file = hooks["lfguard"], hooks["lfguard-files"]
+    project, per_file = hooks["lfgate"], hooks["lfgate-files"]
     assert project["pass_filenames"] is False and project["require_serial"] is True
     assert per_file.get("pass_filenames", True) is True
     for hook in hooks.values():
         assert hook["language"] == "python" and not hook.get("additional_dependencies")
-        assert hook["entry"] == "lfguard check"
+        assert hook["entry"] == "lfgate check"
     import re
 
     pattern = re.compile(project["files"])
@@ -62,7 +62,7 @@ def hook_repo(tmp_path_factory):
     """A clone of HEAD: what `rev:` in a user's .pre-commit-config.yaml gets (and one environment for all tests)."""
     if not (ROOT / ".git").exists():
         pytest.skip("not a git checkout")
-    clone = tmp_path_factory.mktemp("hooks") / "lfguard"
+    clone = tmp_path_factory.mktemp("hooks") / "lfgate"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, capture_output=True)
     return clone
 
@@ -99,16 +99,16 @@ def _pre_commit(args, repo, home):
 def test_try_repo_passes_on_a_clean_project(hook_repo, lf_repo, pre_commit_home):
     code, output = _pre_commit(["try-repo", str(hook_repo)], lf_repo, pre_commit_home)
     assert code == 0, output
-    assert "lfguard (LLaMA-Factory project)" in output and "lfguard (changed files)" in output
+    assert "lfgate (LLaMA-Factory project)" in output and "lfgate (changed files)" in output
     assert output.count("Passed") == 2, output
 
 
-def test_configured_hooks_fail_with_lfguards_message_and_install_no_torch(hook_repo, lf_repo, pre_commit_home):
+def test_configured_hooks_fail_with_lfgates_message_and_install_no_torch(hook_repo, lf_repo, pre_commit_home):
     """The README's .pre-commit-config.yaml snippet, pinned to HEAD, on a project with a broken registry."""
     rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=hook_repo, check=True, capture_output=True,
                          text=True).stdout.strip()
     (lf_repo / ".pre-commit-config.yaml").write_text(
-        f"repos:\n  - repo: {hook_repo}\n    rev: {rev}\n    hooks:\n      - id: lfguard\n      - id: lfguard-files\n")
+        f"repos:\n  - repo: {hook_repo}\n    rev: {rev}\n    hooks:\n      - id: lfgate\n      - id: lfgate-files\n")
     (lf_repo / "data" / "dataset_info.json").write_text('{"identity": {"file_name": "identity.json",}}')
     _git(lf_repo, "add", ".")
     _git(lf_repo, "commit", "-q", "-m", "break the registry")
@@ -118,5 +118,5 @@ def test_configured_hooks_fail_with_lfguards_message_and_install_no_torch(hook_r
     assert "DI001" in output and "data/dataset_info.json" in output
     [site] = pre_commit_home.glob("repo*/py_env-*/lib/python*/site-packages")
     packages = {p.name.split("-")[0].lower() for p in site.iterdir()}
-    assert "lfguard" in packages and {"jsonschema", "yaml", "rich", "orjson"} <= packages
+    assert "lfgate" in packages and {"jsonschema", "yaml", "rich", "orjson"} <= packages
     assert not {"torch", "transformers", "peft", "pandas", "pyarrow"} & packages

@@ -1,4 +1,4 @@
-"""Whole-project properties, through the public `lfguard check` path (issue 5, "Hypothesis").
+"""Whole-project properties, through the public `lfgate check` path (issue 5, "Hypothesis").
 
 1. A generated valid project raises no error.
 2. One targeted mutation raises the rule made for it, at the mutated place (file, sample, line).
@@ -22,13 +22,13 @@ from hypothesis import assume, given, note, strategies as st
 import strategies as S
 from conftest import write_project
 from helpers import check_json, run_cli
-from lfguard.registry import all_rules
+from lfgate.registry import all_rules
 
 RULES = all_rules()
 
 
 def check_project(project: S.Project, *args):
-    """(exit code, report) of `lfguard check .` on the rendered project."""
+    """(exit code, report) of `lfgate check .` on the rendered project."""
     with tempfile.TemporaryDirectory() as tmp:
         write_project(pathlib.Path(tmp), project.files())
         return check_json(".", "--workers", "1", *args, cwd=tmp)

@@ -17,9 +17,9 @@ from hypothesis import assume, given, note, strategies as st
 
 import strategies as S
 from sample_check import entry_of
-from lfguard.settings import Settings
-from lfguard.validator.model import DATA_STAGE, DatasetUsage
-from lfguard.validator.samples import SampleChecker
+from lfgate.settings import Settings
+from lfgate.validator.model import DATA_STAGE, DatasetUsage
+from lfgate.validator.samples import SampleChecker
 
 
 def check(project, records, chunks=None):

@@ -7,9 +7,9 @@ import time
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from lfguard.readers import Problem, Record, iter_records, locate
-from lfguard.readers import jsonfile
-from lfguard.readers.jsonpos import position_map
+from lfgate.readers import Problem, Record, iter_records, locate
+from lfgate.readers import jsonfile
+from lfgate.readers.jsonpos import position_map
 
 
 def _write(tmp_path, name, data):
@@ -225,7 +225,7 @@ def test_reading_never_imports_pandas_for_json(tmp_path):
     import sys
 
     path = _write(tmp_path, "a.json", '[{"a": 1}]')
-    code = ("import sys; from lfguard.readers import iter_records; list(iter_records(%r)); "
+    code = ("import sys; from lfgate.readers import iter_records; list(iter_records(%r)); "
             "print(sorted(m for m in ('pandas', 'pyarrow', 'torch') if m in sys.modules))" % path)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

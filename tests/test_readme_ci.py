@@ -25,10 +25,10 @@ def test_ci_workflow_checks_annotates_uploads_sarif_and_caches_nothing():
     assert job["permissions"]["security-events"] == "write"
     runs = [step.get("run", "") for step in job["steps"]]
     uses = [step.get("uses", "") for step in job["steps"]]
-    assert any(r.startswith("lfguard check --format github") for r in runs)
-    assert any("--format sarif --output-file lfguard.sarif" in r for r in runs)
+    assert any(r.startswith("lfgate check --format github") for r in runs)
+    assert any("--format sarif --output-file lfgate.sarif" in r for r in runs)
     upload = next(s for s in job["steps"] if s.get("uses", "").startswith("github/codeql-action/upload-sarif"))
-    assert upload["with"]["sarif_file"] == "lfguard.sarif" and upload.get("if")  # uploaded even when the check fails
+    assert upload["with"]["sarif_file"] == "lfgate.sarif" and upload.get("if")  # uploaded even when the check fails
     assert not any("cache" in u for u in uses)
     assert not any("cache" in (s.get("with") or {}) for s in job["steps"])
     assert not any("torch" in r or "[train]" in r for r in runs)  # the light core only
@@ -39,10 +39,10 @@ def test_pre_commit_snippet_names_hooks_that_exist():
     hooks = {h["id"] for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
     used = {h["id"] for repo in config["repos"] for h in repo["hooks"]}
     assert used and used <= hooks
-    assert "lfguard-files" in _section("Use with pre-commit")
+    assert "lfgate-files" in _section("Use with pre-commit")
 
 
 def test_editors_section_shows_the_modeline_and_vscode_settings():
     section = _section("Editors")
     assert "# yaml-language-server: $schema=" in section
-    assert '"yaml.schemas"' in section and "lfguard schema train" in section and "lfguard schema dataset_info" in section
+    assert '"yaml.schemas"' in section and "lfgate schema train" in section and "lfgate schema dataset_info" in section

@@ -1,4 +1,4 @@
-"""`lfguard register`: the entry inferred from content, refusals that show the disagreeing records."""
+"""`lfgate register`: the entry inferred from content, refusals that show the disagreeing records."""
 
 import json
 
@@ -6,8 +6,8 @@ import pytest
 
 from conftest import CORPUS
 from helpers import check_json, run_cli
-from lfguard.tools import register, validate
-from lfguard.tools.infer import Inconsistent, infer
+from lfgate.tools import register, validate
+from lfgate.tools.infer import Inconsistent, infer
 
 DATA = CORPUS / "data"
 needs_corpus = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/corpus/llamafactory is not available")
@@ -59,7 +59,7 @@ def test_inference_on_every_corpus_format(file_name, tmp_path):
 
 
 def test_registered_corpus_files_pass_check(corpus):
-    """Register LLaMA-Factory's demo files into a fresh registry beside them; `lfguard check` finds no error."""
+    """Register LLaMA-Factory's demo files into a fresh registry beside them; `lfgate check` finds no error."""
     data = corpus / "data"
     (data / "dataset_info.json").unlink()
     for name in ("alpaca_zh_demo.json", "glaive_toolcall_en_demo.json", "dpo_en_demo.json", "kto_en_demo.json",
@@ -211,7 +211,7 @@ from strategies import projects  # noqa: E402
 def test_inferred_entry_reads_valid_data_exactly_as_the_hand_written_one(project):
     """For any valid project (every formatting x kind), the inferred entry makes LLaMA-Factory's converter produce
     the same aligned samples as the project's own entry, with complete tags if any."""
-    from lfguard.validator.converter import align
+    from lfgate.validator.converter import align
 
     registry = "/nonexistent/data/dataset_info.json"
     ours = validate.entry_for(project.name, dict(infer(enumerate(project.records)).entry, file_name="x.json"),
@@ -236,7 +236,7 @@ _entries = st.dictionaries(st.text(min_size=1, max_size=8),
 @given(_entries, st.sampled_from([None, 2, 4, "\t"]), st.text(min_size=1, max_size=8),
        st.booleans())
 def test_upsert_changes_only_the_touched_entry(entries, indent, name, ascii_only):
-    from lfguard.tools.registry_edit import scan, upsert
+    from lfgate.tools.registry_edit import scan, upsert
 
     text = json.dumps(entries, indent=indent, ensure_ascii=ascii_only) + "\n"
     new_entry = {"file_name": "new.json", "formatting": "sharegpt"}

@@ -1,8 +1,8 @@
 """What convert and register write, loaded by LLaMA-Factory itself. Skipped unless `llamafactory` is importable.
 
-For every file LLaMA-Factory ships and registers, the entry `lfguard register` infers must make LLaMA-Factory's
+For every file LLaMA-Factory ships and registers, the entry `lfgate register` infers must make LLaMA-Factory's
 own loader and converter (`loader._get_merged_dataset`) produce exactly the samples that its hand-written entry
-produces; and a table converted and registered by `lfguard convert` must load and convert as the table says.
+produces; and a table converted and registered by `lfgate convert` must load and convert as the table says.
 
     /work/lfvenv/bin/python -m pytest -q tests/test_register_llamafactory.py
 """
@@ -23,7 +23,7 @@ pytest.importorskip("llamafactory")
 
 from conftest import CORPUS  # noqa: E402
 from helpers import run_cli  # noqa: E402
-from lfguard.tools import register  # noqa: E402
+from lfgate.tools import register  # noqa: E402
 
 pytestmark = pytest.mark.llamafactory
 DATA = CORPUS / "data"

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from lfguard.tools.registry_edit import scan, upsert
+from lfgate.tools.registry_edit import scan, upsert
 
 ENTRY = {"file_name": "new.json", "formatting": "sharegpt"}
 

@@ -1,6 +1,6 @@
 """Every output format against a golden file, plus the properties each format promises.
 
-Regenerate the golden files after an intended change with LFGUARD_UPDATE_GOLDEN=1 and review the diff.
+Regenerate the golden files after an intended change with LFGATE_UPDATE_GOLDEN=1 and review the diff.
 """
 
 import io
@@ -13,10 +13,10 @@ import jsonschema
 import pytest
 
 from helpers import run_cli
-from lfguard import __version__
-from lfguard.diagnostics import Diagnostic, Report, Severity
-from lfguard.registry import Rule
-from lfguard.reporters import FORMATS, github, get
+from lfgate import __version__
+from lfgate.diagnostics import Diagnostic, Report, Severity
+from lfgate.registry import Rule
+from lfgate.reporters import FORMATS, github, get
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 # The OASIS schema stays in ../shared (its README asks not to copy it into the project); skip without it.
@@ -63,14 +63,14 @@ def render(fmt, report=None):
 def test_matches_golden_file(fmt):
     golden = GOLDEN / f"report.{fmt}.{EXTENSIONS[fmt]}"
     text = render(fmt)
-    if os.environ.get("LFGUARD_UPDATE_GOLDEN"):
+    if os.environ.get("LFGATE_UPDATE_GOLDEN"):
         golden.write_bytes(text.encode("utf-8"))
-    assert golden.is_file(), f"missing {golden}: run with LFGUARD_UPDATE_GOLDEN=1"
-    assert text == golden.read_bytes().decode("utf-8"), f"{fmt} output changed; LFGUARD_UPDATE_GOLDEN=1 rewrites it"
+    assert golden.is_file(), f"missing {golden}: run with LFGATE_UPDATE_GOLDEN=1"
+    assert text == golden.read_bytes().decode("utf-8"), f"{fmt} output changed; LFGATE_UPDATE_GOLDEN=1 rewrites it"
 
 
 def test_every_format_is_available_and_has_a_golden_file():
-    from lfguard.reporters import available_formats
+    from lfgate.reporters import available_formats
 
     assert available_formats() == list(FORMATS) == ["text", "json", "concise", "github", "sarif", "junit"]
     assert {p.name.split(".")[1] for p in GOLDEN.glob("report.*")} == set(FORMATS)
@@ -83,11 +83,11 @@ def test_github_levels_title_and_escaping():
     lines = render("github").splitlines()
     by_file = {line.split("file=")[1].split(",")[0] if "file=" in line else None: line for line in lines}
     error = next(line for line in lines if "line=12" in line)
-    assert error.startswith("::error file=data/chat.json,line=12,col=5,title=lfguard DS102::")
+    assert error.startswith("::error file=data/chat.json,line=12,col=5,title=lfgate DS102::")
     assert error.endswith("::100%25 broken:%0Aturn 2 is 'user'%0D%0Aafter 'user' (dataset chat, sample 3)")
     assert "configs/train%2C v2.yaml" in by_file  # ',' in a property value is escaped
     assert any(line.startswith("::notice ") for line in lines)  # info -> notice
-    assert any(line.startswith("::warning ") and "title=lfguard TR201" in line for line in lines)
+    assert any(line.startswith("::warning ") and "title=lfgate TR201" in line for line in lines)
 
 
 def test_github_omits_columns_when_the_range_spans_lines():
@@ -124,7 +124,7 @@ def test_sarif_has_what_github_code_scanning_reads(sarif_validator):
     assert log["version"] == "2.1.0" and log["$schema"].endswith("sarif-schema-2.1.0.json")
     [run] = log["runs"]
     driver = run["tool"]["driver"]
-    assert driver["name"] == "lfguard" and driver["version"] == "<VERSION>" and driver["informationUri"]
+    assert driver["name"] == "lfgate" and driver["version"] == "<VERSION>" and driver["informationUri"]
     rules = {r["id"]: r for r in driver["rules"]}
     assert set(rules) == {"DS102", "TR201", "DI003"}
     assert rules["DS102"]["defaultConfiguration"]["level"] == "error"
@@ -157,8 +157,8 @@ def test_sarif_from_the_command_line_uses_the_registry(tmp_path, sarif_validator
 
 
 def test_sarif_help_anchor_exists_in_rules_doc():
-    from lfguard.registry import all_rules
-    from lfguard.ruledoc import anchor, heading
+    from lfgate.registry import all_rules
+    from lfgate.ruledoc import anchor, heading
 
     doc = (pathlib.Path(__file__).parent.parent / "docs" / "rules.md").read_text(encoding="utf-8")
     rule = all_rules()["LG001"]
@@ -208,10 +208,10 @@ def test_no_format_pulls_in_heavy_packages(tmp_path):
     import subprocess
     import sys
 
-    (tmp_path / "train.yaml").write_text("model_name_or_path: x  # lfguard: ignore[XX001]\n")
+    (tmp_path / "train.yaml").write_text("model_name_or_path: x  # lfgate: ignore[XX001]\n")
     script = (
         "import contextlib, io, sys\n"
-        "from lfguard.cli import main\n"
+        "from lfgate.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    codes = [main(['check', '--format', f, 'train.yaml']) for f in {sorted(FORMATS)!r}]\n"
         "print(sorted(set(codes)), [m for m in ('torch', 'transformers', 'peft', 'pandas') if m in sys.modules])\n"

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import write_project
 from helpers import check_json, codes, run_cli
-from lfguard.registry import all_rules
+from lfgate.registry import all_rules
 
 RULES = all_rules()
 
@@ -16,7 +16,7 @@ def _check(tmp_path, rule, files):
     if rule.command == "check":
         _, report = check_json(rule.target or ".", *rule.args, cwd=tmp_path)
         return report
-    # another subcommand (`lfguard train --dry-run` for RN rules): the same JSON report, plus its own fields
+    # another subcommand (`lfgate train --dry-run` for RN rules): the same JSON report, plus its own fields
     code, out, err = run_cli(rule.command, "--format", "json", rule.target or ".", *rule.args, cwd=tmp_path)
     assert code in (0, 1), f"exit {code}: {err}"
     return json.loads(out)

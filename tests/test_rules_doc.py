@@ -1,4 +1,4 @@
-"""docs/rules.md is generated from the registry and must match `lfguard rules --format markdown`."""
+"""docs/rules.md is generated from the registry and must match `lfgate rules --format markdown`."""
 
 import json
 import pathlib
@@ -6,8 +6,8 @@ import pathlib
 import pytest
 
 from helpers import run_cli
-from lfguard.registry import all_rules
-from lfguard.ruledoc import anchor
+from lfgate.registry import all_rules
+from lfgate.ruledoc import anchor
 
 DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "rules.md"
 
@@ -38,7 +38,7 @@ def test_rules_code_explains_why_example_and_fix():
     code, out, _ = run_cli("rules", "sup001")
     assert code == 0
     assert out.startswith("## SUP001 unused-suppression\n")
-    for section in ("### Why", "### Triggers it", "### Passes", "### Fix", "# lfguard: ignore[LG001]"):
+    for section in ("### Why", "### Triggers it", "### Passes", "### Fix", "# lfgate: ignore[LG001]"):
         assert section in out
 
 

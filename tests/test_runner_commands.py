@@ -1,4 +1,4 @@
-"""`lfguard preview` and `lfguard doctor`."""
+"""`lfgate preview` and `lfgate doctor`."""
 
 import json
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from lfguard.runner import devices
+from lfgate.runner import devices
 
 
 class FakeProbe:
@@ -72,7 +72,7 @@ def test_several_devices_launch_torchrun_with_llamafactory_env():
     assert devices.needs_torchrun(env, machine)
     cmd = devices.torchrun_command(env, machine, ["train.yaml", "learning_rate=1e-4"], python="py")
     assert cmd == ["py", "-m", "torch.distributed.run", "--nnodes", "2", "--node_rank", "1", "--nproc_per_node", "2", "--master_addr",
-                   "10.0.0.1", "--master_port", "29501", "-m", "lfguard.runner.launch", "train.yaml",
+                   "10.0.0.1", "--master_port", "29501", "-m", "lfgate.runner.launch", "train.yaml",
                    "learning_rate=1e-4"]
 
 
@@ -105,8 +105,8 @@ def test_real_npu_is_detected():
 
 
 def test_hub_model_not_in_cache_while_offline_is_rn012(tmp_path, monkeypatch):
-    from lfguard.runner import rules
-    from lfguard.runner.config import RunConfig
+    from lfgate.runner import rules
+    from lfgate.runner.config import RunConfig
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     machine = devices.detect(FakeProbe())

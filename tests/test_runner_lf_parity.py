@@ -2,7 +2,7 @@
 
 Skipped unless `llamafactory` is importable (it is in /work/lfvenv: run these tests there). Both sides use the
 same tokenizer; each sample goes through LLaMA-Factory's DatasetAttr/converter/SupervisedDatasetProcessor and
-through lfguard's registry/converter/runner.tokenize.
+through lfgate's registry/converter/runner.tokenize.
 """
 
 import copy
@@ -94,11 +94,11 @@ def _lf_encode(model_dir, template_name, info, rows, options, enable_thinking=Tr
 
 
 def _ours(model_dir, template_name, info, rows, options, tmp_path, enable_thinking=True, default_system=None):
-    from lfguard.runner.recipe import build_template, data_options, load_tokenizer
-    from lfguard.runner.config import RunConfig
-    from lfguard.runner.tokenize import encode_sample, is_valid
-    from lfguard.settings import Settings
-    from lfguard.validator import converter, dataset_info
+    from lfgate.runner.recipe import build_template, data_options, load_tokenizer
+    from lfgate.runner.config import RunConfig
+    from lfgate.runner.tokenize import encode_sample, is_valid
+    from lfgate.settings import Settings
+    from lfgate.validator import converter, dataset_info
 
     (tmp_path / "dataset_info.json").write_text(json.dumps({"x": info}))
     entry = dataset_info.load_registry(str(tmp_path / "dataset_info.json"), Settings()).entries["x"]
@@ -151,7 +151,7 @@ def test_default_system_override_matches(tiny_model, tmp_path):
 def test_val_size_split_is_the_one_datasets_makes(n, val_size, seed):
     from datasets import Dataset
 
-    from lfguard.runner.data import split
+    from lfgate.runner.data import split
 
     expected = Dataset.from_dict({"i": list(range(n))}).train_test_split(
         test_size=int(val_size) if val_size > 1 else val_size, seed=seed)

@@ -5,9 +5,9 @@ A character tokenizer (one id per character, special tokens as single ids) keeps
 
 import pytest
 
-from lfguard.runner.templates import EOS, fix_tokenizer, get_template, render
-from lfguard.runner.tokenize import IGNORE_INDEX, DataOptions, encode_sample
-from lfguard.truncation import infer_seqlen
+from lfgate.runner.templates import EOS, fix_tokenizer, get_template, render
+from lfgate.runner.tokenize import IGNORE_INDEX, DataOptions, encode_sample
+from lfgate.truncation import infer_seqlen
 
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
@@ -187,7 +187,7 @@ def test_progress_prints_plain_lines_with_loss_rate_and_eta():
     from types import SimpleNamespace
 
     pytest.importorskip("transformers")
-    from lfguard.runner.progress import Progress
+    from lfgate.runner.progress import Progress
 
     out = io.StringIO()
     progress = Progress(batch_samples=8, stream=out, live=False)
@@ -207,7 +207,7 @@ def test_progress_bar_on_a_terminal_shows_loss_rate_and_eta():
     from types import SimpleNamespace
 
     pytest.importorskip("transformers")
-    from lfguard.runner.progress import Progress
+    from lfgate.runner.progress import Progress
 
     out = io.StringIO()
     progress = Progress(batch_samples=8, stream=out, live=True)

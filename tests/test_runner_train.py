@@ -1,4 +1,4 @@
-"""`lfguard train` end to end on CPU with a tiny local Qwen2 model: loss, outputs, adapter, resume, dry run."""
+"""`lfgate train` end to end on CPU with a tiny local Qwen2 model: loss, outputs, adapter, resume, dry run."""
 
 import json
 import os
@@ -146,7 +146,7 @@ def test_two_processes_through_torchrun_on_cpu(tiny_model, tmp_path, monkeypatch
 
     config = write_training_project(tmp_path, tiny_model, "max_steps: 4\n")
     env = dict(os.environ, FORCE_TORCHRUN="1", NPROC_PER_NODE="2", OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-m", "lfguard", "train", str(config)], cwd=tmp_path, env=env,
+    proc = subprocess.run([sys.executable, "-m", "lfgate", "train", str(config)], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "torch.distributed.run" in proc.stderr and "--nproc_per_node 2" in proc.stderr
@@ -169,11 +169,11 @@ def test_val_size_evaluates_during_and_after_training(tiny_model, tmp_path):
 
 @pytest.mark.parametrize("library", ["peft", "transformers"])
 def test_the_builtin_runner_without_the_train_extra_is_a_clear_error(tiny_model, tmp_path, monkeypatch, library):
-    """`pip install lfguard` without `[train]`: the check runs, then an install hint and exit 2, no traceback."""
+    """`pip install lfgate` without `[train]`: the check runs, then an install hint and exit 2, no traceback."""
     config = write_training_project(tmp_path, tiny_model)
     monkeypatch.setitem(__import__("sys").modules, library, None)  # `import peft` now raises ImportError
     code, _, err = run_cli("train", str(config), cwd=tmp_path)
-    assert code == 2 and f"needs {library}" in err and "pip install 'lfguard[train]'" in err
+    assert code == 2 and f"needs {library}" in err and "pip install 'lfgate[train]'" in err
     assert "internal error" not in err and not (tmp_path / "out").exists()
     code, out, err = run_cli("train", "--format", "json", str(config), "--dry-run", cwd=tmp_path)
     assert code == 0, err  # the plan goes without what needs the library

@@ -1,5 +1,5 @@
 """The SampleChecker as the dataset layer uses it: merging worker chunks, pickling, facts, the cutoff_len
-estimate, format inference, and positions through `lfguard check`."""
+estimate, format inference, and positions through `lfgate check`."""
 
 import json
 import pickle
@@ -7,9 +7,9 @@ import pickle
 from conftest import write_project
 from helpers import check_json, find
 from sample_check import codes, entry_of, run
-from lfguard.settings import Settings
-from lfguard.validator.model import DatasetUsage
-from lfguard.validator.samples import SampleChecker, infer_entry
+from lfgate.settings import Settings
+from lfgate.validator.model import DatasetUsage
+from lfgate.validator.samples import SampleChecker, infer_entry
 
 SG = {"formatting": "sharegpt"}
 
@@ -100,7 +100,7 @@ def test_inferred_entries_check_their_own_records_cleanly(tmp_path):
         assert [f.rule.code for f in findings if str(f.rule.severity) == "error"] == [], records
 
 
-def test_positions_through_lfguard_check(tmp_path):
+def test_positions_through_lfgate_check(tmp_path):
     records = [CHAT, c(("human", "a"), ("gpt", "b"), ("gpt", "c"), ("human", "d"))]
     text = "[\n" + ",\n".join(json.dumps(r) for r in records) + "\n]\n"
     write_project(tmp_path, {"data/dataset_info.json": json.dumps({"a": {"file_name": "a.json",
@@ -115,7 +115,7 @@ def test_positions_through_lfguard_check(tmp_path):
 
 
 def test_stage_judging_the_samples():
-    from lfguard.validator.samples import effective_stage
+    from lfgate.validator.samples import effective_stage
 
     def stage(raw, usage_stage=None):
         return effective_stage(entry_of(raw), DatasetUsage(stage=usage_stage))

@@ -166,7 +166,7 @@ TOOLS_TEXTS = [json.dumps([_FULL_TOOL]), json.dumps([{"type": "function", "funct
 
 
 def test_function_call_check_follows_the_template():
-    from lfguard.validator.samples.tools import function_call_problem
+    from lfgate.validator.samples.tools import function_call_problem
 
     think = "<think>plan</think>" + CALL
     assert function_call_problem(think) is None  # template unknown: any think block is accepted
@@ -182,18 +182,18 @@ def test_function_call_check_agrees_with_every_llamafactory_template():
     import subprocess
 
     from conftest import ROOT
-    from lfguard.validator.samples.tools import function_call_problem, tools_problem
+    from lfgate.validator.samples.tools import function_call_problem, tools_problem
 
-    python = os.environ.get("LFGUARD_LF_PYTHON", str(ROOT.parent / "lfvenv" / "bin" / "python"))
+    python = os.environ.get("LFGATE_LF_PYTHON", str(ROOT.parent / "lfvenv" / "bin" / "python"))
     if not os.path.exists(python):
         import pytest
-        pytest.skip("no Python with llamafactory (set LFGUARD_LF_PYTHON)")
+        pytest.skip("no Python with llamafactory (set LFGATE_LF_PYTHON)")
     cases = {"function": FUNCTION_CONTENTS, "tools": TOOLS_TEXTS}
     proc = subprocess.run([python, str(ROOT / "tests" / "lf_function_oracle.py")], input=json.dumps(cases),
                           capture_output=True, text=True, timeout=600)
     if proc.returncode != 0 and "No module named" in proc.stderr:
         import pytest
-        pytest.skip("the LFGUARD_LF_PYTHON interpreter has no llamafactory")
+        pytest.skip("the LFGATE_LF_PYTHON interpreter has no llamafactory")
     assert proc.returncode == 0, proc.stderr[-2000:]
     expected = json.loads(proc.stdout)
     assert len(expected["function"]) > 100

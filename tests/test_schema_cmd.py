@@ -1,4 +1,4 @@
-"""`lfguard schema [train|dataset_info]` prints the shipped JSON Schemas, or says clearly that one is missing."""
+"""`lfgate schema [train|dataset_info]` prints the shipped JSON Schemas, or says clearly that one is missing."""
 
 import json
 import os
@@ -7,7 +7,7 @@ import jsonschema
 import pytest
 
 from helpers import run_cli
-from lfguard.commands import schema
+from lfgate.commands import schema
 
 
 @pytest.mark.parametrize("name", ["train", "dataset_info"])
@@ -25,7 +25,7 @@ def test_prints_a_valid_json_schema(name):
 
 def test_default_is_the_train_schema_and_path_points_at_the_packaged_file():
     code, out, _ = run_cli("schema", "--path")
-    assert code == 0 and out.strip().endswith(os.path.join("lfguard", "schemas", "train.schema.json"))
+    assert code == 0 and out.strip().endswith(os.path.join("lfgate", "schemas", "train.schema.json"))
 
 
 def test_dataset_info_schema_accepts_llamafactory_style_entry():
@@ -44,7 +44,7 @@ def test_missing_schema_is_a_one_line_exit_2(monkeypatch, tmp_path):
     monkeypatch.setattr(schema, "FOLDER", str(tmp_path))
     code, out, err = run_cli("schema", "dataset_info")
     assert code == 2 and out == ""
-    assert err.startswith("lfguard: error: the dataset_info schema is missing") and err.count("\n") == 1
+    assert err.startswith("lfgate: error: the dataset_info schema is missing") and err.count("\n") == 1
 
 
 def test_unknown_schema_name_is_a_usage_error():

@@ -1,4 +1,4 @@
-"""`lfguard stats`: counts, lengths in tokens or characters, cutoff_len truncation, the histogram PNG."""
+"""`lfgate stats`: counts, lengths in tokens or characters, cutoff_len truncation, the histogram PNG."""
 
 import json
 import struct
@@ -7,7 +7,7 @@ import pytest
 
 from conftest import CORPUS
 from helpers import run_cli
-from lfguard.tools.stats import histogram, percentile
+from lfgate.tools.stats import histogram, percentile
 
 RECORDS = [
     {"instruction": "a b c", "input": "", "output": "d e"},  # 3 + 2
@@ -157,13 +157,13 @@ def test_remote_datasets_are_skipped_with_a_note(tmp_path):
 
 
 def test_template_tokens_match_the_runners_tokenization(tmp_path):
-    """With the model's tokenizer and a template lfguard models, per-sample totals are the lengths the runner
+    """With the model's tokenizer and a template lfgate models, per-sample totals are the lengths the runner
     (and LLaMA-Factory) tokenize to: same min, max, mean and count over cutoff_len."""
     transformers = pytest.importorskip("transformers")
     from conftest import ROOT
-    from lfguard.runner.templates import fix_tokenizer, get_template
-    from lfguard.runner.tokenize import DataOptions, encode_sample
-    from lfguard.validator.converter import align
+    from lfgate.runner.templates import fix_tokenizer, get_template
+    from lfgate.runner.tokenize import DataOptions, encode_sample
+    from lfgate.validator.converter import align
 
     quickstart = ROOT / "examples" / "quickstart"
     if not (quickstart / "model" / "tokenizer.json").is_file():
@@ -177,7 +177,7 @@ def test_template_tokens_match_the_runners_tokenization(tmp_path):
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(quickstart / "model"))
     template = get_template("qwen")
     fix_tokenizer(tokenizer, template)
-    from lfguard.tools.validate import entry_for
+    from lfgate.tools.validate import entry_for
 
     entry = entry_for("quickstart", {"file_name": "quickstart.json"}, str(quickstart / "data" / "dataset_info.json"))
     records = json.loads((quickstart / "data" / "quickstart.json").read_text(encoding="utf-8"))

@@ -6,15 +6,15 @@ import pytest
 
 from conftest import write_project
 from helpers import check_json, codes, find, run_cli
-from lfguard import suppressions
-from lfguard.diagnostics import Diagnostic, Severity
-from lfguard.errors import UsageError
-from lfguard.settings import Settings
+from lfgate import suppressions
+from lfgate.diagnostics import Diagnostic, Severity
+from lfgate.errors import UsageError
+from lfgate.settings import Settings
 
 CONFIG = """\
-model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct  # lfguard: ignore[TR101]
+model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct  # lfgate: ignore[TR101]
 stage: sft
-# lfguard: ignore[TR2, TR300]
+# lfgate: ignore[TR2, TR300]
 lora_target:
   - q_proj
   - v_proj
@@ -53,7 +53,7 @@ def test_own_line_ignore_covers_the_next_key_and_its_block_by_prefix(tmp_path):
 
 
 def test_file_ignore_anywhere_silences_the_whole_file(tmp_path):
-    path = write_project(tmp_path, {"train.yaml": CONFIG + "# lfguard: file-ignore[DS101]\n"}) / "train.yaml"
+    path = write_project(tmp_path, {"train.yaml": CONFIG + "# lfgate: file-ignore[DS101]\n"}) / "train.yaml"
     result = run([diag("TR101", path, 1), diag("DS101", path, 3), diag("DS101", path), diag("DS102", path, 8)])
     assert left(result) == [("DS102", 8), ("SUP001", 3)]  # line 3's ignore[TR2, TR300] silenced nothing
 
@@ -89,10 +89,10 @@ def test_files_without_the_marker_text_are_not_scanned(tmp_path):
 
 def test_per_file_ignores_silence_json_findings_and_stale_entries_are_reported(tmp_path):
     write_project(tmp_path, {
-        ".lfguard.toml": '[per-file-ignores]\n"data/old_*.json" = ["DS1"]\n"data/x.json" = ["DS9"]\n'
+        ".lfgate.toml": '[per-file-ignores]\n"data/old_*.json" = ["DS1"]\n"data/x.json" = ["DS9"]\n'
                          '"nowhere/*" = ["DS7"]\n',
         "data/old_a.json": "[]", "data/x.json": "[]"})
-    from lfguard.config_file import load_settings
+    from lfgate.config_file import load_settings
 
     settings = load_settings(str(tmp_path))
     old, other = tmp_path / "data" / "old_a.json", tmp_path / "data" / "x.json"
@@ -142,8 +142,8 @@ def test_update_baseline_needs_a_file(tmp_path):
 
 
 def test_end_to_end_inline_and_file_ignores(tmp_path):
-    write_project(tmp_path, {"train.yaml": "model_name_or_path: x  # lfguard: ignore[XX001]\n"
-                                           "# lfguard: file-ignore[LG001]\n"})
+    write_project(tmp_path, {"train.yaml": "model_name_or_path: x  # lfgate: ignore[XX001]\n"
+                                           "# lfgate: file-ignore[LG001]\n"})
     _, report = check_json("train.yaml", cwd=tmp_path)
     stale = find(report, "SUP001")
     assert [(d["file"], d["line"], d["column"]) for d in stale] == [("train.yaml", 1, 24), ("train.yaml", 2, 1)]
@@ -152,15 +152,15 @@ def test_end_to_end_inline_and_file_ignores(tmp_path):
 
 
 def test_sup001_can_itself_be_silenced_per_file(tmp_path):
-    write_project(tmp_path, {"train.yaml": "model_name_or_path: x  # lfguard: ignore[XX001]\n",
-                             ".lfguard.toml": '[per-file-ignores]\n"*.yaml" = ["SUP001"]\n'})
+    write_project(tmp_path, {"train.yaml": "model_name_or_path: x  # lfgate: ignore[XX001]\n",
+                             ".lfgate.toml": '[per-file-ignores]\n"*.yaml" = ["SUP001"]\n'})
     _, report = check_json("train.yaml", cwd=tmp_path)
     assert "SUP001" not in codes(report)  # and the per-file-ignores entry, used, is not stale either
 
 
 def test_line_numbers_follow_yaml_line_breaks(tmp_path):
     path = tmp_path / "train.yaml"
-    path.write_bytes("a: 1\r\nb: \"x\u2028y\"\r\nc: 2  # lfguard: ignore[TY101]\r\n".encode("utf-8"))
+    path.write_bytes("a: 1\r\nb: \"x\u2028y\"\r\nc: 2  # lfgate: ignore[TY101]\r\n".encode("utf-8"))
     [marker] = suppressions.scan_markers(str(path))
     assert marker.line == 4 and marker.lines == frozenset({4})  # PyYAML counts U+2028 as a line break too
 

@@ -9,8 +9,8 @@ import pytest
 
 from conftest import write_project
 from helpers import check_json, codes, find
-from lfguard.registry import all_rules
-from lfguard.validator import train_schema, training
+from lfgate.registry import all_rules
+from lfgate.validator import train_schema, training
 
 all_rules()
 
@@ -97,7 +97,7 @@ def test_version_switch_decides_newer_keys(tmp_path):
 
 def test_default_version_is_installed_else_newest(monkeypatch):
     monkeypatch.setattr(train_schema, "installed_llamafactory", lambda: None)
-    from lfguard.settings import Settings
+    from lfgate.settings import Settings
     assert train_schema.target_version(Settings())[0] == train_schema.train_schema()["x-newest-known-version"]
     monkeypatch.setattr(train_schema, "installed_llamafactory", lambda: "0.9.5")
     assert train_schema.target_version(Settings()) == ("0.9.5", "the installed llamafactory")
@@ -241,7 +241,7 @@ def test_overrides_are_merged_and_point_at_the_command_line(tmp_path):
 # -- the lint path -----------------------------------------------------------------------------------------------------
 def test_lint_path_imports_nothing_heavy(tmp_path):
     write_project(tmp_path, {"train.yaml": BASE + "learning_rate: 1.0e-4\n"})
-    code = ("import sys\nfrom lfguard.cli import main\nmain(['check', '--format', 'json', 'train.yaml'])\n"
+    code = ("import sys\nfrom lfgate.cli import main\nmain(['check', '--format', 'json', 'train.yaml'])\n"
             "heavy = [m for m in ('torch', 'transformers', 'peft', 'pandas', 'tokenizers', 'llamafactory') "
             "if m in sys.modules]\nprint('HEAVY', heavy, file=sys.stderr)\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
@@ -289,8 +289,8 @@ _KEYS = st.sampled_from(sorted(train_schema.properties()) + ["stage", "dataset",
 
 @given(st.dictionaries(_KEYS, _VALUES, max_size=8))
 def test_any_values_give_diagnostics_not_crashes(tmp_path_factory, values):
-    from lfguard.settings import Settings
-    from lfguard.validator import links
+    from lfgate.settings import Settings
+    from lfgate.validator import links
 
     folder = tmp_path_factory.mktemp("fuzz")
     values = {"model_name_or_path": "m", **values}
@@ -356,7 +356,7 @@ def test_a_config_written_as_a_list_is_reported(tmp_path):
 def test_removed_key_is_a_warning_where_transformers_4_is_installed(tmp_path, monkeypatch):
     """TY102 is an error for transformers 5 (LLaMA-Factory rejects the key), a warning when 4.x is installed."""
     from helpers import check_json
-    from lfguard.validator import training
+    from lfgate.validator import training
 
     (tmp_path / "train.yaml").write_text("model_name_or_path: Qwen/Qwen2.5-0.5B\nstage: sft\ndo_train: true\n"
                                          "output_dir: out\nfsdp_transformer_layer_cls_to_wrap: Qwen2DecoderLayer\n")

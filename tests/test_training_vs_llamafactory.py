@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from lfguard.registry import all_rules
+from lfgate.registry import all_rules
 
 pytestmark = pytest.mark.llamafactory
 
@@ -170,17 +170,17 @@ def test_corpus_errors_agree_with_llamafactory(tmp_path):
     _, report = check_json("examples", "--llamafactory-version", "0.9.5", cwd=tmp_path / "lf")
     parse_time = {d["file"] for d in report["diagnostics"] if d["severity"] == "error"
                   and d["code"][:3] in ("TY1", "TY3") and d["code"] not in MACHINE_DEPENDENT - {"TY104"}}
-    from lfguard.settings import Settings
-    from lfguard.validator import training
+    from lfgate.settings import Settings
+    from lfgate.validator import training
 
-    def standard_config(rel):  # what lfguard reads as a llamafactory-cli config (not accelerate, v1, Megatron)
+    def standard_config(rel):  # what lfgate reads as a llamafactory-cli config (not accelerate, v1, Megatron)
         config = training.load_config(str(CORPUS / rel), str(CORPUS), Settings(llamafactory_version="0.9.5"))
         return config is not None and config.engine == "v0"
 
     # predict_with_generate is dropped above (it needs extra packages), so `do_predict` then fails by construction.
     rejected = {f for f, err in outcome.items() if err and "predict_with_generate" not in err and standard_config(f)}
     parse_time = {f for f in parse_time if standard_config(f)}
-    assert parse_time == rejected, {"lfguard only": parse_time - rejected,
+    assert parse_time == rejected, {"lfgate only": parse_time - rejected,
                                     "llamafactory only": {f: outcome[f] for f in rejected - parse_time}}
 
 
@@ -224,8 +224,8 @@ def test_random_configs_are_rejected_exactly_when_llamafactory_rejects_them(tmp_
 
     import yaml
 
-    from lfguard.settings import Settings
-    from lfguard.validator import training
+    from lfgate.settings import Settings
+    from lfgate.validator import training
 
     python = _llamafactory_python()
     if python is None:

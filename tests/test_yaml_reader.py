@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from lfguard.readers.yaml_reader import MAX_NODES, load_file, load_text, parse_scalar
+from lfgate.readers.yaml_reader import MAX_NODES, load_file, load_text, parse_scalar
 
 
 def kinds(doc):

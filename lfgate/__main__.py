@@ -1,0 +1,3 @@
+from lfgate.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""Show what will be trained: each sample rendered with its chat template, masked tokens apart from trained ones.
+
+Uses the same data path, template and tokenizer as `lfgate train`, so this is exactly what the model sees.
+In text output, trained (label) tokens are green and masked ones dim; without colour they are set off with
+[[ ]]. `--format json` gives input_ids, labels and the decoded text of each sample.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from lfgate.commands import common
+from lfgate.errors import UsageError
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="CONFIG", help="training YAML, then key=value overrides")
+    parser.add_argument("--samples", "-n", type=int, default=3, metavar="N", help="how many samples (default 3)")
+    parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser.add_argument("--dataset-dir", metavar="DIR", help="override the config's dataset_dir")
+
+
+def run(args) -> int:
+    from lfgate.runner import config as config_mod, data, recipe
+    from lfgate.runner.tokenize import IGNORE_INDEX
+
+    paths, overrides = common.split_overrides(args.paths)
+    if len(paths) != 1 or not os.path.isfile(paths[0]):
+        raise UsageError("give exactly one existing training YAML (then key=value overrides)")
+    if args.samples < 1:
+        raise UsageError("--samples must be at least 1")
+    try:
+        config = config_mod.load(paths[0], overrides)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    from lfgate.runner.templates import TEMPLATES
+
+    if config.values.get("template") not in TEMPLATES:
+        raise UsageError(f"template {config.values.get('template')!r} is not one lfgate renders "
+                         f"({', '.join(sorted(TEMPLATES))})")
+    try:
+        train, _ = data.load_samples(config, args.dataset_dir)
+        tokenizer = recipe.load_tokenizer(config)
+    except (data.DataError, OSError) as err:
+        raise UsageError(str(err)) from None
+    template, _ = recipe.build_template(config, tokenizer)
+    chosen = sorted(train, key=lambda s: (s.dataset, s.index))[:args.samples]
+    features = recipe.tokenize(chosen, tokenizer, template, recipe.data_options(config))
+    rows = []
+    for sample, feature in zip(chosen, features):
+        ids, labels = feature["input_ids"], feature["labels"]
+        rows.append({"dataset": sample.dataset, "sample": sample.index, "input_ids": ids, "labels": labels,
+                     "text": tokenizer.decode(ids, skip_special_tokens=False),
+                     "trained_text": tokenizer.decode([t for t in labels if t != IGNORE_INDEX],
+                                                      skip_special_tokens=False),
+                     "tokens": len(ids), "trained_tokens": sum(1 for t in labels if t != IGNORE_INDEX)})
+    if args.format == "json":
+        json.dump(rows, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    for row in rows:
+        print(f"── {row['dataset']} sample {row['sample']}: {row['tokens']} tokens, {row['trained_tokens']} trained "
+              f"(template {config.values.get('template')}, cutoff_len {config.get('cutoff_len', 2048)})")
+        print(render_spans(tokenizer, row["input_ids"], row["labels"], color))
+        print()
+    return 0
+
+
+def spans(input_ids, labels):
+    """Runs of consecutive tokens that are all trained or all masked: [(trained, [ids])]."""
+    out = []
+    for token, label in zip(input_ids, labels):
+        trained = label != -100
+        if out and out[-1][0] == trained:
+            out[-1][1].append(token)
+        else:
+            out.append((trained, [token]))
+    return out
+
+
+def render_spans(tokenizer, input_ids, labels, color: bool) -> str:
+    parts = []
+    for trained, ids in spans(input_ids, labels):
+        text = tokenizer.decode(ids, skip_special_tokens=False)
+        if color:
+            parts.append(f"\x1b[32m{text}\x1b[0m" if trained else f"\x1b[2m{text}\x1b[0m")
+        else:
+            parts.append(f"[[{text}]]" if trained else text)
+    return "".join(parts)

@@ -1,0 +1,191 @@
+"""Check a training config, its registry and its datasets, then launch LoRA SFT.
+
+Everything `lfgate check` runs, plus whether this runner can train the config on this machine (rules RN*).
+Any error stops the launch before a model is loaded. Then the built-in runner trains (torchrun for several
+devices or nodes), or `--backend llamafactory` runs `llamafactory-cli train CONFIG` with the same overrides.
+`--dry-run` prints the plan (device, dtype, samples, steps, tokens, LoRA parameters, memory) and stops.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+from lfgate.commands import common
+from lfgate.errors import UsageError
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="CONFIG", help="training YAML, then key=value overrides")
+    parser.add_argument("--backend", choices=["builtin", "llamafactory"], default="builtin",
+                        help="builtin: lfgate's LoRA SFT runner (default); llamafactory: llamafactory-cli train")
+    parser.add_argument("--dry-run", action="store_true", help="check and print the plan; load no weights")
+    common.add_check_arguments(parser)
+
+
+def _config_path(args):
+    paths, overrides = common.split_overrides(args.paths)
+    if len(paths) != 1:
+        raise UsageError("give exactly one training YAML (then key=value overrides)")
+    if not os.path.isfile(paths[0]):
+        raise UsageError(f"{paths[0]} does not exist")
+    return paths[0], overrides
+
+
+def run(args) -> int:
+    # Idle OpenMP threads busy-wait by default (libgomp). On a CPU shared with other work, every parallel region
+    # then waits for descheduled threads: steps ~20x slower (benchmarks/README.md). Only effective before torch
+    # is imported, hence here; an explicit setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from lfgate.diagnostics import Severity
+    from lfgate.registry import selected
+    from lfgate.runner import config as config_mod, devices, rules
+    from lfgate.validator.engine import Checker
+
+    path, overrides = _config_path(args)
+    settings = common.settings_from_args(args, overrides)
+    report = Checker(settings).run([path])
+    try:
+        config = config_mod.load(path, overrides)
+    except ValueError as err:
+        config = None
+        if not any(d.severity == Severity.ERROR for d in report.diagnostics):
+            raise UsageError(str(err)) from None
+
+    builtin = args.backend == "builtin"
+    machine = devices.detect()
+    plan, world_size, samples = None, 1, None
+    if config is not None:
+        precision = devices.choose_precision(machine, bool(config.get("bf16", False)), bool(config.get("fp16", False)))
+        found = rules.machine_checks(config, machine, precision, builtin)
+        if builtin:
+            found += rules.runner_checks(config)
+        if builtin and not any(d.severity == Severity.ERROR for d in found):
+            problems, samples = _load_data(config, settings, rules)
+            found += problems
+        report.extend([d for d in found if selected(d.code, settings.select, settings.ignore)])
+    errors = [d for d in report.diagnostics if d.severity == Severity.ERROR]
+    env = os.environ
+    if config is not None and builtin and not errors:
+        w = devices.world(env, machine)
+        world_size = int(w["nnodes"]) * int(w["nproc_per_node"]) if devices.needs_torchrun(env, machine) else 1
+        if args.dry_run:
+            plan = _plan(config, machine, precision, world_size, samples)
+
+    _emit(report, args, settings, plan)
+    if errors:
+        print(f"lfgate: {len(errors)} error(s): not launching", file=sys.stderr)
+        return 1
+    if args.dry_run:
+        if not builtin:
+            print(f"would run: {' '.join(_llamafactory_command(path, overrides))}", file=sys.stderr)
+        return common.exit_code(report, settings)
+    missing = _missing_train_extra() if builtin else []
+    if missing:
+        print(f"lfgate: the built-in runner needs {', '.join(missing)}, not installed here: "
+              "pip install 'lfgate[train]' (with the torch build for your machine first), or --backend llamafactory",
+              file=sys.stderr)
+        return 2
+    for note in machine.notes:
+        print(f"lfgate: warning: {note}", file=sys.stderr)
+    if not builtin:
+        return _run_llamafactory(path, overrides)
+    if world_size > 1:
+        command = devices.torchrun_command(env, machine, [path, *[f"{k}={v}" for k, v in overrides.items()]])
+        print(f"lfgate: launching {' '.join(command)}", file=sys.stderr)
+        return subprocess.call(command, env={**env, "LFGATE_CHECKED": "1"})
+    return _train(config, machine, precision, settings, samples)
+
+
+def _missing_train_extra() -> list:
+    """The runner's libraries (the `train` extra) that cannot be imported."""
+    import importlib
+
+    missing = []
+    for name in ("torch", "transformers", "peft"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
+
+
+def _load_data(config, settings, rules):
+    """The samples the run will train (RN006 when the runner cannot read them)."""
+    from lfgate.runner import data
+
+    try:
+        return [], data.load_samples(config, settings.dataset_dir)
+    except data.DataError as err:
+        return [rules.DATA_NOT_TRAINABLE.diag(str(err), **rules.where(config, "dataset"))], None
+
+
+def _plan(config, machine, precision, world_size, samples):
+    from lfgate.runner import plan as plan_mod, recipe
+
+    train, evaluation = samples or ([], [])
+    per_dataset = {}
+    for sample in train + evaluation:
+        per_dataset[sample.dataset] = per_dataset.get(sample.dataset, 0) + 1
+    try:
+        tokenizer = recipe.load_tokenizer(config)
+        recipe.build_template(config, tokenizer)
+    except Exception as err:  # a hub id without network, a broken tokenizer: plan without token counts
+        print(f"lfgate: cannot load the tokenizer ({type(err).__name__}: {err}); no token counts",
+              file=sys.stderr)
+        tokenizer = None
+    return plan_mod.make_plan(config, machine, precision, world_size, train, evaluation, per_dataset, tokenizer)
+
+
+def _emit(report, args, settings, plan) -> None:
+    from lfgate.runner.plan import render_text
+
+    if args.format == "json":
+        from lfgate.reporters.json_format import to_object
+
+        obj = to_object(report)
+        if plan is not None:
+            obj["plan"] = plan
+        text = json.dumps(obj, ensure_ascii=False, indent=2) + "\n"
+        if args.output_file:
+            with open(args.output_file, "w", encoding="utf-8") as f:
+                f.write(text)
+        else:
+            sys.stdout.write(text)
+        return
+    common.emit(report, args, settings)
+    if plan is not None:
+        sys.stdout.write(render_text(plan))
+
+
+def _llamafactory_command(path, overrides):
+    return ["llamafactory-cli", "train", path, *[f"{k}={v}" for k, v in overrides.items()]]
+
+
+def _run_llamafactory(path, overrides) -> int:
+    command = _llamafactory_command(path, overrides)
+    exe = shutil.which(command[0])
+    if exe is None:
+        raise UsageError("llamafactory-cli is not installed: pip install llamafactory (or use --backend builtin)")
+    print(f"lfgate: running {' '.join(command)}", file=sys.stderr)
+    return subprocess.call([exe, *command[1:]], env=dict(os.environ))
+
+
+def _train(config, machine, precision, settings, samples) -> int:
+    from lfgate.runner import recipe
+    from lfgate.runner.data import DataError
+
+    if precision.note:
+        print(f"lfgate: {precision.note}", file=sys.stderr)
+    try:
+        metrics = recipe.train(config, machine, precision, settings.dataset_dir, samples=samples)
+    except (DataError, OSError) as err:  # OSError: a model or tokenizer that cannot be found or read
+        raise UsageError(str(err).strip().splitlines()[0] if str(err).strip() else repr(err)) from None
+    loss = metrics.get("train_loss")
+    print(f"lfgate: done: train_loss {loss:.4f}, {metrics.get('train_runtime', 0):.1f} s, "
+          f"{metrics.get('train_samples_per_second', 0):.1f} samples/s; adapter in {config.output_dir}",
+          file=sys.stderr)
+    return 0

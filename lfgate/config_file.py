@@ -1,0 +1,206 @@
+"""``[tool.lfgate]`` in pyproject.toml, or ``.lfgate.toml``, found upward from the working directory.
+
+In each folder from the working directory up, ``.lfgate.toml`` wins over ``pyproject.toml``, and a
+``pyproject.toml`` without a ``[tool.lfgate]`` table is passed over. The former name's ``.lfguard.toml`` and
+``[tool.lfguard]`` are read after those, with an LG002 finding (``legacy.py``). Keys are spelt as on the command line
+(``fail-on``, ``per-file-ignores``). Relative paths in the file resolve against the file's folder. A bad file
+is a UsageError (exit 2) that names the file and the key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import sys
+from typing import Optional
+
+from lfgate import legacy
+from lfgate.diagnostics import Severity
+from lfgate.errors import UsageError
+from lfgate.settings import Settings
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python < 3.11 only
+    import tomli as tomllib
+
+CONFIG_NAMES = (".lfgate.toml", "pyproject.toml", legacy.OLD_CONFIG_FILE)
+TABLES = ("lfgate", legacy.OLD_NAME)  # [tool.X] in pyproject.toml, the new name first
+CODE_PATTERN = re.compile(r"^[A-Z]+[0-9]*$")  # a rule code or a prefix of one: DS, DS1, DS101
+
+
+def find_config(start: Optional[str] = None) -> Optional[tuple]:
+    """(path, table, the old name's table or file was used) of the nearest configuration, or None."""
+    folder = os.path.abspath(start or os.getcwd())
+    while True:
+        for name in CONFIG_NAMES:
+            path = os.path.join(folder, name)
+            if os.path.isfile(path):
+                found = _table(path, _read(path))
+                if found is not None:
+                    return (path, *found)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
+def _table(path: str, data: dict) -> Optional[tuple]:
+    """(table, old spelling) of one file's settings; None for a pyproject.toml without one."""
+    if os.path.basename(path) == "pyproject.toml":
+        tool = data.get("tool")
+        for index, name in enumerate(TABLES):
+            table = tool.get(name) if isinstance(tool, dict) else None
+            if table is not None:
+                if not isinstance(table, dict):
+                    raise UsageError(f"{path}: [tool.{name}] must be a table")
+                return table, index > 0
+        return None
+    return data, os.path.basename(path) == legacy.OLD_CONFIG_FILE  # keys at the top level, as in ruff.toml
+
+
+def _read(path: str) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as err:
+        raise UsageError(f"{path}: not valid TOML: {err}") from None
+    except OSError as err:
+        raise UsageError(f"cannot read {path}: {err.strerror}") from None
+
+
+# -- one parser per key: (value, where) -> value for Settings --------------------------------------------------
+
+
+def _codes(value, where):
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UsageError(f"{where} must be a list of rule codes, e.g. [\"DS101\", \"TR\"]")
+    codes = tuple(v.strip().upper() for v in value)
+    bad = [c for c in codes if not CODE_PATTERN.match(c)]
+    if bad:
+        raise UsageError(f"{where}: {bad[0]!r} is not a rule code or prefix (`lfgate rules` lists them)")
+    return codes
+
+
+def _globs(value, where):
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise UsageError(f"{where} must be a list of glob patterns, e.g. [\"data/raw/*\"]")
+    return tuple(value)
+
+
+def _severity(value, where):
+    if not isinstance(value, str):
+        raise UsageError(f"{where} must be \"error\", \"warning\" or \"info\"")
+    try:
+        return Severity.parse(value)
+    except ValueError as err:
+        raise UsageError(f"{where}: {err}") from None
+
+
+def _positive_int(value, where):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f"{where} must be a whole number of at least 1, not {value!r}")
+    return value
+
+
+def _string(value, where):
+    if not isinstance(value, str) or not value:
+        raise UsageError(f"{where} must be a non-empty string")
+    return value
+
+
+def _per_file_ignores(value, where):
+    if not isinstance(value, dict):
+        raise UsageError(f"{where} must be a table of glob = [codes], e.g. \"data/legacy/*\" = [\"DS101\"]")
+    return {glob: _codes(codes, f"{where}.{glob!r}") for glob, codes in value.items()}
+
+
+# key in the file -> (Settings attribute, parser, resolve relative paths against the file's folder)
+KEYS = {
+    "select": ("select", _codes, False),
+    "ignore": ("ignore", _codes, False),
+    "fail-on": ("fail_on", _severity, False),
+    "per-file-ignores": ("per_file_ignores", _per_file_ignores, False),
+    "exclude": ("exclude", _globs, False),
+    "extend-exclude": ("extend_exclude", _globs, False),
+    "dataset-dir": ("dataset_dir", _string, True),
+    "baseline": ("baseline", _string, True),
+    "devices": ("devices", _positive_int, False),
+    "workers": ("workers", _positive_int, False),
+    "llamafactory-version": ("llamafactory_version", _string, False),
+}
+
+
+def settings_from_table(table: dict, path: str) -> Settings:
+    settings = Settings(source=path)
+    label = "[tool.lfgate]" if os.path.basename(path) == "pyproject.toml" else ""
+    folder = os.path.dirname(os.path.abspath(path))
+    for key, value in table.items():
+        if key not in KEYS:
+            close = difflib.get_close_matches(key.replace("_", "-"), KEYS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(KEYS)}"
+            raise UsageError(f"{path}: unknown key {label}{'.' if label else ''}{key}{hint}")
+        attribute, parse, is_path = KEYS[key]
+        parsed = parse(value, f"{path}: {key}")
+        if is_path:
+            parsed = os.path.normpath(os.path.join(folder, os.path.expanduser(parsed)))
+        setattr(settings, attribute, parsed)
+    return settings
+
+
+def load_file(path: str) -> Settings:
+    """Settings from one named file (`--config`): a pyproject.toml needs its [tool.lfgate] table."""
+    if not os.path.isfile(path):
+        raise UsageError(f"--config {path}: no such file")
+    found = _table(path, _read(path))
+    if found is None:
+        raise UsageError(f"{path} has no [tool.lfgate] table")
+    return _settings(path, *found)
+
+
+def load_settings(start: Optional[str] = None) -> Settings:
+    """Defaults, then the nearest configuration file (if any)."""
+    found = find_config(start)
+    return Settings() if found is None else _settings(*found)
+
+
+def _settings(path: str, table: dict, old_spelling: bool) -> Settings:
+    settings = settings_from_table(table, path)
+    if old_spelling:
+        settings.deprecations.append(legacy.config_finding(path, os.path.basename(path) == "pyproject.toml"))
+    return settings
+
+
+def project_root(settings: Settings) -> str:
+    """Where per-file-ignores globs are matched from: the config file's folder, else the working directory."""
+    return os.path.dirname(os.path.abspath(settings.source)) if settings.source else os.getcwd()
+
+
+def describe(settings: Settings) -> str:
+    """The resolved settings in the file's own spelling, for `lfgate check --show-settings`."""
+    lines = [f"# config file: {settings.source or 'none (defaults)'}"]
+    for key, (attribute, _, _) in KEYS.items():
+        value = getattr(settings, attribute)
+        lines.append(f"# {key} = (unset)" if value is None else f"{key} = {_toml(value)}")
+    if settings.overrides:
+        lines.append(f"# overrides: {_toml(settings.overrides)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml(value) -> str:
+    if isinstance(value, Severity):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml(k)} = {_toml(v)}" for k, v in value.items()) + " }" if value else "{}"
+    return "[" + ", ".join(_toml(v) for v in value) + "]"

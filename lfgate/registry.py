@@ -1,0 +1,109 @@
+"""The rule registry: every rule's code, name, severity, title and documented examples, in one place.
+
+A rule is declared once, next to the pure function that checks it::
+
+    UNKNOWN_KEY = rule(
+        "DI101", "unknown-entry-key", WARNING,
+        "Unknown key in a dataset_info.json entry",
+        why="LLaMA-Factory ignores keys it does not know, so a typo silently does nothing.",
+        fix="Use one of the documented keys.",
+        bad={"data/dataset_info.json": '{"a": {"file_name": "a.json", "fomatting": "sharegpt"}}', ...},
+        good={...},
+    )
+
+and the check yields ``UNKNOWN_KEY.diag("message", file=..., line=...)``.
+
+``bad`` and ``good`` are small projects (relative path -> file text). ``lfgate rules CODE`` prints them and
+``tests/test_rule_examples.py`` checks every one: ``bad`` must raise the rule, ``good`` must not. ``target``
+names the path to check (default: the project folder). So the documentation cannot drift from the behaviour.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Dict, Mapping, Optional
+
+from lfgate.diagnostics import Diagnostic, Severity
+
+ERROR, WARNING, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
+
+# Modules that declare rules. Importing them fills RULES; adding a rule module is one line here.
+RULE_MODULES = (
+    "lfgate.validator.rules_general",
+    "lfgate.validator.dataset_info",
+    "lfgate.validator.datafile",
+    "lfgate.validator.samples",
+    "lfgate.validator.training",
+    "lfgate.validator.links",
+    "lfgate.suppressions",
+    "lfgate.legacy",
+    "lfgate.runner.rules",
+)
+
+RULES: Dict[str, "Rule"] = {}
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    severity: Severity
+    title: str
+    why: str = ""
+    fix: str = ""
+    bad: Mapping[str, str] = field(default_factory=dict)
+    good: Mapping[str, str] = field(default_factory=dict)
+    target: Optional[str] = None  # path inside the example project to check; None = the whole folder
+    args: tuple = ()  # extra `lfgate check` arguments the examples need
+    command: str = "check"  # the subcommand that runs the examples: check, or train (its RN rules)
+
+    def diag(self, message: str, *, severity: Optional[Severity] = None, **where) -> Diagnostic:
+        return Diagnostic(self.code, severity if severity is not None else self.severity, message, **where)
+
+    def to_dict(self) -> dict:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "severity": str(self.severity),
+            "title": self.title,
+            "why": self.why,
+            "fix": self.fix,
+            "bad": _texts(self.bad),
+            "good": _texts(self.good),
+            "target": self.target,
+            "args": list(self.args),
+            "command": self.command,
+        }
+
+
+def _texts(files: Mapping[str, object]) -> dict:
+    """Example files as text; bytes (a file that is deliberately not UTF-8) shown with \\x escapes."""
+    return {path: text if isinstance(text, str) else text.decode("utf-8", "backslashreplace")
+            for path, text in files.items()}
+
+
+def rule(code: str, name: str, severity: Severity, title: str, **doc) -> Rule:
+    if code in RULES:
+        raise RuntimeError(f"rule code {code} declared twice")
+    declared = Rule(code, name, severity, title, **doc)
+    RULES[code] = declared
+    return declared
+
+
+def all_rules() -> Dict[str, Rule]:
+    """Every registered rule, sorted by code (imports the rule modules on first use)."""
+    for module in RULE_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:  # a rule module not written yet must not break the others
+            if err.name != module:
+                raise
+    return dict(sorted(RULES.items()))
+
+
+def selected(code: str, select=(), ignore=()) -> bool:
+    """ruff-style selection: the longest matching prefix wins; select defaults to everything."""
+    best_select = max((len(p) for p in select if code.startswith(p)), default=-1 if select else 0)
+    best_ignore = max((len(p) for p in ignore if code.startswith(p)), default=-1)
+    return best_select >= 0 and best_select >= best_ignore + (0 if best_ignore < 0 else 1)

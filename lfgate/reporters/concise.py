@@ -1,0 +1,16 @@
+"""--format concise: one line per diagnostic, ``file:line:col: CODE message``, for editors and grep."""
+
+from __future__ import annotations
+
+from lfgate.reporters import where
+
+
+def line(d) -> str:
+    # Keep one finding on one line, whatever the message holds.
+    text = where.message(d).replace("\r", "\\r").replace("\n", "\\n")
+    return f"{where.position(d)}: {d.code} {text}"
+
+
+def render(report, stream, color: bool = False) -> None:
+    for d in report.sorted():
+        stream.write(line(d) + "\n")

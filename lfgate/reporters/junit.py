@@ -1,0 +1,62 @@
+"""--format junit: JUnit XML, one testsuite per file and one failing testcase per diagnostic.
+
+CI systems that only read test reports (GitLab, Jenkins, Azure) then list the findings. A clean run is one
+passing testcase, so the report is never empty. Written line by line: a million findings stay fast.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from xml.sax.saxutils import escape, quoteattr
+
+from lfgate.reporters import where
+
+# Characters XML 1.0 cannot hold at all (dataset text may contain them): replaced, never written.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_ATTR_WHITESPACE = {"\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}  # kept as written, not folded to spaces
+
+
+def _text(value: str) -> str:
+    return escape(_NOT_XML.sub("\ufffd", value), {"\r": "&#13;"})
+
+
+def _attr(value) -> str:
+    return quoteattr(_NOT_XML.sub("\ufffd", str(value)), _ATTR_WHITESPACE)
+
+
+def _tag(name: str, attrs: dict, end: str = ">") -> str:
+    return f"<{name}" + "".join(f" {k}={_attr(v)}" for k, v in attrs.items()) + end
+
+
+def _case_name(d) -> str:
+    place = []
+    if d.line is not None:
+        place.append(f"line {d.line}" + (f", column {d.column}" if d.column is not None else ""))
+    extra = where.context(d)
+    if extra:
+        place.append(extra)
+    return f"{d.code} ({'; '.join(place)})" if place else d.code
+
+
+def render(report, stream, color: bool = False) -> None:
+    groups = defaultdict(list)
+    for d in report.sorted():
+        groups[where.path(d) or "<project>"].append(d)
+    total = len(report.diagnostics)
+    write = stream.write
+    write('<?xml version="1.0" encoding="UTF-8"?>\n')
+    write(_tag("testsuites", {"name": "lfgate", "tests": max(total, 1), "failures": total, "errors": 0}) + "\n")
+    if not groups:
+        write('  <testsuite name="lfgate" tests="1" failures="0" errors="0">\n')
+        write('    <testcase name="lfgate check" classname="lfgate" />\n')
+        write("  </testsuite>\n")
+    for path, items in groups.items():
+        write("  " + _tag("testsuite", {"name": path, "tests": len(items), "failures": len(items), "errors": 0}) + "\n")
+        for d in items:
+            write("    " + _tag("testcase", {"name": _case_name(d), "classname": path}) + "\n")
+            write("      " + _tag("failure", {"message": d.message, "type": d.severity})
+                  + _text(f"{d.code} ({d.severity}): {where.message(d)}") + "</failure>\n")
+            write("    </testcase>\n")
+        write("  </testsuite>\n")
+    write("</testsuites>\n")

@@ -1,0 +1,64 @@
+"""--format text: findings grouped per rule, with counts, the first few places and a code frame."""
+
+from __future__ import annotations
+
+import itertools
+import linecache
+from collections import defaultdict
+
+from lfgate.diagnostics import Severity
+from lfgate.reporters import where
+
+PLACES_PER_RULE = 5  # a million bad records must not print a million lines
+STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+def _place(d) -> str:
+    extra = where.context(d)
+    return where.position(d) + (f" ({extra})" if extra else "")
+
+
+def _frame(d, width: int = 160):
+    """The offending line and a caret under the column, when the file has lines."""
+    if not d.file or d.line is None:
+        return None
+    text = linecache.getline(d.file, d.line).rstrip("\n")
+    if not text:
+        return None
+    col = d.column or 1
+    if len(text) > width:  # long JSONL lines: show a window around the column
+        start = max(0, col - 1 - width // 2)
+        text, col = ("…" + text[start:start + width] + "…"), col - start + 1
+    return f"{d.line:>6} | {text}\n       | {' ' * (col - 1)}^"
+
+
+def render(report, stream, color: bool = False) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(file=stream, force_terminal=color, no_color=not color, highlight=False, soft_wrap=True,
+                      width=200 if not color else None)
+    groups = defaultdict(list)
+    for d in report.sorted():
+        groups[(d.code, d.severity)].append(d)
+    order = sorted(groups, key=lambda k: (-k[1], k[0]))
+    for code, severity in order:
+        items = groups[(code, severity)]
+        first = items[0]
+        style = STYLE[severity]
+        console.print(f"[{style}]{severity}[/] [bold]{code}[/] {escape(first.message)}"
+                      + (f"  [dim]({len(items)} occurrences)[/]" if len(items) > 1 else ""))
+        for d in itertools.islice(items, PLACES_PER_RULE):
+            console.print(f"  --> {escape(_place(d))}")
+            if d is not first and d.message != first.message:
+                console.print(f"      {escape(d.message)}")
+            frame = _frame(d)
+            if frame and d is first:
+                console.print(escape(frame), style="dim")
+        if len(items) > PLACES_PER_RULE:
+            console.print(f"  … and {len(items) - PLACES_PER_RULE} more (see --format json for all)")
+        console.print()
+    s = report.summary()
+    verdict = "[bold red]failed[/]" if s["errors"] else "[bold green]ok[/]"
+    console.print(f"{verdict}: {s['errors']} errors, {s['warnings']} warnings, {s['infos']} infos "
+                  f"in {s['files']} files, {s['samples']} samples")

@@ -1,0 +1,148 @@
+"""Which device trains, in which dtype, and whether the run needs torchrun.
+
+Everything here reads the machine through a ``Probe`` (torch, torch_npu, the environment), so the CUDA and
+Ascend paths are tested on CPU with a fake probe (tests/test_runner_devices.py).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional
+
+
+@dataclass
+class Machine:
+    kind: str  # "cuda", "npu" or "cpu"
+    count: int  # visible devices of that kind
+    names: List[str] = field(default_factory=list)
+    bf16: bool = False
+    fp16: bool = False
+    notes: List[str] = field(default_factory=list)  # warnings for the user
+
+
+class Probe:
+    """The real machine. Tests pass a fake with the same methods."""
+
+    def __init__(self, env: Optional[Mapping[str, str]] = None):
+        self.env = os.environ if env is None else env
+
+    def npu(self):
+        """(count, names, is 910B-class) for Ascend NPUs, or None when torch_npu is absent or sees none."""
+        try:
+            import torch
+            import torch_npu  # noqa: F401  (registers torch.npu)
+        except Exception:
+            return None
+        try:
+            count = torch.npu.device_count()
+        except Exception:
+            return None
+        if count < 1:
+            return None
+        names = [str(torch.npu.get_device_name(i)) for i in range(count)]
+        return count, names, all(is_910b(n) for n in names)
+
+    def cuda(self):
+        """(count, names, compute capabilities) for CUDA devices, or None."""
+        try:
+            import torch
+        except ImportError:
+            return None
+        if not torch.cuda.is_available():
+            return None
+        count = torch.cuda.device_count()
+        names = [torch.cuda.get_device_name(i) for i in range(count)]
+        caps = [torch.cuda.get_device_capability(i) for i in range(count)]
+        return count, names, caps
+
+
+def is_910b(name: str) -> bool:
+    """Ascend 910B (and later 910-series parts such as 910_93) compute in bf16; the first 910 (910A) does not."""
+    name = name.replace(" ", "").lower()
+    return "910b" in name or "910_9" in name or "910c" in name
+
+
+def detect(probe: Optional[Probe] = None) -> Machine:
+    probe = probe or Probe()
+    env = probe.env
+    npu = probe.npu()
+    if npu is not None:
+        count, names, bf16 = npu
+        machine = Machine("npu", count, names, bf16=bf16, fp16=True)
+        if env.get("CUDA_VISIBLE_DEVICES") is not None and env.get("ASCEND_RT_VISIBLE_DEVICES") is None:
+            machine.notes.append("CUDA_VISIBLE_DEVICES is set but does not select Ascend NPUs: "
+                                 "use ASCEND_RT_VISIBLE_DEVICES")
+        return machine
+    cuda = probe.cuda()
+    if cuda is not None:
+        count, names, caps = cuda
+        return Machine("cuda", count, names, bf16=all(major >= 8 for major, _ in caps), fp16=True)
+    return Machine("cpu", 1, ["cpu"], notes=["no CUDA or Ascend device found: training on CPU (slow)"])
+
+
+@dataclass
+class Precision:
+    dtype: str  # "bf16", "fp16" or "fp32"
+    note: Optional[str] = None  # set when the config asked for something else
+
+
+def choose_precision(machine: Machine, bf16: bool, fp16: bool) -> Precision:
+    """The dtype LLaMA-Factory's config asks for where the device has it; else the nearest it has, saying so."""
+    if machine.kind == "cpu":
+        if bf16 or fp16:
+            asked = "bf16" if bf16 else "fp16"
+            return Precision("fp32", f"{asked} is not used on CPU: training in fp32")
+        return Precision("fp32")
+    if bf16:
+        if machine.bf16:
+            return Precision("bf16")
+        what = "this Ascend NPU (910A)" if machine.kind == "npu" else f"{machine.names[0]} (before Ampere)"
+        return Precision("fp16", f"bf16 is not supported on {what}: training in fp16")
+    if fp16:
+        return Precision("fp16")
+    return Precision("fp32")
+
+
+# -- more than one device: torchrun, as llamafactory-cli launches it (cli.py) ------------------------------------
+def world(env: Mapping[str, str], machine: Machine) -> Dict[str, str]:
+    """NNODES, NODE_RANK, NPROC_PER_NODE, MASTER_ADDR, MASTER_PORT with LLaMA-Factory's defaults."""
+    return {
+        "nnodes": env.get("NNODES", "1"),
+        "node_rank": env.get("NODE_RANK", "0"),
+        "nproc_per_node": env.get("NPROC_PER_NODE", str(machine.count if machine.kind != "cpu" else 1)),
+        "master_addr": env.get("MASTER_ADDR", "127.0.0.1"),
+        "master_port": env.get("MASTER_PORT", str(free_port())),
+    }
+
+
+def needs_torchrun(env: Mapping[str, str], machine: Machine) -> bool:
+    if env.get("LOCAL_RANK") is not None or env.get("WORLD_SIZE") is not None:
+        return False  # already launched by torchrun (or accelerate / deepspeed)
+    if str(env.get("FORCE_TORCHRUN", "")).lower() in ("1", "true", "y", "yes"):
+        return True
+    w = world(env, machine)
+    return int(w["nnodes"]) > 1 or int(w["nproc_per_node"]) > 1
+
+
+def torchrun_command(env: Mapping[str, str], machine: Machine, script_args: List[str],
+                     python: str = sys.executable) -> List[str]:
+    """torchrun as `python -m torch.distributed.run` (the same interpreter, whether or not its bin is on PATH)."""
+    w = world(env, machine)
+    return [python, "-m", "torch.distributed.run", "--nnodes", w["nnodes"], "--node_rank", w["node_rank"],
+            "--nproc_per_node", w["nproc_per_node"], "--master_addr", w["master_addr"],
+            "--master_port", w["master_port"], "-m", "lfgate.runner.launch", *script_args]
+
+
+def distributed_backend(kind) -> str:
+    """torch.distributed backend for a Machine or a kind: HCCL on Ascend, NCCL on CUDA, gloo on CPU."""
+    kind = getattr(kind, "kind", kind)
+    return {"npu": "hccl", "cuda": "nccl"}.get(kind, "gloo")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("", 0))
+        return sock.getsockname()[1]

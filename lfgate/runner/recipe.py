@@ -1,0 +1,325 @@
+"""The LoRA SFT recipe, top to bottom: tokenizer and template, samples, model and adapter, Trainer, outputs.
+
+Each step does what LLaMA-Factory 0.9.5's SFT workflow does for the same YAML (train/sft/workflow.py,
+model/loader.py, model/adapter.py, hparams/parser.py), minus what the runner refuses up front (see
+commands/train.py). Heavy imports stay inside functions: `lfgate check` never loads this module's deps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+import warnings
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+from lfgate.runner import data as data_mod
+from lfgate.runner.config import RunConfig
+from lfgate.runner.devices import Machine, Precision, distributed_backend
+from lfgate.runner.templates import Template, fix_tokenizer, get_template
+from lfgate.runner.tokenize import IGNORE_INDEX, DataOptions, encode_sample
+
+CHECKPOINT_NAMES = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors", "pytorch_model.bin",
+                    "training_args.bin")
+
+
+def say(message: str) -> None:
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(message, file=sys.stderr, flush=True)
+
+
+# -- 1. model location, tokenizer and template ----------------------------------------------------------------
+def model_path(config: RunConfig) -> str:
+    """A local folder, or a hub id (downloaded through ModelScope / Modelers when their env var asks for it)."""
+    name = str(config.values.get("model_name_or_path") or "")
+    if os.path.isdir(name):
+        return name
+    revision = config.get("model_revision", "main")
+    if _env_on("USE_MODELSCOPE_HUB"):
+        try:
+            from modelscope import snapshot_download
+        except ImportError:
+            raise data_mod.DataError("USE_MODELSCOPE_HUB is set but modelscope is not installed: "
+                                     "pip install modelscope") from None
+        return snapshot_download(name, revision=None if revision == "main" else revision,
+                                 cache_dir=config.values.get("cache_dir"))
+    if _env_on("USE_OPENMIND_HUB"):
+        try:
+            from openmind.utils.hub import snapshot_download
+        except ImportError:
+            raise data_mod.DataError("USE_OPENMIND_HUB is set but openmind is not installed: "
+                                     "pip install openmind") from None
+        return snapshot_download(name, revision=revision, cache_dir=config.values.get("cache_dir"))
+    return name  # transformers resolves hub ids itself
+
+
+def _env_on(name: str) -> bool:
+    return os.environ.get(name, "0").lower() in ("true", "y", "1")
+
+
+def load_tokenizer(config: RunConfig):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(
+        model_path(config), use_fast=bool(config.get("use_fast_tokenizer", True)), padding_side="right",
+        trust_remote_code=bool(config.get("trust_remote_code", False)), cache_dir=config.values.get("cache_dir"),
+        revision=config.get("model_revision", "main"))
+
+
+def build_template(config: RunConfig, tokenizer) -> Tuple[Template, List[str]]:
+    template = get_template(config.values.get("template"), default_system=config.values.get("default_system"),
+                            tool_format=config.values.get("tool_format"),
+                            enable_thinking=config.get("enable_thinking", True))
+    return template, fix_tokenizer(tokenizer, template)
+
+
+def data_options(config: RunConfig) -> DataOptions:
+    return DataOptions(cutoff_len=int(config.get("cutoff_len", 2048)),
+                       train_on_prompt=bool(config.get("train_on_prompt", False)),
+                       mask_history=bool(config.get("mask_history", False)))
+
+
+# -- 2. samples -> features ---------------------------------------------------------------------------------------
+def tokenize(samples, tokenizer, template: Template, options: DataOptions) -> List[dict]:
+    features = []
+    for sample in samples:
+        input_ids, labels = encode_sample(tokenizer, template, sample.prompt, sample.response, sample.system,
+                                          sample.tools, options)
+        features.append({"input_ids": input_ids, "attention_mask": [1] * len(input_ids), "labels": labels})
+    return features
+
+
+@dataclass
+class Collator:
+    """Right padding to a multiple of 8, labels padded with IGNORE_INDEX (LLaMA-Factory's SFT collator)."""
+
+    pad_token_id: int
+    pad_to_multiple_of: int = 8
+
+    def __call__(self, features):
+        import torch
+
+        longest = max(len(f["input_ids"]) for f in features)
+        size = int(math.ceil(longest / self.pad_to_multiple_of) * self.pad_to_multiple_of)
+        batch = {"input_ids": [], "attention_mask": [], "labels": []}
+        for f in features:
+            pad = size - len(f["input_ids"])
+            batch["input_ids"].append(f["input_ids"] + [self.pad_token_id] * pad)
+            batch["attention_mask"].append(f["attention_mask"] + [0] * pad)
+            batch["labels"].append(f["labels"] + [IGNORE_INDEX] * pad)
+        return {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
+
+
+# -- 3. model and adapter -----------------------------------------------------------------------------------------
+def linear_module_names(model) -> List[str]:
+    """`lora_target: all`: every linear layer but the output head (model_utils/misc.py find_all_linear_modules)."""
+    forbidden = {"lm_head"}
+    model_type = getattr(model.config, "model_type", None)
+    if model_type == "chatglm":
+        forbidden.add("output_layer")
+    elif model_type == "internlm2":
+        forbidden.add("output")
+    names = set()
+    for name, module in model.named_modules():
+        if any(f in name for f in forbidden):
+            continue
+        cls = module.__class__.__name__
+        if "Linear" in cls and "Embedding" not in cls:
+            names.add(name.split(".")[-1])
+    return sorted(names)
+
+
+def lora_config(config: RunConfig, target_modules: List[str]):
+    from peft import LoraConfig, TaskType
+
+    return LoraConfig(task_type=TaskType.CAUSAL_LM, inference_mode=False, r=config.lora_rank,
+                      lora_alpha=config.lora_alpha, lora_dropout=float(config.get("lora_dropout", 0.0)),
+                      target_modules=target_modules, use_rslora=bool(config.get("use_rslora", False)),
+                      use_dora=bool(config.get("use_dora", False)), modules_to_save=config.additional_target)
+
+
+def load_model(config: RunConfig, precision: Precision, tokenizer):
+    import torch
+    from peft import get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision.dtype]
+    kwargs = dict(trust_remote_code=bool(config.get("trust_remote_code", False)),
+                  cache_dir=config.values.get("cache_dir"), revision=config.get("model_revision", "main"))
+    # `dtype` since transformers 4.56; older versions would store an unknown `dtype` in the config and load fp32
+    kwargs["dtype" if _transformers_at_least(4, 56) else "torch_dtype"] = dtype
+    model = AutoModelForCausalLM.from_pretrained(model_path(config), **kwargs)
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        if not config.get("resize_vocab", False):
+            raise data_mod.DataError(f"the tokenizer has {len(tokenizer)} tokens but the model's embeddings "
+                                     f"{model.get_input_embeddings().weight.shape[0]}: set resize_vocab: true")
+        model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)
+    model.config.use_cache = False
+    if config.gradient_checkpointing and getattr(model, "supports_gradient_checkpointing", False):
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
+        model.enable_input_require_grads()
+    targets = config.lora_target
+    if "all" in targets:
+        targets = linear_module_names(model)
+    model = get_peft_model(model, lora_config(config, targets))
+    for param in model.parameters():  # trainable weights in fp32, as LLaMA-Factory does (unless pure_bf16)
+        if param.requires_grad:
+            param.data = param.data.to(torch.float32)
+    return model
+
+
+def _transformers_at_least(major: int, minor: int) -> bool:
+    import transformers
+
+    parts = transformers.__version__.split(".")
+    return (int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0)) >= (major, minor)
+
+
+# -- 4. Trainer ---------------------------------------------------------------------------------------------------
+def training_arguments(config: RunConfig, precision: Precision, has_eval: bool, machine_kind: str = "cpu"):
+    from transformers import TrainingArguments
+
+    from lfgate.runner.config import is_training_argument
+
+    fields = {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
+    kwargs = {k: v for k, v in config.values.items() if k in fields and is_training_argument(k)}
+    kwargs.pop("gradient_checkpointing", None)  # load_model turns it on in the model itself
+    kwargs.update(output_dir=config.output_dir, bf16=precision.dtype == "bf16", fp16=precision.dtype == "fp16",
+                  disable_tqdm=True, remove_unused_columns=False, label_names=["labels"])
+    if machine_kind == "cpu":
+        kwargs.setdefault("dataloader_pin_memory", False)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun: gloo on CPU (else no process group), hccl, nccl
+        kwargs.setdefault("ddp_backend", distributed_backend(machine_kind))
+    kwargs.setdefault("report_to", "none")
+    kwargs.setdefault("ddp_find_unused_parameters", False)  # LoRA: LLaMA-Factory sets this for DDP
+    kwargs.pop("resume_from_checkpoint", None)
+    if not has_eval:
+        kwargs["eval_strategy"] = "no"
+        kwargs.pop("do_eval", None)
+    elif kwargs.get("eval_strategy", "no") == "no" and "eval_steps" in kwargs:
+        kwargs["eval_strategy"] = "steps"
+    return TrainingArguments(**kwargs)
+
+
+def resume_checkpoint(config: RunConfig) -> Optional[str]:
+    """LLaMA-Factory's rule (hparams/parser.py): resume from the last checkpoint in output_dir unless told not to."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    explicit = config.values.get("resume_from_checkpoint")
+    if explicit:
+        return str(explicit)
+    out = config.output_dir
+    if not os.path.isdir(out) or config.values.get("overwrite_output_dir"):
+        return None
+    last = get_last_checkpoint(out)
+    if last is None and any(os.path.isfile(os.path.join(out, n)) for n in CHECKPOINT_NAMES):
+        raise data_mod.DataError(f"{out} already holds a trained model and no checkpoint: "
+                                 "set overwrite_output_dir: true or choose another output_dir")
+    return last
+
+
+def train(config: RunConfig, machine: Machine, precision: Precision, dataset_dir: Optional[str] = None,
+          samples=None, stream=None) -> dict:
+    """Run the whole recipe; returns the train metrics. samples: (train, eval) already read, else read here."""
+    import transformers
+    from transformers import Trainer
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    from lfgate.runner.progress import Progress, TrainerLog
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()  # our own progress display is enough
+    warnings.filterwarnings("ignore", message=".*deprecated and will be removed in v6.*")  # peft <-> transformers 5
+    seed = int(config.get("seed", 42))
+    transformers.set_seed(seed)
+
+    tokenizer = load_tokenizer(config)
+    template, notes = build_template(config, tokenizer)
+    for note in notes:
+        say(f"tokenizer: {note}")
+    train_samples, eval_samples = samples or data_mod.load_samples(config, dataset_dir)
+    if not train_samples:
+        raise data_mod.DataError("no valid sample to train on (LLaMA-Factory: Cannot find valid samples)")
+    options = data_options(config)
+    train_set = tokenize(train_samples, tokenizer, template, options)
+    eval_set = tokenize(eval_samples, tokenizer, template, options) if eval_samples else None
+    say(f"data: {len(train_set)} training samples" + (f", {len(eval_set)} for evaluation" if eval_set else ""))
+
+    resume = resume_checkpoint(config)
+    args = training_arguments(config, precision, has_eval=bool(eval_set), machine_kind=machine.kind)
+    model = load_model(config, precision, tokenizer)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    say(f"model: {trainable:,} trainable of {total:,} parameters ({100 * trainable / total:.4f}%), {precision.dtype}"
+        f" on {machine.kind}" + (f", resuming from {resume}" if resume else ""))
+
+    batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * max(1, args.world_size)
+    tokenizer_kwarg = "processing_class" if _transformers_at_least(4, 46) else "tokenizer"
+    trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
+                      data_collator=Collator(tokenizer.pad_token_id), **{tokenizer_kwarg: tokenizer},
+                      callbacks=[TrainerLog(args.output_dir), Progress(batch, stream=stream)])
+    for callback in (ProgressCallback, PrinterCallback):
+        trainer.remove_callback(callback)
+
+    result = trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model()
+    tokenizer.save_pretrained(args.output_dir)
+    trainer.save_metrics("train", result.metrics)
+    trainer.save_state()
+    metrics = dict(result.metrics)
+    if eval_set and args.do_eval:
+        eval_metrics = trainer.evaluate(metric_key_prefix="eval")
+        trainer.save_metrics("eval", eval_metrics)
+        metrics.update(eval_metrics)
+    if trainer.is_world_process_zero() and config.get("plot_loss", False):
+        plot_loss(args.output_dir, ["loss", "eval_loss"] if eval_set else ["loss"])
+    return metrics
+
+
+# -- 5. outputs ---------------------------------------------------------------------------------------------------
+def plot_loss(output_dir: str, keys: List[str]) -> List[str]:
+    """training_loss.png (and training_eval_loss.png) from trainer_state.json, like extras/ploting.py."""
+    import json
+
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        say("plot_loss: matplotlib is not installed (pip install matplotlib); no plot written")
+        return []
+    with open(os.path.join(output_dir, "trainer_state.json"), encoding="utf-8") as f:
+        history = json.load(f)["log_history"]
+    written = []
+    for key in keys:
+        steps = [h["step"] for h in history if key in h]
+        values = [h[key] for h in history if key in h]
+        if not values:
+            continue
+        plt.figure()
+        plt.plot(steps, values, color="#1f77b4", alpha=0.4, label="original")
+        plt.plot(steps, _smooth(values), color="#1f77b4", label="smoothed")
+        plt.title(f"training {key} of {output_dir}")
+        plt.xlabel("step")
+        plt.ylabel(key)
+        plt.legend()
+        path = os.path.join(output_dir, "training_{}.png".format(key.replace("/", "_")))
+        plt.savefig(path, format="png", dpi=100)
+        plt.close()
+        written.append(path)
+    return written
+
+
+def _smooth(values: List[float]) -> List[float]:
+    """LLaMA-Factory's EMA smoothing (extras/ploting.py)."""
+    if not values:
+        return []
+    weight = 1.8 * (1 / (1 + math.exp(-0.05 * len(values))) - 0.5)
+    last, out = values[0], []
+    for v in values:
+        last = last * weight + (1 - weight) * v
+        out.append(last)
+    return out

@@ -1,0 +1,211 @@
+"""Checks `lfgate train` adds to `lfgate check`: can this runner, on this machine, train this config?
+
+Pure functions of the config (and a Machine); none imports torch. RN001-RN006 apply to the built-in runner
+only (LLaMA-Factory itself does those things); RN010-RN012 to both backends.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from typing import List, Optional
+
+from lfgate.registry import ERROR, WARNING, rule
+from lfgate.runner.config import FINETUNING_TYPES, STAGES, RunConfig, unsupported
+
+_DATA = {"data/dataset_info.json": '{"demo": {"file_name": "demo.json"}}\n',
+         "data/demo.json": '[{"instruction": "Say hi.", "input": "", "output": "Hi!"}]\n',
+         "model/config.json": '{"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"], "hidden_size": 64, '
+                              '"intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, '
+                              '"num_key_value_heads": 2, "vocab_size": 512, "tie_word_embeddings": true}\n'}
+_BASE = ("model_name_or_path: model\nstage: sft\ndo_train: true\nfinetuning_type: lora\ndataset: demo\n"
+         "template: qwen\noutput_dir: out\n")
+_ARGS = ("--dry-run",)
+
+
+def _example(extra: str = "", base: str = _BASE, **files) -> dict:
+    return {**_DATA, "train.yaml": base + extra, **files}
+
+
+BACKEND = "--backend llamafactory runs LLaMA-Factory itself on the same config."
+
+UNSUPPORTED_STAGE = rule(
+    "RN001", "runner-unsupported-stage", ERROR,
+    "The built-in runner trains stage: sft only",
+    why="Reward modelling, DPO/KTO/ORPO, PPO and pre-training need other losses and data; the built-in runner "
+        "would train the wrong objective.",
+    fix="Use stage: sft, or " + BACKEND,
+    bad=_example(base=_BASE.replace("stage: sft", "stage: dpo")), good=_example(),
+    target="train.yaml", args=_ARGS, command="train",
+)
+UNSUPPORTED_METHOD = rule(
+    "RN002", "runner-unsupported-finetuning-type", ERROR,
+    "The built-in runner trains LoRA adapters only",
+    why="finetuning_type full, freeze and oft change other weights than a LoRA adapter.",
+    fix="Use finetuning_type: lora, or " + BACKEND,
+    bad=_example(base=_BASE.replace("finetuning_type: lora", "finetuning_type: full")), good=_example(),
+    target="train.yaml", args=_ARGS, command="train",
+)
+UNSUPPORTED_TEMPLATE = rule(
+    "RN003", "runner-unsupported-template", ERROR,
+    "The built-in runner does not have this chat template",
+    why="It implements qwen, qwen3, qwen3_nothink, llama3, chatml, default and empty exactly as LLaMA-Factory "
+        "does; any other template (multimodal ones included) would format the samples differently. Without "
+        "`template`, LLaMA-Factory parses the tokenizer's own chat template, which the runner does not.",
+    fix="Use one of those templates, or " + BACKEND,
+    bad=_example(base=_BASE.replace("template: qwen", "template: qwen2_vl")), good=_example(),
+    target="train.yaml", args=_ARGS, command="train",
+)
+QUANTIZATION = rule(
+    "RN004", "runner-no-quantization", ERROR,
+    "The built-in runner does not quantize the model",
+    why="quantization_bit asks for QLoRA (bitsandbytes, HQQ or EETQ); the runner would train in full precision "
+        "and need several times the memory the config was sized for.",
+    fix="Remove quantization_bit, or " + BACKEND,
+    bad=_example("quantization_bit: 4\n"), good=_example(),
+    target="train.yaml", args=_ARGS, command="train",
+)
+UNSUPPORTED_OPTION = rule(
+    "RN005", "runner-unsupported-option", ERROR,
+    "A LLaMA-Factory option the built-in runner does not implement is set",
+    why="The runner would silently train without it (packing, neat_packing, streaming, pissa_init, "
+        "loraplus_lr_ratio, rope_scaling, ...).",
+    fix="Remove the option, or " + BACKEND,
+    bad=_example("packing: true\n"), good=_example("packing: false\n"),
+    target="train.yaml", args=_ARGS, command="train",
+)
+DATA_NOT_TRAINABLE = rule(
+    "RN006", "runner-data-not-trainable", ERROR,
+    "The built-in runner cannot read this dataset",
+    why="It trains text samples from local json, jsonl, csv, parquet and arrow files; hub datasets, scripts, "
+        "cloud files and images/videos/audios need LLaMA-Factory's loader.",
+    fix="Download the dataset to a local file and register it with file_name, or " + BACKEND,
+    bad=_example(**{"data/dataset_info.json": '{"demo": {"hf_hub_url": "someone/demo"}}\n'}), good=_example(),
+    target="train.yaml", args=_ARGS, command="train",
+)
+PRECISION_CHANGED = rule(
+    "RN010", "runner-precision-changed", WARNING,
+    "The device cannot train in the dtype the config asks for",
+    why="bf16 needs an Ampere or newer GPU or an Ascend 910B; CPUs train in fp32. The built-in runner uses the "
+        "nearest dtype the device has (LLaMA-Factory would stop with an error on a GPU without bf16).",
+    fix="Set bf16/fp16 to what the device supports (`lfgate doctor` shows it).",
+    bad=_example("bf16: true\n"), good=_example(),
+    target="train.yaml", args=_ARGS, command="train",
+)
+DEEPSPEED = rule(
+    "RN011", "deepspeed-unavailable", ERROR,
+    "The config names a DeepSpeed configuration that cannot be used here",
+    why="transformers imports deepspeed and reads the file when the Trainer starts: a missing package or file "
+        "stops the run after the data was prepared and the model loaded.",
+    fix="pip install deepspeed (0.13.2 is the known-good version on Ascend), and check the path of the file.",
+    bad=_example("deepspeed: ds_z2.json\n"), good=_example(),
+    target="train.yaml", args=_ARGS, command="train",
+)
+MODEL_NOT_FOUND = rule(
+    "RN012", "model-path-not-found", ERROR,
+    "model_name_or_path is a local path that does not exist",
+    why="A path (it starts with ./, ../, / or ~, or has more than one /) is not a hub id, so nothing can be "
+        "downloaded: loading fails. Likewise a hub id that is not in the local cache while HF_HUB_OFFLINE or "
+        "TRANSFORMERS_OFFLINE is set.",
+    fix="Fix the path (relative paths resolve against the directory you launch from).",
+    bad=_example(base=_BASE.replace("model_name_or_path: model", "model_name_or_path: ./models/nope")),
+    good=_example(), target="train.yaml", args=_ARGS, command="train",
+)
+
+
+def where(config: RunConfig, key: str, positions: Optional[dict] = None) -> dict:
+    line, column = (positions or config.positions).get(key, (None, None))
+    return {"file": config.path, "line": line, "column": column}
+
+
+def runner_checks(config: RunConfig, positions: Optional[dict] = None) -> List:
+    """RN001-RN005: what the built-in runner refuses before loading anything."""
+    from lfgate.runner.templates import TEMPLATES
+
+    out = []
+    if config.stage not in STAGES:
+        out.append(UNSUPPORTED_STAGE.diag(f"stage: {config.stage} is not trained by the built-in runner (sft only); "
+                                          f"use --backend llamafactory", **where(config, "stage", positions)))
+    if config.finetuning_type not in FINETUNING_TYPES:
+        out.append(UNSUPPORTED_METHOD.diag(f"finetuning_type: {config.finetuning_type} is not trained by the built-in "
+                                           "runner (lora only); use --backend llamafactory",
+                                           **where(config, "finetuning_type", positions)))
+    template = config.values.get("template")
+    if template is not None and template not in TEMPLATES:
+        out.append(UNSUPPORTED_TEMPLATE.diag(
+            f"template: {template} is not one of the built-in runner's ({', '.join(sorted(TEMPLATES))}); "
+            "use --backend llamafactory", **where(config, "template", positions)))
+    elif template is None and _has_chat_template(config):
+        out.append(UNSUPPORTED_TEMPLATE.diag(
+            "no template is set, so LLaMA-Factory would parse the tokenizer's chat template, which the built-in "
+            "runner does not: set template explicitly", **where(config, "model_name_or_path", positions)))
+    for key, value in unsupported(config):
+        if key == "quantization_bit":
+            out.append(QUANTIZATION.diag(f"quantization_bit: {value} is not supported by the built-in runner; "
+                                         "remove it or use --backend llamafactory", **where(config, key, positions)))
+        else:
+            out.append(UNSUPPORTED_OPTION.diag(f"{key}: {value} is not implemented by the built-in runner; remove it "
+                                               "or use --backend llamafactory", **where(config, key, positions)))
+    return out
+
+
+def _has_chat_template(config: RunConfig) -> bool:
+    folder = str(config.values.get("model_name_or_path") or "")
+    if os.path.isfile(os.path.join(folder, "chat_template.jinja")):
+        return True
+    try:
+        with open(os.path.join(folder, "tokenizer_config.json"), encoding="utf-8") as f:
+            return isinstance(json.load(f).get("chat_template"), str)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def looks_like_path(name: str) -> bool:
+    return (name.startswith(("./", "../", "/", "~", ".\\")) or os.path.isabs(name) or name.count("/") > 1
+            or name in (".", ".."))
+
+
+def machine_checks(config: RunConfig, machine, precision, builtin: bool, positions: Optional[dict] = None) -> List:
+    """RN010-RN012: the dtype, DeepSpeed and the model path, on this machine."""
+    out = []
+    if builtin and precision.note:
+        key = "bf16" if config.values.get("bf16") else "fp16"
+        out.append(PRECISION_CHANGED.diag(precision.note, **where(config, key, positions)))
+    ds = config.values.get("deepspeed")
+    if ds:
+        if importlib.util.find_spec("deepspeed") is None:
+            out.append(DEEPSPEED.diag(f"deepspeed: {ds} is set but the deepspeed package is not installed: "
+                                      "pip install deepspeed", **where(config, "deepspeed", positions)))
+        elif isinstance(ds, str) and not os.path.isfile(ds):
+            out.append(DEEPSPEED.diag(f"deepspeed: {ds} does not exist (relative to {os.getcwd()})",
+                                      **where(config, "deepspeed", positions)))
+    name = str(config.values.get("model_name_or_path") or "")
+    if name and not os.path.exists(os.path.expanduser(name)):
+        if looks_like_path(name):
+            out.append(MODEL_NOT_FOUND.diag(f"model_name_or_path: {name} does not exist (relative paths resolve "
+                                            f"against {os.getcwd()})", **where(config, "model_name_or_path", positions)))
+        elif _offline() and not _in_hf_cache(name, config):
+            out.append(MODEL_NOT_FOUND.diag(f"model_name_or_path: {name} is a hub id that is not in the local cache, "
+                                            "and HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE forbid downloading it",
+                                            **where(config, "model_name_or_path", positions)))
+    return out
+
+
+def _offline() -> bool:
+    flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("TRANSFORMERS_OFFLINE", ""))
+    hub = any(os.environ.get(v, "0").lower() in ("1", "true", "y") for v in ("USE_MODELSCOPE_HUB", "USE_OPENMIND_HUB"))
+    return not hub and any(f.lower() in ("1", "true", "yes", "on") for f in flags)
+
+
+def _in_hf_cache(name: str, config: RunConfig) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return True  # cannot tell: let the loader say
+    try:
+        found = try_to_load_from_cache(name, "config.json", cache_dir=config.values.get("cache_dir"),
+                                       revision=config.values.get("model_revision"))
+    except Exception:  # an id the hub library rejects: the loader will say why
+        return True
+    return isinstance(found, str)

@@ -1,0 +1,42 @@
+"""Resolved settings for one run: defaults, then the config file, then the command line."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from lfgate.diagnostics import Diagnostic, Severity
+
+
+def _placeholders() -> Dict[str, str]:
+    # LLaMA-Factory reads these env vars (extras/constants.py); so do we, so counts agree with it.
+    return {
+        "image": os.environ.get("IMAGE_PLACEHOLDER", "<image>"),
+        "video": os.environ.get("VIDEO_PLACEHOLDER", "<video>"),
+        "audio": os.environ.get("AUDIO_PLACEHOLDER", "<audio>"),
+    }
+
+
+@dataclass
+class Settings:
+    select: Tuple[str, ...] = ()
+    ignore: Tuple[str, ...] = ()
+    fail_on: Severity = Severity.ERROR
+    per_file_ignores: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
+    exclude: Tuple[str, ...] = ()
+    extend_exclude: Tuple[str, ...] = ()
+    dataset_dir: Optional[str] = None  # overrides the configs' dataset_dir
+    llamafactory_version: Optional[str] = None  # None: the installed one, else the newest known
+    devices: Optional[int] = None  # devices the run will use, for the step-budget rules
+    workers: Optional[int] = None  # processes for large datasets; None: one per core
+    fast_path: bool = True  # clean records skip the full pipeline (validator/fastpath.py); False only to compare
+    overrides: Dict[str, str] = field(default_factory=dict)  # key=value after a training YAML
+    baseline: Optional[str] = None
+    placeholders: Dict[str, str] = field(default_factory=_placeholders)
+    source: Optional[str] = None  # the config file these settings came from, if any
+    deprecations: List[Diagnostic] = field(default_factory=list)  # LG002: the file used the old name's spelling
+
+    @property
+    def all_excludes(self) -> Tuple[str, ...]:
+        return tuple(self.exclude) + tuple(self.extend_exclude)

@@ -1,0 +1,337 @@
+"""Silencing findings on purpose: inline YAML comments, per-file ignores and a baseline file.
+
+- ``# lfgate: ignore[CODE, CODE]`` at the end of a YAML line, or alone on the line before a key, silences
+  those codes on that line and, for a key, in the block under it. ``# lfgate: file-ignore[CODE]`` anywhere
+  silences them in the whole file. Codes may be prefixes (``TY``), as in ``--ignore``.
+- ``per-file-ignores`` (configuration): glob -> codes, for JSON and JSONL, which have no comments.
+- ``--baseline FILE``: findings recorded there (by file, code and sample, with a count) are silenced, so
+  adopting lfgate on an old project fails only on new findings. ``--update-baseline`` writes the file.
+
+A suppression that silences nothing is reported as SUP001 (info), so stale ones are found: judged only for
+files this run checked, so checking one file does not call the rest of the project's suppressions stale.
+YAML files are only read for comments when they hold the marker text; JSON is never re-read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional, Tuple
+
+from lfgate import legacy
+from lfgate.errors import UsageError
+from lfgate.registry import INFO, rule, selected
+from lfgate.reporters.json_format import write_json
+
+UNUSED_SUPPRESSION = rule(
+    "SUP001", "unused-suppression", INFO,
+    "A suppression silences nothing",
+    why="A `# lfgate: ignore[...]` comment or a per-file-ignores entry that matches no finding is stale: the "
+        "problem was fixed or the code is misspelt, and it would silently hide the next real finding there.",
+    fix="Remove the suppression, or correct the code in it (`lfgate rules` lists the codes).",
+    target="train.yaml",
+    bad={"train.yaml": "model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct  # lfgate: ignore[LG001]\n"},
+    good={".lfgate.toml": 'per-file-ignores = { "train.yaml" = ["LG001"] }\n'},
+)
+
+# The former name's `# lfguard: ...` is read too, with an LG002 finding (legacy.py).
+MARKER = re.compile(r"(?:^|\s)#\s*(lfgate|" + legacy.OLD_NAME + r"):\s*(ignore|file-ignore)\[([^\]]*)\]")
+MARKER_TEXTS = ("lfgate:", legacy.OLD_NAME + ":")  # the cheap test before a file's lines are scanned
+LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # PyYAML's line breaks, so line numbers agree
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass
+class Marker:
+    """One ``# lfgate: ...`` comment: where it is, what it silences, and which of its codes did."""
+
+    file: str
+    line: int
+    column: int
+    kind: str  # "ignore" or "file-ignore"
+    codes: Tuple[str, ...]
+    lines: frozenset = frozenset()  # the lines an "ignore" covers
+    old_name: bool = False  # spelt `# lfguard:`
+    used: set = field(default_factory=set)
+
+    def covers(self, d) -> Optional[str]:
+        if self.kind == "ignore" and d.line not in self.lines:
+            return None
+        return _matching(d.code, self.codes)
+
+
+@dataclass
+class FileIgnore:
+    """One per-file-ignores entry."""
+
+    glob: str
+    codes: Tuple[str, ...]
+    used: set = field(default_factory=set)
+    matched_a_file: bool = False
+
+    def covers(self, d) -> Optional[str]:  # only asked about files the glob matches
+        return _matching(d.code, self.codes)
+
+
+def _matching(code: str, codes: Iterable[str]) -> Optional[str]:
+    """The entry of ``codes`` that names ``code`` (exactly or as a prefix), if any."""
+    return next((c for c in codes if code.startswith(c)), None)
+
+
+# -- reading YAML comments ------------------------------------------------------------------------------------
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip(" "))
+
+
+def _is_content(text: str) -> bool:
+    stripped = text.strip()
+    return bool(stripped) and not stripped.startswith("#")
+
+
+def _block(lines: List[str], start: int) -> frozenset:
+    """1-based line numbers of the key at index ``start`` and of the block nested under it."""
+    covered = {start + 1}
+    key_indent = _indent(lines[start])
+    opens_block = lines[start].split(" #")[0].rstrip().endswith(":")
+    for i in range(start + 1, len(lines)):
+        text = lines[i]
+        if not _is_content(text):
+            continue
+        indent = _indent(text)
+        # Deeper lines belong to the key; so does a "- item" sequence at the key's own indent (YAML allows it).
+        if indent > key_indent or (opens_block and indent == key_indent and text.lstrip().startswith("- ")):
+            covered.add(i + 1)
+        else:
+            break
+    return frozenset(covered)
+
+
+def scan_markers(path: str) -> List[Marker]:
+    """Every suppression comment in one YAML file (empty when the file does not mention lfgate)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return []
+    if not any(marker in text for marker in MARKER_TEXTS):
+        return []
+    lines = LINE_BREAK.split(text)
+    markers = []
+    for index, line in enumerate(lines):
+        found = MARKER.search(line)
+        if not found:
+            continue
+        old_name, kind = found.group(1) != "lfgate", found.group(2)
+        codes = tuple(c.strip().upper() for c in found.group(3).split(",") if c.strip())
+        column = line.index("#", found.start()) + 1
+        covered = frozenset()
+        if kind == "ignore":
+            if _is_content(line):  # at the end of a line: that line (and its block, for a key)
+                covered = _block(lines, index)
+            else:  # alone on its line: the next key
+                following = next((i for i in range(index + 1, len(lines)) if _is_content(lines[i])), None)
+                covered = _block(lines, following) if following is not None else frozenset()
+        markers.append(Marker(os.path.abspath(path), index + 1, column, kind, codes, covered, old_name))
+    return markers
+
+
+# -- baselines ------------------------------------------------------------------------------------------------
+
+
+def _baseline_keys(baseline_path: str):
+    """A function: finding -> (file relative to the baseline's folder, code, sample), paths computed per file."""
+    folder = os.path.dirname(os.path.abspath(baseline_path))
+    relative: Dict[Optional[str], str] = {None: ""}
+
+    def key(d) -> tuple:
+        if d.file not in relative:
+            relative[d.file] = _relative(d.file, folder)
+        return relative[d.file], d.code, d.sample
+    return key
+
+
+def read_baseline(path: str) -> Tuple[Counter, Dict[tuple, int]]:
+    """(count per (file, code, sample), the line of each entry's "file" key) of a baseline file."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        data = json.loads(text)
+    except FileNotFoundError:
+        raise UsageError(f"baseline {path} does not exist; create it with --update-baseline") from None
+    except (OSError, ValueError) as err:
+        raise UsageError(f"cannot read baseline {path}: {err}") from None
+    findings = data.get("findings") if isinstance(data, dict) else None
+    if not isinstance(findings, list):
+        raise UsageError(f"{path} is not an lfgate baseline (no \"findings\" list); rewrite it with --update-baseline")
+    # The n-th '"file":' line is the n-th entry's as written by write_baseline; a hand-reflowed file gets no lines.
+    file_lines = [n for n, line in enumerate(text.splitlines(), 1) if line.lstrip().startswith('"file":')]
+    counts, lines = Counter(), {}
+    for index, item in enumerate(findings):
+        try:
+            key = (item["file"], item["code"], item.get("sample"))
+            counts[key] += int(item.get("count", 1))
+        except (TypeError, KeyError, ValueError):
+            raise UsageError(f"{path}: malformed baseline entry {item!r}; rewrite it with --update-baseline") from None
+        if len(file_lines) == len(findings):
+            lines.setdefault(key, file_lines[index])
+    return counts, lines
+
+
+def write_baseline(path: str, diagnostics) -> int:
+    """Record every finding in ``path``; returns how many were recorded."""
+    key_of = _baseline_keys(path)
+    counts: Counter = Counter()
+    messages: Dict[tuple, str] = {}
+    for d in diagnostics:
+        key = key_of(d)
+        counts[key] += 1
+        messages.setdefault(key, d.message)
+    ordered = sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1], -1 if kv[0][2] is None else kv[0][2]))
+    findings = [{"file": f, "code": c, "sample": s, "count": n, "message": messages[(f, c, s)]}
+                for (f, c, s), n in ordered]
+    try:
+        with open(path, "w", encoding="utf-8") as out:
+            write_json({"tool": "lfgate", "baseline": 1, "findings": findings}, out)
+    except OSError as err:
+        raise UsageError(f"cannot write baseline {path}: {err.strerror}") from None
+    return sum(counts.values())
+
+
+def apply_baseline(diagnostics, path: str, checked: Optional[set] = None) -> list:
+    """The findings the baseline does not record (each entry silences up to its count).
+
+    With ``checked`` (absolute paths of the files this run read), entries for those files that silenced
+    fewer findings than they record are reported as SUP001.
+    """
+    budget, lines = read_baseline(path)
+    key_of = _baseline_keys(path)
+    kept = []
+    for d in diagnostics:
+        key = key_of(d)
+        if budget[key] > 0:
+            budget[key] -= 1
+        else:
+            kept.append(d)
+    if checked:
+        folder = os.path.dirname(os.path.abspath(path))
+        for (file, code, sample), left in budget.items():
+            if left > 0 and file and os.path.normpath(os.path.join(folder, file)) in checked:
+                where = f", sample {sample}" if sample is not None else ""
+                kept.append(UNUSED_SUPPRESSION.diag(
+                    f"baseline entry {file} {code}{where} matches {left} finding(s) fewer than it records: "
+                    "run `lfgate check --baseline FILE --update-baseline` to drop what was fixed",
+                    file=path, line=lines.get((file, code, sample))))
+    return kept
+
+
+# -- the whole pass -------------------------------------------------------------------------------------------
+
+
+def _relative(path: str, root: str) -> str:
+    return os.path.relpath(os.path.abspath(path), root).replace(os.sep, "/")
+
+
+def _line_of(path: Optional[str], needle: str) -> Optional[int]:
+    """The line in the config file that mentions ``needle`` (a per-file-ignores glob), for SUP001's place."""
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            for number, text in enumerate(f, 1):
+                if needle in text:
+                    return number
+    except OSError:
+        pass
+    return None
+
+
+def apply(diagnostics: List, settings, files: Iterable[str] = ()) -> List:
+    """Drop what is suppressed; add SUP001 for suppressions that silenced nothing.
+
+    ``files``: every file the run checked, so suppressions in files without findings are judged too.
+    """
+    from lfgate.config_file import project_root
+    from lfgate.validator.project import excluded
+
+    checked = {os.path.abspath(f) for f in {*files, *(d.file for d in diagnostics if d.file)}}
+    markers: Dict[str, List[Marker]] = {}
+    for path in sorted(checked):
+        if path.endswith(YAML_SUFFIXES):
+            found = scan_markers(path)
+            if found:
+                markers[path] = found
+    root = project_root(settings)
+    file_ignores = [FileIgnore(glob, tuple(codes)) for glob, codes in (settings.per_file_ignores or {}).items()]
+    for entry in file_ignores:
+        entry.matched_a_file = any(excluded(_relative(p, root), [entry.glob]) for p in checked)
+
+    per_file: Dict[Optional[str], tuple] = {}  # d.file -> (its markers, the per-file-ignores matching it)
+
+    def about(file: Optional[str]) -> tuple:
+        if file not in per_file:  # once per file, not once per finding (there may be millions)
+            if file is None:
+                per_file[file] = ((), ())
+            else:
+                absolute = os.path.abspath(file)
+                relative = _relative(absolute, root)
+                per_file[file] = (markers.get(absolute, ()),
+                                  [e for e in file_ignores if excluded(relative, [e.glob])])
+        return per_file[file]
+
+    def silenced(d, record: bool) -> bool:
+        hit = False
+        file_markers, entries = about(d.file)
+        for holder in (*file_markers, *entries):
+            code = holder.covers(d)
+            if code:
+                hit = True
+                if record:
+                    holder.used.add(code)
+        return hit
+
+    kept = [d for d in diagnostics if not silenced(d, record=True)]
+
+    def enabled(code: str) -> bool:  # a suppression for a code the run does not report is not stale
+        return selected(code, settings.select, settings.ignore)
+
+    if enabled(legacy.OLD_SPELLING.code):
+        kept += [legacy.marker_finding(m.file, m.line, m.column, m.kind)
+                 for path_markers in markers.values() for m in path_markers if m.old_name]
+    if enabled(UNUSED_SUPPRESSION.code):
+        # SUP001 obeys suppressions too (per-file-ignores = {"*.yaml" = ["SUP001"]}), and that use counts.
+        kept += [d for d in _stale_markers(markers, enabled) if not silenced(d, record=True)]
+        kept += [d for d in _stale_entries(file_ignores, settings.source, enabled) if not silenced(d, record=False)]
+    if settings.baseline:
+        kept = apply_baseline(kept, settings.baseline, checked if enabled(UNUSED_SUPPRESSION.code) else None)
+    return kept
+
+
+def _stale_markers(markers: Dict[str, List[Marker]], enabled) -> list:
+    stale = []
+    for path_markers in markers.values():
+        for m in path_markers:
+            unused = [c for c in m.codes if c not in m.used and enabled(c)]
+            if unused or not m.codes:
+                where = "in this file" if m.kind == "file-ignore" else "here"
+                what = "it" if len(unused) == len(m.codes) else ", ".join(unused)
+                stale.append(UNUSED_SUPPRESSION.diag(
+                    f"`# lfgate: {m.kind}[{', '.join(m.codes)}]`: {', '.join(unused) or 'no code'} reports "
+                    f"nothing {where}; remove {what} (or fix the code)", file=m.file, line=m.line, column=m.column))
+    return stale
+
+
+def _stale_entries(file_ignores: List[FileIgnore], source: Optional[str], enabled) -> list:
+    """per-file-ignores codes that silenced nothing, judged only where the glob matched a checked file."""
+    stale = []
+    for entry in file_ignores:
+        unused = [c for c in entry.codes if c not in entry.used and enabled(c)]
+        if entry.matched_a_file and unused:
+            stale.append(UNUSED_SUPPRESSION.diag(
+                f"per-file-ignores \"{entry.glob}\": {', '.join(unused)} reports nothing in the files it "
+                f"matches; remove {', '.join(unused)} from that entry", file=source, line=_line_of(source, entry.glob)))
+    return stale

@@ -1,0 +1,133 @@
+"""`lfgate register`: read a data file, infer its entry, check it through that entry, then write the entry."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterator, Optional, Tuple
+
+from lfgate.errors import UsageError
+from lfgate.tools.infer import Inferred, infer
+
+
+class Unreadable(Exception):
+    """The file cannot be read as LLaMA-Factory reads it; the message says where and why."""
+
+
+def iter_values(path: str) -> Iterator[Tuple[int, object]]:
+    """(index, record) pairs as LLaMA-Factory loads the file (lfgate's streaming readers); Unreadable on the
+    first problem that stops LLaMA-Factory reading it."""
+    from lfgate.readers import iter_records
+    from lfgate.readers.records import Record
+
+    for item in iter_records(path):
+        if isinstance(item, Record):
+            yield item.index, item.value
+        elif _fatal(item):
+            where = f"{item.file}:{item.line}" + (f":{item.column}" if item.column else "") if item.line else item.file
+            raise Unreadable(f"{where}: {item.message}")
+
+
+def _fatal(problem) -> bool:
+    # A BOM or an empty text line is read fine by LLaMA-Factory; everything else stops it.
+    return getattr(problem, "kind", "") not in ("bom", "empty-line-text")
+
+
+def stage_of(entry: dict) -> str:
+    """The data stage an inferred entry is for, to check it as that stage loads it."""
+    if entry.get("ranking"):
+        return "rm"
+    if "kto_tag" in entry.get("columns", {}):
+        return "kto"
+    columns = entry.get("columns", {})
+    if set(columns) == {"prompt"}:
+        return "pt"
+    return "sft"
+
+
+def default_registry(data_path: str) -> str:
+    """The nearest dataset_info.json at or above the file's folder, else a new one beside the file."""
+    from lfgate.validator.project import find_registry_for
+
+    found = find_registry_for(data_path)
+    return found[0] if found else os.path.join(os.path.dirname(os.path.abspath(data_path)), "dataset_info.json")
+
+
+def file_name_for(data_path: str, registry_path: str) -> str:
+    """file_name relative to the registry's folder (LLaMA-Factory joins it onto dataset_dir), with '/'."""
+    folder = os.path.dirname(os.path.abspath(registry_path))
+    return os.path.relpath(os.path.abspath(data_path), folder).replace(os.sep, "/")
+
+
+def dataset_name(data_path: str) -> str:
+    base = os.path.basename(os.path.normpath(data_path))
+    for suffix in (".jsonl", ".json", ".csv", ".parquet", ".arrow", ".txt"):
+        if base.endswith(suffix):
+            return base[:-len(suffix)]
+    return os.path.splitext(base)[0]
+
+
+def existing_entry(registry_path: str, name: str) -> Optional[dict]:
+    """The entry registered under name, if the registry exists, parses, and has it."""
+    import json
+
+    if not os.path.isfile(registry_path):
+        return None
+    try:
+        with open(registry_path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    value = data.get(name) if isinstance(data, dict) else None
+    return value if isinstance(value, dict) else None
+
+
+def guard_existing(registry_path: str, name: str, file_name: str, force: bool) -> Optional[dict]:
+    """Refuse to replace an entry that points at another file, unless forced. Returns the existing entry."""
+    current = existing_entry(registry_path, name)
+    if current is not None and current.get("file_name") != file_name and not force:
+        raise UsageError(f"{registry_path} already has an entry {name!r} for {current.get('file_name')!r}; "
+                         "choose another --name, or pass --force to replace it")
+    return current
+
+
+def other_names(registry_path: str, name: str, file_name: str) -> list:
+    """Other entries of the registry that already read this file."""
+    import json
+
+    try:
+        with open(registry_path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return []
+    if not isinstance(data, dict):
+        return []
+    return [k for k, v in data.items() if k != name and isinstance(v, dict) and v.get("file_name") == file_name]
+
+
+def kept_keys(current: Optional[dict]) -> dict:
+    """Keys of an entry being replaced that say how much to use, not how to read: kept as they are."""
+    return {k: current[k] for k in ("num_samples",) if current and k in current}
+
+
+@dataclass
+class Plan:
+    name: str
+    registry_path: str
+    entry: dict  # with file_name
+    inferred: Inferred
+    stage: str
+
+
+def plan(data_path: str, name: Optional[str], registry_path: Optional[str], force: bool) -> Plan:
+    """Read and infer; raises Unreadable or Inconsistent (the command shows them) or UsageError."""
+    if not os.path.exists(data_path):
+        raise UsageError(f"{data_path} does not exist")
+    registry_path = registry_path or default_registry(data_path)
+    name = name or dataset_name(data_path)
+    file_name = file_name_for(data_path, registry_path)
+    current = guard_existing(registry_path, name, file_name, force)
+    inferred = infer(iter_values(data_path))
+    entry = dict({"file_name": file_name}, **inferred.entry, **kept_keys(current))
+    return Plan(name, registry_path, entry, inferred, stage_of(inferred.entry))
+

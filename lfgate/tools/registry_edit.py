@@ -1,0 +1,164 @@
+"""Add or update one entry of dataset_info.json by editing its text, so everything else stays byte-for-byte.
+
+Re-dumping the whole file would reorder nothing but still rewrite every other entry's whitespace, escapes and
+number spelling, which turns a one-entry change into a noisy diff. So the file is scanned for the spans of its
+top-level members (json's own raw_decode gives exact value ends) and only the touched entry's text is replaced or
+appended, in the indentation style the file already uses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+from lfgate.errors import UsageError
+
+_WS = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+@dataclass
+class Member:
+    name: str
+    key_start: int  # offset of the key's opening quote
+    value_start: int
+    value_end: int  # offset just past the value
+    value: object
+
+
+@dataclass
+class Layout:
+    """Where the top-level object's members are, and how the file is indented."""
+
+    text: str
+    open_brace: int
+    close_brace: int
+    members: List[Member]
+
+
+def scan(text: str) -> Layout:
+    """The top-level members of a JSON object text, with their spans. Raises ValueError if it is not one."""
+    i = _WS.match(text, 0).end()
+    if text.startswith("\ufeff", i):
+        i = _WS.match(text, i + 1).end()
+    if i >= len(text) or text[i] != "{":
+        raise ValueError("the top level is not a JSON object")
+    open_brace = i
+    members: List[Member] = []
+    i = _WS.match(text, i + 1).end()
+    if i < len(text) and text[i] == "}":
+        return _finish(text, open_brace, i, members)
+    while True:
+        if i >= len(text) or text[i] != '"':
+            raise ValueError(f"expected a key at offset {i}")
+        key_start = i
+        name, i = json.decoder.scanstring(text, i + 1)
+        i = _WS.match(text, i).end()
+        if i >= len(text) or text[i] != ":":
+            raise ValueError(f"expected ':' at offset {i}")
+        i = _WS.match(text, i + 1).end()
+        value, end = _DECODER.raw_decode(text, i)
+        members.append(Member(name, key_start, i, end, value))
+        i = _WS.match(text, end).end()
+        if i < len(text) and text[i] == ",":
+            i = _WS.match(text, i + 1).end()
+            continue
+        if i < len(text) and text[i] == "}":
+            return _finish(text, open_brace, i, members)
+        raise ValueError(f"expected ',' or '}}' at offset {i}")
+
+
+def _finish(text, open_brace, close_brace, members) -> Layout:
+    if text[close_brace + 1:].strip():
+        raise ValueError("extra data after the top-level object")
+    return Layout(text, open_brace, close_brace, members)
+
+
+def _line_start(text: str, offset: int) -> int:
+    return text.rfind("\n", 0, offset) + 1
+
+
+def _indent_of(text: str, offset: int) -> Optional[str]:
+    """The whitespace before offset on its line, or None when something else precedes it on that line."""
+    prefix = text[_line_start(text, offset):offset]
+    return prefix if prefix.strip() == "" else None
+
+
+def _style(layout: Layout) -> Tuple[Optional[str], str, str]:
+    """(indent unit or None for one-line files, indent of a top-level key, newline)."""
+    text = layout.text
+    newline = "\r\n" if "\r\n" in text else "\n"
+    if not layout.members:
+        return "  ", "  ", newline
+    member_indent = _indent_of(text, layout.members[0].key_start)
+    if member_indent is None:  # {"a": {...}, "b": {...}} on one line
+        return None, "", newline
+    unit = member_indent or "  "
+    # The unit inside entries: the first nested key's indent minus the member indent, if there is one.
+    for member in layout.members:
+        inner = text[member.value_start:member.value_end]
+        match = re.search(r"\n([ \t]*)\"", inner)
+        if match and match.group(1).startswith(member_indent) and len(match.group(1)) > len(member_indent):
+            unit = match.group(1)[len(member_indent):]
+            break
+    return unit, member_indent, newline
+
+
+def _dump(value, unit: Optional[str], member_indent: str, newline: str) -> str:
+    if unit is None:
+        return json.dumps(value, ensure_ascii=False)
+    text = json.dumps(value, ensure_ascii=False, indent=unit)  # indent may be a string, e.g. a tab
+    return text.replace("\n", newline + member_indent)
+
+
+def upsert(text: str, name: str, entry: dict) -> Tuple[str, str]:
+    """The registry text with entry `name` added or replaced; and 'added' or 'updated'."""
+    layout = scan(text)
+    unit, member_indent, newline = _style(layout)
+    value_text = _dump(entry, unit, member_indent, newline)
+    existing = [m for m in layout.members if m.name == name]
+    if existing:  # json keeps the last of duplicate keys, so that is the one LLaMA-Factory reads
+        member = existing[-1]
+        return text[:member.value_start] + value_text + text[member.value_end:], "updated"
+    key_text = json.dumps(name, ensure_ascii=False)
+    if layout.members:
+        last = layout.members[-1]
+        sep = "," + (newline + member_indent if unit is not None else " ")
+        insert = f"{sep}{key_text}: {value_text}"
+        return text[:last.value_end] + insert + text[last.value_end:], "added"
+    # An empty object: lay it out as json.dump(indent=2) would.
+    body = f"{newline}  {key_text}: {value_text}{newline}"
+    return text[:layout.open_brace + 1] + body + text[layout.close_brace:], "added"
+
+
+def check_editable(registry_path: str) -> None:
+    """Raise UsageError now if write_entry would fail on this registry (so nothing else is written first)."""
+    write_entry(registry_path, "", {}, dry_run=True)
+
+
+def write_entry(registry_path: str, name: str, entry: dict, dry_run: bool = False) -> str:
+    """Add or update `name` in registry_path (created when absent), atomically. Returns 'added'/'updated'."""
+    if os.path.exists(registry_path):
+        try:
+            with open(registry_path, encoding="utf-8", newline="") as f:
+                text = f.read()
+        except (OSError, UnicodeDecodeError) as err:
+            raise UsageError(f"cannot read {registry_path}: {err}") from None
+        if not text.strip():
+            text = "{}\n"
+    else:
+        text = "{}\n"
+    try:
+        new_text, action = upsert(text, name, entry)
+    except ValueError as err:
+        raise UsageError(f"{registry_path} is not a JSON object ({err}); `lfgate check {registry_path}` "
+                         "shows where, fix it first") from None
+    if dry_run:
+        return action
+    from lfgate.tools.output import atomic_write
+
+    atomic_write(registry_path, new_text, force=True)
+    return action

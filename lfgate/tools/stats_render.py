@@ -1,0 +1,99 @@
+"""Show dataset statistics: a rich table and histogram in the terminal, JSON for scripts, a PNG on request."""
+
+from __future__ import annotations
+
+import json
+from typing import List
+
+from lfgate.tools.stats import PERCENTILES
+
+BAR_WIDTH = 40
+
+
+def to_json(stats_list, stream) -> None:
+    json.dump({"datasets": [s.to_dict() for s in stats_list]}, stream, ensure_ascii=False, indent=2)
+    stream.write("\n")
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "0%"
+
+
+def to_text(stats_list, stream, color: bool = False) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console(file=stream, force_terminal=color, no_color=not color, highlight=False, soft_wrap=True,
+                      width=None if color else 120)
+    for stats in stats_list:
+        d = stats.to_dict()
+        where = f" ({escape(d['file'])})" if d["file"] else ""
+        console.print(f"[bold]{escape(d['name'])}[/bold]{where}: {d['formatting']}, stage {d['stage']}, "
+                      f"lengths in {d['unit']}")
+        console.print(f"  samples {d['samples']}, kept {d['kept']}, dropped {d['dropped']}"
+                      + (f", converter crashes {d['crashes']}" if d["crashes"] else "")
+                      + f", duplicates {d['duplicates']}, empty responses {d['empty_responses']}")
+        if d["roles"]:
+            console.print("  roles: " + ", ".join(f"{escape(str(k))} {v}" for k, v in d["roles"].items()))
+        if d["cutoff_len"]:
+            over = d["over_cutoff"]
+            console.print(f"  over cutoff_len {d['cutoff_len']}: {over} ({_pct(over, d['kept'])})"
+                          f", losing part of the response: {d['response_truncated']} "
+                          f"({_pct(d['response_truncated'], d['kept'])})"
+                          + (" [cutoff_len counts tokens: with characters, a rough guide]"
+                             if d["unit"] == "characters" else ""))
+        if d["placeholders"] or d["media"]:
+            parts = [f"{escape(k)} {v}" for k, v in d["placeholders"].items()]
+            parts += [f"{k} {v} in {d['media_samples'].get(k, 0)} samples" for k, v in d["media"].items()]
+            console.print("  placeholders and media: " + ", ".join(parts))
+        table = Table("", "mean", "min", *[f"p{q}" for q in PERCENTILES], "max", box=None, padding=(0, 1))
+        rows = [("turns", d["turns"]), (f"prompt {d['unit']}", d["lengths"]["prompt"]),
+                (f"response {d['unit']}", d["lengths"]["response"]), (f"total {d['unit']}", d["lengths"]["total"])]
+        for label, row in rows:
+            table.add_row(label, str(row["mean"]), str(row["min"]), *[str(row[f"p{q}"]) for q in PERCENTILES],
+                          str(row["max"]))
+        console.print(table)
+        for line in histogram_lines(d["histogram"], d["cutoff_len"]):
+            console.print(escape(line))
+        console.print()
+
+
+def histogram_lines(hist: dict, cutoff_len=None) -> List[str]:
+    """One line per bin: its range, a bar, the count; a marker line where cutoff_len falls."""
+    edges, counts = hist["edges"], hist["counts"]
+    peak = max(counts, default=0)
+    if not peak:
+        return []
+    digits = len(str(edges[-1]))
+    lines = ["  total length per sample:"]
+    for i, count in enumerate(counts):
+        low, high = edges[i], edges[i + 1] - 1
+        if cutoff_len and low == cutoff_len + 1:
+            lines.append(f"  {'-' * (2 * digits + 1)} over cutoff_len {cutoff_len}:")
+        bar = "#" * (max(1, round(BAR_WIDTH * count / peak)) if count else 0)
+        lines.append(f"  {low:>{digits}}-{high:<{digits}} | {bar} {count}")
+    return lines
+
+
+def plot(stats_list, path: str) -> None:
+    """Save the total-length histograms (one panel per dataset) with a line at cutoff_len, as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(stats_list), 1, figsize=(8, 3 * len(stats_list)), squeeze=False)
+    for ax, stats in zip(axes[:, 0], stats_list):
+        values = list(stats.total)
+        ax.hist(values, bins=50, color="#4c72b0")
+        if stats.cutoff_len:
+            ax.axvline(stats.cutoff_len, color="#c44e52", linestyle="--",
+                       label=f"cutoff_len {stats.cutoff_len}: {stats.over_cutoff} over")
+            ax.legend()
+        ax.set_title(f"{stats.name} ({len(values)} samples)")
+        ax.set_xlabel(f"prompt + response length ({stats.unit})")
+        ax.set_ylabel("samples")
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=100)
+    plt.close(fig)

@@ -1,0 +1,111 @@
+"""Infer a dataset_info.json entry from a data file's first records, for files no registry names."""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Tuple
+
+from lfgate.validator.model import DatasetEntry
+
+_MESSAGE_FIELDS = ("conversations", "messages", "conversation", "dialog", "chat")
+_MEDIA = ("images", "videos", "audios")
+_KTO_FIELDS = ("kto_tag", "label", "kto_label", "desirable")
+_COLUMN_KEYS = ("prompt", "query", "response", "history", "messages", "system", "tools", "images", "videos", "audios",
+                "chosen", "rejected", "kto_tag")
+_TAG_DEFAULTS = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
+                 "observation_tag": "observation", "function_tag": "function_call", "system_tag": "system"}
+
+
+def infer_entry(first_values: Iterable, path: str) -> Tuple[DatasetEntry, str]:
+    """(entry, note): the entry LLaMA-Factory would need for these records, and a phrase saying what was
+    inferred (e.g. "sharegpt conversations (from/value)").
+
+    When the records agree, this is exactly the entry `lfgate register` would write (one inference for both).
+    When they disagree, `register` refuses; the checker still needs a best guess so that the rules can point at
+    the records that break it, so it falls back to the union of the records' fields."""
+    from lfgate.tools.infer import Inconsistent, infer
+
+    values = list(first_values)
+    try:
+        inferred = infer(enumerate(values))
+    except Inconsistent:
+        return _best_guess(values, path)
+    from lfgate.validator.dataset_info import resolve_entry
+    from lfgate.validator.model import Registry
+
+    registry = Registry(path=path, dataset_dir=os.path.dirname(path) or ".")
+    raw = {"file_name": os.path.basename(path), **inferred.entry}
+    return resolve_entry(os.path.splitext(os.path.basename(path))[0], raw, registry), inferred.description
+
+
+def _best_guess(first_values, path: str) -> Tuple[DatasetEntry, str]:
+    records = [v for v in first_values if isinstance(v, dict)]
+    fields = {}
+    for record in records:
+        for key, value in record.items():
+            if key not in fields or fields[key] is None:
+                fields[key] = value
+    raw: dict = {"file_name": os.path.basename(path)}
+    columns: dict = {}
+    note = []
+    messages_field = next((f for f in _MESSAGE_FIELDS if isinstance(fields.get(f), list)), None)
+    if messages_field is None:  # any list of objects with role-like keys
+        messages_field = next((k for k, v in fields.items() if isinstance(v, list) and v
+                               and all(isinstance(m, dict) for m in v)
+                               and ({"from", "value"} <= set(v[0]) or {"role", "content"} <= set(v[0]))), None)
+    if messages_field is not None:
+        sample = next((m for m in fields[messages_field] if isinstance(m, dict)), {})
+        raw["formatting"] = "sharegpt"
+        columns["messages"] = messages_field
+        if "role" in sample and "content" in sample:
+            roles = {m.get("role") for r in records for m in (r.get(messages_field) or []) if isinstance(m, dict)}
+            tags = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
+                    "system_tag": "system"}
+            tool_calls = any("tool_calls" in m for r in records for m in (r.get(messages_field) or [])
+                             if isinstance(m, dict))
+            if "tool" in roles or tool_calls:
+                tags["observation_tag"] = "tool"
+                tags["function_tag"] = "function"
+            if tool_calls:
+                raw["formatting"] = "openai"
+                note.append("OpenAI-style messages with tool_calls: formatting openai")
+            else:
+                note.append("OpenAI-style messages (role/content): formatting sharegpt with OpenAI tags")
+            raw["tags"] = tags
+        else:
+            note.append("sharegpt conversations (from/value)")
+        for key in ("chosen", "rejected"):
+            if isinstance(fields.get(key), dict):
+                columns[key] = key
+    else:
+        for key, names in (("prompt", ("instruction", "prompt", "question", "text")),
+                           ("query", ("input", "query")), ("response", ("output", "response", "answer"))):
+            found = next((n for n in names if n in fields), None)
+            if found:
+                columns[key] = found
+        if "history" in fields:
+            columns["history"] = "history"
+        if isinstance(fields.get("chosen"), str) and isinstance(fields.get("rejected"), str):
+            columns["chosen"], columns["rejected"] = "chosen", "rejected"
+        if columns.get("prompt") == "text" and "response" not in columns:
+            note.append("plain text records: pretraining text (columns.prompt = text)")
+        else:
+            note.append("alpaca records (instruction/input/output)")
+    if "chosen" in columns:
+        raw["ranking"] = True
+        note.append("chosen/rejected: a ranking dataset")
+    kto_field = next((f for f in _KTO_FIELDS if isinstance(fields.get(f), bool)), None)
+    if kto_field:
+        columns["kto_tag"] = kto_field
+        note.append(f"boolean {kto_field!r}: KTO data")
+    for key in ("system", "tools") + _MEDIA:
+        if key in fields:
+            columns[key] = key
+    raw["columns"] = columns
+    entry = DatasetEntry(name=os.path.splitext(os.path.basename(path))[0], registry_path=path,
+                         dataset_dir=os.path.dirname(path) or ".", raw=raw, load_from="file",
+                         source=os.path.basename(path), formatting=raw.get("formatting", "alpaca"),
+                         ranking=raw.get("ranking", False))
+    entry.columns = {k: columns.get(k) for k in _COLUMN_KEYS}
+    entry.tags = dict(_TAG_DEFAULTS) if "tags" not in raw else {k: raw["tags"].get(k) for k in _TAG_DEFAULTS}
+    return entry, "; ".join(note)

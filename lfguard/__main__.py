@@ -1,3 +1,0 @@
-from lfguard.cli import main
-
-raise SystemExit(main())
