@@ -180,3 +180,57 @@ def test_baseline_entries_for_fixed_findings_are_reported_where_they_are(tmp_pat
     assert lines[stale.line - 1].strip() == '"file": "data/a.json",' and '"sample": 4' in lines[stale.line + 1]
     assert suppressions.apply([diag("DS101", data / "a.json", 3, 0)], Settings(baseline=baseline, ignore=("SUP",)),
                               [str(data / "a.json")]) == []
+
+
+# -- RN findings (added by `lfgate train` after the Checker) obey every suppression, once, at the end ------------
+
+
+def _train_json(tmp_path, *argv):
+    code, out, err = run_cli("train", "train.yaml", "--dry-run", "--format", "json", *argv, cwd=tmp_path)
+    assert code in (0, 1), err
+    return json.loads(out)
+
+
+def _rn_project(tmp_path, bf16_line="bf16: true\n", **extra):
+    from lfgate.runner.rules import PRECISION_CHANGED as PRECISION
+
+    files = dict(PRECISION.bad)
+    files["train.yaml"] = files["train.yaml"].replace("bf16: true\n", bf16_line)
+    write_project(tmp_path, {**files, **extra})
+
+
+def test_rn_finding_is_reported_without_a_suppression(tmp_path):  # the premise of the tests below (a CPU here)
+    _rn_project(tmp_path)
+    assert "RN010" in codes(_train_json(tmp_path))
+
+
+@pytest.mark.parametrize("line", ["bf16: true  # lfgate: ignore[RN010]\n", "# lfgate: ignore[RN]\nbf16: true\n",
+                                  "bf16: true\n# lfgate: file-ignore[RN010]\n"])
+def test_inline_ignore_silences_an_rn_finding_and_is_not_stale(tmp_path, line):
+    _rn_project(tmp_path, line)
+    report = _train_json(tmp_path)
+    assert not {"RN010", "SUP001"} & codes(report), report["diagnostics"]
+
+
+def test_per_file_ignores_silence_an_rn_finding(tmp_path):
+    _rn_project(tmp_path, **{".lfgate.toml": 'per-file-ignores = { "train.yaml" = ["RN010"] }\n'})
+    report = _train_json(tmp_path)
+    assert not {"RN010", "SUP001"} & codes(report), report["diagnostics"]
+
+
+def test_ignore_option_drops_an_rn_finding(tmp_path):
+    _rn_project(tmp_path)
+    assert "RN010" not in codes(_train_json(tmp_path, "--ignore", "RN010"))
+    assert codes(_train_json(tmp_path, "--select", "RN010")) == {"RN010"}
+
+
+def test_baseline_silences_an_rn_finding(tmp_path):
+    _rn_project(tmp_path)
+    code, _, err = run_cli("check", "train.yaml", "--baseline", "base.json", "--update-baseline", cwd=tmp_path)
+    assert code == 0, err
+    # `check` does not see RN010: record it the way a baseline records it, by file and code
+    baseline = json.loads((tmp_path / "base.json").read_text())
+    baseline["findings"].append({"file": "train.yaml", "code": "RN010", "sample": None, "count": 1, "message": ""})
+    (tmp_path / "base.json").write_text(json.dumps(baseline, indent=2))
+    report = _train_json(tmp_path, "--baseline", "base.json")
+    assert not {"RN010", "SUP001"} & codes(report), report["diagnostics"]

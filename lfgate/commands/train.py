@@ -40,14 +40,15 @@ def run(args) -> int:
     # then waits for descheduled threads: steps ~20x slower (benchmarks/README.md). Only effective before torch
     # is imported, hence here; an explicit setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from lfgate import findings
     from lfgate.diagnostics import Severity
-    from lfgate.registry import selected
     from lfgate.runner import config as config_mod, devices, rules
     from lfgate.validator.engine import Checker
 
     path, overrides = _config_path(args)
     settings = common.settings_from_args(args, overrides)
-    report = Checker(settings).run([path])
+    checker = Checker(settings)
+    report = checker.run([path], finalize=False)  # finalized below, with the RN findings
     try:
         config = config_mod.load(path, overrides)
     except ValueError as err:
@@ -66,7 +67,8 @@ def run(args) -> int:
         if builtin and not any(d.severity == Severity.ERROR for d in found):
             problems, samples = _load_data(config, settings, rules)
             found += problems
-        report.extend([d for d in found if selected(d.code, settings.select, settings.ignore)])
+        report.extend(found)
+    report.diagnostics = findings.finalize(report.diagnostics, settings, checker.files_read())
     errors = [d for d in report.diagnostics if d.severity == Severity.ERROR]
     env = os.environ
     if config is not None and builtin and not errors:

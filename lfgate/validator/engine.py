@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from lfgate import findings
 from lfgate.diagnostics import Report
-from lfgate.registry import selected
 from lfgate.settings import Settings
 from lfgate.validator import datasets, dataset_info, links, training
 from lfgate.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
@@ -22,6 +22,7 @@ class Checker:
         self.report = Report()
         self.registries: Dict[str, Registry] = {}
         self.results: Dict[Tuple[str, str, DatasetUsage], DatasetResult] = {}
+        self._inputs: List[str] = []  # the configs and data files given or discovered
 
     # -- registries and datasets -------------------------------------------------------------------
     def registry(self, path: str) -> Registry:
@@ -44,7 +45,9 @@ class Checker:
         return self.results[key]
 
     # -- the whole run -----------------------------------------------------------------------------
-    def run(self, paths: Sequence[str]) -> Report:
+    def run(self, paths: Sequence[str], finalize: bool = True) -> Report:
+        """Every finding of the paths; with ``finalize`` (`lfgate check`) selected and suppressed, else raw, for a
+        caller that adds findings of its own and then calls ``findings.finalize`` with ``files_read``."""
         from lfgate import legacy
 
         self.report.extend(self.settings.deprecations + legacy.environment_findings())
@@ -89,17 +92,14 @@ class Checker:
                 self.report.files += 1
                 self.report.samples += result.samples
                 self.report.extend(result.diagnostics)
-        return self._filtered([c.path for c in configs] + list(targets.data_files))
-
-    def _filtered(self, files=()) -> Report:
-        from lfgate import suppressions
-
-        s = self.settings
-        kept = [d for d in self.report.diagnostics if selected(d.code, s.select, s.ignore)]
-        # Every file read, so suppressions in files without findings are judged too (stale ones: SUP001).
-        checked = list(files) + list(self.registries) + [r.path for r in self.results.values() if r.path]
-        self.report.diagnostics = suppressions.apply(kept, s, checked)
+        self._inputs = [c.path for c in configs] + list(targets.data_files)
+        if finalize:
+            self.report.diagnostics = findings.finalize(self.report.diagnostics, self.settings, self.files_read())
         return self.report
+
+    def files_read(self) -> List[str]:
+        """Every file this run read, so suppressions in files without findings are judged too (SUP001)."""
+        return self._inputs + list(self.registries) + [r.path for r in self.results.values() if r.path]
 
 
 def _base_dir(config_path: str, folders: List[str]) -> str:
