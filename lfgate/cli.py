@@ -44,12 +44,7 @@ def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
     for name, (module_name, help_text) in COMMANDS.items():
         if only is not None and name != only:
             continue
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name != module_name:
-                raise
-            continue  # a command not built yet
+        module = importlib.import_module(module_name)
         command = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
         module.add_arguments(command)
         command.set_defaults(_run=module.run)

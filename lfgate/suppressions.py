@@ -24,7 +24,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 from lfgate import legacy
 from lfgate.errors import UsageError
 from lfgate.registry import INFO, rule, selected
-from lfgate.reporters.json_format import write_json
+from lfgate.jsonio import write_json
 
 UNUSED_SUPPRESSION = rule(
     "SUP001", "unused-suppression", INFO,

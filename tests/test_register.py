@@ -7,7 +7,7 @@ import pytest
 from conftest import CORPUS
 from helpers import check_json, run_cli
 from lfgate.tools import register, validate
-from lfgate.tools.infer import Inconsistent, infer
+from lfgate.validator.infer import Inconsistent, infer
 
 DATA = CORPUS / "data"
 needs_corpus = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/corpus/llamafactory is not available")

@@ -8,6 +8,7 @@ import sys
 
 from lfgate.diagnostics import Severity
 from lfgate.errors import UsageError
+from lfgate.overrides import split_overrides  # noqa: F401  (the commands call common.split_overrides)
 
 
 def add_check_arguments(parser) -> None:
@@ -33,17 +34,6 @@ def add_check_arguments(parser) -> None:
     where.add_argument("--config", metavar="FILE",
                        help="use this pyproject.toml or .lfgate.toml instead of the nearest one")
     where.add_argument("--isolated", action="store_true", help="ignore configuration files")
-
-
-def split_overrides(items):
-    paths, overrides = [], {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if sep and key and "/" not in key and not os.path.exists(item):
-            overrides[key.lstrip("-")] = value
-        else:
-            paths.append(item)
-    return paths, overrides
 
 
 def _items(text):

@@ -55,7 +55,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from lfgate.tools import filters, output, register, table
-    from lfgate.tools.infer import Inconsistent, infer
+    from lfgate.validator.infer import Inconsistent, infer
 
     if not args.output.endswith(OUTPUT_SUFFIXES):
         raise UsageError(f"{args.output}: the output must end in .json or .jsonl")

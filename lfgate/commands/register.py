@@ -29,7 +29,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from lfgate.tools import register, validate
-    from lfgate.tools.infer import Inconsistent
+    from lfgate.validator.infer import Inconsistent
 
     try:
         plan = register.plan(args.file, args.name, args.dataset_info, args.force)

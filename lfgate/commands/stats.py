@@ -171,7 +171,7 @@ def _registry(path: str):
 def _entry_for_file(path: str, dataset_dir):
     """The registry entry whose file is `path`, else the entry `lfgate register` would write for it."""
     from lfgate.tools import register, validate
-    from lfgate.tools.infer import Inconsistent, infer
+    from lfgate.validator.infer import Inconsistent, infer
     from lfgate.validator.project import find_registry_for
 
     target = os.path.abspath(path)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
-import orjson
-
 from lfgate import __version__
+from lfgate.jsonio import write_json  # noqa: F401  (sarif.py imports it from here)
 
 
 def to_object(report) -> dict:
@@ -16,15 +13,6 @@ def to_object(report) -> dict:
         "diagnostics": [d.to_dict() for d in report.sorted()],
         "summary": report.summary(),
     }
-
-
-def write_json(obj, stream) -> None:
-    """Indented JSON, UTF-8 as is. orjson: the standard encoder with indent is ~40x slower on a million findings."""
-    try:
-        stream.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2).decode("utf-8"))
-    except TypeError:  # e.g. a lone surrogate from undecodable data: the standard encoder escapes it
-        json.dump(obj, stream, ensure_ascii=False, indent=2)
-    stream.write("\n")
 
 
 def render(report, stream, color: bool = False) -> None:

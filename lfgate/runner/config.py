@@ -131,15 +131,9 @@ def _split_names(value) -> List[str]:
     return [v.strip() for v in str(value).split(",") if v.strip()]
 
 
-def parse_override(text: str) -> Any:
-    """A key=value override's value, typed as llamafactory-cli's OmegaConf would read it."""
-    from lfgate.readers.yaml_reader import parse_scalar
-
-    return parse_scalar(text)
-
-
 def load(path: str, overrides: Optional[Dict[str, str]] = None) -> RunConfig:
     """The YAML read as OmegaConf reads it (lfgate's YAML reader), then the key=value overrides."""
+    from lfgate.overrides import apply_overrides, top_level_keys
     from lfgate.readers.yaml_reader import load_file
 
     doc = load_file(path)
@@ -147,8 +141,8 @@ def load(path: str, overrides: Optional[Dict[str, str]] = None) -> RunConfig:
         raise ValueError(f"{path} is not a readable mapping of training keys")
     values = dict(doc.value)
     positions = {p[0]: pos for p, pos in doc.key_positions.items() if len(p) == 1 and isinstance(p[0], str)}
-    for key, text in (overrides or {}).items():
-        values[key] = parse_override(text)
+    apply_overrides(values, overrides or {})
+    for key in top_level_keys(overrides or {}):
         positions.pop(key, None)
     return RunConfig(path=path, values=values, positions=positions)
 

@@ -10,7 +10,7 @@ import sys
 
 
 def main(argv=None) -> int:
-    from lfgate.commands.common import split_overrides
+    from lfgate.overrides import split_overrides
     from lfgate.runner import config as config_mod, devices, recipe
 
     paths, overrides = split_overrides(list(sys.argv[1:] if argv is None else argv))

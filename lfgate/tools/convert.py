@@ -13,7 +13,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from lfgate.errors import UsageError
 from lfgate.tools.filters import Where, cell_text
-from lfgate.tools.infer import ROLE_MEANINGS
+from lfgate.validator.infer import ROLE_MEANINGS
 
 SHAREGPT_ROLE = {"user": "human", "assistant": "gpt", "system": "system", "observation": "observation",
                  "function": "function_call"}

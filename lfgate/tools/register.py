@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Iterator, Optional, Tuple
 
 from lfgate.errors import UsageError
-from lfgate.tools.infer import Inferred, infer
+from lfgate.validator.infer import Inferred, infer
 
 
 class Unreadable(Exception):

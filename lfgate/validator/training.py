@@ -281,19 +281,10 @@ def _entry(config: TrainingConfig) -> str:
 
 
 def _apply_overrides(config: TrainingConfig, overrides: Dict[str, str]) -> None:
-    """OmegaConf.merge(yaml, OmegaConf.from_cli(['k=v', ...])): values parsed as YAML, dotted keys nest."""
-    from lfgate.readers import yaml_reader
+    from lfgate.overrides import apply_overrides, top_level_keys
 
-    for raw_key, text in overrides.items():
-        value = yaml_reader.parse_scalar(text)
-        parts = raw_key.split(".")
-        target = config.values
-        for part in parts[:-1]:
-            if not isinstance(target.get(part), dict):
-                target[part] = {}
-            target = target[part]
-        target[parts[-1]] = value
-    config.overrides = frozenset(k.split(".")[0] for k in overrides)
+    apply_overrides(config.values, overrides)
+    config.overrides = top_level_keys(overrides)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 from typing import Iterable, Tuple
 
+from lfgate.validator.infer import (KTO_FIELDS, Inconsistent, MEDIA_FIELDS, MESSAGE_FIELDS, PROMPT_FIELDS, QUERY_FIELDS,
+                                    RESPONSE_FIELDS, STYLE_TAGS, infer)
 from lfgate.validator.model import DatasetEntry
 
-_MESSAGE_FIELDS = ("conversations", "messages", "conversation", "dialog", "chat")
-_MEDIA = ("images", "videos", "audios")
-_KTO_FIELDS = ("kto_tag", "label", "kto_label", "desirable")
+# The field names are validator/infer.py's (`lfgate register` infers with them too); only the fallback is here.
+_MEDIA = tuple(MEDIA_FIELDS)
 _COLUMN_KEYS = ("prompt", "query", "response", "history", "messages", "system", "tools", "images", "videos", "audios",
                 "chosen", "rejected", "kto_tag")
-_TAG_DEFAULTS = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
-                 "observation_tag": "observation", "function_tag": "function_call", "system_tag": "system"}
+_TAG_DEFAULTS = STYLE_TAGS["from"]  # LLaMA-Factory's own defaults
 
 
 def infer_entry(first_values: Iterable, path: str) -> Tuple[DatasetEntry, str]:
@@ -23,8 +23,6 @@ def infer_entry(first_values: Iterable, path: str) -> Tuple[DatasetEntry, str]:
     When the records agree, this is exactly the entry `lfgate register` would write (one inference for both).
     When they disagree, `register` refuses; the checker still needs a best guess so that the rules can point at
     the records that break it, so it falls back to the union of the records' fields."""
-    from lfgate.tools.infer import Inconsistent, infer
-
     values = list(first_values)
     try:
         inferred = infer(enumerate(values))
@@ -48,7 +46,7 @@ def _best_guess(first_values, path: str) -> Tuple[DatasetEntry, str]:
     raw: dict = {"file_name": os.path.basename(path)}
     columns: dict = {}
     note = []
-    messages_field = next((f for f in _MESSAGE_FIELDS if isinstance(fields.get(f), list)), None)
+    messages_field = next((f for f in MESSAGE_FIELDS if isinstance(fields.get(f), list)), None)
     if messages_field is None:  # any list of objects with role-like keys
         messages_field = next((k for k, v in fields.items() if isinstance(v, list) and v
                                and all(isinstance(m, dict) for m in v)
@@ -78,8 +76,7 @@ def _best_guess(first_values, path: str) -> Tuple[DatasetEntry, str]:
             if isinstance(fields.get(key), dict):
                 columns[key] = key
     else:
-        for key, names in (("prompt", ("instruction", "prompt", "question", "text")),
-                           ("query", ("input", "query")), ("response", ("output", "response", "answer"))):
+        for key, names in (("prompt", PROMPT_FIELDS), ("query", QUERY_FIELDS), ("response", RESPONSE_FIELDS)):
             found = next((n for n in names if n in fields), None)
             if found:
                 columns[key] = found
@@ -94,7 +91,7 @@ def _best_guess(first_values, path: str) -> Tuple[DatasetEntry, str]:
     if "chosen" in columns:
         raw["ranking"] = True
         note.append("chosen/rejected: a ranking dataset")
-    kto_field = next((f for f in _KTO_FIELDS if isinstance(fields.get(f), bool)), None)
+    kto_field = next((f for f in KTO_FIELDS if isinstance(fields.get(f), bool)), None)
     if kto_field:
         columns["kto_tag"] = kto_field
         note.append(f"boolean {kto_field!r}: KTO data")
