@@ -11,18 +11,24 @@ A rule is declared once, next to the pure function that checks it::
         good={...},
     )
 
-and the check yields ``UNKNOWN_KEY.diag("message", file=..., line=...)``.
+and the check yields ``UNKNOWN_KEY.diag("message", file=..., line=...)``. Where the check runs depends on the
+family: a sample rule (DS) is declared in its family module under validator/samples/ and checked in
+``SampleChecker`` (per record) or ``samples/finish.py`` (per dataset), and declares ``refuses_text`` when it judges
+a message's text, so the fast paths refuse what it would flag. CONTRIBUTING.md ("Adding a rule") lists the places
+per family.
 
 ``bad`` and ``good`` are small projects (relative path -> file text). ``lfgate rules CODE`` prints them and
 ``tests/test_rule_examples.py`` checks every one: ``bad`` must raise the rule, ``good`` must not. ``target``
-names the path to check (default: the project folder). So the documentation cannot drift from the behaviour.
+names the path to check (default: the project folder). So the documentation cannot drift from the behaviour;
+``tests/test_rules_at_scale.py`` grows each bad example's records past the fast paths' priming, so a rule cannot
+pass its examples and miss on real data.
 """
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Dict, Mapping, Optional
+from typing import Callable, Dict, Mapping, Optional
 
 from lfgate.diagnostics import Diagnostic, Severity
 
@@ -57,6 +63,9 @@ class Rule:
     target: Optional[str] = None  # path inside the example project to check; None = the whole folder
     args: tuple = ()  # extra `lfgate check` arguments the examples need
     command: str = "check"  # the subcommand that runs the examples: check, or train (its RN rules)
+    # A sample rule that judges a message's text declares what it may flag: the fast paths (validator/fastpath.py,
+    # typed.py) then send every record holding such a text the full way (fastpath.text_refusals).
+    refuses_text: Optional[Callable[[str], bool]] = field(default=None, compare=False)
 
     def diag(self, message: str, *, severity: Optional[Severity] = None, **where) -> Diagnostic:
         return Diagnostic(self.code, severity if severity is not None else self.severity, message, **where)

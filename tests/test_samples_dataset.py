@@ -4,6 +4,8 @@ estimate, format inference, and positions through `lfgate check`."""
 import json
 import pickle
 
+import pytest
+
 from conftest import write_project
 from helpers import check_json, find
 from sample_check import codes, entry_of, run
@@ -133,3 +135,30 @@ def test_pretraining_a_broken_conversation_crashes():
     found = codes(SG, [CHAT, c(("gpt", "a"), ("human", "b"))], stage="pt")
     assert ("DS008", 1, ("conversations", 0, "from")) in found
     assert ("DS009", 0, ()) in found  # and the responses are not trained on
+
+
+def _facts_and_state(checker):
+    def shown(value):
+        return (value.counts, value.first) if hasattr(value, "first") else value  # a Tally: its contents
+
+    state = {k: shown(v) for k, v in vars(checker).items() if k not in ("_tools_cache", "kto_prev")}
+    return checker.facts(), repr(sorted((k, repr(v)) for k, v in state.items()))
+
+
+def test_merge_walks_every_counter_so_chunks_equal_one_pass():
+    raw = {"formatting": "sharegpt", "columns": {"messages": "conversations", "images": "images"}}
+    records = [CHAT, {"conversations": [{"from": "human", "value": "<image>hi"}, {"from": "gpt", "value": ""}],
+                      "images": ["a.png"]}, {"conversations": "x"}, CHAT, {"conversations": [{"from": "robot"}]}]
+    _, whole = run(raw, records, cutoff_len=2)
+    _, merged = run(raw, records, cutoff_len=2, chunks=[range(0, 2), range(2, 5)])
+    assert _facts_and_state(merged) == _facts_and_state(whole)
+
+
+def test_merge_adds_a_new_counter_without_being_told_and_refuses_an_unknown_kind():
+    entry = entry_of({"formatting": "sharegpt"})
+    one, two = SampleChecker(entry), SampleChecker(entry)
+    one.new_counter, two.new_counter = 2, 3
+    assert one.merge(two).new_counter == 5
+    one.odd = two.odd = object()
+    with pytest.raises(TypeError, match="odd"):
+        one.merge(two)

@@ -39,6 +39,7 @@ class _Clean:
         self.string_cols = string_cols  # fields the converter reads as text: None, or a string
         self.extra_cols = extra_cols  # ... of which those added to the prompt (system, tools): they count for cutoff
         self.placeholder, self.lead, self.cutoff_budget = _text_limits(checker)
+        self.refusals = text_refusals()
         self.shapes: Dict[tuple, object] = {}
         # fields the full pipeline has noted (first appearance; as a string; as a list): only ever become true
         self.known_present: set = set()
@@ -185,6 +186,7 @@ class CleanChat(_Clean):
         role_of, content_of, messages_col = self.role_of, self.content_of, self.messages_col
         lead, placeholder, budget = self.lead, self.placeholder, self.cutoff_budget
         strings_ok, extras_ok, ready = self._strings_ok, self._extras_ok, self._ready
+        refused = refuser(self.refusals)
         slack = CHARS_PER_TOKEN - 1
 
         def take(value, raw, start=0, end=None):
@@ -214,7 +216,7 @@ class CleanChat(_Clean):
                 joined = "\0".join(texts)  # TypeError unless every content is a string
             except (TypeError, KeyError):
                 return 0
-            if not all(texts):  # an empty content
+            if not all(texts) or refused and refused(texts):  # an empty content, or one a rule declared
                 return 0
             if lead in joined and placeholder.search(joined):
                 return 0
@@ -272,6 +274,7 @@ class CleanAlpaca(_Clean):
         lead, placeholder, budget = self.lead, self.placeholder, self.cutoff_budget
         strings_ok, extras_ok, learn = self._strings_ok, self._extras_ok, self._learn
         known_present, known_lists = self.known_present, self.known_lists
+        refused = refuser(self.refusals)
         slack = 2 * (CHARS_PER_TOKEN - 1)
 
         def take(value, raw, start=0, end=None):
@@ -301,6 +304,8 @@ class CleanAlpaca(_Clean):
             answer = value.get(response_col)
             if not user or not answer:  # an empty turn, or no response: the full pipeline says what happens
                 return 0
+            if refused and refused((user, answer)):  # a text a rule declared it may flag
+                return 0
             joined = user + "\0" + answer
             if lead in joined and placeholder.search(joined):
                 return 0
@@ -315,6 +320,27 @@ class CleanAlpaca(_Clean):
     def credit(self, records: int, messages: int, last_index: int) -> None:
         if records:
             _credit(self, records, last_index)
+
+
+def text_refusals() -> tuple:
+    """The message texts the rules declared they may flag (``rule(..., refuses_text=predicate)``): a record with
+    one goes the full way. Read from the registry, so a new sample rule that judges text teaches the fast paths by
+    its declaration alone."""
+    from lfgate.registry import RULES
+
+    return tuple(r.refuses_text for r in RULES.values() if r.refuses_text is not None)
+
+
+def refuser(refusals: tuple):
+    """None when no rule declared a text refusal (the common case costs nothing), else texts -> whether any
+    declared predicate holds for any of them."""
+    if not refusals:
+        return None
+
+    def refused(texts) -> bool:
+        return any(refuse(text) for refuse in refusals for text in texts)
+
+    return refused
 
 
 def _credit(fast, records: int, last_index: int) -> None:

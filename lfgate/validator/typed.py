@@ -19,7 +19,7 @@ from __future__ import annotations
 from operator import attrgetter
 from typing import Annotated, List, Optional, Union
 
-from lfgate.validator.fastpath import LONG_DIGITS
+from lfgate.validator.fastpath import LONG_DIGITS, refuser
 from lfgate.validator.samples.base import CHARS_PER_TOKEN
 
 _MAX_BUILDS = 8  # the known fields only grow: a few rebuilds at most
@@ -100,6 +100,7 @@ class TypedChat:
         expected_of, roles_for = fast.expected, fast.roles_for
         tools_cache = fast.checker._tools_cache
         lead, placeholder, budget = fast.lead, fast.placeholder, fast.cutoff_budget
+        refused = refuser(fast.refusals)
         slack = CHARS_PER_TOKEN - 1
         long_digits = LONG_DIGITS.search
         # msgspec's errors are not ValueErrors in older releases (0.18); invalid UTF-8 raises UnicodeDecodeError
@@ -145,6 +146,8 @@ class TypedChat:
                         strings += 1
                     elif (kind is int or kind is float) and long_digits(data, start, end):
                         return 0  # as CleanChat.take: a run of 19+ digits goes the full way (DF022)
+            if refused and refused(list(map(_CONTENT, conv))):  # a text a rule declared it may flag
+                return 0
             joined = "\0".join(map(_CONTENT, conv))
             if lead in joined and placeholder.search(joined):
                 return 0

@@ -1,5 +1,9 @@
-"""Sample-level rules: one module per family (alpaca, sharegpt, openai, ranking, kto, multimodal, tools, common),
-run over each record by SampleChecker. Importing this package registers every DS rule."""
+"""Sample-level rules (DS). Each family module (alpaca, sharegpt, openai, ranking, kto, multimodal, tools, common)
+declares its rules and the small pure helpers they share; the checks themselves run in ``checker.py``
+(``SampleChecker.check``: per record, after the converter) and ``finish.py`` (``dataset_findings``: per dataset,
+from the merged counters). Importing this package registers every DS rule. A rule that judges a message's text
+declares ``refuses_text`` so the fast paths (validator/fastpath.py, typed.py) send such records the full way;
+``tests/test_rules_at_scale.py`` proves each rule still fires at scale. CONTRIBUTING.md: "Adding a rule"."""
 
 from lfgate.validator.samples import alpaca, common, kto, multimodal, openai, ranking, sharegpt, tools  # noqa: F401
 from lfgate.validator.samples.base import Finding

@@ -29,6 +29,9 @@ KTO_BATCH = 1000  # LLaMA-Factory's preprocessing_batch_size default
 _TEMPLATE_ROLES = (USER, ASSISTANT, OBSERVATION, FUNCTION)
 _VALID, _HAZARD, _OTHER = 1, 2, 0  # KTO batch status of a sample
 _TOOLS_CACHE_SIZE = 256
+# What a SampleChecker is set up with, and per-worker state: everything else is a counter that merge() adds up.
+_NOT_COUNTERS = frozenset({"entry", "usage", "stage", "media_dir", "cutoff_len", "placeholders", "chat", "mapping",
+                           "columns", "unread_fields", "kto_prev", "_tools_cache"})
 _MEDIA_KINDS = (("images", "image"), ("videos", "video"), ("audios", "audio"))
 _CRASH_RULES = {
     "history-pair": alpaca.HISTORY_PAIRS, "query-type": alpaca.QUERY_TYPE, "messages-type": sharegpt.MESSAGES_TYPE,
@@ -560,25 +563,37 @@ class SampleChecker:
 
     # -- merging and the dataset level -----------------------------------------------------------------------------
     def merge(self, other: "SampleChecker") -> "SampleChecker":
-        for name in ("total", "kept", "crashed", "samples_with_media", "trunc_exceed", "trunc_cut"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.max_index = max(self.max_index, other.max_index)
-        self.pending_columns &= other.pending_columns
-        for name in ("messages_seen", "role_key_seen", "content_key_seen", "leading_system_missing"):
-            setattr(self, name, getattr(self, name) or getattr(other, name))
-        for name in ("roles", "undeclared", "missing_role", "rewritten", "double_encoded", "no_media", "pt_extra",
-                     "kto_bool", "dataset_crash", "no_response_column", "unread"):
-            getattr(self, name).merge(getattr(other, name))
-        self.kto_types = [a + b for a, b in zip(self.kto_types, other.kto_types)]
-        for key in self.media:
-            self.media[key] += other.media[key]
-        for key in self.placeholder_counts:
-            self.placeholder_counts[key] += other.placeholder_counts[key]
+        """Add ``other``'s counts (a worker's checker over another chunk of the same dataset) to this one. Walks
+        every attribute by its kind, so a new counter is merged without being listed here; a kind it does not
+        know is an error, not a counter silently left at one worker's value."""
         self._kto_flush()
         other._kto_flush()
-        self.kto_edges.update(other.kto_edges)
-        if other.kto_crash is not None:
-            self._kto_crash_at(other.kto_crash)
+        for name, mine in vars(self).items():
+            if name in _NOT_COUNTERS:
+                continue
+            theirs = getattr(other, name)
+            if name == "max_index":
+                self.max_index = max(mine, theirs)
+            elif name == "pending_columns":  # not yet seen: by neither
+                mine &= theirs
+            elif name == "kto_edges":
+                mine.update(theirs)
+            elif name == "kto_crash":
+                if theirs is not None:
+                    self._kto_crash_at(theirs)
+            elif isinstance(mine, bool):  # "seen" flags
+                setattr(self, name, mine or theirs)
+            elif isinstance(mine, int):
+                setattr(self, name, mine + theirs)
+            elif isinstance(mine, Tally):
+                mine.merge(theirs)
+            elif isinstance(mine, list):
+                setattr(self, name, [a + b for a, b in zip(mine, theirs)])
+            elif isinstance(mine, dict):
+                for key in mine:
+                    mine[key] += theirs[key]
+            else:
+                raise TypeError(f"SampleChecker.merge does not know how to merge {name!r} ({type(mine).__name__})")
         return self
 
     def finish(self) -> List[Finding]:
