@@ -89,13 +89,13 @@ def test_unknown_keys_with_suggestions(tmp_path):
                                    '"columns": {"promt": "x", "instruction": "y", "query": "input", '
                                    '"response": "output"},\n"tags": {"rol_tag": "r"}}}')
     (d101,) = [d for d in registry.diagnostics if d.code == "DI101"]
-    assert (d101.line, d101.column) == (3, 1) and "'formatting'" in d101.message
+    assert (d101.line, d101.column) == (3, 1) and "`formatting`" in d101.message
     (d102,) = [d for d in registry.diagnostics if d.code == "DI102"]
-    assert (d102.line, d102.column) == (4, 13) and "'prompt'" in d102.message
+    assert (d102.line, d102.column) == (4, 13) and "`prompt`" in d102.message
     (d103,) = [d for d in registry.diagnostics if d.code == "DI103"]
     assert (d103.line, d103.column) == (4, 27) and '"prompt": "instruction"' in d103.message
     (d104,) = [d for d in registry.diagnostics if d.code == "DI104"]
-    assert (d104.line, d104.column) == (5, 10) and "'role_tag'" in d104.message
+    assert (d104.line, d104.column) == (5, 10) and "`role_tag`" in d104.message
 
 
 def test_value_rules_point_at_the_value(tmp_path):
@@ -113,7 +113,7 @@ def test_value_rules_point_at_the_value(tmp_path):
     assert by_code["DI115"].dataset == "b" and by_code["DI115"].line == 8
     assert [d.dataset for d in registry.diagnostics if d.code == "DI117"] == ["c", "d"]
     assert by_code["DI118"].dataset == "e" and by_code["DI119"].dataset == "e"
-    assert by_code["DI005"].dataset == "f" and "file_name is a number" in by_code["DI005"].message
+    assert by_code["DI005"].dataset == "f" and "file_name is an integer" in by_code["DI005"].message
 
 
 def test_sources(tmp_path):

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from conftest import write_project
 from helpers import run_cli
 from runner_helpers import tiny_model, write_training_project  # noqa: F401  (fixture)
 
@@ -50,3 +51,27 @@ def test_doctor_json_lists_versions_devices_and_env(monkeypatch):
     assert info["devices"]["kind"] in ("cpu", "cuda", "npu")
     assert info["env"]["NNODES"] == "2"
     assert "hubs" not in info  # --no-network: nothing is contacted
+
+
+# -- one finding per defect: a fact `check` reports is not reported again by `train` ------------------------------
+
+
+def test_a_missing_local_model_is_one_finding_in_train(tmp_path):
+    from lfgate.runner.rules import MODEL_NOT_FOUND
+
+    write_project(tmp_path, MODEL_NOT_FOUND.bad)
+    code, out, err = run_cli("train", "train.yaml", "--dry-run", "--format", "json", cwd=tmp_path)
+    found = [d["code"] for d in json.loads(out)["diagnostics"] if "models/nope" in d["message"]]
+    assert found == ["RN012"], (found, err)
+
+
+def test_a_missing_deepspeed_file_is_one_finding_in_train(tmp_path):
+    from lfgate.runner.rules import DEEPSPEED
+
+    files = dict(DEEPSPEED.bad)
+    del files["ds_z2.json"]
+    write_project(tmp_path, files)
+    code, out, err = run_cli("train", "train.yaml", "--dry-run", "--format", "json", cwd=tmp_path)
+    about_file = [d["code"] for d in json.loads(out)["diagnostics"] if "does not exist" in d["message"]
+                  or "not valid JSON" in d["message"] or d["code"] == "TY212"]
+    assert about_file == ["TY212"], (about_file, err)

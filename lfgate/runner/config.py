@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Dict, List, Optional, Tuple
 
+from lfgate.lf_facts import split_names as _split_names
+
 STAGES = ("sft",)
 FINETUNING_TYPES = ("lora",)
 
@@ -121,14 +123,6 @@ class RunConfig:
         # LLaMA-Factory turns it on unless disable_gradient_checkpointing (model_utils/checkpointing.py)
         return not bool(self.get("disable_gradient_checkpointing", False)) or bool(
             self.values.get("gradient_checkpointing"))
-
-
-def _split_names(value) -> List[str]:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return [str(v).strip() for v in value if str(v).strip()]
-    return [v.strip() for v in str(value).split(",") if v.strip()]
 
 
 def load(path: str, overrides: Optional[Dict[str, str]] = None) -> RunConfig:

@@ -12,6 +12,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional
 
+from lfgate.lf_facts import env_enabled
+
 
 @dataclass
 class Machine:
@@ -121,7 +123,7 @@ def world(env: Mapping[str, str], machine: Machine) -> Dict[str, str]:
 def needs_torchrun(env: Mapping[str, str], machine: Machine) -> bool:
     if env.get("LOCAL_RANK") is not None or env.get("WORLD_SIZE") is not None:
         return False  # already launched by torchrun (or accelerate / deepspeed)
-    if str(env.get("FORCE_TORCHRUN", "")).lower() in ("1", "true", "y", "yes"):
+    if env_enabled("FORCE_TORCHRUN", env):  # LLaMA-Factory's launcher reads it with is_env_enabled
         return True
     w = world(env, machine)
     return int(w["nnodes"]) > 1 or int(w["nproc_per_node"]) > 1

@@ -15,6 +15,7 @@ import warnings
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
+from lfgate.lf_facts import env_enabled
 from lfgate.runner import data as data_mod
 from lfgate.runner.config import RunConfig
 from lfgate.runner.devices import Machine, Precision, distributed_backend
@@ -37,7 +38,7 @@ def model_path(config: RunConfig) -> str:
     if os.path.isdir(name):
         return name
     revision = config.get("model_revision", "main")
-    if _env_on("USE_MODELSCOPE_HUB"):
+    if env_enabled("USE_MODELSCOPE_HUB"):
         try:
             from modelscope import snapshot_download
         except ImportError:
@@ -45,7 +46,7 @@ def model_path(config: RunConfig) -> str:
                                      "pip install modelscope") from None
         return snapshot_download(name, revision=None if revision == "main" else revision,
                                  cache_dir=config.values.get("cache_dir"))
-    if _env_on("USE_OPENMIND_HUB"):
+    if env_enabled("USE_OPENMIND_HUB"):
         try:
             from openmind.utils.hub import snapshot_download
         except ImportError:
@@ -53,10 +54,6 @@ def model_path(config: RunConfig) -> str:
                                      "pip install openmind") from None
         return snapshot_download(name, revision=revision, cache_dir=config.values.get("cache_dir"))
     return name  # transformers resolves hub ids itself
-
-
-def _env_on(name: str) -> bool:
-    return os.environ.get(name, "0").lower() in ("true", "y", "1")
 
 
 def load_tokenizer(config: RunConfig):

@@ -11,6 +11,7 @@ import json
 import os
 from typing import List, Optional
 
+from lfgate.lf_facts import env_enabled, hf_flag, looks_like_local_path
 from lfgate.registry import ERROR, WARNING, rule
 from lfgate.runner.config import FINETUNING_TYPES, STAGES, RunConfig, unsupported
 
@@ -95,11 +96,12 @@ PRECISION_CHANGED = rule(
 )
 DEEPSPEED = rule(
     "RN011", "deepspeed-unavailable", ERROR,
-    "The config names a DeepSpeed configuration that cannot be used here",
-    why="transformers imports deepspeed and reads the file when the Trainer starts: a missing package or file "
-        "stops the run after the data was prepared and the model loaded.",
-    fix="pip install deepspeed (0.13.2 is the known-good version on Ascend), and check the path of the file.",
-    bad=_example("deepspeed: ds_z2.json\n"), good=_example(),
+    "The config names a DeepSpeed configuration but deepspeed is not installed",
+    why="transformers imports deepspeed when the Trainer starts: without the package the run stops after the data "
+        "was prepared and the model loaded. (A missing or invalid DeepSpeed file is TY212, which `check` reports.)",
+    fix="pip install deepspeed (0.13.2 is the known-good version on Ascend).",
+    bad=_example("deepspeed: ds_z2.json\n", **{"ds_z2.json": '{"zero_optimization": {"stage": 2}}\n'}),
+    good=_example(),
     target="train.yaml", args=_ARGS, command="train",
 )
 MODEL_NOT_FOUND = rule(
@@ -161,11 +163,6 @@ def _has_chat_template(config: RunConfig) -> bool:
         return False
 
 
-def looks_like_path(name: str) -> bool:
-    return (name.startswith(("./", "../", "/", "~", ".\\")) or os.path.isabs(name) or name.count("/") > 1
-            or name in (".", ".."))
-
-
 def machine_checks(config: RunConfig, machine, precision, builtin: bool, positions: Optional[dict] = None) -> List:
     """RN010-RN012: the dtype, DeepSpeed and the model path, on this machine."""
     out = []
@@ -173,16 +170,12 @@ def machine_checks(config: RunConfig, machine, precision, builtin: bool, positio
         key = "bf16" if config.values.get("bf16") else "fp16"
         out.append(PRECISION_CHANGED.diag(precision.note, **where(config, key, positions)))
     ds = config.values.get("deepspeed")
-    if ds:
-        if importlib.util.find_spec("deepspeed") is None:
-            out.append(DEEPSPEED.diag(f"deepspeed: {ds} is set but the deepspeed package is not installed: "
-                                      "pip install deepspeed", **where(config, "deepspeed", positions)))
-        elif isinstance(ds, str) and not os.path.isfile(ds):
-            out.append(DEEPSPEED.diag(f"deepspeed: {ds} does not exist (relative to {os.getcwd()})",
-                                      **where(config, "deepspeed", positions)))
+    if ds and importlib.util.find_spec("deepspeed") is None:  # the file itself is TY212's (validator/training.py)
+        out.append(DEEPSPEED.diag(f"deepspeed: {ds} is set but the deepspeed package is not installed: "
+                                  "pip install deepspeed", **where(config, "deepspeed", positions)))
     name = str(config.values.get("model_name_or_path") or "")
     if name and not os.path.exists(os.path.expanduser(name)):
-        if looks_like_path(name):
+        if looks_like_local_path(name):
             out.append(MODEL_NOT_FOUND.diag(f"model_name_or_path: {name} does not exist (relative paths resolve "
                                             f"against {os.getcwd()})", **where(config, "model_name_or_path", positions)))
         elif _offline() and not _in_hf_cache(name, config):
@@ -192,10 +185,21 @@ def machine_checks(config: RunConfig, machine, precision, builtin: bool, positio
     return out
 
 
+# An RN finding that states, for the run about to start, a fact `check` reports at a lower severity: in `lfgate
+# train` the RN finding stands alone, so one defect is one finding (a missing local model: LK033 is a warning in
+# `check`, since an earlier stage may write the folder; for `train` it is fatal).
+REPLACES = {MODEL_NOT_FOUND.code: "LK033"}
+
+
+def without_replaced(checked: List, found: List) -> List:
+    """``checked`` (the Checker's findings) less those an RN finding in ``found`` replaces."""
+    replaced = {REPLACES[d.code] for d in found if d.code in REPLACES}
+    return [d for d in checked if d.code not in replaced] if replaced else checked
+
+
 def _offline() -> bool:
-    flags = (os.environ.get("HF_HUB_OFFLINE", ""), os.environ.get("TRANSFORMERS_OFFLINE", ""))
-    hub = any(os.environ.get(v, "0").lower() in ("1", "true", "y") for v in ("USE_MODELSCOPE_HUB", "USE_OPENMIND_HUB"))
-    return not hub and any(f.lower() in ("1", "true", "yes", "on") for f in flags)
+    hub = env_enabled("USE_MODELSCOPE_HUB") or env_enabled("USE_OPENMIND_HUB")
+    return not hub and (hf_flag("HF_HUB_OFFLINE") or hf_flag("TRANSFORMERS_OFFLINE"))
 
 
 def _in_hf_cache(name: str, config: RunConfig) -> bool:

@@ -7,13 +7,13 @@ Resolution (spec §1): the source is the first of hf/ms/om hub URL, script_url, 
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import os
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from lfgate.readers.jsonpos import PositionMap, position_map
+from lfgate.lf_facts import a_json_type, close_matches, env_enabled, json_type
 from lfgate.registry import ERROR, INFO, WARNING, rule
 from lfgate.validator.model import DatasetEntry, Registry
 
@@ -322,7 +322,7 @@ def load_registry(path: str, settings) -> Registry:
     if not isinstance(data, dict):
         root = places.get(()) or None
         registry.diagnostics.append(REGISTRY_NOT_OBJECT.diag(
-            f"the top level is a {_json_type(data)}; make it an object mapping dataset names to entries.",
+            f"the top level is {a_json_type(data)}; make it an object mapping dataset names to entries.",
             file=path, line=root.line if root else 1, column=root.column if root else 1))
         return registry
     by_entry: Dict[str, dict] = {}
@@ -333,7 +333,7 @@ def load_registry(path: str, settings) -> Registry:
         line, column = places.get((name,)).key if places.get((name,)) else (None, None)
         if not isinstance(raw, dict):
             registry.diagnostics.append(ENTRY_NOT_OBJECT.diag(
-                f"dataset {name!r} is a {_json_type(raw)}; write it as an object such as "
+                f"dataset {name!r} is {a_json_type(raw)}; write it as an object such as "
                 f"{{\"file_name\": \"{name}.json\"}}.", file=path, line=line, column=column, dataset=name))
             continue
         entry = resolve_entry(name, raw, registry)
@@ -361,16 +361,12 @@ def resolve_entry(name: str, raw: dict, registry: Registry) -> DatasetEntry:
     return entry
 
 
-def _env_on(name: str) -> bool:
-    return os.environ.get(name, "0").lower() in ("true", "y", "1")
-
-
 def _source(raw: dict) -> Tuple[Optional[str], Optional[str]]:
     """(load_from, key) exactly as parser.py:128-144 picks them."""
     if any(k in raw for k in ("hf_hub_url", "ms_hub_url", "om_hub_url")):
-        if "ms_hub_url" in raw and (_env_on("USE_MODELSCOPE_HUB") or "hf_hub_url" not in raw):
+        if "ms_hub_url" in raw and (env_enabled("USE_MODELSCOPE_HUB") or "hf_hub_url" not in raw):
             return "ms_hub", "ms_hub_url"
-        if "om_hub_url" in raw and (_env_on("USE_OPENMIND_HUB") or "hf_hub_url" not in raw):
+        if "om_hub_url" in raw and (env_enabled("USE_OPENMIND_HUB") or "hf_hub_url" not in raw):
             return "om_hub", "om_hub_url"
         return "hf_hub", "hf_hub_url"
     for key, load_from in (("script_url", "script"), ("cloud_file_name", "cloud_file"), ("file_name", "file")):
@@ -380,19 +376,9 @@ def _source(raw: dict) -> Tuple[Optional[str], Optional[str]]:
 
 
 # -- rules --------------------------------------------------------------------------------------------------
-def _json_type(value) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    return {str: "string", list: "list", dict: "object"}.get(type(value), type(value).__name__)
-
-
 def _suggest(key: str, known) -> str:
-    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
+    close = close_matches(key, known, n=1)
+    return f"; did you mean `{close[0]}`?" if close else f"; known keys: {', '.join(known)}"
 
 
 def _duplicates(path: str, places: PositionMap) -> Iterator:
@@ -443,7 +429,7 @@ def _type_errors(raw: dict) -> Iterator[Tuple[tuple, str]]:
         wanted = node.get("type")
         if wanted and not _type_ok(value, wanted):
             shown = " or ".join(wanted) if isinstance(wanted, list) else wanted
-            yield path, f"{'.'.join(map(str, path))} is a {_json_type(value)}; it must be {shown}"
+            yield path, f"{'.'.join(map(str, path))} is {a_json_type(value)}; it must be {shown}"
             continue
         if isinstance(value, str) and len(value) < node.get("minLength", 0):
             yield path, f"{'.'.join(map(str, path))} is empty; name a file or folder under dataset_dir"
@@ -546,12 +532,12 @@ def check_entry_attributes(entry: DatasetEntry, places: PositionMap) -> List:
                                        f"LLaMA-Factory raises `Dataset converter {formatting} not found`{hint}",
                                        **at("formatting")))
     if "ranking" in raw and not isinstance(raw["ranking"], bool):
-        out.append(RANKING_NOT_BOOL.diag(f"ranking is {raw['ranking']!r} ({_json_type(raw['ranking'])}); write true or "
+        out.append(RANKING_NOT_BOOL.diag(f"ranking is {raw['ranking']!r} ({json_type(raw['ranking'])}); write true or "
                                          "false without quotes", **at("ranking")))
     if "num_samples" in raw and raw["num_samples"] is not None:
         n = raw["num_samples"]
         if isinstance(n, bool) or not isinstance(n, int):
-            out.append(BAD_NUM_SAMPLES.diag(f"num_samples is {n!r} ({_json_type(n)}); LLaMA-Factory raises `slice "
+            out.append(BAD_NUM_SAMPLES.diag(f"num_samples is {n!r} ({json_type(n)}); LLaMA-Factory raises `slice "
                                             "indices must be integers`. Write a positive integer", **at("num_samples")))
         elif n <= 0:
             out.append(BAD_NUM_SAMPLES.diag(f"num_samples is {n}: LLaMA-Factory keeps "

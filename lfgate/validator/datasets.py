@@ -27,6 +27,7 @@ import orjson
 from collections import deque
 from typing import Iterable, List, Optional, Tuple
 
+from lfgate.lf_facts import a_json_type
 from lfgate.readers import builder, iter_file, locate
 from lfgate.readers.records import Problem, Record
 from lfgate.validator import datafile, dataset_info
@@ -187,7 +188,7 @@ class _Scan:
         value = item.value
         if not isinstance(value, dict):
             out.append(datafile.NOT_OBJECT.diag(
-                f"sample {item.index} is a {dataset_info._json_type(value)}, not an object; make it an object "
+                f"sample {item.index} is {a_json_type(value)}, not an object; make it an object "
                 "(field -> value)", file=item.file, line=item.line, column=item.column, sample=item.index,
                 dataset=name))
             self.fatal = True

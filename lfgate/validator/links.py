@@ -8,13 +8,13 @@ model folder, the step budget and truncation at cutoff_len.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
 import re
 from typing import Dict, Iterator, List, Optional, Tuple
 
+from lfgate.lf_facts import did_you_mean, looks_like_local_path as _looks_like_path, split_names as _names
 from lfgate.registry import ERROR, INFO, WARNING, rule
 from lfgate.validator import train_schema
 from lfgate.validator.model import DATA_STAGE, DatasetUsage
@@ -57,14 +57,6 @@ def registry_path(config, settings) -> Optional[str]:
         return os.path.join(os.path.abspath(settings.dataset_dir), "dataset_info.json")
     candidates = [os.path.join(c, "dataset_info.json") for c in config.candidates(dataset_dir)]
     return next((c for c in candidates if os.path.isfile(c)), candidates[0])
-
-
-def _names(value) -> List[str]:
-    if isinstance(value, str):
-        return [n.strip() for n in value.split(",") if n.strip()]
-    if isinstance(value, list):
-        return [str(n).strip() for n in value if str(n).strip()]
-    return []
 
 
 def _int(value) -> Optional[int]:
@@ -182,8 +174,7 @@ def _check_names(config, registry, reg_path) -> Iterator:
             hint = (f" `{name}` looks like a file path: register it in {os.path.basename(registry.path)} "
                     f"(`lfgate register {name}`) and use the entry's name")
         else:
-            close = difflib.get_close_matches(name, list(entries), n=3, cutoff=0.6)
-            hint = f" Did you mean {', '.join(f'`{c}`' for c in close)}?" if close else ""
+            hint = did_you_mean(name, entries)
         yield UNDEFINED_DATASET.diag(f"`{key}` names `{name}`, which {registry.path} does not define: LLaMA-Factory "
                                      f"raises `Undefined dataset {name} in dataset_info.json.`{hint}",
                                      dataset=name, **where)
@@ -447,11 +438,6 @@ def _local_model(config) -> Optional[str]:
         return None
     folder = config.resolve(model)
     return folder if os.path.isdir(folder) else None
-
-
-def _looks_like_path(model: str) -> bool:
-    """A hub id is `org/name`; a leading `/`, `./`, `../`, `~` or more than one `/` is a local path."""
-    return model.startswith(("/", "./", "../", "~", ".\\")) or model.count("/") > 1 or "\\" in model
 
 
 def _check_model_folder(config) -> Iterator:

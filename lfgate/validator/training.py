@@ -10,13 +10,14 @@ of LLaMA-Factory's own argument parsing (``../shared/spec/llamafactory-0.9.5-tra
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple
 
+from lfgate.lf_facts import did_you_mean as _closest, env_enabled as _env, json_type as _json_type
+from lfgate.lf_facts import split_names as _names
 from lfgate.registry import ERROR, INFO, WARNING, rule
 from lfgate.validator import train_schema
 
@@ -36,7 +37,6 @@ COMMA_LIST_KEYS = frozenset({"dataset", "eval_dataset", "interleave_probs", "lor
 # Read only by chat/api/export (ModelArguments' Export/Vllm/SGLang groups): training accepts and ignores them.
 INFER_ONLY_OWNERS = frozenset({"ExportArguments", "VllmArguments", "SGLangArguments"})
 INFER_ONLY_KEYS = frozenset({"infer_dtype"})
-_ENV_TRUE = ("true", "y", "1")  # LLaMA-Factory's is_env_enabled
 
 _LINE_RE = re.compile(r"^\s*(?:-\s+)?(model_name_or_path|stage|finetuning_type|dataset|template|do_train)\s*:", re.M)
 
@@ -251,10 +251,6 @@ def _looks_like_config(path: str) -> bool:
         return False
 
 
-def _env(name: str) -> bool:
-    return os.environ.get(name, "").lower() in _ENV_TRUE
-
-
 def _engine(keys) -> Optional[str]:
     schema = train_schema.train_schema()
     props = schema["properties"]
@@ -367,11 +363,6 @@ def _installed_transformers():
             break
         parts.append(int(digits))
     return tuple(parts) or None
-
-
-def _closest(key: str, names: Iterable[str]) -> str:
-    matches = difflib.get_close_matches(key, list(names), n=3, cutoff=0.75)
-    return f" Did you mean {', '.join(f'`{m}`' for m in matches)}?" if matches else ""
 
 
 def check_keys(config: TrainingConfig, settings) -> Iterator:
@@ -533,24 +524,6 @@ DEPRECATED_KEY = rule(
 
 _WORD_NUMBERS = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "twenty",
                  "hundred", "thousand", "million", "none", "null", "true", "false"}
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, (list, tuple)):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "string"
 
 
 def _type_message(key: str, value: Any, types: List[str]) -> str:
@@ -735,14 +708,6 @@ class _View:
     @property
     def n_eval_datasets(self) -> int:
         return len(_names(self.eval_dataset))
-
-
-def _names(value) -> List[str]:
-    if isinstance(value, str):
-        return [n.strip() for n in value.split(",") if n.strip()]
-    if isinstance(value, list):
-        return [str(n).strip() for n in value if str(n).strip()]
-    return []
 
 
 def _deepspeed_stage(config: TrainingConfig) -> Optional[int]:
