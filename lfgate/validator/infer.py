@@ -15,6 +15,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from lfgate.validator.dataset_info import TAG_DEFAULTS
+
 # Field names people use, in order of preference, for each alpaca column.
 PROMPT_FIELDS = ("instruction", "prompt", "question", "text")
 QUERY_FIELDS = ("input", "query")
@@ -37,8 +39,7 @@ TAG_OF_MEANING = {"user": "user_tag", "assistant": "assistant_tag", "system": "s
                   "observation": "observation_tag", "function": "function_tag"}
 # Complete tag sets per style: LLaMA-Factory's defaults for from/value, OpenAI's names for role/content.
 STYLE_TAGS = {
-    "from": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
-             "observation_tag": "observation", "function_tag": "function_call", "system_tag": "system"},
+    "from": dict(TAG_DEFAULTS),
     "role": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
              "observation_tag": "tool", "function_tag": "function_call", "system_tag": "system"},
 }

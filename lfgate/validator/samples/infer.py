@@ -6,14 +6,11 @@ import os
 from typing import Iterable, Tuple
 
 from lfgate.validator.infer import (KTO_FIELDS, Inconsistent, MEDIA_FIELDS, MESSAGE_FIELDS, PROMPT_FIELDS, QUERY_FIELDS,
-                                    RESPONSE_FIELDS, STYLE_TAGS, infer)
+                                    RESPONSE_FIELDS, infer)
 from lfgate.validator.model import DatasetEntry
 
 # The field names are validator/infer.py's (`lfgate register` infers with them too); only the fallback is here.
 _MEDIA = tuple(MEDIA_FIELDS)
-_COLUMN_KEYS = ("prompt", "query", "response", "history", "messages", "system", "tools", "images", "videos", "audios",
-                "chosen", "rejected", "kto_tag")
-_TAG_DEFAULTS = STYLE_TAGS["from"]  # LLaMA-Factory's own defaults
 
 
 def infer_entry(first_values: Iterable, path: str) -> Tuple[DatasetEntry, str]:
@@ -28,12 +25,17 @@ def infer_entry(first_values: Iterable, path: str) -> Tuple[DatasetEntry, str]:
         inferred = infer(enumerate(values))
     except Inconsistent:
         return _best_guess(values, path)
+    return _resolved({"file_name": os.path.basename(path), **inferred.entry}, path), inferred.description
+
+
+def _resolved(raw: dict, path: str) -> DatasetEntry:
+    """The entry as LLaMA-Factory's parser reads ``raw`` from a dataset_info.json beside the file (its defaults
+    for what ``raw`` leaves out)."""
     from lfgate.validator.dataset_info import resolve_entry
     from lfgate.validator.model import Registry
 
     registry = Registry(path=path, dataset_dir=os.path.dirname(path) or ".")
-    raw = {"file_name": os.path.basename(path), **inferred.entry}
-    return resolve_entry(os.path.splitext(os.path.basename(path))[0], raw, registry), inferred.description
+    return resolve_entry(os.path.splitext(os.path.basename(path))[0], raw, registry)
 
 
 def _best_guess(first_values, path: str) -> Tuple[DatasetEntry, str]:
@@ -99,10 +101,4 @@ def _best_guess(first_values, path: str) -> Tuple[DatasetEntry, str]:
         if key in fields:
             columns[key] = key
     raw["columns"] = columns
-    entry = DatasetEntry(name=os.path.splitext(os.path.basename(path))[0], registry_path=path,
-                         dataset_dir=os.path.dirname(path) or ".", raw=raw, load_from="file",
-                         source=os.path.basename(path), formatting=raw.get("formatting", "alpaca"),
-                         ranking=raw.get("ranking", False))
-    entry.columns = {k: columns.get(k) for k in _COLUMN_KEYS}
-    entry.tags = dict(_TAG_DEFAULTS) if "tags" not in raw else {k: raw["tags"].get(k) for k in _TAG_DEFAULTS}
-    return entry, "; ".join(note)
+    return _resolved(raw, path), "; ".join(note)
