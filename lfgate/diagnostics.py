@@ -18,7 +18,7 @@ class Severity(enum.IntEnum):
         return self.name.lower()
 
     @classmethod
-    def parse(cls, text: str) -> "Severity":
+    def parse(cls, text: str) -> Severity:
         try:
             return cls[text.strip().upper()]
         except KeyError:
@@ -40,7 +40,7 @@ class Diagnostic:
     end_line: Optional[int] = None
     end_column: Optional[int] = None
 
-    def at(self, **where) -> "Diagnostic":
+    def at(self, **where) -> Diagnostic:
         return replace(self, **where)
 
     def sort_key(self):

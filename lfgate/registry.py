@@ -47,7 +47,7 @@ RULE_MODULES = (
     "lfgate.runner.rules",
 )
 
-RULES: Dict[str, "Rule"] = {}
+RULES: Dict[str, Rule] = {}
 
 
 @dataclass(frozen=True)

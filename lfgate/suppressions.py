@@ -23,8 +23,8 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from lfgate import legacy
 from lfgate.errors import UsageError
-from lfgate.registry import INFO, rule, selected
 from lfgate.jsonio import write_json
+from lfgate.registry import INFO, rule, selected
 
 UNUSED_SUPPRESSION = rule(
     "SUP001", "unused-suppression", INFO,

@@ -125,7 +125,7 @@ class Project:
             return 2
         return next(i for i, line in enumerate(text, 1) if line.strip().startswith(json.dumps(key) + ":"))
 
-    def copy(self, **changes) -> "Project":
+    def copy(self, **changes) -> Project:
         clone = copy.deepcopy(self)
         for key, value in changes.items():
             setattr(clone, key, value)

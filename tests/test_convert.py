@@ -40,7 +40,7 @@ def test_xlsx_round_trip_keeps_text_exactly(tmp_path):
                              "--input", "question", "--output", "answer", "--sheet", "data")
     assert code == 0, err
     raw = (tmp_path / "data/train.json").read_bytes()
-    assert "天气怎么样？".encode("utf-8") in raw and b"\\u" not in raw  # UTF-8, non-ASCII kept as is
+    assert "天气怎么样？".encode() in raw and b"\\u" not in raw  # UTF-8, non-ASCII kept as is
     records = json.loads(raw)
     assert records == [
         {"instruction": "Answer briefly.", "input": "天气怎么样？", "output": "晴天 ☀️"},

@@ -8,7 +8,6 @@ HEAD, as users get them: committed files only.
 
 import json
 import os
-import pathlib
 import shutil
 import subprocess
 import sys

@@ -15,9 +15,8 @@ import os
 import pathlib
 import tempfile
 
-import pytest
 import yaml
-from hypothesis import assume, given, note, strategies as st
+from hypothesis import given, note, strategies as st
 
 import strategies as S
 from conftest import write_project
@@ -199,7 +198,7 @@ def test_a_number_in_a_later_file_where_the_first_has_a_string_is_cast(tmp_path)
     # datasets casts later files of a folder to the first file's types: an `id` that is a string in the first
     # file and a number in a later one loads as text (LLaMA-Factory 0.9.5 trains it); the reverse fails the load.
     files = {"data/dataset_info.json": '{"d": {"file_name": "d"}}'}
-    files.update({f"data/d/p{i}.jsonl": '{"id": "a%d", "instruction": "q", "input": "", "output": "a"}\n' % i
+    files.update({f"data/d/p{i}.jsonl": f'{{"id": "a{i}", "instruction": "q", "input": "", "output": "a"}}\n'
                   for i in range(2)})
     write_project(tmp_path, files)
     first, last = os.listdir(tmp_path / "data" / "d")[0], os.listdir(tmp_path / "data" / "d")[-1]

@@ -16,10 +16,10 @@ import tempfile
 from hypothesis import assume, given, note, strategies as st
 
 import strategies as S
-from sample_check import entry_of
 from lfgate.settings import Settings
 from lfgate.validator.model import DATA_STAGE, DatasetUsage
 from lfgate.validator.samples import SampleChecker
+from sample_check import entry_of
 
 
 def check(project, records, chunks=None):

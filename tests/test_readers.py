@@ -7,8 +7,7 @@ import time
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from lfgate.readers import Problem, Record, iter_records, locate
-from lfgate.readers import jsonfile
+from lfgate.readers import Problem, Record, iter_records, jsonfile, locate
 from lfgate.readers.jsonpos import position_map
 
 
@@ -225,8 +224,8 @@ def test_reading_never_imports_pandas_for_json(tmp_path):
     import sys
 
     path = _write(tmp_path, "a.json", '[{"a": 1}]')
-    code = ("import sys; from lfgate.readers import iter_records; list(iter_records(%r)); "
-            "print(sorted(m for m in ('pandas', 'pyarrow', 'torch') if m in sys.modules))" % path)
+    code = (f"import sys; from lfgate.readers import iter_records; list(iter_records({str(path)!r})); "
+            "print(sorted(m for m in ('pandas', 'pyarrow', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -16,7 +16,7 @@ from helpers import run_cli
 from lfgate import __version__
 from lfgate.diagnostics import Diagnostic, Report, Severity
 from lfgate.registry import Rule
-from lfgate.reporters import FORMATS, github, get
+from lfgate.reporters import FORMATS, get, github
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 # The OASIS schema stays in ../shared (its README asks not to copy it into the project); skip without it.

@@ -133,7 +133,7 @@ def blank_response_rule(monkeypatch, declared: bool):
 
     def empty_turns_and_blank(self, index, aligned, out):
         empty_turns(self, index, aligned, out)
-        for k, message in enumerate(aligned.response[:1]):
+        for message in aligned.response[:1]:
             if isinstance(message["content"], str) and message["content"] and not message["content"].strip():
                 out.append(Finding(rule, "the response is only whitespace", index, ()))
 

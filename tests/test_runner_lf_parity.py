@@ -59,14 +59,13 @@ OPTIONS = [
 
 
 def _lf_encode(model_dir, template_name, info, rows, options, enable_thinking=True, default_system=None):
-    from transformers import AutoTokenizer
+    import llamafactory.data.template as lf_template
     from llamafactory.data.converter import get_dataset_converter
     from llamafactory.data.parser import DatasetAttr
     from llamafactory.data.processor.supervised import SupervisedDatasetProcessor
     from llamafactory.data.template import get_template_and_fix_tokenizer
     from llamafactory.hparams import DataArguments
-
-    import llamafactory.data.template as lf_template
+    from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     data_args = DataArguments(template=template_name, enable_thinking=enable_thinking, default_system=default_system,
@@ -94,8 +93,8 @@ def _lf_encode(model_dir, template_name, info, rows, options, enable_thinking=Tr
 
 
 def _ours(model_dir, template_name, info, rows, options, tmp_path, enable_thinking=True, default_system=None):
-    from lfgate.runner.recipe import build_template, data_options, load_tokenizer
     from lfgate.runner.config import RunConfig
+    from lfgate.runner.recipe import build_template, data_options, load_tokenizer
     from lfgate.runner.tokenize import encode_sample, is_valid
     from lfgate.settings import Settings
     from lfgate.validator import converter, dataset_info

@@ -8,10 +8,10 @@ import pytest
 
 from conftest import write_project
 from helpers import check_json, find
-from sample_check import codes, entry_of, run
 from lfgate.settings import Settings
 from lfgate.validator.model import DatasetUsage
 from lfgate.validator.samples import SampleChecker, infer_entry
+from sample_check import codes, entry_of, run
 
 SG = {"formatting": "sharegpt"}
 

@@ -70,7 +70,7 @@ print("RESULT " + json.dumps(out))
 """
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _llamafactory_python():
     if importlib.util.find_spec("llamafactory") and importlib.util.find_spec("omegaconf"):
         return sys.executable

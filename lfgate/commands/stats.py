@@ -38,8 +38,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from lfgate.tools import stats as st
-    from lfgate.tools import stats_render
+    from lfgate.tools import stats as st, stats_render
 
     if args.cutoff_len is not None and args.cutoff_len < 1:
         raise UsageError("--cutoff-len must be at least 1")

@@ -57,8 +57,8 @@ def _records(path: str) -> Iterator[object]:
 
 
 def load_dataset(name: str, config: RunConfig, dataset_dir: Optional[str] = None) -> List[Sample]:
-    from lfgate.validator import converter, dataset_info
     from lfgate.settings import Settings
+    from lfgate.validator import converter, dataset_info
 
     path = registry_path(config, dataset_dir)
     registry = dataset_info.load_registry(path, Settings())

@@ -228,7 +228,7 @@ def add_sample(stats: DatasetStats, value, aligned, measure: Callable[[str], int
             stats.media[kind] += len(items)
             stats.media_samples[kind] += 1
     texts = [_text(m.get("content")) for m in aligned.prompt + aligned.response] + [_text(aligned.system)]
-    for kind, placeholder in placeholders.items():
+    for placeholder in placeholders.values():
         n = sum(t.count(placeholder) for t in texts)
         if n:
             stats.placeholders[placeholder] += n

@@ -171,7 +171,7 @@ def _align_alpaca(record: dict, entry, media_dir: str) -> Aligned:
                     old_prompt, old_response = pair
                 except (TypeError, ValueError):
                     size = len(pair) if hasattr(pair, "__len__") else None
-                    raises = (f"ValueError: too many values to unpack (expected 2)" if size and size > 2 else
+                    raises = ("ValueError: too many values to unpack (expected 2)" if size and size > 2 else
                               "ValueError: not enough values to unpack (expected 2)" if size is not None else
                               f"TypeError: cannot unpack non-iterable {type(pair).__name__} object")
                     raise ConversionError(f"history item {i} is not a [prompt, response] pair", (history_col, i),

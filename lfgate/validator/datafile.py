@@ -13,9 +13,9 @@ import re
 import stat
 from typing import Dict, List, Optional, Tuple
 
+from lfgate.diagnostics import Severity
 from lfgate.readers import FILEEXT2TYPE, builder, extension, folder_files, locate
 from lfgate.readers.records import Problem, Record
-from lfgate.diagnostics import Severity
 from lfgate.registry import ERROR, INFO, WARNING, rule
 
 _REG = '{"a": {"file_name": "a.json"}}\n'

@@ -12,8 +12,8 @@ import json
 import os
 from typing import Dict, Iterator, List, Optional, Tuple
 
-from lfgate.readers.jsonpos import PositionMap, position_map
 from lfgate.lf_facts import a_json_type, close_matches, env_enabled, json_type
+from lfgate.readers.jsonpos import PositionMap, position_map
 from lfgate.registry import ERROR, INFO, WARNING, rule
 from lfgate.validator.model import DatasetEntry, Registry
 
@@ -648,7 +648,7 @@ def stage_rules(entry: DatasetEntry, usage) -> List:
                                       "\"kto_tag\": \"<boolean label field>\" to `columns`", **where))
     if entry.formatting == "alpaca" and not entry.ranking and stage in ("sft", "kto", "rm") \
             and isinstance(entry.raw.get("columns"), dict) and not entry.columns.get("response"):
-        out.append(NO_RESPONSE_COLUMN.diag(f"dataset {entry.name!r} has `columns` without \"response\", so every sample "
-                                           f"has an empty response and stage {stage} drops them all; add "
+        out.append(NO_RESPONSE_COLUMN.diag(f"dataset {entry.name!r} has `columns` without \"response\", so every "
+                                           f"sample has an empty response and stage {stage} drops them all; add "
                                            "\"response\": \"output\" (your answer field)", **where))
     return out

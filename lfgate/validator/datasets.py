@@ -22,16 +22,15 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections import deque
+from typing import Iterable, List, Tuple
 
 import orjson
-from collections import deque
-from typing import Iterable, List, Optional, Tuple
 
 from lfgate.lf_facts import a_json_type
 from lfgate.readers import builder, iter_file, locate
 from lfgate.readers.records import Problem, Record
-from lfgate.validator import datafile, dataset_info
-from lfgate.validator import fastpath
+from lfgate.validator import datafile, dataset_info, fastpath
 from lfgate.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
 
 CHUNK_BYTES = 8 << 20  # work per task: large enough to amortise pickling, small enough to balance 2-16 cores
@@ -204,7 +203,7 @@ class _Scan:
             for finding in checker.check(item.index, value):
                 out.append(_finding_diagnostic(finding, item, name))
 
-    def merge(self, other: "_Scan") -> None:
+    def merge(self, other: _Scan) -> None:
         room = MAX_SYNTAX_ERRORS - self.syntax_errors
         if other.syntax_errors > room:  # keep the earliest ones, in file order
             kept = []
@@ -376,7 +375,6 @@ def _chunks(path: str) -> Iterable[Tuple[list, list]]:
 def _scan_parallel(path, entry, usage, settings, workers, offset, total: _Scan, lines_from=None) -> None:
     """Chunks of one file over a process pool, merged into total in file order. JSON Lines go as blocks of
     whole lines (the worker reads them itself); anything else as the record spans the framing found."""
-    from lfgate.readers.jsonfile import iter_line_blocks
 
     in_flight: deque = deque()
     if lines_from is not None and entry.formatting == "sharegpt":

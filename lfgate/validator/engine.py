@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from lfgate import findings
 from lfgate.diagnostics import Report
 from lfgate.settings import Settings
-from lfgate.validator import datasets, dataset_info, links, training
+from lfgate.validator import dataset_info, datasets, links, training
 from lfgate.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
 from lfgate.validator.project import discover, find_registry_for
 from lfgate.validator.rules_general import PATH_NOT_FOUND

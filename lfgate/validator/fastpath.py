@@ -127,7 +127,7 @@ class CleanChat(_Clean):
         super().__init__(entry, checker, tracker, extra, extra)
 
     @classmethod
-    def for_scan(cls, entry, checker, tracker) -> Optional["CleanChat"]:
+    def for_scan(cls, entry, checker, tracker) -> Optional[CleanChat]:
         """A fast path for this dataset, or None when its records always need the full pipeline."""
         if not _plain_sft(entry, checker, "sharegpt", ("messages", "system", "tools")):
             return None

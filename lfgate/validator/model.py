@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 # Stage names as LLaMA-Factory's get_dataset sees them: dpo/orpo/simpo load data with stage="rm".
-DATA_STAGE = {"pt": "pt", "sft": "sft", "rm": "rm", "dpo": "rm", "orpo": "rm", "simpo": "rm", "ppo": "ppo", "kto": "kto"}
+DATA_STAGE = {"pt": "pt", "sft": "sft", "rm": "rm", "dpo": "rm", "orpo": "rm", "simpo": "rm", "ppo": "ppo",
+              "kto": "kto"}
 
 
 @dataclass

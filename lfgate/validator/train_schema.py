@@ -12,7 +12,7 @@ from typing import Optional, Tuple
 SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(name: str) -> dict:
     with open(os.path.join(SCHEMA_DIR, name), encoding="utf-8") as f:
         return json.load(f)
@@ -38,7 +38,7 @@ def version_tuple(text: Optional[str]) -> Tuple[int, ...]:
     return tuple(int(n) for n in numbers[:3]) or (0,)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def installed_llamafactory() -> Optional[str]:
     """The installed llamafactory's version from its metadata (never imported)."""
     try:

@@ -14,10 +14,14 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Tuple
 
-from lfgate.lf_facts import did_you_mean as _closest, env_enabled as _env, json_type as _json_type
-from lfgate.lf_facts import split_names as _names
+from lfgate.lf_facts import (
+    did_you_mean as _closest,
+    env_enabled as _env,
+    json_type as _json_type,
+    split_names as _names,
+)
 from lfgate.registry import ERROR, INFO, WARNING, rule
 from lfgate.validator import train_schema
 
@@ -676,7 +680,7 @@ def _output_dir_mismatch(output_dir, model) -> Optional[Tuple[str, str]]:
 class ParseCheck:
     rule: Any
     keys: Tuple[str, ...]  # reported at the first of these the config sets; the message names them all
-    test: Callable[["_View"], bool]
+    test: Callable[[_View], bool]
     message: str
 
 

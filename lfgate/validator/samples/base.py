@@ -7,7 +7,6 @@ from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 from lfgate.diagnostics import Severity
 
-
 # Lower bound used by the cutoff_len estimate: natural text in common tokenizers rarely packs more than this many
 # characters into one token, so chars / 6 undercounts tokens and the reported counts are lower bounds.
 CHARS_PER_TOKEN = 6
@@ -51,7 +50,7 @@ class Tally:
         if old is None or sample < old[0]:
             self.first[key] = (sample, path, detail)
 
-    def merge(self, other: "Tally") -> None:
+    def merge(self, other: Tally) -> None:
         for key, n in other.counts.items():
             sample, path, detail = other.first[key]
             self.add(key, sample, path, detail, n)

@@ -19,8 +19,18 @@ from typing import Dict, List, Optional
 
 from lfgate.diagnostics import Severity
 from lfgate.truncation import truncate_turns
-from lfgate.validator.converter import (ASSISTANT, FUNCTION, OBSERVATION, USER, ConversionError, align,
-                                         declared, kept_by_stage, stage_messages, tag_mapping)
+from lfgate.validator.converter import (
+    ASSISTANT,
+    FUNCTION,
+    OBSERVATION,
+    USER,
+    ConversionError,
+    align,
+    declared,
+    kept_by_stage,
+    stage_messages,
+    tag_mapping,
+)
 from lfgate.validator.model import DatasetUsage
 from lfgate.validator.samples import alpaca, common, kto, multimodal, openai, ranking, sharegpt, tools
 from lfgate.validator.samples.base import CHARS_PER_TOKEN, Finding, Tally
@@ -562,7 +572,7 @@ class SampleChecker:
                 self._kto_crash_at(before)
 
     # -- merging and the dataset level -----------------------------------------------------------------------------
-    def merge(self, other: "SampleChecker") -> "SampleChecker":
+    def merge(self, other: SampleChecker) -> SampleChecker:
         """Add ``other``'s counts (a worker's checker over another chunk of the same dataset) to this one. Walks
         every attribute by its kind, so a new counter is merged without being listed here; a kind it does not
         know is an error, not a counter silently left at one worker's value."""

@@ -60,8 +60,8 @@ def dataset_findings(c) -> List[Finding]:
             sample, path, _ = c.missing_role.first[None]
             n = c.missing_role.counts[None]
             out.append(Finding(sharegpt.ROLE_UNKNOWN, f"{_plural(n, 'message')} have no {tags.get('role_tag')!r} "
-                               f"key, or a null one (first: sample {sample}): LLaMA-Factory reads it as null and drops the sample. "
-                               "Give every message a role.", sample, path))
+                               f"key, or a null one (first: sample {sample}): LLaMA-Factory reads it as null and drops "
+                               "the sample. Give every message a role.", sample, path))
         if not blocked:
             out.extend(_tag_findings(c))
 

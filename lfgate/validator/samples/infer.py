@@ -5,8 +5,16 @@ from __future__ import annotations
 import os
 from typing import Iterable, Tuple
 
-from lfgate.validator.infer import (KTO_FIELDS, Inconsistent, MEDIA_FIELDS, MESSAGE_FIELDS, PROMPT_FIELDS, QUERY_FIELDS,
-                                    RESPONSE_FIELDS, infer)
+from lfgate.validator.infer import (
+    KTO_FIELDS,
+    MEDIA_FIELDS,
+    MESSAGE_FIELDS,
+    PROMPT_FIELDS,
+    QUERY_FIELDS,
+    RESPONSE_FIELDS,
+    Inconsistent,
+    infer,
+)
 from lfgate.validator.model import DatasetEntry
 
 # The field names are validator/infer.py's (`lfgate register` infers with them too); only the fallback is here.
