@@ -13,6 +13,32 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus" / "llamafactory"
+# The oracles the parity claims rest on: LLaMA-Factory itself (in this interpreter or LFGATE_LF_PYTHON) and
+# ../shared (its corpus and spec). Missing, their tests skip; with LFGATE_REQUIRE_ORACLES=1 they fail instead, so a
+# parity run cannot pass by skipping (tests/README.md: "The parity suite").
+ORACLES_REQUIRED = os.environ.get("LFGATE_REQUIRE_ORACLES", "").lower() in ("1", "true", "yes")
+
+
+def oracle_missing(reason: str):
+    """Skip for a missing oracle; under LFGATE_REQUIRE_ORACLES=1, fail."""
+    if ORACLES_REQUIRED:
+        pytest.fail(f"{reason} (LFGATE_REQUIRE_ORACLES=1 turns this skip into a failure)", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def import_oracle(name: str = "llamafactory"):
+    """pytest.importorskip for an oracle package, failing under LFGATE_REQUIRE_ORACLES=1."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        oracle_missing(f"{name} is not installed in this interpreter")
+
+
+def skip_without_oracle(available: bool, reason: str):
+    """A skipif mark for a missing oracle (no mark under LFGATE_REQUIRE_ORACLES=1: the test runs and fails)."""
+    return pytest.mark.skipif(not available and not ORACLES_REQUIRED, reason=reason)
 
 
 def write_project(root: pathlib.Path, files: dict) -> pathlib.Path:
@@ -38,7 +64,7 @@ def project(tmp_path):
 def corpus(tmp_path):
     """A writable copy of LLaMA-Factory's own data/ and examples/ (skips when ../shared is absent)."""
     if not CORPUS.is_dir():
-        pytest.skip("../shared/corpus/llamafactory is not available")
+        oracle_missing("../shared/corpus/llamafactory is not available")
     target = tmp_path / "lf"
     shutil.copytree(CORPUS, target)
     return target

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import CORPUS, ROOT
+from conftest import CORPUS, ROOT, oracle_missing
 from lfgate.validator.converter import ConversionError, align, kept_by_stage, stage_messages
 from lfgate.validator.dataset_info import resolve_entry
 from lfgate.validator.model import Registry
@@ -314,7 +314,7 @@ def test_corpus_records_all_convert_without_breaking():
 @pytest.mark.llamafactory
 def test_align_matches_llamafactory_record_by_record(tmp_path):
     if not os.path.exists(LF_PYTHON):
-        pytest.skip("no Python with llamafactory (set LFGATE_LF_PYTHON)")
+        oracle_missing("no Python with llamafactory (set LFGATE_LF_PYTHON)")
     cases = CASES + media_cases(tmp_path / "data") + corpus_cases()
     payload = []
     for name, entry, records in cases:
@@ -323,7 +323,7 @@ def test_align_matches_llamafactory_record_by_record(tmp_path):
     proc = subprocess.run([LF_PYTHON, str(ROOT / "tests" / "lf_oracle.py")], input=json.dumps(payload),
                           capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
     if proc.returncode != 0 and "No module named" in proc.stderr:
-        pytest.skip("the LFGATE_LF_PYTHON interpreter has no llamafactory")
+        oracle_missing("the LFGATE_LF_PYTHON interpreter has no llamafactory")
     assert proc.returncode == 0, proc.stderr[-2000:]
     expected = json.loads(proc.stdout)
     for (name, entry, records), want, case in zip(cases, expected, payload):

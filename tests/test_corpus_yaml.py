@@ -6,14 +6,14 @@ import shutil
 
 import pytest
 
-from conftest import CORPUS
+from conftest import CORPUS, oracle_missing
 from helpers import check_json
 
 
 @pytest.fixture(scope="module")
 def corpus_copy(tmp_path_factory):
     if not CORPUS.is_dir():
-        pytest.skip("../shared/corpus/llamafactory is not available")
+        oracle_missing("../shared/corpus/llamafactory is not available")
     target = tmp_path_factory.mktemp("lf") / "lf"
     shutil.copytree(CORPUS, target)
     return target

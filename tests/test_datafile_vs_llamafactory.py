@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, write_project
+from conftest import ROOT, oracle_missing, write_project
 from lfgate.registry import all_rules
 
 LF_PYTHON = os.environ.get("LFGATE_LF_PYTHON", str(ROOT.parent / "lfvenv" / "bin" / "python"))
@@ -47,13 +47,13 @@ def _cases(tmp_path):
 @pytest.fixture(scope="module")
 def verdicts(tmp_path_factory):
     if not os.path.exists(LF_PYTHON):
-        pytest.skip("no Python with llamafactory (set LFGATE_LF_PYTHON)")
+        oracle_missing("no Python with llamafactory (set LFGATE_LF_PYTHON)")
     cases = _cases(tmp_path_factory.mktemp("lf-load"))
     proc = subprocess.run([LF_PYTHON, str(ROOT / "tests" / "lf_load_oracle.py")], input=json.dumps(cases),
                           capture_output=True, text=True, timeout=600,
                           env={**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"})
     if proc.returncode != 0 and "No module named 'llamafactory'" in proc.stderr:
-        pytest.skip("the LFGATE_LF_PYTHON interpreter has no llamafactory")
+        oracle_missing("the LFGATE_LF_PYTHON interpreter has no llamafactory")
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads(proc.stdout)
     out = {}
@@ -93,7 +93,7 @@ PAIRS = {
 @pytest.fixture(scope="module")
 def pair_verdicts(tmp_path_factory):
     if not os.path.exists(LF_PYTHON):
-        pytest.skip("no Python with llamafactory (set LFGATE_LF_PYTHON)")
+        oracle_missing("no Python with llamafactory (set LFGATE_LF_PYTHON)")
     from helpers import check_json
 
     root = tmp_path_factory.mktemp("pairs")
@@ -111,7 +111,7 @@ def pair_verdicts(tmp_path_factory):
     proc = subprocess.run([LF_PYTHON, str(ROOT / "tests" / "lf_load_oracle.py")], input=json.dumps(cases),
                           capture_output=True, text=True, timeout=600)
     if proc.returncode != 0 and "No module named 'llamafactory'" in proc.stderr:
-        pytest.skip("the LFGATE_LF_PYTHON interpreter has no llamafactory")
+        oracle_missing("the LFGATE_LF_PYTHON interpreter has no llamafactory")
     assert proc.returncode == 0, proc.stderr[-3000:]
     lf = {c["name"]: "error" in r for c, r in zip(cases, json.loads(proc.stdout))}
     _, report = check_json("data", cwd=root)

@@ -26,8 +26,10 @@ from typing import Dict, Optional
 
 import pytest
 
+from conftest import import_oracle
+
 if __name__ != "__main__":
-    pytest.importorskip("llamafactory")
+    import_oracle("llamafactory")
 for _name, _value in (("LLAMAFACTORY_VERBOSITY", "ERROR"), ("HF_DATASETS_OFFLINE", "1"), ("HF_HUB_OFFLINE", "1"),
                       ("TRANSFORMERS_VERBOSITY", "error")):  # before llamafactory is imported (lazily, below)
     os.environ.setdefault(_name, _value)

@@ -15,7 +15,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import CORPUS, ROOT
+from conftest import CORPUS, ROOT, oracle_missing
 
 PRE_COMMIT = shutil.which("pre-commit") or shutil.which("pre-commit", path=os.path.dirname(sys.executable))
 pytestmark = pytest.mark.skipif(PRE_COMMIT is None, reason="pre-commit is not installed")
@@ -70,7 +70,7 @@ def hook_repo(tmp_path_factory):
 def lf_repo(tmp_path):
     """A git repository holding a small LLaMA-Factory project: two of its demo datasets and its LoRA SFT example."""
     if not CORPUS.is_dir():
-        pytest.skip("../shared/corpus/llamafactory is not available")
+        oracle_missing("../shared/corpus/llamafactory is not available")
     repo = tmp_path / "project"
     (repo / "data").mkdir(parents=True)
     (repo / "examples").mkdir()

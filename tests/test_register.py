@@ -4,13 +4,13 @@ import json
 
 import pytest
 
-from conftest import CORPUS
+from conftest import CORPUS, skip_without_oracle
 from helpers import check_json, run_cli
 from lfgate.tools import register, validate
 from lfgate.validator.infer import Inconsistent, infer
 
 DATA = CORPUS / "data"
-needs_corpus = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/corpus/llamafactory is not available")
+needs_corpus = skip_without_oracle(DATA.is_dir(), "../shared/corpus/llamafactory is not available")
 
 
 def _corpus_files():

@@ -19,9 +19,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest  # noqa: E402
 
-pytest.importorskip("llamafactory")
+from conftest import CORPUS, import_oracle  # noqa: E402
 
-from conftest import CORPUS  # noqa: E402
+import_oracle("llamafactory")
+
 from helpers import run_cli  # noqa: E402
 from lfgate.tools import register  # noqa: E402
 

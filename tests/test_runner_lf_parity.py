@@ -10,9 +10,10 @@ import json
 
 import pytest
 
+from conftest import import_oracle
 from runner_helpers import tiny_model  # noqa: F401  (fixture)
 
-pytest.importorskip("llamafactory")
+import_oracle("llamafactory")
 pytestmark = pytest.mark.llamafactory
 
 TEMPLATES = ["qwen", "qwen3", "qwen3_nothink", "llama3", "chatml", "default", "empty"]

@@ -2,6 +2,7 @@
 
 import json
 
+from conftest import oracle_missing
 from sample_check import codes, run, severities
 
 SG = {"formatting": "sharegpt"}
@@ -186,14 +187,12 @@ def test_function_call_check_agrees_with_every_llamafactory_template():
 
     python = os.environ.get("LFGATE_LF_PYTHON", str(ROOT.parent / "lfvenv" / "bin" / "python"))
     if not os.path.exists(python):
-        import pytest
-        pytest.skip("no Python with llamafactory (set LFGATE_LF_PYTHON)")
+        oracle_missing("no Python with llamafactory (set LFGATE_LF_PYTHON)")
     cases = {"function": FUNCTION_CONTENTS, "tools": TOOLS_TEXTS}
     proc = subprocess.run([python, str(ROOT / "tests" / "lf_function_oracle.py")], input=json.dumps(cases),
                           capture_output=True, text=True, timeout=600)
     if proc.returncode != 0 and "No module named" in proc.stderr:
-        import pytest
-        pytest.skip("the LFGATE_LF_PYTHON interpreter has no llamafactory")
+        oracle_missing("the LFGATE_LF_PYTHON interpreter has no llamafactory")
     assert proc.returncode == 0, proc.stderr[-2000:]
     expected = json.loads(proc.stdout)
     assert len(expected["function"]) > 100

@@ -5,7 +5,7 @@ import struct
 
 import pytest
 
-from conftest import CORPUS
+from conftest import CORPUS, skip_without_oracle
 from helpers import run_cli
 from lfgate.tools.stats import histogram, percentile
 
@@ -94,7 +94,7 @@ def test_unregistered_file_is_read_through_the_inferred_entry(tmp_path):
     assert d["lengths"]["response"]["max"] == len("ciao")
 
 
-@pytest.mark.skipif(not (CORPUS / "data").is_dir(), reason="corpus not available")
+@skip_without_oracle((CORPUS / "data").is_dir(), "corpus not available")
 def test_placeholders_and_media_counts_on_the_corpus(corpus):
     records = json.loads((corpus / "data" / "mllm_demo.json").read_text(encoding="utf-8"))
     images = sum(len(r["images"]) for r in records)

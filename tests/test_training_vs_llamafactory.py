@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from conftest import oracle_missing
 from lfgate.registry import all_rules
 
 pytestmark = pytest.mark.llamafactory
@@ -87,7 +88,7 @@ def _llamafactory_python():
 def outcomes(tmp_path_factory):
     python = _llamafactory_python()
     if python is None:
-        pytest.skip("llamafactory is not installed")
+        oracle_missing("llamafactory is not installed")
     cases = {}
     for code, rule in all_rules().items():
         if code in EXPECTED:
@@ -160,7 +161,7 @@ def test_corpus_errors_agree_with_llamafactory(tmp_path):
 
     python = _llamafactory_python()
     if python is None or not CORPUS.is_dir():
-        pytest.skip("llamafactory or the corpus is not available")
+        oracle_missing("llamafactory or the corpus is not available")
     run = subprocess.run([python, "-c", _CORPUS_PROBE, str(CORPUS)], input=json.dumps(_MACHINE_KEYS),
                          capture_output=True, text=True, cwd=tmp_path, timeout=600)
     line = next((x for x in run.stdout.splitlines() if x.startswith("RESULT ")), None)
@@ -229,7 +230,7 @@ def test_random_configs_are_rejected_exactly_when_llamafactory_rejects_them(tmp_
 
     python = _llamafactory_python()
     if python is None:
-        pytest.skip("llamafactory is not installed")
+        oracle_missing("llamafactory is not installed")
     rng = random.Random(20261127)
     cases = {}
     for i in range(40):
