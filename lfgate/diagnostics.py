@@ -85,6 +85,7 @@ class Report:
     diagnostics: list = field(default_factory=list)
     files: int = 0
     samples: int = 0
+    fail_on: Severity = Severity.ERROR  # the run's failure level (--fail-on): what a report calls a failure
 
     def extend(self, diagnostics) -> None:
         self.diagnostics.extend(diagnostics)

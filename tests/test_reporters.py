@@ -168,7 +168,7 @@ def test_sarif_help_anchor_exists_in_rules_doc():
 # -- junit and concise ----------------------------------------------------------------------------------------
 
 
-def test_junit_one_suite_per_file_one_failing_case_per_diagnostic():
+def test_junit_one_suite_per_file_one_case_per_diagnostic_failing_at_the_failure_level():
     root = ET.fromstring(render("junit"))
     suites = {s.get("name"): s for s in root.findall("testsuite")}
     assert set(suites) == {"configs/train, v2.yaml", "data/chat.json", "data/dataset_info.json", "<project>"}
@@ -177,7 +177,30 @@ def test_junit_one_suite_per_file_one_failing_case_per_diagnostic():
     cases = chat.findall("testcase")
     assert len(cases) == 2 and all(c.find("failure") is not None for c in cases)
     assert cases[0].find("failure").get("message") == "100% broken:\nturn 2 is 'user'\r\nafter 'user'"
-    assert root.get("tests") == "5" and root.get("failures") == "5"
+    assert root.get("tests") == "5" and root.get("failures") == "2"  # the errors; warnings and infos pass
+    info = suites["data/dataset_info.json"].find("testcase")
+    assert info.find("failure") is None and "DI003 (info)" in info.find("system-out").text
+
+
+@pytest.mark.parametrize("fail_on, failures", [(Severity.ERROR, 2), (Severity.WARNING, 4), (Severity.INFO, 5)])
+def test_junit_failures_follow_fail_on(fail_on, failures):
+    report = sample_report()
+    report.fail_on = fail_on
+    root = ET.fromstring(render("junit", report))
+    assert root.get("failures") == str(failures) == str(len(list(root.iter("failure"))))
+    assert len(list(root.iter("system-out"))) == 5 - failures
+
+
+def test_junit_from_the_command_line_uses_fail_on(tmp_path):
+    from conftest import write_project
+    from helpers import run_cli
+
+    write_project(tmp_path, {"train.yaml": "model_name_or_path: x\nstage: sft\nlearning_rat: 1\n"})
+    failures = {}
+    for level in ("error", "info"):
+        _, out, _ = run_cli("check", "train.yaml", "--format", "junit", "--fail-on", level, "--isolated", cwd=tmp_path)
+        failures[level] = len(list(ET.fromstring(out).iter("failure")))
+    assert failures["info"] > failures["error"]
 
 
 def test_junit_clean_run_is_one_passing_case_and_bad_xml_characters_are_replaced():

@@ -86,6 +86,7 @@ def emit(report, args, settings) -> None:
     from lfgate import reporters
 
     reporter = reporters.get(args.format)
+    report.fail_on = settings.fail_on
     if args.output_file:
         try:
             with open(args.output_file, "w", encoding="utf-8") as out:

@@ -1,7 +1,9 @@
-"""--format junit: JUnit XML, one testsuite per file and one failing testcase per diagnostic.
+"""--format junit: JUnit XML, one testsuite per file and one testcase per diagnostic.
 
-CI systems that only read test reports (GitLab, Jenkins, Azure) then list the findings. A clean run is one
-passing testcase, so the report is never empty. Written line by line: a million findings stay fast.
+CI systems that only read test reports (GitLab, Jenkins, Azure) then list the findings. Only findings at or above
+the run's failure level (--fail-on, default error) are failures, as they are for the exit code; the others are
+passing testcases whose `<system-out>` holds the finding. A clean run is one passing testcase, so the report is
+never empty. Written line by line: a million findings stay fast.
 """
 
 from __future__ import annotations
@@ -40,23 +42,29 @@ def _case_name(d) -> str:
 
 
 def render(report, stream, color: bool = False) -> None:
+    fail_on = report.fail_on
     groups = defaultdict(list)
     for d in report.sorted():
         groups[where.path(d) or "<project>"].append(d)
     total = len(report.diagnostics)
+    failures = sum(1 for d in report.diagnostics if d.severity >= fail_on)
     write = stream.write
     write('<?xml version="1.0" encoding="UTF-8"?>\n')
-    write(_tag("testsuites", {"name": "lfgate", "tests": max(total, 1), "failures": total, "errors": 0}) + "\n")
+    write(_tag("testsuites", {"name": "lfgate", "tests": max(total, 1), "failures": failures, "errors": 0}) + "\n")
     if not groups:
         write('  <testsuite name="lfgate" tests="1" failures="0" errors="0">\n')
         write('    <testcase name="lfgate check" classname="lfgate" />\n')
         write("  </testsuite>\n")
     for path, items in groups.items():
-        write("  " + _tag("testsuite", {"name": path, "tests": len(items), "failures": len(items), "errors": 0}) + "\n")
+        failing = sum(1 for d in items if d.severity >= fail_on)
+        write("  " + _tag("testsuite", {"name": path, "tests": len(items), "failures": failing, "errors": 0}) + "\n")
         for d in items:
             write("    " + _tag("testcase", {"name": _case_name(d), "classname": path}) + "\n")
-            write("      " + _tag("failure", {"message": d.message, "type": d.severity})
-                  + _text(f"{d.code} ({d.severity}): {where.message(d)}") + "</failure>\n")
+            text = _text(f"{d.code} ({d.severity}): {where.message(d)}")
+            if d.severity >= fail_on:
+                write("      " + _tag("failure", {"message": d.message, "type": d.severity}) + text + "</failure>\n")
+            else:  # below the failure level: reported, not failed
+                write(f"      <system-out>{text}</system-out>\n")
             write("    </testcase>\n")
         write("  </testsuite>\n")
     write("</testsuites>\n")
