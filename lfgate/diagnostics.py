@@ -6,7 +6,7 @@ import enum
 import functools
 import os
 from dataclasses import dataclass, field, replace
-from typing import Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 
 class Severity(enum.IntEnum):
@@ -40,13 +40,13 @@ class Diagnostic:
     end_line: Optional[int] = None
     end_column: Optional[int] = None
 
-    def at(self, **where) -> Diagnostic:
+    def at(self, **where: Any) -> Diagnostic:
         return replace(self, **where)
 
-    def sort_key(self):
+    def sort_key(self) -> Tuple[str, int, int, int, str]:
         return (self.file or "", self.line or 0, self.column or 0, self.sample or 0, self.code)
 
-    def to_dict(self, cwd: Optional[str] = None) -> dict:
+    def to_dict(self, cwd: Optional[str] = None) -> Dict[str, Any]:
         return {
             "code": self.code,
             "severity": str(self.severity),
@@ -82,18 +82,18 @@ def _display_path(path: str, cwd: str, here: str) -> str:
 class Report:
     """Everything one run found, plus the counts the summary shows."""
 
-    diagnostics: list = field(default_factory=list)
+    diagnostics: List[Diagnostic] = field(default_factory=list)
     files: int = 0
     samples: int = 0
     fail_on: Severity = Severity.ERROR  # the run's failure level (--fail-on): what a report calls a failure
 
-    def extend(self, diagnostics) -> None:
+    def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
         self.diagnostics.extend(diagnostics)
 
     def count(self, severity: Severity) -> int:
         return sum(1 for d in self.diagnostics if d.severity == severity)
 
-    def summary(self) -> dict:
+    def summary(self) -> Dict[str, int]:
         return {
             "files": self.files,
             "samples": self.samples,
@@ -102,5 +102,5 @@ class Report:
             "infos": self.count(Severity.INFO),
         }
 
-    def sorted(self) -> list:
+    def sorted(self) -> List[Diagnostic]:
         return sorted(self.diagnostics, key=Diagnostic.sort_key)

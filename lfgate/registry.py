@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 from lfgate.diagnostics import Diagnostic, Severity
 
@@ -58,19 +58,19 @@ class Rule:
     title: str
     why: str = ""
     fix: str = ""
-    bad: Mapping[str, str] = field(default_factory=dict)
-    good: Mapping[str, str] = field(default_factory=dict)
+    bad: Mapping[str, Union[str, bytes]] = field(default_factory=dict)  # bytes: a file deliberately not UTF-8
+    good: Mapping[str, Union[str, bytes]] = field(default_factory=dict)
     target: Optional[str] = None  # path inside the example project to check; None = the whole folder
-    args: tuple = ()  # extra `lfgate check` arguments the examples need
+    args: Tuple[str, ...] = ()  # extra `lfgate check` arguments the examples need
     command: str = "check"  # the subcommand that runs the examples: check, or train (its RN rules)
     # A sample rule that judges a message's text declares what it may flag: the fast paths (validator/fastpath.py,
     # typed.py) then send every record holding such a text the full way (fastpath.text_refusals).
     refuses_text: Optional[Callable[[str], bool]] = field(default=None, compare=False)
 
-    def diag(self, message: str, *, severity: Optional[Severity] = None, **where) -> Diagnostic:
+    def diag(self, message: str, *, severity: Optional[Severity] = None, **where: Any) -> Diagnostic:
         return Diagnostic(self.code, severity if severity is not None else self.severity, message, **where)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> Dict[str, Any]:
         return {
             "code": self.code,
             "name": self.name,
@@ -86,13 +86,13 @@ class Rule:
         }
 
 
-def _texts(files: Mapping[str, object]) -> dict:
+def _texts(files: Mapping[str, Union[str, bytes]]) -> Dict[str, str]:
     """Example files as text; bytes (a file that is deliberately not UTF-8) shown with \\x escapes."""
     return {path: text if isinstance(text, str) else text.decode("utf-8", "backslashreplace")
             for path, text in files.items()}
 
 
-def rule(code: str, name: str, severity: Severity, title: str, **doc) -> Rule:
+def rule(code: str, name: str, severity: Severity, title: str, **doc: Any) -> Rule:
     if code in RULES:
         raise RuntimeError(f"rule code {code} declared twice")
     declared = Rule(code, name, severity, title, **doc)
@@ -107,7 +107,7 @@ def all_rules() -> Dict[str, Rule]:
     return dict(sorted(RULES.items()))
 
 
-def selected(code: str, select=(), ignore=()) -> bool:
+def selected(code: str, select: Sequence[str] = (), ignore: Sequence[str] = ()) -> bool:
     """ruff-style selection: the longest matching prefix wins; select defaults to everything."""
     best_select = max((len(p) for p in select if code.startswith(p)), default=-1 if select else 0)
     best_ignore = max((len(p) for p in ignore if code.startswith(p)), default=-1)

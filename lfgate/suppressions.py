@@ -19,12 +19,28 @@ import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import (
+    TYPE_CHECKING,
+    Callable,
+    Counter as CounterType,
+    Dict,
+    FrozenSet,
+    Iterable,
+    List,
+    Optional,
+    Set,
+    Tuple,
+    Union,
+)
 
 from lfgate import legacy
+from lfgate.diagnostics import Diagnostic
 from lfgate.errors import UsageError
 from lfgate.jsonio import write_json
 from lfgate.registry import INFO, rule, selected
+
+if TYPE_CHECKING:
+    from lfgate.settings import Settings
 
 UNUSED_SUPPRESSION = rule(
     "SUP001", "unused-suppression", INFO,
@@ -53,11 +69,11 @@ class Marker:
     column: int
     kind: str  # "ignore" or "file-ignore"
     codes: Tuple[str, ...]
-    lines: frozenset = frozenset()  # the lines an "ignore" covers
+    lines: FrozenSet[int] = frozenset()  # the lines an "ignore" covers
     old_name: bool = False  # spelt `# lfguard:`
-    used: set = field(default_factory=set)
+    used: Set[str] = field(default_factory=set)
 
-    def covers(self, d) -> Optional[str]:
+    def covers(self, d: Diagnostic) -> Optional[str]:
         if self.kind == "ignore" and d.line not in self.lines:
             return None
         return _matching(d.code, self.codes)
@@ -69,10 +85,10 @@ class FileIgnore:
 
     glob: str
     codes: Tuple[str, ...]
-    used: set = field(default_factory=set)
+    used: Set[str] = field(default_factory=set)
     matched_a_file: bool = False
 
-    def covers(self, d) -> Optional[str]:  # only asked about files the glob matches
+    def covers(self, d: Diagnostic) -> Optional[str]:  # only asked about files the glob matches
         return _matching(d.code, self.codes)
 
 
@@ -93,7 +109,7 @@ def _is_content(text: str) -> bool:
     return bool(stripped) and not stripped.startswith("#")
 
 
-def _block(lines: List[str], start: int) -> frozenset:
+def _block(lines: List[str], start: int) -> FrozenSet[int]:
     """1-based line numbers of the key at index ``start`` and of the block nested under it."""
     covered = {start + 1}
     key_indent = _indent(lines[start])
@@ -129,7 +145,7 @@ def scan_markers(path: str) -> List[Marker]:
         old_name, kind = found.group(1) != "lfgate", found.group(2)
         codes = tuple(c.strip().upper() for c in found.group(3).split(",") if c.strip())
         column = line.index("#", found.start()) + 1
-        covered = frozenset()
+        covered: FrozenSet[int] = frozenset()
         if kind == "ignore":
             if _is_content(line):  # at the end of a line: that line (and its block, for a key)
                 covered = _block(lines, index)
@@ -143,19 +159,23 @@ def scan_markers(path: str) -> List[Marker]:
 # -- baselines ------------------------------------------------------------------------------------------------
 
 
-def _baseline_keys(baseline_path: str):
+BaselineKey = Tuple[str, str, Optional[int]]  # (file relative to the baseline's folder, code, sample)
+
+
+def _baseline_keys(baseline_path: str) -> Callable[[Diagnostic], BaselineKey]:
     """A function: finding -> (file relative to the baseline's folder, code, sample), paths computed per file."""
     folder = os.path.dirname(os.path.abspath(baseline_path))
     relative: Dict[Optional[str], str] = {None: ""}
 
-    def key(d) -> tuple:
-        if d.file not in relative:
-            relative[d.file] = _relative(d.file, folder)
-        return relative[d.file], d.code, d.sample
+    def key(d: Diagnostic) -> BaselineKey:
+        file = d.file
+        if file not in relative:
+            relative[file] = _relative(file, folder) if file is not None else ""
+        return relative[file], d.code, d.sample
     return key
 
 
-def read_baseline(path: str) -> Tuple[Counter, Dict[tuple, int]]:
+def read_baseline(path: str) -> Tuple[CounterType[BaselineKey], Dict[BaselineKey, int]]:
     """(count per (file, code, sample), the line of each entry's "file" key) of a baseline file."""
     try:
         with open(path, encoding="utf-8") as f:
@@ -170,7 +190,8 @@ def read_baseline(path: str) -> Tuple[Counter, Dict[tuple, int]]:
         raise UsageError(f"{path} is not an lfgate baseline (no \"findings\" list); rewrite it with --update-baseline")
     # The n-th '"file":' line is the n-th entry's as written by write_baseline; a hand-reflowed file gets no lines.
     file_lines = [n for n, line in enumerate(text.splitlines(), 1) if line.lstrip().startswith('"file":')]
-    counts, lines = Counter(), {}
+    counts: CounterType[BaselineKey] = Counter()
+    lines: Dict[BaselineKey, int] = {}
     for index, item in enumerate(findings):
         try:
             key = (item["file"], item["code"], item.get("sample"))
@@ -182,11 +203,11 @@ def read_baseline(path: str) -> Tuple[Counter, Dict[tuple, int]]:
     return counts, lines
 
 
-def write_baseline(path: str, diagnostics) -> int:
+def write_baseline(path: str, diagnostics: Iterable[Diagnostic]) -> int:
     """Record every finding in ``path``; returns how many were recorded."""
     key_of = _baseline_keys(path)
-    counts: Counter = Counter()
-    messages: Dict[tuple, str] = {}
+    counts: CounterType[BaselineKey] = Counter()
+    messages: Dict[BaselineKey, str] = {}
     for d in diagnostics:
         key = key_of(d)
         counts[key] += 1
@@ -202,7 +223,8 @@ def write_baseline(path: str, diagnostics) -> int:
     return sum(counts.values())
 
 
-def apply_baseline(diagnostics, path: str, checked: Optional[set] = None) -> list:
+def apply_baseline(diagnostics: Iterable[Diagnostic], path: str,
+                   checked: Optional[Set[str]] = None) -> List[Diagnostic]:
     """The findings the baseline does not record (each entry silences up to its count).
 
     With ``checked`` (absolute paths of the files this run read), entries for those files that silenced
@@ -250,7 +272,7 @@ def _line_of(path: Optional[str], needle: str) -> Optional[int]:
     return None
 
 
-def apply(diagnostics: List, settings, files: Iterable[str] = ()) -> List:
+def apply(diagnostics: List[Diagnostic], settings: Settings, files: Iterable[str] = ()) -> List[Diagnostic]:
     """Drop what is suppressed; add SUP001 for suppressions that silenced nothing.
 
     ``files``: every file the run checked, so suppressions in files without findings are judged too.
@@ -270,9 +292,10 @@ def apply(diagnostics: List, settings, files: Iterable[str] = ()) -> List:
     for entry in file_ignores:
         entry.matched_a_file = any(excluded(_relative(p, root), [entry.glob]) for p in checked)
 
-    per_file: Dict[Optional[str], tuple] = {}  # d.file -> (its markers, the per-file-ignores matching it)
+    # d.file -> (its markers, the per-file-ignores matching it)
+    per_file: Dict[Optional[str], Tuple[Iterable[Marker], Iterable[FileIgnore]]] = {}
 
-    def about(file: Optional[str]) -> tuple:
+    def about(file: Optional[str]) -> Tuple[Iterable[Marker], Iterable[FileIgnore]]:
         if file not in per_file:  # once per file, not once per finding (there may be millions)
             if file is None:
                 per_file[file] = ((), ())
@@ -283,10 +306,11 @@ def apply(diagnostics: List, settings, files: Iterable[str] = ()) -> List:
                                   [e for e in file_ignores if excluded(relative, [e.glob])])
         return per_file[file]
 
-    def silenced(d, record: bool) -> bool:
+    def silenced(d: Diagnostic, record: bool) -> bool:
         hit = False
         file_markers, entries = about(d.file)
-        for holder in (*file_markers, *entries):
+        holders: List[Union[Marker, FileIgnore]] = [*file_markers, *entries]
+        for holder in holders:
             code = holder.covers(d)
             if code:
                 hit = True
@@ -311,7 +335,7 @@ def apply(diagnostics: List, settings, files: Iterable[str] = ()) -> List:
     return kept
 
 
-def _stale_markers(markers: Dict[str, List[Marker]], enabled) -> list:
+def _stale_markers(markers: Dict[str, List[Marker]], enabled: Callable[[str], bool]) -> List[Diagnostic]:
     stale = []
     for path_markers in markers.values():
         for m in path_markers:
@@ -325,7 +349,8 @@ def _stale_markers(markers: Dict[str, List[Marker]], enabled) -> list:
     return stale
 
 
-def _stale_entries(file_ignores: List[FileIgnore], source: Optional[str], enabled) -> list:
+def _stale_entries(file_ignores: List[FileIgnore], source: Optional[str],
+                   enabled: Callable[[str], bool]) -> List[Diagnostic]:
     """per-file-ignores codes that silenced nothing, judged only where the glob matched a checked file."""
     stale = []
     for entry in file_ignores:
