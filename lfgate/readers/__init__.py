@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import os
-from typing import Iterator, Optional, Tuple, Union
+from typing import Iterator, List, Optional, Tuple, Union
 
 from lfgate.readers.records import Problem, Record
 
@@ -26,7 +26,7 @@ def builder(path: str) -> Optional[str]:
     return FILEEXT2TYPE.get(extension(path))
 
 
-def folder_files(folder: str):
+def folder_files(folder: str) -> List[str]:
     """Every entry of a dataset folder, in os.listdir order, as LLaMA-Factory lists them (not sorted)."""
     return [os.path.join(folder, name) for name in os.listdir(folder)]
 
@@ -70,7 +70,8 @@ def iter_records(path: str) -> Iterator[Union[Record, Problem]]:
         offset += count
 
 
-def locate(record: Record, path: Tuple = (), key: bool = False) -> Tuple[Optional[int], Optional[int]]:
+def locate(record: Record, path: Tuple[Union[str, int], ...] = (),
+           key: bool = False) -> Tuple[Optional[int], Optional[int]]:
     """(line, column) of the value at ``path`` inside a JSON record (of its key when ``key``), else of its
     deepest existing prefix; the record's own start for other formats."""
     if record.raw is None or not path:
@@ -81,7 +82,7 @@ def locate(record: Record, path: Tuple = (), key: bool = False) -> Tuple[Optiona
     text = record.raw.decode("utf-8", "replace")
     value_at, key_at = find(text, path)
     at = key_at if key and key_at is not None else value_at
-    if at is None:
+    if at is None or record.line is None or record.column is None:
         return record.line, record.column
     return offset_place(Span(0, 0, record.line, record.column, record.index), text, at)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
+from typing import IO, Any, Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 import orjson
 
@@ -43,7 +43,7 @@ class Span(NamedTuple):
     end: int
     line: int
     column: int
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index, which nothing calls
 
 
 class _Where:
@@ -130,7 +130,7 @@ class LineBlock(NamedTuple):
     start: int
     end: int
     line: int
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index, which nothing calls
     spans: Optional[List[Span]]
     records: int = 0
 
@@ -224,7 +224,7 @@ def iter_line_blocks(path: str, skip: int = 0, size: int = BLOCK, with_data: boo
 _LONG_LINE = 512  # bytes per line from which a newline-by-newline search beats counting every byte
 
 
-def _newlines_in_place(f, offset: int, want: int, total: int) -> Optional[Tuple[int, int, int]]:
+def _newlines_in_place(f: IO[bytes], offset: int, want: int, total: int) -> Optional[Tuple[int, int, int]]:
     """(cut, newlines, lines) of the block of up to ``want`` bytes at ``offset``, cut after its last newline (or
     at the end of the file); cut 0 when no newline is in reach; None past the end."""
     import mmap
@@ -261,7 +261,7 @@ def _line_frames(path: str, skip: int) -> Iterator[Union[Span, Problem]]:
     for block, data in iter_line_blocks(path, skip):
         if block.spans is not None:
             yield from block.spans
-        else:
+        elif data is not None:  # always, with_data being on
             yield from line_spans(data, block.start, block.line, block.index)
 
 
@@ -278,7 +278,7 @@ def _array_frames(path: str, skip: int) -> Iterator[Union[Span, Problem]]:
         state = "before"  # before, in, after
         expect = "value_or_end"  # at depth 1: value_or_end, value, comma_or_end
         gap_start = skip  # absolute offset where the current depth-1 gap starts
-        elem_start = None
+        elem_start: Optional[int] = None
         elem_line = elem_col = 0
         misses = 0  # consecutive elements _layout_end could not place; past a few, the file has another layout
 
@@ -286,7 +286,7 @@ def _array_frames(path: str, skip: int) -> Iterator[Union[Span, Problem]]:
             line, column = where.advance(buf, base, offset)
             return Problem("invalid-json", message, path, line, column)
 
-        def gap(end: int):
+        def gap(end: int) -> Iterator[Union[Span, Problem]]:
             """Scalars and commas between depth-1 tokens."""
             nonlocal expect, index
             for m in _GAP.finditer(buf, gap_start - base, end - base):
@@ -323,14 +323,14 @@ def _array_frames(path: str, skip: int) -> Iterator[Union[Span, Problem]]:
                             yield problem("extra data after the end of the array",
                                           gap_start + len(tail) - len(tail.lstrip(_BLANK)))
                         return
-                    at = base + m.start() if incomplete else end
+                    at = base + m.start() if m is not None and incomplete else end
                     if depth == 1:
                         yield from gap(at)
                     yield problem("unterminated string" if incomplete else "the array is not closed: unexpected end of file",
                                   at)
                     return
                 # Keep everything from the oldest offset still needed, then read more.
-                restart = base + (m.start() if incomplete else len(buf))
+                restart = base + (m.start() if m is not None and incomplete else len(buf))
                 keep = min(where.pos, gap_start)
                 if elem_start is not None:
                     keep = min(keep, elem_start)
@@ -351,7 +351,7 @@ def _array_frames(path: str, skip: int) -> Iterator[Union[Span, Problem]]:
                     depth += 1
                 elif tok == b"}" or tok == b"]":
                     depth -= 1
-                    if depth == 1:
+                    if depth == 1 and elem_start is not None:  # set when the element opened
                         yield Span(elem_start, base + m.end(), elem_line, elem_col, index)
                         index += 1
                         elem_start = None
@@ -387,14 +387,14 @@ def _array_frames(path: str, skip: int) -> Iterator[Union[Span, Problem]]:
                 expect = "comma_or_end"
                 gap_start = base + m.end()
             else:
-                end = _layout_end(buf, m.start()) if misses < MAX_LAYOUT_MISSES else None
-                misses = 0 if end is not None else misses + 1
-                if end is not None:  # the common layouts: found without walking the element's tokens
-                    yield Span(at, base + end, line, column, index)
+                laid_out = _layout_end(buf, m.start()) if misses < MAX_LAYOUT_MISSES else None
+                misses = 0 if laid_out is not None else misses + 1
+                if laid_out is not None:  # the common layouts: found without walking the element's tokens
+                    yield Span(at, base + laid_out, line, column, index)
                     index += 1
                     expect = "comma_or_end"
-                    gap_start = base + end
-                    i = end
+                    gap_start = base + laid_out
+                    i = laid_out
                     continue
                 elem_start, elem_line, elem_col = at, line, column
                 depth = 2
@@ -483,7 +483,7 @@ _FAILED = object()
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
-def _surrogate_fallback(path: str, raw: bytes):
+def _surrogate_fallback(path: str, raw: bytes) -> Any:
     """An escaped lone surrogate ("\\ud800"): orjson refuses it, but a JSON *array* file is read by pandas' fallback
     through Python's json, which accepts it (checked with LLaMA-Factory 0.9.5). In JSON Lines pyarrow fails too."""
     if not _ESCAPED_SURROGATE.search(raw) or layout(path) != "array":
@@ -497,7 +497,7 @@ def _surrogate_fallback(path: str, raw: bytes):
 _NAN = re.compile(rb"\bNaN\b|-?\bInfinity\b")
 
 
-def _nan_fallback(raw: bytes):
+def _nan_fallback(raw: bytes) -> Any:
     """NaN/Infinity: not JSON, but LLaMA-Factory's loaders (pyarrow, pandas) accept them; so does Python's json."""
     if not _NAN.search(raw):
         return _FAILED
@@ -537,7 +537,7 @@ def iter_json_records(path: str) -> Iterator[Union[Record, Problem]]:
     """Frame and parse in one pass, in this process."""
     pending: List[Span] = []
 
-    def flush():
+    def flush() -> Iterator[Union[Record, Problem]]:
         yield from parse_spans(path, read_spans(path, pending))
         pending.clear()
 

@@ -26,18 +26,25 @@ def _key(raw: str) -> str:
     if "\\" not in raw:
         return raw
     try:
-        return json.loads('"' + raw + '"')
+        return str(json.loads('"' + raw + '"'))
     except ValueError:
         return raw
+
+
+def _after_blanks(text: str, pos: int) -> int:
+    """The offset after the JSON blank space at ``pos`` (the pattern also matches none)."""
+    found = _WS.match(text, pos)
+    assert found is not None
+    return found.end()
 
 
 def walk(text: str, pos: int = 0) -> Iterator[Tuple[Path, Optional[int], int]]:
     """Yield (path, key_offset, value_offset) for every value in document order; key_offset is None for
     array items and the root. Offsets are character indexes into text."""
-    ws = _WS.match
+    ws = _after_blanks
     n = len(text)
-    i = ws(text, pos).end()
-    stack: List[list] = []  # [is_object, path of the container, next array index]
+    i = ws(text, pos)
+    stack: List[List[Any]] = []  # [is_object, path of the container, next array index]
     path: Path = ()
     key_at: Optional[int] = None
     while i < n:
@@ -45,7 +52,7 @@ def walk(text: str, pos: int = 0) -> Iterator[Tuple[Path, Optional[int], int]]:
         ch = text[i]
         opened = False
         if ch == "{" or ch == "[":
-            j = ws(text, i + 1).end()
+            j = ws(text, i + 1)
             if j < n and text[j] == ("}" if ch == "{" else "]"):
                 i = j + 1
             elif ch == "{":
@@ -53,12 +60,12 @@ def walk(text: str, pos: int = 0) -> Iterator[Tuple[Path, Optional[int], int]]:
                 if not m:
                     return
                 key_at = j
-                j = ws(text, m.end()).end()
+                j = ws(text, m.end())
                 if text[j:j + 1] != ":":
                     return
                 stack.append([True, path, 0])
                 path = path + (_key(m.group(1)),)
-                i = ws(text, j + 1).end()
+                i = ws(text, j + 1)
                 opened = True
             else:
                 stack.append([False, path, 0])
@@ -82,21 +89,21 @@ def walk(text: str, pos: int = 0) -> Iterator[Tuple[Path, Optional[int], int]]:
         while True:
             if not stack:
                 return
-            i = ws(text, i).end()
+            i = ws(text, i)
             c = text[i:i + 1]
             frame = stack[-1]
             if c == ",":
-                i = ws(text, i + 1).end()
+                i = ws(text, i + 1)
                 if frame[0]:
                     m = _STRING.match(text, i)
                     if not m:
                         return
                     key_at = i
-                    j = ws(text, m.end()).end()
+                    j = ws(text, m.end())
                     if text[j:j + 1] != ":":
                         return
                     path = frame[1] + (_key(m.group(1)),)
-                    i = ws(text, j + 1).end()
+                    i = ws(text, j + 1)
                 else:
                     frame[2] += 1
                     path = frame[1] + (frame[2],)
@@ -132,7 +139,7 @@ class Place:
     @property
     def key(self) -> Tuple[int, int]:
         """The key's place when there is one, else the value's."""
-        if self.key_line is not None:
+        if self.key_line is not None and self.key_column is not None:
             return self.key_line, self.key_column
         return self.line, self.column
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import csv
 import math
-from typing import Iterator, Optional, Union
+from typing import Any, Iterable, Iterator, Optional, Union
 
 from lfgate.readers.records import Problem, Record
 
 BATCH = 10_000  # rows per batch, as the datasets csv/parquet builders use
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     """numpy/pandas scalars -> Python values; NaN (an empty CSV cell) -> None, as Arrow stores it."""
     if hasattr(value, "item") and not isinstance(value, (list, dict, str, bytes)):
         try:
@@ -69,7 +69,7 @@ def iter_csv(path: str) -> Iterator[Union[Record, Problem]]:
                       None, None, index)
 
 
-def _batches_to_records(path: str, batches) -> Iterator[Record]:
+def _batches_to_records(path: str, batches: Iterable[Any]) -> Iterator[Record]:
     index = 0
     for batch in batches:
         for value in batch.to_pylist():

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 import yaml
 
@@ -79,12 +79,12 @@ class YamlDocument:
     problems: List[Problem] = field(default_factory=list)
     readable: bool = True
 
-    def position(self, *path) -> Tuple[Optional[int], Optional[int]]:
+    def position(self, *path: Any) -> Tuple[Optional[int], Optional[int]]:
         """Where the key at path is written, else its value, else (None, None)."""
         return self.key_positions.get(path) or self.value_positions.get(path) or (None, None)
 
 
-def _mark(node_or_mark) -> Tuple[int, int]:
+def _mark(node_or_mark: Any) -> Tuple[int, int]:
     mark = getattr(node_or_mark, "start_mark", node_or_mark)
     return mark.line + 1, mark.column + 1
 
@@ -160,13 +160,13 @@ class _Stop(Exception):
 class _Converter:
     """Node tree -> plain values, with a node budget and positions; never constructs a tagged object."""
 
-    def __init__(self, loader, doc: YamlDocument, max_nodes: int = MAX_NODES):
+    def __init__(self, loader: Any, doc: YamlDocument, max_nodes: int = MAX_NODES) -> None:
         self.loader = loader
         self.doc = doc
         self.budget = max_nodes
-        self.active: set = set()  # ids of nodes on the current path: a cycle means a recursive alias
+        self.active: Set[int] = set()  # ids of nodes on the current path: a cycle means a recursive alias
 
-    def _spend(self, node) -> None:
+    def _spend(self, node: Any) -> None:
         self.budget -= 1
         if self.budget < 0:
             line, column = _mark(node)
@@ -174,7 +174,7 @@ class _Converter:
                 "alias-limit", f"aliases expand to more than {MAX_NODES} values (an alias bomb?)", line, column))
             raise _Stop
 
-    def convert(self, node, path: Optional[Path]) -> Any:
+    def convert(self, node: Any, path: Optional[Path]) -> Any:
         """path=None: a merged copy, whose positions are not recorded again."""
         self._spend(node)
         if len(self.active) > MAX_DEPTH:
@@ -198,12 +198,12 @@ class _Converter:
         finally:
             self.active.discard(id(node))
 
-    def _bad_tag(self, node) -> None:
+    def _bad_tag(self, node: Any) -> None:
         line, column = _mark(node)
         self.doc.problems.append(Problem(
             "tag", f"the tag {node.tag!r} is not allowed: LLaMA-Factory's loader cannot construct it", line, column))
 
-    def _scalar(self, node) -> Any:
+    def _scalar(self, node: Any) -> Any:
         if node.tag not in _SCALAR_TAGS:
             self._bad_tag(node)
             return node.value
@@ -214,10 +214,10 @@ class _Converter:
                 "interpolation", f"{value!r} is not a valid OmegaConf interpolation (`${{...}}`)", line, column))
         return value
 
-    def _mapping(self, node, path: Optional[Path]) -> dict:
-        result: dict = {}
+    def _mapping(self, node: Any, path: Optional[Path]) -> Dict[Any, Any]:
+        result: Dict[Any, Any] = {}
         seen: Dict[Any, Any] = {}
-        merged: dict = {}
+        merged: Dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE:  # `<<: *base` (SafeLoader's merge key): explicit keys win
                 for source in (value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]):
