@@ -31,7 +31,7 @@ def _key(raw: str) -> str:
         return raw
 
 
-def _after_blanks(text: str, pos: int) -> int:
+def after_blanks(text: str, pos: int) -> int:
     """The offset after the JSON blank space at ``pos`` (the pattern also matches none)."""
     found = _WS.match(text, pos)
     assert found is not None
@@ -41,7 +41,7 @@ def _after_blanks(text: str, pos: int) -> int:
 def walk(text: str, pos: int = 0) -> Iterator[Tuple[Path, Optional[int], int]]:
     """Yield (path, key_offset, value_offset) for every value in document order; key_offset is None for
     array items and the root. Offsets are character indexes into text."""
-    ws = _after_blanks
+    ws = after_blanks
     n = len(text)
     i = ws(text, pos)
     stack: List[List[Any]] = []  # [is_object, path of the container, next array index]

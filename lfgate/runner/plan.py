@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from lfgate.runner.config import RunConfig
 from lfgate.runner.devices import Machine, Precision
@@ -82,7 +82,7 @@ def memory_estimate(params: Dict[str, int], precision: Precision, batch: int, se
 
 def make_plan(config: RunConfig, machine: Machine, precision: Precision, world_size: int, train_samples: List,
               eval_samples: List, per_dataset: Dict[str, int], tokenizer=None) -> dict:
-    plan = {
+    plan: Dict[str, Any] = {
         "device": {"kind": machine.kind, "count": machine.count, "names": machine.names, "dtype": precision.dtype,
                    "world_size": world_size, "note": precision.note},
         "samples": {"per_dataset": per_dataset, "train": len(train_samples), "eval": len(eval_samples)},

@@ -132,7 +132,8 @@ def lora_config(config: RunConfig, target_modules: List[str]):
     from peft import LoraConfig, TaskType
 
     return LoraConfig(task_type=TaskType.CAUSAL_LM, inference_mode=False, r=config.lora_rank,
-                      lora_alpha=config.lora_alpha, lora_dropout=float(config.get("lora_dropout", 0.0)),
+                      lora_alpha=config.lora_alpha,  # type: ignore[arg-type]  # any number works
+                      lora_dropout=float(config.get("lora_dropout", 0.0)),
                       target_modules=target_modules, use_rslora=bool(config.get("use_rslora", False)),
                       use_dora=bool(config.get("use_dora", False)), modules_to_save=config.additional_target)
 
@@ -148,10 +149,11 @@ def load_model(config: RunConfig, precision: Precision, tokenizer):
     # `dtype` since transformers 4.56; older versions would store an unknown `dtype` in the config and load fp32
     kwargs["dtype" if _transformers_at_least(4, 56) else "torch_dtype"] = dtype
     model = AutoModelForCausalLM.from_pretrained(model_path(config), **kwargs)
-    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+    rows = int(model.get_input_embeddings().weight.shape[0])  # type: ignore[index]  # a Tensor's shape
+    if len(tokenizer) > rows:
         if not config.get("resize_vocab", False):
             raise data_mod.DataError(f"the tokenizer has {len(tokenizer)} tokens but the model's embeddings "
-                                     f"{model.get_input_embeddings().weight.shape[0]}: set resize_vocab: true")
+                                     f"{rows}: set resize_vocab: true")
         model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)
     model.config.use_cache = False
     if config.gradient_checkpointing and getattr(model, "supports_gradient_checkpointing", False):

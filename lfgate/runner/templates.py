@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 BOS, EOS = ("bos_token",), ("eos_token",)  # slot markers: the tokenizer's own bos / eos token
 Slots = Tuple[object, ...]
@@ -94,7 +94,7 @@ def get_template(name: Optional[str], *, default_system: Optional[str] = None, t
                  enable_thinking: Optional[bool] = True) -> Template:
     """The named template with the data arguments LLaMA-Factory applies to it (get_template_and_fix_tokenizer)."""
     template = TEMPLATES[name or "empty"]  # no template: LLaMA-Factory parses the tokenizer's, else uses empty
-    changes = {}
+    changes: Dict[str, Any] = {}
     if tool_format is not None:
         changes["tool_format"] = tool_format
         changes["function"] = ("{{content}}",) if template.efficient_eos else ("{{content}}", EOS)

@@ -28,7 +28,7 @@ class Source:
 
     def value(self, row: dict) -> str:
         if self.column is None:
-            return self.text
+            return self.text or ""  # a Source is a column or a text
         cell = row.get(self.column)
         if isinstance(cell, (list, dict)):  # str() of it would train on Python's repr
             raise ValueError(f"column {self.column!r} holds a {type(cell).__name__}, not text")
@@ -90,6 +90,7 @@ def build(pairs: List[Tuple[int, dict]], mapping: Mapping) -> List[Tuple[int, di
 
 
 def _record(index: int, row: dict, m: Mapping) -> dict:
+    record: dict
     if m.to == "alpaca":
         record = {"instruction": m.instruction.value(row) if m.instruction else "",
                   "input": m.input.value(row) if m.input else "",
@@ -99,9 +100,10 @@ def _record(index: int, row: dict, m: Mapping) -> dict:
         return record
     if m.conversation is not None:
         messages = _conversation(index, row.get(m.conversation))
-    else:
-        messages = [{"from": "human", "value": m.user.value(row)},
-                    {"from": "gpt", "value": m.assistant.value(row)}]
+    else:  # without a conversation column the mapping names both turns
+        user, assistant = m.user, m.assistant
+        assert user is not None and assistant is not None
+        messages = [{"from": "human", "value": user.value(row)}, {"from": "gpt", "value": assistant.value(row)}]
     record = {"conversations": messages}
     if m.system:
         record["system"] = m.system.value(row)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 from lfgate.errors import UsageError
+from lfgate.readers.jsonpos import after_blanks
 
-_WS = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
 
 
@@ -41,30 +41,30 @@ class Layout:
 
 def scan(text: str) -> Layout:
     """The top-level members of a JSON object text, with their spans. Raises ValueError if it is not one."""
-    i = _WS.match(text, 0).end()
+    i = after_blanks(text, 0)
     if text.startswith("\ufeff", i):
-        i = _WS.match(text, i + 1).end()
+        i = after_blanks(text, i + 1)
     if i >= len(text) or text[i] != "{":
         raise ValueError("the top level is not a JSON object")
     open_brace = i
     members: List[Member] = []
-    i = _WS.match(text, i + 1).end()
+    i = after_blanks(text, i + 1)
     if i < len(text) and text[i] == "}":
         return _finish(text, open_brace, i, members)
     while True:
         if i >= len(text) or text[i] != '"':
             raise ValueError(f"expected a key at offset {i}")
         key_start = i
-        name, i = json.decoder.scanstring(text, i + 1)
-        i = _WS.match(text, i).end()
+        name, i = json.decoder.scanstring(text, i + 1)  # type: ignore[attr-defined]  # the C scanner
+        i = after_blanks(text, i)
         if i >= len(text) or text[i] != ":":
             raise ValueError(f"expected ':' at offset {i}")
-        i = _WS.match(text, i + 1).end()
+        i = after_blanks(text, i + 1)
         value, end = _DECODER.raw_decode(text, i)
         members.append(Member(name, key_start, i, end, value))
-        i = _WS.match(text, end).end()
+        i = after_blanks(text, end)
         if i < len(text) and text[i] == ",":
-            i = _WS.match(text, i + 1).end()
+            i = after_blanks(text, i + 1)
             continue
         if i < len(text) and text[i] == "}":
             return _finish(text, open_brace, i, members)

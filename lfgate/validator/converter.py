@@ -389,7 +389,8 @@ def _align_openai(record: dict, entry, media_dir: str) -> Aligned:
     system, start, _ = _leading_system(messages, column, tags, record, entry, use_get=True)
     problems: list = []
     aligned, sources = [], []
-    tool_responses, tool_first = [], None
+    tool_responses: list = []
+    tool_first = None
     for index in range(start, len(messages)):
         message = messages[index]
         role = _msg_field(message, role_tag, (column, index))

@@ -11,7 +11,7 @@ import functools
 import os
 import re
 import stat
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from lfgate.diagnostics import Severity
 from lfgate.readers import FILEEXT2TYPE, builder, extension, folder_files, locate
@@ -245,6 +245,8 @@ def duplicate_key(record: Record, dataset: Optional[str]):
     from lfgate.readers.jsonfile import Span, offset_place
     from lfgate.readers.jsonpos import find, position_map
 
+    if record.raw is None or record.line is None or record.column is None:
+        return None  # a record without its bytes (not JSON) repeats no key
     text = record.raw.decode("utf-8", "replace")
     places = position_map(text)
     if not places.duplicates:
@@ -302,7 +304,7 @@ def big_integer(record: Record, dataset: Optional[str]):
         value = json.loads(record.raw)  # exact integers, unlike orjson
     except (ValueError, RecursionError):
         return None
-    stack = [((), value)]
+    stack: List[Tuple[tuple, Any]] = [((), value)]
     while stack:
         path, obj = stack.pop()
         if isinstance(obj, int) and not isinstance(obj, bool) and not _INT_RANGE[0] <= obj <= _INT_RANGE[1]:
@@ -549,7 +551,7 @@ class ColumnTracker:
 
     def findings(self, entry, files: List[str]) -> List:
         out: List = []
-        stack = [((), self.root)]
+        stack: List[Tuple[tuple, Any]] = [((), self.root)]
         while stack:
             path, node = stack.pop()
             children = sorted(node.fields.items())
@@ -584,7 +586,7 @@ def _too_deep(entry, ref):
 
 def _deep_path(value, limit: int) -> Optional[tuple]:
     """The path of the first container nested deeper than limit levels (the record is level 1)."""
-    stack = [((), value, 1)]
+    stack: List[Tuple[tuple, Any, int]] = [((), value, 1)]
     while stack:
         path, obj, level = stack.pop()
         if level > limit:
@@ -638,7 +640,7 @@ def _drift(entry, path: tuple, node: _Field):
 
 def _concrete_path(raw: bytes, path: tuple, kind: str) -> Optional[tuple]:
     """The first concrete JSON path (list indexes filled in) matching an abstract one with a value of kind."""
-    stack = [((), _load(raw), 0)]
+    stack: List[Tuple[tuple, Any, int]] = [((), _load(raw), 0)]
     while stack:
         concrete, obj, depth = stack.pop()
         if depth == len(path):

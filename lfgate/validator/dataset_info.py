@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from lfgate.lf_facts import a_json_type, close_matches, env_enabled, json_type
 from lfgate.readers.jsonpos import PositionMap, position_map
@@ -330,7 +330,8 @@ def load_registry(path: str, settings) -> Registry:
         if p and isinstance(p[0], str):
             by_entry.setdefault(p[0], {})[p[1:]] = (pl.line, pl.column)
     for name, raw in data.items():
-        line, column = places.get((name,)).key if places.get((name,)) else (None, None)
+        place = places.get((name,))
+        line, column = place.key if place else (None, None)
         if not isinstance(raw, dict):
             registry.diagnostics.append(ENTRY_NOT_OBJECT.diag(
                 f"dataset {name!r} is {a_json_type(raw)}; write it as an object such as "
@@ -382,7 +383,7 @@ def _suggest(key: str, known) -> str:
 
 
 def _duplicates(path: str, places: PositionMap) -> Iterator:
-    seen = []
+    seen: List[tuple] = []
     for dup_path, place in places.duplicates:
         if any(dup_path[:len(p)] == p for p in seen):
             continue  # inside a duplicated parent: the parent is reported
@@ -422,7 +423,7 @@ def _type_errors(raw: dict) -> Iterator[Tuple[tuple, str]]:
         ref = node.get("$ref")
         return definitions[ref.rsplit("/", 1)[1]] if ref else node
 
-    stack = [((), raw, _entry_schema())]
+    stack: List[Tuple[tuple, Any, Any]] = [((), raw, _entry_schema())]
     while stack:
         path, value, node = stack.pop()
         node = resolve(node)
@@ -500,7 +501,7 @@ def check_entry_attributes(entry: DatasetEntry, places: PositionMap) -> List:
                                   "LLaMA-Factory raises KeyError: 'file_name'. Add \"file_name\".",
                                   **at(key=True)))
     winner = {"hf_hub": "hf_hub_url", "ms_hub": "ms_hub_url", "om_hub": "om_hub_url", "script": "script_url",
-              "cloud_file": "cloud_file_name", "file": "file_name"}.get(entry.load_from)
+              "cloud_file": "cloud_file_name", "file": "file_name"}.get(entry.load_from or "")
     if winner:
         hubs = ("hf_hub_url", "ms_hub_url", "om_hub_url")
         for key in present:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
-from typing import Iterable, List, Tuple
+from typing import Any, Iterable, List, Tuple
 
 import orjson
 
@@ -67,7 +67,8 @@ class _Scan:
         self.tracker = datafile.ColumnTracker(track_types)
         self.fast = fastpath.for_scan(entry, self.checker, self.tracker) if settings is None or \
             settings.fast_path else None
-        self.typed = None  # the typed step in front of the fast path, for JSON Lines blocks (feed_lines)
+        self.typed: Any = None  # the typed step in front of the fast path (JSON Lines), False: none; None: not yet
+        self.block_records = 0  # records in the block a worker fed (feed_block)
 
     def __getstate__(self):  # workers send back what merge() reads; the fast path stays behind
         state = dict(self.__dict__)
@@ -160,10 +161,11 @@ class _Scan:
 
     def _credit(self, clean: int, messages: int, last_index: int) -> None:
         """Counters for the records the fast path took (they change nothing else)."""
-        if clean:
+        fast = self.fast
+        if clean and fast is not None:  # only the fast path takes records
             self.records += clean
             self.last_index = max(self.last_index, last_index)
-            self.fast.credit(clean, messages, last_index)
+            fast.credit(clean, messages, last_index)
 
     def _one(self, item, entry: DatasetEntry, offset: int) -> None:
         """The full pipeline for one record or reading problem."""
@@ -298,6 +300,7 @@ def _scan_files(entry, usage, settings, files: List[str], result: DatasetResult)
                 part = _Scan(entry, usage, settings, track_types)
                 index = 0  # blocks are cut on trust (no search for blank lines); feed_lines counts the records
                 for block, data in iter_line_blocks(path, lines_from, CHUNK_BYTES, trust_plain=[True]):
+                    assert data is not None  # with_data (the default) keeps each block's bytes
                     index += _feed_block(part, path, block._replace(index=index), data, entry, offset)
                 total.merge(part)
             else:

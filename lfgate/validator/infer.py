@@ -49,7 +49,7 @@ SHOWN = 3  # records shown per disagreeing value
 class Inconsistent(Exception):
     """The records do not fit one entry. `groups`: (description, first record indices, record count)."""
 
-    def __init__(self, reason: str, groups: List[Tuple[str, List[int], int]] = ()):
+    def __init__(self, reason: str, groups: Iterable[Tuple[str, List[int], int]] = ()):
         super().__init__(reason)
         self.reason = reason
         self.groups = list(groups)

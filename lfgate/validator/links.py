@@ -12,7 +12,7 @@ import json
 import math
 import os
 import re
-from typing import Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from lfgate.lf_facts import did_you_mean, looks_like_local_path as _looks_like_path, split_names as _names
 from lfgate.registry import ERROR, INFO, WARNING, rule
@@ -148,7 +148,7 @@ def _check_names(config, registry, reg_path) -> Iterator:
     if not getattr(registry, "readable", True):
         return  # the registry's own rules report it
     entries = registry.entries
-    by_file = {}
+    by_file: Dict[str, str] = {}
     for name, entry in entries.items():
         source = entry.raw.get("file_name") if isinstance(entry.raw, dict) else None
         if isinstance(source, str):
@@ -457,7 +457,8 @@ def _check_model_folder(config) -> Iterator:
                          f"readable config.json ({folder}): transformers cannot load it", **config.where("model_name_or_path"))
         return
     model_type = info.get("model_type")
-    text_info = info.get("text_config") if isinstance(info.get("text_config"), dict) else info
+    text_config = info.get("text_config")
+    text_info: dict = text_config if isinstance(text_config, dict) else info
     # lora_target
     targets = _names(config.values.get("lora_target", "all"))
     if config.values.get("finetuning_type", "lora") == "lora" and model_type in MODULES and targets != ["all"]:

@@ -196,7 +196,7 @@ def load_config(path: str, base_dir: str, settings) -> Optional[TrainingConfig]:
 
     doc = yaml_reader.load_file(path)
     problems = [(p, _PROBLEM_RULES[p.kind]) for p in doc.problems if p.kind in _PROBLEM_RULES]
-    keys_at = {line: key[0] for key, (line, _) in doc.key_positions.items() if len(key) == 1}
+    keys_at: Dict[Optional[int], Any] = {line: key[0] for key, (line, _) in doc.key_positions.items() if len(key) == 1}
     diagnostics = [r.diag(_key_prefix(keys_at.get(p.line), p.kind) + _PROBLEM_TEXT.get(p.kind, "{m}").format(
         m=p.message), file=path, line=p.line, column=p.column) for p, r in problems]
     if not doc.readable or not isinstance(doc.value, dict):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from lfgate.diagnostics import Severity
 from lfgate.truncation import truncate_turns
@@ -83,7 +83,7 @@ def accessed_columns(entry) -> Dict[str, str]:
         # sharegpt reads the system field only for samples without a leading system message (see finish())
         keys += ["tools", "system"] if entry.formatting == "sharegpt" else []
         keys += ["chosen", "rejected"] if entry.ranking else []
-    out = {}
+    out: Dict[str, str] = {}
     for key in keys:
         if isinstance(cols.get(key), str) and cols.get(key):
             out.setdefault(cols[key], key)
@@ -120,7 +120,8 @@ class SampleChecker:
         self.placeholder_counts = {kind: 0 for _, kind in _MEDIA_KINDS}
         self.samples_with_media = 0
         self.trunc_exceed = self.trunc_cut = 0
-        self.kto_prev = None  # (index, status) of the last sample seen, for the batch-crash check
+        # (index, status) of the last sample seen, for the batch-crash check
+        self.kto_prev: Optional[Tuple[int, int]] = None
         self.kto_edges: Dict[int, int] = {}
         self.kto_crash: Optional[int] = None
         self._tools_cache: Dict[str, Optional[str]] = {}
@@ -448,7 +449,7 @@ class SampleChecker:
         cols = self.entry.columns
         system = aligned.system
         if system and not isinstance(system, str):
-            path = (cols.get("system"),) if cols.get("system") else ()
+            path: tuple = (cols.get("system"),) if cols.get("system") else ()
             if self.chat:
                 messages = value.get(cols.get("messages"))
                 first = messages[0] if isinstance(messages, list) and messages else None
@@ -518,6 +519,9 @@ class SampleChecker:
             self.samples_with_media += 1
 
     def _truncation(self, aligned, messages) -> None:
+        cutoff = self.cutoff_len
+        if not cutoff:
+            return
         extra = (len(aligned.system) if isinstance(aligned.system, str) else 0) + \
                 (len(aligned.tools) if isinstance(aligned.tools, str) else 0)
         pairs = []
@@ -526,10 +530,10 @@ class SampleChecker:
             s = (len(source) if isinstance(source, str) else 0) + (extra if i == 0 else 0)
             t = len(target) if isinstance(target, str) else 0
             pairs.append((-(-s // CHARS_PER_TOKEN), -(-t // CHARS_PER_TOKEN)))
-        if sum(s + t for s, t in pairs) <= self.cutoff_len:
+        if sum(s + t for s, t in pairs) <= cutoff:
             return
         self.trunc_exceed += 1
-        kept = truncate_turns(pairs, self.cutoff_len)
+        kept = truncate_turns(pairs, cutoff)
         if len(kept) < len(pairs) or any(k[1] < p[1] for k, p in zip(kept, pairs)):
             self.trunc_cut += 1
 

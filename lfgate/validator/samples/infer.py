@@ -48,7 +48,7 @@ def _resolved(raw: dict, path: str) -> DatasetEntry:
 
 def _best_guess(first_values, path: str) -> Tuple[DatasetEntry, str]:
     records = [v for v in first_values if isinstance(v, dict)]
-    fields = {}
+    fields: dict = {}
     for record in records:
         for key, value in record.items():
             if key not in fields or fields[key] is None:
