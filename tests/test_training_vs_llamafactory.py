@@ -5,6 +5,7 @@ example does not. Skipped when no llamafactory is available (in this interpreter
 import functools
 import importlib.util
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -75,7 +76,7 @@ print("RESULT " + json.dumps(out))
 def _llamafactory_python():
     if importlib.util.find_spec("llamafactory") and importlib.util.find_spec("omegaconf"):
         return sys.executable
-    candidate = ROOT.parent / "lfvenv" / "bin" / "python"
+    candidate = pathlib.Path(os.environ.get("LFGATE_LF_PYTHON", ROOT.parent / "lfvenv" / "bin" / "python"))
     if candidate.exists():
         ok = subprocess.run([str(candidate), "-c", "import llamafactory.hparams, omegaconf"], capture_output=True,
                             timeout=300)
