@@ -19,7 +19,6 @@ from lfgate.diagnostics import Diagnostic
 from lfgate.registry import INFO, rule
 
 OLD_NAME = "lfguard"
-NEW_NAME = "lfgate"
 OLD_CONFIG_FILE = ".lfguard.toml"
 OLD_ENV_PREFIX = "LFGUARD_"
 NEW_ENV_PREFIX = "LFGATE_"

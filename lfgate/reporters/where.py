@@ -40,8 +40,3 @@ def message(d) -> str:
     """The message with its context appended, for formats that have no field for dataset and sample."""
     extra = context(d)
     return f"{d.message} ({extra})" if extra else d.message
-
-
-def single_line(d) -> bool:
-    """False when the range spans lines: then a column pair would be meaningless."""
-    return d.end_line is None or d.end_line == d.line

@@ -230,7 +230,6 @@ _QWEN_TOOL_PROMPT = (
     """<tool_call></tool_call> XML tags:\n<tool_call>\n{{"name": <function-name>, """
     """"arguments": <args-json-object>}}\n</tool_call>"""
 )
-TOOL_FORMATS = ("default", "qwen", "llama3")
 
 
 def format_tools(tool_format: str, tools_json: str) -> str:

@@ -19,7 +19,6 @@ from lfgate.registry import ERROR, INFO, WARNING, rule
 from lfgate.validator import train_schema
 from lfgate.validator.model import DATA_STAGE, DatasetUsage
 
-RANKING_STAGES = ("rm", "dpo", "orpo", "simpo")  # load data with stage="rm": pairwise
 FEW_EVAL_SAMPLES = 5
 
 _REG = '{"alpaca_demo": {"file_name": "alpaca_demo.json"}}\n'

@@ -8,7 +8,6 @@ from lfgate.validator.samples.base import OPENAI_TAGS, SHAREGPT, example, turns
 
 _CHAT = turns(("human", "Hi"), ("gpt", "Hello!"))
 _OPENAI = {**SHAREGPT, "columns": {"messages": "messages"}, "tags": OPENAI_TAGS}
-_MSG = ("role", "content")
 
 ROLE_UNKNOWN = rule(
     "DS201", "role-not-declared", ERROR,
