@@ -9,7 +9,6 @@ is a UsageError (exit 2) that names the file and the key.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import sys
@@ -18,6 +17,7 @@ from typing import Optional
 from lfgate import legacy
 from lfgate.diagnostics import Severity
 from lfgate.errors import UsageError
+from lfgate.lf_facts import close_matches
 from lfgate.settings import Settings
 
 if sys.version_info >= (3, 11):
@@ -142,8 +142,8 @@ def settings_from_table(table: dict, path: str) -> Settings:
     folder = os.path.dirname(os.path.abspath(path))
     for key, value in table.items():
         if key not in KEYS:
-            close = difflib.get_close_matches(key.replace("_", "-"), KEYS, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(KEYS)}"
+            close = close_matches(key.replace("_", "-"), KEYS, n=1)
+            hint = f"; did you mean `{close[0]}`?" if close else f"; known keys: {', '.join(KEYS)}"
             raise UsageError(f"{path}: unknown key {label}{'.' if label else ''}{key}{hint}")
         attribute, parse, is_path = KEYS[key]
         parsed = parse(value, f"{path}: {key}")

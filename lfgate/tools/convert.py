@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
 from lfgate.errors import UsageError
+from lfgate.lf_facts import close_matches
 from lfgate.tools.filters import Where, cell_text
 from lfgate.validator.infer import ROLE_MEANINGS
 
@@ -57,9 +58,10 @@ def column_or_text(option: str, value: str, columns: Sequence[str]) -> Source:
     """A column when `value` names one; else fixed text, unless it looks like a mistyped column name."""
     if value in columns:
         return Source(column=value)
+    # stricter than a suggestion (lf_facts): this decides whether the value is meant as text at all
     close = difflib.get_close_matches(value, columns, n=1, cutoff=0.8)
     if close and " " not in value.strip():
-        raise UsageError(f"{option} {value!r} is not a column (did you mean {close[0]!r}?); for a fixed text that "
+        raise UsageError(f"{option} {value!r} is not a column (did you mean `{close[0]}`?); for a fixed text that "
                          f"looks like a column name, use {option}-file or add a space")
     return Source(text=value)
 
@@ -67,8 +69,8 @@ def column_or_text(option: str, value: str, columns: Sequence[str]) -> Source:
 def column(option: str, value: str, columns: Sequence[str]) -> Source:
     if value in columns:
         return Source(column=value)
-    close = difflib.get_close_matches(value, columns, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else f"; columns: {', '.join(columns)}"
+    close = close_matches(value, columns, n=1)
+    hint = f" (did you mean `{close[0]}`?)" if close else f"; columns: {', '.join(columns)}"
     raise UsageError(f"{option}: no column {value!r}{hint}")
 
 

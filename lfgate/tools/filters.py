@@ -12,13 +12,13 @@ Several --where options must all hold. Matching is on the cell's text; an empty 
 
 from __future__ import annotations
 
-import difflib
 import re
 import shlex
 from dataclasses import dataclass
 from typing import Callable, List, Sequence
 
 from lfgate.errors import UsageError
+from lfgate.lf_facts import close_matches
 
 _BINARY = {
     "contains": lambda cell, text: text in cell,
@@ -79,8 +79,8 @@ def _condition(tokens, i, text, columns):
         raise UsageError(f"--where {text!r}: expected COLUMN OPERATOR TEXT, e.g. 'answer contains SKIP'")
     column = tokens[i]
     if column not in columns:
-        close = difflib.get_close_matches(column, columns, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else f"; columns: {', '.join(columns)}"
+        close = close_matches(column, columns, n=1)
+        hint = f" (did you mean `{close[0]}`?)" if close else f"; columns: {', '.join(columns)}"
         raise UsageError(f"--where {text!r}: no column {column!r}{hint}")
     i += 1
     negate = tokens[i].lower() == "not"
