@@ -216,3 +216,13 @@ def test_config_overrides_like_llamafactory_cli(tmp_path):
     [d] = _stats_json(tmp_path, "train.yaml", "cutoff_len=12", "stage=ppo")
     assert (d["cutoff_len"], d["stage"]) == (12, "ppo")
     assert run_cli("stats", "d", "cutoff_len=12", cwd=tmp_path)[0] == 2
+
+
+def test_overrides_are_read_as_check_and_train_read_them(tmp_path):
+    _project(tmp_path, with_tokenizer=False)
+    (tmp_path / "data" / "dataset_info.json").write_text(
+        '{"d": {"file_name": "d.json"}, "e": {"file_name": "d.json"}}', encoding="utf-8")
+    (tmp_path / "two.yaml").write_text("model_name_or_path: model\ndataset: d\ncutoff_len: 8\n", encoding="utf-8")
+    code, out, err = run_cli("stats", "two.yaml", "dataset=d, e", "--format", "json", cwd=tmp_path)
+    assert code == 0, err
+    assert [d["name"] for d in json.loads(out)["datasets"]] == ["d", "e"]

@@ -120,6 +120,8 @@ def _targets(args):
 def _from_config(args, stage_arg):
     import yaml
 
+    from lfgate.lf_facts import split_names
+    from lfgate.overrides import apply_overrides
     from lfgate.validator.model import DATA_STAGE
 
     try:
@@ -131,18 +133,16 @@ def _from_config(args, stage_arg):
         raise UsageError(f"{args.target} is not valid YAML ({err}); `lfgate check {args.target}` shows where") \
             from None
     if isinstance(config, dict):
+        overrides = {}
         for item in args.overrides:
             key, sep, value = item.partition("=")
             if not sep or not key:
                 raise UsageError(f"{item!r} is not KEY=VALUE")
-            try:
-                config[key.lstrip("-")] = yaml.safe_load(value)
-            except yaml.YAMLError:
-                config[key.lstrip("-")] = value
+            overrides[key.lstrip("-")] = value
+        apply_overrides(config, overrides)  # as check and train read them
     if not isinstance(config, dict) or not config.get("dataset"):
         raise UsageError(f"{args.target} names no `dataset`")
-    names = config["dataset"]
-    names = [n.strip() for n in (names.split(",") if isinstance(names, str) else names) if str(n).strip()]
+    names = split_names(config["dataset"])
     folder = args.dataset_dir or config.get("dataset_dir") or "data"
     registry = _registry(os.path.join(folder, "dataset_info.json"))
     stage = stage_arg or DATA_STAGE.get(config.get("stage", "sft"), "sft")
