@@ -35,6 +35,8 @@ RULE_MODULES = (
     "lfgate.validator.datafile",
     "lfgate.validator.samples",
     "lfgate.validator.training",
+    "lfgate.validator.train_values",
+    "lfgate.validator.model_files",
     "lfgate.validator.links",
     "lfgate.suppressions",
     "lfgate.legacy",

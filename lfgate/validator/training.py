@@ -169,7 +169,8 @@ ENGINE_INFO = rule(
 
 _PROBLEM_RULES = {"syntax": YAML_SYNTAX, "multi-document": YAML_SYNTAX, "too-large": YAML_SYNTAX,
                   "duplicate-key": DUPLICATE_KEY, "tag": YAML_TAG, "alias-limit": ALIAS_LIMIT,
-                  "recursive-alias": ALIAS_LIMIT, "interpolation": BAD_INTERPOLATION, "bad-key": BAD_KEY}
+                  "recursive-alias": ALIAS_LIMIT, "interpolation": BAD_INTERPOLATION, "bad-key": BAD_KEY,
+                  "huge-number": YAML_SYNTAX}
 _PROBLEM_TEXT = {
     "multi-document": "the file holds several YAML documents (`---`); OmegaConf expects one",
     "duplicate-key": "{m}; OmegaConf refuses duplicate keys: keep one",
@@ -1146,4 +1147,8 @@ def check_config(config: TrainingConfig, settings) -> List:
         export_check = next(c for c in PARSE_CHECKS if c.rule.code == "TY303")
         if export_check.test(_View(config)):
             found.append(export_check.rule.diag(export_check.message, **config.where(*export_check.keys)))
+    from lfgate.validator import model_files, train_values  # their rules import this module
+
+    found.extend(train_values.check(config, settings))
+    found.extend(model_files.check(config, settings))
     return found
