@@ -1136,7 +1136,7 @@ def check_config(config: TrainingConfig, settings) -> List:
         for check in PARSE_CHECKS:
             try:
                 hit = check.test(view)
-            except (TypeError, ValueError, AttributeError):  # a wrong type is TY201's to report
+            except (TypeError, ValueError, AttributeError, OverflowError):  # a wrong type is TY201's, .inf TY401's
                 hit = False
             if hit:
                 found.append(check.rule.diag(check.message, **config.where(*check.keys)))
