@@ -37,6 +37,7 @@ RULE_MODULES = (
     "lfgate.validator.training",
     "lfgate.validator.train_values",
     "lfgate.validator.model_files",
+    "lfgate.validator.media",
     "lfgate.validator.links",
     "lfgate.suppressions",
     "lfgate.legacy",

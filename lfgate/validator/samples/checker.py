@@ -111,6 +111,7 @@ class SampleChecker:
         self.kto_edges: Dict[int, int] = {}
         self.kto_crash: Optional[int] = None
         self._tools_cache: Dict[str, Optional[str]] = {}
+        self._images = None  # media.ImageChecker, made on the first image
 
     # -- per record --------------------------------------------------------------------------------------------
     def check(self, index: int, value) -> List[Finding]:
@@ -503,6 +504,17 @@ class SampleChecker:
                 break
         if has_media:
             self.samples_with_media += 1
+        if aligned.images:
+            self._check_images(index, aligned.images, out)
+
+    def _check_images(self, index, images, out) -> None:
+        from lfgate.validator import media
+
+        if self._images is None:
+            self._images = media.ImageChecker(self.usage)
+        column = self.entry.columns.get("images") or "images"
+        out.extend(self._images.check(index, images, column,
+                                      lambda rule, message, path: Finding(rule, message + ".", index, path)))
 
     def _truncation(self, aligned, messages) -> None:
         extra = (len(aligned.system) if isinstance(aligned.system, str) else 0) + \

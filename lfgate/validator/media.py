@@ -1,0 +1,286 @@
+"""Image content and visual tokens, read from file headers (no pixels decoded). Rules DS51x.
+
+LLaMA-Factory opens each image with PIL while it tokenizes, resizes it to `image_max_pixels` / `image_min_pixels`,
+and the model's processor turns it into (height / factor) x (width / factor) visual tokens, where factor is the
+vision patch size times the merge size. When `cutoff_len` cuts into those tokens, the forward pass fails with
+"Image features and image tokens do not match", often hundreds of steps in (LLaMA-Factory #5964, #6559, #7160).
+
+PNG, JPEG, GIF, WebP and BMP sizes are read here from their first bytes; other formats through PIL's header-only
+`Image.open`, imported only then (PIL is optional: without it those files are not measured).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+from typing import Optional, Tuple
+
+from lfgate.registry import ERROR, rule
+
+# PIL's Image.MAX_IMAGE_PIXELS (PIL/Image.py); Image.open raises DecompressionBombError above twice that.
+PIL_MAX_IMAGE_PIXELS = 89_478_485
+BOMB_PIXELS = 2 * PIL_MAX_IMAGE_PIXELS
+
+
+def png(width: int, height: int) -> bytes:
+    """The first bytes of a PNG of that size: enough for any header reader (used by the examples and tests)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr + b"\0\0\0\0"
+
+
+_ENTRY = {"formatting": "sharegpt", "columns": {"messages": "messages", "images": "images"},
+          "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}
+
+
+def _project(image: bytes, extra: str = "") -> dict:
+    record = {"messages": [{"role": "user", "content": "<image>What is this?"},
+                           {"role": "assistant", "content": "A cat."}], "images": ["cat.png"]}
+    config = ("model_name_or_path: Qwen/Qwen2-VL-2B-Instruct\nstage: sft\ndo_train: true\nfinetuning_type: lora\n"
+              "template: qwen2_vl\ndataset: cats\noutput_dir: saves/qwen2-vl/lora/sft\n" + extra)
+    return {"train.yaml": config, "data/dataset_info.json": json.dumps({"cats": {"file_name": "cats.json", **_ENTRY}}),
+            "data/cats.json": json.dumps([record]), "data/cat.png": image}
+
+
+IMAGE_UNREADABLE = rule(
+    "DS510", "image-unreadable", ERROR, "An image file that cannot be identified",
+    why="LLaMA-Factory opens every image with PIL while it tokenizes; a file that is not an image, is empty or is "
+        "cut short raises `cannot identify image file` and stops the run.",
+    fix="Replace the file with a valid image, or drop the sample.",
+    bad=_project(b"<html>not found</html>"), good=_project(png(64, 64)), target="train.yaml",
+)
+IMAGE_BOMB = rule(
+    "DS511", "image-too-many-pixels", ERROR, "An image larger than PIL opens",
+    why=f"PIL refuses images of more than {BOMB_PIXELS:,} pixels (twice PIL.Image.MAX_IMAGE_PIXELS) with "
+        "DecompressionBombError, as protection against decompression bombs.",
+    fix="Downscale the image before training.",
+    bad=_project(png(20_000, 10_000)), good=_project(png(2_000, 1_000)), target="train.yaml",
+)
+VISUAL_CUTOFF = rule(
+    "DS512", "visual-tokens-exceed-cutoff", ERROR, "A sample's images alone need more tokens than `cutoff_len`",
+    why="Each image becomes (height / factor) x (width / factor) tokens after resizing to `image_max_pixels` "
+        "(factor: patch size x merge size, 28 for Qwen2-VL and GLM-4V, 32 for Qwen3-VL). When they do not fit in "
+        "`cutoff_len`, truncation cuts into them and the forward pass fails with \"Image features and image tokens "
+        "do not match\", sometimes hundreds of steps in.",
+    fix="Raise `cutoff_len`, or lower `image_max_pixels` (e.g. 262144 for 512x512).",
+    bad=_project(png(1024, 1024), "cutoff_len: 512\n"), good=_project(png(1024, 1024), "cutoff_len: 2048\n"),
+    target="train.yaml",
+)
+
+
+# -- header reading ------------------------------------------------------------------------------------------------
+def _jpeg_size(f) -> Optional[Tuple[int, int]]:
+    f.seek(2)
+    for _ in range(10_000):  # markers before the frame header
+        byte = f.read(1)
+        while byte == b"\xff":
+            byte = f.read(1)
+        if not byte:
+            return None
+        marker = byte[0]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            continue
+        length_bytes = f.read(2)
+        if len(length_bytes) < 2:
+            return None
+        length = struct.unpack(">H", length_bytes)[0]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            data = f.read(5)
+            if len(data) < 5:
+                return None
+            height, width = struct.unpack(">HH", data[1:5])
+            return width, height
+        if length < 2:
+            return None
+        f.seek(length - 2, os.SEEK_CUR)
+    return None
+
+
+def _webp_size(head: bytes) -> Optional[Tuple[int, int]]:
+    kind = head[12:16]
+    if kind == b"VP8 " and len(head) >= 30:
+        width, height = struct.unpack("<HH", head[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if kind == b"VP8L" and len(head) >= 25:
+        bits = int.from_bytes(head[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if kind == b"VP8X" and len(head) >= 30:
+        return int.from_bytes(head[24:27], "little") + 1, int.from_bytes(head[27:30], "little") + 1
+    return None
+
+
+class NotAnImage(Exception):
+    pass
+
+
+def image_size(path: str) -> Optional[Tuple[int, int]]:
+    """(width, height) from the header; None when the format is not one read here and PIL is absent.
+    Raises NotAnImage when the file cannot be identified, OSError when it cannot be read."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+        if head.startswith(b"\x89PNG\r\n\x1a\n"):
+            if len(head) < 24 or head[12:16] != b"IHDR":
+                raise NotAnImage("a PNG cut short before its header ends")
+            return struct.unpack(">II", head[16:24])
+        if head.startswith(b"\xff\xd8"):
+            size = _jpeg_size(f)
+            if size is None:
+                raise NotAnImage("a JPEG without a readable frame header (cut short?)")
+            return size
+        if head[:6] in (b"GIF87a", b"GIF89a"):
+            if len(head) < 10:
+                raise NotAnImage("a GIF cut short before its header ends")
+            return struct.unpack("<HH", head[6:10])
+        if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+            size = _webp_size(head)
+            if size is None:
+                raise NotAnImage("a WebP without a readable header")
+            return size
+        if head.startswith(b"BM") and len(head) >= 26:
+            width, height = struct.unpack("<ii", head[18:26])
+            return abs(width), abs(height)
+    return _pil_size(path, head)
+
+
+def _pil_size(path: str, head: bytes) -> Optional[Tuple[int, int]]:
+    try:
+        from PIL import Image  # optional; header only: Image.open reads no pixels
+    except ImportError:
+        if not head or head.lstrip()[:1] in (b"<", b"{", b"["):  # empty, HTML, JSON: no image format starts so
+            raise NotAnImage("an empty file" if not head else "text, not an image") from None
+        return None
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except Image.DecompressionBombError:
+        raise
+    except (OSError, ValueError, SyntaxError) as err:
+        raise NotAnImage(str(err) or "PIL cannot identify it") from None
+
+
+# -- visual tokens -------------------------------------------------------------------------------------------------
+# factor = vision patch size x spatial merge size, from each family's image processor (preprocessor_config.json):
+# Qwen2-VL / Qwen2.5-VL / Qwen2.5-Omni / GLM-4V: patch 14, merge 2; Qwen3-VL / Qwen3-Omni: patch 16, merge 2.
+_FACTOR_BY_PLUGIN = {"Qwen2VLPlugin": 28, "GLM4VPlugin": 28, "Qwen2OmniPlugin": 28, "Qwen3VLPlugin": 32}
+_FACTOR_BY_TEMPLATE = {"qwen3_omni": 32, "qwen3_omni_nothink": 32}
+
+
+def vision_settings(config, template_info: Optional[dict]) -> Optional[Tuple[int, int, int, int]]:
+    """(factor, image_max_pixels, image_min_pixels, processor max pixels) for a template whose visual token count is
+    known, else None. A local model's preprocessor_config.json overrides the family's factor."""
+    template = config.values.get("template")
+    if not template_info:
+        return None
+    factor = _FACTOR_BY_TEMPLATE.get(template) or _FACTOR_BY_PLUGIN.get(template_info.get("plugin"))
+    if factor is None:
+        return None
+    processor_max = 0  # 0: unknown, only LLaMA-Factory's own resize applies (an underestimate is safe here)
+    model = config.values.get("model_name_or_path")
+    if isinstance(model, str) and model:
+        preprocessor = _read_json(os.path.join(config.resolve(model), "preprocessor_config.json"))
+        patch, merge = preprocessor.get("patch_size"), preprocessor.get("merge_size")
+        if _positive(patch) and _positive(merge):
+            factor = patch * merge
+        size = preprocessor.get("size") if isinstance(preprocessor.get("size"), dict) else {}
+        top = preprocessor.get("max_pixels") or size.get("longest_edge") or size.get("max_pixels")
+        processor_max = top if _positive(top) else 0
+    max_pixels = config.get("image_max_pixels")
+    min_pixels = config.get("image_min_pixels")
+    if not (_positive(max_pixels) and isinstance(min_pixels, int) and not isinstance(min_pixels, bool)):
+        return None
+    return factor, max_pixels, max(min_pixels, 0), processor_max
+
+
+def _positive(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _read_json(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def visual_tokens(width: int, height: int, vision: Tuple[int, int, int, int]) -> int:
+    """Tokens of one image: LLaMA-Factory's resize (mm_plugin._preprocess_image, and Qwen2VLPlugin's 28-px and
+    aspect fixes), then the processor's smart_resize (transformers' Qwen2-VL image processor)."""
+    factor, max_pixels, min_pixels, processor_max = vision
+    if width <= 0 or height <= 0:
+        return 0
+    if width * height > max_pixels:
+        scale = math.sqrt(max_pixels / (width * height))
+        width, height = int(width * scale), int(height * scale)
+    if 0 < width * height < min_pixels:
+        scale = math.sqrt(min_pixels / (width * height))
+        width, height = int(width * scale), int(height * scale)
+    width, height = max(width, 28), max(height, 28)
+    if width / height > 200:
+        width = height * 180
+    elif height / width > 200:
+        height = width * 180
+    h_bar = max(factor, round(height / factor) * factor)
+    w_bar = max(factor, round(width / factor) * factor)
+    if processor_max and h_bar * w_bar > processor_max:
+        beta = math.sqrt(height * width / processor_max)
+        h_bar = max(factor, math.floor(height / beta / factor) * factor)
+        w_bar = max(factor, math.floor(width / beta / factor) * factor)
+    return (h_bar // factor) * (w_bar // factor)
+
+
+class ImageChecker:
+    """Per worker: measures each image once and reports what LLaMA-Factory would fail on."""
+
+    def __init__(self, usage):
+        self.vision = getattr(usage, "vision", None)
+        self.cutoff_len = getattr(usage, "cutoff_len", None)
+        self._sizes: dict = {}
+
+    def _measure(self, path: str):
+        if path not in self._sizes:
+            if len(self._sizes) > 100_000:
+                self._sizes.clear()
+            try:
+                self._sizes[path] = image_size(path)
+            except NotAnImage as err:
+                self._sizes[path] = ("unreadable", str(err))
+            except OSError:
+                self._sizes[path] = None  # unreadable files are the file rules' to report
+            except Exception as err:  # PIL's DecompressionBombError and any decoder surprise
+                self._sizes[path] = ("bomb", str(err)) if "DecompressionBomb" in type(err).__name__ else None
+        return self._sizes[path]
+
+    def check(self, index: int, images, column: str, finding) -> list:
+        """Findings for one sample's image paths; finding(rule, message, path) builds one."""
+        out, tokens = [], 0
+        for i, path in enumerate(images or ()):
+            if not isinstance(path, str) or not os.path.isfile(path):
+                continue
+            size = self._measure(path)
+            where = (column, i)
+            if size is None:
+                continue
+            if size[0] in ("unreadable", "bomb"):
+                rule_ = IMAGE_UNREADABLE if size[0] == "unreadable" else IMAGE_BOMB
+                out.append(finding(rule_, f"{os.path.basename(path)!r} cannot be opened by PIL ({size[1]}): the run "
+                                          "stops when it reaches this sample. Replace the file or drop the sample",
+                                   where))
+                continue
+            width, height = size
+            if width * height > BOMB_PIXELS:
+                out.append(finding(IMAGE_BOMB, f"{os.path.basename(path)!r} is {width}x{height} "
+                                               f"({width * height:,} pixels): PIL refuses more than {BOMB_PIXELS:,} "
+                                               "(DecompressionBombError). Downscale it", where))
+                continue
+            if self.vision:
+                tokens += visual_tokens(width, height, self.vision)
+        if self.vision and self.cutoff_len and tokens >= self.cutoff_len:
+            out.append(finding(VISUAL_CUTOFF, f"the images need {tokens:,} visual tokens (after resizing to "
+                                              f"image_max_pixels {self.vision[1]:,}), but `cutoff_len` is "
+                                              f"{self.cutoff_len:,}: truncation cuts into them and training fails "
+                                              "with \"Image features and image tokens do not match\". Raise "
+                                              "cutoff_len or lower image_max_pixels", (column,)))
+        return out

@@ -1,0 +1,78 @@
+"""Image headers and visual tokens (validator/media.py, DS51x): sizes read without decoding, against PIL."""
+
+import io
+import json
+
+import pytest
+
+from conftest import write_project
+from helpers import check_json, find
+from lfgate.validator import media
+
+
+@pytest.mark.parametrize("fmt, kwargs", [("PNG", {}), ("JPEG", {}), ("JPEG", {"progressive": True}), ("GIF", {}),
+                                         ("WEBP", {"lossless": True}), ("WEBP", {"quality": 50}), ("BMP", {})])
+@pytest.mark.parametrize("size", [(1, 1), (37, 901), (1280, 720)])
+def test_header_sizes_match_pil(tmp_path, fmt, kwargs, size):
+    image_module = pytest.importorskip("PIL.Image")
+    buffer = io.BytesIO()
+    image_module.new("RGB", size, (10, 20, 30)).save(buffer, fmt, **kwargs)
+    path = tmp_path / f"x.{fmt.lower()}"
+    path.write_bytes(buffer.getvalue())
+    assert media.image_size(str(path)) == size
+
+
+@pytest.mark.parametrize("data", [b"", b"\x89PNG\r\n\x1a\n\0\0", b"\xff\xd8\xff\xe0\0\x10JFIF", b"<html></html>",
+                                  b"GIF89a\x01"])
+def test_unidentifiable_files(tmp_path, data):
+    path = tmp_path / "x.png"
+    path.write_bytes(data)
+    with pytest.raises(media.NotAnImage):
+        media.image_size(str(path))
+
+
+@pytest.mark.parametrize("size, vision, tokens", [
+    ((768, 768), (28, 589824, 1024, 12845056), 729),  # Qwen2-VL: 756 x 756 -> 27 x 27 merged patches
+    ((1024, 1024), (28, 589824, 1024, 0), 729),  # LLaMA-Factory first resizes to image_max_pixels (768 x 768)
+    ((10, 10), (28, 589824, 0, 0), 1),  # a side under 28 px is padded to 28 by Qwen2VLPlugin, not an error
+    ((1024, 1024), (32, 589824, 1024, 0), 576),  # Qwen3-VL: 768 / 32 = 24
+    ((448, 448), (28, 589824, 1024, 28 * 28 * 64), 64),  # the processor's own max_pixels
+])
+def test_visual_tokens(size, vision, tokens):
+    assert media.visual_tokens(*size, vision) == tokens
+
+
+def _project(tmp_path, images, extra="", model_files=None):
+    record = {"messages": [{"role": "user", "content": "<image>" * len(images) + "Describe."},
+                           {"role": "assistant", "content": "Ok."}], "images": [n for n, _ in images]}
+    entry = {"file_name": "d.json", "formatting": "sharegpt", "columns": {"messages": "messages", "images": "images"},
+             "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}
+    files = {"train.yaml": "model_name_or_path: ./m\nstage: sft\ndo_train: true\ntemplate: qwen2_vl\ndataset: d\n"
+                           "output_dir: out\n" + extra,
+             "data/dataset_info.json": json.dumps({"d": entry}), "data/d.json": json.dumps([record] * 3),
+             **{f"data/{name}": data for name, data in images}, **(model_files or {})}
+    write_project(tmp_path, files)
+    return check_json("train.yaml", cwd=tmp_path)[1]
+
+
+def test_visual_tokens_add_up_over_a_samples_images(tmp_path):
+    images = [(f"{i}.png", media.png(768, 768)) for i in range(3)]  # 3 x 729 = 2187 tokens
+    report = _project(tmp_path, images, "cutoff_len: 2048\n")
+    hits = find(report, "DS512")
+    assert len(hits) == 3 and "2,187 visual tokens" in hits[0]["message"]
+    assert not find(_project(tmp_path, images, "cutoff_len: 4096\n"), "DS512")
+
+
+def test_preprocessor_config_of_a_local_model_sets_the_factor(tmp_path):
+    model = {"m/config.json": '{"model_type": "qwen2_vl"}',
+             "m/preprocessor_config.json": '{"patch_size": 16, "merge_size": 2}'}
+    images = [("a.png", media.png(768, 768))]  # factor 32: 24 x 24 = 576 tokens; factor 28 would be 729
+    assert find(_project(tmp_path, images, "cutoff_len: 600\n", model), "DS512") == []
+    assert find(_project(tmp_path, images, "cutoff_len: 576\n", model), "DS512")
+
+
+def test_unreadable_image_reported_per_sample_with_its_path(tmp_path):
+    report = _project(tmp_path, [("a.png", media.png(64, 64)), ("b.png", b"\x89PNG\r\n\x1a\n")])
+    hits = find(report, "DS510")
+    assert len(hits) == 3 and all("'b.png'" in h["message"] for h in hits)
+    assert {h["sample"] for h in hits} == {0, 1, 2}
