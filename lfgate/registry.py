@@ -38,6 +38,7 @@ RULE_MODULES = (
     "lfgate.validator.train_values",
     "lfgate.validator.model_files",
     "lfgate.validator.media",
+    "lfgate.validator.newest_lf",
     "lfgate.validator.links",
     "lfgate.suppressions",
     "lfgate.legacy",

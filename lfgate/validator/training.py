@@ -1147,8 +1147,9 @@ def check_config(config: TrainingConfig, settings) -> List:
         export_check = next(c for c in PARSE_CHECKS if c.rule.code == "TY303")
         if export_check.test(_View(config)):
             found.append(export_check.rule.diag(export_check.message, **config.where(*export_check.keys)))
-    from lfgate.validator import model_files, train_values  # their rules import this module
+    from lfgate.validator import model_files, newest_lf, train_values  # their rules import this module
 
     found.extend(train_values.check(config, settings))
     found.extend(model_files.check(config, settings))
+    found.extend(newest_lf.check(config, settings))
     return found
