@@ -39,6 +39,7 @@ RULE_MODULES = (
     "lfgate.validator.model_files",
     "lfgate.validator.media",
     "lfgate.validator.newest_lf",
+    "lfgate.validator.v1",
     "lfgate.validator.links",
     "lfgate.suppressions",
     "lfgate.legacy",
