@@ -41,10 +41,11 @@ MM_MODELS = {
     frozenset({"audios"}): ("Qwen/Qwen2-Audio-7B-Instruct", "qwen2_audio"),
 }
 PLACEHOLDER = {"images": "<image>", "videos": "<video>", "audios": "<audio>"}
-# tiny files with the right magic bytes; their content need not decode
+# tiny files with the right magic bytes; images carry a readable 8x8 header (DS510), no pixels need decode
 MEDIA_BYTES = {
-    ".jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 16 + b"\xff\xd9",
-    ".png": b"\x89PNG\r\n\x1a\n" + b"\x00" * 16,
+    ".jpg": (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+             b"\xff\xc0\x00\x11\x08\x00\x08\x00\x08\x03\x01\x11\x00\x02\x11\x01\x03\x11\x01\xff\xd9"),
+    ".png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x08\x00\x00\x00\x08\x08\x02\x00\x00\x00",
     ".mp4": b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 16,
     ".wav": b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 16,
     ".mp3": b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"\x00" * 16,

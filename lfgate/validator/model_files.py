@@ -225,12 +225,13 @@ def _check_architecture(config: TrainingConfig, folder: str) -> Iterator:
     auto_map = info.get("auto_map")
     if isinstance(auto_map, dict) and auto_map:
         if not config.values.get("trust_remote_code"):
-            yield REMOTE_CODE.diag(f"the model in {folder} brings its own code (`auto_map` in config.json) for "
+            yield REMOTE_CODE.diag(f"`model_name_or_path: {config.values['model_name_or_path']}` brings its own code (`auto_map` in config.json) for "
                                    f"model_type `{model_type}`, which the installed transformers does not know: "
                                    "without `trust_remote_code: true` it refuses to load. Add it after reading the "
                                    "model's code", **where)
         return
-    yield UNKNOWN_ARCH.diag(f"model_type `{model_type}` ({folder}/config.json) is unknown to the installed "
+    yield UNKNOWN_ARCH.diag(f"`model_name_or_path: {config.values['model_name_or_path']}` has model_type "
+                            f"`{model_type}` ({folder}/config.json), which is unknown to the installed "
                             f"transformers: loading fails with `KeyError: '{model_type}'`. Upgrade transformers",
                             **where)
 
