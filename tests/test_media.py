@@ -2,6 +2,8 @@
 
 import io
 import json
+import pathlib
+import struct
 
 import pytest
 
@@ -76,3 +78,60 @@ def test_unreadable_image_reported_per_sample_with_its_path(tmp_path):
     hits = find(report, "DS510")
     assert len(hits) == 3 and all("'b.png'" in h["message"] for h in hits)
     assert {h["sample"] for h in hits} == {0, 1, 2}
+
+
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", 8 + len(payload)) + kind + payload
+
+
+def mp4(width: int, height: int, frames: int, seconds: float) -> bytes:
+    """A header-only MP4: ftyp, then moov/trak with tkhd, mdhd, hdlr (vide) and stsz (no media data)."""
+    tkhd = b"\0" * 76 + struct.pack(">II", width << 16, height << 16)
+    mdhd = b"\0" * 12 + struct.pack(">II", 1000, int(seconds * 1000)) + b"\0" * 4
+    hdlr = b"\0" * 8 + b"vide" + b"\0" * 13
+    stsz = b"\0" * 8 + struct.pack(">I", frames)
+    stbl = _box(b"stbl", _box(b"stsz", stsz))
+    mdia = _box(b"mdia", _box(b"mdhd", mdhd) + _box(b"hdlr", hdlr) + _box(b"minf", stbl))
+    moov = _box(b"moov", _box(b"trak", _box(b"tkhd", tkhd) + mdia))
+    return _box(b"ftyp", b"isom\0\0\0\0isom") + _box(b"mdat", b"\0" * 32) + moov
+
+
+def test_mp4_header(tmp_path):
+    path = tmp_path / "v.mp4"
+    path.write_bytes(mp4(640, 360, 243, 9.72))
+    assert media.video_info(str(path)) == (640, 360, 243, 9.72)
+    path.write_bytes(mp4(640, 360, 243, 9.72)[:40])  # cut before moov: not measured
+    assert media.video_info(str(path)) is None
+
+
+_VISION = (28, 589824, 1024, 0, 65536, 256, 2.0, 128)
+
+
+@pytest.mark.parametrize("frames, seconds, sampled", [(243, 9.72, 20), (300, 100.0, 128), (3, 0.1, 2), (0, 5, 128)])
+def test_video_frames_sampled_as_llamafactory_does(frames, seconds, sampled):
+    assert media.video_frames(frames, seconds, _VISION) == sampled
+
+
+def test_video_tokens_count_towards_cutoff(tmp_path):
+    record = {"messages": [{"role": "user", "content": "<video>Describe."}, {"role": "assistant", "content": "Ok."}],
+              "videos": ["v.mp4"]}
+    entry = {"file_name": "d.json", "formatting": "sharegpt", "columns": {"messages": "messages", "videos": "videos"},
+             "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}
+    files = {"train.yaml": "model_name_or_path: Qwen/Qwen2-VL-2B-Instruct\nstage: sft\ndo_train: true\n"
+                           "template: qwen2_vl\ndataset: d\noutput_dir: out\ncutoff_len: 800\n",
+             "data/dataset_info.json": json.dumps({"d": entry}), "data/d.json": json.dumps([record]),
+             "data/v.mp4": mp4(640, 360, 243, 9.72)}  # 20 frames x 84 tokens / 2 = 840
+    write_project(tmp_path, files)
+    hits = find(check_json("train.yaml", cwd=tmp_path)[1], "DS512")
+    assert len(hits) == 1 and "840 visual tokens" in hits[0]["message"] and "videos" in hits[0]["message"]
+    (tmp_path / "train.yaml").write_text(files["train.yaml"].replace("cutoff_len: 800", "cutoff_len: 1024"))
+    assert not find(check_json("train.yaml", cwd=tmp_path)[1], "DS512")
+
+
+def test_frame_list_videos_keep_every_frame(tmp_path):
+    frames = [str(tmp_path / f"f{i}.png") for i in range(5)]
+    for frame in frames:
+        pathlib.Path(frame).write_bytes(media.png(256, 256))
+    checker = media.ImageChecker(type("U", (), {"vision": _VISION, "cutoff_len": 10})())
+    # 5 frames padded to 6 -> 3 temporal patches of (252 / 28) ** 2 = 81 tokens
+    assert checker.video_tokens([frames]) == 3 * 81

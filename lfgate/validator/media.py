@@ -58,9 +58,11 @@ IMAGE_BOMB = rule(
     bad=_project(png(20_000, 10_000)), good=_project(png(2_000, 1_000)), target="train.yaml",
 )
 VISUAL_CUTOFF = rule(
-    "DS512", "visual-tokens-exceed-cutoff", ERROR, "A sample's images alone need more tokens than `cutoff_len`",
+    "DS512", "visual-tokens-exceed-cutoff", ERROR, "A sample's images and videos alone need more tokens than `cutoff_len`",
     why="Each image becomes (height / factor) x (width / factor) tokens after resizing to `image_max_pixels` "
-        "(factor: patch size x merge size, 28 for Qwen2-VL and GLM-4V, 32 for Qwen3-VL). When they do not fit in "
+        "(factor: patch size x merge size, 28 for Qwen2-VL and GLM-4V, 32 for Qwen3-VL); a video, frames / 2 times "
+        "that after resizing to `video_max_pixels`, with frames sampled at `video_fps` up to `video_maxlen` (MP4 and "
+        "QuickTime files, read from their headers) or every frame of a frame list. When they do not fit in "
         "`cutoff_len`, truncation cuts into them and the forward pass fails with \"Image features and image tokens "
         "do not match\", sometimes hundreds of steps in.",
     fix="Raise `cutoff_len`, or lower `image_max_pixels` (e.g. 262144 for 512x512).",
@@ -159,6 +161,73 @@ def _pil_size(path: str, head: bytes) -> Optional[Tuple[int, int]]:
         raise NotAnImage(str(err) or "PIL cannot identify it") from None
 
 
+# -- video headers (MP4 / QuickTime boxes) ---------------------------------------------------------------------------
+_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
+
+
+def _boxes(f, end: int, depth: int = 0):
+    """(type, payload start, payload end) of each box between f.tell() and end."""
+    while f.tell() + 8 <= end:
+        start = f.tell()
+        header = f.read(8)
+        size, kind = struct.unpack(">I4s", header)
+        payload = start + 8
+        if size == 1:
+            size = struct.unpack(">Q", f.read(8))[0]
+            payload = start + 16
+        elif size == 0:
+            size = end - start
+        if size < 8 or start + size > end:
+            return
+        yield kind, payload, start + size
+        f.seek(start + size)
+
+
+def _walk(f, end: int, info: dict, track: dict, depth: int = 0) -> None:
+    for kind, payload, stop in list(_boxes(f, end)):
+        f.seek(payload)
+        if kind == b"trak":
+            current: dict = {}
+            _walk(f, stop, info, current, depth + 1)
+            if current.get("handler") == b"vide" and "video" not in info:
+                info["video"] = current
+        elif kind in _CONTAINERS and depth < 8:
+            _walk(f, stop, info, track, depth + 1)
+        elif kind == b"tkhd":
+            data = f.read(stop - payload)
+            if len(data) >= 8:
+                track["width"], track["height"] = (x >> 16 for x in struct.unpack(">II", data[-8:]))
+        elif kind == b"mdhd":
+            data = f.read(32)
+            if data[:1] == b"\x01" and len(data) >= 32:
+                track["timescale"], track["duration"] = struct.unpack(">IQ", data[20:32])
+            elif len(data) >= 20:
+                track["timescale"], track["duration"] = struct.unpack(">II", data[12:20])
+        elif kind == b"hdlr":
+            track["handler"] = f.read(12)[8:12]
+        elif kind == b"stsz":
+            data = f.read(12)
+            if len(data) == 12:
+                track["frames"] = struct.unpack(">I", data[8:12])[0]
+        f.seek(stop)
+
+
+def video_info(path: str) -> Optional[Tuple[int, int, int, float]]:
+    """(width, height, frames, seconds) of an MP4/QuickTime file's first video track; None for other containers
+    or when the header does not say."""
+    with open(path, "rb") as f:
+        if f.read(12)[4:8] != b"ftyp":
+            return None
+        end = f.seek(0, os.SEEK_END)
+        f.seek(0)
+        info: dict = {}
+        _walk(f, end, info, {})
+    video = info.get("video") or {}
+    if not all(video.get(k) for k in ("width", "height", "frames", "timescale")):
+        return None
+    return video["width"], video["height"], video["frames"], video.get("duration", 0) / video["timescale"]
+
+
 # -- visual tokens -------------------------------------------------------------------------------------------------
 # factor = vision patch size x spatial merge size, from each family's image processor (preprocessor_config.json):
 # Qwen2-VL / Qwen2.5-VL / Qwen2.5-Omni / GLM-4V: patch 14, merge 2; Qwen3-VL / Qwen3-Omni: patch 16, merge 2.
@@ -185,11 +254,14 @@ def vision_settings(config, template_info: Optional[dict]) -> Optional[Tuple[int
         size = preprocessor.get("size") if isinstance(preprocessor.get("size"), dict) else {}
         top = preprocessor.get("max_pixels") or size.get("longest_edge") or size.get("max_pixels")
         processor_max = top if _positive(top) else 0
-    max_pixels = config.get("image_max_pixels")
-    min_pixels = config.get("image_min_pixels")
-    if not (_positive(max_pixels) and isinstance(min_pixels, int) and not isinstance(min_pixels, bool)):
+    numbers = [config.get(k) for k in ("image_max_pixels", "image_min_pixels", "video_max_pixels", "video_min_pixels",
+                                       "video_fps", "video_maxlen")]
+    if not all(isinstance(n, (int, float)) and not isinstance(n, bool) and math.isfinite(n) and n >= 0
+               for n in numbers) or not (numbers[0] and numbers[2]):
         return None
-    return factor, max_pixels, max(min_pixels, 0), processor_max
+    image_max, image_min, video_max, video_min, video_fps, video_maxlen = numbers
+    return factor, int(image_max), int(image_min), processor_max, int(video_max), int(video_min), video_fps, \
+        int(video_maxlen)
 
 
 def _positive(value) -> bool:
@@ -205,10 +277,10 @@ def _read_json(path: str) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def visual_tokens(width: int, height: int, vision: Tuple[int, int, int, int]) -> int:
+def visual_tokens(width: int, height: int, vision: tuple) -> int:
     """Tokens of one image: LLaMA-Factory's resize (mm_plugin._preprocess_image, and Qwen2VLPlugin's 28-px and
     aspect fixes), then the processor's smart_resize (transformers' Qwen2-VL image processor)."""
-    factor, max_pixels, min_pixels, processor_max = vision
+    factor, max_pixels, min_pixels, processor_max = vision[:4]
     if width <= 0 or height <= 0:
         return 0
     if width * height > max_pixels:
@@ -229,6 +301,21 @@ def visual_tokens(width: int, height: int, vision: Tuple[int, int, int, int]) ->
         h_bar = max(factor, math.floor(height / beta / factor) * factor)
         w_bar = max(factor, math.floor(width / beta / factor) * factor)
     return (h_bar // factor) * (w_bar // factor)
+
+
+def video_frames(frames: int, seconds: float, vision: tuple) -> int:
+    """Frames LLaMA-Factory samples from a video file (BasePlugin._get_video_sample_indices), padded to an even
+    count for the processor's temporal patch of 2 (Qwen2VLPlugin._regularize_videos)."""
+    video_fps, video_maxlen = vision[6], vision[7]
+    sampled = min(frames, video_maxlen, max(1, math.floor(seconds * video_fps))) if frames else video_maxlen
+    return sampled + sampled % 2
+
+
+def video_tokens(width: int, height: int, frames: int, vision: tuple) -> int:
+    """Tokens of one video of `frames` frames (already sampled and padded): frames / 2 temporal patches, each frame
+    resized with video_max_pixels / video_min_pixels (transformers' Qwen2-VL video processor)."""
+    per_frame = visual_tokens(width, height, (vision[0], vision[4], vision[5], 0))
+    return (frames // 2) * per_frame
 
 
 class ImageChecker:
@@ -253,8 +340,8 @@ class ImageChecker:
                 self._sizes[path] = ("bomb", str(err)) if "DecompressionBomb" in type(err).__name__ else None
         return self._sizes[path]
 
-    def check(self, index: int, images, column: str, finding) -> list:
-        """Findings for one sample's image paths; finding(rule, message, path) builds one."""
+    def check(self, index: int, images, column: str, finding) -> tuple:
+        """(findings, visual tokens) for one sample's image paths; finding(rule, message, path) builds one."""
         out, tokens = [], 0
         for i, path in enumerate(images or ()):
             if not isinstance(path, str) or not os.path.isfile(path):
@@ -277,10 +364,47 @@ class ImageChecker:
                 continue
             if self.vision:
                 tokens += visual_tokens(width, height, self.vision)
-        if self.vision and self.cutoff_len and tokens >= self.cutoff_len:
-            out.append(finding(VISUAL_CUTOFF, f"the images need {tokens:,} visual tokens (after resizing to "
-                                              f"image_max_pixels {self.vision[1]:,}), but `cutoff_len` is "
-                                              f"{self.cutoff_len:,}: truncation cuts into them and training fails "
-                                              "with \"Image features and image tokens do not match\". Raise "
-                                              "cutoff_len or lower image_max_pixels", (column,)))
+        return out, tokens
+
+    def _video(self, path: str):
+        key = ("video", path)
+        if key not in self._sizes:
+            try:
+                self._sizes[key] = video_info(path)
+            except (OSError, struct.error, ValueError):
+                self._sizes[key] = None
+        return self._sizes[key]
+
+    def video_tokens(self, videos) -> int:
+        """Visual tokens of a sample's videos: frame lists (every frame kept) and MP4/QuickTime files (sampled at
+        video_fps, at most video_maxlen frames); other containers are not measured (counted as 0)."""
+        total = 0
+        for video in videos or ():
+            if isinstance(video, list):
+                sizes = [self._measure(frame) if isinstance(frame, str) and os.path.isfile(frame) else None
+                         for frame in video]
+                if sizes and all(isinstance(s, tuple) and isinstance(s[0], int) for s in sizes):
+                    total += video_tokens(*sizes[0], len(sizes) + len(sizes) % 2, self.vision)
+            elif isinstance(video, str) and os.path.isfile(video):
+                info = self._video(video)
+                if info:
+                    width, height, frames, seconds = info
+                    total += video_tokens(width, height, video_frames(frames, seconds, self.vision), self.vision)
+        return total
+
+    def check_sample(self, index: int, images, videos, columns, finding) -> list:
+        """Image findings and the visual tokens of a sample's images and videos against cutoff_len."""
+        out, tokens = self.check(index, images, columns[0], finding)
+        if not self.vision or not self.cutoff_len:
+            return out
+        video = self.video_tokens(videos) if videos else 0
+        if tokens + video >= self.cutoff_len:
+            column = columns[1] if video and not tokens else columns[0]
+            what = " and ".join(w for w, n in (("images", tokens), ("videos", video)) if n)
+            out.append(finding(VISUAL_CUTOFF, f"the {what} need {tokens + video:,} visual tokens (after resizing to "
+                                              f"image_max_pixels {self.vision[1]:,} / video_max_pixels "
+                                              f"{self.vision[4]:,}), but `cutoff_len` is {self.cutoff_len:,}: "
+                                              "truncation cuts into them and training fails with \"Image features "
+                                              "and image tokens do not match\". Raise cutoff_len or lower "
+                                              "image_max_pixels / video_max_pixels", (column,)))
         return out

@@ -504,17 +504,17 @@ class SampleChecker:
                 break
         if has_media:
             self.samples_with_media += 1
-        if aligned.images:
-            self._check_images(index, aligned.images, out)
+        if aligned.images or aligned.videos:
+            self._check_images(index, aligned.images, aligned.videos, out)
 
-    def _check_images(self, index, images, out) -> None:
+    def _check_images(self, index, images, videos, out) -> None:
         from lfgate.validator import media
 
         if self._images is None:
             self._images = media.ImageChecker(self.usage)
-        column = self.entry.columns.get("images") or "images"
-        out.extend(self._images.check(index, images, column,
-                                      lambda rule, message, path: Finding(rule, message + ".", index, path)))
+        columns = (self.entry.columns.get("images") or "images", self.entry.columns.get("videos") or "videos")
+        out.extend(self._images.check_sample(index, images, videos, columns,
+                                             lambda rule, message, path: Finding(rule, message + ".", index, path)))
 
     def _truncation(self, aligned, messages) -> None:
         extra = (len(aligned.system) if isinstance(aligned.system, str) else 0) + \
