@@ -243,7 +243,10 @@ def _wandb_logged_in() -> bool:
 def _check_wandb(config: TrainingConfig) -> Iterator:
     if "wandb" not in _names(config.values.get("report_to")):
         return
-    interactive = sys.stdin is not None and sys.stdin.isatty()
+    try:
+        interactive = sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, OSError):  # a closed or detached stdin is no terminal
+        interactive = False
     if not interactive and not _wandb_logged_in():
         yield WANDB_LOGIN.diag("`report_to: wandb` but no WANDB_API_KEY, WANDB_MODE or wandb entry in ~/.netrc, and "
                                "no terminal: wandb asks for a login at the first step and fails or waits. Export "
