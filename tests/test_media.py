@@ -57,6 +57,12 @@ def _project(tmp_path, images, extra="", model_files=None):
     return check_json("train.yaml", cwd=tmp_path)[1]
 
 
+def test_thin_or_tiny_images_are_no_error_for_qwen(tmp_path):
+    # Qwen2VLPlugin pads a side under 28 px and squeezes an aspect ratio over 200 before smart_resize sees them
+    report = _project(tmp_path, [("a.png", media.png(10, 5000)), ("b.png", media.png(3, 3))], "cutoff_len: 4096\n")
+    assert not [d for d in report["diagnostics"] if d["code"].startswith("DS51")]
+
+
 def test_visual_tokens_add_up_over_a_samples_images(tmp_path):
     images = [(f"{i}.png", media.png(768, 768)) for i in range(3)]  # 3 x 729 = 2187 tokens
     report = _project(tmp_path, images, "cutoff_len: 2048\n")

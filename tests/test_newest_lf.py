@@ -18,6 +18,7 @@ def _check(tmp_path, extra, version="0.9.6"):
     ("use_kt: true\nkt_cpu_activation: always\n", "TY501", "retain or recompute"),
     ("use_kt: true\nfinetuning_type: freeze\n", "TY502", "LoRA and full"),
     ("use_kt: true\nuse_unsloth: true\n", "TY502", "Unsloth"),
+    ("use_kt: true\nkt_config:\n  kt_lora_rank: 8\n", "TY502", "derived"),
     ("use_packed_sequences: true\nfinetuning_type: freeze\n", "TY504", "finetuning"),
     ("use_packed_sequences: true\nquantization_bit: 4\n", "TY504", "quantized"),
     ("use_packed_sequences: true\ndeepspeed: ds.json\n", "TY504", "DeepSpeed"),

@@ -58,7 +58,8 @@ IMAGE_BOMB = rule(
     bad=_project(png(20_000, 10_000)), good=_project(png(2_000, 1_000)), target="train.yaml",
 )
 VISUAL_CUTOFF = rule(
-    "DS512", "visual-tokens-exceed-cutoff", ERROR, "A sample's images and videos alone need more tokens than `cutoff_len`",
+    "DS512", "visual-tokens-exceed-cutoff", ERROR,
+    "A sample's images and videos alone need more tokens than `cutoff_len`",
     why="Each image becomes (height / factor) x (width / factor) tokens after resizing to `image_max_pixels` "
         "(factor: patch size x merge size, 28 for Qwen2-VL and GLM-4V, 32 for Qwen3-VL); a video, frames / 2 times "
         "that after resizing to `video_max_pixels`, with frames sampled at `video_fps` up to `video_maxlen` (MP4 and "

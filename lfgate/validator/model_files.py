@@ -21,6 +21,7 @@ from lfgate.validator.training import TrainingConfig, _names, _y
 _ADAPTER = '{"base_model_name_or_path": "Qwen/Qwen2.5-0.5B-Instruct", "peft_type": "LORA", "r": 8}'
 _FULL = '{"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"]}'
 _LOCAL = "model_name_or_path: ./models/m\n"
+_REMOTE = '{"model_type": "my_custom_lm", "auto_map": {"AutoConfig": "configuration_my.MyConfig"}}'
 
 ADAPTER_PATH = rule(
     "TY420", "adapter-not-found", ERROR, "An adapter path that is missing or not a PEFT adapter",
@@ -40,7 +41,8 @@ ADAPTER_BASE = rule(
         "mismatches or, for the same shapes, silently produces garbage.",
     fix="Use the adapter's base model (`base_model_name_or_path` in its adapter_config.json) as model_name_or_path.",
     bad={**_y("dataset: a\nadapter_name_or_path: saves/lora/sft\n"),
-         "saves/lora/sft/adapter_config.json": _ADAPTER.replace("Qwen/Qwen2.5-0.5B-Instruct", "meta-llama/Llama-3.2-1B")},
+         "saves/lora/sft/adapter_config.json": _ADAPTER.replace("Qwen/Qwen2.5-0.5B-Instruct",
+                                                                 "meta-llama/Llama-3.2-1B")},
     good={**_y("dataset: a\nadapter_name_or_path: saves/lora/sft\n"), "saves/lora/sft/adapter_config.json": _ADAPTER},
     target="train.yaml",
 )
@@ -52,8 +54,8 @@ RESUME = rule(
     fix="Point it at a `checkpoint-N` folder written without `save_only_model`.",
     bad=_y("dataset: a\nresume_from_checkpoint: saves/qwen2.5-0.5b/lora/sft/checkpoint-100\n"),
     good={**_y("dataset: a\nresume_from_checkpoint: saves/ckpt/checkpoint-100\n"),
-          "saves/ckpt/checkpoint-100/adapter_model.safetensors": "x", "saves/ckpt/checkpoint-100/trainer_state.json": "{}",
-          "saves/ckpt/checkpoint-100/optimizer.pt": "x"},
+          **{f"saves/ckpt/checkpoint-100/{name}": "x" for name in ("adapter_model.safetensors", "optimizer.pt")},
+          "saves/ckpt/checkpoint-100/trainer_state.json": "{}"},
     target="train.yaml",
 )
 NO_PROCESSOR = rule(
@@ -84,9 +86,9 @@ REMOTE_CODE = rule(
         "then refuses to load it.",
     fix="Add `trust_remote_code: true` (after reading the model's code), or upgrade transformers.",
     bad={**_y("dataset: a\n" + _LOCAL),
-         "models/m/config.json": '{"model_type": "my_custom_lm", "auto_map": {"AutoConfig": "configuration_my.MyConfig"}}'},
+         "models/m/config.json": _REMOTE},
     good={**_y("dataset: a\n" + _LOCAL + "trust_remote_code: true\n"),
-          "models/m/config.json": '{"model_type": "my_custom_lm", "auto_map": {"AutoConfig": "configuration_my.MyConfig"}}'},
+          "models/m/config.json": _REMOTE},
     target="train.yaml",
 )
 
@@ -117,8 +119,8 @@ def _check_adapters(config: TrainingConfig) -> Iterator:
             if not os.path.exists(folder):
                 if _looks_like_path(path):
                     looked = " and ".join(config.candidates(os.path.expanduser(path)))
-                    yield ADAPTER_PATH.diag(f"`{key}: {path}` does not exist (looked at {looked}; relative paths resolve "
-                                            "from the launch directory): loading fails unless an earlier stage "
+                    yield ADAPTER_PATH.diag(f"`{key}: {path}` does not exist (looked at {looked}; relative paths "
+                                            "resolve from the launch directory): loading fails unless an earlier stage "
                                             "writes it", severity=WARNING if config.entry == "train" else INFO,
                                             **where)
                 continue
@@ -225,10 +227,10 @@ def _check_architecture(config: TrainingConfig, folder: str) -> Iterator:
     auto_map = info.get("auto_map")
     if isinstance(auto_map, dict) and auto_map:
         if not config.values.get("trust_remote_code"):
-            yield REMOTE_CODE.diag(f"`model_name_or_path: {config.values['model_name_or_path']}` brings its own code (`auto_map` in config.json) for "
-                                   f"model_type `{model_type}`, which the installed transformers does not know: "
-                                   "without `trust_remote_code: true` it refuses to load. Add it after reading the "
-                                   "model's code", **where)
+            yield REMOTE_CODE.diag(f"`model_name_or_path: {config.values['model_name_or_path']}` brings its own "
+                                   f"code (`auto_map` in config.json) for model_type `{model_type}`, which the "
+                                   "installed transformers does not know: without `trust_remote_code: true` it "
+                                   "refuses to load. Add it after reading the model's code", **where)
         return
     yield UNKNOWN_ARCH.diag(f"`model_name_or_path: {config.values['model_name_or_path']}` has model_type "
                             f"`{model_type}` ({folder}/config.json), which is unknown to the installed "

@@ -95,10 +95,27 @@ def _kt_conflict(config: TrainingConfig) -> Optional[tuple]:
     if finetuning not in ("lora", "full"):
         return "finetuning_type", (f"`finetuning_type: {finetuning}`: LLaMA-Factory raises `KTransformers supports "
                                    "LoRA and full-parameter finetuning`")
+    kt_config = v.get("kt_config")
+    if kt_config is not None:
+        if not isinstance(kt_config, dict):
+            return "kt_config", ("a `kt_config` that is not a mapping: LLaMA-Factory raises `kt_config must be a "
+                                 "flat mapping`")
+        derived = sorted(k for k, value in kt_config.items() if k in _KT_DERIVED
+                         and not (k in ("enabled", "kt_skip_expert_loading") and value is True))
+        if derived:
+            return "kt_config", (f"`kt_config` setting {', '.join(derived)}: LLaMA-Factory raises `These kt_config "
+                                 "values are derived from LLaMA-Factory arguments`. Set the LLaMA-Factory keys instead")
     if config.stage == "ppo" and config.get("reward_model_type") == "lora":
         return "reward_model_type", ("a LoRA reward model: LLaMA-Factory raises `KTransformers does not support lora "
                                      "reward model`")
     return None
+
+
+# KTransformersArguments._KT_DERIVED_KEYS (hparams/model_args.py): kt_config keys LLaMA-Factory sets itself.
+_KT_DERIVED = frozenset({"enabled", "kt_activation_policy", "kt_expert_checkpoint_path", "kt_full_weight_grad",
+                         "kt_lora_alpha", "kt_lora_dropout", "kt_lora_expert_intermediate_size", "kt_lora_expert_num",
+                         "kt_lora_rank", "kt_non_expert_weight_path", "kt_skip_expert_loading", "kt_train_mode",
+                         "kt_use_lora_experts", "kt_weight_path"})
 
 
 def _world_size() -> Optional[int]:

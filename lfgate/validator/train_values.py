@@ -69,7 +69,8 @@ GRADIENT_CHECKPOINTING = rule(
         "`disable_gradient_checkpointing` is true (model/model_utils/checkpointing.py); transformers' "
         "`gradient_checkpointing: false` changes nothing.",
     fix="Write `disable_gradient_checkpointing: true` to turn it off.",
-    bad=_y("dataset: a\ngradient_checkpointing: false\n"), good=_y("dataset: a\ndisable_gradient_checkpointing: true\n"),
+    bad=_y("dataset: a\ngradient_checkpointing: false\n"),
+    good=_y("dataset: a\ndisable_gradient_checkpointing: true\n"),
     target="train.yaml",
 )
 PACKING_IGNORED = rule(
