@@ -142,3 +142,10 @@ def test_text_template_needs_no_processor(tmp_path):
     files = {"m/config.json": '{"model_type": "qwen2"}'}
     _, report = _config(tmp_path, "model_name_or_path: ./m\n", files)
     assert not find(report, "TY423")
+
+
+def test_model_types_read_from_source_match_transformers():
+    auto = pytest.importorskip("transformers.models.auto.configuration_auto")
+    from lfgate.validator.model_files import installed_model_types
+
+    assert installed_model_types() == frozenset(auto.CONFIG_MAPPING_NAMES)

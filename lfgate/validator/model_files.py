@@ -213,7 +213,7 @@ def installed_model_types() -> Optional[FrozenSet[str]]:
                 text = f.read()
         except OSError:
             continue
-        found.update(re.findall(r"[(\s]\"([\w\-]+)\"\s*[,:]\s*\"\w+Config\"", text))
+        found.update(re.findall(r"[(\s{,]\"([\w.\-]+)\"\s*[,:]\s*\"\w+Config\"", text))
     return frozenset(found) if len(found) > 100 else None  # a few hundred in any real version
 
 
