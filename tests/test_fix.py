@@ -67,3 +67,12 @@ def test_unregistered_file_uses_the_inferred_entry(tmp_path):
     code, out, err = run_cli("fix", "d.json", "--format", "json", cwd=tmp_path)
     report = json.loads(out)
     assert code == 0 and report["kept"] == 1 and report["changes"][0]["sample"] == 1
+
+
+def test_a_csv_dataset_gets_a_json_copy(tmp_path):
+    write_project(tmp_path, {"data/dataset_info.json": json.dumps({"t": {"file_name": "t.csv"}}),
+                             "data/t.csv": "instruction,input,output\na,,b\nc,,\n"})
+    code, out, err = run_cli("fix", "data/t.csv", "--format", "json", cwd=tmp_path)
+    report = json.loads(out)
+    assert code == 0 and report["output"] == "data/t.fixed.json", err
+    assert json.loads((tmp_path / "data/t.fixed.json").read_text())[0]["instruction"] == "a"

@@ -10,7 +10,7 @@ import sys
 def add_arguments(parser) -> None:
     parser.add_argument("file", metavar="DATASET", help="the data file (.json, .jsonl, .csv, .parquet, ...)")
     parser.add_argument("-o", "--output", metavar="PATH",
-                        help="the corrected copy, .json or .jsonl (default: DATASET.fixed.json beside it)")
+                        help="the corrected copy, .json or .jsonl (default: beside it, DATASET.fixed.json or .jsonl)")
     parser.add_argument("--stage", default="sft", choices=("pt", "sft", "rm", "ppo", "kto"),
                         help="the stage the data is for, as LLaMA-Factory loads it (default: sft)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing output file")

@@ -51,8 +51,9 @@ class FixResult:
 
 
 def default_output(path: str) -> str:
+    """x.json -> x.fixed.json, x.jsonl -> x.fixed.jsonl; any other format (CSV, Parquet...) -> x.fixed.json."""
     base, ext = os.path.splitext(path)
-    return f"{base}.fixed{ext}"
+    return f"{base}.fixed{ext if ext in ('.json', '.jsonl') else '.json'}"
 
 
 def find_entry(path: str, settings):
