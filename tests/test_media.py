@@ -106,7 +106,13 @@ def test_mp4_header(tmp_path):
     path = tmp_path / "v.mp4"
     path.write_bytes(mp4(640, 360, 243, 9.72))
     assert media.video_info(str(path)) == (640, 360, 243, 9.72)
-    path.write_bytes(mp4(640, 360, 243, 9.72)[:40])  # cut before moov: not measured
+    path.write_bytes(mp4(640, 360, 243, 9.72)[:80])  # cut before moov: PyAV fails with `moov atom not found`
+    with pytest.raises(media.NotAnImage, match="moov"):
+        media.video_info(str(path))
+    path.write_bytes(mp4(640, 360, 243, 9.72).replace(b"vide", b"soun"))  # an audio-only MP4
+    with pytest.raises(media.NotAnImage, match="no video track"):
+        media.video_info(str(path))
+    path.write_bytes(b"RIFF\0\0\0\0AVI LIST")  # another container: not measured, not judged
     assert media.video_info(str(path)) is None
 
 

@@ -57,6 +57,19 @@ IMAGE_BOMB = rule(
     fix="Downscale the image before training.",
     bad=_project(png(20_000, 10_000)), good=_project(png(2_000, 1_000)), target="train.yaml",
 )
+VIDEO_UNREADABLE = rule(
+    "DS513", "video-unreadable", ERROR, "An MP4/QuickTime video without its header or without a video track",
+    why="LLaMA-Factory opens each video with PyAV and takes its first video stream: a file cut before its `moov` "
+        "header fails with `moov atom not found`, one without a video track with StopIteration.",
+    fix="Re-encode or replace the file, or drop the sample.",
+    bad={**_project(png(64, 64)), "data/cats.json": json.dumps([{
+        "messages": [{"role": "user", "content": "<video>What is this?"}, {"role": "assistant", "content": "A cat."}],
+        "videos": ["cat.mp4"]}]),
+        "data/dataset_info.json": json.dumps({"cats": {"file_name": "cats.json", **_ENTRY,
+                                                       "columns": {"messages": "messages", "videos": "videos"}}}),
+        "data/cat.mp4": b"\0\0\0\x14ftypisom\0\0\0\0isom" + b"\0\0\0\x10mdat" + b"\0" * 8},
+    good=_project(png(64, 64)), target="train.yaml",
+)
 VISUAL_CUTOFF = rule(
     "DS512", "visual-tokens-exceed-cutoff", ERROR,
     "A sample's images and videos alone need more tokens than `cutoff_len`",
@@ -187,6 +200,8 @@ def _boxes(f, end: int, depth: int = 0):
 def _walk(f, end: int, info: dict, track: dict, depth: int = 0) -> None:
     for kind, payload, stop in list(_boxes(f, end)):
         f.seek(payload)
+        if kind == b"moov":
+            info["moov"] = True
         if kind == b"trak":
             current: dict = {}
             _walk(f, stop, info, current, depth + 1)
@@ -223,6 +238,11 @@ def video_info(path: str) -> Optional[Tuple[int, int, int, float]]:
         f.seek(0)
         info: dict = {}
         _walk(f, end, info, {})
+    if not info.get("moov"):
+        raise NotAnImage("an MP4/QuickTime file without its `moov` header (cut short?): PyAV raises `moov atom not "
+                         "found`")
+    if "video" not in info:
+        raise NotAnImage("no video track (LLaMA-Factory takes the first video stream: StopIteration)")
     video = info.get("video") or {}
     if not all(video.get(k) for k in ("width", "height", "frames", "timescale")):
         return None
@@ -372,6 +392,8 @@ class ImageChecker:
         if key not in self._sizes:
             try:
                 self._sizes[key] = video_info(path)
+            except NotAnImage as err:
+                self._sizes[key] = ("unreadable", str(err))
             except (OSError, struct.error, ValueError):
                 self._sizes[key] = None
         return self._sizes[key]
@@ -388,7 +410,7 @@ class ImageChecker:
                     total += video_tokens(*sizes[0], len(sizes) + len(sizes) % 2, self.vision)
             elif isinstance(video, str) and os.path.isfile(video):
                 info = self._video(video)
-                if info:
+                if info and info[0] != "unreadable":
                     width, height, frames, seconds = info
                     total += video_tokens(width, height, video_frames(frames, seconds, self.vision), self.vision)
         return total
@@ -396,6 +418,12 @@ class ImageChecker:
     def check_sample(self, index: int, images, videos, columns, finding) -> list:
         """Image findings and the visual tokens of a sample's images and videos against cutoff_len."""
         out, tokens = self.check(index, images, columns[0], finding)
+        for i, video in enumerate(videos or ()):
+            info = self._video(video) if isinstance(video, str) and os.path.isfile(video) else None
+            if info and info[0] == "unreadable":
+                out.append(finding(VIDEO_UNREADABLE, f"{os.path.basename(video)!r} cannot be opened as a video "
+                                                     f"({info[1]}): the run stops when it reaches this sample. "
+                                                     "Replace the file or drop the sample", (columns[1], i)))
         if not self.vision or not self.cutoff_len:
             return out
         video = self.video_tokens(videos) if videos else 0
