@@ -147,3 +147,35 @@ def test_frame_list_videos_keep_every_frame(tmp_path):
     checker = media.ImageChecker(type("U", (), {"vision": _VISION, "cutoff_len": 10})())
     # 5 frames padded to 6 -> 3 temporal patches of (252 / 28) ** 2 = 81 tokens
     assert checker.video_tokens([frames]) == 3 * 81
+
+
+@pytest.mark.parametrize("template, cutoff, hit", [("llava", 576, True), ("llava", 600, False),
+                                                   ("gemma3", 256, True), ("paligemma", 100, False)])
+def test_fixed_count_families(tmp_path, template, cutoff, hit):
+    record = {"messages": [{"role": "user", "content": "<image>Describe."}, {"role": "assistant", "content": "Ok."}],
+              "images": ["a.png"]}
+    entry = {"file_name": "d.json", "formatting": "sharegpt", "columns": {"messages": "messages", "images": "images"},
+             "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}
+    write_project(tmp_path, {"train.yaml": f"model_name_or_path: org/m\nstage: sft\ndo_train: true\ntemplate: "
+                                           f"{template}\ndataset: d\noutput_dir: out\ncutoff_len: {cutoff}\n",
+                             "data/dataset_info.json": json.dumps({"d": entry}), "data/d.json": json.dumps([record]),
+                             "data/a.png": media.png(10, 10)})
+    assert bool(find(check_json("train.yaml", cwd=tmp_path)[1], "DS512")) is hit
+
+
+def test_a_local_llava_config_gives_its_own_count(tmp_path):
+    vision = {"vision_config": {"image_size": 224, "patch_size": 14}}
+    write_project(tmp_path, {"m/config.json": json.dumps(vision)})
+
+    class Config:
+        values = {"template": "llava", "model_name_or_path": "m"}
+
+        def resolve(self, path):
+            return str(tmp_path / path)
+
+        def get(self, key):
+            return {"image_max_pixels": 589824, "image_min_pixels": 1024, "video_max_pixels": 65536,
+                    "video_min_pixels": 256, "video_fps": 2.0, "video_maxlen": 128}[key]
+
+    settings = media.vision_settings(Config(), {"plugin": "LlavaPlugin"})
+    assert settings[8] == 256 and media.visual_tokens(4000, 3000, settings) == 256

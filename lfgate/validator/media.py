@@ -254,20 +254,40 @@ def video_info(path: str) -> Optional[Tuple[int, int, int, float]]:
 # Qwen2-VL / Qwen2.5-VL / Qwen2.5-Omni / GLM-4V: patch 14, merge 2; Qwen3-VL / Qwen3-Omni: patch 16, merge 2.
 _FACTOR_BY_PLUGIN = {"Qwen2VLPlugin": 28, "GLM4VPlugin": 28, "Qwen2OmniPlugin": 28, "Qwen3VLPlugin": 32}
 _FACTOR_BY_TEMPLATE = {"qwen3_omni": 32, "qwen3_omni_nothink": 32}
+# Families whose every image is a fixed number of tokens in the text, whatever its size: LLaVA-1.5 (CLIP ViT-L/14
+# at 336 px: 24 x 24 = 576, LlavaPlugin.process_messages), Gemma 3 (mm_tokens_per_image = 256, its
+# full_image_sequence). PaliGemma prepends its image tokens outside the turns that are truncated: not counted here.
+_FIXED_BY_PLUGIN = {"LlavaPlugin": 576, "Gemma3Plugin": 256}
 
 
-def vision_settings(config, template_info: Optional[dict]) -> Optional[Tuple[int, int, int, int]]:
-    """(factor, image_max_pixels, image_min_pixels, processor max pixels) for a template whose visual token count is
-    known, else None. A local model's preprocessor_config.json overrides the family's factor."""
+def _fixed_tokens(plugin: str, model_config: dict) -> int:
+    """A local model's own count (vision_config image_size / patch_size, squared), else the family's."""
+    vision = model_config.get("vision_config") if isinstance(model_config.get("vision_config"), dict) else {}
+    size, patch = vision.get("image_size"), vision.get("patch_size")
+    if plugin == "LlavaPlugin" and _positive(size) and _positive(patch):
+        return (size // patch) ** 2
+    if plugin == "Gemma3Plugin" and _positive(model_config.get("mm_tokens_per_image")):
+        return model_config["mm_tokens_per_image"]
+    return _FIXED_BY_PLUGIN.get(plugin, 0)
+
+
+def vision_settings(config, template_info: Optional[dict]) -> Optional[tuple]:
+    """(factor, image_max_pixels, image_min_pixels, processor max pixels, video_max_pixels, video_min_pixels,
+    video_fps, video_maxlen, fixed tokens per image) for a template whose visual token count is known, else None.
+    A local model's preprocessor_config.json / config.json overrides the family's values."""
     template = config.values.get("template")
     if not template_info:
         return None
-    factor = _FACTOR_BY_TEMPLATE.get(template) or _FACTOR_BY_PLUGIN.get(template_info.get("plugin"))
-    if factor is None:
+    plugin = template_info.get("plugin")
+    factor = _FACTOR_BY_TEMPLATE.get(template) or _FACTOR_BY_PLUGIN.get(plugin)
+    if factor is None and plugin not in _FIXED_BY_PLUGIN:
         return None
-    processor_max = 0  # 0: unknown, only LLaMA-Factory's own resize applies (an underestimate is safe here)
+    processor_max, fixed = 0, 0  # processor max 0: unknown, only LLaMA-Factory's own resize applies
     model = config.values.get("model_name_or_path")
-    if isinstance(model, str) and model:
+    if plugin in _FIXED_BY_PLUGIN:
+        folder = config.resolve(model) if isinstance(model, str) and model else ""
+        fixed = _fixed_tokens(plugin, _read_json(os.path.join(folder, "config.json")) if folder else {})
+    elif isinstance(model, str) and model:
         preprocessor = _read_json(os.path.join(config.resolve(model), "preprocessor_config.json"))
         patch, merge = preprocessor.get("patch_size"), preprocessor.get("merge_size")
         if _positive(patch) and _positive(merge):
@@ -281,8 +301,8 @@ def vision_settings(config, template_info: Optional[dict]) -> Optional[Tuple[int
                for n in numbers) or not (numbers[0] and numbers[2]):
         return None
     image_max, image_min, video_max, video_min, video_fps, video_maxlen = numbers
-    return factor, int(image_max), int(image_min), processor_max, int(video_max), int(video_min), video_fps, \
-        int(video_maxlen)
+    return factor or 0, int(image_max), int(image_min), processor_max, int(video_max), int(video_min), video_fps, \
+        int(video_maxlen), fixed
 
 
 def _positive(value) -> bool:
@@ -302,7 +322,9 @@ def visual_tokens(width: int, height: int, vision: tuple) -> int:
     """Tokens of one image: LLaMA-Factory's resize (mm_plugin._preprocess_image, and Qwen2VLPlugin's 28-px and
     aspect fixes), then the processor's smart_resize (transformers' Qwen2-VL image processor)."""
     factor, max_pixels, min_pixels, processor_max = vision[:4]
-    if width <= 0 or height <= 0:
+    if len(vision) > 8 and vision[8]:
+        return vision[8]
+    if width <= 0 or height <= 0 or not factor:
         return 0
     if width * height > max_pixels:
         scale = math.sqrt(max_pixels / (width * height))
@@ -335,6 +357,8 @@ def video_frames(frames: int, seconds: float, vision: tuple) -> int:
 def video_tokens(width: int, height: int, frames: int, vision: tuple) -> int:
     """Tokens of one video of `frames` frames (already sampled and padded): frames / 2 temporal patches, each frame
     resized with video_max_pixels / video_min_pixels (transformers' Qwen2-VL video processor)."""
+    if len(vision) > 8 and vision[8]:
+        return 0  # videos of the fixed-count families are not modelled (counted as none: no false error)
     per_frame = visual_tokens(width, height, (vision[0], vision[4], vision[5], 0))
     return (frames // 2) * per_frame
 
