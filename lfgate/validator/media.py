@@ -76,7 +76,8 @@ VISUAL_CUTOFF = rule(
     why="Each image becomes (height / factor) x (width / factor) tokens after resizing to `image_max_pixels` "
         "(factor: patch size x merge size, 28 for Qwen2-VL and GLM-4V, 32 for Qwen3-VL); a video, frames / 2 times "
         "that after resizing to `video_max_pixels`, with frames sampled at `video_fps` up to `video_maxlen` (MP4 and "
-        "QuickTime files, read from their headers) or every frame of a frame list. When they do not fit in "
+        "QuickTime files, read from their headers) or every frame of a frame list; LLaVA-1.5 and Gemma 3 images are "
+        "a fixed 576 and 256 tokens. When they do not fit in "
         "`cutoff_len`, truncation cuts into them and the forward pass fails with \"Image features and image tokens "
         "do not match\", sometimes hundreds of steps in.",
     fix="Raise `cutoff_len`, or lower `image_max_pixels` (e.g. 262144 for 512x512).",
