@@ -25,6 +25,7 @@ COMMANDS = {
     "doctor": ("lfgate.commands.doctor", "report the environment: versions, devices, variables"),
     "convert": ("lfgate.commands.convert", "turn a spreadsheet or table into alpaca/sharegpt data"),
     "register": ("lfgate.commands.register", "add a data file to dataset_info.json"),
+    "fix": ("lfgate.commands.fix", "write a corrected copy of a dataset without the records LLaMA-Factory drops"),
     "stats": ("lfgate.commands.stats", "dataset statistics: lengths, roles, truncation"),
     "example": ("lfgate.commands.example", "copy the bundled quickstart project (tiny model, data, YAML) to a folder"),
 }

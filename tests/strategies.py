@@ -41,11 +41,23 @@ MM_MODELS = {
     frozenset({"audios"}): ("Qwen/Qwen2-Audio-7B-Instruct", "qwen2_audio"),
 }
 PLACEHOLDER = {"images": "<image>", "videos": "<video>", "audios": "<audio>"}
-# tiny files with the right magic bytes; their content need not decode
+def _mp4_header() -> bytes:
+    """ftyp + moov with one 8x8 video track of 4 frames over 2 s (header only: DS513 needs moov and a video track)."""
+    def box(kind: bytes, payload: bytes) -> bytes:
+        return (8 + len(payload)).to_bytes(4, "big") + kind + payload
+    tkhd = b"\x00" * 76 + (8 << 16).to_bytes(4, "big") * 2
+    mdhd = b"\x00" * 12 + (1000).to_bytes(4, "big") + (2000).to_bytes(4, "big") + b"\x00" * 4
+    stbl = box(b"stbl", box(b"stsz", b"\x00" * 8 + (4).to_bytes(4, "big")))
+    mdia = box(b"mdia", box(b"mdhd", mdhd) + box(b"hdlr", b"\x00" * 8 + b"vide" + b"\x00" * 13) + box(b"minf", stbl))
+    return box(b"ftyp", b"mp42\x00\x00\x00\x00mp42") + box(b"moov", box(b"trak", box(b"tkhd", tkhd) + mdia))
+
+
+# tiny files with the right magic bytes; images carry a readable 8x8 header (DS510), no pixels need decode
 MEDIA_BYTES = {
-    ".jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 16 + b"\xff\xd9",
-    ".png": b"\x89PNG\r\n\x1a\n" + b"\x00" * 16,
-    ".mp4": b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 16,
+    ".jpg": (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+             b"\xff\xc0\x00\x11\x08\x00\x08\x00\x08\x03\x01\x11\x00\x02\x11\x01\x03\x11\x01\xff\xd9"),
+    ".png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x08\x00\x00\x00\x08\x08\x02\x00\x00\x00",
+    ".mp4": _mp4_header(),
     ".wav": b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 16,
     ".mp3": b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"\x00" * 16,
 }

@@ -2,6 +2,7 @@
 
 import os
 
+from lfgate.validator.media import png
 from sample_check import codes, run, severities
 
 TAGS = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}
@@ -18,7 +19,7 @@ def rec(text, images=None, videos=None, answer="A cat."):
 
 def project(tmp_path):
     for name in ("a.png", "b.png", "f1.jpg", "f2.jpg"):
-        (tmp_path / name).write_text("x")
+        (tmp_path / name).write_bytes(png(8, 8))  # an identifiable image header (DS510)
     return str(tmp_path)
 
 
@@ -69,7 +70,7 @@ def test_missing_media_file(tmp_path):
 def test_media_dir_overrides_dataset_dir(tmp_path):
     media = tmp_path / "media"
     media.mkdir()
-    (media / "a.png").write_text("x")
+    (media / "a.png").write_bytes(png(8, 8))
     data = tmp_path / "data"
     data.mkdir()
     record = rec("<image>What?", ["a.png"])

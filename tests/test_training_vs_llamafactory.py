@@ -52,6 +52,11 @@ EXPECTED = {
 MACHINE_DEPENDENT = {"TY315", "TY338", "TY341", "TY342", "TY343", "TY346", "TY351", "TY360", "TY001", "TY004",
                      "TY104", "TY107", "TY203", "TY211", "TY212", "TY216"}
 
+# Error rules for what LLaMA-Factory 0.9.5's argument parsing accepts and a later step refuses (the model, peft,
+# the Trainer, the forward pass: TY4xx; files on disk: TY42x), or for newer releases and v1 (TY5xx, TY6xx).
+LATER_OR_ELSEWHERE = {"TY401", "TY404", "TY407", "TY408", "TY410", "TY411", "TY420", "TY422", "TY423", "TY424",
+                      "TY425", "TY501", "TY502", "TY503", "TY504", "TY601", "TY602", "TY603", "TY604"}
+
 PROBE = r"""
 import contextlib, io, json, os, sys
 os.environ["DISABLE_VERSION_CHECK"] = "1"
@@ -119,7 +124,8 @@ def test_llamafactory_accepts_the_good_example(code, outcomes):
 def test_every_error_rule_is_probed_or_explained():
     rules = all_rules()
     errors = {c for c, r in rules.items() if c.startswith("TY") and str(r.severity) == "error"}
-    assert errors <= set(EXPECTED) | MACHINE_DEPENDENT | {"TY201"}, errors - set(EXPECTED) - MACHINE_DEPENDENT
+    known = set(EXPECTED) | MACHINE_DEPENDENT | LATER_OR_ELSEWHERE | {"TY201"}
+    assert errors <= known, errors - known
 
 
 _CORPUS_PROBE = r"""

@@ -98,11 +98,21 @@ def collect(no_network: bool, timeout: float) -> dict:
                     "fp16": machine.fp16, "notes": machine.notes},
         "env": {name: os.environ[name] for name in ENV_VARS if name in os.environ},
     }
+    info["llamafactory_pins"] = _pins()
     if not no_network:
         endpoint = os.environ.get("HF_ENDPOINT")
         hubs = dict(HUBS, **({"huggingface": endpoint} if endpoint else {}))
         info["hubs"] = {name: hub_reachable(url, timeout) for name, url in hubs.items()}
     return info
+
+
+def _pins() -> dict:
+    """The installed stack against the ranges the targeted LLaMA-Factory enforces at start-up (lf_pins.py)."""
+    from lfgate import lf_pins
+    from lfgate.validator import train_schema
+
+    target, source = train_schema.target_version(None)
+    return {"target": target, "source": source, "problems": lf_pins.stack_problems(target)}
 
 
 def run(args) -> int:
@@ -125,6 +135,8 @@ def run(args) -> int:
         console.print(f"  warning: {note}")
     console.print("environment: " + (", ".join(f"{k}={v}" for k, v in info["env"].items()) or "(none of "
                                      + ", ".join(ENV_VARS[:6]) + ", ... set)"))
+    for problem in info["llamafactory_pins"]["problems"]:
+        console.print(f"  warning: {problem}")
     for name, state in info.get("hubs", {}).items():
         console.print(f"hub {name}: {state}")
     return 0

@@ -65,7 +65,7 @@ class Problem:
     """Something LLaMA-Factory's loader would reject or silently change. kind is a stable word the rules map."""
 
     kind: str  # syntax, duplicate-key, multi-document, tag, alias-limit, recursive-alias, bad-key, interpolation,
-    #            too-large, not-a-mapping
+    #            too-large, not-a-mapping, huge-number
     message: str
     line: Optional[int] = None
     column: Optional[int] = None
@@ -207,7 +207,15 @@ class _Converter:
         if node.tag not in _SCALAR_TAGS:
             self._bad_tag(node)
             return node.value
-        value = self.loader.yaml_constructors[node.tag](self.loader, node)
+        try:
+            value = self.loader.yaml_constructors[node.tag](self.loader, node)
+        except ValueError:  # an integer of over 4,300 digits (sys.get_int_max_str_digits): OmegaConf's load fails too
+            line, column = _mark(node)
+            self.doc.problems.append(Problem(
+                "huge-number", f"a {len(node.value):,}-digit integer: Python refuses to read integers of more than "
+                "4,300 digits, so LLaMA-Factory's loader (OmegaConf) fails with `Exceeds the limit (4300 digits)`",
+                line, column))
+            raise _Stop from None
         if isinstance(value, str) and "${" in value and not _interpolation_ok(value):
             line, column = _mark(node)
             self.doc.problems.append(Problem(

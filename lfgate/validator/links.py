@@ -83,7 +83,13 @@ def _usage(config, settings) -> DatasetUsage:
     template = config.values.get("template")
     return DatasetUsage(stage=data_stage, media_dir=_media_dir(config, settings),
                         template=template if isinstance(template, str) else None,
-                        config_path=config.path, cutoff_len=cutoff)
+                        config_path=config.path, cutoff_len=cutoff, vision=_vision(config, template))
+
+
+def _vision(config, template) -> Optional[tuple]:
+    from lfgate.validator import media
+
+    return media.vision_settings(config, train_schema.templates()["templates"].get(template))
 
 
 def dataset_usages(config, registry, settings) -> Iterator[Tuple[str, DatasetUsage]]:

@@ -73,6 +73,7 @@ class DatasetUsage:
     template: Optional[str] = None
     config_path: Optional[str] = None
     cutoff_len: Optional[int] = None  # for the truncation estimates
+    vision: Optional[tuple] = None  # media.vision_settings: how images become visual tokens, when known
 
 
 @dataclass

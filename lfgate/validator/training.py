@@ -173,7 +173,8 @@ ENGINE_INFO = rule(
 
 _PROBLEM_RULES = {"syntax": YAML_SYNTAX, "multi-document": YAML_SYNTAX, "too-large": YAML_SYNTAX,
                   "duplicate-key": DUPLICATE_KEY, "tag": YAML_TAG, "alias-limit": ALIAS_LIMIT,
-                  "recursive-alias": ALIAS_LIMIT, "interpolation": BAD_INTERPOLATION, "bad-key": BAD_KEY}
+                  "recursive-alias": ALIAS_LIMIT, "interpolation": BAD_INTERPOLATION, "bad-key": BAD_KEY,
+                  "huge-number": YAML_SYNTAX}
 _PROBLEM_TEXT = {
     "multi-document": "the file holds several YAML documents (`---`); OmegaConf expects one",
     "duplicate-key": "{m}; OmegaConf refuses duplicate keys: keep one",
@@ -220,7 +221,10 @@ def load_config(path: str, base_dir: str, settings) -> Optional[TrainingConfig]:
     if engine == "v1":
         config.diagnostics.append(ENGINE_INFO.diag(
             "a LLaMA-Factory v1 config (model/model_class/train_dataset...): run it with USE_V1=1 "
-            "(`USE_V1=1 llamafactory-cli train ...`); lfgate checks only its YAML syntax", file=path))
+            "(`USE_V1=1 llamafactory-cli train ...`); lfgate checks it against v1's own arguments", file=path))
+        from lfgate.validator import v1  # v1's keys, dataset list and message format
+
+        config.diagnostics.extend(v1.check(config, settings))
         return config
     if engine in _ENGINE_TEXT:
         config.diagnostics.append(ENGINE_INFO.diag(_ENGINE_TEXT[engine], file=path))
@@ -1095,7 +1099,7 @@ def check_config(config: TrainingConfig, settings) -> List:
         for check in PARSE_CHECKS:
             try:
                 hit = check.test(view)
-            except (TypeError, ValueError, AttributeError):  # a wrong type is TY201's to report
+            except (TypeError, ValueError, AttributeError, OverflowError):  # a wrong type is TY201's, .inf TY401's
                 hit = False
             if hit:
                 found.append(check.rule.diag(check.message, **config.where(*check.keys)))
@@ -1106,4 +1110,9 @@ def check_config(config: TrainingConfig, settings) -> List:
         export_check = next(c for c in PARSE_CHECKS if c.rule.code == "TY303")
         if export_check.test(_View(config)):
             found.append(export_check.rule.diag(export_check.message, **config.where(*export_check.keys)))
+    from lfgate.validator import model_files, newest_lf, train_values  # their rules import this module
+
+    found.extend(train_values.check(config, settings))
+    found.extend(model_files.check(config, settings))
+    found.extend(newest_lf.check(config, settings))
     return found

@@ -125,6 +125,7 @@ class SampleChecker:
         self.kto_edges: Dict[int, int] = {}
         self.kto_crash: Optional[int] = None
         self._tools_cache: Dict[str, Optional[str]] = {}
+        self._images = None  # media.ImageChecker, made on the first image
 
     # -- per record --------------------------------------------------------------------------------------------
     def check(self, index: int, value) -> List[Finding]:
@@ -517,6 +518,17 @@ class SampleChecker:
                 break
         if has_media:
             self.samples_with_media += 1
+        if aligned.images or aligned.videos:
+            self._check_images(index, aligned.images, aligned.videos, out)
+
+    def _check_images(self, index, images, videos, out) -> None:
+        from lfgate.validator import media
+
+        if self._images is None:
+            self._images = media.ImageChecker(self.usage)
+        columns = (self.entry.columns.get("images") or "images", self.entry.columns.get("videos") or "videos")
+        out.extend(self._images.check_sample(index, images, videos, columns,
+                                             lambda rule, message, path: Finding(rule, message + ".", index, path)))
 
     def _truncation(self, aligned, messages) -> None:
         cutoff = self.cutoff_len

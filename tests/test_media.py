@@ -1,0 +1,181 @@
+"""Image headers and visual tokens (validator/media.py, DS51x): sizes read without decoding, against PIL."""
+
+import io
+import json
+import pathlib
+import struct
+
+import pytest
+
+from conftest import write_project
+from helpers import check_json, find
+from lfgate.validator import media
+
+
+@pytest.mark.parametrize("fmt, kwargs", [("PNG", {}), ("JPEG", {}), ("JPEG", {"progressive": True}), ("GIF", {}),
+                                         ("WEBP", {"lossless": True}), ("WEBP", {"quality": 50}), ("BMP", {})])
+@pytest.mark.parametrize("size", [(1, 1), (37, 901), (1280, 720)])
+def test_header_sizes_match_pil(tmp_path, fmt, kwargs, size):
+    image_module = pytest.importorskip("PIL.Image")
+    buffer = io.BytesIO()
+    image_module.new("RGB", size, (10, 20, 30)).save(buffer, fmt, **kwargs)
+    path = tmp_path / f"x.{fmt.lower()}"
+    path.write_bytes(buffer.getvalue())
+    assert media.image_size(str(path)) == size
+
+
+@pytest.mark.parametrize("data", [b"", b"\x89PNG\r\n\x1a\n\0\0", b"\xff\xd8\xff\xe0\0\x10JFIF", b"<html></html>",
+                                  b"GIF89a\x01"])
+def test_unidentifiable_files(tmp_path, data):
+    path = tmp_path / "x.png"
+    path.write_bytes(data)
+    with pytest.raises(media.NotAnImage):
+        media.image_size(str(path))
+
+
+@pytest.mark.parametrize("size, vision, tokens", [
+    ((768, 768), (28, 589824, 1024, 12845056), 729),  # Qwen2-VL: 756 x 756 -> 27 x 27 merged patches
+    ((1024, 1024), (28, 589824, 1024, 0), 729),  # LLaMA-Factory first resizes to image_max_pixels (768 x 768)
+    ((10, 10), (28, 589824, 0, 0), 1),  # a side under 28 px is padded to 28 by Qwen2VLPlugin, not an error
+    ((1024, 1024), (32, 589824, 1024, 0), 576),  # Qwen3-VL: 768 / 32 = 24
+    ((448, 448), (28, 589824, 1024, 28 * 28 * 64), 64),  # the processor's own max_pixels
+])
+def test_visual_tokens(size, vision, tokens):
+    assert media.visual_tokens(*size, vision) == tokens
+
+
+def _project(tmp_path, images, extra="", model_files=None):
+    record = {"messages": [{"role": "user", "content": "<image>" * len(images) + "Describe."},
+                           {"role": "assistant", "content": "Ok."}], "images": [n for n, _ in images]}
+    entry = {"file_name": "d.json", "formatting": "sharegpt", "columns": {"messages": "messages", "images": "images"},
+             "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}
+    files = {"train.yaml": "model_name_or_path: ./m\nstage: sft\ndo_train: true\ntemplate: qwen2_vl\ndataset: d\n"
+                           "output_dir: out\n" + extra,
+             "data/dataset_info.json": json.dumps({"d": entry}), "data/d.json": json.dumps([record] * 3),
+             **{f"data/{name}": data for name, data in images}, **(model_files or {})}
+    write_project(tmp_path, files)
+    return check_json("train.yaml", cwd=tmp_path)[1]
+
+
+def test_thin_or_tiny_images_are_no_error_for_qwen(tmp_path):
+    # Qwen2VLPlugin pads a side under 28 px and squeezes an aspect ratio over 200 before smart_resize sees them
+    report = _project(tmp_path, [("a.png", media.png(10, 5000)), ("b.png", media.png(3, 3))], "cutoff_len: 4096\n")
+    assert not [d for d in report["diagnostics"] if d["code"].startswith("DS51")]
+
+
+def test_visual_tokens_add_up_over_a_samples_images(tmp_path):
+    images = [(f"{i}.png", media.png(768, 768)) for i in range(3)]  # 3 x 729 = 2187 tokens
+    report = _project(tmp_path, images, "cutoff_len: 2048\n")
+    hits = find(report, "DS512")
+    assert len(hits) == 3 and "2,187 visual tokens" in hits[0]["message"]
+    assert not find(_project(tmp_path, images, "cutoff_len: 4096\n"), "DS512")
+
+
+def test_preprocessor_config_of_a_local_model_sets_the_factor(tmp_path):
+    model = {"m/config.json": '{"model_type": "qwen2_vl"}',
+             "m/preprocessor_config.json": '{"patch_size": 16, "merge_size": 2}'}
+    images = [("a.png", media.png(768, 768))]  # factor 32: 24 x 24 = 576 tokens; factor 28 would be 729
+    assert find(_project(tmp_path, images, "cutoff_len: 600\n", model), "DS512") == []
+    assert find(_project(tmp_path, images, "cutoff_len: 576\n", model), "DS512")
+
+
+def test_unreadable_image_reported_per_sample_with_its_path(tmp_path):
+    report = _project(tmp_path, [("a.png", media.png(64, 64)), ("b.png", b"\x89PNG\r\n\x1a\n")])
+    hits = find(report, "DS510")
+    assert len(hits) == 3 and all("'b.png'" in h["message"] for h in hits)
+    assert {h["sample"] for h in hits} == {0, 1, 2}
+
+
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", 8 + len(payload)) + kind + payload
+
+
+def mp4(width: int, height: int, frames: int, seconds: float) -> bytes:
+    """A header-only MP4: ftyp, then moov/trak with tkhd, mdhd, hdlr (vide) and stsz (no media data)."""
+    tkhd = b"\0" * 76 + struct.pack(">II", width << 16, height << 16)
+    mdhd = b"\0" * 12 + struct.pack(">II", 1000, int(seconds * 1000)) + b"\0" * 4
+    hdlr = b"\0" * 8 + b"vide" + b"\0" * 13
+    stsz = b"\0" * 8 + struct.pack(">I", frames)
+    stbl = _box(b"stbl", _box(b"stsz", stsz))
+    mdia = _box(b"mdia", _box(b"mdhd", mdhd) + _box(b"hdlr", hdlr) + _box(b"minf", stbl))
+    moov = _box(b"moov", _box(b"trak", _box(b"tkhd", tkhd) + mdia))
+    return _box(b"ftyp", b"isom\0\0\0\0isom") + _box(b"mdat", b"\0" * 32) + moov
+
+
+def test_mp4_header(tmp_path):
+    path = tmp_path / "v.mp4"
+    path.write_bytes(mp4(640, 360, 243, 9.72))
+    assert media.video_info(str(path)) == (640, 360, 243, 9.72)
+    path.write_bytes(mp4(640, 360, 243, 9.72)[:80])  # cut before moov: PyAV fails with `moov atom not found`
+    with pytest.raises(media.NotAnImage, match="moov"):
+        media.video_info(str(path))
+    path.write_bytes(mp4(640, 360, 243, 9.72).replace(b"vide", b"soun"))  # an audio-only MP4
+    with pytest.raises(media.NotAnImage, match="no video track"):
+        media.video_info(str(path))
+    path.write_bytes(b"RIFF\0\0\0\0AVI LIST")  # another container: not measured, not judged
+    assert media.video_info(str(path)) is None
+
+
+_VISION = (28, 589824, 1024, 0, 65536, 256, 2.0, 128)
+
+
+@pytest.mark.parametrize("frames, seconds, sampled", [(243, 9.72, 20), (300, 100.0, 128), (3, 0.1, 2), (0, 5, 128)])
+def test_video_frames_sampled_as_llamafactory_does(frames, seconds, sampled):
+    assert media.video_frames(frames, seconds, _VISION) == sampled
+
+
+def test_video_tokens_count_towards_cutoff(tmp_path):
+    record = {"messages": [{"role": "user", "content": "<video>Describe."}, {"role": "assistant", "content": "Ok."}],
+              "videos": ["v.mp4"]}
+    entry = {"file_name": "d.json", "formatting": "sharegpt", "columns": {"messages": "messages", "videos": "videos"},
+             "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}
+    files = {"train.yaml": "model_name_or_path: Qwen/Qwen2-VL-2B-Instruct\nstage: sft\ndo_train: true\n"
+                           "template: qwen2_vl\ndataset: d\noutput_dir: out\ncutoff_len: 800\n",
+             "data/dataset_info.json": json.dumps({"d": entry}), "data/d.json": json.dumps([record]),
+             "data/v.mp4": mp4(640, 360, 243, 9.72)}  # 20 frames x 84 tokens / 2 = 840
+    write_project(tmp_path, files)
+    hits = find(check_json("train.yaml", cwd=tmp_path)[1], "DS512")
+    assert len(hits) == 1 and "840 visual tokens" in hits[0]["message"] and "videos" in hits[0]["message"]
+    (tmp_path / "train.yaml").write_text(files["train.yaml"].replace("cutoff_len: 800", "cutoff_len: 1024"))
+    assert not find(check_json("train.yaml", cwd=tmp_path)[1], "DS512")
+
+
+def test_frame_list_videos_keep_every_frame(tmp_path):
+    frames = [str(tmp_path / f"f{i}.png") for i in range(5)]
+    for frame in frames:
+        pathlib.Path(frame).write_bytes(media.png(256, 256))
+    checker = media.ImageChecker(type("U", (), {"vision": _VISION, "cutoff_len": 10})())
+    # 5 frames padded to 6 -> 3 temporal patches of (252 / 28) ** 2 = 81 tokens
+    assert checker.video_tokens([frames]) == 3 * 81
+
+
+@pytest.mark.parametrize("template, cutoff, hit", [("llava", 576, True), ("llava", 600, False),
+                                                   ("gemma3", 256, True), ("paligemma", 100, False)])
+def test_fixed_count_families(tmp_path, template, cutoff, hit):
+    record = {"messages": [{"role": "user", "content": "<image>Describe."}, {"role": "assistant", "content": "Ok."}],
+              "images": ["a.png"]}
+    entry = {"file_name": "d.json", "formatting": "sharegpt", "columns": {"messages": "messages", "images": "images"},
+             "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}
+    write_project(tmp_path, {"train.yaml": f"model_name_or_path: org/m\nstage: sft\ndo_train: true\ntemplate: "
+                                           f"{template}\ndataset: d\noutput_dir: out\ncutoff_len: {cutoff}\n",
+                             "data/dataset_info.json": json.dumps({"d": entry}), "data/d.json": json.dumps([record]),
+                             "data/a.png": media.png(10, 10)})
+    assert bool(find(check_json("train.yaml", cwd=tmp_path)[1], "DS512")) is hit
+
+
+def test_a_local_llava_config_gives_its_own_count(tmp_path):
+    vision = {"vision_config": {"image_size": 224, "patch_size": 14}}
+    write_project(tmp_path, {"m/config.json": json.dumps(vision)})
+
+    class Config:
+        values = {"template": "llava", "model_name_or_path": "m"}
+
+        def resolve(self, path):
+            return str(tmp_path / path)
+
+        def get(self, key):
+            return {"image_max_pixels": 589824, "image_min_pixels": 1024, "video_max_pixels": 65536,
+                    "video_min_pixels": 256, "video_fps": 2.0, "video_maxlen": 128}[key]
+
+    settings = media.vision_settings(Config(), {"plugin": "LlavaPlugin"})
+    assert settings[8] == 256 and media.visual_tokens(4000, 3000, settings) == 256
