@@ -7,6 +7,7 @@ import json
 import orjson
 
 from lfgate import __version__
+from lfgate.reporters.safe import clean_report
 
 
 def to_object(report) -> dict:
@@ -28,4 +29,4 @@ def write_json(obj, stream) -> None:
 
 
 def render(report, stream, color: bool = False) -> None:
-    write_json(to_object(report), stream)
+    write_json(to_object(clean_report(report)), stream)
