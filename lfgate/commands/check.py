@@ -30,6 +30,8 @@ def run(args) -> int:
         return 0
     from lfgate.validator.engine import run_check
 
+    common.guard_outputs(args, paths or ["."], settings)
+
     if args.update_baseline:
         report = common.update_baseline(lambda s: run_check(paths or ["."], s), settings)
     else:

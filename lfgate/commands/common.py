@@ -29,6 +29,8 @@ def add_check_arguments(parser) -> None:
     parser.add_argument("--baseline", metavar="FILE", help="ignore the findings recorded in FILE")
     parser.add_argument("--exclude", metavar="GLOBS", help="comma-separated globs to skip (replaces the config's)")
     parser.add_argument("--extend-exclude", metavar="GLOBS", help="comma-separated globs to skip as well")
+    parser.add_argument("--force", action="store_true",
+                        help="let --output-file / --update-baseline overwrite a file that is not an lfgate report")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--config", metavar="FILE",
                        help="use this pyproject.toml or .lfgate.toml instead of the nearest one")
@@ -92,16 +94,67 @@ def settings_from_args(args, overrides=None):
     return settings
 
 
+def files_read(paths, settings) -> set:
+    """Real paths of the files a check of paths reads: what discovery finds, and the local files the
+    registries found name (a report or baseline written over one of them would destroy the project)."""
+    import json
+
+    from lfgate.validator.project import discover
+
+    targets = discover(paths, settings.all_excludes)
+    found = set(targets.configs) | set(targets.registries) | set(targets.data_files)
+    for registry in targets.registries:
+        try:
+            with open(registry, "rb") as f:
+                entries = json.loads(f.read(1 << 24))
+        except (OSError, ValueError, RecursionError):
+            continue
+        folder = os.path.dirname(registry)
+        for entry in entries.values() if isinstance(entries, dict) else ():
+            name = entry.get("file_name") if isinstance(entry, dict) else None
+            if isinstance(name, str) and "\0" not in name:
+                found.add(os.path.join(folder, name))
+    return {os.path.realpath(p) for p in found}
+
+
+def guard_output(path: str, read: set, force: bool, what: str = "the report") -> None:
+    """Refuse to write what over a file the check reads (even with --force), through a symlink, or over an
+    existing file that is not lfgate's own output unless forced."""
+    from lfgate.tools import output
+
+    if os.path.realpath(path) in read:
+        raise UsageError(f"{path} is read by this check; write {what} to another file")
+    output.refuse_special(path)
+    if os.path.exists(path) and not force and not output.is_own_output(path):
+        raise UsageError(f"{path} exists and is not an lfgate report or baseline; pass --force to overwrite it")
+
+
+def guard_outputs(args, paths, settings) -> None:
+    """Check every file this run will write before it starts, so a refusal costs nothing."""
+    targets = [(getattr(args, "output_file", None), "the report")]
+    if getattr(args, "update_baseline", False):
+        targets.append((settings.baseline, "the baseline"))
+    targets = [(p, what) for p, what in targets if p]
+    if targets:
+        read = files_read(paths, settings)
+        for path, what in targets:
+            guard_output(path, read, getattr(args, "force", False), what)
+
+
+def write_output(path: str, render) -> None:
+    """render(stream) into path atomically (a failure leaves the previous file whole)."""
+    from lfgate.tools.output import atomic_file
+
+    with atomic_file(path, force=True) as out:
+        render(out)
+
+
 def emit(report, args, settings) -> None:
     from lfgate import reporters
 
     reporter = reporters.get(args.format)
     if args.output_file:
-        try:
-            with open(args.output_file, "w", encoding="utf-8") as out:
-                reporter.render(report, out, color=False)
-        except OSError as err:
-            raise UsageError(f"cannot write {args.output_file}: {err.strerror}") from None
+        write_output(args.output_file, lambda out: reporter.render(report, out, color=False))
     else:
         color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
         reporter.render(report, sys.stdout, color=color)

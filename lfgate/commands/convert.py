@@ -62,7 +62,12 @@ def run(args) -> int:
     if os.path.abspath(args.output) == os.path.abspath(args.input):
         raise UsageError("the output must not be the input file")
     output.refuse_overwrite(args.output, args.force)
-    columns, rows = table.read_rows(args.input, args.sheet)
+    try:
+        columns, rows = table.read_rows(args.input, args.sheet)
+    except (table.MissingExtra, table.TooLarge) as err:
+        # Not a usage error: the command line is right, this machine or this file cannot do it (exit 1).
+        print(f"lfgate: cannot convert {args.input}: {err}", file=sys.stderr)
+        return 1
     mapping = _mapping(args, columns)
     wheres = [filters.parse_where(text, columns) for text in args.where]
     report, rows_of, records = _convert(args, rows, mapping, wheres)

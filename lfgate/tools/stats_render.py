@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import List
 
+from lfgate.errors import UsageError
 from lfgate.tools.stats import PERCENTILES
 
 BAR_WIDTH = 40
@@ -77,7 +79,15 @@ def histogram_lines(hist: dict, cutoff_len=None) -> List[str]:
 
 
 def plot(stats_list, path: str) -> None:
-    """Save the total-length histograms (one panel per dataset) with a line at cutoff_len, as PNG."""
+    """Save the total-length histograms (one panel per dataset) with a line at cutoff_len, as PNG, atomically;
+    never through a symlink, never over a file that is not a PNG."""
+    import io
+
+    from lfgate.tools import output
+
+    output.refuse_special(path)
+    if os.path.exists(path) and not _is_png(path):
+        raise UsageError(f"{path} exists and is not a PNG image; choose another --plot file")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -95,5 +105,16 @@ def plot(stats_list, path: str) -> None:
         ax.set_xlabel(f"prompt + response length ({stats.unit})")
         ax.set_ylabel("samples")
     fig.tight_layout()
-    fig.savefig(path, format="png", dpi=100)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
+    output.atomic_write(path, buffer.getvalue(), force=True)
+
+
+def _is_png(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return False
+    return head in (b"", b"\x89PNG\r\n\x1a\n")
