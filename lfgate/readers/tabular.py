@@ -12,6 +12,27 @@ from typing import Iterator, Optional, Union
 from lfgate.readers.records import Problem, Record
 
 BATCH = 10_000  # rows per batch, as the datasets csv/parquet builders use
+# Bounded work on small hostile files (issue 17): a 7 KB Parquet file with one 200 MB cell, or 43 KB of
+# dictionary-encoded data holding 5 million rows. What exceeds a cap is reported ("over-cap"), not loaded.
+MAX_CHUNK_BYTES = 64 << 20  # one column of one row group, uncompressed: what one batch decodes at most
+MAX_EXPANDED_ROWS = 1_000_000  # rows checked of a file that holds far more rows than bytes...
+ROWS_PER_BYTE = 10  # ...i.e. more than this many rows per byte of file
+
+
+EXTRA_MODULES = ("pandas", "pyarrow", "numpy")
+
+
+def needing_extra(path: str, records: Iterator) -> Iterator[Union[Record, Problem]]:
+    """The reader's records; when the library it needs is missing, one finding that names the extra instead of
+    an internal error, and the check goes on with everything else."""
+    try:
+        yield from records
+    except ModuleNotFoundError as err:
+        top = (err.name or "").split(".")[0]
+        if top not in EXTRA_MODULES:
+            raise
+        yield Problem("missing-extra", f"not checked: reading this file needs {top}, which is not installed "
+                                       "(pip install 'lfgate[tabular]')", path)
 
 
 def _plain(value):
@@ -78,14 +99,48 @@ def _batches_to_records(path: str, batches) -> Iterator[Record]:
 
 
 def iter_parquet(path: str) -> Iterator[Union[Record, Problem]]:
+    """Row group by row group; a row group with a column chunk over MAX_CHUNK_BYTES is skipped and reported,
+    and of a file that expands past ROWS_PER_BYTE rows per byte only the first MAX_EXPANDED_ROWS are checked."""
+    import os
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         parquet = pq.ParquetFile(path)
-        yield from _batches_to_records(path, parquet.iter_batches(batch_size=BATCH))
+        meta = parquet.metadata
+        size = os.path.getsize(path)
+        budget = meta.num_rows
+        if meta.num_rows > MAX_EXPANDED_ROWS and meta.num_rows > ROWS_PER_BYTE * size:
+            budget = MAX_EXPANDED_ROWS
+            yield Problem("over-cap", f"{meta.num_rows} rows in {size} bytes (over {ROWS_PER_BYTE} rows per byte): "
+                                      f"only the first {MAX_EXPANDED_ROWS} rows were checked", path)
+        index = 0
+        for group in range(meta.num_row_groups):
+            rows = meta.row_group(group).num_rows
+            big = _oversized_chunk(meta.row_group(group))
+            if big is not None:
+                yield Problem("over-cap", f"samples {index}-{index + rows - 1} (row group {group}) were not "
+                                          f"checked: column {big[0]!r} holds {big[1] >> 20} MB uncompressed, over "
+                                          f"lfgate's {MAX_CHUNK_BYTES >> 20} MB cap", path, None, None, index)
+                index += rows
+                continue
+            for batch in parquet.iter_batches(batch_size=BATCH, row_groups=[group]):
+                for value in batch.to_pylist():
+                    if index >= budget:
+                        return
+                    yield Record(index, value, path)
+                    index += 1
     except (pa.ArrowException, OSError) as err:
         yield Problem("tabular", f"pyarrow cannot read the Parquet file: {err}", path)
+
+
+def _oversized_chunk(row_group):
+    """(column, uncompressed bytes) of the row group's largest column chunk over MAX_CHUNK_BYTES, else None."""
+    sizes = [(row_group.column(i).path_in_schema, row_group.column(i).total_uncompressed_size)
+             for i in range(row_group.num_columns)]
+    largest = max(sizes, key=lambda item: item[1], default=None)
+    return largest if largest is not None and largest[1] > MAX_CHUNK_BYTES else None
 
 
 def iter_arrow(path: str) -> Iterator[Union[Record, Problem]]:

@@ -222,18 +222,24 @@ FORMAT_INFERRED = rule(
 )
 
 _PROBLEM_RULES = {"nan": NONSTANDARD_NUMBER, "unreadable": UNREADABLE, "not-utf8": NOT_UTF8, "bom": BOM, "invalid-json": INVALID_JSON,
-                  "too-deep": TOO_DEEP, "top-level": TOP_LEVEL, "not-object": NOT_OBJECT, "tabular": TABULAR_UNREADABLE}
+                  "too-deep": TOO_DEEP, "top-level": TOP_LEVEL, "not-object": NOT_OBJECT, "tabular": TABULAR_UNREADABLE,
+                  "over-cap": TABULAR_UNREADABLE, "missing-extra": TABULAR_UNREADABLE}
 _PROBLEM_FIX = {"nan": "write null or the text you meant", "unreadable": "fix the path or its permissions", "not-utf8": "re-save the file as UTF-8",
                 "bom": "save it as UTF-8 without BOM", "invalid-json": "fix the JSON here",
                 "too-deep": "flatten or remove this record", "top-level": "wrap the samples in a list [...] or "
                 "write one object per line", "not-object": "make it an object (field -> value)",
-                "tabular": "re-export the file"}
+                "tabular": "re-export the file",
+                "over-cap": "split the file or shorten what is that large",
+                "missing-extra": "then run lfgate again"}
+# Not the file's fault, or not a certain one: LLaMA-Factory may well load what lfgate does not check.
+_WARNING_KINDS = ("over-cap", "missing-extra")
 
 
 def problem_diagnostic(problem: Problem, dataset: Optional[str]):
     """A reader's Problem as a diagnostic of the matching rule."""
     rule_ = _PROBLEM_RULES.get(problem.kind, INVALID_JSON)
-    severity = WARNING if problem.kind == "bom" and problem.file.endswith(".txt") else None
+    severity = WARNING if (problem.kind == "bom" and problem.file.endswith(".txt")) or \
+        problem.kind in _WARNING_KINDS else None
     return rule_.diag(f"{problem.message}; {_PROBLEM_FIX.get(problem.kind, 'fix the file')}", severity=severity,
                       file=problem.file, line=problem.line, column=problem.column, sample=problem.sample,
                       dataset=dataset)
