@@ -82,6 +82,7 @@ def run(args) -> int:
     file_name = register.file_name_for(args.output, registry_path)
     current = None
     if args.register:
+        register.check_name(name)
         check_editable(registry_path)
         current = register.guard_existing(registry_path, name, file_name, args.force)
     try:
@@ -93,10 +94,10 @@ def run(args) -> int:
         return 1
     print(f"wrote {len(records)} {mapping.to} records to {args.output}")
     if args.register:
-        from lfgate.tools.registry_edit import write_entry
-
-        entry = dict({"file_name": file_name}, **inferred.entry, **register.kept_keys(current))
-        action = write_entry(registry_path, name, entry)
+        entry = dict({"file_name": file_name}, **inferred.entry)
+        action = register.commit_entry(registry_path, name, entry, args.force)
+        if action == "refused":
+            return 1
         print(f"{action} entry {name!r} in {registry_path}")
     return 0
 

@@ -24,7 +24,8 @@ def add_arguments(parser) -> None:
                              "beside it)")
     parser.add_argument("--dry-run", action="store_true", help="show the entry, write nothing")
     parser.add_argument("--force", action="store_true",
-                        help="replace an entry of that name for another file; register despite check errors")
+                        help="replace an entry of that name for another file, or change an existing entry for this "
+                             "file (keys you wrote are kept); register despite check errors")
 
 
 def run(args) -> int:
@@ -54,10 +55,10 @@ def run(args) -> int:
         return 1
     if args.dry_run:
         return 0
-    from lfgate.tools.registry_edit import write_entry
-
     others = register.other_names(plan.registry_path, plan.name, plan.entry["file_name"])
-    action = write_entry(plan.registry_path, plan.name, plan.entry)
+    action = register.commit_entry(plan.registry_path, plan.name, plan.entry, args.force)
+    if action == "refused":
+        return 1
     if others:
         print(f"note: {plan.entry['file_name']} is also registered as {', '.join(map(repr, others))}")
     print(f"{action} entry {plan.name!r} in {display_path(plan.registry_path)}")
