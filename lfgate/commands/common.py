@@ -52,8 +52,12 @@ def _items(text):
     return tuple(c.strip() for c in (text or "").split(",") if c.strip())
 
 
-def _codes(text):
-    return tuple(c.upper() for c in _items(text))
+def _codes(text, option="--select"):
+    from lfgate.config_file import check_known_codes
+
+    codes = tuple(c.upper() for c in _items(text))
+    check_known_codes(codes, option)
+    return codes
 
 
 def settings_from_args(args, overrides=None):
@@ -71,7 +75,7 @@ def settings_from_args(args, overrides=None):
     if getattr(args, "select", None):
         settings.select = _codes(args.select)
     if getattr(args, "ignore", None):
-        settings.ignore = _codes(args.ignore)
+        settings.ignore = _codes(args.ignore, "--ignore")
     if getattr(args, "fail_on", None):
         settings.fail_on = Severity.parse(args.fail_on)
     if getattr(args, "exclude", None):

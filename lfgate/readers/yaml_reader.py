@@ -207,7 +207,13 @@ class _Converter:
         if node.tag not in _SCALAR_TAGS:
             self._bad_tag(node)
             return node.value
-        value = self.loader.yaml_constructors[node.tag](self.loader, node)
+        try:
+            value = self.loader.yaml_constructors[node.tag](self.loader, node)
+        except ValueError as err:  # an integer of more than 4,300 digits: Python's int() refuses it
+            line, column = _mark(node)
+            self.doc.problems.append(Problem("syntax", f"{node.value[:20]}... ({len(node.value)} characters) cannot "
+                                                       f"be read as a number: {str(err).split(';')[0]}", line, column))
+            return node.value
         if isinstance(value, str) and "${" in value and not _interpolation_ok(value):
             line, column = _mark(node)
             self.doc.problems.append(Problem(
@@ -218,8 +224,10 @@ class _Converter:
         result: dict = {}
         seen: Dict[Any, Any] = {}
         merged: dict = {}
+        merge_mark = None
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE:  # `<<: *base` (SafeLoader's merge key): explicit keys win
+                merge_mark = merge_mark or _mark(key_node)
                 for source in (value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]):
                     value = self.convert(source, None)  # positions stay with the anchor's own keys
                     if isinstance(value, dict):
@@ -252,6 +260,9 @@ class _Converter:
                 self.doc.value_positions.setdefault(child, _mark(value_node))
             result[key] = self.convert(value_node, child)
         for k, v in merged.items():
+            if k not in result and path is not None:  # a merged key is found at its `<<:` line
+                self.doc.key_positions.setdefault(path + (k,), merge_mark)
+                self.doc.value_positions.setdefault(path + (k,), merge_mark)
             result.setdefault(k, v)
         return result
 

@@ -338,6 +338,14 @@ def resolve_files(entry) -> Tuple[Optional[List[str]], List]:
     if os.path.isabs(entry.source) or rel == ".." or rel.startswith(".." + os.sep):
         out.append(OUTSIDE_DATASET_DIR.diag(f"file_name {entry.source!r} resolves to {shown}, outside dataset_dir "
                                             f"{os.path.abspath(entry.dataset_dir)}; move the data under it", **where))
+    if "\0" in path:  # os.stat raises ValueError on it; LLaMA-Factory's os.path.isfile says "not found"
+        out.append(FILE_NOT_FOUND.diag(f"file_name {entry.source!r} contains a NUL character: no file can have that "
+                                       "name; fix file_name", **where))
+        return None, out
+    refused = _refused_link(path, entry, where)
+    if refused is not None:
+        out.append(refused)
+        return None, out
     try:
         os.stat(path)
     except OSError as err:
@@ -386,6 +394,30 @@ def resolve_files(entry) -> Tuple[Optional[List[str]], List]:
                                       f"loads only {_ALLOWED} (case-sensitive){hint}", **where))
         return None, out
     return [path], out
+
+
+PSEUDO_FILE_SYSTEMS = ("/proc", "/sys", "/dev")
+
+
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _refused_link(path: str, entry, where: dict):
+    """A diagnostic when path is never to be read as data: it lies in /proc, /sys or /dev (a symlink to
+    /proc/self/environ would print the CI's secrets in a code frame), or it is reached through a symlink whose
+    target leaves dataset_dir (DF005; its content is neither read nor shown). None otherwise."""
+    real = os.path.realpath(path)
+    if any(_under(real, top) for top in PSEUDO_FILE_SYSTEMS):
+        return UNREADABLE.diag(f"file_name {entry.source!r} leads to {real}, a file of the operating system, not "
+                               "data: lfgate never reads it; point file_name at a real data file", **where)
+    if real == os.path.abspath(path):
+        return None
+    if not _under(real, os.path.realpath(entry.dataset_dir)) and os.path.exists(real):
+        return OUTSIDE_DATASET_DIR.diag(f"file_name {entry.source!r} is a symlink to {real}, outside dataset_dir "
+                                        f"{os.path.abspath(entry.dataset_dir)}: its content was not checked nor shown;"
+                                        " copy the data under dataset_dir, or check it where it lies", **where)
+    return None
 
 
 def _regular(path: str) -> bool:

@@ -291,7 +291,9 @@ def _scan_files(entry, usage, settings, files: List[str], result: DatasetResult)
         try:
             lines_from = _lines_start(path)
             if builder(path) == "json" and workers > 1 and size >= PARALLEL_MIN_BYTES:
-                _scan_parallel(path, entry, usage, settings, workers, offset, total, lines_from)
+                # never more processes than cores or chunks (`workers = 99999` from a pull request's config)
+                useful = min(workers, os.cpu_count() or 1, size // CHUNK_BYTES + 1)
+                _scan_parallel(path, entry, usage, settings, useful, offset, total, lines_from)
             elif lines_from is not None:
                 from lfgate.readers.jsonfile import iter_line_blocks
 
