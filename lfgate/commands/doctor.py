@@ -11,6 +11,8 @@ import platform
 import sys
 from typing import Dict, List, Optional
 
+from lfgate.reporters.safe import redact
+
 # Known-good versions for Ascend NPUs (LLaMA-Factory's NPU guide); on CUDA any recent torch works.
 KNOWN_GOOD = {
     "CANN": "8.0.RC1",
@@ -96,7 +98,7 @@ def collect(no_network: bool, timeout: float) -> dict:
         "packages": versions_table(machine.kind),
         "devices": {"kind": machine.kind, "count": machine.count, "names": machine.names, "bf16": machine.bf16,
                     "fp16": machine.fp16, "notes": machine.notes},
-        "env": {name: os.environ[name] for name in ENV_VARS if name in os.environ},
+        "env": {name: redact(os.environ[name]) for name in ENV_VARS if name in os.environ},
     }
     if not no_network:
         endpoint = os.environ.get("HF_ENDPOINT")
