@@ -30,7 +30,11 @@ def _inside(path: str, folder: str) -> bool:
 
 def may_quote(file: str) -> bool:
     """Whether a line of file may be shown: a regular file inside the project (the working directory), or
-    reached with no symlink at all. A symlink out of the project (to /proc/self/environ, ~/.netrc) never is."""
+    reached with no symlink at all. A symlink out of the project (to /proc/self/environ, ~/.netrc) never is.
+    Lines lfgate put in linecache itself (convert's output, shown under its final name) are its own."""
+    cached = linecache.cache.get(file)
+    if cached is not None and len(cached) == 4 and cached[1] is None:
+        return True
     try:
         if not stat.S_ISREG(os.stat(file).st_mode):
             return False
