@@ -527,8 +527,10 @@ def test_dictionary_encoded_parquet_with_5_million_rows_is_bounded(tmp_path):
     assert (tmp_path / "data/d.parquet").stat().st_size < 1 << 20
     result = run(tmp_path, "check", "--format", "json", timeout=30)
     [capped] = [d for d in result.json()["diagnostics"] if d["code"] == "DF020"]
-    assert "only the first 1000000 rows" in capped["message"]
-    assert result.json()["summary"]["samples"] == 1_000_000
+    from lfgate.readers.tabular import MAX_EXPANDED_ROWS
+
+    assert f"only the first {MAX_EXPANDED_ROWS} rows" in capped["message"]
+    assert result.json()["summary"]["samples"] == MAX_EXPANDED_ROWS
 
 
 # -- optional dependencies (issue 16 §1) -----------------------------------------------------------------------

@@ -15,7 +15,7 @@ BATCH = 10_000  # rows per batch, as the datasets csv/parquet builders use
 # Bounded work on small hostile files (issue 17): a 7 KB Parquet file with one 200 MB cell, or 43 KB of
 # dictionary-encoded data holding 5 million rows. What exceeds a cap is reported ("over-cap"), not loaded.
 MAX_CHUNK_BYTES = 64 << 20  # one column of one row group, uncompressed: what one batch decodes at most
-MAX_EXPANDED_ROWS = 1_000_000  # rows checked of a file that holds far more rows than bytes...
+MAX_EXPANDED_ROWS = 250_000  # rows checked of a file that holds far more rows than bytes...
 ROWS_PER_BYTE = 10  # ...i.e. more than this many rows per byte of file
 
 
