@@ -598,3 +598,30 @@ def test_every_reporter_writes_a_complete_parseable_document_for_any_text(messag
         assert len(document["runs"][0]["results"]) == 2
     if fmt == "junit":
         assert document.get("tests") == "2"
+
+
+FILE_NAME = st.text(st.characters(min_codepoint=1, max_codepoint=0x10FFFF, blacklist_characters="/"),
+                    min_size=1, max_size=12).filter(lambda s: s not in (".", ".."))
+
+
+@given(name=ANY_TEXT, key=ANY_TEXT, value=ANY_TEXT, file_name=FILE_NAME, fmt=st.sampled_from(FORMAT_NAMES))
+def test_any_names_keys_and_values_through_check_give_a_complete_document(tmp_path_factory, name, key, value,
+                                                                           file_name, fmt):
+    """A whole `lfgate check` over a project whose dataset name, field name, value and data file name come from
+    all of Unicode (JSON-escaped where JSON cannot hold them raw): exit 0 or 1, a complete document."""
+    root = tmp_path_factory.mktemp("u")
+    (root / "data").mkdir()
+    try:
+        data_path = os.path.join(os.fsencode(root / "data"), os.fsencode(file_name + ".json"))
+    except UnicodeEncodeError:  # a surrogate that no byte sequence names: such a file cannot exist
+        data_path = os.path.join(os.fsencode(root / "data"), b"d.json")
+        file_name = "d"
+    with open(data_path, "wb") as f:
+        f.write(json.dumps([{"instruction": value, "input": "", "output": "x", key: value}]).encode())
+    (root / "data" / "dataset_info.json").write_text(json.dumps({name: {"file_name": file_name + ".json"}}))
+    (root / "train.yaml").write_text(CONFIG.replace("dataset: d", "dataset: " + json.dumps(name)))
+    code, out, err = run_cli("check", "--format", fmt, cwd=root)
+    assert code in (0, 1), err
+    out.encode("utf-8")
+    assert_printable(out)
+    parse_document(fmt, out)
