@@ -158,6 +158,8 @@ def _baseline_keys(baseline_path: str):
 def read_baseline(path: str) -> Tuple[Counter, Dict[tuple, int]]:
     """(count per (file, code, sample), the line of each entry's "file" key) of a baseline file."""
     try:
+        if os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block the check forever
+            raise UsageError(f"baseline {path} is not a regular file")
         with open(path, encoding="utf-8") as f:
             text = f.read()
         data = json.loads(text)

@@ -625,3 +625,19 @@ def test_any_names_keys_and_values_through_check_give_a_complete_document(tmp_pa
     out.encode("utf-8")
     assert_printable(out)
     parse_document(fmt, out)
+
+
+def test_register_and_usage_errors_show_input_escaped(tmp_path):
+    write_project(tmp_path, {"mine.json": '[{"instruction": "hi", "input": "", "output": "x", "sys\\u001b[2K": "s"}]\n',
+                             "dataset_info.json": "{}\n"})
+    code, out, err = run_cli("register", "mine.json", "--dry-run", cwd=tmp_path)
+    assert "\x1b" not in out + err
+    code, out, err = run_cli("check", "--baseline", "no\x1b[2Kpe.json", cwd=tmp_path)
+    assert code == 2 and "\x1b" not in err and "no\\x1b[2Kpe.json" in err
+
+
+def test_a_fifo_as_baseline_never_blocks(tmp_path):
+    base(tmp_path)
+    os.mkfifo(tmp_path / "b.json")
+    result = run(tmp_path, "check", "--baseline", "b.json", timeout=30)
+    assert result.code == 2 and "not a regular file" in result.stderr

@@ -12,6 +12,7 @@ import json
 import sys
 
 from lfgate.diagnostics import display_path
+from lfgate.reporters.safe import safe
 from lfgate.tools.registry_edit import check_editable
 
 
@@ -35,15 +36,16 @@ def run(args) -> int:
     try:
         plan = register.plan(args.file, args.name, args.dataset_info, args.force)
     except register.Unreadable as err:
-        print(f"lfgate: cannot register {args.file}: {err}", file=sys.stderr)
+        print(safe(f"lfgate: cannot register {args.file}: {err}"), file=sys.stderr)
         return 1
     except Inconsistent as err:
-        print(f"lfgate: cannot register {args.file}: {err.render()}", file=sys.stderr)
+        print("\n".join(safe(line) for line in f"lfgate: cannot register {args.file}: {err.render()}".split("\n")),
+              file=sys.stderr)
         return 1
     check_editable(plan.registry_path)
-    print(f"{args.file}: {plan.inferred.samples} records, {plan.inferred.description}")
-    print(f"entry {plan.name!r} for {display_path(plan.registry_path)}:")
-    print(json.dumps({plan.name: plan.entry}, ensure_ascii=False, indent=2))
+    print(safe(f"{args.file}: {plan.inferred.samples} records, {plan.inferred.description}"))
+    print(safe(f"entry {plan.name!r} for {display_path(plan.registry_path)}:"))
+    print("\n".join(map(safe, json.dumps({plan.name: plan.entry}, ensure_ascii=False, indent=2).split("\n"))))
     raw = {k: v for k, v in plan.entry.items() if k != "file_name"}
     found = validate.check_file(args.file, raw, plan.name, plan.registry_path, stage=plan.stage)
     if found:
@@ -60,6 +62,6 @@ def run(args) -> int:
     if action == "refused":
         return 1
     if others:
-        print(f"note: {plan.entry['file_name']} is also registered as {', '.join(map(repr, others))}")
+        print(safe(f"note: {plan.entry['file_name']} is also registered as {', '.join(map(repr, others))}"))
     print(f"{action} entry {plan.name!r} in {display_path(plan.registry_path)}")
     return 0

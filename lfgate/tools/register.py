@@ -178,7 +178,9 @@ def commit_entry(registry_path: str, name: str, entry: dict, force: bool) -> str
             if entry == current:
                 return "unchanged"
             print(f"entry {name!r} is already registered; updating it would change:")
-            print("\n".join(differences(current, entry)))
+            from lfgate.reporters.safe import safe
+
+            print("\n".join(safe(line) for line in differences(current, entry)))
             if not force:
                 print(f"lfgate: entry {name!r} not changed; pass --force to update it", file=sys.stderr)
                 return "refused"

@@ -23,8 +23,13 @@ def _pct(part: int, whole: int) -> str:
 
 def to_text(stats_list, stream, color: bool = False) -> None:
     from rich.console import Console
-    from rich.markup import escape
+    from rich.markup import escape as markup_escape
     from rich.table import Table
+
+    from lfgate.reporters.safe import safe
+
+    def escape(text):  # names, roles and placeholders come from the data: control characters escaped first
+        return markup_escape(safe(text))
 
     console = Console(file=stream, force_terminal=color, no_color=not color, highlight=False, soft_wrap=True,
                       width=None if color else 120)
