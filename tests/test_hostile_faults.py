@@ -641,3 +641,17 @@ def test_a_fifo_as_baseline_never_blocks(tmp_path):
     os.mkfifo(tmp_path / "b.json")
     result = run(tmp_path, "check", "--baseline", "b.json", timeout=30)
     assert result.code == 2 and "not a regular file" in result.stderr
+
+
+def test_arrow_with_a_70mb_value_is_reported_not_made_python(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    base(tmp_path, **{"data/d.json": None,
+                      "data/dataset_info.json": '{"d": {"file_name": "d.arrow"}, "e": {"file_name": "e.arrow"}}\n'})
+    for name, text in (("d", "a" * (70 << 20)), ("e", "hi")):
+        table = pa.table({"instruction": [text], "input": [""], "output": ["x"]})
+        with pa.OSFile(str(tmp_path / f"data/{name}.arrow"), "wb") as f, pa.ipc.new_stream(f, table.schema) as w:
+            w.write_table(table)
+    result = run(tmp_path, "check", "--format", "json", timeout=20, max_mb=300)
+    [capped] = [d for d in result.json()["diagnostics"] if d["code"] == "DF020"]
+    assert capped["dataset"] == "d" and capped["severity"] == "warning" and "70 MB" in capped["message"]
+    assert result.json()["summary"]["samples"] == 1  # e's sample; d's was not loaded

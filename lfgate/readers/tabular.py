@@ -15,6 +15,7 @@ BATCH = 10_000  # rows per batch, as the datasets csv/parquet builders use
 # Bounded work on small hostile files (issue 17): a 7 KB Parquet file with one 200 MB cell, or 43 KB of
 # dictionary-encoded data holding 5 million rows. What exceeds a cap is reported ("over-cap"), not loaded.
 MAX_CHUNK_BYTES = 64 << 20  # one column of one row group, uncompressed: what one batch decodes at most
+MAX_VALUE_BYTES = 64 << 20  # one Arrow value made a Python string
 MAX_EXPANDED_ROWS = 250_000  # rows checked of a file that holds far more rows than bytes...
 ROWS_PER_BYTE = 10  # ...i.e. more than this many rows per byte of file
 
@@ -90,12 +91,37 @@ def iter_csv(path: str) -> Iterator[Union[Record, Problem]]:
                       None, None, index)
 
 
-def _batches_to_records(path: str, batches) -> Iterator[Record]:
+def _batches_to_records(path: str, batches) -> Iterator[Union[Record, Problem]]:
+    """Records batch by batch; a batch holding a string over MAX_VALUE_BYTES is reported, not made Python."""
     index = 0
     for batch in batches:
+        big = _oversized_value(batch)
+        if big is not None:
+            yield Problem("over-cap", f"samples {index}-{index + batch.num_rows - 1} were not checked: column "
+                                      f"{big[0]!r} holds a value of {big[1] >> 20} MB, over lfgate's "
+                                      f"{MAX_VALUE_BYTES >> 20} MB cap", path, None, None, index)
+            index += batch.num_rows
+            continue
         for value in batch.to_pylist():
             yield Record(index, value, path)
             index += 1
+
+
+def _oversized_value(batch):
+    """(column, bytes) of the batch's longest top-level string/binary value over MAX_VALUE_BYTES, else None."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for name, column in zip(batch.schema.names, batch.columns):
+        kind = column.type
+        if pa.types.is_dictionary(kind):
+            column, kind = column.dictionary, column.type.value_type
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind) \
+                or pa.types.is_large_binary(kind):
+            longest = pc.max(pc.binary_length(column)).as_py() if len(column) else None
+            if longest is not None and longest > MAX_VALUE_BYTES:
+                return name, longest
+    return None
 
 
 def iter_parquet(path: str) -> Iterator[Union[Record, Problem]]:
@@ -148,7 +174,7 @@ def iter_arrow(path: str) -> Iterator[Union[Record, Problem]]:
     import pyarrow as pa
 
     try:
-        with open(path, "rb") as f:
+        with pa.memory_map(path) as f:  # batches stay in the page cache, not in lfgate's memory
             try:
                 reader = pa.ipc.open_stream(f)
             except pa.ArrowInvalid:
