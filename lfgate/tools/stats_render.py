@@ -13,8 +13,13 @@ BAR_WIDTH = 40
 
 
 def to_json(stats_list, stream) -> None:
-    json.dump({"datasets": [s.to_dict() for s in stats_list]}, stream, ensure_ascii=False, indent=2)
-    stream.write("\n")
+    obj = {"datasets": [s.to_dict() for s in stats_list]}
+    text = json.dumps(obj, ensure_ascii=False, indent=2)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from the data: escaped, so the document stays valid UTF-8
+        text = json.dumps(obj, ensure_ascii=True, indent=2)
+    stream.write(text + "\n")
 
 
 def _pct(part: int, whole: int) -> str:
