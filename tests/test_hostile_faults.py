@@ -302,12 +302,16 @@ def test_register_refuses_a_read_only_registry_and_keeps_the_mode(tmp_path):
     write_project(tmp_path, {"mine.json": ALPACA, "dataset_info.json": "{}\n"})
     registry.chmod(0o444)
     code, _, err = run_cli("register", "mine.json", cwd=tmp_path)
-    if os.geteuid() != 0 or not os.access(registry, os.W_OK):
-        assert code == 2 and "read-only" in err and registry.read_text() == "{}\n"
+    assert code == 2 and "read-only" in err and registry.read_text() == "{}\n"  # root included
     registry.chmod(0o640)
     registry.write_text("{}\n")
     assert run_cli("register", "mine.json", cwd=tmp_path)[0] == 0
     assert stat.S_IMODE(registry.stat().st_mode) == 0o640 and "mine" in json.loads(registry.read_text())
+    if os.geteuid() == 0:  # only root can give a file away: then the owner must survive the edit too
+        os.chown(registry, 1234, 1234)
+        write_project(tmp_path, {"other.json": ALPACA})
+        assert run_cli("register", "other.json", cwd=tmp_path)[0] == 0
+        assert (registry.stat().st_uid, registry.stat().st_gid) == (1234, 1234)
 
 
 @pytest.mark.parametrize("name", ["x,y", " x", "a\udcffb", "a\x1bb"])

@@ -49,7 +49,8 @@ def refuse_special(path: str) -> None:
 
 def refuse_read_only(path: str) -> None:
     """A file its owner made read-only stays untouched: replacing it would bypass the protection."""
-    if os.path.exists(path) and not os.access(path, os.W_OK):
+    # The mode bits as well as access(): root may write anything, but a 444 file still says "do not edit".
+    if os.path.exists(path) and (not os.stat(path).st_mode & 0o222 or not os.access(path, os.W_OK)):
         raise UsageError(f"{path} is read-only; make it writable (chmod u+w) if lfgate should edit it")
 
 
