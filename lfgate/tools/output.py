@@ -63,6 +63,7 @@ def atomic_file(path: str, mode: str = "w", *, force: bool = False):
     """Yield a file object; on a clean exit its content replaces path atomically, keeping path's mode and owner.
     On any exception the temp file is removed and path is untouched."""
     refuse_overwrite(path, force)
+    refuse_read_only(path)
     temp = temp_path_for(path)
     try:
         kwargs = {"encoding": "utf-8", "newline": ""} if "b" not in mode else {}
@@ -122,6 +123,11 @@ def _sync_folder(path: str) -> None:
 
 def commit(temp: str, path: str) -> None:
     """Move a finished temp file into place (atomic on one file system), flushed to disk first."""
+    try:
+        refuse_read_only(path)
+    except UsageError:
+        _remove(temp)
+        raise
     try:
         with open(temp, "rb+") as f:
             _fsync(f.fileno())
