@@ -659,3 +659,13 @@ def test_arrow_with_a_70mb_value_is_reported_not_made_python(tmp_path):
     [capped] = [d for d in result.json()["diagnostics"] if d["code"] == "DF020"]
     assert capped["dataset"] == "d" and capped["severity"] == "warning" and "70 MB" in capped["message"]
     assert result.json()["summary"]["samples"] == 1  # e's sample; d's was not loaded
+
+
+def test_a_read_only_report_or_baseline_is_never_replaced(tmp_path):
+    base(tmp_path)
+    assert run_cli("check", "--format", "json", "--output-file", "r.json", cwd=tmp_path)[0] == 0
+    (tmp_path / "r.json").chmod(0o444)
+    before = (tmp_path / "r.json").read_bytes()
+    code, _, err = run_cli("check", "--format", "json", "--output-file", "r.json", "--force", cwd=tmp_path)
+    assert code == 2 and "read-only" in err and (tmp_path / "r.json").read_bytes() == before
+    assert not _temps(tmp_path)
