@@ -152,12 +152,15 @@ def differences(current: dict, new: dict, prefix: str = "") -> list:
         if isinstance(old, dict) and isinstance(value, dict):
             lines.extend(differences(old, value, f"{prefix}{key}."))
         elif old != value:
-            show = lambda v: "(absent)" if v is _ABSENT else json.dumps(v, ensure_ascii=False)  # noqa: E731
-            lines.append(f"  {prefix}{key}: {show(old)} -> {show(value)}")
+            lines.append(f"  {prefix}{key}: {_shown(old)} -> {_shown(value)}")
     return lines
 
 
 _ABSENT = object()
+
+
+def _shown(value) -> str:
+    return "(absent)" if value is _ABSENT else json.dumps(value, ensure_ascii=False)
 
 
 def commit_entry(registry_path: str, name: str, entry: dict, force: bool) -> str:
@@ -170,16 +173,18 @@ def commit_entry(registry_path: str, name: str, entry: dict, force: bool) -> str
 
     with locked(registry_path):
         current = existing_entry(registry_path, name)
-        if current is not None and current.get("file_name") != entry["file_name"] and not force:
-            raise UsageError(f"{registry_path} already has an entry {name!r} for {current.get('file_name')!r}; "
-                             "choose another --name, or pass --force to replace it")
+        if current is not None and current.get("file_name") != entry["file_name"]:
+            if not force:
+                raise UsageError(f"{registry_path} already has an entry {name!r} for {current.get('file_name')!r}; "
+                                 "choose another --name, or pass --force to replace it")
+            entry = dict(entry, **kept_keys(current))
         if current is not None and current.get("file_name") == entry["file_name"]:
             entry = merged(current, entry)
             if entry == current:
                 return "unchanged"
-            print(f"entry {name!r} is already registered; updating it would change:")
             from lfgate.reporters.safe import safe
 
+            print(safe(f"entry {name!r} is already registered; updating it would change:"))
             print("\n".join(safe(line) for line in differences(current, entry)))
             if not force:
                 print(f"lfgate: entry {name!r} not changed; pass --force to update it", file=sys.stderr)
