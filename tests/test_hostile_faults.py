@@ -669,3 +669,14 @@ def test_a_read_only_report_or_baseline_is_never_replaced(tmp_path):
     code, _, err = run_cli("check", "--format", "json", "--output-file", "r.json", "--force", cwd=tmp_path)
     assert code == 2 and "read-only" in err and (tmp_path / "r.json").read_bytes() == before
     assert not _temps(tmp_path)
+
+
+def test_a_large_row_group_of_ordinary_samples_is_still_checked(tmp_path):
+    """The Parquet caps must not skip a real dataset: one 70 MB column chunk of 100 000 ordinary samples."""
+    base(tmp_path, **{"data/d.json": None, "data/dataset_info.json": '{"d": {"file_name": "d.parquet"}}\n'})
+    n = 100_000
+    _parquet(tmp_path / "data/d.parquet", {"instruction": [f"{i} " + "word " * 140 for i in range(n)],
+                                           "input": [""] * n, "output": ["x"] * n})
+    result = run(tmp_path, "check", "--format", "json", timeout=60)
+    assert result.code == 0 and result.json()["summary"]["samples"] == n
+    assert not [d for d in result.json()["diagnostics"] if d["code"] == "DF020"]

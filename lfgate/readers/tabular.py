@@ -14,8 +14,10 @@ from lfgate.readers.records import Problem, Record
 BATCH = 10_000  # rows per batch, as the datasets csv/parquet builders use
 # Bounded work on small hostile files (issue 17): a 7 KB Parquet file with one 200 MB cell, or 43 KB of
 # dictionary-encoded data holding 5 million rows. What exceeds a cap is reported ("over-cap"), not loaded.
-MAX_CHUNK_BYTES = 64 << 20  # one column of one row group, uncompressed: what one batch decodes at most
-MAX_VALUE_BYTES = 64 << 20  # one Arrow value made a Python string
+MAX_VALUE_BYTES = 64 << 20  # one value made a Python string
+# A Parquet column chunk over MAX_VALUE_BYTES whose rows average over MAX_AVERAGE_VALUE_BYTES holds values too
+# large to decode; large row groups of ordinary samples (1M rows of 1 KB) average far less and are read.
+MAX_AVERAGE_VALUE_BYTES = 1 << 20
 MAX_EXPANDED_ROWS = 250_000  # rows checked of a file that holds far more rows than bytes...
 ROWS_PER_BYTE = 10  # ...i.e. more than this many rows per byte of file
 
@@ -91,9 +93,8 @@ def iter_csv(path: str) -> Iterator[Union[Record, Problem]]:
                       None, None, index)
 
 
-def _batches_to_records(path: str, batches) -> Iterator[Union[Record, Problem]]:
+def _batches_to_records(path: str, batches, index: int = 0) -> Iterator[Union[Record, Problem]]:
     """Records batch by batch; a batch holding a string over MAX_VALUE_BYTES is reported, not made Python."""
-    index = 0
     for batch in batches:
         big = _oversized_value(batch)
         if big is not None:
@@ -125,8 +126,9 @@ def _oversized_value(batch):
 
 
 def iter_parquet(path: str) -> Iterator[Union[Record, Problem]]:
-    """Row group by row group; a row group with a column chunk over MAX_CHUNK_BYTES is skipped and reported,
-    and of a file that expands past ROWS_PER_BYTE rows per byte only the first MAX_EXPANDED_ROWS are checked."""
+    """Row group by row group; a row group whose column chunk holds values too large to decode is skipped and
+    reported, and of a file that expands past ROWS_PER_BYTE rows per byte only the first MAX_EXPANDED_ROWS are
+    checked."""
     import os
 
     import pyarrow as pa
@@ -148,25 +150,27 @@ def iter_parquet(path: str) -> Iterator[Union[Record, Problem]]:
             if big is not None:
                 yield Problem("over-cap", f"samples {index}-{index + rows - 1} (row group {group}) were not "
                                           f"checked: column {big[0]!r} holds {big[1] >> 20} MB uncompressed, over "
-                                          f"lfgate's {MAX_CHUNK_BYTES >> 20} MB cap", path, None, None, index)
+                                          f"lfgate's {MAX_VALUE_BYTES >> 20} MB cap per value", path, None, None, index)
                 index += rows
                 continue
-            for batch in parquet.iter_batches(batch_size=BATCH, row_groups=[group]):
-                for value in batch.to_pylist():
-                    if index >= budget:
-                        return
-                    yield Record(index, value, path)
-                    index += 1
+            for item in _batches_to_records(path, parquet.iter_batches(batch_size=BATCH, row_groups=[group]), index):
+                if isinstance(item, Record) and item.index >= budget:
+                    return
+                yield item
+            index += rows
     except (pa.ArrowException, OSError) as err:
         yield Problem("tabular", f"pyarrow cannot read the Parquet file: {err}", path)
 
 
 def _oversized_chunk(row_group):
-    """(column, uncompressed bytes) of the row group's largest column chunk over MAX_CHUNK_BYTES, else None."""
+    """(column, uncompressed bytes) of the row group's largest column chunk when it is over MAX_VALUE_BYTES and
+    its rows average over MAX_AVERAGE_VALUE_BYTES (decoding it would hold huge values), else None."""
     sizes = [(row_group.column(i).path_in_schema, row_group.column(i).total_uncompressed_size)
              for i in range(row_group.num_columns)]
     largest = max(sizes, key=lambda item: item[1], default=None)
-    return largest if largest is not None and largest[1] > MAX_CHUNK_BYTES else None
+    if largest is None or largest[1] <= MAX_VALUE_BYTES:
+        return None
+    return largest if largest[1] / max(row_group.num_rows, 1) > MAX_AVERAGE_VALUE_BYTES else None
 
 
 def iter_arrow(path: str) -> Iterator[Union[Record, Problem]]:
