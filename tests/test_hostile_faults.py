@@ -680,3 +680,9 @@ def test_a_large_row_group_of_ordinary_samples_is_still_checked(tmp_path):
     result = run(tmp_path, "check", "--format", "json", timeout=60)
     assert result.code == 0 and result.json()["summary"]["samples"] == n
     assert not [d for d in result.json()["diagnostics"] if d["code"] == "DF020"]
+
+
+def test_convert_refuses_hostile_parquet_with_a_clear_message(tmp_path):
+    _parquet(tmp_path / "big.parquet", {"q": ["a" * (100 << 20)], "a": ["b"]})
+    result = run(tmp_path, "convert", "big.parquet", "out.json", "--input", "q", "--output", "a", timeout=20)
+    assert result.code == 1 and "100 MB" in result.stderr and not (tmp_path / "out.json").exists()

@@ -16,7 +16,6 @@ TABLE_SUFFIXES = (".xlsx", ".xlsm", ".csv", ".tsv", ".parquet", ".json", ".jsonl
 # Caps that keep a small hostile file small (issue 17: a 4.8 KB sheet with one cell at XFD1048576 took 7.7 GB).
 MAX_COLUMNS = 1_000
 MAX_CELLS = 5_000_000
-MAX_PARQUET_CHUNK_BYTES = 64 << 20  # one column of one row group, uncompressed
 MAX_DEPTH = 100  # nesting of a JSON row; json.dumps and the checks recurse
 
 
@@ -72,16 +71,18 @@ def _read(pd, path: str, suffix: str, sheet: Optional[str]):
     # Parquet through pyarrow's own rows: pandas would turn an int column with nulls into floats (5 -> 5.0).
     import pyarrow.parquet as pq
 
+    from lfgate.readers import tabular
+
     meta = pq.ParquetFile(path).metadata
     for group in range(meta.num_row_groups):
-        for column in range(meta.num_columns):
-            chunk = meta.row_group(group).column(column)
-            if chunk.total_uncompressed_size > MAX_PARQUET_CHUNK_BYTES:
-                raise TooLarge(f"column {chunk.path_in_schema!r} of row group {group} holds "
-                               f"{chunk.total_uncompressed_size >> 20} MB uncompressed, over lfgate's "
-                               f"{MAX_PARQUET_CHUNK_BYTES >> 20} MB cap: not loaded")
-    if meta.num_rows * max(meta.num_columns, 1) > MAX_CELLS:
-        raise TooLarge(f"{meta.num_rows} rows x {meta.num_columns} columns is over lfgate's {MAX_CELLS} cells cap")
+        big = tabular._oversized_chunk(meta.row_group(group))
+        if big is not None:
+            raise TooLarge(f"column {big[0]!r} of row group {group} holds {big[1] >> 20} MB uncompressed in values "
+                           f"over lfgate's {tabular.MAX_VALUE_BYTES >> 20} MB cap per value: not loaded")
+    size = os.path.getsize(path)
+    if meta.num_rows > tabular.MAX_EXPANDED_ROWS and meta.num_rows > tabular.ROWS_PER_BYTE * size:
+        raise TooLarge(f"{meta.num_rows} rows in {size} bytes (over {tabular.ROWS_PER_BYTE} rows per byte): not "
+                       "loaded")
     table = pq.read_table(path)
     return pd.DataFrame({name: pd.Series(table.column(name).to_pylist(), dtype=object) for name in table.column_names})
 
