@@ -686,3 +686,16 @@ def test_convert_refuses_hostile_parquet_with_a_clear_message(tmp_path):
     _parquet(tmp_path / "big.parquet", {"q": ["a" * (100 << 20)], "a": ["b"]})
     result = run(tmp_path, "convert", "big.parquet", "out.json", "--input", "q", "--output", "a", timeout=20)
     assert result.code == 1 and "100 MB" in result.stderr and not (tmp_path / "out.json").exists()
+
+
+def test_convert_register_over_a_changed_entry_writes_nothing_without_force(tmp_path):
+    text = '{"mine": {"file_name": "mine.json", "columns": {"prompt": "instruction", "query": "input", ' \
+           '"response": "output", "system": "sys"}, "split": "train"}}\n'
+    write_project(tmp_path, {"t.csv": "q,a,s\nhi,hello,be brief\n", "dataset_info.json": text})
+    argv = ("convert", "t.csv", "mine.json", "--input", "q", "--output", "a", "--system", "s", "--register", "mine")
+    code, out, err = run_cli(*argv, cwd=tmp_path)
+    assert code == 1 and "--force" in err and "columns.system" in out
+    assert not (tmp_path / "mine.json").exists() and (tmp_path / "dataset_info.json").read_text() == text
+    code, out, err = run_cli(*argv, "--force", cwd=tmp_path)
+    assert code == 0, err
+    assert json.loads((tmp_path / "dataset_info.json").read_text())["mine"]["split"] == "train"

@@ -14,6 +14,7 @@ import os
 import sys
 
 from lfgate.errors import UsageError
+from lfgate.reporters.safe import safe
 from lfgate.tools.registry_edit import check_editable
 
 OUTPUT_SUFFIXES = (".json", ".jsonl")
@@ -90,11 +91,17 @@ def run(args) -> int:
     except Inconsistent as err:  # cannot happen for records built here; keep the message if it ever does
         raise UsageError(f"internal: the converted records do not fit one entry: {err.render()}") from None
 
+    entry = dict({"file_name": file_name}, **inferred.entry)
+    if current is not None and current.get("file_name") == file_name and not args.force \
+            and register.merged(current, entry) != current:
+        print("\n".join(safe(line) for line in register.differences(current, register.merged(current, entry))))
+        print(safe(f"lfgate: not written: entry {name!r} would change as above; pass --force to update it"),
+              file=sys.stderr)
+        return 1
     if not _write_checked(args, records, rows_of, report, mapping, inferred.entry, name, registry_path):
         return 1
     print(f"wrote {len(records)} {mapping.to} records to {args.output}")
     if args.register:
-        entry = dict({"file_name": file_name}, **inferred.entry)
         action = register.commit_entry(registry_path, name, entry, args.force)
         if action == "refused":
             return 1
