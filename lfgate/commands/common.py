@@ -29,8 +29,6 @@ def add_check_arguments(parser) -> None:
     parser.add_argument("--baseline", metavar="FILE", help="ignore the findings recorded in FILE")
     parser.add_argument("--exclude", metavar="GLOBS", help="comma-separated globs to skip (replaces the config's)")
     parser.add_argument("--extend-exclude", metavar="GLOBS", help="comma-separated globs to skip as well")
-    parser.add_argument("--force", action="store_true",
-                        help="let --output-file / --update-baseline overwrite a file that is not an lfgate report")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--config", metavar="FILE",
                        help="use this pyproject.toml or .lfgate.toml instead of the nearest one")
