@@ -14,7 +14,6 @@ import os
 import sys
 
 from lfgate.errors import UsageError
-from lfgate.reporters.safe import safe
 from lfgate.tools.registry_edit import check_editable
 
 OUTPUT_SUFFIXES = (".json", ".jsonl")
@@ -90,6 +89,8 @@ def run(args) -> int:
         inferred = infer(enumerate(records))
     except Inconsistent as err:  # cannot happen for records built here; keep the message if it ever does
         raise UsageError(f"internal: the converted records do not fit one entry: {err.render()}") from None
+
+    from lfgate.reporters.safe import safe
 
     entry = dict({"file_name": file_name}, **inferred.entry)
     if current is not None and current.get("file_name") == file_name and not args.force \

@@ -11,8 +11,6 @@ import platform
 import sys
 from typing import Dict, List, Optional
 
-from lfgate.reporters.safe import redact
-
 # Known-good versions for Ascend NPUs (LLaMA-Factory's NPU guide); on CUDA any recent torch works.
 KNOWN_GOOD = {
     "CANN": "8.0.RC1",
@@ -90,6 +88,7 @@ def hub_reachable(url: str, timeout: float) -> str:
 
 
 def collect(no_network: bool, timeout: float) -> dict:
+    from lfgate.reporters.safe import redact  # HF_ENDPOINT=https://user:pass@... is pasted into bug reports
     from lfgate.runner import devices
 
     machine = devices.detect()

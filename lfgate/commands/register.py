@@ -12,7 +12,6 @@ import json
 import sys
 
 from lfgate.diagnostics import display_path
-from lfgate.reporters.safe import safe
 from lfgate.tools.registry_edit import check_editable
 
 
@@ -30,6 +29,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from lfgate.reporters.safe import safe
     from lfgate.tools import register, validate
     from lfgate.tools.infer import Inconsistent
 
