@@ -71,7 +71,9 @@ def main(argv=None) -> int:
             return 2
         return int(args._run(args) or 0)
     except UsageError as err:
-        print(f"lfgate: error: {err}", file=sys.stderr)
+        from lfgate.sanitize import safe  # names and values in the message come from input
+
+        print(f"lfgate: error: {safe(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lfgate: interrupted", file=sys.stderr)

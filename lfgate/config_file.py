@@ -66,6 +66,11 @@ def _read(path: str) -> dict:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as err:
         raise UsageError(f"{path}: not valid TOML: {err}") from None
+    except UnicodeDecodeError as err:
+        raise UsageError(f"{path}: not valid UTF-8 (byte {err.start}); fix or remove the file, or pass "
+                         "--isolated") from None
+    except RecursionError:
+        raise UsageError(f"{path}: nested too deeply to be a configuration; pass --isolated to ignore it") from None
     except OSError as err:
         raise UsageError(f"cannot read {path}: {err.strerror}") from None
 
@@ -73,7 +78,7 @@ def _read(path: str) -> dict:
 # -- one parser per key: (value, where) -> value for Settings --------------------------------------------------
 
 
-def _codes(value, where):
+def _codes(value, where, known_only=True):
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -82,7 +87,26 @@ def _codes(value, where):
     bad = [c for c in codes if not CODE_PATTERN.match(c)]
     if bad:
         raise UsageError(f"{where}: {bad[0]!r} is not a rule code or prefix (`lfgate rules` lists them)")
+    if known_only:
+        check_known_codes(codes, where)
     return codes
+
+
+def check_known_codes(codes, where: str) -> None:
+    """A code or prefix that names no rule is a usage error with a did-you-mean: `select = ["DS1O1"]` would
+    otherwise select nothing and switch the whole gate off."""
+    import difflib
+
+    from lfgate.registry import all_rules
+
+    known = sorted(all_rules())
+    for code in codes:
+        if any(k.startswith(code) for k in known):
+            continue
+        prefixes = sorted({k[:n] for k in known for n in range(1, len(k) + 1)})
+        close = difflib.get_close_matches(code, prefixes, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else " (`lfgate rules` lists them)"
+        raise UsageError(f"{where}: {code!r} names no rule{hint}")
 
 
 def _globs(value, where):
@@ -104,7 +128,7 @@ def _severity(value, where):
 
 def _positive_int(value, where):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UsageError(f"{where} must be a whole number of at least 1, not {value!r}")
+        raise UsageError(f"{where} must be a whole number of at least 1, not {value!r}"[:300])
     return value
 
 
@@ -117,7 +141,8 @@ def _string(value, where):
 def _per_file_ignores(value, where):
     if not isinstance(value, dict):
         raise UsageError(f"{where} must be a table of glob = [codes], e.g. \"data/legacy/*\" = [\"DS101\"]")
-    return {glob: _codes(codes, f"{where}.{glob!r}") for glob, codes in value.items()}
+    # unknown codes here silence nothing and are reported as stale (SUP001), not refused
+    return {glob: _codes(codes, f"{where}.{glob!r}", False) for glob, codes in value.items()}
 
 
 # key in the file -> (Settings attribute, parser, resolve relative paths against the file's folder)

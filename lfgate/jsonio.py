@@ -13,5 +13,5 @@ def write_json(obj: Any, stream: IO[str]) -> None:
     try:
         stream.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2).decode("utf-8"))
     except TypeError:  # e.g. a lone surrogate from undecodable data: the standard encoder escapes it
-        json.dump(obj, stream, ensure_ascii=False, indent=2)
+        json.dump(obj, stream, ensure_ascii=True, indent=2)  # escaped, so a UTF-8 stream can hold it
     stream.write("\n")

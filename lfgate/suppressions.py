@@ -21,6 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import (
     TYPE_CHECKING,
+    Any,
     Callable,
     Counter as CounterType,
     Dict,
@@ -178,6 +179,8 @@ def _baseline_keys(baseline_path: str) -> Callable[[Diagnostic], BaselineKey]:
 def read_baseline(path: str) -> Tuple[CounterType[BaselineKey], Dict[BaselineKey, int]]:
     """(count per (file, code, sample), the line of each entry's "file" key) of a baseline file."""
     try:
+        if os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block the check forever
+            raise UsageError(f"baseline {path} is not a regular file")
         with open(path, encoding="utf-8") as f:
             text = f.read()
         data = json.loads(text)
@@ -185,6 +188,8 @@ def read_baseline(path: str) -> Tuple[CounterType[BaselineKey], Dict[BaselineKey
         raise UsageError(f"baseline {path} does not exist; create it with --update-baseline") from None
     except (OSError, ValueError) as err:
         raise UsageError(f"cannot read baseline {path}: {err}") from None
+    except RecursionError:
+        raise UsageError(f"cannot read baseline {path}: nested too deeply to be an lfgate baseline") from None
     findings = data.get("findings") if isinstance(data, dict) else None
     if not isinstance(findings, list):
         raise UsageError(f"{path} is not an lfgate baseline (no \"findings\" list); rewrite it with --update-baseline")
@@ -195,12 +200,24 @@ def read_baseline(path: str) -> Tuple[CounterType[BaselineKey], Dict[BaselineKey
     for index, item in enumerate(findings):
         try:
             key = (item["file"], item["code"], item.get("sample"))
-            counts[key] += int(item.get("count", 1))
-        except (TypeError, KeyError, ValueError):
-            raise UsageError(f"{path}: malformed baseline entry {item!r}; rewrite it with --update-baseline") from None
+            hash(key)
+            counts[key] += _count(item.get("count", 1))
+        except (TypeError, KeyError, ValueError, OverflowError):
+            shown = repr(item) if len(repr(item)) <= 200 else f"number {index}"
+            raise UsageError(f"{path}: malformed baseline entry {shown}; rewrite it with --update-baseline") from None
         if len(file_lines) == len(findings):
             lines.setdefault(key, file_lines[index])
     return counts, lines
+
+
+MAX_BASELINE_COUNT = 1 << 40  # no run has more findings; 1e309 is infinite
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_BASELINE_COUNT \
+            or value != int(value):
+        raise ValueError(value)
+    return int(value)
 
 
 def write_baseline(path: str, diagnostics: Iterable[Diagnostic]) -> int:
@@ -215,12 +232,18 @@ def write_baseline(path: str, diagnostics: Iterable[Diagnostic]) -> int:
     ordered = sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1], -1 if kv[0][2] is None else kv[0][2]))
     findings = [{"file": f, "code": c, "sample": s, "count": n, "message": messages[(f, c, s)]}
                 for (f, c, s), n in ordered]
-    try:
-        with open(path, "w", encoding="utf-8") as out:
-            write_json({"tool": "lfgate", "baseline": 1, "findings": findings}, out)
-    except OSError as err:
-        raise UsageError(f"cannot write baseline {path}: {err.strerror}") from None
+    from lfgate.tools.output import atomic_file
+
+    with atomic_file(path, force=True) as out:  # a full disk leaves the previous baseline whole
+        write_json({"tool": "lfgate", "baseline": 1, "findings": [_safe_entry(e) for e in findings]}, out)
     return sum(counts.values())
+
+
+def _safe_entry(entry: Dict[str, Any]) -> Dict[str, Any]:
+    """The recorded message, escaped and redacted like every report (the key fields stay as matched)."""
+    from lfgate.sanitize import safe
+
+    return dict(entry, message=safe(entry["message"]))
 
 
 def apply_baseline(diagnostics: Iterable[Diagnostic], path: str,

@@ -1,4 +1,5 @@
 import os
+import os
 import pathlib
 import shutil
 
@@ -66,5 +67,8 @@ def corpus(tmp_path):
     if not CORPUS.is_dir():
         oracle_missing("../shared/corpus/llamafactory is not available")
     target = tmp_path / "lf"
-    shutil.copytree(CORPUS, target)
+    # ../shared is laid out read-only: copy the contents, not the modes, so the copy is a normal writable project
+    shutil.copytree(CORPUS, target, copy_function=shutil.copyfile)
+    for folder, _, _ in os.walk(target):
+        os.chmod(folder, 0o755)
     return target

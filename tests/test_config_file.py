@@ -15,8 +15,8 @@ FULL = """
 line-length = 100
 
 [tool.lfgate]
-select = ["DS", "tr1"]
-ignore = ["DS105"]
+select = ["DS", "ty1"]
+ignore = ["DS104"]
 fail-on = "warning"
 exclude = ["legacy/*"]
 extend-exclude = ["scratch"]
@@ -34,7 +34,7 @@ llamafactory-version = "0.9.5"
 def test_reads_every_key_from_pyproject(tmp_path):
     write_project(tmp_path, {"pyproject.toml": FULL})
     s = config_file.load_settings(str(tmp_path))
-    assert s.select == ("DS", "TR1") and s.ignore == ("DS105",)
+    assert s.select == ("DS", "TY1") and s.ignore == ("DS104",)
     assert s.fail_on == Severity.WARNING
     assert s.exclude == ("legacy/*",) and s.extend_exclude == ("scratch",)
     assert s.all_excludes == ("legacy/*", "scratch")

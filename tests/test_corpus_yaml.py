@@ -65,7 +65,11 @@ def test_warnings_on_the_examples_are_the_recorded_decisions(newest):
     # its own model registry pairs these models with the _nothink templates.
     # LK033 (local model path missing): right. Two chat/export configs load saves/qwen3-4b/full/sft, which the
     # SFT example writes (run it first); one KTransformers example has the placeholder /path/to/DeepSeek-V3.1-source.
-    assert set().union(*warnings.values()) <= {"LK020", "LK033", "LK040", "LK050"}, warnings
+    # TY420 (adapter missing): right, as LK033: the nlg_eval predict config loads saves/llama3-8b/lora/sft, which
+    # the SFT example writes. TY412 (wandb without a login and no terminal): right where the tests run (no
+    # WANDB_API_KEY, no tty): the fp8 examples report to wandb. TY603 (v1 dataset list not a local file): right for
+    # this copy, which leaves out LLaMA-Factory's data/v1_*.yaml; with them there it is silent.
+    assert set().union(*warnings.values()) <= {"LK020", "LK033", "LK040", "LK050", "TY412", "TY420", "TY603"}, warnings
     assert {f for f, c in warnings.items() if "LK033" in c} == {
         "examples/inference/qwen3_full_sft.yaml", "examples/merge_lora/qwen3_full_sft.yaml",
         "examples/ktransformers/train_lora/deepseek_v3_int8_lora_sft_kt.yaml"}

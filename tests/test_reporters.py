@@ -84,7 +84,8 @@ def test_github_levels_title_and_escaping():
     by_file = {line.split("file=")[1].split(",")[0] if "file=" in line else None: line for line in lines}
     error = next(line for line in lines if "line=12" in line)
     assert error.startswith("::error file=data/chat.json,line=12,col=5,title=lfgate DS102::")
-    assert error.endswith("::100%25 broken:%0Aturn 2 is 'user'%0D%0Aafter 'user' (dataset chat, sample 3)")
+    # control characters from input are shown escaped (issue 17), so the annotation stays one line
+    assert error.endswith("::100%25 broken:\\nturn 2 is 'user'\\r\\nafter 'user' (dataset chat, sample 3)")
     assert "configs/train%2C v2.yaml" in by_file  # ',' in a property value is escaped
     assert any(line.startswith("::notice ") for line in lines)  # info -> notice
     assert any(line.startswith("::warning ") and "title=lfgate TR201" in line for line in lines)
@@ -176,7 +177,7 @@ def test_junit_one_suite_per_file_one_case_per_diagnostic_failing_at_the_failure
     assert chat.get("tests") == "2" and chat.get("failures") == "2"
     cases = chat.findall("testcase")
     assert len(cases) == 2 and all(c.find("failure") is not None for c in cases)
-    assert cases[0].find("failure").get("message") == "100% broken:\nturn 2 is 'user'\r\nafter 'user'"
+    assert cases[0].find("failure").get("message") == "100% broken:\\nturn 2 is 'user'\\r\\nafter 'user'"
     assert root.get("tests") == "5" and root.get("failures") == "2"  # the errors; warnings and infos pass
     info = suites["data/dataset_info.json"].find("testcase")
     assert info.find("failure") is None and "DI003 (info)" in info.find("system-out").text
@@ -209,7 +210,7 @@ def test_junit_clean_run_is_one_passing_case_and_bad_xml_characters_are_replaced
     assert case.find("failure") is None and root.get("failures") == "0"
     nasty = Report(diagnostics=[Diagnostic("DS102", Severity.ERROR, "nul \x00 byte", file="a.json", line=1)])
     failure = next(ET.fromstring(render("junit", nasty)).iter("failure"))
-    assert failure.get("message") == "nul \ufffd byte"
+    assert failure.get("message") == "nul \\x00 byte"  # escaped visibly (issue 17), never written raw
 
 
 def test_concise_is_one_line_per_diagnostic():

@@ -16,6 +16,8 @@ def add_arguments(parser) -> None:
     common.add_check_arguments(parser)
     parser.add_argument("--update-baseline", action="store_true",
                         help="record the current findings in the --baseline FILE (and report none of them)")
+    parser.add_argument("--force", action="store_true",
+                        help="let --output-file / --update-baseline overwrite a file that is not an lfgate report")
     parser.add_argument("--show-settings", action="store_true",
                         help="print the resolved settings (config file, then command line) and exit")
 
@@ -29,6 +31,8 @@ def run(args) -> int:
         sys.stdout.write(describe(settings))
         return 0
     from lfgate.validator.engine import run_check
+
+    common.guard_outputs(args, paths or ["."], settings)
 
     if args.update_baseline:
         report = common.update_baseline(lambda s: run_check(paths or ["."], s), settings)

@@ -40,8 +40,12 @@ def _items(text):
     return tuple(c.strip() for c in (text or "").split(",") if c.strip())
 
 
-def _codes(text):
-    return tuple(c.upper() for c in _items(text))
+def _codes(text, option="--select"):
+    from lfgate.config_file import check_known_codes
+
+    codes = tuple(c.upper() for c in _items(text))
+    check_known_codes(codes, option)
+    return codes
 
 
 def settings_from_args(args, overrides=None):
@@ -59,7 +63,7 @@ def settings_from_args(args, overrides=None):
     if getattr(args, "select", None):
         settings.select = _codes(args.select)
     if getattr(args, "ignore", None):
-        settings.ignore = _codes(args.ignore)
+        settings.ignore = _codes(args.ignore, "--ignore")
     if getattr(args, "fail_on", None):
         settings.fail_on = Severity.parse(args.fail_on)
     if getattr(args, "exclude", None):
@@ -82,17 +86,68 @@ def settings_from_args(args, overrides=None):
     return settings
 
 
+def files_read(paths, settings) -> set:
+    """Real paths of the files a check of paths reads: what discovery finds, and the local files the
+    registries found name (a report or baseline written over one of them would destroy the project)."""
+    import json
+
+    from lfgate.validator.project import discover
+
+    targets = discover(paths, settings.all_excludes)
+    found = set(targets.configs) | set(targets.registries) | set(targets.data_files)
+    for registry in targets.registries:
+        try:
+            with open(registry, "rb") as f:
+                entries = json.loads(f.read(1 << 24))
+        except (OSError, ValueError, RecursionError):
+            continue
+        folder = os.path.dirname(registry)
+        for entry in entries.values() if isinstance(entries, dict) else ():
+            name = entry.get("file_name") if isinstance(entry, dict) else None
+            if isinstance(name, str) and "\0" not in name:
+                found.add(os.path.join(folder, name))
+    return {os.path.realpath(p) for p in found}
+
+
+def guard_output(path: str, read: set, force: bool, what: str = "the report") -> None:
+    """Refuse to write what over a file the check reads (even with --force), through a symlink, or over an
+    existing file that is not lfgate's own output unless forced."""
+    from lfgate.tools import output
+
+    if os.path.realpath(path) in read:
+        raise UsageError(f"{path} is read by this check; write {what} to another file")
+    output.refuse_special(path)
+    if os.path.exists(path) and not force and not output.is_own_output(path):
+        raise UsageError(f"{path} exists and is not an lfgate report or baseline; pass --force to overwrite it")
+
+
+def guard_outputs(args, paths, settings) -> None:
+    """Check every file this run will write before it starts, so a refusal costs nothing."""
+    targets = [(getattr(args, "output_file", None), "the report")]
+    if getattr(args, "update_baseline", False):
+        targets.append((settings.baseline, "the baseline"))
+    targets = [(p, what) for p, what in targets if p]
+    if targets:
+        read = files_read(paths, settings)
+        for path, what in targets:
+            guard_output(path, read, getattr(args, "force", False), what)
+
+
+def write_output(path: str, render) -> None:
+    """render(stream) into path atomically (a failure leaves the previous file whole)."""
+    from lfgate.tools.output import atomic_file
+
+    with atomic_file(path, force=True) as out:
+        render(out)
+
+
 def emit(report, args, settings) -> None:
     from lfgate import reporters
 
     reporter = reporters.get(args.format)
     report.fail_on = settings.fail_on
     if args.output_file:
-        try:
-            with open(args.output_file, "w", encoding="utf-8") as out:
-                reporter.render(report, out, color=False)
-        except OSError as err:
-            raise UsageError(f"cannot write {args.output_file}: {err.strerror}") from None
+        write_output(args.output_file, lambda out: reporter.render(report, out, color=False))
     else:
         color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
         reporter.render(report, sys.stdout, color=color)

@@ -62,7 +62,12 @@ def run(args) -> int:
     if os.path.abspath(args.output) == os.path.abspath(args.input):
         raise UsageError("the output must not be the input file")
     output.refuse_overwrite(args.output, args.force)
-    columns, rows = table.read_rows(args.input, args.sheet)
+    try:
+        columns, rows = table.read_rows(args.input, args.sheet)
+    except (table.MissingExtra, table.TooLarge) as err:
+        # Not a usage error: the command line is right, this machine or this file cannot do it (exit 1).
+        print(f"lfgate: cannot convert {args.input}: {err}", file=sys.stderr)
+        return 1
     mapping = _mapping(args, columns)
     wheres = [filters.parse_where(text, columns) for text in args.where]
     report, rows_of, records = _convert(args, rows, mapping, wheres)
@@ -77,6 +82,7 @@ def run(args) -> int:
     file_name = register.file_name_for(args.output, registry_path)
     current = None
     if args.register:
+        register.check_name(name)
         check_editable(registry_path)
         current = register.guard_existing(registry_path, name, file_name, args.force)
     try:
@@ -84,14 +90,22 @@ def run(args) -> int:
     except Inconsistent as err:  # cannot happen for records built here; keep the message if it ever does
         raise UsageError(f"internal: the converted records do not fit one entry: {err.render()}") from None
 
+    from lfgate.sanitize import safe
+
+    entry = dict({"file_name": file_name}, **inferred.entry)
+    if current is not None and current.get("file_name") == file_name and not args.force \
+            and register.merged(current, entry) != current:
+        print("\n".join(safe(line) for line in register.differences(current, register.merged(current, entry))))
+        print(safe(f"lfgate: not written: entry {name!r} would change as above; pass --force to update it"),
+              file=sys.stderr)
+        return 1
     if not _write_checked(args, records, rows_of, report, mapping, inferred.entry, name, registry_path):
         return 1
     print(f"wrote {len(records)} {mapping.to} records to {args.output}")
     if args.register:
-        from lfgate.tools.registry_edit import write_entry
-
-        entry = dict({"file_name": file_name}, **inferred.entry, **register.kept_keys(current))
-        action = write_entry(registry_path, name, entry)
+        action = register.commit_entry(registry_path, name, entry, args.force)
+        if action == "refused":
+            return 1
         print(f"{action} entry {name!r} in {registry_path}")
     return 0
 

@@ -88,6 +88,7 @@ def hub_reachable(url: str, timeout: float) -> str:
 
 
 def collect(no_network: bool, timeout: float) -> dict:
+    from lfgate.sanitize import redact  # HF_ENDPOINT=https://user:pass@... is pasted into bug reports
     from lfgate.runner import devices
 
     machine = devices.detect()
@@ -96,7 +97,7 @@ def collect(no_network: bool, timeout: float) -> dict:
         "packages": versions_table(machine.kind),
         "devices": {"kind": machine.kind, "count": machine.count, "names": machine.names, "bf16": machine.bf16,
                     "fp16": machine.fp16, "notes": machine.notes},
-        "env": {name: os.environ[name] for name in ENV_VARS if name in os.environ},
+        "env": {name: redact(os.environ[name]) for name in ENV_VARS if name in os.environ},
     }
     info["llamafactory_pins"] = _pins()
     if not no_network:

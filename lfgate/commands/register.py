@@ -24,25 +24,28 @@ def add_arguments(parser) -> None:
                              "beside it)")
     parser.add_argument("--dry-run", action="store_true", help="show the entry, write nothing")
     parser.add_argument("--force", action="store_true",
-                        help="replace an entry of that name for another file; register despite check errors")
+                        help="replace an entry of that name for another file, or change an existing entry for this "
+                             "file (keys you wrote are kept); register despite check errors")
 
 
 def run(args) -> int:
+    from lfgate.sanitize import safe
     from lfgate.tools import register, validate
     from lfgate.validator.infer import Inconsistent
 
     try:
         plan = register.plan(args.file, args.name, args.dataset_info, args.force)
     except register.Unreadable as err:
-        print(f"lfgate: cannot register {args.file}: {err}", file=sys.stderr)
+        print(safe(f"lfgate: cannot register {args.file}: {err}"), file=sys.stderr)
         return 1
     except Inconsistent as err:
-        print(f"lfgate: cannot register {args.file}: {err.render()}", file=sys.stderr)
+        print("\n".join(safe(line) for line in f"lfgate: cannot register {args.file}: {err.render()}".split("\n")),
+              file=sys.stderr)
         return 1
     check_editable(plan.registry_path)
-    print(f"{args.file}: {plan.inferred.samples} records, {plan.inferred.description}")
-    print(f"entry {plan.name!r} for {display_path(plan.registry_path)}:")
-    print(json.dumps({plan.name: plan.entry}, ensure_ascii=False, indent=2))
+    print(safe(f"{args.file}: {plan.inferred.samples} records, {plan.inferred.description}"))
+    print(safe(f"entry {plan.name!r} for {display_path(plan.registry_path)}:"))
+    print("\n".join(map(safe, json.dumps({plan.name: plan.entry}, ensure_ascii=False, indent=2).split("\n"))))
     raw = {k: v for k, v in plan.entry.items() if k != "file_name"}
     found = validate.check_file(args.file, raw, plan.name, plan.registry_path, stage=plan.stage)
     if found:
@@ -54,11 +57,11 @@ def run(args) -> int:
         return 1
     if args.dry_run:
         return 0
-    from lfgate.tools.registry_edit import write_entry
-
     others = register.other_names(plan.registry_path, plan.name, plan.entry["file_name"])
-    action = write_entry(plan.registry_path, plan.name, plan.entry)
+    action = register.commit_entry(plan.registry_path, plan.name, plan.entry, args.force)
+    if action == "refused":
+        return 1
     if others:
-        print(f"note: {plan.entry['file_name']} is also registered as {', '.join(map(repr, others))}")
+        print(safe(f"note: {plan.entry['file_name']} is also registered as {', '.join(map(repr, others))}"))
     print(f"{action} entry {plan.name!r} in {display_path(plan.registry_path)}")
     return 0

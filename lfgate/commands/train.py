@@ -47,6 +47,7 @@ def run(args) -> int:
 
     path, overrides = _config_path(args)
     settings = common.settings_from_args(args, overrides)
+    common.guard_outputs(args, [path], settings)
     checker = Checker(settings)
     report = checker.run([path], finalize=False)  # finalized below, with the RN findings
     try:
@@ -148,14 +149,14 @@ def _emit(report, args, settings, plan) -> None:
 
     if args.format == "json":
         from lfgate.reporters.json_format import to_object
+        from lfgate.sanitize import clean_report
 
-        obj = to_object(report)
+        obj = to_object(clean_report(report))
         if plan is not None:
             obj["plan"] = plan
         text = json.dumps(obj, ensure_ascii=False, indent=2) + "\n"
         if args.output_file:
-            with open(args.output_file, "w", encoding="utf-8") as f:
-                f.write(text)
+            common.write_output(args.output_file, lambda f: f.write(text))
         else:
             sys.stdout.write(text)
         return

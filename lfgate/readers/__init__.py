@@ -38,11 +38,11 @@ def iter_file(path: str) -> Iterator[Union[Record, Problem]]:
         return iter_json_records(path)
     from lfgate.readers import tabular
     if kind == "csv":
-        return tabular.iter_csv(path)
+        return tabular.needing_extra(path, tabular.iter_csv(path))
     if kind == "parquet":
-        return tabular.iter_parquet(path)
+        return tabular.needing_extra(path, tabular.iter_parquet(path))
     if kind == "arrow":
-        return tabular.iter_arrow(path)
+        return tabular.needing_extra(path, tabular.iter_arrow(path))
     if kind == "text":
         return tabular.iter_text(path)
     raise ValueError(f"not a dataset file LLaMA-Factory loads: {path}")

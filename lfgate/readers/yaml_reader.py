@@ -226,8 +226,10 @@ class _Converter:
         result: Dict[Any, Any] = {}
         seen: Dict[Any, Any] = {}
         merged: Dict[Any, Any] = {}
+        merge_mark = None
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE:  # `<<: *base` (SafeLoader's merge key): explicit keys win
+                merge_mark = merge_mark or _mark(key_node)
                 for source in (value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]):
                     value = self.convert(source, None)  # positions stay with the anchor's own keys
                     if isinstance(value, dict):
@@ -260,6 +262,9 @@ class _Converter:
                 self.doc.value_positions.setdefault(child, _mark(value_node))
             result[key] = self.convert(value_node, child)
         for k, v in merged.items():
+            if k not in result and path is not None:  # a merged key is found at its `<<:` line
+                self.doc.key_positions.setdefault(path + (k,), merge_mark)
+                self.doc.value_positions.setdefault(path + (k,), merge_mark)
             result.setdefault(k, v)
         return result
 

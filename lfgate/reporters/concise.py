@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lfgate.reporters import where
+from lfgate.sanitize import clean_report
 
 
 def line(d) -> str:
@@ -12,5 +13,6 @@ def line(d) -> str:
 
 
 def render(report, stream, color: bool = False) -> None:
+    report = clean_report(report)
     for d in report.sorted():
         stream.write(line(d) + "\n")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from lfgate.diagnostics import Severity
 from lfgate.reporters import where
+from lfgate.sanitize import clean_report
 
 COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 
@@ -39,5 +40,6 @@ def command(d) -> str:
 
 
 def render(report, stream, color: bool = False) -> None:
+    report = clean_report(report)
     for d in report.sorted():
         stream.write(command(d) + "\n")

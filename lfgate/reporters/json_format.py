@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lfgate import __version__
 from lfgate.jsonio import write_json  # noqa: F401  (sarif.py imports it from here)
+from lfgate.sanitize import clean_report
 
 
 def to_object(report) -> dict:
@@ -16,4 +17,4 @@ def to_object(report) -> dict:
 
 
 def render(report, stream, color: bool = False) -> None:
-    write_json(to_object(report), stream)
+    write_json(to_object(clean_report(report)), stream)

@@ -13,6 +13,7 @@ from collections import defaultdict
 from xml.sax.saxutils import escape, quoteattr
 
 from lfgate.reporters import where
+from lfgate.sanitize import clean_report
 
 # Characters XML 1.0 cannot hold at all (dataset text may contain them): replaced, never written.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -43,6 +44,7 @@ def _case_name(d) -> str:
 
 def render(report, stream, color: bool = False) -> None:
     fail_on = report.fail_on
+    report = clean_report(report)
     groups = defaultdict(list)
     for d in report.sorted():
         groups[where.path(d) or "<project>"].append(d)

@@ -14,6 +14,7 @@ from lfgate import __version__, ruledoc
 from lfgate.diagnostics import Severity
 from lfgate.reporters import where
 from lfgate.reporters.json_format import write_json
+from lfgate.sanitize import clean_report
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
@@ -75,4 +76,4 @@ def to_object(report, rules=None) -> dict:
 
 
 def render(report, stream, color: bool = False, rules=None) -> None:
-    write_json(to_object(report, rules), stream)
+    write_json(to_object(clean_report(report), rules), stream)

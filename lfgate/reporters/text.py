@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import itertools
 import linecache
+import os
+import stat
 from collections import defaultdict
 
 from lfgate.diagnostics import Severity
 from lfgate.reporters import where
+from lfgate.sanitize import clean, environment_secrets, safe
 
 PLACES_PER_RULE = 5  # a million bad records must not print a million lines
 STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -18,9 +21,34 @@ def _place(d) -> str:
     return where.position(d) + (f" ({extra})" if extra else "")
 
 
+PSEUDO_FILE_SYSTEMS = ("/proc", "/sys", "/dev")
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def may_quote(file: str) -> bool:
+    """Whether a line of file may be shown: a regular file inside the project (the working directory), or
+    reached with no symlink at all. A symlink out of the project (to /proc/self/environ, ~/.netrc) never is.
+    Lines lfgate put in linecache itself (convert's output, shown under its final name) are its own."""
+    cached = linecache.cache.get(file)
+    if cached is not None and len(cached) == 4 and cached[1] is None:
+        return True
+    try:
+        if not stat.S_ISREG(os.stat(file).st_mode):
+            return False
+    except (OSError, ValueError):
+        return False
+    real = os.path.realpath(file)
+    if any(_inside(real, top) for top in PSEUDO_FILE_SYSTEMS):
+        return False
+    return _inside(real, os.path.realpath(os.getcwd())) or real == os.path.abspath(file)
+
+
 def _frame(d, width: int = 160):
     """The offending line and a caret under the column, when the file has lines."""
-    if not d.file or d.line is None:
+    if not d.file or d.line is None or not may_quote(d.file):
         return None
     text = linecache.getline(d.file, d.line).rstrip("\n")
     if not text:
@@ -29,7 +57,7 @@ def _frame(d, width: int = 160):
     if len(text) > width:  # long JSONL lines: show a window around the column
         start = max(0, col - 1 - width // 2)
         text, col = ("…" + text[start:start + width] + "…"), col - start + 1
-    return f"{d.line:>6} | {text}\n       | {' ' * (col - 1)}^"
+    return f"{d.line:>6} | {safe(text)}\n       | {' ' * (col - 1)}^"
 
 
 def render(report, stream, color: bool = False) -> None:
@@ -39,22 +67,24 @@ def render(report, stream, color: bool = False) -> None:
     console = Console(file=stream, force_terminal=color, no_color=not color, highlight=False, soft_wrap=True,
                       width=200 if not color else None)
     groups = defaultdict(list)
+    secrets = environment_secrets()
     for d in report.sorted():
         groups[(d.code, d.severity)].append(d)
     order = sorted(groups, key=lambda k: (-k[1], k[0]))
     for code, severity in order:
         items = groups[(code, severity)]
-        first = items[0]
+        shown = [clean(d, secrets) for d in itertools.islice(items, PLACES_PER_RULE)]  # only what is printed
+        first = shown[0]
         style = STYLE[severity]
         console.print(f"[{style}]{severity}[/] [bold]{code}[/] {escape(first.message)}"
                       + (f"  [dim]({len(items)} occurrences)[/]" if len(items) > 1 else ""))
-        for d in itertools.islice(items, PLACES_PER_RULE):
+        for d in shown:
             console.print(f"  --> {escape(_place(d))}")
             if d is not first and d.message != first.message:
                 console.print(f"      {escape(d.message)}")
-            frame = _frame(d)
-            if frame and d is first:
-                console.print(escape(frame), style="dim")
+        frame = _frame(items[0])  # the original path: the file as it is named on disk
+        if frame:
+            console.print(escape(frame), style="dim")
         if len(items) > PLACES_PER_RULE:
             console.print(f"  … and {len(items) - PLACES_PER_RULE} more (see --format json for all)")
         console.print()

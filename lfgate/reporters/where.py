@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 from lfgate.diagnostics import display_path
@@ -13,7 +14,8 @@ def path(d) -> Optional[str]:
     if d.file and d.file.startswith("<") and d.file.endswith(">"):
         return None
     shown = display_path(d.file)
-    return shown.replace("\\", "/") if shown else None
+    # only the separator: a backslash is an ordinary file name character on POSIX (and in escaped names)
+    return shown.replace(os.sep, "/") if shown else None
 
 
 def position(d) -> str:

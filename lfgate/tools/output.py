@@ -1,9 +1,15 @@
-"""Writing files safely: never over an existing file without --force, never half-written (temp file + replace)."""
+"""Writing files safely. Every file lfgate writes (--output-file, the baseline, stats --plot, convert's output,
+dataset_info.json) goes through ``atomic_write``: a temp file in the same folder, fsync, ``os.replace``. A
+failure (a full disk, an encoding error, an interrupt) leaves the old file as it was and no temp file behind.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import stat
 import tempfile
+from contextlib import contextmanager
 
 from lfgate.errors import UsageError
 
@@ -15,48 +21,122 @@ def temp_path_for(path: str) -> str:
     try:
         os.makedirs(folder, exist_ok=True)
         fd, temp = tempfile.mkstemp(prefix=f".{base}.", suffix=f".tmp{ext}", dir=folder)
-    except OSError as err:
-        raise UsageError(f"cannot write in {folder}: {err.strerror}") from None
+    except (OSError, ValueError) as err:
+        raise UsageError(f"cannot write in {folder}: {getattr(err, 'strerror', None) or err}") from None
     os.close(fd)
     return temp
 
 
 def refuse_overwrite(path: str, force: bool) -> None:
-    if os.path.exists(path) and not force:
+    if os.path.lexists(path) and not force:
         raise UsageError(f"{path} exists; pass --force to overwrite it")
 
 
-def atomic_write(path: str, text: str, *, force: bool = False) -> None:
-    """Write text (UTF-8, newlines as given) to path through a temp file and os.replace."""
+def refuse_special(path: str) -> None:
+    """Never write through a symlink, nor over a folder, pipe, device or socket."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: {err.strerror}") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise UsageError(f"{path} is a symlink (to {os.path.realpath(path)}); lfgate does not write through links: "
+                         "name the file itself")
+    if not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"{path} is not a regular file; name a file to write")
+
+
+def refuse_read_only(path: str) -> None:
+    """A file its owner made read-only stays untouched: replacing it would bypass the protection."""
+    # The mode bits as well as access(): root may write anything, but a 444 file still says "do not edit".
+    if os.path.exists(path) and (not os.stat(path).st_mode & 0o222 or not os.access(path, os.W_OK)):
+        raise UsageError(f"{path} is read-only; make it writable (chmod u+w) if lfgate should edit it")
+
+
+def _fsync(fd: int) -> None:
+    os.fsync(fd)
+
+
+@contextmanager
+def atomic_file(path: str, mode: str = "w", *, force: bool = False):
+    """Yield a file object; on a clean exit its content replaces path atomically, keeping path's mode and owner.
+    On any exception the temp file is removed and path is untouched."""
     refuse_overwrite(path, force)
+    refuse_read_only(path)
     temp = temp_path_for(path)
     try:
-        with open(temp, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        kwargs = {"encoding": "utf-8", "newline": ""} if "b" not in mode else {}
+        with open(temp, mode, **kwargs) as f:
+            yield f
+            f.flush()
+            _fsync(f.fileno())
         _keep_mode(path, temp)
         os.replace(temp, path)
     except OSError as err:
         _remove(temp)
-        raise UsageError(f"cannot write {path}: {err.strerror}") from None
+        raise UsageError(f"cannot write {path}: {err.strerror or err}") from None
+    except BaseException:
+        _remove(temp)
+        raise
+    _sync_folder(path)
+
+
+def atomic_write(path: str, data, *, force: bool = False) -> None:
+    """Write text (UTF-8, newlines as given) or bytes to path atomically."""
+    with atomic_file(path, "wb" if isinstance(data, bytes) else "w", force=force) as f:
+        f.write(data)
 
 
 def _keep_mode(path: str, temp: str) -> None:
-    # mkstemp creates 0600 files; keep the existing file's mode, else the usual 0666 & ~umask.
+    # mkstemp creates 0600 files; keep the existing file's mode and owner, else the usual 0666 & ~umask.
     if os.path.exists(path):
-        os.chmod(temp, os.stat(path).st_mode & 0o7777)
+        st = os.stat(path)
+        os.chmod(temp, st.st_mode & 0o7777)
+        if hasattr(os, "chown") and (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
+            try:
+                os.chown(temp, st.st_uid, st.st_gid)
+            except OSError:  # only root may give a file away; the group may still be kept
+                try:
+                    os.chown(temp, -1, st.st_gid)
+                except OSError:
+                    pass
     else:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temp, 0o666 & ~umask)
 
 
-def commit(temp: str, path: str) -> None:
-    """Move a finished temp file into place (atomic on one file system)."""
+def _sync_folder(path: str) -> None:
+    """Make the rename itself durable (best effort: not every file system lets a folder be opened)."""
     try:
+        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def commit(temp: str, path: str) -> None:
+    """Move a finished temp file into place (atomic on one file system), flushed to disk first."""
+    try:
+        refuse_read_only(path)
+    except UsageError:
+        _remove(temp)
+        raise
+    try:
+        with open(temp, "rb+") as f:
+            _fsync(f.fileno())
         _keep_mode(path, temp)
         os.replace(temp, path)
     except OSError as err:
-        raise UsageError(f"cannot write {path}: {err.strerror}") from None
+        _remove(temp)
+        raise UsageError(f"cannot write {path}: {err.strerror or err}") from None
+    _sync_folder(path)
 
 
 def _remove(path: str) -> None:
@@ -67,3 +147,27 @@ def _remove(path: str) -> None:
 
 
 remove = _remove
+
+# -- is this file lfgate's own output? ------------------------------------------------------------------------
+_HEAD = 1 << 16
+_OWN_MARKERS = ('"tool": "lfgate"', '"tool":"lfgate"', '"name": "lfgate"', '<testsuites name="lfgate"')
+_OWN_LINE = re.compile(r"^(::(error|warning|notice) .*title=lfgate |.*: [A-Z]{2,4}\d{3} |(ok|failed): \d+ errors, )")
+
+
+def is_own_output(path: str) -> bool:
+    """Whether an existing file looks like a report or baseline lfgate wrote (so rewriting it is expected).
+    An empty file counts as one; anything lfgate cannot read does not."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_HEAD)
+            size = os.fstat(f.fileno()).st_size
+            tail = head if size <= _HEAD else (f.seek(size - 4096), f.read())[1]
+    except OSError:
+        return False
+    if not head.strip():
+        return True
+    text, last = head.decode("utf-8", "replace"), tail.decode("utf-8", "replace")
+    if any(marker in text for marker in _OWN_MARKERS):
+        return True
+    lines = [line for line in last.splitlines() if line.strip()]
+    return bool(lines) and bool(_OWN_LINE.match(lines[-1]))

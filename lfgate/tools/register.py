@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 from dataclasses import dataclass
 from typing import Iterator, Optional, Tuple
 
@@ -31,6 +33,13 @@ def iter_values(path: str) -> Iterator[Tuple[int, object]]:
 def _fatal(problem) -> bool:
     # A BOM or an empty text line is read fine by LLaMA-Factory; everything else stops it.
     return getattr(problem, "kind", "") not in ("bom", "empty-line-text")
+
+
+def _regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def stage_of(entry: dict) -> str:
@@ -76,7 +85,7 @@ def existing_entry(registry_path: str, name: str) -> Optional[dict]:
     try:
         with open(registry_path, encoding="utf-8") as f:
             data = json.load(f)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     value = data.get(name) if isinstance(data, dict) else None
     return value if isinstance(value, dict) else None
@@ -98,11 +107,89 @@ def other_names(registry_path: str, name: str, file_name: str) -> list:
     try:
         with open(registry_path, encoding="utf-8") as f:
             data = json.load(f)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return []
     if not isinstance(data, dict):
         return []
     return [k for k, v in data.items() if k != name and isinstance(v, dict) and v.get("file_name") == file_name]
+
+
+def check_name(name: str) -> None:
+    """A name a training config can reference: LLaMA-Factory splits `dataset:` on commas and strips each name."""
+    import re
+
+    if not name or name != name.strip():
+        raise UsageError(f"dataset name {name!r}: empty or with spaces around it, so no config can name it")
+    if "," in name:
+        raise UsageError(f"dataset name {name!r} contains a comma: LLaMA-Factory splits `dataset:` on commas, so no "
+                         "config can reference it; choose another --name")
+    if re.search("[\x00-\x1f\x7f\ud800-\udfff]", name):
+        from lfgate.sanitize import escape
+
+        raise UsageError(f"dataset name {escape(name)!r} holds control characters or undecodable bytes; choose "
+                         "another --name")
+
+
+def merged(current: Optional[dict], new: dict) -> dict:
+    """The entry to write over current: new's keys win, every key the user wrote that new lacks is kept
+    (columns.system, split, num_samples, tags...)."""
+    if not current:
+        return dict(new)
+    out = dict(current)
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(current.get(key), dict):
+            out[key] = dict(current[key], **value)
+        else:
+            out[key] = value
+    return out
+
+
+def differences(current: dict, new: dict, prefix: str = "") -> list:
+    """Lines `key: old -> new` for what writing new over current would change."""
+    lines = []
+    for key in list(current) + [k for k in new if k not in current]:
+        old, value = current.get(key, _ABSENT), new.get(key, _ABSENT)
+        if isinstance(old, dict) and isinstance(value, dict):
+            lines.extend(differences(old, value, f"{prefix}{key}."))
+        elif old != value:
+            lines.append(f"  {prefix}{key}: {_shown(old)} -> {_shown(value)}")
+    return lines
+
+
+_ABSENT = object()
+
+
+def _shown(value) -> str:
+    return "(absent)" if value is _ABSENT else json.dumps(value, ensure_ascii=False)
+
+
+def commit_entry(registry_path: str, name: str, entry: dict, force: bool) -> str:
+    """Under the registry's lock: re-read the entry (a parallel run may have written it), and write entry unless
+    that would change an existing one without force. Returns 'added', 'updated', 'unchanged' or 'refused'
+    (after printing what would change)."""
+    import sys
+
+    from lfgate.tools.registry_edit import locked, write_entry
+
+    with locked(registry_path):
+        current = existing_entry(registry_path, name)
+        if current is not None and current.get("file_name") != entry["file_name"]:
+            if not force:
+                raise UsageError(f"{registry_path} already has an entry {name!r} for {current.get('file_name')!r}; "
+                                 "choose another --name, or pass --force to replace it")
+            entry = dict(entry, **kept_keys(current))
+        if current is not None and current.get("file_name") == entry["file_name"]:
+            entry = merged(current, entry)
+            if entry == current:
+                return "unchanged"
+            from lfgate.sanitize import safe
+
+            print(safe(f"entry {name!r} is already registered; updating it would change:"))
+            print("\n".join(safe(line) for line in differences(current, entry)))
+            if not force:
+                print(f"lfgate: entry {name!r} not changed; pass --force to update it", file=sys.stderr)
+                return "refused"
+        return write_entry(registry_path, name, entry)
 
 
 def kept_keys(current: Optional[dict]) -> dict:
@@ -123,11 +210,15 @@ def plan(data_path: str, name: Optional[str], registry_path: Optional[str], forc
     """Read and infer; raises Unreadable or Inconsistent (the command shows them) or UsageError."""
     if not os.path.exists(data_path):
         raise UsageError(f"{data_path} does not exist")
+    if not (os.path.isdir(data_path) or _regular(data_path)):
+        raise UsageError(f"{data_path} is not a regular file (a pipe, device or socket): nothing to register")
     registry_path = registry_path or default_registry(data_path)
     name = name or dataset_name(data_path)
+    check_name(name)
     file_name = file_name_for(data_path, registry_path)
     current = guard_existing(registry_path, name, file_name, force)
     inferred = infer(iter_values(data_path))
-    entry = dict({"file_name": file_name}, **inferred.entry, **kept_keys(current))
+    new = dict({"file_name": file_name}, **inferred.entry)
+    entry = merged(current, new) if current and current.get("file_name") == file_name else new
     return Plan(name, registry_path, entry, inferred, stage_of(inferred.entry))
 

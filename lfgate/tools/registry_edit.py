@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
@@ -134,31 +136,81 @@ def upsert(text: str, name: str, entry: dict) -> Tuple[str, str]:
     return text[:layout.open_brace + 1] + body + text[layout.close_brace:], "added"
 
 
+def target_of(registry_path: str) -> str:
+    """The file an edit must change: a symlinked registry (a shared one) is edited where it lies, through the
+    link; a pipe, device or folder is refused (reading a FIFO would block forever); so is a read-only file."""
+    from lfgate.tools.output import refuse_read_only
+
+    target = os.path.realpath(registry_path)
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        if os.path.islink(registry_path):
+            raise UsageError(f"{registry_path} is a symlink to {target}, which does not exist") from None
+        return target
+    except OSError as err:
+        raise UsageError(f"cannot read {registry_path}: {err.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"{registry_path} is not a regular file (a folder, pipe, device or socket)")
+    refuse_read_only(target)
+    return target
+
+
+def read_text(registry_path: str) -> str:
+    """The registry's text ('{}' when it does not exist yet or is blank)."""
+    target = target_of(registry_path)
+    if not os.path.exists(target):
+        return "{}\n"
+    try:
+        with open(target, encoding="utf-8", newline="") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError(f"cannot read {registry_path}: {err}") from None
+    return text if text.strip() else "{}\n"
+
+
 def check_editable(registry_path: str) -> None:
     """Raise UsageError now if write_entry would fail on this registry (so nothing else is written first)."""
     write_entry(registry_path, "", {}, dry_run=True)
 
 
+@contextmanager
+def locked(registry_path: str):
+    """Hold an exclusive lock on a sidecar file beside the (real) registry for a whole read-modify-write, so
+    parallel `register` runs each see the others' entries (10 parallel runs lost 3 to 7 entries without it)."""
+    target = target_of(registry_path)
+    folder, base = os.path.split(target)
+    lock_path = os.path.join(folder, f".{base}.lock")
+    try:
+        import fcntl
+    except ImportError:  # Windows: no fcntl; the edit stays atomic, only parallel runs are not serialised
+        yield
+        return
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as err:
+        raise UsageError(f"cannot lock {registry_path} ({lock_path}): {err.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock; the empty lock file stays for the next run
+
+
 def write_entry(registry_path: str, name: str, entry: dict, dry_run: bool = False) -> str:
     """Add or update `name` in registry_path (created when absent), atomically. Returns 'added'/'updated'."""
-    if os.path.exists(registry_path):
-        try:
-            with open(registry_path, encoding="utf-8", newline="") as f:
-                text = f.read()
-        except (OSError, UnicodeDecodeError) as err:
-            raise UsageError(f"cannot read {registry_path}: {err}") from None
-        if not text.strip():
-            text = "{}\n"
-    else:
-        text = "{}\n"
+    text = read_text(registry_path)
     try:
         new_text, action = upsert(text, name, entry)
     except ValueError as err:
         raise UsageError(f"{registry_path} is not a JSON object ({err}); `lfgate check {registry_path}` "
                          "shows where, fix it first") from None
+    except RecursionError:
+        raise UsageError(f"{registry_path} is nested too deeply to edit; `lfgate check {registry_path}` shows "
+                         "where") from None
     if dry_run:
         return action
     from lfgate.tools.output import atomic_write
 
-    atomic_write(registry_path, new_text, force=True)
+    atomic_write(target_of(registry_path), new_text, force=True)
     return action

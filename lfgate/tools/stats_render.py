@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import List
 
+from lfgate.errors import UsageError
 from lfgate.tools.stats import PERCENTILES
 
 BAR_WIDTH = 40
 
 
 def to_json(stats_list, stream) -> None:
-    json.dump({"datasets": [s.to_dict() for s in stats_list]}, stream, ensure_ascii=False, indent=2)
-    stream.write("\n")
+    obj = {"datasets": [s.to_dict() for s in stats_list]}
+    text = json.dumps(obj, ensure_ascii=False, indent=2)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from the data: escaped, so the document stays valid UTF-8
+        text = json.dumps(obj, ensure_ascii=True, indent=2)
+    stream.write(text + "\n")
 
 
 def _pct(part: int, whole: int) -> str:
@@ -21,8 +28,13 @@ def _pct(part: int, whole: int) -> str:
 
 def to_text(stats_list, stream, color: bool = False) -> None:
     from rich.console import Console
-    from rich.markup import escape
+    from rich.markup import escape as markup_escape
     from rich.table import Table
+
+    from lfgate.sanitize import safe
+
+    def escape(text):  # names, roles and placeholders come from the data: control characters escaped first
+        return markup_escape(safe(text))
 
     console = Console(file=stream, force_terminal=color, no_color=not color, highlight=False, soft_wrap=True,
                       width=None if color else 120)
@@ -77,7 +89,15 @@ def histogram_lines(hist: dict, cutoff_len=None) -> List[str]:
 
 
 def plot(stats_list, path: str) -> None:
-    """Save the total-length histograms (one panel per dataset) with a line at cutoff_len, as PNG."""
+    """Save the total-length histograms (one panel per dataset) with a line at cutoff_len, as PNG, atomically;
+    never through a symlink, never over a file that is not a PNG."""
+    import io
+
+    from lfgate.tools import output
+
+    output.refuse_special(path)
+    if os.path.exists(path) and not _is_png(path):
+        raise UsageError(f"{path} exists and is not a PNG image; choose another --plot file")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -95,5 +115,16 @@ def plot(stats_list, path: str) -> None:
         ax.set_xlabel(f"prompt + response length ({stats.unit})")
         ax.set_ylabel("samples")
     fig.tight_layout()
-    fig.savefig(path, format="png", dpi=100)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
+    output.atomic_write(path, buffer.getvalue(), force=True)
+
+
+def _is_png(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return False
+    return head in (b"", b"\x89PNG\r\n\x1a\n")

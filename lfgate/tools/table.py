@@ -13,6 +13,18 @@ from typing import Dict, List, Optional, Tuple
 from lfgate.errors import UsageError
 
 TABLE_SUFFIXES = (".xlsx", ".xlsm", ".csv", ".tsv", ".parquet", ".json", ".jsonl")
+# Caps that keep a small hostile file small (issue 17: a 4.8 KB sheet with one cell at XFD1048576 took 7.7 GB).
+MAX_COLUMNS = 1_000
+MAX_CELLS = 5_000_000
+MAX_DEPTH = 100  # nesting of a JSON row; json.dumps and the checks recurse
+
+
+class MissingExtra(Exception):
+    """An optional dependency this input needs is not installed; the message names the extra."""
+
+
+class TooLarge(Exception):
+    """The table exceeds a cap; the message says which and where."""
 
 
 def read_rows(path: str, sheet: Optional[str] = None) -> Tuple[List[str], List[Dict]]:
@@ -24,16 +36,21 @@ def read_rows(path: str, sheet: Optional[str] = None) -> Tuple[List[str], List[D
         raise UsageError(f"{path} does not exist")
     if suffix in (".json", ".jsonl"):
         return _read_json(path, suffix == ".jsonl")
+    if suffix in (".xlsx", ".xlsm"):
+        return _read_xlsx(path, sheet)
+    if sheet is not None:
+        raise UsageError("--sheet applies to Excel files only")
     try:
         import pandas as pd
     except ImportError:
-        raise UsageError("reading tables needs pandas: pip install 'lfgate[tabular]'") from None
+        raise MissingExtra("reading tables needs pandas: pip install 'lfgate[tabular]'") from None
     try:
         frame = _read(pd, path, suffix, sheet)
-    except UsageError:
+    except (UsageError, TooLarge, MissingExtra):
         raise
     except ImportError as err:
-        raise UsageError(f"cannot read {path}: {err.msg if hasattr(err, 'msg') else err}") from None
+        raise MissingExtra(f"reading {suffix} files needs {err.name or 'an optional package'}: "
+                           "pip install 'lfgate[tabular]'") from None
     except Exception as err:  # pandas raises many kinds for unreadable input; the user needs the message
         raise UsageError(f"cannot read {path}: {type(err).__name__}: {err}") from None
     columns = [str(c) for c in frame.columns]
@@ -47,14 +64,6 @@ def read_rows(path: str, sheet: Optional[str] = None) -> Tuple[List[str], List[D
 
 def _read(pd, path: str, suffix: str, sheet: Optional[str]):
     text_options = dict(dtype=str, keep_default_na=False, na_values=[], encoding="utf-8-sig")
-    if suffix in (".xlsx", ".xlsm"):
-        book = pd.ExcelFile(path, engine="openpyxl")
-        if sheet is not None and sheet not in book.sheet_names:
-            raise UsageError(f"{path} has no sheet {sheet!r}; it has {', '.join(map(repr, book.sheet_names))}")
-        return pd.read_excel(book, sheet_name=sheet if sheet is not None else 0, dtype=str,
-                             keep_default_na=False, na_values=[])
-    if sheet is not None:
-        raise UsageError("--sheet applies to Excel files only")
     if suffix == ".csv":
         return pd.read_csv(path, **text_options)
     if suffix == ".tsv":
@@ -62,8 +71,99 @@ def _read(pd, path: str, suffix: str, sheet: Optional[str]):
     # Parquet through pyarrow's own rows: pandas would turn an int column with nulls into floats (5 -> 5.0).
     import pyarrow.parquet as pq
 
+    from lfgate.readers import tabular
+
+    meta = pq.ParquetFile(path).metadata
+    for group in range(meta.num_row_groups):
+        big = tabular._oversized_chunk(meta.row_group(group))
+        if big is not None:
+            raise TooLarge(f"column {big[0]!r} of row group {group} holds {big[1] >> 20} MB uncompressed in values "
+                           f"over lfgate's {tabular.MAX_VALUE_BYTES >> 20} MB cap per value: not loaded")
+    size = os.path.getsize(path)
+    if meta.num_rows > tabular.MAX_EXPANDED_ROWS and meta.num_rows > tabular.ROWS_PER_BYTE * size:
+        raise TooLarge(f"{meta.num_rows} rows in {size} bytes (over {tabular.ROWS_PER_BYTE} rows per byte): not "
+                       "loaded")
     table = pq.read_table(path)
     return pd.DataFrame({name: pd.Series(table.column(name).to_pylist(), dtype=object) for name in table.column_names})
+
+
+def _xlsx_text(value):
+    """A cell as text, as pandas' read_excel(dtype=str) gives it; an empty cell is None."""
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def _column_letters(index: int) -> str:
+    letters = ""
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _read_xlsx(path: str, sheet: Optional[str]) -> Tuple[List[str], List[Dict]]:
+    """Stream the sheet's real cells (openpyxl read-only mode, never its claimed dimensions): the first row is the
+    header; a row holds the cells it has. Columns past MAX_COLUMNS and more than MAX_CELLS cells are refused."""
+    try:
+        import openpyxl
+        from openpyxl.worksheet._reader import WorkSheetParser
+    except ImportError:
+        raise MissingExtra("reading Excel files needs openpyxl: pip install 'lfgate[tabular]'") from None
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as err:  # zip, XML and openpyxl errors of a broken workbook
+        raise UsageError(f"cannot read {path}: {type(err).__name__}: {err}") from None
+    try:
+        if sheet is not None and sheet not in book.sheetnames:
+            raise UsageError(f"{path} has no sheet {sheet!r}; it has {', '.join(map(repr, book.sheetnames))}")
+        ws = book[sheet if sheet is not None else book.sheetnames[0]]
+        try:
+            with ws._get_source() as source:
+                parser = WorkSheetParser(source, ws._shared_strings, data_only=True, epoch=book.epoch,
+                                         date_formats=book._date_formats, timedelta_formats=book._timedelta_formats)
+                return _sheet_rows(path, parser.parse())
+        except (UsageError, TooLarge):
+            raise
+        except Exception as err:
+            raise UsageError(f"cannot read {path}: {type(err).__name__}: {err}") from None
+    finally:
+        book.close()
+
+
+def _sheet_rows(path: str, parsed) -> Tuple[List[str], List[Dict]]:
+    header: Dict[int, str] = {}
+    rows: List[Dict] = []
+    cells = 0
+    first = True
+    for row_number, row_cells in parsed:
+        values = {}
+        for cell in row_cells:
+            value = _xlsx_text(cell["value"])
+            if value is None:
+                continue
+            column = cell["column"]
+            if column > MAX_COLUMNS:
+                raise TooLarge(f"cell {_column_letters(column)}{row_number} lies past column "
+                               f"{_column_letters(MAX_COLUMNS)}, lfgate's cap of {MAX_COLUMNS} columns; delete it "
+                               "or move the data left")
+            values[column] = value
+            cells += 1
+            if cells > MAX_CELLS:
+                raise TooLarge(f"more than {MAX_CELLS} cells (lfgate's cap); export the sheet as CSV or "
+                               "JSON Lines")
+        if first:
+            header, first = values, False
+            continue
+        for column in values:
+            header.setdefault(column, None)
+        if values:
+            rows.append(values)
+    names = {c: (header[c] if header.get(c) is not None else f"Unnamed: {c - 1}") for c in sorted(header)}
+    duplicated = sorted({n for n in names.values() if list(names.values()).count(n) > 1})
+    if duplicated:
+        raise UsageError(f"{path} has duplicate column names: {', '.join(duplicated)}")
+    return list(names.values()), [{names[c]: row.get(c) for c in names} for row in rows]
 
 
 def _read_json(path: str, lines: bool) -> Tuple[List[str], List[Dict]]:
@@ -78,10 +178,29 @@ def _read_json(path: str, lines: bool) -> Tuple[List[str], List[Dict]]:
                 rows = json.load(f)
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise UsageError(f"cannot read {path}: {err}") from None
+    except RecursionError:
+        raise TooLarge(f"a value is nested too deeply to convert (over {MAX_DEPTH} levels)") from None
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise UsageError(f"{path}: expected a list of objects (one per row)")
+    for index, row in enumerate(rows):
+        if _depth_over(row, MAX_DEPTH):
+            raise TooLarge(f"row {index} is nested more than {MAX_DEPTH} levels deep; flatten it")
     columns = list(dict.fromkeys(k for r in rows for k in r))
     return columns, [{c: r.get(c) for c in columns} for r in rows]
+
+
+def _depth_over(value, limit: int) -> bool:
+    """Whether value nests lists/objects more than limit levels (without recursing)."""
+    stack = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return False
 
 
 def _clean(value):

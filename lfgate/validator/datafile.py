@@ -222,18 +222,24 @@ FORMAT_INFERRED = rule(
 )
 
 _PROBLEM_RULES = {"nan": NONSTANDARD_NUMBER, "unreadable": UNREADABLE, "not-utf8": NOT_UTF8, "bom": BOM, "invalid-json": INVALID_JSON,
-                  "too-deep": TOO_DEEP, "top-level": TOP_LEVEL, "not-object": NOT_OBJECT, "tabular": TABULAR_UNREADABLE}
+                  "too-deep": TOO_DEEP, "top-level": TOP_LEVEL, "not-object": NOT_OBJECT, "tabular": TABULAR_UNREADABLE,
+                  "over-cap": TABULAR_UNREADABLE, "missing-extra": TABULAR_UNREADABLE}
 _PROBLEM_FIX = {"nan": "write null or the text you meant", "unreadable": "fix the path or its permissions", "not-utf8": "re-save the file as UTF-8",
                 "bom": "save it as UTF-8 without BOM", "invalid-json": "fix the JSON here",
                 "too-deep": "flatten or remove this record", "top-level": "wrap the samples in a list [...] or "
                 "write one object per line", "not-object": "make it an object (field -> value)",
-                "tabular": "re-export the file"}
+                "tabular": "re-export the file",
+                "over-cap": "split the file or shorten what is that large",
+                "missing-extra": "then run lfgate again"}
+# Not the file's fault, or not a certain one: LLaMA-Factory may well load what lfgate does not check.
+_WARNING_KINDS = ("over-cap", "missing-extra")
 
 
 def problem_diagnostic(problem: Problem, dataset: Optional[str]):
     """A reader's Problem as a diagnostic of the matching rule."""
     rule_ = _PROBLEM_RULES.get(problem.kind, INVALID_JSON)
-    severity = WARNING if problem.kind == "bom" and problem.file.endswith(".txt") else None
+    severity = WARNING if (problem.kind == "bom" and problem.file.endswith(".txt")) or \
+        problem.kind in _WARNING_KINDS else None
     return rule_.diag(f"{problem.message}; {_PROBLEM_FIX.get(problem.kind, 'fix the file')}", severity=severity,
                       file=problem.file, line=problem.line, column=problem.column, sample=problem.sample,
                       dataset=dataset)
@@ -334,6 +340,14 @@ def resolve_files(entry) -> Tuple[Optional[List[str]], List]:
     if os.path.isabs(entry.source) or rel == ".." or rel.startswith(".." + os.sep):
         out.append(OUTSIDE_DATASET_DIR.diag(f"file_name {entry.source!r} resolves to {shown}, outside dataset_dir "
                                             f"{os.path.abspath(entry.dataset_dir)}; move the data under it", **where))
+    if "\0" in path:  # os.stat raises ValueError on it; LLaMA-Factory's os.path.isfile says "not found"
+        out.append(FILE_NOT_FOUND.diag(f"file_name {entry.source!r} contains a NUL character: no file can have that "
+                                       "name; fix file_name", **where))
+        return None, out
+    refused = _refused_link(path, entry, where)
+    if refused is not None:
+        out.append(refused)
+        return None, out
     try:
         os.stat(path)
     except OSError as err:
@@ -382,6 +396,30 @@ def resolve_files(entry) -> Tuple[Optional[List[str]], List]:
                                       f"loads only {_ALLOWED} (case-sensitive){hint}", **where))
         return None, out
     return [path], out
+
+
+PSEUDO_FILE_SYSTEMS = ("/proc", "/sys", "/dev")
+
+
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _refused_link(path: str, entry, where: dict):
+    """A diagnostic when path is never to be read as data: it lies in /proc, /sys or /dev (a symlink to
+    /proc/self/environ would print the CI's secrets in a code frame), or it is reached through a symlink whose
+    target leaves dataset_dir (DF005; its content is neither read nor shown). None otherwise."""
+    real = os.path.realpath(path)
+    if any(_under(real, top) for top in PSEUDO_FILE_SYSTEMS):
+        return UNREADABLE.diag(f"file_name {entry.source!r} leads to {real}, a file of the operating system, not "
+                               "data: lfgate never reads it; point file_name at a real data file", **where)
+    if real == os.path.abspath(path):
+        return None
+    if not _under(real, os.path.realpath(entry.dataset_dir)) and os.path.exists(real):
+        return OUTSIDE_DATASET_DIR.diag(f"file_name {entry.source!r} is a symlink to {real}, outside dataset_dir "
+                                        f"{os.path.abspath(entry.dataset_dir)}: its content was not checked nor shown;"
+                                        " copy the data under dataset_dir, or check it where it lies", **where)
+    return None
 
 
 def _regular(path: str) -> bool:

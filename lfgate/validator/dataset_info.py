@@ -161,6 +161,17 @@ LOADING_SCRIPT = rule(
          "data/mydata/mydata.py": "import datasets\n"},
     good={"data/dataset_info.json": '{"a": {"script_url": "mydata"}}\n', "data/mydata/train.json": _ALPACA},
 )
+SCRIPT_URL_NOWHERE = rule(
+    "DI131", "script-url-not-local", WARNING,
+    "script_url names nothing under dataset_dir, so it becomes a hub lookup",
+    why="loader.py joins script_url onto dataset_dir and calls `load_dataset(\"data/NAME\")`; when no such folder "
+        "exists, `datasets` looks the path up on the Hugging Face Hub: a download of whatever repository has that "
+        "name, or a failure offline. Nothing local is checked.",
+    fix="Point script_url at a folder of data files under dataset_dir, or use file_name (or hf_hub_url for a "
+        "hub dataset, said explicitly).",
+    bad={"data/dataset_info.json": '{"a": {"script_url": "evil"}}\n'},
+    good={"data/dataset_info.json": '{"a": {"script_url": "mydata"}}\n', "data/mydata/train.json": _ALPACA},
+)
 CLOUD_PROTOCOL = rule(
     "DI109", "cloud-protocol", ERROR,
     "cloud_file_name is not an s3:// or gs:// path",
@@ -516,6 +527,12 @@ def check_entry_attributes(entry: DatasetEntry, places: PositionMap) -> List:
             and not entry.source.startswith(("s3://", "gs://", "gcs://")):
         out.append(CLOUD_PROTOCOL.diag(f"cloud_file_name {entry.source!r} is not an s3:// or gs:// path; LLaMA-Factory "
                                        "raises `Unsupported protocol`", **at("cloud_file_name")))
+    if entry.load_from == "script" and isinstance(entry.source, str) \
+            and not os.path.exists(os.path.join(entry.dataset_dir, entry.source)):
+        shown = os.path.join(os.path.basename(os.path.normpath(entry.dataset_dir)), entry.source)
+        out.append(SCRIPT_URL_NOWHERE.diag(f"script_url {entry.source!r}: {shown} does not exist, so LLaMA-Factory "
+                                           f"calls load_dataset({shown!r}), a Hugging Face Hub lookup; nothing local "
+                                           "is checked", **at("script_url")))
     if entry.load_from == "script" and isinstance(entry.source, str):
         script = _loading_script(os.path.join(entry.dataset_dir, entry.source))
         if script:

@@ -286,14 +286,14 @@ def _scan_files(entry, usage, settings, files: List[str], result: DatasetResult)
     for path in files:
         if builder(path) is None:
             continue
-        try:
-            size = os.path.getsize(path)
-        except OSError:
-            size = 0
+        before = _identity(path)
+        size = before[0] if before else 0
         try:
             lines_from = _lines_start(path)
             if builder(path) == "json" and workers > 1 and size >= PARALLEL_MIN_BYTES:
-                _scan_parallel(path, entry, usage, settings, workers, offset, total, lines_from)
+                # never more processes than cores or chunks (`workers = 99999` from a pull request's config)
+                useful = min(workers, os.cpu_count() or 1, size // CHUNK_BYTES + 1)
+                _scan_parallel(path, entry, usage, settings, useful, offset, total, lines_from)
             elif lines_from is not None:
                 from lfgate.readers.jsonfile import iter_line_blocks
 
@@ -312,6 +312,9 @@ def _scan_files(entry, usage, settings, files: List[str], result: DatasetResult)
                                                               f"{err.strerror or err}", file=path, dataset=entry.name))
             total.fatal = True
             continue
+        changed = _changed(path, before, entry)
+        if changed is not None:
+            total.diagnostics.append(changed)
         offset = total.last_index + 1
     where = files[0] if len(files) == 1 else entry.local_path
     result.samples = total.records
@@ -338,6 +341,27 @@ def _scan_files(entry, usage, settings, files: List[str], result: DatasetResult)
     n = entry.num_samples
     facts["effective_samples"] = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else total.records
     result.facts.update(facts)
+
+
+def _identity(path: str):
+    """(size, mtime, inode) of a file, to notice it changing while it is read; None if it cannot be stat'ed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def _changed(path: str, before, entry):
+    """DF006 when the file is not the one that was opened any more (truncated, rewritten, replaced): the counts
+    and findings describe a file that no longer exists (a truncated 66 MB file was reported "ok")."""
+    after = _identity(path)
+    if before is None or after == before:
+        return None
+    what = f"its size went from {before[0]} to {after[0]} bytes" if after and after[0] != before[0] else \
+        "it was rewritten or replaced" if after else "it was removed"
+    return datafile.UNREADABLE.diag(f"the file changed while it was checked ({what}): this report does not describe "
+                                    "it; check again once nothing writes it", file=path, dataset=entry.name)
 
 
 def _lines_start(path: str):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import List, Sequence
 
@@ -54,12 +55,20 @@ def _walk_folder(root: str, targets: Targets, exclude: Sequence[str]) -> None:
         targets.registries.extend(os.path.join(dirpath, d) for d in dirnames if d == REGISTRY_NAME)
         for name in sorted(filenames):
             path = os.path.join(dirpath, name)
-            if excluded(os.path.relpath(path, root), exclude):
+            if excluded(os.path.relpath(path, root), exclude) or not _regular(path):
                 continue
             if name == REGISTRY_NAME:
                 targets.registries.append(path)
             elif name.endswith(YAML_SUFFIXES):
                 targets.configs.append(path)  # non-training YAMLs are sorted out by the training reader
+
+
+def _regular(path: str) -> bool:
+    """Only regular files are read: a FIFO named `x.yaml` would block the check forever, a device never ends."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 def _classify_file(path: str, targets: Targets) -> None:

@@ -41,7 +41,8 @@ _VALID, _HAZARD, _OTHER = 1, 2, 0  # KTO batch status of a sample
 _TOOLS_CACHE_SIZE = 256
 # What a SampleChecker is set up with, and per-worker state: everything else is a counter that merge() adds up.
 _NOT_COUNTERS = frozenset({"entry", "usage", "stage", "media_dir", "cutoff_len", "placeholders", "chat", "mapping",
-                           "columns", "unread_fields", "kto_prev", "_tools_cache"})
+                           "columns", "unread_fields", "kto_prev", "_tools_cache",
+                           "_images"})  # _images: media.ImageChecker, a per-worker cache of image sizes
 _MEDIA_KINDS = (("images", "image"), ("videos", "video"), ("audios", "audio"))
 _CRASH_RULES = {
     "history-pair": alpaca.HISTORY_PAIRS, "query-type": alpaca.QUERY_TYPE, "messages-type": sharegpt.MESSAGES_TYPE,

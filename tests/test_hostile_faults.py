@@ -1,0 +1,701 @@
+"""Hostile input and injected faults (issue 17): never an internal error, never a lost, clobbered or leaked byte.
+
+Each test builds the hostile input or the fault in a temp dir and asserts the finding or message, the exit code,
+that the files lfgate must not touch are intact, and that every output is a complete, valid document.
+Subprocess runs go through `run()`: a time limit, the peak memory of the process tree (test_hostile's sampler)
+and `HOSTILE_LOG=FILE` to record the figures in tests/README.md.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+from hypothesis import given, strategies as st
+from test_hostile import high_water_mb, tree_memory_mb
+
+from conftest import write_project
+from helpers import check_json, run_cli
+from lfgate.diagnostics import Diagnostic, Report, Severity
+from lfgate.reporters import FORMATS, get
+
+ALPACA = '[{"instruction": "hi", "input": "", "output": "hello"}]\n'
+CONFIG = ("model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\ndo_train: true\nfinetuning_type: lora\n"
+          "dataset: d\ndataset_dir: data\ntemplate: qwen\noutput_dir: saves/d\n")
+REGISTRY = '{"d": {"file_name": "d.json"}}\n'
+SECRET = "hf_SECRETsecretSECRETsecret0123456789"
+FORMAT_NAMES = list(FORMATS)
+
+
+def base(root, **files):
+    project = {"data/dataset_info.json": REGISTRY, "data/d.json": ALPACA, "train.yaml": CONFIG}
+    project.update(files)
+    write_project(root, {k: v for k, v in project.items() if v is not None})
+    return root
+
+
+class Run:
+    def __init__(self, code, stdout, stderr, seconds, peak_mb):
+        self.code, self.stdout, self.stderr, self.seconds, self.peak_mb = code, stdout, stderr, seconds, peak_mb
+
+    def json(self):
+        return json.loads(self.stdout)
+
+
+def run(cwd, *argv, timeout=60, max_mb=500, env=None, stdin=None):
+    """`python -m lfgate ARGV` in cwd: no traceback, no internal error, within timeout and max_mb."""
+    environment = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    environment.pop("LFGATE_DEBUG", None)
+    out_path, err_path = cwd.parent / f"{cwd.name}.out", cwd.parent / f"{cwd.name}.err"
+    start = time.monotonic()
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "lfgate", *argv], cwd=cwd, stdout=out, stderr=err,
+                                env=environment, stdin=subprocess.DEVNULL)
+        peak = 0.0
+        while True:
+            pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            peak = max(peak, tree_memory_mb(proc.pid), high_water_mb(proc.pid))
+            if time.monotonic() - start > timeout:
+                proc.kill()
+                os.wait4(proc.pid, 0)
+                pytest.fail(f"lfgate {' '.join(argv)} ran past {timeout}s")
+            time.sleep(0.01)
+    seconds = time.monotonic() - start
+    code = os.waitstatus_to_exitcode(status)
+    stdout = out_path.read_bytes().decode("utf-8", "replace")
+    stderr = err_path.read_bytes().decode("utf-8", "replace")
+    assert "Traceback" not in stderr + stdout and "internal error" not in stderr, stderr[-3000:]
+    assert peak < max_mb, f"peak memory {peak:.0f} MB"
+    if os.environ.get("HOSTILE_LOG"):
+        with open(os.environ["HOSTILE_LOG"], "a") as log:
+            log.write(json.dumps([os.environ.get("PYTEST_CURRENT_TEST"), round(seconds, 2), round(peak), code])
+                      + "\n")
+    return Run(code, stdout, stderr, seconds, peak)
+
+
+def parse_document(fmt: str, text: str):
+    """The report parsed as its format promises; fails on a truncated or invalid document."""
+    if fmt in ("json", "sarif"):
+        return json.loads(text)
+    if fmt == "junit":
+        return ET.fromstring(text.encode("utf-8"))
+    assert text.endswith("\n")
+    if fmt == "text":
+        assert text.rstrip().splitlines()[-1].startswith(("ok:", "failed:"))
+    return text.splitlines()
+
+
+def assert_printable(text: str):
+    """No control character but newline and tab, no bidi override, no lone surrogate."""
+    bad = [c for c in text if (ord(c) < 32 and c not in "\n\t") or 0x7f <= ord(c) <= 0x9f
+           or 0x202a <= ord(c) <= 0x202e or 0x2066 <= ord(c) <= 0x2069 or 0xd800 <= ord(c) <= 0xdfff]
+    assert not bad, bad[:5]
+
+
+# -- secrets -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", FORMAT_NAMES)
+def test_symlink_to_proc_self_environ_never_leaks_the_environment(tmp_path, fmt):
+    root = base(tmp_path / "p")
+    os.remove(root / "data/d.json")
+    os.symlink("/proc/self/environ", root / "data/d.json")
+    result = run(root, "check", "--format", fmt, env={"HF_TOKEN": SECRET, "MY_PASSWORD": "pa55-w0rd-xyz"})
+    assert result.code == 1
+    assert SECRET not in result.stdout + result.stderr and "pa55-w0rd-xyz" not in result.stdout + result.stderr
+    parse_document(fmt, result.stdout)
+    assert "DF006" in result.stdout and "/proc/" in result.stdout
+
+
+def test_symlink_out_of_the_project_is_df005_and_never_shown(tmp_path):
+    outside = tmp_path / "home" / "notes.json"
+    outside.parent.mkdir()
+    outside.write_text('{"token": "s3cr3t-value-never-shown"\n', encoding="utf-8")  # invalid JSON on purpose
+    root = base(tmp_path / "p")
+    os.remove(root / "data/d.json")
+    os.symlink(outside, root / "data/d.json")
+    for fmt in ("text", "json"):
+        result = run(root, "check", "--format", fmt)
+        assert "s3cr3t-value-never-shown" not in result.stdout
+        assert "DF005" in result.stdout and "DF010" not in result.stdout
+    report = run(root, "check", "--format", "json").json()
+    [df005] = [d for d in report["diagnostics"] if d["code"] == "DF005"]
+    assert df005["severity"] == "warning" and "not checked" in df005["message"]
+    assert outside.read_text(encoding="utf-8").startswith('{"token"')
+
+
+def test_code_frames_only_from_files_inside_the_project(tmp_path):
+    from lfgate.reporters import text
+
+    outside = tmp_path / "outside.json"
+    outside.write_text("SECRET_LINE\n", encoding="utf-8")
+    root = tmp_path / "p"
+    root.mkdir()
+    os.symlink(outside, root / "link.json")
+    report = Report(diagnostics=[Diagnostic("DF010", Severity.ERROR, "bad", file="link.json", line=1, column=1)])
+    out = io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        text.render(report, out)
+        assert "SECRET_LINE" not in out.getvalue()
+        assert not text.may_quote("/proc/self/environ") and text.may_quote(str(outside))  # no link: shown
+    finally:
+        os.chdir(cwd)
+
+
+@pytest.mark.parametrize("fmt", FORMAT_NAMES)
+def test_credentials_and_environment_values_are_redacted_in_every_format(fmt):
+    os.environ["LFGATE_TEST_API_TOKEN"] = "tok-4242-abcdef"
+    try:
+        report = Report(diagnostics=[Diagnostic(
+            "DI107", Severity.INFO, f"hub https://user:hunter2@hf.example.com/x, {SECRET}, key tok-4242-abcdef, "
+                                    "HF_TOKEN=abcdef123456", file="data/dataset_info.json", line=1)])
+        out = io.StringIO()
+        get(fmt).render(report, out)
+    finally:
+        del os.environ["LFGATE_TEST_API_TOKEN"]
+    text = out.getvalue()
+    for secret in ("hunter2", SECRET, "tok-4242-abcdef", "abcdef123456"):
+        assert secret not in text
+    assert "https://***@hf.example.com" in text
+
+
+def test_doctor_redacts_hf_endpoint_userinfo(tmp_path):
+    result = run(tmp_path, "doctor", "--no-network", "--format", "json",
+                 env={"HF_ENDPOINT": "https://alice:s3cret-pass@mirror.example.com"})
+    assert "s3cret-pass" not in result.stdout + result.stderr
+    assert json.loads(result.stdout)["env"]["HF_ENDPOINT"] == "https://***@mirror.example.com"
+
+
+def test_script_url_pointing_nowhere_is_reported(tmp_path):
+    base(tmp_path, **{"data/dataset_info.json": '{"d": {"script_url": "evil"}}\n'})
+    code, report = check_json(".", cwd=tmp_path)
+    [finding] = [d for d in report["diagnostics"] if d["code"] == "DI131"]
+    assert "load_dataset('data/evil')" in finding["message"] and finding["line"] == 1
+
+
+# -- every write is safe -------------------------------------------------------------------------------------
+def _full_disk(monkeypatch):
+    from lfgate.tools import output
+
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(output, "_fsync", no_space)
+
+
+def _temps(folder):
+    return [p for p in os.listdir(folder) if ".tmp" in p]
+
+
+@pytest.mark.parametrize("fmt", ["json", "sarif", "junit", "text"])
+def test_output_file_on_a_full_disk_keeps_the_previous_report(tmp_path, monkeypatch, fmt):
+    base(tmp_path)
+    code, _, err = run_cli("check", "--format", fmt, "--output-file", "report.out", cwd=tmp_path)
+    assert code == 0, err
+    before = (tmp_path / "report.out").read_bytes()
+    parse_document(fmt, before.decode("utf-8"))
+    _full_disk(monkeypatch)
+    code, _, err = run_cli("check", "--format", fmt, "--output-file", "report.out", cwd=tmp_path)
+    assert code == 2 and "No space left" in err
+    assert (tmp_path / "report.out").read_bytes() == before and not _temps(tmp_path)
+
+
+def test_baseline_on_a_full_disk_keeps_the_previous_baseline(tmp_path, monkeypatch):
+    base(tmp_path, **{"data/d.json": '[{"instruction": "hi", "input": "", "output": null}]\n'})
+    assert run_cli("check", "--baseline", "b.json", "--update-baseline", cwd=tmp_path)[0] == 0
+    before = (tmp_path / "b.json").read_bytes()
+    _full_disk(monkeypatch)
+    code, _, err = run_cli("check", "--baseline", "b.json", "--update-baseline", cwd=tmp_path)
+    assert code == 2 and "cannot write" in err
+    assert (tmp_path / "b.json").read_bytes() == before and not _temps(tmp_path)
+
+
+def test_convert_and_register_on_a_full_disk_leave_nothing(tmp_path, monkeypatch):
+    write_project(tmp_path, {"t.csv": "q,a\nhi,hello\n", "dataset_info.json": '{"x": {"file_name": "x.json"}}\n'})
+    _full_disk(monkeypatch)
+    code, _, err = run_cli("convert", "t.csv", "out.json", "--input", "q", "--output", "a", cwd=tmp_path)
+    assert code == 2 and "No space left" in err and not (tmp_path / "out.json").exists()
+    write_project(tmp_path, {"mine.json": ALPACA})
+    code, _, err = run_cli("register", "mine.json", cwd=tmp_path)
+    assert code == 2 and "No space left" in err
+    assert (tmp_path / "dataset_info.json").read_text() == '{"x": {"file_name": "x.json"}}\n'
+    assert not _temps(tmp_path)
+
+
+@pytest.mark.parametrize("target", ["data/dataset_info.json", "train.yaml", "data/d.json"])
+def test_update_baseline_and_output_file_never_overwrite_a_file_the_check_reads(tmp_path, target):
+    base(tmp_path)
+    before = (tmp_path / target).read_bytes()
+    for argv in (["--baseline", target, "--update-baseline"], ["--output-file", target], ["--output-file", target,
+                                                                                           "--force"]):
+        code, _, err = run_cli("check", *argv, cwd=tmp_path)
+        assert code == 2 and "read by this check" in err, (argv, err)
+        assert (tmp_path / target).read_bytes() == before
+
+
+def test_output_file_refuses_a_foreign_file_without_force(tmp_path):
+    base(tmp_path, **{"notes.txt": "my notes\n"})
+    code, _, err = run_cli("check", "--output-file", "notes.txt", cwd=tmp_path)
+    assert code == 2 and "--force" in err and (tmp_path / "notes.txt").read_text() == "my notes\n"
+    assert run_cli("check", "--output-file", "notes.txt", "--force", cwd=tmp_path)[0] == 0
+    assert (tmp_path / "notes.txt").read_text().splitlines()[-1].startswith("ok:")
+    assert run_cli("check", "--output-file", "notes.txt", cwd=tmp_path)[0] == 0  # now lfgate's own: rewritten
+
+
+def test_output_file_never_writes_through_a_symlink(tmp_path):
+    base(tmp_path / "p")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep\n")
+    os.symlink(victim, tmp_path / "p" / "report.json")
+    code, _, err = run_cli("check", "--format", "json", "--output-file", "report.json", "--force",
+                           cwd=tmp_path / "p")
+    assert code == 2 and "symlink" in err and victim.read_text() == "keep\n"
+
+
+def test_stats_plot_never_follows_a_symlink(tmp_path):
+    pytest.importorskip("matplotlib")
+    base(tmp_path / "p")
+    victim = tmp_path / "victim.png"
+    victim.write_bytes(b"\x89PNG\r\n\x1a\nkeep")
+    os.symlink(victim, tmp_path / "p" / "evil.png")
+    code, _, err = run_cli("stats", "train.yaml", "--plot", "evil.png", cwd=tmp_path / "p")
+    assert code == 2 and "symlink" in err and victim.read_bytes() == b"\x89PNG\r\n\x1a\nkeep"
+
+
+def test_parallel_register_loses_nothing(tmp_path):
+    names = [f"set{i}" for i in range(10)]
+    write_project(tmp_path, {**{f"{n}.json": ALPACA for n in names}, "dataset_info.json": "{}\n"})
+    procs = [subprocess.Popen([sys.executable, "-m", "lfgate", "register", f"{n}.json"], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for n in names]
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert b"added entry" in out
+    registry = json.loads((tmp_path / "dataset_info.json").read_text())
+    assert sorted(registry) == names
+    assert not _temps(tmp_path)
+
+
+def test_register_edits_a_symlinked_registry_through_the_link(tmp_path):
+    shared = tmp_path / "shared" / "dataset_info.json"
+    shared.parent.mkdir()
+    shared.write_text('{"old": {"file_name": "old.json"}}\n')
+    write_project(tmp_path / "p", {"mine.json": ALPACA})
+    os.symlink(shared, tmp_path / "p" / "dataset_info.json")
+    code, out, err = run_cli("register", "mine.json", cwd=tmp_path / "p")
+    assert code == 0, err
+    assert os.path.islink(tmp_path / "p" / "dataset_info.json")
+    assert set(json.loads(shared.read_text())) == {"old", "mine"}
+
+
+def test_register_refuses_a_read_only_registry_and_keeps_the_mode(tmp_path):
+    registry = tmp_path / "dataset_info.json"
+    write_project(tmp_path, {"mine.json": ALPACA, "dataset_info.json": "{}\n"})
+    registry.chmod(0o444)
+    code, _, err = run_cli("register", "mine.json", cwd=tmp_path)
+    assert code == 2 and "read-only" in err and registry.read_text() == "{}\n"  # root included
+    registry.chmod(0o640)
+    registry.write_text("{}\n")
+    assert run_cli("register", "mine.json", cwd=tmp_path)[0] == 0
+    assert stat.S_IMODE(registry.stat().st_mode) == 0o640 and "mine" in json.loads(registry.read_text())
+    if os.geteuid() == 0:  # only root can give a file away: then the owner must survive the edit too
+        os.chown(registry, 1234, 1234)
+        write_project(tmp_path, {"other.json": ALPACA})
+        assert run_cli("register", "other.json", cwd=tmp_path)[0] == 0
+        assert (registry.stat().st_uid, registry.stat().st_gid) == (1234, 1234)
+
+
+@pytest.mark.parametrize("name", ["x,y", " x", "a\udcffb", "a\x1bb"])
+def test_register_refuses_names_no_config_can_reference(tmp_path, name):
+    write_project(tmp_path, {"mine.json": ALPACA, "dataset_info.json": "{}\n"})
+    code, _, err = run_cli("register", "mine.json", "--name", name, cwd=tmp_path)
+    assert code == 2 and "name" in err
+    assert (tmp_path / "dataset_info.json").read_text() == "{}\n" and not _temps(tmp_path)
+
+
+def test_register_of_a_registered_file_shows_the_difference_and_keeps_user_keys(tmp_path):
+    entry = {"file_name": "mine.json", "split": "train", "columns": {"prompt": "instruction", "query": "input",
+                                                                        "response": "output", "system": "sys"}}
+    text = json.dumps({"mine": entry}, indent=2) + "\n"
+    write_project(tmp_path, {"mine.json": '[{"instruction": "hi", "input": "", "output": "x", "sys": "s", '
+                                          '"history": []}]\n', "dataset_info.json": text})
+    code, out, err = run_cli("register", "mine.json", cwd=tmp_path)
+    assert code == 1 and "--force" in err and "columns.history" in out
+    assert (tmp_path / "dataset_info.json").read_text() == text
+    code, out, err = run_cli("register", "mine.json", "--force", cwd=tmp_path)
+    assert code == 0, err
+    written = json.loads((tmp_path / "dataset_info.json").read_text())["mine"]
+    assert written["split"] == "train" and written["columns"]["system"] == "sys"
+    assert written["columns"]["history"] == "history"
+
+
+def test_register_of_a_fifo_never_blocks(tmp_path):
+    os.mkfifo(tmp_path / "FIFO.json")
+    result = run(tmp_path, "register", "FIFO.json", timeout=30)
+    assert result.code == 2 and "not a regular file" in result.stderr
+
+
+def test_register_with_a_deeply_nested_registry_is_a_usage_error(tmp_path):
+    nested = '{"x": ' + "[" * 5000 + "]" * 5000 + "}\n"
+    write_project(tmp_path, {"mine.json": ALPACA, "dataset_info.json": nested})
+    result = run(tmp_path, "register", "mine.json")
+    assert result.code == 2 and "dataset_info.json" in result.stderr
+    assert (tmp_path / "dataset_info.json").read_text() == nested
+
+
+def test_convert_of_deeply_nested_data_is_a_clear_message(tmp_path):
+    write_project(tmp_path, {"in.json": '[{"q": "hi", "a": ' + "[" * 1200 + "]" * 1200 + "}]"})
+    result = run(tmp_path, "convert", "in.json", "out.json", "--input", "q", "--output", "a")
+    assert result.code == 1 and "nested" in result.stderr and not (tmp_path / "out.json").exists()
+
+
+# -- no internal error ----------------------------------------------------------------------------------------
+def _hostile_names_project(root):
+    root.mkdir()
+    (root / "data").mkdir()
+    (root / "data" / "dataset_info.json").write_text(
+        '{"d\\ud800x": {"file_name": "\\udcff.json"}, "e": {"file_name": "e.json", "columns": {"prompt": '
+        '"in\\ud800"}}, "n": {"file_name": "a\\u0000b.json"}}', encoding="utf-8")
+    with open(os.fsencode(root / "data") + b"/\xff.json", "wb") as f:
+        f.write(b'[{"instruction": "hi\\ud800", "input": "", "output": "x\x1b[2K\x1b[1A"}]')
+    (root / "data" / "e.json").write_text('[{"in\\ud800": "hi \x1b[2K\x1b[1A", "output": "x"}]', encoding="utf-8")
+    with open(os.fsencode(root / "data") + b"/\xfe\x1b[2K.yaml", "wb") as f:
+        f.write(b"model_name_or_path: x\nstage: sft\ndataset: d\xed\xa0\x80x\n")
+    return root
+
+
+@pytest.mark.parametrize("fmt", FORMAT_NAMES)
+def test_surrogates_undecodable_names_nul_and_escapes_give_a_complete_document(tmp_path, fmt):
+    root = _hostile_names_project(tmp_path / "p")
+    stdout = run(root, "check", "--format", fmt)
+    assert stdout.code == 1
+    parse_document(fmt, stdout.stdout)
+    assert_printable(stdout.stdout)
+    assert "\x1b" not in stdout.stdout and "DF001" in stdout.stdout  # NUL in file_name
+    to_file = run(root, "check", "--format", fmt, "--output-file", "../report.out")
+    assert to_file.code == 1
+    parse_document(fmt, (tmp_path / "report.out").read_text(encoding="utf-8"))
+
+
+def test_escape_sequences_in_a_data_line_are_shown_escaped_in_the_code_frame(tmp_path):
+    base(tmp_path, **{"data/d.json": '[{"instruction": "\x1b[2K\x1b[1Aok", "input": "", "output": 5}]\n'})
+    code, out, _ = run_cli("check", cwd=tmp_path)
+    assert code == 1 and "\x1b" not in out and "\\x1b[2K\\x1b[1A" in out
+
+
+def test_a_huge_integer_in_the_yaml_is_a_finding_not_an_internal_error(tmp_path):
+    base(tmp_path, **{"train.yaml": CONFIG + "cutoff_len: " + "9" * 5000 + "\n"})
+    result = run(tmp_path, "check", "--format", "json", "train.yaml")
+    assert result.code == 1
+    assert any(d["file"] == "train.yaml" and d["line"] == 9 for d in result.json()["diagnostics"])
+
+
+def test_keys_from_a_yaml_merge_key_carry_the_merge_line(tmp_path):
+    base(tmp_path, **{"train.yaml": "defaults: &defaults\n  lerning_rate: 1.0e-4\n" + CONFIG + "<<: *defaults\n"})
+    code, report = check_json("train.yaml", cwd=tmp_path)
+    merged = [d for d in report["diagnostics"] if "lerning_rate" in d["message"] and d["line"] == 11]
+    assert merged, report["diagnostics"]
+
+
+# -- a hostile repository ---------------------------------------------------------------------------------------
+def test_workers_from_the_repository_are_capped_at_cores_and_chunks(tmp_path, monkeypatch):
+    from lfgate.validator import datasets
+
+    line = json.dumps({"instruction": "hi", "input": "", "output": "x" * 200}) + "\n"
+    base(tmp_path, **{"data/d.json": None, "data/dataset_info.json": '{"d": {"file_name": "d.jsonl"}}\n',
+                      "data/d.jsonl": line * ((datasets.PARALLEL_MIN_BYTES // len(line)) + 10),
+                      "pyproject.toml": "[tool.lfgate]\nworkers = 99999\n"})
+    asked = []
+    real_pool = datasets._pool
+    monkeypatch.setattr(datasets, "_pool", lambda workers: asked.append(workers) or real_pool(workers))
+    code, report = check_json(".", cwd=tmp_path)
+    assert code == 0 and asked and max(asked) <= min(os.cpu_count() or 1, 3)
+
+
+def test_a_fifo_named_yaml_never_blocks_discovery(tmp_path):
+    base(tmp_path)
+    os.mkfifo(tmp_path / "evil.yaml")
+    result = run(tmp_path, "check", "--format", "json", timeout=30)
+    assert result.code == 0 and result.json()["summary"]["files"] >= 2
+
+
+@pytest.mark.parametrize("argv,config", [
+    (["--select", "DS1O1"], None), (["--ignore", "DS999"], None), ([], 'select = ["DS999"]\n'),
+])
+def test_a_typo_in_rule_selection_is_a_usage_error(tmp_path, argv, config):
+    base(tmp_path, **({".lfgate.toml": config} if config else {}))
+    code, _, err = run_cli("check", *argv, cwd=tmp_path)
+    assert code == 2 and "names no rule" in err
+
+
+def test_rule_selection_ignores_case(tmp_path):
+    base(tmp_path, **{".lfgate.toml": 'select = ["ds104"]\n',
+                      "data/d.json": '[{"instruction": "hi", "input": "", "output": 5}]\n'})
+    code, report = check_json(".", cwd=tmp_path)
+    assert code == 1 and {d["code"] for d in report["diagnostics"]} == {"DS104"}
+
+
+@pytest.mark.parametrize("text", ['{"tool": "lfgate", "baseline": 1, "findings": [{"file": "a", "code": "DS104", '
+                                  '"sample": 0, "count": 1e309}]}',
+                                  "[" * 5000 + "]" * 5000])
+def test_a_broken_baseline_is_a_usage_error_naming_it(tmp_path, text):
+    base(tmp_path, **{"b.json": text})
+    result = run(tmp_path, "check", "--baseline", "b.json")
+    assert result.code == 2 and "b.json" in result.stderr
+
+
+def test_a_pyproject_with_invalid_utf8_above_is_a_usage_error_naming_it(tmp_path):
+    (tmp_path / "pyproject.toml").write_bytes(b"[tool.black]\nx = '\xff'\n")
+    base(tmp_path / "sub")
+    result = run(tmp_path / "sub", "check")
+    assert result.code == 2 and "pyproject.toml" in result.stderr and "UTF-8" in result.stderr
+
+
+# -- a file changing during the check ---------------------------------------------------------------------------
+def test_a_file_truncated_while_it_is_checked_is_an_error(tmp_path, monkeypatch):
+    from lfgate.validator import datasets
+
+    records = [{"instruction": f"q{i}", "input": "", "output": "a"} for i in range(50)]
+    base(tmp_path, **{"data/d.json": json.dumps(records)})
+    real = datasets.iter_file
+
+    def truncating(path):
+        for n, item in enumerate(real(path)):
+            if n == 1:
+                with open(path, "r+b") as f:
+                    f.truncate(100)
+            yield item
+    monkeypatch.setattr(datasets, "iter_file", truncating)
+    code, report = check_json(".", cwd=tmp_path)
+    changed = [d for d in report["diagnostics"] if "changed while it was checked" in d["message"]]
+    assert code == 1 and changed and changed[0]["code"] == "DF006" and changed[0]["severity"] == "error"
+
+
+# -- bounded work on small hostile files --------------------------------------------------------------------------
+def test_xlsx_with_one_cell_at_xfd1048576(tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    book = openpyxl.Workbook()
+    book.active.append(["q", "a"])
+    book.active.append(["hi", "hello"])
+    book.active["XFD1048576"] = "x"
+    book.save(tmp_path / "evil.xlsx")
+    assert (tmp_path / "evil.xlsx").stat().st_size < 10_000
+    result = run(tmp_path, "convert", "evil.xlsx", "out.json", "--input", "q", "--output", "a", timeout=10)
+    assert result.code == 1 and "XFD1048576" in result.stderr and not (tmp_path / "out.json").exists()
+
+
+def test_xlsx_is_read_from_its_real_cells(tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    book = openpyxl.Workbook()
+    for row in (["q", "a"], ["hi", "hello"], [1, 2.5], [None, None], ["x", "y"]):
+        book.active.append(row)
+    book.save(tmp_path / "ok.xlsx")
+    code, _, err = run_cli("convert", "ok.xlsx", "out.json", "--input", "q", "--output", "a", cwd=tmp_path)
+    assert code == 0, err
+    rows = json.loads((tmp_path / "out.json").read_text())
+    assert [(r["input"], r["output"]) for r in rows] == [("hi", "hello"), ("1", "2.5"), ("x", "y")]
+
+
+def _parquet(path, columns):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    pq.write_table(pa.table(columns), path, compression="zstd")
+
+
+def test_parquet_with_a_200mb_cell_is_reported_not_loaded(tmp_path):
+    base(tmp_path, **{"data/d.json": None, "data/dataset_info.json": '{"d": {"file_name": "d.parquet"}}\n'})
+    _parquet(tmp_path / "data/d.parquet", {"instruction": ["a" * (200 << 20)], "input": [""], "output": ["b"]})
+    assert (tmp_path / "data/d.parquet").stat().st_size < 1 << 20
+    result = run(tmp_path, "check", "--format", "json", timeout=20)
+    [capped] = [d for d in result.json()["diagnostics"] if d["code"] == "DF020"]
+    assert capped["severity"] == "warning" and "200 MB" in capped["message"]
+
+
+def test_dictionary_encoded_parquet_with_5_million_rows_is_bounded(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    n = 5_000_000
+    ones = pa.array([0] * n, type=pa.int8())
+    base(tmp_path, **{"data/d.json": None, "data/dataset_info.json": '{"d": {"file_name": "d.parquet"}}\n'})
+    _parquet(tmp_path / "data/d.parquet", {"instruction": pa.DictionaryArray.from_arrays(ones, pa.array(["hi"])),
+                                           "input": pa.DictionaryArray.from_arrays(ones, pa.array([""])),
+                                           "output": pa.DictionaryArray.from_arrays(ones, pa.array(["x"]))})
+    assert (tmp_path / "data/d.parquet").stat().st_size < 1 << 20
+    result = run(tmp_path, "check", "--format", "json", timeout=30)
+    [capped] = [d for d in result.json()["diagnostics"] if d["code"] == "DF020"]
+    from lfgate.readers.tabular import MAX_EXPANDED_ROWS
+
+    assert f"only the first {MAX_EXPANDED_ROWS} rows" in capped["message"]
+    assert result.json()["summary"]["samples"] == MAX_EXPANDED_ROWS
+
+
+# -- optional dependencies (issue 16 §1) -----------------------------------------------------------------------
+BLOCK = ("import sys\nclass Block:\n    def find_spec(self, name, path=None, target=None):\n"
+         "        if name.split('.')[0] in {blocked!r}:\n            raise ModuleNotFoundError(f'No module named {{name!r}}', name=name)\n"
+         "sys.meta_path.insert(0, Block())\nfrom lfgate.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+
+
+def _without(cwd, modules, *argv):
+    proc = subprocess.run([sys.executable, "-c", BLOCK.format(blocked=set(modules)), *argv], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr
+    return proc
+
+
+def test_without_pyarrow_a_parquet_dataset_is_one_finding_and_the_rest_is_checked(tmp_path):
+    base(tmp_path, **{"data/dataset_info.json": '{"d": {"file_name": "d.json"}, "p": {"file_name": "p.parquet"}}\n',
+                      "data/p.parquet": b"PAR1 not really", "data/d.json": '[{"instruction": 5, "output": "x"}]\n'})
+    proc = _without(tmp_path, {"pyarrow", "pandas"}, "check", "--format", "json")
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 1  # the error in d.json: everything else was still checked
+    [missing] = [d for d in report["diagnostics"] if d["dataset"] == "p"]
+    assert missing["code"] == "DF020" and missing["severity"] == "warning"
+    assert "lfgate[tabular]" in missing["message"]
+    assert any(d["dataset"] == "d" and d["code"] == "DS103" for d in report["diagnostics"])
+
+
+def test_without_openpyxl_convert_names_the_extra(tmp_path):
+    (tmp_path / "t.xlsx").write_bytes(b"PK\x03\x04")
+    proc = _without(tmp_path, {"openpyxl"}, "convert", "t.xlsx", "out.json", "--input", "q", "--output", "a")
+    assert proc.returncode == 1 and "pip install 'lfgate[tabular]'" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and not (tmp_path / "out.json").exists()
+
+
+def test_the_light_install_reads_parquet():
+    """pyarrow is a core dependency: `pip install .` checks every format LLaMA-Factory loads."""
+    import re
+
+    text = open(os.path.join(os.path.dirname(__file__), "..", "pyproject.toml"), encoding="utf-8").read()
+    core = re.search(r"^dependencies = \[(.*?)^\]", text, re.S | re.M).group(1)
+    assert '"pyarrow' in core and '"pandas' in core
+
+
+# -- every reporter, every string --------------------------------------------------------------------------------
+ANY_TEXT = st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF), max_size=40)
+
+
+@given(message=ANY_TEXT, file=ANY_TEXT, dataset=st.none() | ANY_TEXT, line=st.none() | st.integers(1, 10**6),
+       fmt=st.sampled_from(FORMAT_NAMES))
+def test_every_reporter_writes_a_complete_parseable_document_for_any_text(message, file, dataset, line, fmt):
+    report = Report(diagnostics=[
+        Diagnostic("DS104", Severity.ERROR, message, file=file or None, line=line, column=1 if line else None,
+                   dataset=dataset, sample=0),
+        Diagnostic("DI107", Severity.INFO, message[::-1], file=None),
+    ], files=1, samples=1)
+    out = io.StringIO()
+    get(fmt).render(report, out)
+    text = out.getvalue()
+    text.encode("utf-8")  # no lone surrogate survives
+    assert_printable(text)
+    document = parse_document(fmt, text)
+    if fmt == "json":
+        assert len(document["diagnostics"]) == 2
+    if fmt == "sarif":
+        assert len(document["runs"][0]["results"]) == 2
+    if fmt == "junit":
+        assert document.get("tests") == "2"
+
+
+FILE_NAME = st.text(st.characters(min_codepoint=1, max_codepoint=0x10FFFF, blacklist_characters="/"),
+                    min_size=1, max_size=12).filter(lambda s: s not in (".", ".."))
+
+
+@given(name=ANY_TEXT, key=ANY_TEXT, value=ANY_TEXT, file_name=FILE_NAME, fmt=st.sampled_from(FORMAT_NAMES))
+def test_any_names_keys_and_values_through_check_give_a_complete_document(tmp_path_factory, name, key, value,
+                                                                           file_name, fmt):
+    """A whole `lfgate check` over a project whose dataset name, field name, value and data file name come from
+    all of Unicode (JSON-escaped where JSON cannot hold them raw): exit 0 or 1, a complete document."""
+    root = tmp_path_factory.mktemp("u")
+    (root / "data").mkdir()
+    try:
+        data_path = os.path.join(os.fsencode(root / "data"), os.fsencode(file_name + ".json"))
+    except UnicodeEncodeError:  # a surrogate that no byte sequence names: such a file cannot exist
+        data_path = os.path.join(os.fsencode(root / "data"), b"d.json")
+        file_name = "d"
+    with open(data_path, "wb") as f:
+        f.write(json.dumps([{"instruction": value, "input": "", "output": "x", key: value}]).encode())
+    (root / "data" / "dataset_info.json").write_text(json.dumps({name: {"file_name": file_name + ".json"}}))
+    (root / "train.yaml").write_text(CONFIG.replace("dataset: d", "dataset: " + json.dumps(name)))
+    code, out, err = run_cli("check", "--format", fmt, cwd=root)
+    assert code in (0, 1), err
+    out.encode("utf-8")
+    assert_printable(out)
+    parse_document(fmt, out)
+
+
+def test_register_and_usage_errors_show_input_escaped(tmp_path):
+    write_project(tmp_path, {"mine.json": '[{"instruction": "hi", "input": "", "output": "x", "sys\\u001b[2K": "s"}]\n',
+                             "dataset_info.json": "{}\n"})
+    code, out, err = run_cli("register", "mine.json", "--dry-run", cwd=tmp_path)
+    assert "\x1b" not in out + err
+    code, out, err = run_cli("check", "--baseline", "no\x1b[2Kpe.json", cwd=tmp_path)
+    assert code == 2 and "\x1b" not in err and "no\\x1b[2Kpe.json" in err
+
+
+def test_a_fifo_as_baseline_never_blocks(tmp_path):
+    base(tmp_path)
+    os.mkfifo(tmp_path / "b.json")
+    result = run(tmp_path, "check", "--baseline", "b.json", timeout=30)
+    assert result.code == 2 and "not a regular file" in result.stderr
+
+
+def test_arrow_with_a_70mb_value_is_reported_not_made_python(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    base(tmp_path, **{"data/d.json": None,
+                      "data/dataset_info.json": '{"d": {"file_name": "d.arrow"}, "e": {"file_name": "e.arrow"}}\n'})
+    for name, text in (("d", "a" * (70 << 20)), ("e", "hi")):
+        table = pa.table({"instruction": [text], "input": [""], "output": ["x"]})
+        with pa.OSFile(str(tmp_path / f"data/{name}.arrow"), "wb") as f, pa.ipc.new_stream(f, table.schema) as w:
+            w.write_table(table)
+    result = run(tmp_path, "check", "--format", "json", timeout=20, max_mb=300)
+    [capped] = [d for d in result.json()["diagnostics"] if d["code"] == "DF020"]
+    assert capped["dataset"] == "d" and capped["severity"] == "warning" and "70 MB" in capped["message"]
+    assert result.json()["summary"]["samples"] == 1  # e's sample; d's was not loaded
+
+
+def test_a_read_only_report_or_baseline_is_never_replaced(tmp_path):
+    base(tmp_path)
+    assert run_cli("check", "--format", "json", "--output-file", "r.json", cwd=tmp_path)[0] == 0
+    (tmp_path / "r.json").chmod(0o444)
+    before = (tmp_path / "r.json").read_bytes()
+    code, _, err = run_cli("check", "--format", "json", "--output-file", "r.json", "--force", cwd=tmp_path)
+    assert code == 2 and "read-only" in err and (tmp_path / "r.json").read_bytes() == before
+    assert not _temps(tmp_path)
+
+
+def test_a_large_row_group_of_ordinary_samples_is_still_checked(tmp_path):
+    """The Parquet caps must not skip a real dataset: one 70 MB column chunk of 100 000 ordinary samples."""
+    base(tmp_path, **{"data/d.json": None, "data/dataset_info.json": '{"d": {"file_name": "d.parquet"}}\n'})
+    n = 100_000
+    _parquet(tmp_path / "data/d.parquet", {"instruction": [f"{i} " + "word " * 140 for i in range(n)],
+                                           "input": [""] * n, "output": ["x"] * n})
+    result = run(tmp_path, "check", "--format", "json", timeout=60)
+    assert result.code == 0 and result.json()["summary"]["samples"] == n
+    assert not [d for d in result.json()["diagnostics"] if d["code"] == "DF020"]
+
+
+def test_convert_refuses_hostile_parquet_with_a_clear_message(tmp_path):
+    _parquet(tmp_path / "big.parquet", {"q": ["a" * (100 << 20)], "a": ["b"]})
+    result = run(tmp_path, "convert", "big.parquet", "out.json", "--input", "q", "--output", "a", timeout=20)
+    assert result.code == 1 and "100 MB" in result.stderr and not (tmp_path / "out.json").exists()
+
+
+def test_convert_register_over_a_changed_entry_writes_nothing_without_force(tmp_path):
+    text = '{"mine": {"file_name": "mine.json", "columns": {"prompt": "instruction", "query": "input", ' \
+           '"response": "output", "system": "sys"}, "split": "train"}}\n'
+    write_project(tmp_path, {"t.csv": "q,a,s\nhi,hello,be brief\n", "dataset_info.json": text})
+    argv = ("convert", "t.csv", "mine.json", "--input", "q", "--output", "a", "--system", "s", "--register", "mine")
+    code, out, err = run_cli(*argv, cwd=tmp_path)
+    assert code == 1 and "--force" in err and "columns.system" in out
+    assert not (tmp_path / "mine.json").exists() and (tmp_path / "dataset_info.json").read_text() == text
+    code, out, err = run_cli(*argv, "--force", cwd=tmp_path)
+    assert code == 0, err
+    assert json.loads((tmp_path / "dataset_info.json").read_text())["mine"]["split"] == "train"
