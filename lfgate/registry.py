@@ -35,6 +35,7 @@ RULE_MODULES = (
     "lfgate.validator.datafile",
     "lfgate.validator.samples",
     "lfgate.validator.training",
+    "lfgate.validator.ignored",
     "lfgate.validator.links",
     "lfgate.suppressions",
     "lfgate.legacy",

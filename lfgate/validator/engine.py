@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from dataclasses import replace
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
-from lfgate.diagnostics import Report
+from lfgate.diagnostics import Report, Severity, display_path
 from lfgate.registry import selected
 from lfgate.settings import Settings
 from lfgate.validator import datasets, dataset_info, links, training
 from lfgate.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
 from lfgate.validator.project import discover, find_registry_for
 from lfgate.validator.rules_general import PATH_NOT_FOUND
+
+EntryKey = Tuple[str, str]  # (absolute registry path, entry name)
 
 
 class Checker:
@@ -22,6 +25,9 @@ class Checker:
         self.report = Report()
         self.registries: Dict[str, Registry] = {}
         self.results: Dict[Tuple[str, str, DatasetUsage], DatasetResult] = {}
+        self.by_entry: Dict[EntryKey, list] = {}  # each entry's findings, registry and data, sorted out at the end
+        self.users: Dict[EntryKey, List[str]] = {}  # the configs that load each entry
+        self.counted: Set[EntryKey] = set()
 
     # -- registries and datasets -------------------------------------------------------------------
     def registry(self, path: str) -> Registry:
@@ -30,17 +36,29 @@ class Checker:
             registry = dataset_info.load_registry(path, self.settings)
             self.registries[key] = registry
             self.report.files += 1
-            self.report.extend(registry.diagnostics)
+            for found in registry.diagnostics:
+                if found.dataset is not None and found.dataset in registry.entries:
+                    self.by_entry.setdefault((key, found.dataset), []).append(found)
+                else:
+                    self.report.extend([found])
         return self.registries[key]
 
     def dataset(self, entry: DatasetEntry, usage: DatasetUsage) -> DatasetResult:
-        key = (os.path.abspath(entry.registry_path), entry.name, usage)
+        """Check an entry once per way it is loaded: configs that load it alike share one result."""
+        entry_key = (os.path.abspath(entry.registry_path), entry.name)
+        if usage.config_path is not None:
+            users = self.users.setdefault(entry_key, [])
+            if usage.config_path not in users:
+                users.append(usage.config_path)
+        key = entry_key + (replace(usage, config_path=None),)
         if key not in self.results:
             result = datasets.check_entry(entry, usage, self.settings)
             self.results[key] = result
-            self.report.files += 1 if entry.local_path else 0
-            self.report.samples += result.samples
-            self.report.extend(result.diagnostics)
+            if entry_key not in self.counted:  # a file read under two stages is one file
+                self.counted.add(entry_key)
+                self.report.files += 1 if entry.local_path else 0
+                self.report.samples += result.samples
+            self.by_entry.setdefault(entry_key, []).extend(result.diagnostics)
         return self.results[key]
 
     # -- the whole run -----------------------------------------------------------------------------
@@ -89,6 +107,8 @@ class Checker:
                 self.report.files += 1
                 self.report.samples += result.samples
                 self.report.extend(result.diagnostics)
+        self.report.extend(entry_findings(self.by_entry, self.users, has_configs=bool(configs)))
+        self.report.diagnostics = unique(self.report.diagnostics)
         return self._filtered([c.path for c in configs] + list(targets.data_files))
 
     def _filtered(self, files=()) -> Report:
@@ -100,6 +120,80 @@ class Checker:
         checked = list(files) + list(self.registries) + [r.path for r in self.results.values() if r.path]
         self.report.diagnostics = suppressions.apply(kept, s, checked)
         return self.report
+
+
+# -- one finding per cause, severity from what LLaMA-Factory does with the entry --------------------------------------
+def entry_findings(by_entry: Dict[EntryKey, list], users: Dict[EntryKey, List[str]], has_configs: bool) -> list:
+    """Each entry's findings once, root cause first. With configs in the run, an entry no config loads is never
+    loaded by LLaMA-Factory: its findings are at most warnings, one summary per rule over all such entries."""
+    out, unused = [], {}
+    for key, found in by_entry.items():
+        found = fold_consequences(unique(found))
+        if has_configs and key not in users:
+            for d in found:
+                unused.setdefault(d.code, []).append(d)
+            continue
+        configs = users.get(key, [])
+        if len(configs) > 1 or (configs and _any_unused(by_entry, users)):
+            found = [d.at(message=f"{d.message} [{_used_by(configs)}]") for d in found]
+        out.extend(found)
+    return out + [_summary(code, found) for code, found in unused.items()]
+
+
+def _any_unused(by_entry, users) -> bool:
+    return any(key not in users for key in by_entry)
+
+
+def _used_by(configs: List[str]) -> str:
+    names = ", ".join(display_path(c) for c in configs[:5])
+    more = f" and {len(configs) - 5} more" if len(configs) > 5 else ""
+    return f"dataset loaded by {names}{more}"
+
+
+def _summary(code: str, found: list):
+    """One warning for a rule over the entries no config loads, at the first of them, naming them all."""
+    first = found[0]
+    severity = Severity.WARNING if first.severity == Severity.ERROR else first.severity
+    if len(found) == 1:
+        return first.at(severity=severity, message=f"{first.message} (no checked config loads dataset `{first.dataset}`, so "
+                                "LLaMA-Factory never reads it here: a warning)")
+    names = sorted({d.dataset for d in found if d.dataset})
+    shown = ", ".join(f"`{n}`" for n in names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+    worst = max((d.severity for d in found), key=_rank)
+    return first.at(severity=Severity.WARNING if worst == Severity.ERROR else worst,
+                    message=f"{len(found)} findings in datasets no checked config loads ({shown}), so LLaMA-Factory "
+                            f"never reads them here; the first: {first.message}")
+
+
+def _rank(severity: Severity) -> int:
+    return {Severity.ERROR: 2, Severity.WARNING: 1}.get(severity, 0)
+
+
+# A registry error that decides how every sample is read: the sample findings it causes are folded under it.
+ROOT_CAUSES = frozenset({"DI101", "DI103"})
+
+
+def fold_consequences(found: list) -> list:
+    roots = [d for d in found if d.code in ROOT_CAUSES and d.severity == Severity.ERROR]
+    if not roots:
+        return found
+    folded = [d for d in found if d.code.startswith("DS")]
+    if not folded:
+        return found
+    codes = ", ".join(sorted({d.code for d in folded}))
+    note = f" (it causes the {len(folded)} sample finding(s) {codes} in the data, folded here)"
+    head = roots[0].at(message=roots[0].message + note)
+    return [head] + [d for d in found if d is not roots[0] and not d.code.startswith("DS")]
+
+
+def unique(found: list) -> list:
+    """The same finding reached twice (two configs, two stages) once, at its highest severity."""
+    best: Dict[tuple, object] = {}
+    for d in found:
+        key = (d.code, d.message, d.file, d.line, d.column, d.sample, d.dataset)
+        if key not in best or _rank(d.severity) > _rank(best[key].severity):
+            best[key] = d
+    return list(best.values())
 
 
 def _base_dir(config_path: str, folders: List[str]) -> str:

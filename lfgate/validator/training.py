@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple
 
 from lfgate.registry import ERROR, INFO, WARNING, rule
-from lfgate.validator import train_schema
+from lfgate.validator import ignored, train_schema
 
 COMMAND_LINE = "<command line>"
 
@@ -234,7 +234,7 @@ _ENGINE_TEXT = {
     "mca": "a Megatron-Core config (mcore_adapter keys such as tensor_model_parallel_size): launch it with "
            "USE_MCA=1; lfgate checks its LLaMA-Factory keys and leaves mcore_adapter's alone",
     "megatron_bridge": "a Megatron-Bridge config (use_packed_sequences, mixed_precision...): launch it with "
-                       "USE_MEGATRON_BRIDGE=1 (LLaMA-Factory 0.9.6 or newer)",
+                       "USE_MEGATRON_BRIDGE=1 (LLaMA-Factory's main branch; no release has it yet)",
 }
 
 
@@ -415,7 +415,8 @@ def _check_keys(config: TrainingConfig, settings) -> Iterator:
                 continue  # mcore_adapter's own key
             if since and train_schema.version_tuple(since) > target:
                 yield NEWER_KEY.diag(
-                    f"`{key}` needs LLaMA-Factory {since} or newer; the target is {version} ({source}), which "
+                    f"`{key}` needs LLaMA-Factory {train_schema.version_name(since)} or newer; the target is "
+                    f"{train_schema.version_name(version)} ({source}), which "
                     f"rejects it as unknown. Upgrade, or pass --llamafactory-version if you run a newer one", **where)
                 continue
             if allowed_entry not in prop["x-entry-points"]:
@@ -450,8 +451,9 @@ def _check_keys(config: TrainingConfig, settings) -> Iterator:
             yield RENAMED_KEY.diag(f"`{key}` was renamed to `{new}` in {since}: use `{new}`", **where)
         else:
             hint = _closest(key, props)
-            yield UNKNOWN_KEY.diag(f"`{key}` is not a LLaMA-Factory {version} key: the parser rejects the config "
-                                   f"(`Some keys are not used by the HfArgumentParser`).{hint}", **where)
+            yield UNKNOWN_KEY.diag(f"`{key}` is not a LLaMA-Factory {train_schema.version_name(version)} key: the "
+                                   "parser rejects the config (`Some keys are not used by the HfArgumentParser`)."
+                                   f"{hint}", **where)
 
 
 def _megatron_like(key: str) -> bool:
@@ -594,6 +596,12 @@ def check_values(config: TrainingConfig, settings) -> Iterator:
             kind = "string"
         if kind == "integer" and "number" in types:
             kind = "number"
+        if kind in ("integer", "number") and value in (0, 1) and types == ["boolean"]:
+            # parse_dict hands 0/1 on unconverted and every use is a truth test: it works (checked on 0.9.5).
+            yield WRONG_TYPE.diag(f"`{key}: {value}` is a number, not a boolean; LLaMA-Factory only tests its truth, "
+                                  f"so it works as {'true' if value else 'false'}. Write "
+                                  f"{'true' if value else 'false'}", severity=INFO, **where)
+            continue
         if kind not in types and not (kind == "null" and "boolean" in types):
             # A number where free text is expected (run_name: 123) rarely breaks anything: a warning.
             lenient = kind in ("integer", "number") and set(types) <= {"string", "null"} and key not in (
@@ -603,6 +611,8 @@ def check_values(config: TrainingConfig, settings) -> Iterator:
         if key == "template":
             continue  # checked against the template registry below
         enum = prop.get("enum")
+        if key == "quantization_method" and config.values.get("quantization_bit") is not None:
+            continue  # TY220 (validator/ignored.py) says what the run then does
         if enum and isinstance(value, str) and value not in enum:
             choices = [c for c in enum if c is not None]
             hint = _closest(value, choices)
@@ -617,8 +627,9 @@ def check_values(config: TrainingConfig, settings) -> Iterator:
         since = known.get(template, {}).get("since")
         version, source = train_schema.target_version(settings)
         if since and train_schema.version_tuple(since) > train_schema.version_tuple(version):
-            yield UNKNOWN_TEMPLATE.diag(f"template `{template}` needs LLaMA-Factory {since} or newer; the target is "
-                                        f"{version} ({source}), where `Template {template} does not exist.`",
+            yield UNKNOWN_TEMPLATE.diag(f"template `{template}` needs LLaMA-Factory {train_schema.version_name(since)} "
+                                        f"or newer; the target is {train_schema.version_name(version)} ({source}), "
+                                        f"where `Template {template} does not exist.`",
                                         **config.where("template"))
         elif template not in known:
             hint = _closest(template, known) or f" Registered: {', '.join(sorted(known)[:12])}, ..."
@@ -1140,6 +1151,7 @@ def check_config(config: TrainingConfig, settings) -> List:
             if hit:
                 found.append(check.rule.diag(check.message, **config.where(*check.keys)))
         found.extend(check_output_dir(config))
+        found.extend(ignored.check_ignored(config))
     else:
         if not config.values.get("model_name_or_path"):
             found.append(PARSE_CHECKS[0].rule.diag(PARSE_CHECKS[0].message, file=config.path))

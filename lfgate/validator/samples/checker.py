@@ -316,6 +316,11 @@ class SampleChecker:
             if not col:  # every sample alike: summarised once in finish()
                 self.no_response_column.add("response", index, ())
                 return ((), "`columns.response` is not set", None, "")
+            typo = _misspelt_field(col, value) if col not in value else None
+            if typo:
+                return ((typo,), f"the record has no `{col}` but has `{typo}`: did you mean `{col}`? LLaMA-Factory "
+                        f"reads `{col}` (`columns.response`), so the sample has no response",
+                        alpaca.OUTPUT_MISSING, f"Rename `{typo}` to `{col}`.")
             shown = "null" if out_value is None else f"a {type(out_value).__name__}"
             return ((col,), f"`{col}` is {shown}, not a string, so the sample has no response",
                     alpaca.OUTPUT_MISSING, "Give it a string output (or train the data with ppo).")
@@ -632,3 +637,12 @@ def _role_path(path, entry):
     if path and len(path) == 3 and isinstance(path[1], int):
         return (path[0], path[1], entry.tags.get("role_tag"))
     return path or ()
+
+
+def _misspelt_field(column: str, record: dict):
+    """A field of the record that is a likely typo of the column LLaMA-Factory reads (`ouput` for `output`)."""
+    import difflib
+
+    names = [k for k in record if isinstance(k, str) and k != column]
+    close = difflib.get_close_matches(column, names, n=1, cutoff=0.8)
+    return close[0] if close else None
