@@ -33,6 +33,7 @@ RULE_MODULES = (
     "lfgate.validator.rules_general",
     "lfgate.validator.dataset_info",
     "lfgate.validator.datafile",
+    "lfgate.validator.lfs",
     "lfgate.validator.samples",
     "lfgate.validator.training",
     "lfgate.validator.ignored",

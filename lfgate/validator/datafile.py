@@ -329,7 +329,8 @@ def resolve_files(entry) -> Tuple[Optional[List[str]], List]:
         return None, out
     shown = os.path.abspath(path)
     rel = os.path.relpath(os.path.abspath(path), os.path.abspath(entry.dataset_dir))
-    if os.path.isabs(entry.source) or rel == ".." or rel.startswith(".." + os.sep):
+    # An absolute file_name is deliberate (shared cluster storage); a `../` escape is the accident.
+    if not os.path.isabs(entry.source) and (rel == ".." or rel.startswith(".." + os.sep)):
         out.append(OUTSIDE_DATASET_DIR.diag(f"file_name {entry.source!r} resolves to {shown}, outside dataset_dir "
                                             f"{os.path.abspath(entry.dataset_dir)}; move the data under it", **where))
     try:

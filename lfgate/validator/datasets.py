@@ -29,7 +29,7 @@ from typing import Iterable, List, Optional, Tuple
 
 from lfgate.readers import builder, iter_file, locate
 from lfgate.readers.records import Problem, Record
-from lfgate.validator import datafile, dataset_info
+from lfgate.validator import datafile, dataset_info, lfs
 from lfgate.validator import fastpath
 from lfgate.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
 
@@ -271,6 +271,10 @@ def check_entry(entry: DatasetEntry, usage: DatasetUsage, settings) -> DatasetRe
     result.diagnostics.extend(diagnostics)
     if files is None:
         return result
+    files, pointers = lfs.split_pointers(entry, files)
+    result.diagnostics.extend(pointers)
+    if pointers and not files:
+        return result  # nothing to read until `git lfs pull`
     result.diagnostics.extend(datafile.csv_shape_rule(entry, files))
     _scan_files(entry, usage, settings, files, result)
     return result

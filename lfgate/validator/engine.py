@@ -9,7 +9,7 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 from lfgate.diagnostics import Report, Severity, display_path
 from lfgate.registry import selected
 from lfgate.settings import Settings
-from lfgate.validator import datasets, dataset_info, links, training
+from lfgate.validator import dataset_info, datasets, discovery, links, training
 from lfgate.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
 from lfgate.validator.project import discover, find_registry_for
 from lfgate.validator.rules_general import PATH_NOT_FOUND
@@ -70,15 +70,18 @@ class Checker:
         for missing in targets.missing:
             self.report.extend([PATH_NOT_FOUND.diag(f"{missing} does not exist.", file=missing)])
 
-        configs = []
+        configs, skipped, why = [], [], {}
         for path in targets.configs:
-            base = _base_dir(path, targets.folders)
-            config = training.load_config(path, base, self.settings)
-            if config is None:  # not a training config (accelerate, deepspeed, a token file, ...)
+            config, reason = self._config(path, _base_dir(path, targets.folders), path in targets.named)
+            if config is None:  # not a training config (accelerate, deepspeed, Hydra, a token file, ...)
+                if reason is not None:
+                    skipped.append(path)
+                    why[path] = reason
                 continue
             self.report.files += 1
             self.report.extend(config.diagnostics)
             configs.append(config)
+        self.report.extend(discovery.passed_over(skipped, why))
 
         checked_entries = set()
         for config in configs:
@@ -110,6 +113,24 @@ class Checker:
         self.report.extend(entry_findings(self.by_entry, self.users, has_configs=bool(configs)))
         self.report.diagnostics = unique(self.report.diagnostics)
         return self._filtered([c.path for c in configs] + list(targets.data_files))
+
+    def _config(self, path: str, base: str, named: bool):
+        """(the config, None) or (None, why a folder scan passed it over; None when nothing needs saying)."""
+        keys, binary = discovery.top_keys(path)
+        if keys is not None and discovery.is_board(keys):
+            return discovery.load_board(path, base, self.settings), None
+        if not binary and not discovery.weighs_as_config(keys or {}, training.known_keys()):
+            if not named:
+                return None, discovery.describe(keys, binary)
+            if not discovery.has_marker(keys or {}, training.CONFIG_MARKERS):
+                self.report.extend(discovery.named_not_config(path, discovery.describe(keys, binary)))
+                return None, None
+        elif binary and not named:
+            return None, discovery.describe(keys, binary)
+        config = training.load_config(path, base, self.settings, named=named)
+        if config is None and named:
+            self.report.extend(discovery.named_not_config(path, discovery.describe(keys, binary)))
+        return config, None
 
     def _filtered(self, files=()) -> Report:
         from lfgate import suppressions

@@ -24,6 +24,7 @@ class Targets:
     data_files: List[str] = field(default_factory=list)
     folders: List[str] = field(default_factory=list)
     missing: List[str] = field(default_factory=list)
+    named: List[str] = field(default_factory=list)  # YAMLs named on the command line: never passed over silently
 
 
 def excluded(path: str, patterns: Sequence[str]) -> bool:
@@ -68,6 +69,7 @@ def _classify_file(path: str, targets: Targets) -> None:
         targets.registries.append(path)
     elif name.endswith(YAML_SUFFIXES):
         targets.configs.append(path)
+        targets.named.append(path)
     else:
         targets.data_files.append(path)
 

@@ -186,8 +186,14 @@ _PROBLEM_TEXT = {
 # ----------------------------------------------------------------------------------------------------------------
 # Loading
 # ----------------------------------------------------------------------------------------------------------------
-def load_config(path: str, base_dir: str, settings) -> Optional[TrainingConfig]:
-    """Read one YAML; None when it is not a LLaMA-Factory config (accelerate, DeepSpeed, token lists...)."""
+def known_keys() -> FrozenSet[str]:
+    """Every key name LLaMA-Factory's engines read (discovery weighs a YAML's keys against them)."""
+    return frozenset(train_schema.properties()) | CONFIG_MARKERS | V1_MARKERS
+
+
+def load_config(path: str, base_dir: str, settings, named: bool = False) -> Optional[TrainingConfig]:
+    """Read one YAML; None when it is not a LLaMA-Factory config (accelerate, DeepSpeed, token lists...).
+    A file named on the command line that cannot be read is reported, never passed over."""
     from lfgate.readers import yaml_reader  # PyYAML: only when there is a YAML file to read
 
     doc = yaml_reader.load_file(path)
@@ -196,7 +202,7 @@ def load_config(path: str, base_dir: str, settings) -> Optional[TrainingConfig]:
     diagnostics = [r.diag(_key_prefix(keys_at.get(p.line), p.kind) + _PROBLEM_TEXT.get(p.kind, "{m}").format(
         m=p.message), file=path, line=p.line, column=p.column) for p, r in problems]
     if not doc.readable or not isinstance(doc.value, dict):
-        if not _looks_like_config(path):
+        if not _looks_like_config(path) and not (named and not doc.readable):
             return None
         if doc.readable:  # a list or scalar holding config keys: LLaMA-Factory's parse_dict needs a mapping
             diagnostics.append(YAML_SYNTAX.diag(
