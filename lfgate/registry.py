@@ -37,6 +37,7 @@ RULE_MODULES = (
     "lfgate.validator.samples",
     "lfgate.validator.training",
     "lfgate.validator.ignored",
+    "lfgate.validator.history",
     "lfgate.validator.links",
     "lfgate.suppressions",
     "lfgate.legacy",

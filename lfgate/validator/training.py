@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Tuple
 
 from lfgate.registry import ERROR, INFO, WARNING, rule
-from lfgate.validator import ignored, train_schema
+from lfgate.validator import history, ignored, train_schema
 
 COMMAND_LINE = "<command line>"
 
@@ -455,6 +455,8 @@ def _check_keys(config: TrainingConfig, settings) -> Iterator:
         elif key in renamed:
             new, since = renamed[key]["key"], renamed[key]["since"]
             yield RENAMED_KEY.diag(f"`{key}` was renamed to `{new}` in {since}: use `{new}`", **where)
+        elif history.removed_finding(key, where) is not None:
+            yield history.removed_finding(key, where)
         else:
             hint = _closest(key, props)
             yield UNKNOWN_KEY.diag(f"`{key}` is not a LLaMA-Factory {train_schema.version_name(version)} key: the "
