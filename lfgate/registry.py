@@ -38,6 +38,7 @@ RULE_MODULES = (
     "lfgate.validator.training",
     "lfgate.validator.ignored",
     "lfgate.validator.history",
+    "lfgate.validator.discovery",
     "lfgate.validator.links",
     "lfgate.suppressions",
     "lfgate.legacy",

@@ -130,6 +130,8 @@ class Checker:
         config = training.load_config(path, base, self.settings, named=named)
         if config is None and named:
             self.report.extend(discovery.named_not_config(path, discovery.describe(keys, binary)))
+        elif config is None:
+            return None, discovery.describe(keys, binary)
         return config, None
 
     def _filtered(self, files=()) -> Report:
