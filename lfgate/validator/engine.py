@@ -58,7 +58,7 @@ class Checker:
                 self.counted.add(entry_key)
                 self.report.files += 1 if entry.local_path else 0
                 self.report.samples += result.samples
-            self.by_entry.setdefault(entry_key, []).extend(result.diagnostics)
+            self.by_entry.setdefault(entry_key, []).extend(_say_default_stage(result, usage))
         return self.results[key]
 
     # -- the whole run -----------------------------------------------------------------------------
@@ -143,6 +143,19 @@ class Checker:
         checked = list(files) + list(self.registries) + [r.path for r in self.results.values() if r.path]
         self.report.diagnostics = suppressions.apply(kept, s, checked)
         return self.report
+
+
+def _say_default_stage(result: DatasetResult, usage: DatasetUsage) -> list:
+    """With no config to give the stage, the samples were judged as sft: the first sample finding says so."""
+    found = list(result.diagnostics)
+    if usage.stage is not None or result.facts.get("stage") != "sft":
+        return found
+    for i, d in enumerate(found):
+        if d.code.startswith("DS"):
+            found[i] = d.at(message=f"{d.message} (no config gives the stage: judged as sft, LLaMA-Factory's "
+                                    "default)")
+            break
+    return found
 
 
 # -- one finding per cause, severity from what LLaMA-Factory does with the entry --------------------------------------

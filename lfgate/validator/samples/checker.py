@@ -18,7 +18,7 @@ import os
 from typing import Dict, List, Optional
 
 from lfgate.diagnostics import Severity
-from lfgate.truncation import truncate_turns
+from lfgate.truncation import estimate_tokens, truncate_turns
 from lfgate.validator.converter import (ASSISTANT, FUNCTION, OBSERVATION, USER, ConversionError, align,
                                          declared, kept_by_stage, stage_messages, tag_mapping)
 from lfgate.validator.model import DatasetUsage
@@ -48,8 +48,10 @@ def effective_stage(entry, usage) -> str:
     """The stage whose processor judges the samples: the config's, else the one the data is made for. A stage
     that LLaMA-Factory's ranking gate rejects outright (reported by the link rules) falls back the same way."""
     natural = {"ranking": "rm", "kto": "kto"}.get(entry.kind, "sft")
-    if natural == "sft" and entry.formatting == "alpaca" and not entry.columns.get("response"):
-        natural = "pt"  # text only (e.g. `"columns": {"prompt": "text"}`): pretraining data
+    if natural == "sft" and entry.formatting == "alpaca" and not entry.columns.get("response") \
+            and not entry.columns.get("query") and not entry.columns.get("history"):
+        natural = "pt"  # one text column (e.g. `"columns": {"prompt": "text"}`): pretraining data
+    # Anything else with no config to give the stage is judged as LLaMA-Factory's default, sft (the engine says so).
     stage = usage.stage if usage is not None else None
     if stage is None:
         return natural
@@ -510,14 +512,11 @@ class SampleChecker:
             self.samples_with_media += 1
 
     def _truncation(self, aligned, messages) -> None:
-        extra = (len(aligned.system) if isinstance(aligned.system, str) else 0) + \
-                (len(aligned.tools) if isinstance(aligned.tools, str) else 0)
+        extra = _str(aligned.system) + _str(aligned.tools)  # counted with the first turn's source
         pairs = []
         for i in range(0, len(messages) - 1, 2):
             source, target = messages[i]["content"], messages[i + 1]["content"]
-            s = (len(source) if isinstance(source, str) else 0) + (extra if i == 0 else 0)
-            t = len(target) if isinstance(target, str) else 0
-            pairs.append((-(-s // CHARS_PER_TOKEN), -(-t // CHARS_PER_TOKEN)))
+            pairs.append((estimate_tokens((extra if i == 0 else "") + _str(source)), estimate_tokens(_str(target))))
         if sum(s + t for s, t in pairs) <= self.cutoff_len:
             return
         self.trunc_exceed += 1
@@ -646,3 +645,7 @@ def _misspelt_field(column: str, record: dict):
     names = [k for k in record if isinstance(k, str) and k != column]
     close = difflib.get_close_matches(column, names, n=1, cutoff=0.8)
     return close[0] if close else None
+
+
+def _str(value) -> str:
+    return value if isinstance(value, str) else ""

@@ -48,3 +48,14 @@ PLACEHOLDER_NO_MEDIA = rule(
     bad=example([{"instruction": "<image>What is this?", "input": "", "output": "A cat."}]),
     good=example([{"instruction": "What is this?", "input": "", "output": "A cat."}]),
 )
+
+
+def is_multimodal_template(name) -> bool:
+    """A template whose mm_plugin counts placeholders against the media (every plugin but BasePlugin does, in
+    data/mm_plugin.py `_validate_messages`, 0.9.5)."""
+    if not isinstance(name, str):
+        return False
+    from lfgate.validator import train_schema
+
+    plugin = train_schema.templates()["templates"].get(name, {}).get("plugin")
+    return plugin not in (None, "BasePlugin")
