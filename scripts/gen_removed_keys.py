@@ -143,6 +143,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("git_dir", help="a git directory of hiyouga/LLaMA-Factory (bare or not) with its tags")
     parser.add_argument("--check", action="store_true", help="compare with the committed table instead of writing")
+    parser.add_argument("--out", default=OUT, help="where to write the table (default: lfgate/schemas/)")
     args = parser.parse_args(argv)
     git_dir = args.git_dir
     if os.path.isdir(os.path.join(git_dir, ".git")):
@@ -155,13 +156,13 @@ def main(argv=None) -> int:
              "releases": [v for v, _ in history], "keys": removed_table(history)}
     text = json.dumps(table, indent=1, ensure_ascii=False) + "\n"
     if args.check:
-        with open(OUT, encoding="utf-8") as f:
+        with open(args.out, encoding="utf-8") as f:
             return 0 if f.read() == text else 1
-    tmp = OUT + ".tmp"
+    tmp = args.out + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
-    os.replace(tmp, OUT)
-    print(f"wrote {OUT}: {len(table['keys'])} removed keys over {len(history)} releases")
+    os.replace(tmp, args.out)
+    print(f"wrote {args.out}: {len(table['keys'])} removed keys over {len(history)} releases")
     return 0
 
 

@@ -61,7 +61,8 @@ OUTSIDE_DATASET_DIR = rule(
     "DF005", "outside-dataset-dir", WARNING,
     "file_name leaves dataset_dir",
     why="LLaMA-Factory accepts it (os.path.join), but the project then depends on files outside it, which breaks "
-        "when the project is copied or run from another folder.",
+        "when the project is copied or run from another folder. An absolute file_name is deliberate (data on "
+        "shared cluster storage) and not reported.",
     fix="Move the data under dataset_dir, or set dataset_dir to the folder that holds it.",
     bad={"data/dataset_info.json": '{"a": {"file_name": "../a.json"}}\n', "a.json": _ALPACA},
     good=_project(_ALPACA),

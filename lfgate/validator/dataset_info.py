@@ -90,7 +90,9 @@ ATTRIBUTE_TYPE = rule(
 UNKNOWN_ENTRY_KEY = rule(
     "DI101", "unknown-entry-key", WARNING,
     "Unknown key in a dataset entry",
-    why="LLaMA-Factory ignores keys it does not know, so a typo such as `fomatting` silently does nothing.",
+    why="LLaMA-Factory ignores keys it does not know, so a typo such as `fomatting` silently does nothing. When "
+        "the typo's value differs from the default of the key it was meant for (`formating: sharegpt`), every "
+        "sample is read the wrong way: an error, with the sample findings it causes folded under it.",
     fix="Use one of the keys LLaMA-Factory reads (the message suggests the closest).",
     bad=_project('{"file_name": "a.json", "fomatting": "alpaca"}'),
     good=_project('{"file_name": "a.json", "formatting": "alpaca"}'),
@@ -111,7 +113,8 @@ COLUMN_KEY_IS_FIELD = rule(
     "DI103", "column-key-is-data-field", WARNING,
     "A `columns` key is a field name of the data, not a LLaMA-Factory column name",
     why="`columns` maps LLaMA-Factory's names (left) to your fields (right); `\"instruction\": ...` on the left "
-        "is ignored and the name it was meant for becomes null.",
+        "is ignored and the name it was meant for becomes null. When `columns` names no prompt and no response at "
+        "all, every sample is dropped: one error on the entry, with the sample findings folded under it.",
     fix="Swap to LLaMA-Factory's name on the left, e.g. \"prompt\": \"instruction\".",
     bad=_project('{"file_name": "a.json", "columns": {"instruction": "instruction", "response": "output"}}'),
     good=_project('{"file_name": "a.json", "columns": {"prompt": "instruction", "query": "input", '

@@ -475,7 +475,8 @@ def _megatron_like(key: str) -> bool:
 WRONG_TYPE = rule(
     "TY201", "wrong-type", ERROR, "A value of the wrong type",
     why="LLaMA-Factory passes YAML values on unconverted: a quoted number stays text and fails later in the "
-        "optimizer or scheduler; a quoted `\"false\"` is a non-empty string, which Python treats as true.",
+        "optimizer or scheduler; a quoted `\"false\"` is a non-empty string, which Python treats as true. `0`/`1` "
+        "for a boolean key works (every use is a truth test): only an info.",
     fix="Write numbers and booleans unquoted (`learning_rate: 1.0e-4`, `bf16: true`).",
     bad=_y("learning_rate: \"1e-4\"\n"), good=_y("learning_rate: 1e-4\n"), target="train.yaml",
 )

@@ -140,8 +140,9 @@ TRUNCATION = rule(
     "DS012", "samples-exceed-cutoff", INFO,
     "Samples are longer than cutoff_len (estimate)",
     why="LLaMA-Factory truncates each sample to `cutoff_len` tokens, cutting the source and then the response "
-        "of each turn pair. The estimate uses characters (at most "
-        "6 characters per token, so the counts are lower bounds).",
+        "of each turn pair. The estimate goes by script (at most 6 characters per token, 1.5 for Chinese, Japanese "
+        "and Korean, so the counts are lower bounds). A warning when every sample is cut: the model then trains "
+        "on cut inputs only.",
     fix="Raise `cutoff_len`, or shorten or split the long samples.",
     bad=example([{"instruction": "Say hi " * 200, "input": "", "output": "Hi " * 200}], stage="sft",
                 extra={"train.yaml": "model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\ndo_train: true\n"
