@@ -236,7 +236,8 @@ def test_a_dataset_used_by_two_configs_is_reported_once_naming_both(tmp_path):
     _, report = check_json(".", cwd=tmp_path)
     [hit] = find(report, "DS104")
     assert "a.yaml" in hit["message"] and "b.yaml" in hit["message"]
-    assert report["summary"]["errors"] == 1 and report["summary"]["samples"] == 1
+    assert report["summary"]["samples"] == 1 and report["summary"]["files"] == 4  # 2 configs, registry, data
+    assert sorted(d["code"] for d in errors(report)) == ["DS003", "DS104"]  # dropped, so no valid sample: once each
 
 
 def test_a_misspelt_registry_key_is_the_error_and_its_consequences_fold_under_it(tmp_path):
