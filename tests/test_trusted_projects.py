@@ -206,9 +206,10 @@ def test_long_chinese_answers_are_seen_and_every_sample_cut_is_a_warning(tmp_pat
                              "data/zh.json": json.dumps(CHINESE, ensure_ascii=False),
                              "train.yaml": CONFIG + "dataset: zh\ncutoff_len: 256\n"})
     _, report = check_json(".", cwd=tmp_path)
-    [estimate] = find(report, "DS012")
-    [linked] = find(report, "LK050")
-    assert estimate["severity"] == linked["severity"] == "warning" and "4 of 4" in linked["message"]
+    [linked] = find(report, "LK050")  # the config's finding; the dataset's own estimate (DS012) is not repeated
+    assert linked["severity"] == "warning" and "4 of 4" in linked["message"] and not find(report, "DS012")
+    _, alone = check_json("data/dataset_info.json", cwd=tmp_path)  # no config: LLaMA-Factory's default, 2048
+    assert not find(alone, "DS012")  # each sample is about 410 estimated tokens: within 2048
     code, out, err = run_cli("stats", "train.yaml", "--format", "json", cwd=tmp_path)
     [stats] = json.loads(out)["datasets"]
     assert code == 0 and stats["unit"] == "tokens (estimate)" and stats["over_cutoff"] == 4  # check and stats agree

@@ -110,7 +110,8 @@ class Checker:
                 self.report.files += 1
                 self.report.samples += result.samples
                 self.report.extend(result.diagnostics)
-        self.report.extend(entry_findings(self.by_entry, self.users, has_configs=bool(configs)))
+        linked = {d.dataset for d in self.report.diagnostics if d.code in LINKED_CODES}
+        self.report.extend(entry_findings(self.by_entry, self.users, has_configs=bool(configs), linked=linked))
         self.report.diagnostics = unique(self.report.diagnostics)
         return self._filtered([c.path for c in configs] + list(targets.data_files))
 
@@ -159,12 +160,20 @@ def _say_default_stage(result: DatasetResult, usage: DatasetUsage) -> list:
 
 
 # -- one finding per cause, severity from what LLaMA-Factory does with the entry --------------------------------------
-def entry_findings(by_entry: Dict[EntryKey, list], users: Dict[EntryKey, List[str]], has_configs: bool) -> list:
+# A data finding the config's own link finding says better: DS012 (estimate per dataset) under LK050 (per config).
+LINKED_CODES = {"LK050": "DS012"}
+
+
+def entry_findings(by_entry: Dict[EntryKey, list], users: Dict[EntryKey, List[str]], has_configs: bool,
+                   linked=frozenset()) -> list:
     """Each entry's findings once, root cause first. With configs in the run, an entry no config loads is never
     loaded by LLaMA-Factory: its findings are at most warnings, one summary per rule over all such entries."""
     out, unused = [], {}
+    covered = set(LINKED_CODES.values())
     for key, found in by_entry.items():
         found = fold_consequences(unique(found))
+        if key in users and key[1] in linked:
+            found = [d for d in found if d.code not in covered]
         if has_configs and key not in users:
             for d in found:
                 unused.setdefault(d.code, []).append(d)

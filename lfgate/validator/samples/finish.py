@@ -125,7 +125,7 @@ def dataset_findings(c) -> List[Finding]:
                else "only their prompts are cut")
         every = c.trunc_exceed >= max(c.kept, 1)  # the model trains on cut inputs only: a warning
         out.append(Finding(common.TRUNCATION, f"at least {_plural(c.trunc_exceed, 'sample')} exceed cutoff_len "
-                           f"{c.cutoff_len}{' (every sample)' if every else ''}, and {cut} (an estimate by script: at "
+                           f"{c.cutoff_len}{_default_note(c)}{' (every sample)' if every else ''}, and {cut} (an estimate by script: at "
                            f"most {CHARS_PER_TOKEN} characters per token, 1.5 for Chinese, Japanese and Korean). "
                            "Raise cutoff_len or shorten the samples.", None, (),
                            Severity.WARNING if every else None))
@@ -164,3 +164,7 @@ def _tag_findings(c) -> List[Finding]:
                            f"{declared or 'none'}; first: sample {sample}). Declare them in `tags` or rewrite the "
                            "roles.", sample, path))
     return out
+
+
+def _default_note(c) -> str:
+    return " (LLaMA-Factory's default: no config gives cutoff_len)" if getattr(c.usage, "stage", None) is None else ""
