@@ -35,9 +35,10 @@ BOARD_CONFIG = rule(
         "the result, so a finding points at the form field it comes from.",
     fix="Nothing to fix: the info says the file was checked as the web UI would launch it.",
     bad={"config.yaml": _BOARD, "data/dataset_info.json": _REG, "data/a.json": _DATA},
-    good={"train.yaml": "model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\ndo_train: true\n"
-                        "finetuning_type: lora\ntemplate: qwen\ndataset: a\noutput_dir: saves/q\n",
+    good={"config.yaml": "model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\ndo_train: true\n"
+                         "finetuning_type: lora\ntemplate: qwen\ndataset: a\noutput_dir: saves/q\n",
           "data/dataset_info.json": _REG, "data/a.json": _DATA},
+    target="config.yaml",
 )
 NOT_A_CONFIG = rule(
     "TY009", "not-a-training-config", INFO, "A YAML that is not a LLaMA-Factory config was passed over",
@@ -49,8 +50,9 @@ NOT_A_CONFIG = rule(
         "LLaMA-Factory reads).",
     bad={"conf/hydra.yaml": "dataset:\n  name: imdb\n  labels: [neg, pos]\ntrainer:\n  max_epochs: 3\n"
                             "model:\n  name: bert\n"},
-    good={"train.yaml": "model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\ndo_train: true\n"
-                        "finetuning_type: lora\ntemplate: qwen\noutput_dir: saves/q\n"},
+    good={"conf/hydra.yaml": "model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\ndo_train: true\n"
+                             "finetuning_type: lora\ntemplate: qwen\noutput_dir: saves/q\n"},
+    target="conf/hydra.yaml",
 )
 
 
