@@ -15,6 +15,9 @@ from lfgate.validator.project import discover, find_registry_for
 from lfgate.validator.rules_general import PATH_NOT_FOUND
 
 EntryKey = Tuple[str, str]  # (absolute registry path, entry name)
+# Data no config loads: judged as LLaMA-Factory's defaults would load it (stage sft, cutoff_len 2048:
+# DataArguments.cutoff_len, hparams/data_args.py 0.9.5); a one-column text corpus stays pt.
+NO_CONFIG = DatasetUsage(cutoff_len=2048)
 
 
 class Checker:
@@ -99,12 +102,12 @@ class Checker:
             registry = self.registry(path)
             for name, entry in registry.entries.items():
                 if (os.path.abspath(registry.path), name) not in checked_entries:
-                    self.dataset(entry, DatasetUsage())
+                    self.dataset(entry, NO_CONFIG)
 
         for path in targets.data_files:
             entry = _entry_for_file(path, self)
             if entry is not None:
-                self.dataset(entry, DatasetUsage())
+                self.dataset(entry, NO_CONFIG)
             else:
                 result = datasets.check_unregistered(path, self.settings)
                 self.report.files += 1

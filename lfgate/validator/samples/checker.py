@@ -44,9 +44,6 @@ _LIKELY_TAG = {**dict.fromkeys(("user", "human", "question"), "user_tag"),
                **dict.fromkeys(("system", "developer"), "system_tag")}
 
 
-DEFAULT_CUTOFF_LEN = 2048  # DataArguments.cutoff_len (hparams/data_args.py, 0.9.5)
-
-
 def effective_stage(entry, usage) -> str:
     """The stage whose processor judges the samples: the config's, else the one the data is made for. A stage
     that LLaMA-Factory's ranking gate rejects outright (reported by the link rules) falls back the same way."""
@@ -91,9 +88,7 @@ class SampleChecker:
         settings = settings or Settings()
         self.stage = effective_stage(entry, self.usage)
         self.media_dir = self.usage.media_dir or entry.dataset_dir
-        self.cutoff_len = self.usage.cutoff_len
-        if self.usage.stage is None and self.stage != "pt":  # no config: LLaMA-Factory's default, as for the stage
-            self.cutoff_len = DEFAULT_CUTOFF_LEN
+        self.cutoff_len = self.usage.cutoff_len if self.stage != "pt" else None
         self.placeholders = tuple((col, kind, settings.placeholders.get(kind, f"<{kind}>"))
                                   for col, kind in _MEDIA_KINDS)
         self.chat = entry.formatting in ("sharegpt", "openai")
