@@ -113,7 +113,9 @@ class Checker:
                 self.report.files += 1
                 self.report.samples += result.samples
                 self.report.extend(result.diagnostics)
-        linked = {d.dataset for d in self.report.diagnostics if d.code in LINKED_CODES}
+        s = self.settings  # a link finding the user ignores leaves its data finding in place
+        linked = {d.dataset for d in self.report.diagnostics if d.code in LINKED_CODES
+                  and selected(d.code, s.select, s.ignore)}
         self.report.extend(entry_findings(self.by_entry, self.users, has_configs=bool(configs), linked=linked))
         self.report.diagnostics = unique(self.report.diagnostics)
         return self._filtered([c.path for c in configs] + list(targets.data_files))
@@ -123,20 +125,19 @@ class Checker:
         keys, binary = discovery.top_keys(path)
         if keys is not None and discovery.is_board(keys):
             return discovery.load_board(path, base, self.settings), None
-        if not binary and not discovery.weighs_as_config(keys or {}, training.known_keys()):
-            if not named:
-                return None, discovery.describe(keys, binary)
-            if not discovery.has_marker(keys or {}, training.CONFIG_MARKERS):
-                self.report.extend(discovery.named_not_config(path, discovery.describe(keys, binary)))
-                return None, None
-        elif binary and not named:
-            return None, discovery.describe(keys, binary)
+        what = discovery.describe(keys, binary)
+        weighs = not binary and discovery.weighs_as_config(keys or {}, training.known_keys())
+        if not named and not weighs:
+            return None, what
+        # Named: checked when it can be read as a config at all; an unreadable one is an error (load_config).
+        if named and not binary and not weighs and not discovery.has_marker(keys or {}, training.CONFIG_MARKERS):
+            self.report.extend(discovery.named_not_config(path, what))
+            return None, None
         config = training.load_config(path, base, self.settings, named=named)
         if config is None and named:
-            self.report.extend(discovery.named_not_config(path, discovery.describe(keys, binary)))
-        elif config is None:
-            return None, discovery.describe(keys, binary)
-        return config, None
+            self.report.extend(discovery.named_not_config(path, what))
+            return None, None
+        return config, (what if config is None else None)
 
     def _filtered(self, files=()) -> Report:
         from lfgate import suppressions
@@ -173,6 +174,7 @@ def entry_findings(by_entry: Dict[EntryKey, list], users: Dict[EntryKey, List[st
     loaded by LLaMA-Factory: its findings are at most warnings, one summary per rule over all such entries."""
     out, unused = [], {}
     covered = set(LINKED_CODES.values())
+    some_unused = any(key not in users for key in by_entry)
     for key, found in by_entry.items():
         found = fold_consequences(unique(found))
         if key in users and key[1] in linked:
@@ -182,14 +184,10 @@ def entry_findings(by_entry: Dict[EntryKey, list], users: Dict[EntryKey, List[st
                 unused.setdefault(d.code, []).append(d)
             continue
         configs = users.get(key, [])
-        if len(configs) > 1 or (configs and _any_unused(by_entry, users)):
+        if len(configs) > 1 or (configs and some_unused):  # the configs decided the severity: name them
             found = [d.at(message=f"{d.message} [{_used_by(configs)}]") for d in found]
         out.extend(found)
     return out + [_summary(code, found) for code, found in unused.items()]
-
-
-def _any_unused(by_entry, users) -> bool:
-    return any(key not in users for key in by_entry)
 
 
 def _used_by(configs: List[str]) -> str:
@@ -201,16 +199,15 @@ def _used_by(configs: List[str]) -> str:
 def _summary(code: str, found: list):
     """One warning for a rule over the entries no config loads, at the first of them, naming them all."""
     first = found[0]
-    severity = Severity.WARNING if first.severity == Severity.ERROR else first.severity
+    worst = max((d.severity for d in found), key=_rank)
+    severity = Severity.WARNING if worst == Severity.ERROR else worst
     if len(found) == 1:
-        return first.at(severity=severity, message=f"{first.message} (no checked config loads dataset `{first.dataset}`, so "
-                                "LLaMA-Factory never reads it here: a warning)")
+        return first.at(severity=severity, message=f"{first.message} (no checked config loads dataset "
+                                                   f"`{first.dataset}`, so LLaMA-Factory never reads it here)")
     names = sorted({d.dataset for d in found if d.dataset})
     shown = ", ".join(f"`{n}`" for n in names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
-    worst = max((d.severity for d in found), key=_rank)
-    return first.at(severity=Severity.WARNING if worst == Severity.ERROR else worst,
-                    message=f"{len(found)} findings in datasets no checked config loads ({shown}), so LLaMA-Factory "
-                            f"never reads them here; the first: {first.message}")
+    return first.at(severity=severity, message=f"{len(found)} findings in datasets no checked config loads ({shown}), "
+                                                f"so LLaMA-Factory never reads them here; the first: {first.message}")
 
 
 def _rank(severity: Severity) -> int:

@@ -144,10 +144,17 @@ TRUNCATION = rule(
         "and Korean, so the counts are lower bounds). A warning when every sample is cut: the model then trains "
         "on cut inputs only.",
     fix="Raise `cutoff_len`, or shorten or split the long samples.",
-    # No config here: judged at LLaMA-Factory's default cutoff_len, 2048. With a config that loads the data, LK050
-    # reports it at the config's cutoff_len instead (one finding per cause).
-    bad=example([{"instruction": "Say hi " * 1500, "input": "", "output": "Hi " * 1500}]),
-    good=example([{"instruction": "Say hi", "input": "", "output": "Hi"}]),
+    # With a config that loads the data, LK050 reports it at the config's cutoff_len (one finding per cause): the
+    # example ignores LK050 to show DS012. Data no config loads is judged at LLaMA-Factory's default, 2048.
+    bad=example([{"instruction": "Say hi " * 200, "input": "", "output": "Hi " * 200}], stage="sft",
+                extra={"train.yaml": "model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\ndo_train: true\n"
+                                     "finetuning_type: lora\ndataset: a\ntemplate: qwen\noutput_dir: saves/a\n"
+                                     "cutoff_len: 64\n"}),
+    good=example([{"instruction": "Say hi", "input": "", "output": "Hi"}], stage="sft",
+                 extra={"train.yaml": "model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\n"
+                                      "do_train: true\nfinetuning_type: lora\ndataset: a\ntemplate: qwen\n"
+                                      "output_dir: saves/a\ncutoff_len: 64\n"}),
+    args=("--ignore", "LK050"),
 )
 
 UNREAD_FIELD = rule(
