@@ -56,6 +56,45 @@ NOT_A_CONFIG = rule(
 )
 
 
+NOT_A_REGISTRY = rule(
+    "DI006", "not-a-registry", INFO, "A dataset_info.json that is not a LLaMA-Factory registry was passed over",
+    why="`datasets.save_to_disk` writes its own dataset_info.json (features, splits), and other projects keep their "
+        "metadata under that name. A folder scan checks a dataset_info.json as LLaMA-Factory's registry when some "
+        "entry is an object with LLaMA-Factory's keys (file_name, hf_hub_url, columns...), or when a config names "
+        "it; a file named on the command line is always checked.",
+    fix="Nothing, if it is not a registry.",
+    bad={"data/dataset_info.json": '{"split": "test", "features": {"text": {"dtype": "string"}}, '
+                                   '"files": {"a.jsonl": 350}}\n'},
+    good={"data/dataset_info.json": _REG, "data/a.json": _DATA},
+)
+# dataset_info.py ENTRY_KEYS: what an entry of LLaMA-Factory's registry holds.
+_DATA_SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".arrow", ".txt")
+_ENTRY_KEYS = frozenset({"hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name", "file_name",
+                         "formatting", "ranking", "subset", "split", "folder", "num_samples", "columns", "tags"})
+
+
+def is_registry(path: str) -> bool:
+    """False for a dataset_info.json whose values are no LLaMA-Factory entries (HF `save_to_disk` metadata...).
+    Unreadable or empty files count as registries: the registry rules report them."""
+    try:
+        with open(path, "rb") as f:
+            value = json.loads(f.read())
+    except (OSError, ValueError, RecursionError):
+        return True
+    if not isinstance(value, dict) or not value:
+        return True
+    return any(isinstance(v, dict) and (not v or set(v) & _ENTRY_KEYS)
+               or isinstance(v, str) and v.endswith(_DATA_SUFFIXES) for v in value.values())  # `"a": "a.json"`
+
+
+def not_a_registry(paths: List[str]) -> list:
+    if not paths:
+        return []
+    return [NOT_A_REGISTRY.diag(f"{len(paths)} dataset_info.json file(s) hold no LLaMA-Factory entries (no object "
+                                f"with file_name, hf_hub_url, columns...) and were not checked: {'; '.join(paths)}",
+                                file=paths[0])]
+
+
 def top_keys(path: str) -> Tuple[Optional[Dict[str, str]], bool]:
     """({top-level key: its inline value, or '-' when a list follows, or '' when a mapping follows}, binary).
     None when the head is not text."""

@@ -40,7 +40,7 @@ class Checker:
             self.registries[key] = registry
             self.report.files += 1
             for found in registry.diagnostics:
-                if found.dataset is not None and found.dataset in registry.entries:
+                if found.dataset is not None:  # an entry's finding, even when the entry is no object
                     self.by_entry.setdefault((key, found.dataset), []).append(found)
                 else:
                     self.report.extend([found])
@@ -98,7 +98,12 @@ class Checker:
                     checked_entries.add((os.path.abspath(entry.registry_path), name))
             self.report.extend(links.check_links(config, registry, registry_path, used, self.settings))
 
+        passed = [p for p in targets.registries if p not in targets.named and os.path.isfile(p)
+                  and os.path.abspath(p) not in self.registries and not discovery.is_registry(p)]
+        self.report.extend(discovery.not_a_registry(passed))
         for path in targets.registries:
+            if path in passed:
+                continue
             registry = self.registry(path)
             for name, entry in registry.entries.items():
                 if (os.path.abspath(registry.path), name) not in checked_entries:

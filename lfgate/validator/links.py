@@ -744,6 +744,8 @@ def check_links(config, registry, registry_path, used, settings) -> List:
     if getattr(config, "engine", "v0") == "v1":
         return []
     found: List = []
+    if getattr(config, "entry", "train") == "eval":  # `template: fewshot` is eval's own template
+        return list(_check_model_folder(config))
     if getattr(config, "entry", "train") != "train":  # chat/export: the model and its template still matter
         found.extend(_check_template(config, {}))
         found.extend(_check_model_folder(config))

@@ -226,6 +226,8 @@ def load_config(path: str, base_dir: str, settings, named: bool = False) -> Opti
         return config
     if engine in _ENGINE_TEXT:
         config.diagnostics.append(ENGINE_INFO.diag(_ENGINE_TEXT[engine], file=path))
+    if config.entry == "eval":
+        config.diagnostics.append(_eval_entry(path, settings))
     overrides = getattr(settings, "overrides", None) or {}
     for found in check_config(config, settings):
         if found.file == COMMAND_LINE:  # say which key=value caused it
@@ -242,6 +244,18 @@ _ENGINE_TEXT = {
     "megatron_bridge": "a Megatron-Bridge config (use_packed_sequences, mixed_precision...): launch it with "
                        "USE_MEGATRON_BRIDGE=1 (LLaMA-Factory's main branch; no release has it yet)",
 }
+
+
+def _eval_entry(path: str, settings):
+    """`llamafactory-cli eval` (MMLU/C-Eval/CMMLU): launcher.py raises NotImplementedError since 0.9.4."""
+    version, source = train_schema.target_version(settings)
+    if train_schema.version_tuple(version) >= (0, 9, 4):
+        return ENGINE_INFO.diag(
+            f"a `llamafactory-cli eval` config (task, n_shot...): LLaMA-Factory {train_schema.version_name(version)} "
+            f"({source}) raises `Evaluation will be deprecated in the future.` for `eval` (since 0.9.4); it runs "
+            "with 0.9.3 or older", severity=WARNING, file=path)
+    return ENGINE_INFO.diag("a `llamafactory-cli eval` config (task, n_shot...): checked as `eval` reads it",
+                            file=path)
 
 
 def _key_prefix(key, kind: str) -> str:
@@ -280,10 +294,16 @@ def _entry(config: TrainingConfig) -> str:
     keys = set(config.values)
     if "export_dir" in keys and not config.values.get("do_train"):
         return "export"
+    if keys & _eval_only_keys() and not keys & TRAINING_MARKERS:  # `llamafactory-cli eval` (task, n_shot...)
+        return "eval"
     if keys & TRAINING_MARKERS or any(train_schema.properties().get(k, {}).get("x-class") == "TrainingArguments"
                                       for k in keys):
         return "train"
     return "infer"
+
+
+def _eval_only_keys() -> FrozenSet[str]:
+    return frozenset(k for k, p in train_schema.properties().items() if p.get("x-entry-points") == ["eval"])
 
 
 def _apply_overrides(config: TrainingConfig, overrides: Dict[str, str]) -> None:
@@ -407,7 +427,7 @@ def _check_keys(config: TrainingConfig, settings) -> Iterator:
     target = train_schema.version_tuple(version)
     mca_keys = set(schema["x-mca-keys"])
     entry = config.entry
-    allowed_entry = "train" if entry == "train" else "infer"
+    allowed_entry = entry if entry in ("train", "eval") else "infer"
     for key in config.values:
         where = config.where(str(key))
         if not isinstance(key, str):
