@@ -337,3 +337,34 @@ def test_llamafactorys_own_project_errs_only_where_llamafactory_fails(tmp_path, 
     assert stock["severity"] == "warning" and "nectar_rm" in stock["message"]
     repeated = [(d["code"], d["message"], d["file"], d["line"], d["sample"]) for d in report["diagnostics"]]
     assert len(repeated) == len(set(repeated))
+
+
+# -- classes the real-world corpus showed ---------------------------------------------------------------------------
+def test_an_eval_config_is_read_as_llamafactory_cli_eval(tmp_path):
+    write_project(tmp_path, {"eval.yaml": "model_name_or_path: meta-llama/Meta-Llama-3-8B-Instruct\n"
+                                          "adapter_name_or_path: saves/llama3-8b/lora/sft\nfinetuning_type: lora\n"
+                                          "task: mmlu_test\ntemplate: fewshot\nlang: en\nn_shot: 5\n"
+                                          "save_dir: saves/llama3-8b/lora/eval\nbatch_size: 4\n"})
+    code, report = check_json("eval.yaml", "--llamafactory-version", "0.9.5", cwd=tmp_path)
+    [hit] = report["diagnostics"]  # no TY108: these keys are eval's own; only what 0.9.5 does with `eval`
+    assert code == 0 and hit["code"] == "TY007" and hit["severity"] == "warning"
+    assert "Evaluation will be deprecated" in hit["message"]
+    _, old = check_json("eval.yaml", "--llamafactory-version", "0.9.3", cwd=tmp_path)
+    assert [d["severity"] for d in old["diagnostics"]] == ["info"]
+
+
+def test_a_dataset_info_json_that_is_no_registry_is_passed_over(tmp_path):
+    meta = '{"split": "test", "directed": false, "files": {"edges_test.jsonl": 350}, "number_of_graphs": 350}\n'
+    write_project(tmp_path, {"data/dataset_info.json": meta})
+    code, report = check_json(".", cwd=tmp_path)
+    assert code == 0 and codes(report) == {"DI006"}
+    code, named = check_json("data/dataset_info.json", cwd=tmp_path)  # named: checked as a registry
+    assert code == 1 and "DI006" not in codes(named)
+
+
+def test_a_comment_string_in_the_registry_follows_the_entry_severity(tmp_path):
+    registry = '{"_comment": "entries below are ours", "a": {"file_name": "a.json"}}\n'
+    write_project(tmp_path, {"data/dataset_info.json": registry, "data/a.json": ALPACA,
+                             "train.yaml": CONFIG + "dataset: a\n"})
+    code, report = check_json(".", cwd=tmp_path)
+    assert code == 0 and [d["severity"] for d in find(report, "DI003")] == ["warning"]
