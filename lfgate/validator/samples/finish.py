@@ -167,4 +167,4 @@ def _tag_findings(c) -> List[Finding]:
 
 
 def _default_note(c) -> str:
-    return " (LLaMA-Factory's default: no config gives cutoff_len)" if getattr(c.usage, "stage", None) is None else ""
+    return " (the default)" if getattr(c.usage, "stage", None) is None else ""
