@@ -268,6 +268,9 @@ def test_a_misspelt_record_field_gets_a_did_you_mean(tmp_path):
     _, report = check_json(".", cwd=tmp_path)
     [hit] = find(report, "DS104")
     assert "did you mean `output`" in hit["message"]
+    (tmp_path / "data" / "d.json").write_text('[{"instrution": "hi", "input": "", "output": "yo"}]\n')
+    _, report = check_json(".", cwd=tmp_path)
+    assert any("did you mean 'instruction'" in d["message"] for d in find(report, "DS002"))
 
 
 @pytest.mark.parametrize("key, release, instead", [

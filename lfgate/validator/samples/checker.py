@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from lfgate.diagnostics import Severity
 from lfgate.truncation import estimate_tokens, truncate_turns
@@ -98,6 +98,7 @@ class SampleChecker:
         self.total = self.kept = self.crashed = 0
         self.max_index = -1
         self.pending_columns = set(self.columns)  # fields not yet seen in any record
+        self.some_fields: Tuple[str, ...] = ()  # a record's field names, for a did-you-mean on a missing column
         self.unread_fields = common.unread_default_fields(entry)  # default fields a partial `columns` ignores
         self.unread = Tally()
         self.messages_seen = self.role_key_seen = self.content_key_seen = self.leading_system_missing = False
@@ -123,6 +124,8 @@ class SampleChecker:
         if self.pending_columns and isinstance(value, dict):
             for column in [c for c in self.pending_columns if c in value]:
                 self.pending_columns.discard(column)
+            if not self.some_fields:
+                self.some_fields = tuple(k for k in value if isinstance(k, str))[:100]
         if self.unread_fields and isinstance(value, dict):
             for field in self.unread_fields:
                 if value.get(field) not in (None, "", [], {}):
@@ -568,6 +571,7 @@ class SampleChecker:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.max_index = max(self.max_index, other.max_index)
         self.pending_columns &= other.pending_columns
+        self.some_fields = self.some_fields or other.some_fields
         for name in ("messages_seen", "role_key_seen", "content_key_seen", "leading_system_missing"):
             setattr(self, name, getattr(self, name) or getattr(other, name))
         for name in ("roles", "undeclared", "missing_role", "rewritten", "double_encoded", "no_media", "pt_extra",

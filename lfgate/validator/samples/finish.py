@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import List
 
 from lfgate.validator.samples import alpaca, common, kto, multimodal, openai, sharegpt
@@ -34,9 +35,11 @@ def dataset_findings(c) -> List[Finding]:
         if key == "system" and entry.formatting == "sharegpt" and not c.leading_system_missing:
             continue  # every sample starts with a system message, so LLaMA-Factory never reads the field
         named = "default" if not isinstance(entry.raw.get("columns"), dict) else "set"
+        typo = difflib.get_close_matches(column, [f for f in c.some_fields if f not in c.columns], n=1, cutoff=0.8)
+        meant = f" The records have {typo[0]!r}: did you mean {column!r}?" if typo else ""
         out.append(Finding(common.COLUMN_MISSING, f"no record has the field {column!r} (`columns.{key}`, {named}): "
-                           f"LLaMA-Factory raises KeyError: {column!r} while converting. Rename the field or point "
-                           f"`columns.{key}` at the field the data uses.", None, ()))
+                           f"LLaMA-Factory raises KeyError: {column!r} while converting.{meant} Rename the field or "
+                           f"point `columns.{key}` at the field the data uses.", None, ()))
         blocked = True
 
     for field, n in sorted(c.unread.counts.items(), key=lambda kv: str(kv[0])):
