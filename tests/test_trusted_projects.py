@@ -93,6 +93,11 @@ def test_a_git_lfs_pointer_as_data_is_its_own_finding(tmp_path):
     code, report = check_json(".", cwd=tmp_path)
     assert code == 1 and codes(report) == {"DF025"}
     assert all("git lfs pull" in d["message"] for d in find(report, "DF025"))
+    (tmp_path / "data" / "dataset_info.json").write_text(LFS, encoding="utf-8")  # the registry itself
+    (tmp_path / "train.yaml").write_text(CONFIG + "dataset: a\n", encoding="utf-8")
+    code, report = check_json(".", cwd=tmp_path)
+    assert code == 1 and [d["file"] for d in report["diagnostics"]] == ["data/dataset_info.json"]
+    assert codes(report) == {"DF025"}
 
 
 # -- 2. what LLaMA-Factory accepts ------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 from lfgate.diagnostics import Report, Severity, display_path
 from lfgate.registry import selected
 from lfgate.settings import Settings
-from lfgate.validator import dataset_info, datasets, discovery, links, training
+from lfgate.validator import dataset_info, datasets, discovery, lfs, links, training
 from lfgate.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
 from lfgate.validator.project import discover, find_registry_for
 from lfgate.validator.rules_general import PATH_NOT_FOUND
@@ -36,7 +36,7 @@ class Checker:
     def registry(self, path: str) -> Registry:
         key = os.path.abspath(path)
         if key not in self.registries:
-            registry = dataset_info.load_registry(path, self.settings)
+            registry = lfs.pointer_registry(path) or dataset_info.load_registry(path, self.settings)
             self.registries[key] = registry
             self.report.files += 1
             for found in registry.diagnostics:

@@ -45,3 +45,15 @@ def split_pointers(entry, files: List[str]) -> Tuple[List[str], List]:
                              "`git lfs pull` in the repository to fetch the real file", file=pointers[0],
                              line=1, column=1, dataset=entry.name)
     return [f for f in files if f not in pointers], [found]
+
+
+def pointer_registry(path: str):
+    """An unreadable Registry with one DF025 when dataset_info.json itself is a pointer, else None."""
+    if not os.path.isfile(path) or not is_pointer(path):
+        return None
+    from lfgate.validator.model import Registry
+
+    found = LFS_POINTER.diag(f"{os.path.abspath(path)} is a Git LFS pointer, not the registry: LLaMA-Factory cannot "
+                             "read it. Run `git lfs pull` in the repository to fetch the real file", file=path, line=1,
+                             column=1)
+    return Registry(path=path, dataset_dir=os.path.dirname(path), diagnostics=[found], readable=False)
