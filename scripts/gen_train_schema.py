@@ -38,6 +38,9 @@ NEWER_KEYS = {
     "kt_config": dict(cls="TrainingArguments", owning="transformers-kt TrainingArguments",
                       type="dict[str, Any] | None", default=None,
                       help="Advanced KTransformers settings (a flat mapping), read with use_kt."),
+    "use_megatron_bridge": dict(cls="FinetuningArguments", owning="FinetuningArguments", type="bool", default=False,
+                                help="Whether or not to use Megatron Bridge training backend. Controlled by "
+                                     "USE_MEGATRON_BRIDGE environment variable."),
     "hyper_parallel_cp_size": dict(cls="FinetuningArguments", owning="FinetuningArguments", type="int", default=1,
                                    help="Context parallel size used when `use_hyper_parallel=True`."),
 }

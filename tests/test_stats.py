@@ -66,12 +66,12 @@ def test_config_counts_in_tokens_with_the_local_tokenizer(tmp_path):
     assert sum(c for e, c in zip(edges, counts) if e >= 9) == 2 and 9 in edges
 
 
-def test_characters_without_a_tokenizer_and_cutoff_override(tmp_path):
+def test_estimated_tokens_without_a_tokenizer_and_cutoff_override(tmp_path):
     _project(tmp_path, with_tokenizer=False)
-    [d] = _stats_json(tmp_path, "train.yaml", "--cutoff-len", "12")
-    assert d["unit"] == "characters"
-    assert d["lengths"]["prompt"]["max"] == len("x y z w v u t s r q")
-    assert d["over_cutoff"] == 2  # 11 + 7 and 19 + 1 characters
+    [d] = _stats_json(tmp_path, "train.yaml", "--cutoff-len", "3")
+    assert d["unit"] == "tokens (estimate)"  # the estimate `lfgate check` uses (truncation.estimate_tokens)
+    assert d["lengths"]["prompt"]["max"] == 4  # "x y z w v u t s r q": 19 characters, 6 per token at most
+    assert d["over_cutoff"] == 2  # 2 + 2 and 4 + 1 estimated tokens
     assert d["response_truncated"] == 1
 
 
@@ -90,8 +90,8 @@ def test_unregistered_file_is_read_through_the_inferred_entry(tmp_path):
     [d] = _stats_json(tmp_path, "chat.jsonl")
     assert d["formatting"] == "sharegpt" and d["turns"]["max"] == 2
     assert d["roles"] == {"user": 2, "assistant": 2}
-    assert d["lengths"]["prompt"]["max"] == len("hi") + len("hello") + len("bye")
-    assert d["lengths"]["response"]["max"] == len("ciao")
+    assert d["lengths"]["prompt"]["max"] == 3  # "hi", "hello", "bye": one estimated token each
+    assert d["lengths"]["response"]["max"] == 1
 
 
 @skip_without_oracle((CORPUS / "data").is_dir(), "corpus not available")
@@ -197,8 +197,9 @@ def test_ranking_budgets_for_the_longer_answer_in_one_turn(tmp_path):
     """DPO/RM: the prompt is one source and the budget goes to the longer of chosen and rejected."""
     data = tmp_path / "data"
     data.mkdir()
-    records = [{"instruction": "1234567890", "input": "", "chosen": "ab", "rejected": "abcd"},  # 10 + max(2, 4)
-               {"instruction": "12", "input": "", "chosen": "abc", "rejected": "ab"}]  # 2 + 3
+    # each text 6 times over: without a tokenizer 6 characters estimate one token, so the counts are in tokens
+    records = [{"instruction": "1234567890" * 6, "input": "", "chosen": "ab" * 6, "rejected": "abcd" * 6},  # 10 + 4
+               {"instruction": "12" * 6, "input": "", "chosen": "abc" * 6, "rejected": "ab" * 6}]  # 2 + 3
     (data / "p.json").write_text(json.dumps(records), encoding="utf-8")
     (data / "dataset_info.json").write_text(json.dumps({"p": {"file_name": "p.json", "ranking": True, "columns": {
         "prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"}}}), encoding="utf-8")

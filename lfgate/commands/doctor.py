@@ -88,8 +88,8 @@ def hub_reachable(url: str, timeout: float) -> str:
 
 
 def collect(no_network: bool, timeout: float) -> dict:
-    from lfgate.sanitize import redact  # HF_ENDPOINT=https://user:pass@... is pasted into bug reports
     from lfgate.runner import devices
+    from lfgate.sanitize import redact  # HF_ENDPOINT=https://user:pass@... is pasted into bug reports
 
     machine = devices.detect()
     info = {

@@ -165,13 +165,23 @@ class _Converter:
         self.doc = doc
         self.budget = max_nodes
         self.active: Set[int] = set()  # ids of nodes on the current path: a cycle means a recursive alias
+        self.seen: Set[int] = set()  # ids of nodes converted: a node met twice came through an alias
+        self.aliased = False
 
     def _spend(self, node: Any) -> None:
         self.budget -= 1
+        if id(node) in self.seen:
+            self.aliased = True
+        else:
+            self.seen.add(id(node))
         if self.budget < 0:
             line, column = _mark(node)
-            self.doc.problems.append(Problem(
-                "alias-limit", f"aliases expand to more than {MAX_NODES} values (an alias bomb?)", line, column))
+            if self.aliased:
+                self.doc.problems.append(Problem(
+                    "alias-limit", f"aliases expand to more than {MAX_NODES} values (an alias bomb?)", line, column))
+            else:  # a big file without aliases is no bomb
+                self.doc.problems.append(Problem("too-large", f"the file holds more than {MAX_NODES} values", line,
+                                                 column))
             raise _Stop
 
     def convert(self, node: Any, path: Optional[Path]) -> Any:

@@ -55,6 +55,13 @@ def characters() -> Measure:
     return Measure("characters", len)
 
 
+def estimated() -> Measure:
+    """No tokenizer: the same per-script token estimate as `lfgate check` (truncation.estimate_tokens)."""
+    from lfgate.truncation import estimate_tokens
+
+    return Measure("tokens (estimate)", estimate_tokens)
+
+
 def find_tokenizer(model: Optional[str]) -> Optional[str]:
     """A local tokenizer.json for a model folder, a tokenizer.json path, or a hub id already in the HF cache."""
     if not model or not isinstance(model, str):
@@ -117,7 +124,7 @@ def measure_for(model: Optional[str], explicit: Optional[str] = None) -> Measure
             from lfgate.errors import UsageError
 
             raise UsageError(f"cannot load {path}: {err}") from None
-    return characters()
+    return estimated()
 
 
 # -- the statistics --------------------------------------------------------------------------------

@@ -61,7 +61,8 @@ OUTSIDE_DATASET_DIR = rule(
     "DF005", "outside-dataset-dir", WARNING,
     "file_name leaves dataset_dir",
     why="LLaMA-Factory accepts it (os.path.join), but the project then depends on files outside it, which breaks "
-        "when the project is copied or run from another folder.",
+        "when the project is copied or run from another folder. An absolute file_name is deliberate (data on "
+        "shared cluster storage) and not reported.",
     fix="Move the data under dataset_dir, or set dataset_dir to the folder that holds it.",
     bad={"data/dataset_info.json": '{"a": {"file_name": "../a.json"}}\n', "a.json": _ALPACA},
     good=_project(_ALPACA),
@@ -337,7 +338,8 @@ def resolve_files(entry) -> Tuple[Optional[List[str]], List]:
         return None, out
     shown = os.path.abspath(path)
     rel = os.path.relpath(os.path.abspath(path), os.path.abspath(entry.dataset_dir))
-    if os.path.isabs(entry.source) or rel == ".." or rel.startswith(".." + os.sep):
+    # An absolute file_name is deliberate (shared cluster storage); a `../` escape is the accident.
+    if not os.path.isabs(entry.source) and (rel == ".." or rel.startswith(".." + os.sep)):
         out.append(OUTSIDE_DATASET_DIR.diag(f"file_name {entry.source!r} resolves to {shown}, outside dataset_dir "
                                             f"{os.path.abspath(entry.dataset_dir)}; move the data under it", **where))
     if "\0" in path:  # os.stat raises ValueError on it; LLaMA-Factory's os.path.isfile says "not found"

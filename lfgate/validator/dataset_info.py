@@ -7,6 +7,7 @@ Resolution (spec §1): the source is the first of hf/ms/om hub URL, script_url, 
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import os
@@ -90,7 +91,9 @@ ATTRIBUTE_TYPE = rule(
 UNKNOWN_ENTRY_KEY = rule(
     "DI101", "unknown-entry-key", WARNING,
     "Unknown key in a dataset entry",
-    why="LLaMA-Factory ignores keys it does not know, so a typo such as `fomatting` silently does nothing.",
+    why="LLaMA-Factory ignores keys it does not know, so a typo such as `fomatting` silently does nothing. When "
+        "the typo's value differs from the default of the key it was meant for (`formating: sharegpt`), every "
+        "sample is read the wrong way: an error, with the sample findings it causes folded under it.",
     fix="Use one of the keys LLaMA-Factory reads (the message suggests the closest).",
     bad=_project('{"file_name": "a.json", "fomatting": "alpaca"}'),
     good=_project('{"file_name": "a.json", "formatting": "alpaca"}'),
@@ -111,7 +114,8 @@ COLUMN_KEY_IS_FIELD = rule(
     "DI103", "column-key-is-data-field", WARNING,
     "A `columns` key is a field name of the data, not a LLaMA-Factory column name",
     why="`columns` maps LLaMA-Factory's names (left) to your fields (right); `\"instruction\": ...` on the left "
-        "is ignored and the name it was meant for becomes null.",
+        "is ignored and the name it was meant for becomes null. When `columns` names no prompt and no response at "
+        "all, every sample is dropped: one error on the entry, with the sample findings folded under it.",
     fix="Swap to LLaMA-Factory's name on the left, e.g. \"prompt\": \"instruction\".",
     bad=_project('{"file_name": "a.json", "columns": {"instruction": "instruction", "response": "output"}}'),
     good=_project('{"file_name": "a.json", "columns": {"prompt": "instruction", "query": "input", '
@@ -388,6 +392,26 @@ def _source(raw: dict) -> Tuple[Optional[str], Optional[str]]:
 
 
 # -- rules --------------------------------------------------------------------------------------------------
+# What a misspelt entry key falls back to (DatasetAttr's defaults).
+ENTRY_DEFAULTS = {"formatting": "alpaca", "ranking": False, "split": "train"}
+
+
+def _misspelt(key: str, raw: dict) -> Optional[str]:
+    """The entry key a typo was meant for, when that key is absent and the typo's value differs from its default:
+    then the whole entry is read another way (the root cause of every sample finding)."""
+    close = difflib.get_close_matches(key, list(ENTRY_DEFAULTS), n=1, cutoff=0.75)
+    if not close or close[0] in raw:
+        return None
+    return close[0] if raw[key] != ENTRY_DEFAULTS[close[0]] else None
+
+
+def _names_no_text_column(raw: dict, columns: dict) -> bool:
+    """An alpaca `columns` naming none of prompt, response, chosen, rejected: every text column is null."""
+    if raw.get("formatting", "alpaca") != "alpaca" or not columns:
+        return False
+    return not set(columns) & {"prompt", "response", "chosen", "rejected"}
+
+
 def _suggest(key: str, known) -> str:
     close = close_matches(key, known, n=1)
     return f"; did you mean `{close[0]}`?" if close else f"; known keys: {', '.join(known)}"
@@ -478,10 +502,21 @@ def check_entry_attributes(entry: DatasetEntry, places: PositionMap) -> List:
     # Unknown keys, at every level.
     for key in raw:
         if key not in ENTRY_KEYS:
+            meant = _misspelt(key, raw)
+            consequence = (f" The entry is read with the default {meant} ({ENTRY_DEFAULTS[meant]!r}) instead of "
+                           f"{raw[key]!r}, so every sample is read the wrong way" if meant else "")
             out.append(UNKNOWN_ENTRY_KEY.diag(f"unknown key {key!r} in dataset {name!r} is ignored by LLaMA-Factory"
-                                              f"{_suggest(key, ENTRY_KEYS)}", **at(key, key=True)))
+                                              f"{_suggest(key, ENTRY_KEYS)}{consequence}",
+                                              severity=ERROR if meant else None, **at(key, key=True)))
     columns, tags = raw.get("columns"), raw.get("tags")
-    if isinstance(columns, dict):
+    if isinstance(columns, dict) and _names_no_text_column(raw, columns):
+        meant = [f'"{DATA_FIELD_NAMES[k]}": "{k}"' for k in columns if k in DATA_FIELD_NAMES]
+        out.append(COLUMN_KEY_IS_FIELD.diag(
+            f"`columns` of dataset {name!r} names no prompt and no response ({', '.join(map(repr, columns))} are "
+            "not LLaMA-Factory column names): every column is reset to null and every sample is dropped"
+            + (f"; write {', '.join(meant)} (LLaMA-Factory's name on the left, your field on the right)" if meant
+               else ""), severity=ERROR, **at("columns")))
+    elif isinstance(columns, dict):
         for key in columns:
             if key in COLUMN_DEFAULTS:
                 continue
@@ -665,7 +700,8 @@ def stage_rules(entry: DatasetEntry, usage) -> List:
         out.append(KTO_NEEDS_TAG.diag(f"dataset {entry.name!r} is used with stage kto but has no kto_tag column; add "
                                       "\"kto_tag\": \"<boolean label field>\" to `columns`", **where))
     if entry.formatting == "alpaca" and not entry.ranking and stage in ("sft", "kto", "rm") \
-            and isinstance(entry.raw.get("columns"), dict) and not entry.columns.get("response"):
+            and isinstance(entry.raw.get("columns"), dict) and not entry.columns.get("response") \
+            and not _names_no_text_column(entry.raw, entry.raw["columns"]):
         out.append(NO_RESPONSE_COLUMN.diag(f"dataset {entry.name!r} has `columns` without \"response\", so every "
                                            f"sample has an empty response and stage {stage} drops them all; add "
                                            "\"response\": \"output\" (your answer field)", **where))

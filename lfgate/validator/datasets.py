@@ -30,7 +30,7 @@ import orjson
 from lfgate.lf_facts import a_json_type
 from lfgate.readers import builder, iter_file, locate
 from lfgate.readers.records import Problem, Record
-from lfgate.validator import datafile, dataset_info, fastpath
+from lfgate.validator import datafile, dataset_info, fastpath, lfs
 from lfgate.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
 
 CHUNK_BYTES = 8 << 20  # work per task: large enough to amortise pickling, small enough to balance 2-16 cores
@@ -273,6 +273,10 @@ def check_entry(entry: DatasetEntry, usage: DatasetUsage, settings) -> DatasetRe
     result.diagnostics.extend(diagnostics)
     if files is None:
         return result
+    files, pointers = lfs.split_pointers(entry, files)
+    result.diagnostics.extend(pointers)
+    if pointers and not files:
+        return result  # nothing to read until `git lfs pull`
     result.diagnostics.extend(datafile.csv_shape_rule(entry, files))
     _scan_files(entry, usage, settings, files, result)
     return result

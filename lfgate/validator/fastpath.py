@@ -20,6 +20,7 @@ import re
 from operator import itemgetter
 from typing import Dict, Optional
 
+from lfgate.truncation import may_exceed
 from lfgate.validator.converter import ASSISTANT, USER
 from lfgate.validator.samples.base import CHARS_PER_TOKEN
 
@@ -223,6 +224,8 @@ class CleanChat(_Clean):
             # sum of ceil(chars / CHARS_PER_TOKEN) per message <= (chars + (CPT - 1) * n) / CPT: within cutoff_len
             if budget is not None and len(joined) - (n - 1) + extra_chars + slack * n > budget:
                 return 0
+            if budget is not None and may_exceed(joined, len(joined) - (n - 1) + extra_chars, n, budget):
+                return 0  # CJK text estimates at 1.5 characters per token (truncation.estimate_tokens)
             # Each message holds two string keys with string values (checked above): 8 quotes. When the bytes hold
             # no more quotes than the parsed record explains, no message has a third key, no key is given twice and
             # no string holds an escaped quote (each adds quotes): the common case, settled by one count.
@@ -311,6 +314,8 @@ class CleanAlpaca(_Clean):
                 return 0
             if budget is not None and len(user) + len(answer) + extra_chars + slack > budget:
                 return 0
+            if budget is not None and may_exceed(joined, len(user) + len(answer) + extra_chars, 2, budget):
+                return 0  # CJK text estimates at 1.5 characters per token (truncation.estimate_tokens)
             if raw is None or raw.count(b'"', start, end) == _top_quotes(value, strings, extras):
                 return 2  # no key given twice, no escaped quote: see CleanChat
             return 0 if raw.count(b'":', start, end) > len(value) else 2

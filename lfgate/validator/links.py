@@ -657,11 +657,11 @@ def _truncation(config, used) -> Iterator:
                 continue
             exceeding, cut = facts.get("exceeding", 0), facts.get("response_cut", 0)
             total = (getattr(result, "facts", None) or {}).get("samples", getattr(result, "samples", 0))
-            bound = facts.get("chars_per_token_bound")
-            how = ("an estimate from the text length" + (f" at {bound} characters per token at most" if bound else "")
-                   + "; the real count is at least this")
+            how = ("an estimate from the text by script (truncation.estimate_tokens: at most 6 characters per "
+                   "token, 1.5 for Chinese, Japanese and Korean); the real count is at least this")
         if exceeding:
-            severity = WARNING if cut else INFO
+            # every sample cut trains on cut inputs even when only prompts are cut: a warning too
+            severity = WARNING if cut or exceeding >= total else INFO
             yield TRUNCATION.diag(f"dataset `{name}`: {exceeding} of {total} samples exceed `cutoff_len: "
                                   f"{usage_cutoff}`, {cut} of them lose part of their response ({how}). Raise "
                                   "cutoff_len or shorten them", severity=severity, dataset=name,
@@ -736,6 +736,8 @@ def check_links(config, registry, registry_path, used, settings) -> List:
     if getattr(config, "engine", "v0") == "v1":
         return []
     found: List = []
+    if getattr(config, "entry", "train") == "eval":  # `template: fewshot` is eval's own template
+        return list(_check_model_folder(config))
     if getattr(config, "entry", "train") != "train":  # chat/export: the model and its template still matter
         found.extend(_check_template(config, {}))
         found.extend(_check_model_folder(config))

@@ -25,6 +25,7 @@ class Targets:
     data_files: List[str] = field(default_factory=list)
     folders: List[str] = field(default_factory=list)
     missing: List[str] = field(default_factory=list)
+    named: List[str] = field(default_factory=list)  # files named on the command line: never passed over
 
 
 def excluded(path: str, patterns: Sequence[str]) -> bool:
@@ -75,8 +76,10 @@ def _classify_file(path: str, targets: Targets) -> None:
     name = os.path.basename(path)
     if name == REGISTRY_NAME:
         targets.registries.append(path)
+        targets.named.append(path)
     elif name.endswith(YAML_SUFFIXES):
         targets.configs.append(path)
+        targets.named.append(path)
     else:
         targets.data_files.append(path)
 

@@ -51,6 +51,15 @@ def installed_llamafactory() -> Optional[str]:
         return None
 
 
+def version_name(version: str) -> str:
+    """How messages name a version: a release by its number; one after the newest release (the repository's main
+    branch, whose keys lfgate knows) as such, never as if users had a release of it."""
+    released = train_schema()["x-llamafactory-version"]
+    if version_tuple(version) > version_tuple(released):
+        return f"main branch (after {released}, unreleased)"
+    return version
+
+
 def target_version(settings) -> Tuple[str, str]:
     """(version, where it came from): --llamafactory-version, else the installed one, else the newest known."""
     chosen = getattr(settings, "llamafactory_version", None)

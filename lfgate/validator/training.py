@@ -23,7 +23,7 @@ from lfgate.lf_facts import (
     split_names as _names,
 )
 from lfgate.registry import ERROR, INFO, WARNING, rule
-from lfgate.validator import train_schema
+from lfgate.validator import history, ignored, train_schema
 
 COMMAND_LINE = "<command line>"
 
@@ -191,8 +191,14 @@ _PROBLEM_TEXT = {
 # ----------------------------------------------------------------------------------------------------------------
 # Loading
 # ----------------------------------------------------------------------------------------------------------------
-def load_config(path: str, base_dir: str, settings) -> Optional[TrainingConfig]:
-    """Read one YAML; None when it is not a LLaMA-Factory config (accelerate, DeepSpeed, token lists...)."""
+def known_keys() -> FrozenSet[str]:
+    """Every key name LLaMA-Factory's engines read (discovery weighs a YAML's keys against them)."""
+    return frozenset(train_schema.properties()) | CONFIG_MARKERS | V1_MARKERS
+
+
+def load_config(path: str, base_dir: str, settings, named: bool = False) -> Optional[TrainingConfig]:
+    """Read one YAML; None when it is not a LLaMA-Factory config (accelerate, DeepSpeed, token lists...).
+    A file named on the command line that cannot be read is reported, never passed over."""
     from lfgate.readers import yaml_reader  # PyYAML: only when there is a YAML file to read
 
     doc = yaml_reader.load_file(path)
@@ -201,7 +207,7 @@ def load_config(path: str, base_dir: str, settings) -> Optional[TrainingConfig]:
     diagnostics = [r.diag(_key_prefix(keys_at.get(p.line), p.kind) + _PROBLEM_TEXT.get(p.kind, "{m}").format(
         m=p.message), file=path, line=p.line, column=p.column) for p, r in problems]
     if not doc.readable or not isinstance(doc.value, dict):
-        if not _looks_like_config(path):
+        if not _looks_like_config(path) and not (named and not doc.readable):
             return None
         if doc.readable:  # a list or scalar holding config keys: LLaMA-Factory's parse_dict needs a mapping
             diagnostics.append(YAML_SYNTAX.diag(
@@ -228,6 +234,8 @@ def load_config(path: str, base_dir: str, settings) -> Optional[TrainingConfig]:
         return config
     if engine in _ENGINE_TEXT:
         config.diagnostics.append(ENGINE_INFO.diag(_ENGINE_TEXT[engine], file=path))
+    if config.entry == "eval":
+        config.diagnostics.append(_eval_entry(path, settings))
     overrides = getattr(settings, "overrides", None) or {}
     for found in check_config(config, settings):
         if found.file == COMMAND_LINE:  # say which key=value caused it
@@ -242,8 +250,20 @@ _ENGINE_TEXT = {
     "mca": "a Megatron-Core config (mcore_adapter keys such as tensor_model_parallel_size): launch it with "
            "USE_MCA=1; lfgate checks its LLaMA-Factory keys and leaves mcore_adapter's alone",
     "megatron_bridge": "a Megatron-Bridge config (use_packed_sequences, mixed_precision...): launch it with "
-                       "USE_MEGATRON_BRIDGE=1 (LLaMA-Factory 0.9.6 or newer)",
+                       "USE_MEGATRON_BRIDGE=1 (LLaMA-Factory's main branch; no release has it yet)",
 }
+
+
+def _eval_entry(path: str, settings):
+    """`llamafactory-cli eval` (MMLU/C-Eval/CMMLU): launcher.py raises NotImplementedError since 0.9.4."""
+    version, source = train_schema.target_version(settings)
+    if train_schema.version_tuple(version) >= (0, 9, 4):
+        return ENGINE_INFO.diag(
+            f"a `llamafactory-cli eval` config (task, n_shot...): LLaMA-Factory {train_schema.version_name(version)} "
+            f"({source}) raises `Evaluation will be deprecated in the future.` for `eval` (since 0.9.4); it runs "
+            "with 0.9.3 or older", severity=WARNING, file=path)
+    return ENGINE_INFO.diag("a `llamafactory-cli eval` config (task, n_shot...): checked as `eval` reads it",
+                            file=path)
 
 
 def _key_prefix(key, kind: str) -> str:
@@ -278,10 +298,16 @@ def _entry(config: TrainingConfig) -> str:
     keys = set(config.values)
     if "export_dir" in keys and not config.values.get("do_train"):
         return "export"
+    if keys & _eval_only_keys() and not keys & TRAINING_MARKERS:  # `llamafactory-cli eval` (task, n_shot...)
+        return "eval"
     if keys & TRAINING_MARKERS or any(train_schema.properties().get(k, {}).get("x-class") == "TrainingArguments"
                                       for k in keys):
         return "train"
     return "infer"
+
+
+def _eval_only_keys() -> FrozenSet[str]:
+    return frozenset(k for k, p in train_schema.properties().items() if p.get("x-entry-points") == ["eval"])
 
 
 def _apply_overrides(config: TrainingConfig, overrides: Dict[str, str]) -> None:
@@ -391,7 +417,7 @@ def _check_keys(config: TrainingConfig, settings) -> Iterator:
     target = train_schema.version_tuple(version)
     mca_keys = set(schema["x-mca-keys"])
     entry = config.entry
-    allowed_entry = "train" if entry == "train" else "infer"
+    allowed_entry = entry if entry in ("train", "eval") else "infer"
     for key in config.values:
         where = config.where(str(key))
         if not isinstance(key, str):
@@ -405,7 +431,8 @@ def _check_keys(config: TrainingConfig, settings) -> Iterator:
                 continue  # mcore_adapter's own key
             if since and train_schema.version_tuple(since) > target:
                 yield NEWER_KEY.diag(
-                    f"`{key}` needs LLaMA-Factory {since} or newer; the target is {version} ({source}), which "
+                    f"`{key}` needs LLaMA-Factory {train_schema.version_name(since)} or newer; the target is "
+                    f"{train_schema.version_name(version)} ({source}), which "
                     f"rejects it as unknown. Upgrade, or pass --llamafactory-version if you run a newer one", **where)
                 continue
             if allowed_entry not in prop["x-entry-points"]:
@@ -438,10 +465,13 @@ def _check_keys(config: TrainingConfig, settings) -> Iterator:
         elif key in renamed:
             new, since = renamed[key]["key"], renamed[key]["since"]
             yield RENAMED_KEY.diag(f"`{key}` was renamed to `{new}` in {since}: use `{new}`", **where)
+        elif history.removed_finding(key, where) is not None:
+            yield history.removed_finding(key, where)
         else:
             hint = _closest(key, props)
-            yield UNKNOWN_KEY.diag(f"`{key}` is not a LLaMA-Factory {version} key: the parser rejects the config "
-                                   f"(`Some keys are not used by the HfArgumentParser`).{hint}", **where)
+            yield UNKNOWN_KEY.diag(f"`{key}` is not a LLaMA-Factory {train_schema.version_name(version)} key: the "
+                                   "parser rejects the config (`Some keys are not used by the HfArgumentParser`)."
+                                   f"{hint}", **where)
 
 
 def _megatron_like(key: str) -> bool:
@@ -455,7 +485,8 @@ def _megatron_like(key: str) -> bool:
 WRONG_TYPE = rule(
     "TY201", "wrong-type", ERROR, "A value of the wrong type",
     why="LLaMA-Factory passes YAML values on unconverted: a quoted number stays text and fails later in the "
-        "optimizer or scheduler; a quoted `\"false\"` is a non-empty string, which Python treats as true.",
+        "optimizer or scheduler; a quoted `\"false\"` is a non-empty string, which Python treats as true. `0`/`1` "
+        "for a boolean key works (every use is a truth test): only an info.",
     fix="Write numbers and booleans unquoted (`learning_rate: 1.0e-4`, `bf16: true`).",
     bad=_y("learning_rate: \"1e-4\"\n"), good=_y("learning_rate: 1e-4\n"), target="train.yaml",
 )
@@ -566,6 +597,12 @@ def check_values(config: TrainingConfig, settings) -> Iterator:
             kind = "string"
         if kind == "integer" and "number" in types:
             kind = "number"
+        if kind in ("integer", "number") and value in (0, 1) and types == ["boolean"]:
+            # parse_dict hands 0/1 on unconverted and every use is a truth test: it works (checked on 0.9.5).
+            yield WRONG_TYPE.diag(f"`{key}: {value}` is a number, not a boolean; LLaMA-Factory only tests its truth, "
+                                  f"so it works as {'true' if value else 'false'}. Write "
+                                  f"{'true' if value else 'false'}", severity=INFO, **where)
+            continue
         if kind not in types and not (kind == "null" and "boolean" in types):
             # A number where free text is expected (run_name: 123) rarely breaks anything: a warning.
             lenient = kind in ("integer", "number") and set(types) <= {"string", "null"} and key not in (
@@ -575,6 +612,8 @@ def check_values(config: TrainingConfig, settings) -> Iterator:
         if key == "template":
             continue  # checked against the template registry below
         enum = prop.get("enum")
+        if key == "quantization_method" and config.values.get("quantization_bit") is not None:
+            continue  # TY220 (validator/ignored.py) says what the run then does
         if enum and isinstance(value, str) and value not in enum:
             choices = [c for c in enum if c is not None]
             hint = _closest(value, choices)
@@ -589,8 +628,9 @@ def check_values(config: TrainingConfig, settings) -> Iterator:
         since = known.get(template, {}).get("since")
         version, source = train_schema.target_version(settings)
         if since and train_schema.version_tuple(since) > train_schema.version_tuple(version):
-            yield UNKNOWN_TEMPLATE.diag(f"template `{template}` needs LLaMA-Factory {since} or newer; the target is "
-                                        f"{version} ({source}), where `Template {template} does not exist.`",
+            yield UNKNOWN_TEMPLATE.diag(f"template `{template}` needs LLaMA-Factory {train_schema.version_name(since)} "
+                                        f"or newer; the target is {train_schema.version_name(version)} ({source}), "
+                                        f"where `Template {template} does not exist.`",
                                         **config.where("template"))
         elif template not in known:
             hint = _closest(template, known) or f" Registered: {', '.join(sorted(known)[:12])}, ..."
@@ -1104,6 +1144,7 @@ def check_config(config: TrainingConfig, settings) -> List:
             if hit:
                 found.append(check.rule.diag(check.message, **config.where(*check.keys)))
         found.extend(check_output_dir(config))
+        found.extend(ignored.check_ignored(config))
     else:
         if not config.values.get("model_name_or_path"):
             found.append(PARSE_CHECKS[0].rule.diag(PARSE_CHECKS[0].message, file=config.path))

@@ -19,6 +19,7 @@ from __future__ import annotations
 from operator import attrgetter
 from typing import Annotated, List, Optional, Union
 
+from lfgate.truncation import may_exceed
 from lfgate.validator.fastpath import LONG_DIGITS, refuser
 from lfgate.validator.samples.base import CHARS_PER_TOKEN
 
@@ -154,6 +155,8 @@ class TypedChat:
             # sum of ceil(chars / CHARS_PER_TOKEN) per message <= (chars + (CPT - 1) * n) / CPT: within cutoff_len
             if budget is not None and len(joined) - (n - 1) + extra_chars + slack * n > budget:
                 return 0
+            if budget is not None and may_exceed(joined, len(joined) - (n - 1) + extra_chars, n, budget):
+                return 0  # CJK text estimates at 1.5 characters per token (truncation.estimate_tokens)
             # as in CleanChat.take: as many quotes as the parsed record explains -> no key given twice
             if data.count(b'"', start, end) == 2 * (keys + strings) + 8 * n:
                 return n

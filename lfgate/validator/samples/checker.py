@@ -18,7 +18,7 @@ import os
 from typing import Dict, List, Optional, Tuple
 
 from lfgate.diagnostics import Severity
-from lfgate.truncation import truncate_turns
+from lfgate.truncation import estimate_tokens, truncate_turns
 from lfgate.validator.converter import (
     ASSISTANT,
     FUNCTION,
@@ -62,8 +62,10 @@ def effective_stage(entry, usage) -> str:
     """The stage whose processor judges the samples: the config's, else the one the data is made for. A stage
     that LLaMA-Factory's ranking gate rejects outright (reported by the link rules) falls back the same way."""
     natural = {"ranking": "rm", "kto": "kto"}.get(entry.kind, "sft")
-    if natural == "sft" and entry.formatting == "alpaca" and not entry.columns.get("response"):
-        natural = "pt"  # text only (e.g. `"columns": {"prompt": "text"}`): pretraining data
+    if natural == "sft" and entry.formatting == "alpaca" and not entry.columns.get("response") \
+            and not entry.columns.get("query") and not entry.columns.get("history"):
+        natural = "pt"  # one text column (e.g. `"columns": {"prompt": "text"}`): pretraining data
+    # Anything else with no config to give the stage is judged as LLaMA-Factory's default, sft (the engine says so).
     stage = usage.stage if usage is not None else None
     if stage is None:
         return natural
@@ -100,7 +102,7 @@ class SampleChecker:
         settings = settings or Settings()
         self.stage = effective_stage(entry, self.usage)
         self.media_dir = self.usage.media_dir or entry.dataset_dir
-        self.cutoff_len = self.usage.cutoff_len
+        self.cutoff_len = self.usage.cutoff_len if self.stage != "pt" else None
         self.placeholders = tuple((col, kind, settings.placeholders.get(kind, f"<{kind}>"))
                                   for col, kind in _MEDIA_KINDS)
         self.chat = entry.formatting in ("sharegpt", "openai")
@@ -110,6 +112,7 @@ class SampleChecker:
         self.total = self.kept = self.crashed = 0
         self.max_index = -1
         self.pending_columns = set(self.columns)  # fields not yet seen in any record
+        self.some_fields: Tuple[str, ...] = ()  # a record's field names, for a did-you-mean on a missing column
         self.unread_fields = common.unread_default_fields(entry)  # default fields a partial `columns` ignores
         self.unread = Tally()
         self.messages_seen = self.role_key_seen = self.content_key_seen = self.leading_system_missing = False
@@ -137,6 +140,8 @@ class SampleChecker:
         if self.pending_columns and isinstance(value, dict):
             for column in [c for c in self.pending_columns if c in value]:
                 self.pending_columns.discard(column)
+            if not self.some_fields:
+                self.some_fields = tuple(k for k in value if isinstance(k, str))[:100]
         if self.unread_fields and isinstance(value, dict):
             for field in self.unread_fields:
                 if value.get(field) not in (None, "", [], {}):
@@ -332,6 +337,11 @@ class SampleChecker:
             if not col:  # every sample alike: summarised once in finish()
                 self.no_response_column.add("response", index, ())
                 return ((), "`columns.response` is not set", None, "")
+            typo = _misspelt_field(col, value) if col not in value else None
+            if typo:
+                return ((typo,), f"the record has no `{col}` but has `{typo}`: did you mean `{col}`? LLaMA-Factory "
+                        f"reads `{col}` (`columns.response`), so the sample has no response",
+                        alpaca.OUTPUT_MISSING, f"Rename `{typo}` to `{col}`.")
             shown = "null" if out_value is None else f"a {type(out_value).__name__}"
             return ((col,), f"`{col}` is {shown}, not a string, so the sample has no response",
                     alpaca.OUTPUT_MISSING, "Give it a string output (or train the data with ppo).")
@@ -535,14 +545,11 @@ class SampleChecker:
         cutoff = self.cutoff_len
         if not cutoff:
             return
-        extra = (len(aligned.system) if isinstance(aligned.system, str) else 0) + \
-                (len(aligned.tools) if isinstance(aligned.tools, str) else 0)
+        extra = _str(aligned.system) + _str(aligned.tools)  # counted with the first turn's source
         pairs = []
         for i in range(0, len(messages) - 1, 2):
             source, target = messages[i]["content"], messages[i + 1]["content"]
-            s = (len(source) if isinstance(source, str) else 0) + (extra if i == 0 else 0)
-            t = len(target) if isinstance(target, str) else 0
-            pairs.append((-(-s // CHARS_PER_TOKEN), -(-t // CHARS_PER_TOKEN)))
+            pairs.append((estimate_tokens((extra if i == 0 else "") + _str(source)), estimate_tokens(_str(target))))
         if sum(s + t for s, t in pairs) <= cutoff:
             return
         self.trunc_exceed += 1
@@ -674,3 +681,16 @@ def _role_path(path, entry):
     if path and len(path) == 3 and isinstance(path[1], int):
         return (path[0], path[1], entry.tags.get("role_tag"))
     return path or ()
+
+
+def _misspelt_field(column: str, record: dict):
+    """A field of the record that is a likely typo of the column LLaMA-Factory reads (`ouput` for `output`)."""
+    import difflib
+
+    names = [k for k in record if isinstance(k, str) and k != column]
+    close = difflib.get_close_matches(column, names, n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
+def _str(value) -> str:
+    return value if isinstance(value, str) else ""

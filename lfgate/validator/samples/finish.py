@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import List
 
+from lfgate.diagnostics import Severity
 from lfgate.validator.samples import alpaca, common, kto, multimodal, openai, sharegpt
 from lfgate.validator.samples.base import CHARS_PER_TOKEN, Finding
 
@@ -33,9 +35,11 @@ def dataset_findings(c) -> List[Finding]:
         if key == "system" and entry.formatting == "sharegpt" and not c.leading_system_missing:
             continue  # every sample starts with a system message, so LLaMA-Factory never reads the field
         named = "default" if not isinstance(entry.raw.get("columns"), dict) else "set"
+        typo = difflib.get_close_matches(column, [f for f in c.some_fields if f not in c.columns], n=1, cutoff=0.8)
+        meant = f" The records have {typo[0]!r}: did you mean {column!r}?" if typo else ""
         out.append(Finding(common.COLUMN_MISSING, f"no record has the field {column!r} (`columns.{key}`, {named}): "
-                           f"LLaMA-Factory raises KeyError: {column!r} while converting. Rename the field or point "
-                           f"`columns.{key}` at the field the data uses.", None, ()))
+                           f"LLaMA-Factory raises KeyError: {column!r} while converting.{meant} Rename the field or "
+                           f"point `columns.{key}` at the field the data uses.", None, ()))
         blocked = True
 
     for field, n in sorted(c.unread.counts.items(), key=lambda kv: str(kv[0])):
@@ -78,10 +82,19 @@ def dataset_findings(c) -> List[Finding]:
                            "the training text. Store arguments as JSON objects.", sample, path))
     if c.no_media:
         sample, path, placeholder = c.no_media.earliest()
-        out.append(Finding(multimodal.PLACEHOLDER_NO_MEDIA, f"{_plural(c.no_media.total(), 'sample')} hold media "
-                           f"placeholders such as {placeholder} but no media (first: sample {sample}): multimodal "
-                           "templates raise a count mismatch, text-only ones train the placeholder as text. Add the "
-                           "media column and files, or remove the placeholders.", sample, path))
+        template = getattr(c.usage, "template", None) if c.usage is not None else None
+        if multimodal.is_multimodal_template(template):
+            kind = {"<video>": "videos", "<audio>": "audios"}.get(placeholder, "images")
+            out.append(Finding(multimodal.PLACEHOLDER_NO_MEDIA, f"{_plural(c.no_media.total(), 'sample')} hold "
+                               f"media placeholders such as {placeholder} but no media (first: sample {sample}): "
+                               f"with the multimodal template `{template}` LLaMA-Factory raises `The number of "
+                               f"{kind} does not match the number of {placeholder} tokens`. Add the media column "
+                               "and files, or remove the placeholders.", sample, path, Severity.ERROR))
+        else:
+            out.append(Finding(multimodal.PLACEHOLDER_NO_MEDIA, f"{_plural(c.no_media.total(), 'sample')} hold "
+                               f"media placeholders such as {placeholder} but no media (first: sample {sample}): "
+                               "multimodal templates raise a count mismatch, text-only ones train the placeholder "
+                               "as text. Add the media column and files, or remove the placeholders.", sample, path))
     if stage == "pt" and c.pt_extra:
         sample, _, _ = c.pt_extra.earliest()
         out.append(Finding(common.PRETRAIN_FIRST_ONLY, f"pretraining uses only the first user message or prompt "
@@ -113,9 +126,13 @@ def dataset_findings(c) -> List[Finding]:
     if c.cutoff_len and c.trunc_exceed:
         cut = (f"at least {c.trunc_cut} of them lose part of a response" if c.trunc_cut
                else "only their prompts are cut")
+        every = c.trunc_exceed >= max(c.kept, 1)  # the model trains on cut inputs only: a warning
         out.append(Finding(common.TRUNCATION, f"at least {_plural(c.trunc_exceed, 'sample')} exceed cutoff_len "
-                           f"{c.cutoff_len}, and {cut} (an estimate from characters, at most {CHARS_PER_TOKEN} per "
-                           "token). Raise cutoff_len or shorten the samples.", None, ()))
+                           f"{c.cutoff_len}{_default_note(c)}{' (every sample)' if every else ''}, and {cut} "
+                           "(an estimate by script: at "
+                           f"most {CHARS_PER_TOKEN} characters per token, 1.5 for Chinese, Japanese and Korean). "
+                           "Raise cutoff_len or shorten the samples.", None, (),
+                           Severity.WARNING if every else None))
     if not blocked and c.crashed == 0 and c.kept == 0 and stage != "pt" and converted > 0:
         which = f"none of the {converted} samples is" if converted > 1 else "the only sample is not"
         out.append(Finding(common.NO_VALID_SAMPLES, f"{which} kept by the {stage} stage: LLaMA-Factory raises "
@@ -151,3 +168,7 @@ def _tag_findings(c) -> List[Finding]:
                            f"{declared or 'none'}; first: sample {sample}). Declare them in `tags` or rewrite the "
                            "roles.", sample, path))
     return out
+
+
+def _default_note(c) -> str:
+    return " (the default)" if getattr(c.usage, "stage", None) is None else ""

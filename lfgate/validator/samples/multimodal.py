@@ -41,10 +41,22 @@ MEDIA_MISSING = rule(
 PLACEHOLDER_NO_MEDIA = rule(
     "DS503", "placeholder-without-media", WARNING,
     "Messages hold media placeholders but the sample has no media",
-    why="With a multimodal template this raises a count mismatch at tokenization; with a text-only template the "
-        "placeholder is trained as literal text. Either way it is rarely intended.",
+    why="With a multimodal template this raises a count mismatch at tokenization (`The number of images does not "
+        "match the number of <image> tokens`): an error when a config that loads the data names such a template. "
+        "With a text-only template the placeholder is trained as literal text: a warning.",
     fix="Add the media column to `columns` (e.g. `\"images\": \"images\"`) and the files, or remove the "
         "placeholders.",
     bad=example([{"instruction": "<image>What is this?", "input": "", "output": "A cat."}]),
     good=example([{"instruction": "What is this?", "input": "", "output": "A cat."}]),
 )
+
+
+def is_multimodal_template(name) -> bool:
+    """A template whose mm_plugin counts placeholders against the media (every plugin but BasePlugin does, in
+    data/mm_plugin.py `_validate_messages`, 0.9.5)."""
+    if not isinstance(name, str):
+        return False
+    from lfgate.validator import train_schema
+
+    plugin = train_schema.templates()["templates"].get(name, {}).get("plugin")
+    return plugin not in (None, "BasePlugin")
