@@ -615,7 +615,7 @@ class SampleChecker:
             elif name == "kto_crash":
                 if theirs is not None:
                     self._kto_crash_at(theirs)
-            elif isinstance(mine, bool):  # "seen" flags
+            elif isinstance(mine, (bool, tuple)):  # "seen" flags; tuples: the first worker's sample that has one
                 setattr(self, name, mine or theirs)
             elif isinstance(mine, int):
                 setattr(self, name, mine + theirs)
