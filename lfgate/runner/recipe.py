@@ -190,6 +190,11 @@ def training_arguments(config: RunConfig, precision: Precision, has_eval: bool, 
                   disable_tqdm=True, remove_unused_columns=False, label_names=["labels"])
     if machine_kind == "cpu":
         kwargs.setdefault("dataloader_pin_memory", False)
+        # Without use_cpu, accelerate sees no accelerator and sets DistributedType.NO under torchrun: the model is
+        # not wrapped in DDP, gradients are never averaged, num_items_in_batch is not gathered, and the Trainer's
+        # `loss *= num_processes` (average_tokens_across_devices) doubles the logged loss and grad_norm on 2
+        # processes (accelerate state.py _prepare_backend: MULTI_CPU only with cpu=True; benchmarks/README.md).
+        kwargs["use_cpu"] = True
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun: gloo on CPU (else no process group), hccl, nccl
         kwargs.setdefault("ddp_backend", distributed_backend(machine_kind))
     kwargs.setdefault("report_to", "none")

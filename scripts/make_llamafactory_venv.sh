@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Build a virtual environment with LLaMA-Factory 0.9.5, the version lfgate mirrors, for the parity tests
+# (LFGATE_LF_PYTHON=<venv>/bin/python) and the 2-process loss benchmark (benchmarks/README.md).
+#
+#   bash scripts/make_llamafactory_venv.sh [VENV_DIR]     # default: ../lf-venv
+#
+# torch is installed FIRST and pinned (the CPU build, found on the machine's wheel folder when pip is set up with
+# one), so that llamafactory's own requirements never pull another, unpinned torch.
+set -euo pipefail
+
+VENV="${1:-../lf-venv}"
+PYTHON="${PYTHON:-python3}"
+TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
+
+"$PYTHON" -m venv "$VENV"
+PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check)
+
+"${PIP[@]}" --upgrade pip
+# CPU torch first, from pip's configured wheel folder or index (set TORCH_INDEX_URL, e.g. PyTorch's CPU index,
+# where the CPU wheel is not on disk: PyPI's Linux torch is the CUDA build).
+if [ -n "${TORCH_INDEX_URL:-}" ]; then
+  "${PIP[@]}" "torch==${TORCH_VERSION}" --extra-index-url "$TORCH_INDEX_URL"
+else
+  "${PIP[@]}" "torch==${TORCH_VERSION}"
+fi
+# llamafactory with torch held at the version above: a constraint, so a resolver wanting another torch fails loudly.
+CONSTRAINT="$(mktemp)"
+trap 'rm -f "$CONSTRAINT"' EXIT
+echo "torch==${TORCH_VERSION}" > "$CONSTRAINT"
+"${PIP[@]}" -c "$CONSTRAINT" "llamafactory==0.9.5"
+
+"$VENV/bin/python" - <<'PY'
+import importlib.metadata as md
+for name in ("llamafactory", "torch", "transformers", "datasets", "accelerate", "peft", "trl"):
+    try:
+        print(f"{name}=={md.version(name)}")
+    except md.PackageNotFoundError:
+        print(f"{name}: missing")
+PY
+echo "LFGATE_LF_PYTHON=$VENV/bin/python"
