@@ -57,6 +57,8 @@ class Rule:
     target: Optional[str] = None  # path inside the example project to check; None = the whole folder
     args: tuple = ()  # extra `lfgate check` arguments the examples need
     command: str = "check"  # the subcommand that runs the examples: check, or train (its RN rules)
+    env: Mapping[str, str] = field(default_factory=dict)  # environment variables the bad example runs under
+    good_env: Optional[Mapping[str, str]] = None  # ... and the good one (default: env)
 
     def diag(self, message: str, *, severity: Optional[Severity] = None, **where) -> Diagnostic:
         return Diagnostic(self.code, severity if severity is not None else self.severity, message, **where)
@@ -74,6 +76,8 @@ class Rule:
             "target": self.target,
             "args": list(self.args),
             "command": self.command,
+            "env": dict(self.env),
+            "good_env": dict(self.env if self.good_env is None else self.good_env),
         }
 
 

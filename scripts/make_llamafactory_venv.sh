@@ -29,6 +29,16 @@ trap 'rm -f "$CONSTRAINT"' EXIT
 echo "torch==${TORCH_VERSION}" > "$CONSTRAINT"
 "${PIP[@]}" -c "$CONSTRAINT" "llamafactory==0.9.5"
 
+# PyPI's torchvision / torchaudio wheels are built against the CUDA torch: with the CPU build they fail at import
+# ("operator torchvision::nms does not exist"), and transformers imports torchvision whenever it is installed.
+# Text-only LLaMA-Factory runs need neither: remove them when they do not import.
+for pkg in torchvision torchaudio; do
+  if ! "$VENV/bin/python" -c "import $pkg" >/dev/null 2>&1; then
+    "$VENV/bin/python" -m pip uninstall -y "$pkg" >/dev/null 2>&1 || true
+    echo "removed $pkg (does not import with torch ${TORCH_VERSION}; not needed for text-only runs)"
+  fi
+done
+
 "$VENV/bin/python" - <<'PY'
 import importlib.metadata as md
 for name in ("llamafactory", "torch", "transformers", "datasets", "accelerate", "peft", "trl"):

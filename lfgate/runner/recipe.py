@@ -59,13 +59,41 @@ def _env_on(name: str) -> bool:
     return os.environ.get(name, "0").lower() in ("true", "y", "1")
 
 
-def load_tokenizer(config: RunConfig):
+def hub_problem(config: RunConfig) -> Optional[str]:
+    """Why the model cannot be fetched from here (one short probe, runner/hub.py), or None."""
+    from lfgate.runner.hub import hub_problem as probe
+
+    return probe(str(config.values.get("model_name_or_path") or ""), config.values.get("cache_dir"),
+                 config.values.get("model_revision"))
+
+
+def load_tokenizer(config: RunConfig, trust_remote_code: Optional[bool] = None):
+    """trust_remote_code: None takes the YAML's (training); the dry run and preview pass False unless the
+    command line says --trust-remote-code, so that they never run the model folder's code."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(
+    trust = bool(config.get("trust_remote_code", False)) if trust_remote_code is None else trust_remote_code
+    tokenizer = AutoTokenizer.from_pretrained(
         model_path(config), use_fast=bool(config.get("use_fast_tokenizer", True)), padding_side="right",
-        trust_remote_code=bool(config.get("trust_remote_code", False)), cache_dir=config.values.get("cache_dir"),
+        trust_remote_code=trust, cache_dir=config.values.get("cache_dir"),
         revision=config.get("model_revision", "main"))
+    problem = tokenizer_problem(tokenizer)
+    if problem:
+        raise data_mod.DataError(f"{model_path(config)}: {problem}")
+    return tokenizer
+
+
+def tokenizer_problem(tokenizer) -> Optional[str]:
+    """An empty tokenizer (a folder with config.json but no tokenizer files loads one in transformers 5)."""
+    try:
+        size = len(tokenizer)
+    except Exception:
+        size = 0
+    if size < 2 or not tokenizer.encode("hello world", add_special_tokens=False):
+        return (f"the tokenizer is empty ({size} tokens; no tokenizer.json, tokenizer.model or vocab file?): "
+                "every sample would encode to nothing and the run would learn nothing. Copy the tokenizer files "
+                "into the model folder")
+    return None
 
 
 def build_template(config: RunConfig, tokenizer) -> Tuple[Template, List[str]]:
