@@ -36,6 +36,7 @@ RULE_MODULES = (
     "lfgate.validator.samples",
     "lfgate.validator.training",
     "lfgate.validator.links",
+    "lfgate.validator.model_folder",
     "lfgate.suppressions",
     "lfgate.legacy",
     "lfgate.runner.rules",

@@ -29,15 +29,22 @@ trap 'rm -f "$CONSTRAINT"' EXIT
 echo "torch==${TORCH_VERSION}" > "$CONSTRAINT"
 "${PIP[@]}" -c "$CONSTRAINT" "llamafactory==0.9.5"
 
-# PyPI's torchvision / torchaudio wheels are built against the CUDA torch: with the CPU build they fail at import
-# ("operator torchvision::nms does not exist"), and transformers imports torchvision whenever it is installed.
-# Text-only LLaMA-Factory runs need neither: remove them when they do not import.
-for pkg in torchvision torchaudio; do
-  if ! "$VENV/bin/python" -c "import $pkg" >/dev/null 2>&1; then
-    "$VENV/bin/python" -m pip uninstall -y "$pkg" >/dev/null 2>&1 || true
-    echo "removed $pkg (does not import with torch ${TORCH_VERSION}; not needed for text-only runs)"
-  fi
-done
+# PyPI's torchvision / torchaudio wheels are built against another torch than this CPU build: they fail at import
+# ("operator torchvision::nms does not exist", "Could not load this library: _torchaudio.abi3.so").
+# transformers imports torchvision whenever it is installed, so a broken one goes; LLaMA-Factory's mm_plugin.py
+# imports torchaudio unconditionally, so torchaudio stays without its compiled ops (its __init__ then runs in pure
+# Python: _load_lib returns False for a missing library). Text-only runs use neither.
+if ! "$VENV/bin/python" -c "import torchvision" >/dev/null 2>&1; then
+  "$VENV/bin/python" -m pip uninstall -y torchvision >/dev/null 2>&1 || true
+  echo "removed torchvision (does not import with torch ${TORCH_VERSION}; not needed for text-only runs)"
+fi
+if ! "$VENV/bin/python" -c "import torchaudio" >/dev/null 2>&1; then
+  "$VENV/bin/python" -m pip install --disable-pip-version-check -q --no-deps --force-reinstall torchaudio || true
+  SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  rm -f "$SITE"/torchaudio/lib/*.so
+  echo "torchaudio: compiled ops removed (built for another torch); pure-Python import only"
+fi
+"$VENV/bin/python" -c "import llamafactory.data.mm_plugin" || { echo "llamafactory does not import"; exit 1; }
 
 "$VENV/bin/python" - <<'PY'
 import importlib.metadata as md

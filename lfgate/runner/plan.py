@@ -16,9 +16,6 @@ from lfgate.runner.devices import Machine, Precision
 _BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
 
 
-MAX_LAYERS = 1024  # more than any released model (DeepSeek-V3: 61, Llama-3.1-405B: 126): the plan refuses more
-
-
 def steps(n_train: int, config: RunConfig, world_size: int) -> Dict[str, object]:
     """Optimizer steps per epoch and in total, as transformers' Trainer computes them; with `problem` (and no
     numbers) when the batch, accumulation or epochs cannot give a finite, positive run."""
@@ -48,21 +45,6 @@ def steps(n_train: int, config: RunConfig, world_size: int) -> Dict[str, object]
     return {"per_epoch": per_epoch, "total": total, "batch_per_step": batch * accum * world_size}
 
 
-def model_config_problem(info: dict) -> Optional[str]:
-    """A config.json the plan must not build: fields that disagree, or more layers than any real model."""
-    text = info.get("text_config") if isinstance(info.get("text_config"), dict) else info
-    layers = text.get("num_hidden_layers")
-    if layers is not None and (isinstance(layers, bool) or not isinstance(layers, int) or layers < 1):
-        return f"num_hidden_layers is {layers!r}, not a positive whole number"
-    if isinstance(layers, int) and layers > MAX_LAYERS:
-        return f"num_hidden_layers is {layers:,}, more than any real model (over {MAX_LAYERS})"
-    types = text.get("layer_types")
-    if isinstance(types, list) and isinstance(layers, int) and len(types) != layers:
-        return (f"num_hidden_layers is {layers} but layer_types lists {len(types)} layers: transformers rejects "
-                "the config when it loads it")
-    return None
-
-
 def _read_config(folder: str) -> Optional[dict]:
     import json
 
@@ -84,9 +66,11 @@ def lora_parameters(config: RunConfig, trust_remote_code: bool = False) -> Dict[
     info = _read_config(folder) if folder else None
     if info is None:
         return {"skipped": "no local config.json"}
+    from lfgate.validator.model_folder import model_config_problem
+
     problem = model_config_problem(info)
     if problem:
-        return {"skipped": f"{folder}/config.json: {problem}", "finding": True}
+        return {"skipped": f"{folder}/config.json: {problem[1]}", "finding": True}
     if info.get("auto_map") and not trust_remote_code:
         return {"skipped": "the model's config.json names its own code (auto_map): parameter counts need "
                            "--trust-remote-code on the command line (the YAML's trust_remote_code is not enough "

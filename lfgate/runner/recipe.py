@@ -25,9 +25,17 @@ CHECKPOINT_NAMES = ("adapter_model.safetensors", "adapter_model.bin", "model.saf
                     "training_args.bin")
 
 
+_SAID: List[str] = []  # this run's messages, for running_log.txt
+_LOG = None  # the RunningLog once output_dir is known
+
+
 def say(message: str) -> None:
     if int(os.environ.get("RANK", "0")) == 0:
         print(message, file=sys.stderr, flush=True)
+        if _LOG is not None:
+            _LOG.write(message)
+        else:
+            _SAID.append(message)
 
 
 # -- 1. model location, tokenizer and template ----------------------------------------------------------------
@@ -138,6 +146,40 @@ class Collator:
             batch["attention_mask"].append(f["attention_mask"] + [0] * pad)
             batch["labels"].append(f["labels"] + [IGNORE_INDEX] * pad)
         return {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
+
+
+UNKNOWN_SHARE = 0.5  # a sample more than half unknown tokens is text the tokenizer cannot represent
+
+
+def encoding_problem(tokenizer, samples, features) -> Optional[str]:
+    """Samples that encode to no content token (only the template's special tokens), or mostly to the unknown
+    token: a tokenizer that does not fit the data, so the run would learn nothing from them."""
+    unk = getattr(tokenizer, "unk_token_id", None)
+    special = set(getattr(tokenizer, "all_special_ids", []) or []) - {unk}
+    empty, unknown = [], []
+    for sample, feature in zip(samples, features):
+        content = [t for t in feature["input_ids"] if t not in special]
+        if not content:
+            empty.append(sample)
+        elif unk is not None:
+            share = sum(1 for t in feature["input_ids"] if t == unk) / max(len(feature["input_ids"]), 1)
+            if share > UNKNOWN_SHARE:
+                unknown.append(sample)
+    if empty:
+        first = empty[0]
+        return (f"{len(empty)} of {len(features)} samples encode to no content token, only the template's special "
+                f"tokens (first: {first.dataset} sample {first.index}): the tokenizer does not represent the data; "
+                "check that the model folder has the right tokenizer files")
+    if unknown:
+        first = unknown[0]
+        return (f"{len(unknown)} of {len(features)} samples are mostly the unknown token "
+                f"(first: {first.dataset} sample {first.index}): the tokenizer does not cover the data's script")
+    return None
+
+
+def untrained_samples(features) -> int:
+    """Samples whose labels are all masked (nothing of them is trained)."""
+    return sum(1 for f in features if all(x == IGNORE_INDEX for x in f["labels"]))
 
 
 # -- 3. model and adapter -----------------------------------------------------------------------------------------
@@ -260,7 +302,9 @@ def train(config: RunConfig, machine: Machine, precision: Precision, dataset_dir
     from transformers import Trainer
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-    from lfgate.runner.progress import Progress, TrainerLog
+    from lfgate.runner.progress import Progress, RunningLog, TrainerLog
+
+    global _LOG
 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()  # our own progress display is enough
@@ -268,6 +312,9 @@ def train(config: RunConfig, machine: Machine, precision: Precision, dataset_dir
     seed = int(config.get("seed", 42))
     transformers.set_seed(seed)
 
+    reach = hub_problem(config)
+    if reach:  # one short probe instead of Hugging Face's retry loops
+        raise data_mod.DataError(reach)
     tokenizer = load_tokenizer(config)
     template, notes = build_template(config, tokenizer)
     for note in notes:
@@ -278,10 +325,15 @@ def train(config: RunConfig, machine: Machine, precision: Precision, dataset_dir
     options = data_options(config)
     train_set = tokenize(train_samples, tokenizer, template, options)
     eval_set = tokenize(eval_samples, tokenizer, template, options) if eval_samples else None
+    problem = encoding_problem(tokenizer, train_samples, train_set)
+    if problem:
+        raise data_mod.DataError(problem)
     say(f"data: {len(train_set)} training samples" + (f", {len(eval_set)} for evaluation" if eval_set else ""))
 
     resume = resume_checkpoint(config)
     args = training_arguments(config, precision, has_eval=bool(eval_set), machine_kind=machine.kind)
+    _LOG = RunningLog(args.output_dir, earlier=_SAID)
+    _SAID.clear()
     model = load_model(config, precision, tokenizer)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
@@ -292,7 +344,7 @@ def train(config: RunConfig, machine: Machine, precision: Precision, dataset_dir
     tokenizer_kwarg = "processing_class" if _transformers_at_least(4, 46) else "tokenizer"
     trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
                       data_collator=Collator(tokenizer.pad_token_id), **{tokenizer_kwarg: tokenizer},
-                      callbacks=[TrainerLog(args.output_dir), Progress(batch, stream=stream)])
+                      callbacks=[TrainerLog(args.output_dir), Progress(batch, stream=stream), _LOG])
     for callback in (ProgressCallback, PrinterCallback):
         trainer.remove_callback(callback)
 
@@ -308,6 +360,8 @@ def train(config: RunConfig, machine: Machine, precision: Precision, dataset_dir
         metrics.update(eval_metrics)
     if trainer.is_world_process_zero() and config.get("plot_loss", False):
         plot_loss(args.output_dir, ["loss", "eval_loss"] if eval_set else ["loss"])
+    say(f"done: {', '.join(f'{k} {v:.6g}' if isinstance(v, float) else f'{k} {v}' for k, v in metrics.items())}")
+    _LOG = None
     return metrics
 
 

@@ -805,6 +805,15 @@ def _count_with_tokenizer(tokenizer, result, cutoff, config) -> Optional[Tuple[i
 
 
 # ----------------------------------------------------------------------------------------------------------------
+def _check_model_files(config) -> Iterator:
+    """LK034/LK035 (validator/model_folder.py): config.json fields that disagree, a folder without a tokenizer."""
+    from lfgate.validator.model_folder import check_model_folder
+
+    folder = _local_model(config)
+    if folder is not None:
+        yield from check_model_folder(config, folder, _read_json(os.path.join(folder, "config.json")))
+
+
 def check_links(config, registry, registry_path, used, settings) -> List:
     if getattr(config, "engine", "v0") == "v1":
         return []
@@ -812,12 +821,14 @@ def check_links(config, registry, registry_path, used, settings) -> List:
     if getattr(config, "entry", "train") != "train":  # chat/export: the model and its template still matter
         found.extend(_check_template(config, {}))
         found.extend(_check_model_folder(config))
+        found.extend(_check_model_files(config))
         return found
     found.extend(_check_names(config, registry, registry_path))
     found.extend(_check_media_dir(config))
     found.extend(_check_stage(config, registry))
     found.extend(_check_template(config, used))
     found.extend(_check_model_folder(config))
+    found.extend(_check_model_files(config))
     found.extend(_budget(config, registry, used, settings))
     found.extend(_truncation(config, used))
     return found
