@@ -78,13 +78,13 @@ def run(args) -> int:
         json.dump(rows, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
         return 0
-    print(f"run shape: {count.describe()}; per_device_train_batch_size {config.get('per_device_train_batch_size', 8)}")
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     for row in rows:
         print(f"── {row['dataset']} sample {row['sample']}: {row['tokens']} tokens, {row['trained_tokens']} trained "
               f"(template {config.values.get('template')}, cutoff_len {config.get('cutoff_len', 2048)})")
         print(render_spans(tokenizer, row["input_ids"], row["labels"], color))
         print()
+    print(f"run shape: {count.describe()}, per_device_train_batch_size {config.get('per_device_train_batch_size', 8)}")
     return 0
 
 
