@@ -162,7 +162,7 @@ def encoding_problem(tokenizer, samples, features) -> Optional[str]:
         if not content:
             empty.append(sample)
         elif unk is not None:
-            share = sum(1 for t in feature["input_ids"] if t == unk) / max(len(feature["input_ids"]), 1)
+            share = sum(1 for t in content if t == unk) / len(content)  # of the text's tokens, not the template's
             if share > UNKNOWN_SHARE:
                 unknown.append(sample)
     if empty:
