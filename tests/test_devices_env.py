@@ -93,7 +93,9 @@ def test_dry_run_plans_the_two_device_run_from_the_environment(tmp_path, monkeyp
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # a closed port on loopback: no tokenizer, no network
     code, out, err = run_cli("train", "--dry-run", "--format", "json", "train.yaml", "--fail-on", "error",
                              cwd=tmp_path)
-    plan = json.loads(out)["plan"]
+    report = json.loads(out)
+    assert "plan" in report, (report["diagnostics"], err)
+    plan = report["plan"]
     assert plan["device"]["world_size"] == 2 and plan["device"]["source"] == "NPROC_PER_NODE=2"
     assert plan["steps"]["per_epoch"] == 45
 
