@@ -79,10 +79,12 @@ def device_count(settings=None, env: Optional[Mapping[str, str]] = None,
     only callers that already import torch pass it."""
     env = os.environ if env is None else env
     notes: List[str] = []
+    if present is None and getattr(settings, "devices_present", None) is not None:
+        present = lambda: settings.devices_present  # noqa: E731  (train probed them before its check)
     devices = getattr(settings, "devices", None)
     if devices:
-        if getattr(settings, "devices_from", None) == "--devices":
-            return DeviceCount(devices, "--devices", notes=notes)
+        if getattr(settings, "devices_from", None):  # "--devices", or "--target ..." for train's dry run
+            return DeviceCount(devices, settings.devices_from, notes=notes)
         where = os.path.basename(settings.source) if getattr(settings, "source", None) else "the configuration"
         label = "[tool.lfgate] devices" if where == "pyproject.toml" else "devices"
         return DeviceCount(devices, f"{label} in {settings.source or where}", notes=notes)

@@ -109,3 +109,26 @@ def test_check_does_not_import_torch_for_the_device_count(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                             timeout=120)
     assert "no torch" in result.stdout, result.stderr[-2000:]
+
+
+def test_train_counts_the_devices_it_probed_for_its_own_check():
+    settings = Settings(devices_present=(2, "cuda"))
+    assert device_count(settings, {}).describe() == "2 devices (2 cuda devices present)"
+    assert device_count(settings, {"CUDA_VISIBLE_DEVICES": "0"}).count == 1  # the variable comes first
+
+
+def test_dry_run_target_plans_another_machine(tmp_path, monkeypatch):
+    write_project(tmp_path, PROJECT)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    code, out, err = run_cli("train", "--dry-run", "--format", "json", "--target", "v100:3,bf16", "train.yaml",
+                             cwd=tmp_path)
+    report = json.loads(out)
+    plan = report["plan"]
+    assert plan["device"]["target"] and plan["device"]["kind"] == "cuda" and plan["device"]["world_size"] == 3
+    assert plan["device"]["dtype"] == "fp16" and "V100" in plan["device"]["note"]  # no bf16 before Ampere
+    assert plan["steps"]["per_epoch"] == 30 and plan["device"]["source"] == "--target v100:3,bf16"
+    assert "(--target v100:3,bf16)" in find(report, "LK043")[0]["message"]  # the check plans for it too
+    code, out, err = run_cli("train", "--dry-run", "--target", "tpu:8", "train.yaml", cwd=tmp_path)
+    assert code == 2 and "unknown device" in err
+    code, out, err = run_cli("train", "--target", "npu:2", "train.yaml", cwd=tmp_path)
+    assert code == 2 and "--dry-run" in err

@@ -55,6 +55,14 @@ def run(args) -> int:
 
     path, overrides = _config_path(args)
     settings = common.settings_from_args(args, overrides)
+    builtin = args.backend == "builtin"
+    target = _target(args, devices)
+    probe = devices.Probe()
+    machine = target.machine if target else devices.detect(probe)
+    if target is not None and not settings.devices:  # the check's step budget plans for the target too
+        settings.devices, settings.devices_from = target.machine.count, f"--target {args.target}"
+    elif machine.kind != "cpu":  # the check counts the devices train will launch on
+        settings.devices_present = (machine.count, machine.kind)
     report = Checker(settings).run([path])
     try:
         config = config_mod.load(path, overrides)
@@ -63,10 +71,6 @@ def run(args) -> int:
         if not any(d.severity == Severity.ERROR for d in report.diagnostics):
             raise UsageError(str(err)) from None
 
-    builtin = args.backend == "builtin"
-    target = _target(args, devices)
-    probe = devices.Probe()
-    machine = target.machine if target else devices.detect(probe)
     count = _device_count(settings, machine, target, args)
     plan, world_size, samples = None, 1, None
     if config is not None:
@@ -132,7 +136,7 @@ def _device_count(settings, machine, target, args):
     """The run's devices (devices_env.device_count), from --target when planning for another machine."""
     from lfgate.devices_env import DeviceCount, device_count
 
-    if target is not None and not settings.devices:
+    if target is not None and str(settings.devices_from).startswith("--target"):
         return DeviceCount(target.machine.count, f"--target {args.target}", kind=target.machine.kind,
                            per_node=target.machine.count)
     present = (lambda: (machine.count, machine.kind)) if machine.kind != "cpu" else (lambda: None)

@@ -191,7 +191,7 @@ def render_text(plan: dict) -> str:
     d, s, st = plan["device"], plan["samples"], plan["steps"]
     where = "target" if d.get("target") else "device"
     lines = ["plan (dry run, no weights loaded):",
-             f"  {where:<10} {d['kind']} x{d['count']} ({', '.join(d['names'])}), {d['dtype']}"
+             f"  {where:<10} {d['kind']} x{d['count']} ({', '.join(dict.fromkeys(d['names']))}), {d['dtype']}"
              + (f", {d['world_size']} processes via torchrun" if d["world_size"] > 1 else "")
              + (f"; {d['world_size']} device{'s' if d['world_size'] != 1 else ''} from {d['source']}"
                 if d.get("source") else ""),
