@@ -22,7 +22,8 @@ PROJECT = {
     "data/dataset_info.json": '{"demo": {"file_name": "demo.json"}}\n',
     "data/demo.json": json.dumps([{"instruction": f"Q{i}", "input": "", "output": f"A{i}"} for i in range(180)]),
 }
-ENV = ("ASCEND_RT_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES", "NPU_VISIBLE_DEVICES", "NNODES", "NPROC_PER_NODE")
+ENV = ("ASCEND_RT_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES", "NPU_VISIBLE_DEVICES", "NNODES", "NPROC_PER_NODE",
+       "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")  # test_register_llamafactory.py sets HF_HUB_OFFLINE for the session
 
 
 @pytest.fixture(autouse=True)

@@ -138,3 +138,15 @@ def test_real_npu_stack_passes_the_checks(monkeypatch):
                             ascend.torch_npu_mismatch(ascend.version("torch"), ascend.version("torch-npu")))
                 if p]
     assert problems == []
+
+
+def test_cuda_visible_devices_without_a_cuda_device_stops_the_launch(monkeypatch):
+    probe = FakeProbe({"CUDA_VISIBLE_DEVICES": "0,1"})
+    machine = devices.detect(probe)
+    count = DeviceCount(2, "CUDA_VISIBLE_DEVICES=0,1", kind="cuda", per_node=2)
+    config = RunConfig("t.yaml", {"model_name_or_path": "m"})
+    found = rules.device_checks(config, machine, count, probe.env, False, probe)
+    assert [d.code for d in found] == ["RN013"] and "torch sees no CUDA device" in found[0].message
+    assert rules.device_checks(config, machine, count, probe.env, True, probe) == []  # --allow-cpu
+    hidden = DeviceCount(1, "CUDA_VISIBLE_DEVICES=", kind="cuda", per_node=0)  # an empty list hides every GPU
+    assert rules.device_checks(config, machine, hidden, {"CUDA_VISIBLE_DEVICES": ""}, False, probe) == []

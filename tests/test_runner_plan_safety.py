@@ -2,19 +2,29 @@
 no internal error, bounded work, one short hub probe, and never a run that trains on nothing."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import time
 
 import pytest
 
 from helpers import run_cli
-from runner_helpers import tiny_model, write_training_project  # noqa: F401  (fixture)
+from runner_helpers import ROOT, tiny_model, write_training_project  # noqa: F401  (fixture)
 
 pytest.importorskip("transformers")
 
 UNREACHABLE = "http://127.0.0.1:9"  # a closed port on loopback: refused at once, never the real network
 HUB_CONFIG = ("model_name_or_path: Qwen/Qwen2.5-14B-Instruct\nstage: sft\ndo_train: true\nfinetuning_type: lora\n"
               "dataset: demo\ndataset_dir: data\ntemplate: qwen\noutput_dir: out\n")
+
+
+@pytest.fixture(autouse=True)
+def online(monkeypatch, tmp_path):
+    # test_register_llamafactory.py sets HF_HUB_OFFLINE for the whole session; these tests choose their own
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
 
 
 def _codes(out):
@@ -60,8 +70,12 @@ def test_dry_run_and_preview_never_run_the_model_folders_code(tiny_model, tmp_pa
     code, out, err = run_cli("preview", str(config), "-n", "1", cwd=tmp_path)
     assert "internal error" not in err and code in (0, 2), err
     assert not marker.exists(), "preview executed the model folder's Python"
-    run_cli("train", "--dry-run", "--trust-remote-code", str(config), cwd=tmp_path)
-    assert marker.exists()  # the command-line flag, and only it, lets the code run: the setup above would show it
+    # the command-line flag, and only it, lets the code run: the setup above would show it. In a subprocess, since
+    # the remote classes register themselves in transformers' auto mappings for the rest of the process.
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    subprocess.run([sys.executable, "-m", "lfgate", "train", "--dry-run", "--trust-remote-code", str(config)],
+                   cwd=tmp_path, env=env, capture_output=True, timeout=300)
+    assert marker.exists()
 
 
 # -- config.json that contradicts itself, or claims 200,000 layers -----------------------------------------------

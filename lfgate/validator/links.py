@@ -577,7 +577,7 @@ def _ddp_timeout(config, samples: int, devices, used) -> Iterator:
     seconds = samples / rate
     if seconds >= timeout / 2:  # a rough estimate: warn at half the timeout
         yield DDP_TIMEOUT.diag(
-            f"tokenizing ~{samples:,} samples takes about {seconds / 60:.0f} min ({rate:,} samples/s with "
+            f"tokenizing the `dataset` (~{samples:,} samples) takes about {seconds / 60:.0f} min ({rate:,} samples/s with "
             f"{workers} preprocessing worker{'s' if workers != 1 else ''}) while the other ranks of the "
             f"{devices.describe()} wait at most `ddp_timeout` {timeout:g} s: the NCCL/HCCL watchdog may stop the run "
             "before its first step. Set `ddp_timeout: 180000000` (as LLaMA-Factory's examples do) or tokenize once "

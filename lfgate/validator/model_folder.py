@@ -110,7 +110,8 @@ def check_model_folder(config, folder: Optional[str], info: Optional[dict]) -> I
     problem = model_config_problem(info)
     if problem:
         severity, message = problem
-        yield CONFIG_INCONSISTENT.diag(f"{folder}/config.json: {message}", severity=severity, **at)
+        yield CONFIG_INCONSISTENT.diag(f"`model_name_or_path: {config.values.get('model_name_or_path')}`: "
+                                       f"{folder}/config.json: {message}", severity=severity, **at)
     why = tokenizer_problem(folder)
     if why:
         yield TOKENIZER_MISSING.diag(f"`model_name_or_path: {config.values.get('model_name_or_path')}`: {why}. Copy "
