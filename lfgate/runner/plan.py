@@ -71,6 +71,9 @@ def lora_parameters(config: RunConfig, trust_remote_code: bool = False) -> Dict[
     problem = model_config_problem(info)
     if problem:
         return {"skipped": f"{folder}/config.json: {problem[1]}", "finding": True}
+    rank = config.values.get("lora_rank", 8)
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+        return {"skipped": f"`lora_rank: {rank}` is not a positive whole number"}
     if info.get("auto_map") and not trust_remote_code:
         return {"skipped": "the model's config.json names its own code (auto_map): parameter counts need "
                            "--trust-remote-code on the command line (the YAML's trust_remote_code is not enough "
@@ -92,7 +95,7 @@ def lora_parameters(config: RunConfig, trust_remote_code: bool = False) -> Dict[
     targets = config.lora_target
     if "all" in targets:
         targets = linear_module_names(model)
-    rank, trainable = config.lora_rank, 0
+    trainable = 0
     for name, module in model.named_modules():
         if name.split(".")[-1] in targets and hasattr(module, "in_features") and "lm_head" not in name:
             trainable += rank * (module.in_features + module.out_features)

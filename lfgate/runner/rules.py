@@ -114,6 +114,31 @@ MODEL_NOT_FOUND = rule(
 )
 
 
+RUN_SHAPE = rule(
+    "RN016", "runner-no-run-shape", ERROR,
+    "The batch size, gradient accumulation or epochs give no run the built-in runner can start",
+    why="transformers' DataLoader raises `batch_size should be a positive integer value` for "
+        "per_device_train_batch_size 0, the Trainer divides by gradient_accumulation_steps (ZeroDivisionError at 0), "
+        "and an infinite, NaN or negative num_train_epochs without max_steps trains nothing or never ends.",
+    fix="Use positive whole numbers for per_device_train_batch_size and gradient_accumulation_steps, and a finite, "
+        "positive num_train_epochs (or max_steps).",
+    bad=_example("per_device_train_batch_size: 0\n"), good=_example("per_device_train_batch_size: 1\n"),
+    target="train.yaml", args=_ARGS, command="train",
+)
+
+
+def run_shape_problem(config: RunConfig) -> Optional[tuple]:
+    """(key, why) when no step budget exists for the config (runner/plan.steps), else None."""
+    from lfgate.runner.plan import steps
+
+    budget = steps(1, config, 1)
+    if "problem" not in budget:
+        return None
+    key = next((k for k in ("per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs")
+                if f"`{k}:" in budget["problem"]), "num_train_epochs")
+    return key, budget["problem"]
+
+
 def where(config: RunConfig, key: str, positions: Optional[dict] = None) -> dict:
     line, column = (positions or config.positions).get(key, (None, None))
     return {"file": config.path, "line": line, "column": column}
@@ -140,6 +165,10 @@ def runner_checks(config: RunConfig, positions: Optional[dict] = None) -> List:
         out.append(UNSUPPORTED_TEMPLATE.diag(
             "no template is set, so LLaMA-Factory would parse the tokenizer's chat template, which the built-in "
             "runner does not: set template explicitly", **where(config, "model_name_or_path", positions)))
+    shape = run_shape_problem(config)
+    if shape is not None:
+        key, why = shape
+        out.append(RUN_SHAPE.diag(f"{why}: the built-in runner cannot start this run", **where(config, key, positions)))
     for key, value in unsupported(config):
         if key == "quantization_bit":
             out.append(QUANTIZATION.diag(f"quantization_bit: {value} is not supported by the built-in runner; "
