@@ -2,13 +2,13 @@
 # Build a virtual environment with LLaMA-Factory 0.9.5, the version lfgate mirrors, for the parity tests
 # (LFGATE_LF_PYTHON=<venv>/bin/python) and the 2-process loss benchmark (benchmarks/README.md).
 #
-#   bash scripts/make_llamafactory_venv.sh [VENV_DIR]     # default: ../lf-venv
+#   bash scripts/make_llamafactory_venv.sh [VENV_DIR]     # default: ../lfvenv, where the tests look for it
 #
 # torch is installed FIRST and pinned (the CPU build, found on the machine's wheel folder when pip is set up with
 # one), so that llamafactory's own requirements never pull another, unpinned torch.
 set -euo pipefail
 
-VENV="${1:-../lf-venv}"
+VENV="${1:-../lfvenv}"
 PYTHON="${PYTHON:-python3}"
 TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
 
@@ -39,7 +39,6 @@ if ! "$VENV/bin/python" -c "import torchvision" >/dev/null 2>&1; then
   echo "removed torchvision (does not import with torch ${TORCH_VERSION}; not needed for text-only runs)"
 fi
 if ! "$VENV/bin/python" -c "import torchaudio" >/dev/null 2>&1; then
-  "$VENV/bin/python" -m pip install --disable-pip-version-check -q --no-deps --force-reinstall torchaudio || true
   SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
   rm -f "$SITE"/torchaudio/lib/*.so
   echo "torchaudio: compiled ops removed (built for another torch); pure-Python import only"
