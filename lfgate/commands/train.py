@@ -56,6 +56,7 @@ def run(args) -> int:
     path, overrides = _config_path(args)
     settings = common.settings_from_args(args, overrides)
     builtin = args.backend == "builtin"
+    _check_launch_env(os.environ)
     target = _target(args, devices)
     probe = devices.Probe()
     machine = target.machine if target else devices.detect(probe)
@@ -63,6 +64,12 @@ def run(args) -> int:
         settings.devices, settings.devices_from = target.machine.count, f"--target {args.target}"
     elif machine.kind != "cpu":  # the check counts the devices train will launch on
         settings.devices_present = (machine.count, machine.kind)
+    elif args.allow_cpu and not settings.devices:  # visible NPUs/GPUs that are not here: one CPU process
+        from lfgate.devices_env import device_count
+
+        asked = device_count(settings)
+        if asked.kind in ("npu", "cuda"):
+            settings.devices, settings.devices_from = 1, f"--allow-cpu: one CPU process, {asked.source} ignored"
     report = Checker(settings).run([path])
     try:
         config = config_mod.load(path, overrides)
@@ -121,6 +128,14 @@ def run(args) -> int:
     return _train(config, machine, precision, settings, samples)
 
 
+def _check_launch_env(env) -> None:
+    """torchrun's variables must be whole numbers (llamafactory-cli passes them to torchrun as they are)."""
+    for name in ("NNODES", "NPROC_PER_NODE", "NODE_RANK"):
+        value = env.get(name)
+        if value is not None and not (value.strip().isdigit() and (int(value) >= 1 or name == "NODE_RANK")):
+            raise UsageError(f"{name}={value!r} is not a whole number{' of at least 1' if name != 'NODE_RANK' else ''}")
+
+
 def _target(args, devices):
     if not args.target:
         return None
@@ -140,10 +155,7 @@ def _device_count(settings, machine, target, args):
         return DeviceCount(target.machine.count, f"--target {args.target}", kind=target.machine.kind,
                            per_node=target.machine.count)
     present = (lambda: (machine.count, machine.kind)) if machine.kind != "cpu" else (lambda: None)
-    count = device_count(settings, present=present)
-    if machine.kind == "cpu" and count.kind in ("npu", "cuda") and args.allow_cpu:
-        return DeviceCount(1, f"--allow-cpu: one CPU process ({count.source} ignored)", per_node=1)
-    return count
+    return device_count(settings, present=present)
 
 
 def _missing_train_extra() -> list:
