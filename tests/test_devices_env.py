@@ -133,3 +133,16 @@ def test_dry_run_target_plans_another_machine(tmp_path, monkeypatch):
     assert code == 2 and "unknown device" in err
     code, out, err = run_cli("train", "--target", "npu:2", "train.yaml", cwd=tmp_path)
     assert code == 2 and "--dry-run" in err
+
+
+def test_allow_cpu_plans_one_process_and_bad_launch_variables_are_usage_errors(tmp_path, monkeypatch):
+    write_project(tmp_path, PROJECT)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("ASCEND_RT_VISIBLE_DEVICES", "0,1")
+    code, out, err = run_cli("train", "--dry-run", "--allow-cpu", "--format", "json", "train.yaml", cwd=tmp_path)
+    report = json.loads(out)
+    assert "RN013" not in {d["code"] for d in report["diagnostics"]}
+    assert report["plan"]["device"]["world_size"] == 1 and "--allow-cpu" in find(report, "LK043")[0]["message"]
+    monkeypatch.setenv("NNODES", "two")
+    code, out, err = run_cli("train", "--dry-run", "train.yaml", cwd=tmp_path)
+    assert code == 2 and "NNODES='two'" in err
