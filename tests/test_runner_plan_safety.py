@@ -204,3 +204,16 @@ def test_preview_and_dry_run_warn_when_no_token_is_trained(tiny_model, tmp_path)
     assert code == 0 and "have no trained token" in err, err
     code, out, err = _dry_run(config, tmp_path, "cutoff_len=1")
     assert any("no trained token" in n for n in json.loads(out)["plan"]["notes"])
+
+
+def test_a_hub_that_never_answers_is_given_up_on_within_the_deadline():
+    import socket
+
+    from lfgate.runner.hub import reachable
+
+    with socket.socket() as server:  # listens on loopback, never answers
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        start = time.monotonic()
+        why = reachable(f"http://127.0.0.1:{server.getsockname()[1]}", timeout=0.5)
+        assert why is not None and time.monotonic() - start < 2

@@ -46,7 +46,18 @@ def shown(url: str) -> str:
 
 
 def reachable(url: str, timeout: float = PROBE_TIMEOUT) -> Optional[str]:
-    """None when the URL answers (any HTTP status is an answer), else the reason, in a few words."""
+    """None when the URL answers (any HTTP status is an answer), else the reason, in a few words. A hard deadline:
+    urlopen's timeout does not bound a DNS lookup, so the probe runs in a daemon thread that is waited for."""
+    import threading
+
+    answer = ["no answer within %g s" % timeout]
+    probe = threading.Thread(target=lambda: answer.__setitem__(0, _head(url, timeout)), daemon=True)
+    probe.start()
+    probe.join(timeout + 0.5)
+    return answer[0]
+
+
+def _head(url: str, timeout: float) -> Optional[str]:
     try:
         request = urllib.request.Request(url, method="HEAD")
         with urllib.request.urlopen(request, timeout=timeout):
