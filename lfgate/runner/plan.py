@@ -160,6 +160,11 @@ def make_plan(config: RunConfig, machine: Machine, precision: Precision, world_s
         plan["tokens"] = {"per_epoch": sum(lengths), "trained_per_epoch": trained, "longest": longest,
                           "mean": round(sum(lengths) / len(lengths), 1) if lengths else 0,
                           "total": int(sum(lengths) * epochs)}
+        from lfgate.runner.recipe import encoding_problem
+
+        problem = encoding_problem(tokenizer, train_samples, features)
+        if problem:
+            plan["notes"].append(f"{problem} (`lfgate train` stops on this)")
         untrained = sum(1 for f in features if all(x == -100 for x in f["labels"]))
         if features and untrained:
             plan["notes"].append(f"{untrained} of {len(features)} training samples have no trained token after "
