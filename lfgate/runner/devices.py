@@ -190,7 +190,8 @@ def parse_target(spec: str) -> Target:
     name, _, count_text = head.partition(":")
     part = PARTS.get(ALIASES.get(name, name))
     if part is None:
-        raise ValueError(f"--target {spec}: unknown device {name!r}; one of {', '.join(sorted(set(PARTS) | set(ALIASES)))}")
+        known = ", ".join(sorted(set(PARTS) | set(ALIASES)))
+        raise ValueError(f"--target {spec}: unknown device {name!r}; one of {known}")
     if count_text and not (count_text.isdigit() and int(count_text) >= 1):
         raise ValueError(f"--target {spec}: the count after ':' must be a whole number of at least 1")
     dtype = None

@@ -40,7 +40,8 @@ def steps(n_train: int, config: RunConfig, world_size: int) -> Dict[str, object]
         if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not math.isfinite(epochs) \
                 or epochs <= 0:
             return {"problem": f"`num_train_epochs: {epochs}` without max_steps gives no finite, positive number "
-                               "of optimizer steps", "per_epoch": per_epoch, "batch_per_step": batch * accum * world_size}
+                               "of optimizer steps",
+                    "per_epoch": per_epoch, "batch_per_step": batch * accum * world_size}
         total = math.ceil(float(epochs) * per_epoch)
     return {"per_epoch": per_epoch, "total": total, "batch_per_step": batch * accum * world_size}
 
