@@ -51,6 +51,7 @@ RULE_MODULES = (
     "lfgate.validator.history",
     "lfgate.validator.discovery",
     "lfgate.validator.links",
+    "lfgate.validator.model_folder",
     "lfgate.suppressions",
     "lfgate.legacy",
     "lfgate.runner.rules",
@@ -75,6 +76,8 @@ class Rule:
     # A sample rule that judges a message's text declares what it may flag: the fast paths (validator/fastpath.py,
     # typed.py) then send every record holding such a text the full way (fastpath.text_refusals).
     refuses_text: Optional[Callable[[str], bool]] = field(default=None, compare=False)
+    env: Mapping[str, str] = field(default_factory=dict)  # environment variables the bad example runs under
+    good_env: Optional[Mapping[str, str]] = None  # ... and the good one (default: env)
 
     def diag(self, message: str, *, severity: Optional[Severity] = None, **where: Any) -> Diagnostic:
         return Diagnostic(self.code, severity if severity is not None else self.severity, message, **where)
@@ -92,6 +95,8 @@ class Rule:
             "target": self.target,
             "args": list(self.args),
             "command": self.command,
+            "env": dict(self.env),
+            "good_env": dict(self.env if self.good_env is None else self.good_env),
         }
 
 

@@ -50,8 +50,10 @@ def explain(rule) -> str:
     for label, files in (("Triggers it", rule.bad), ("Passes", rule.good)):
         if files:
             out += [f"### {label}", ""]
-            if rule.target or rule.args:
-                out += [f"`lfgate {rule.command} {' '.join([rule.target or '.', *rule.args])}`", ""]
+            env = rule.env if label == "Triggers it" or rule.good_env is None else rule.good_env
+            if rule.target or rule.args or env:
+                prefix = "".join(f"{k}={v} " for k, v in env.items())
+                out += [f"`{prefix}lfgate {rule.command} {' '.join([rule.target or '.', *rule.args])}`", ""]
             for path, text in files.items():
                 if isinstance(text, bytes):  # e.g. a Parquet file: say what it is, not its bytes
                     out += [f"`{path}`: a binary file of {len(text)} bytes", ""]

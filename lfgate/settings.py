@@ -29,6 +29,8 @@ class Settings:
     dataset_dir: Optional[str] = None  # overrides the configs' dataset_dir
     llamafactory_version: Optional[str] = None  # None: the installed one, else the newest known
     devices: Optional[int] = None  # devices the run will use, for the step-budget rules
+    devices_from: Optional[str] = None  # "--devices" when the command line set `devices` (devices_env.py)
+    devices_present: Optional[tuple] = None  # (count, kind) of this machine's devices, where `train` probed them
     workers: Optional[int] = None  # processes for large datasets; None: one per core
     fast_path: bool = True  # clean records skip the full pipeline (validator/fastpath.py); False only to compare
     overrides: Dict[str, str] = field(default_factory=dict)  # key=value after a training YAML

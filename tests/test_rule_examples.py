@@ -11,8 +11,10 @@ from lfgate.registry import all_rules
 RULES = all_rules()
 
 
-def _check(tmp_path, rule, files):
+def _check(tmp_path, rule, files, monkeypatch, env=None):
     write_project(tmp_path, files)
+    for name, value in (rule.env if env is None else env).items():
+        monkeypatch.setenv(name, value)
     if rule.command == "check":
         _, report = check_json(rule.target or ".", *rule.args, cwd=tmp_path)
         return report
@@ -23,16 +25,16 @@ def _check(tmp_path, rule, files):
 
 
 @pytest.mark.parametrize("code", sorted(c for c, r in RULES.items() if r.bad))
-def test_bad_example_triggers_rule(code, tmp_path):
+def test_bad_example_triggers_rule(code, tmp_path, monkeypatch):
     rule = RULES[code]
-    report = _check(tmp_path, rule, rule.bad)
+    report = _check(tmp_path, rule, rule.bad, monkeypatch)
     assert code in codes(report), report["diagnostics"]
 
 
 @pytest.mark.parametrize("code", sorted(c for c, r in RULES.items() if r.good))
-def test_good_example_stays_silent(code, tmp_path):
+def test_good_example_stays_silent(code, tmp_path, monkeypatch):
     rule = RULES[code]
-    report = _check(tmp_path, rule, rule.good)
+    report = _check(tmp_path, rule, rule.good, monkeypatch, rule.good_env)
     assert code not in codes(report), report["diagnostics"]
 
 

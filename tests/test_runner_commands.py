@@ -47,7 +47,11 @@ def test_doctor_json_lists_versions_devices_and_env(monkeypatch):
     info = json.loads(out)
     names = {row["name"]: row for row in info["packages"]}
     assert {"Python", "torch", "transformers", "peft", "deepspeed", "torch-npu", "CANN"} <= set(names)
-    assert names["CANN"]["known_good"] == "8.0.RC1" and names["deepspeed"]["known_good"] == "0.13.2"
+    # LLaMA-Factory's current NPU image (docker/docker-npu): CANN 9.1.0, torch 2.10.0 / torch-npu 2.10.0.post2
+    assert names["CANN"]["known_good"] == "9.1.0" and names["torch-npu"]["known_good"] == "2.10.0.post2"
+    assert names["torch"]["known_good"] == "2.10.0" and names["Python"]["known_good"] == "3.12"
+    rows = info["ascend"]["known_good"]
+    assert [r["torch-npu"] for r in rows][-1] == "2.1.0.post3"  # older known-good rows are kept
     assert info["devices"]["kind"] in ("cpu", "cuda", "npu")
     assert info["env"]["NNODES"] == "2"
     assert "hubs" not in info  # --no-network: nothing is contacted

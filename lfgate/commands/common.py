@@ -74,6 +74,8 @@ def settings_from_args(args, overrides=None):
         value = getattr(args, name, None)
         if value is not None:
             setattr(settings, name, value)
+    if getattr(args, "devices", None) is not None:
+        settings.devices_from = "--devices"
     if getattr(args, "fast_path", True) is False:
         settings.fast_path = False
     if settings.workers is not None and settings.workers < 1:

@@ -11,13 +11,11 @@ import platform
 import sys
 from typing import Dict, List, Optional
 
-# Known-good versions for Ascend NPUs (LLaMA-Factory's NPU guide); on CUDA any recent torch works.
-KNOWN_GOOD = {
-    "CANN": "8.0.RC1",
-    "torch": "2.1.0",
-    "torch-npu": "2.1.0 (recommended 2.1.0.post3)",
-    "deepspeed": "0.13.2",
-}
+# Known-good versions for Ascend NPUs: the newest row of runner/ascend.py (LLaMA-Factory's docker-npu image);
+# the older rows are still accepted. On CUDA any recent torch works.
+from lfgate.runner.ascend import KNOWN_GOOD as ASCEND_ROWS  # noqa: E402
+
+KNOWN_GOOD = {name: ASCEND_ROWS[0][name] for name in ("CANN", "torch", "torch-npu", "deepspeed", "Python")}
 PACKAGES = ("torch", "transformers", "peft", "accelerate", "deepspeed", "torch-npu", "llamafactory")
 ENV_VARS = ("CUDA_VISIBLE_DEVICES", "ASCEND_RT_VISIBLE_DEVICES", "NNODES", "NODE_RANK", "NPROC_PER_NODE",
             "MASTER_ADDR", "MASTER_PORT", "FORCE_TORCHRUN", "USE_MODELSCOPE_HUB", "USE_OPENMIND_HUB", "HF_ENDPOINT",
@@ -57,22 +55,60 @@ def cann_version(env=os.environ) -> Optional[str]:
     return None
 
 
+def _known_good_match(name: str, found: str) -> bool:
+    """Whether an installed version matches the known-good row of any LLaMA-Factory release (newest first)."""
+    from lfgate.runner.ascend import base_version
+
+    for row in ASCEND_ROWS:
+        good = row.get(name, "")
+        if good.startswith((">", "<", "=")):  # a range (deepspeed)
+            return True
+        if name == "Python" and good.endswith("+"):
+            return tuple(map(int, found.split(".")[:2])) >= tuple(map(int, good[:-1].split(".")[:2]))
+        if found == good or (name != "CANN" and base_version(found) == base_version(good)) \
+                or (name in ("CANN", "Python") and found.startswith(good)):
+            return True
+    return False
+
+
 def versions_table(machine_kind: str) -> List[Dict[str, str]]:
-    rows = [{"name": "Python", "version": platform.python_version(), "known_good": "3.9+", "status": "ok"}]
+    python = platform.python_version()
+    rows = [{"name": "Python", "version": python, "known_good": KNOWN_GOOD["Python"],
+             "status": "ok" if machine_kind != "npu" or _known_good_match("Python", python)
+             else "differs from the Ascend known-good versions"}]
     for package in PACKAGES:
         found = version(package)
         good = KNOWN_GOOD.get(package, "")
         status = "missing" if found is None else "ok"
-        if found and good and machine_kind == "npu" and not found.startswith(good.split(" ")[0]):
-            status = "differs from the Ascend known-good version"
+        if found and good and machine_kind == "npu" and not _known_good_match(package, found):
+            status = "differs from the Ascend known-good versions"
         if package in ("deepspeed", "torch-npu", "llamafactory") and found is None:
             status = "not installed (optional)"
         rows.append({"name": package, "version": found or "-", "known_good": good, "status": status})
     cann = cann_version()
     rows.append({"name": "CANN", "version": cann or "-", "known_good": KNOWN_GOOD["CANN"],
-                 "status": "ok" if cann and cann.startswith(KNOWN_GOOD["CANN"]) else
+                 "status": "ok" if cann and _known_good_match("CANN", cann) else
                  ("differs" if cann else ("missing" if machine_kind == "npu" else "not installed (optional)"))})
     return rows
+
+
+def ascend_checks(machine, env=os.environ, probe=None) -> List[str]:
+    """The Ascend problems `train` also stops on (runner/ascend.py), for a machine that has or asks for NPUs."""
+    from lfgate.runner import ascend
+
+    if machine.kind != "npu" and not env.get("ASCEND_RT_VISIBLE_DEVICES"):
+        return []
+    found = [ascend.cann_not_sourced(env), ascend.torch_npu_mismatch(version("torch"), version("torch-npu"))]
+    if machine.kind == "npu":
+        found += [ascend.chip_problem(name) for name in sorted(set(machine.names))]
+    else:
+        found.append("ASCEND_RT_VISIBLE_DEVICES is set but no NPU is usable here ("
+                     + ("torch-npu is not installed" if version("torch-npu") is None else "torch-npu sees none") + ")")
+    nnodes = env.get("NNODES", "1")
+    found.append(ascend.hccl_interface_missing(env, int(nnodes) if str(nnodes).isdigit() else 1))
+    if machine.kind == "npu" and probe is not None:
+        found += ascend.stale_holders(probe.npu_processes() or [], None, own_pids=(os.getpid(),))
+    return [f for f in found if f]
 
 
 def hub_reachable(url: str, timeout: float) -> str:
@@ -91,12 +127,18 @@ def collect(no_network: bool, timeout: float) -> dict:
     from lfgate.runner import devices
     from lfgate.sanitize import redact  # HF_ENDPOINT=https://user:pass@... is pasted into bug reports
 
-    machine = devices.detect()
+    probe = devices.Probe()
+    machine = devices.detect(probe)
+    from lfgate.devices_env import device_count
+
+    count = device_count(present=(lambda: (machine.count, machine.kind)) if machine.kind != "cpu" else None)
     info = {
         "platform": platform.platform(),
         "packages": versions_table(machine.kind),
         "devices": {"kind": machine.kind, "count": machine.count, "names": machine.names, "bf16": machine.bf16,
-                    "fp16": machine.fp16, "notes": machine.notes},
+                    "fp16": machine.fp16, "notes": machine.notes + count.notes,
+                    "run_devices": count.count, "run_devices_source": count.source},
+        "ascend": {"known_good": ASCEND_ROWS, "problems": ascend_checks(machine, probe=probe)},
         "env": {name: redact(os.environ[name]) for name in ENV_VARS if name in os.environ},
     }
     info["llamafactory_pins"] = _pins()
@@ -126,14 +168,22 @@ def run(args) -> int:
     from rich.table import Table
 
     console = Console(soft_wrap=True)
-    table = Table("component", "installed", "known good (Ascend)", "status", title="lfgate doctor", box=None)
+    table = Table("component", "installed", "known good (Ascend, newest)", "status", title="lfgate doctor", box=None)
     for row in info["packages"]:
         table.add_row(row["name"], row["version"], row["known_good"], row["status"])
     console.print(table)
     d = info["devices"]
     console.print(f"devices: {d['kind']} x{d['count']} ({', '.join(d['names'])}); bf16: {'yes' if d['bf16'] else 'no'}")
+    console.print(f"a run would use {d['run_devices']} device(s) ({d['run_devices_source']})")
     for note in d["notes"]:
         console.print(f"  warning: {note}")
+    for problem in info["ascend"]["problems"]:
+        console.print(f"  ascend: {problem}")
+    if d["kind"] == "npu" or info["ascend"]["problems"]:
+        rows = Table("known good for Ascend", "CANN", "Python", "torch", "torch-npu", "deepspeed", box=None)
+        for row in info["ascend"]["known_good"]:
+            rows.add_row(row["source"], row["CANN"], row["Python"], row["torch"], row["torch-npu"], row["deepspeed"])
+        console.print(rows)
     console.print("environment: " + (", ".join(f"{k}={v}" for k, v in info["env"].items()) or "(none of "
                                      + ", ".join(ENV_VARS[:6]) + ", ... set)"))
     for problem in info["llamafactory_pins"]["problems"]:

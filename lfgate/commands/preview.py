@@ -20,6 +20,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--samples", "-n", type=int, default=3, metavar="N", help="how many samples (default 3)")
     parser.add_argument("--format", choices=["text", "json"], default="text")
     parser.add_argument("--dataset-dir", metavar="DIR", help="override the config's dataset_dir")
+    parser.add_argument("--devices", type=int, metavar="N", help="devices the run uses (default: from the "
+                                                                "environment, as `lfgate train` counts them)")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="let the tokenizer run the model folder's own Python (auto_map); the YAML's "
+                             "trust_remote_code alone never does here")
 
 
 def run(args) -> int:
@@ -40,11 +45,18 @@ def run(args) -> int:
     if config.values.get("template") not in TEMPLATES:
         raise UsageError(f"template {config.values.get('template')!r} is not one lfgate renders "
                          f"({', '.join(sorted(TEMPLATES))})")
+    reach = recipe.hub_problem(config)
+    if reach:
+        raise UsageError(reach)
     try:
         train, _ = data.load_samples(config, args.dataset_dir)
-        tokenizer = recipe.load_tokenizer(config)
+        tokenizer = recipe.load_tokenizer(config, trust_remote_code=args.trust_remote_code)
     except (data.DataError, OSError) as err:
         raise UsageError(str(err)) from None
+    except ValueError as err:  # transformers: code it may not run (auto_map), an unknown model type
+        raise UsageError(f"cannot load the tokenizer: {str(err).strip().splitlines()[0] if str(err).strip() else err}"
+                         + ("; it needs the model folder's own code: pass --trust-remote-code"
+                            if "trust_remote_code" in str(err) else "")) from None
     template, _ = recipe.build_template(config, tokenizer)
     chosen = sorted(train, key=lambda s: (s.dataset, s.index))[:args.samples]
     features = recipe.tokenize(chosen, tokenizer, template, recipe.data_options(config))
@@ -56,6 +68,12 @@ def run(args) -> int:
                      "trained_text": tokenizer.decode([t for t in labels if t != IGNORE_INDEX],
                                                       skip_special_tokens=False),
                      "tokens": len(ids), "trained_tokens": sum(1 for t in labels if t != IGNORE_INDEX)})
+    untrained = [r for r in rows if not r["trained_tokens"]]
+    if untrained:
+        print(f"lfgate: warning: {len(untrained)} of {len(rows)} samples shown have no trained token after the label "
+              f"mask (first: {untrained[0]['dataset']} sample {untrained[0]['sample']}): they teach nothing",
+              file=sys.stderr)
+    count = _device_count(args)
     if args.format == "json":
         json.dump(rows, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
@@ -66,7 +84,24 @@ def run(args) -> int:
               f"(template {config.values.get('template')}, cutoff_len {config.get('cutoff_len', 2048)})")
         print(render_spans(tokenizer, row["input_ids"], row["labels"], color))
         print()
+    print(f"run shape: {count.describe()}, per_device_train_batch_size {config.get('per_device_train_batch_size', 8)}")
     return 0
+
+
+def _device_count(args):
+    """The run's devices as `lfgate train` counts them (devices_env.py), without probing for devices."""
+    from lfgate.devices_env import device_count
+    from lfgate.settings import Settings
+
+    try:
+        from lfgate import config_file
+
+        settings = config_file.load_settings()
+    except Exception:  # a broken config file is `check`'s business; preview still shows the samples
+        settings = Settings()
+    if args.devices:
+        settings.devices, settings.devices_from = args.devices, "--devices"
+    return device_count(settings)
 
 
 def spans(input_ids, labels):

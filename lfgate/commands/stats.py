@@ -35,6 +35,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dataset-dir", metavar="DIR", help="where dataset_info.json is (default: the config's "
                                                             "dataset_dir, else data)")
     parser.add_argument("--plot", metavar="FILE.png", help="save the length histogram with a line at cutoff_len")
+    parser.add_argument("--devices", type=int, metavar="N",
+                        help="devices the run uses, for the steps of a training YAML (default: from the "
+                             "environment, as `lfgate train` counts them)")
 
 
 def run(args) -> int:
@@ -67,8 +70,16 @@ def run(args) -> int:
             raise UsageError(f"dataset {entry.name}: {err}") from None
     if not results:
         raise UsageError("no dataset to count: none of them is a local file")
+    run = _run_shape(config, results, args) if config else None
     if args.format == "json":
-        stats_render.to_json(results, sys.stdout)
+        if run is None:
+            stats_render.to_json(results, sys.stdout)
+        else:
+            import json
+
+            json.dump({"datasets": [r.to_dict() for r in results], "run": run}, sys.stdout, ensure_ascii=False,
+                      indent=2)
+            sys.stdout.write("\n")
     else:
         if measure.source and measure.template is not None:
             print(f"lengths in tokens of {measure.source}, with the {template_name} template's tokens")
@@ -78,6 +89,8 @@ def run(args) -> int:
         else:
             print("lengths in characters (no local tokenizer.json for the model; --tokenizer names one)")
         stats_render.to_text(results, sys.stdout, color=sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
+        if run is not None:
+            print(f"run: {run['text']}")
     if args.plot:
         try:
             stats_render.plot(results, args.plot)
@@ -87,6 +100,36 @@ def run(args) -> int:
             raise UsageError(f"cannot write {args.plot}: {err.strerror}") from None
         print(f"saved {args.plot}", file=sys.stderr if args.format == "json" else sys.stdout)
     return 0
+
+
+def _run_shape(config: dict, results, args) -> dict:
+    """Optimizer steps per epoch for the kept samples, with the device count `lfgate train` would use."""
+    from lfgate import config_file
+    from lfgate.devices_env import device_count
+    from lfgate.runner.config import RunConfig
+    from lfgate.runner.plan import steps
+    from lfgate.settings import Settings
+
+    try:
+        settings = config_file.load_settings()
+    except UsageError:
+        settings = Settings()
+    if args.devices is not None:
+        if args.devices < 1:
+            raise UsageError("--devices must be at least 1")
+        settings.devices, settings.devices_from = args.devices, "--devices"
+    count = device_count(settings)
+    kept = sum(r.samples - r.dropped - r.crashes for r in results)
+    run_config = RunConfig(args.target, dict(config))
+    budget = steps(kept, run_config, count.count)
+    if "problem" in budget:
+        text = f"{budget['problem']}; {count.describe()}"
+    else:
+        text = (f"{kept:,} kept samples, {budget['batch_per_step']} per optimizer step "
+                f"(per_device_train_batch_size x gradient_accumulation_steps x {count.describe()}): "
+                f"{budget['per_epoch']} steps per epoch, before any val_size split")
+    return {"devices": count.count, "devices_source": count.source, "samples": kept, "steps": budget,
+            "text": text}
 
 
 def _unreadable():

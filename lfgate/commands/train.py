@@ -23,6 +23,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--backend", choices=["builtin", "llamafactory"], default="builtin",
                         help="builtin: lfgate's LoRA SFT runner (default); llamafactory: llamafactory-cli train")
     parser.add_argument("--dry-run", action="store_true", help="check and print the plan; load no weights")
+    parser.add_argument("--target", metavar="KIND[:N][,DTYPE]",
+                        help="with --dry-run: plan for another machine, e.g. npu:2,bf16 or h100:8 (memory per "
+                             "device, steps and dtype from a known table)")
+    parser.add_argument("--allow-cpu", action="store_true",
+                        help="train on the CPU even though a visible-devices variable asks for NPUs or GPUs")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="let --dry-run run the model folder's own Python (auto_map) to count parameters; "
+                             "the YAML's trust_remote_code alone never does in a dry run")
     common.add_check_arguments(parser)
 
 
@@ -48,6 +56,21 @@ def run(args) -> int:
     path, overrides = _config_path(args)
     settings = common.settings_from_args(args, overrides)
     common.guard_outputs(args, [path], settings)
+    builtin = args.backend == "builtin"
+    _check_launch_env(os.environ)
+    target = _target(args, devices)
+    probe = devices.Probe()
+    machine = target.machine if target else devices.detect(probe)
+    if target is not None and not settings.devices:  # the check's step budget plans for the target too
+        settings.devices, settings.devices_from = target.machine.count, f"--target {args.target}"
+    elif machine.kind != "cpu":  # the check counts the devices train will launch on
+        settings.devices_present = (machine.count, machine.kind)
+    elif args.allow_cpu and not settings.devices:  # visible NPUs/GPUs that are not here: one CPU process
+        from lfgate.devices_env import device_count
+
+        asked = device_count(settings)
+        if asked.kind in ("npu", "cuda"):
+            settings.devices, settings.devices_from = 1, f"--allow-cpu: one CPU process, {asked.source} ignored"
     checker = Checker(settings)
     report = checker.run([path], finalize=False)  # finalized below, with the RN findings
     try:
@@ -57,12 +80,16 @@ def run(args) -> int:
         if not any(d.severity == Severity.ERROR for d in report.diagnostics):
             raise UsageError(str(err)) from None
 
-    builtin = args.backend == "builtin"
-    machine = devices.detect()
+    count = _device_count(settings, machine, target, args)
     plan, world_size, samples = None, 1, None
     if config is not None:
-        precision = devices.choose_precision(machine, bool(config.get("bf16", False)), bool(config.get("fp16", False)))
+        bf16, fp16 = bool(config.get("bf16", False)), bool(config.get("fp16", False))
+        if target is not None and target.dtype:
+            bf16, fp16 = target.dtype == "bf16", target.dtype == "fp16"
+        precision = devices.choose_precision(machine, bf16, fp16)
         found = rules.machine_checks(config, machine, precision, builtin)
+        if target is None:
+            found += rules.device_checks(config, machine, count, os.environ, args.allow_cpu, probe)
         if builtin:
             found += rules.runner_checks(config)
         if builtin and not any(d.severity == Severity.ERROR for d in found):
@@ -74,10 +101,10 @@ def run(args) -> int:
     errors = [d for d in report.diagnostics if d.severity == Severity.ERROR]
     env = os.environ
     if config is not None and builtin and not errors:
-        w = devices.world(env, machine)
-        world_size = int(w["nnodes"]) * int(w["nproc_per_node"]) if devices.needs_torchrun(env, machine) else 1
+        if target is not None or devices.needs_torchrun(env, machine, count):
+            world_size = count.count
         if args.dry_run:
-            plan = _plan(config, machine, precision, world_size, samples)
+            plan = _plan(config, machine, precision, world_size, samples, count, target, args.trust_remote_code)
 
     _emit(report, args, settings, plan)
     if errors:
@@ -98,10 +125,41 @@ def run(args) -> int:
     if not builtin:
         return _run_llamafactory(path, overrides)
     if world_size > 1:
-        command = devices.torchrun_command(env, machine, [path, *[f"{k}={v}" for k, v in overrides.items()]])
-        print(f"lfgate: launching {' '.join(command)}", file=sys.stderr)
+        command = devices.torchrun_command(env, machine, [path, *[f"{k}={v}" for k, v in overrides.items()]],
+                                           count=count)
+        print(f"lfgate: {count.describe()}: launching {' '.join(command)}", file=sys.stderr)
         return subprocess.call(command, env={**env, "LFGATE_CHECKED": "1"})
     return _train(config, machine, precision, settings, samples)
+
+
+def _check_launch_env(env) -> None:
+    """torchrun's variables must be whole numbers (llamafactory-cli passes them to torchrun as they are)."""
+    for name in ("NNODES", "NPROC_PER_NODE", "NODE_RANK"):
+        value = env.get(name)
+        if value is not None and not (value.strip().isdigit() and (int(value) >= 1 or name == "NODE_RANK")):
+            raise UsageError(f"{name}={value!r} is not a whole number{' of at least 1' if name != 'NODE_RANK' else ''}")
+
+
+def _target(args, devices):
+    if not args.target:
+        return None
+    if not args.dry_run:
+        raise UsageError("--target plans for another machine: use it with --dry-run")
+    try:
+        return devices.parse_target(args.target)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
+def _device_count(settings, machine, target, args):
+    """The run's devices (devices_env.device_count), from --target when planning for another machine."""
+    from lfgate.devices_env import DeviceCount, device_count
+
+    if target is not None and str(settings.devices_from).startswith("--target"):
+        return DeviceCount(target.machine.count, f"--target {args.target}", kind=target.machine.kind,
+                           per_node=target.machine.count)
+    present = (lambda: (machine.count, machine.kind)) if machine.kind != "cpu" else (lambda: None)
+    return device_count(settings, present=present)
 
 
 def _missing_train_extra() -> list:
@@ -127,21 +185,28 @@ def _load_data(config, settings, rules):
         return [rules.DATA_NOT_TRAINABLE.diag(str(err), **rules.where(config, "dataset"))], None
 
 
-def _plan(config, machine, precision, world_size, samples):
+def _plan(config, machine, precision, world_size, samples, count=None, target=None, trust_remote_code=False):
     from lfgate.runner import plan as plan_mod, recipe
 
     train, evaluation = samples or ([], [])
     per_dataset = {}
     for sample in train + evaluation:
         per_dataset[sample.dataset] = per_dataset.get(sample.dataset, 0) + 1
-    try:
-        tokenizer = recipe.load_tokenizer(config)
-        recipe.build_template(config, tokenizer)
-    except Exception as err:  # a hub id without network, a broken tokenizer: plan without token counts
-        print(f"lfgate: cannot load the tokenizer ({type(err).__name__}: {err}); no token counts",
-              file=sys.stderr)
-        tokenizer = None
-    return plan_mod.make_plan(config, machine, precision, world_size, train, evaluation, per_dataset, tokenizer)
+    tokenizer = None
+    reach = recipe.hub_problem(config)
+    if reach:
+        print(f"lfgate: {reach}; no token counts", file=sys.stderr)
+    else:
+        try:
+            tokenizer = recipe.load_tokenizer(config, trust_remote_code=trust_remote_code)
+            recipe.build_template(config, tokenizer)
+        except Exception as err:  # a broken tokenizer, code it would need to run: plan without token counts
+            print(f"lfgate: cannot load the tokenizer ({type(err).__name__}: {err}); no token counts",
+                  file=sys.stderr)
+            tokenizer = None
+    return plan_mod.make_plan(config, machine, precision, world_size, train, evaluation, per_dataset, tokenizer,
+                              count=count, target=target, trust_remote_code=trust_remote_code,
+                              offline_reason=reach)
 
 
 def _emit(report, args, settings, plan) -> None:

@@ -47,6 +47,12 @@ class Probe:
         names = [str(torch.npu.get_device_name(i)) for i in range(count)]
         return count, names, all(is_910b(n) for n in names)
 
+    def npu_processes(self):
+        """(device, pid, name) of the processes holding NPUs (npu-smi), or None without npu-smi."""
+        from lfgate.runner.ascend import npu_smi_processes
+
+        return npu_smi_processes()
+
     def cuda(self):
         """(count, names, compute capabilities) for CUDA devices, or None."""
         try:
@@ -109,30 +115,37 @@ def choose_precision(machine: Machine, bf16: bool, fp16: bool) -> Precision:
 
 
 # -- more than one device: torchrun, as llamafactory-cli launches it (cli.py) ------------------------------------
-def world(env: Mapping[str, str], machine: Machine) -> Dict[str, str]:
-    """NNODES, NODE_RANK, NPROC_PER_NODE, MASTER_ADDR, MASTER_PORT with LLaMA-Factory's defaults."""
+def world(env: Mapping[str, str], machine: Machine, count=None) -> Dict[str, str]:
+    """NNODES, NODE_RANK, NPROC_PER_NODE, MASTER_ADDR, MASTER_PORT with LLaMA-Factory's defaults.
+    count: the run's devices_env.DeviceCount (all nodes), when known; else the devices of this machine."""
+    nnodes = env.get("NNODES", "1")
+    if count is not None:
+        nodes = int(nnodes) if str(nnodes).isdigit() and int(nnodes) > 0 else 1
+        per_node = str(count.per_node or max(count.count // nodes, 1))
+    else:
+        per_node = str(machine.count if machine.kind != "cpu" else 1)
     return {
-        "nnodes": env.get("NNODES", "1"),
+        "nnodes": nnodes,
         "node_rank": env.get("NODE_RANK", "0"),
-        "nproc_per_node": env.get("NPROC_PER_NODE", str(machine.count if machine.kind != "cpu" else 1)),
+        "nproc_per_node": env.get("NPROC_PER_NODE", per_node),
         "master_addr": env.get("MASTER_ADDR", "127.0.0.1"),
         "master_port": env.get("MASTER_PORT", str(free_port())),
     }
 
 
-def needs_torchrun(env: Mapping[str, str], machine: Machine) -> bool:
+def needs_torchrun(env: Mapping[str, str], machine: Machine, count=None) -> bool:
     if env.get("LOCAL_RANK") is not None or env.get("WORLD_SIZE") is not None:
         return False  # already launched by torchrun (or accelerate / deepspeed)
     if env_enabled("FORCE_TORCHRUN", env):  # LLaMA-Factory's launcher reads it with is_env_enabled
         return True
-    w = world(env, machine)
+    w = world(env, machine, count)
     return int(w["nnodes"]) > 1 or int(w["nproc_per_node"]) > 1
 
 
 def torchrun_command(env: Mapping[str, str], machine: Machine, script_args: List[str],
-                     python: str = sys.executable) -> List[str]:
+                     python: str = sys.executable, count=None) -> List[str]:
     """torchrun as `python -m torch.distributed.run` (the same interpreter, whether or not its bin is on PATH)."""
-    w = world(env, machine)
+    w = world(env, machine, count)
     return [python, "-m", "torch.distributed.run", "--nnodes", w["nnodes"], "--node_rank", w["node_rank"],
             "--nproc_per_node", w["nproc_per_node"], "--master_addr", w["master_addr"],
             "--master_port", w["master_port"], "-m", "lfgate.runner.launch", *script_args]
@@ -148,3 +161,48 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("", 0))
         return sock.getsockname()[1]
+
+
+# -- another machine: `train --dry-run --target npu:2,bf16` ------------------------------------------------------
+# Per-device memory (GiB) and bf16 support of common training parts, from their vendors' data sheets.
+PARTS = {
+    "910b": ("npu", "Ascend910B2", 64, True), "910b1": ("npu", "Ascend910B1", 64, True),
+    "910b2": ("npu", "Ascend910B2", 64, True), "910b3": ("npu", "Ascend910B3", 64, True),
+    "910b4": ("npu", "Ascend910B4", 32, True), "a3": ("npu", "Ascend910_9392", 64, True),
+    "910a": ("npu", "Ascend910A", 32, False),
+    "a100": ("cuda", "NVIDIA A100-SXM4-80GB", 80, True), "a100-40": ("cuda", "NVIDIA A100-SXM4-40GB", 40, True),
+    "h100": ("cuda", "NVIDIA H100 80GB HBM3", 80, True), "h200": ("cuda", "NVIDIA H200", 141, True),
+    "l40s": ("cuda", "NVIDIA L40S", 48, True), "a10": ("cuda", "NVIDIA A10", 24, True),
+    "4090": ("cuda", "NVIDIA GeForce RTX 4090", 24, True), "v100": ("cuda", "Tesla V100-SXM2-32GB", 32, False),
+    "t4": ("cuda", "Tesla T4", 16, False), "cpu": ("cpu", "cpu", 0, False),
+}
+ALIASES = {"npu": "910b", "ascend": "910b", "cuda": "a100", "gpu": "a100"}
+
+
+@dataclass
+class Target:
+    machine: Machine
+    memory_gib: int  # per device; 0 when unknown
+    dtype: Optional[str]  # "bf16" / "fp16" / "fp32" when the target names one
+
+
+def parse_target(spec: str) -> Target:
+    """KIND[:COUNT][,DTYPE]: npu:2,bf16 - h100:8 - v100:4,fp16 - cpu. ValueError with the accepted forms."""
+    head, *rest = [p.strip() for p in spec.lower().split(",")]
+    name, _, count_text = head.partition(":")
+    part = PARTS.get(ALIASES.get(name, name))
+    if part is None:
+        known = ", ".join(sorted(set(PARTS) | set(ALIASES)))
+        raise ValueError(f"--target {spec}: unknown device {name!r}; one of {known}")
+    if count_text and not (count_text.isdigit() and int(count_text) >= 1):
+        raise ValueError(f"--target {spec}: the count after ':' must be a whole number of at least 1")
+    dtype = None
+    for item in rest:
+        if item not in ("bf16", "fp16", "fp32"):
+            raise ValueError(f"--target {spec}: {item!r} is not bf16, fp16 or fp32")
+        dtype = item
+    kind, label, memory, bf16 = part
+    count = int(count_text) if count_text else 1
+    if kind == "cpu":
+        return Target(Machine("cpu", 1, ["cpu"]), 0, dtype)
+    return Target(Machine(kind, count, [label] * count, bf16=bf16, fp16=True), memory, dtype)

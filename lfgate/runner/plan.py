@@ -16,39 +16,87 @@ from lfgate.runner.devices import Machine, Precision
 _BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
 
 
-def steps(n_train: int, config: RunConfig, world_size: int) -> Dict[str, int]:
-    """Optimizer steps per epoch and in total, as transformers' Trainer computes them."""
-    batch = int(config.get("per_device_train_batch_size", 8))
-    accum = int(config.get("gradient_accumulation_steps", 1))
+def steps(n_train: int, config: RunConfig, world_size: int) -> Dict[str, object]:
+    """Optimizer steps per epoch and in total, as transformers' Trainer computes them; with `problem` (and no
+    numbers) when the batch, accumulation or epochs cannot give a finite, positive run."""
+    shape = []
+    for key, default in (("per_device_train_batch_size", 8), ("gradient_accumulation_steps", 1)):
+        value = config.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            return {"problem": f"`{key}: {value}` is not a positive whole number: no step budget"}
+        shape.append(value)
+    batch, accum = shape
+    world_size = max(int(world_size), 1)
     batches = math.ceil(n_train / (batch * world_size)) if n_train else 0
     if config.get("dataloader_drop_last", False):
         batches = n_train // (batch * world_size)
     per_epoch = max(batches // accum + int(batches % accum > 0), 1) if batches else 0
-    max_steps = int(config.get("max_steps", -1))
-    total = max_steps if max_steps > 0 else math.ceil(float(config.get("num_train_epochs", 3.0)) * per_epoch)
+    max_steps = config.get("max_steps", -1)
+    max_steps = max_steps if isinstance(max_steps, int) and not isinstance(max_steps, bool) else -1
+    if max_steps > 0:
+        total = max_steps
+    else:
+        epochs = config.get("num_train_epochs", 3.0)
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not math.isfinite(epochs) \
+                or epochs <= 0:
+            return {"problem": f"`num_train_epochs: {epochs}` without max_steps gives no finite, positive number "
+                               "of optimizer steps",
+                    "per_epoch": per_epoch, "batch_per_step": batch * accum * world_size}
+        total = math.ceil(float(epochs) * per_epoch)
     return {"per_epoch": per_epoch, "total": total, "batch_per_step": batch * accum * world_size}
 
 
-def lora_parameters(config: RunConfig) -> Optional[Dict[str, int]]:
-    """Trainable (LoRA) and total parameters, from config.json on the meta device; None without a config."""
+def _read_config(folder: str) -> Optional[dict]:
+    import json
+
+    try:
+        with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
+            info = json.load(f)
+    except (OSError, ValueError, RecursionError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def lora_parameters(config: RunConfig, trust_remote_code: bool = False) -> Dict[str, object]:
+    """Trainable (LoRA) and total parameters, from config.json on the meta device; {"skipped": why} when the plan
+    goes without them. The model folder's own code (auto_map) runs only with trust_remote_code from the command
+    line: a dry run executes nothing the YAML alone asks for."""
     from lfgate.runner.recipe import linear_module_names, model_path
 
     folder = model_path(config) if os.path.isdir(str(config.values.get("model_name_or_path") or "")) else None
-    if folder is None or not os.path.isfile(os.path.join(folder, "config.json")):
-        return None
+    info = _read_config(folder) if folder else None
+    if info is None:
+        return {"skipped": "no local config.json"}
+    from lfgate.validator.model_folder import model_config_problem
+
+    problem = model_config_problem(info)
+    if problem:
+        return {"skipped": f"{folder}/config.json: {problem[1]}", "finding": True}
+    rank = config.values.get("lora_rank", 8)
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+        return {"skipped": f"`lora_rank: {rank}` is not a positive whole number"}
+    if info.get("auto_map") and not trust_remote_code:
+        return {"skipped": "the model's config.json names its own code (auto_map): parameter counts need "
+                           "--trust-remote-code on the command line (the YAML's trust_remote_code is not enough "
+                           "for a dry run)"}
     try:
         import torch
         from transformers import AutoConfig, AutoModelForCausalLM
     except ImportError:  # no train extra: the plan goes without parameter counts
-        return None
+        return {"skipped": "torch/transformers are not installed"}
 
-    model_config = AutoConfig.from_pretrained(folder, trust_remote_code=bool(config.get("trust_remote_code", False)))
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(model_config)
+    try:
+        model_config = AutoConfig.from_pretrained(folder, trust_remote_code=trust_remote_code)
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(model_config, trust_remote_code=trust_remote_code)
+    except Exception as err:  # a config transformers rejects: say so, plan the rest
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        return {"skipped": f"transformers cannot build the model from {folder}/config.json "
+                           f"({type(err).__name__}: {first[:300]})", "finding": True}
     targets = config.lora_target
     if "all" in targets:
         targets = linear_module_names(model)
-    rank, trainable = config.lora_rank, 0
+    trainable = 0
     for name, module in model.named_modules():
         if name.split(".")[-1] in targets and hasattr(module, "in_features") and "lm_head" not in name:
             trainable += rank * (module.in_features + module.out_features)
@@ -60,6 +108,7 @@ def lora_parameters(config: RunConfig) -> Optional[Dict[str, int]]:
         if module is not None:
             trainable += sum(p.numel() for p in module.parameters())
     total = sum(p.numel() for p in model.parameters())
+    model_config = getattr(model_config, "text_config", None) or model_config
     hidden = getattr(model_config, "hidden_size", 0) or 0
     layers = getattr(model_config, "num_hidden_layers", 0) or 0
     vocab = getattr(model_config, "vocab_size", 0) or 0
@@ -81,13 +130,23 @@ def memory_estimate(params: Dict[str, int], precision: Precision, batch: int, se
 
 
 def make_plan(config: RunConfig, machine: Machine, precision: Precision, world_size: int, train_samples: List,
-              eval_samples: List, per_dataset: Dict[str, int], tokenizer=None) -> dict:
+              eval_samples: List, per_dataset: Dict[str, int], tokenizer=None, count=None, target=None,
+              trust_remote_code: bool = False, offline_reason: Optional[str] = None) -> dict:
+    """count: devices_env.DeviceCount (where the device number came from); target: devices.Target when planning
+    for another machine (its memory per device is compared with the estimate)."""
     plan: Dict[str, Any] = {
         "device": {"kind": machine.kind, "count": machine.count, "names": machine.names, "dtype": precision.dtype,
-                   "world_size": world_size, "note": precision.note},
+                   "world_size": world_size, "note": precision.note,
+                   "source": count.source if count is not None else None,
+                   "target": target is not None},
         "samples": {"per_dataset": per_dataset, "train": len(train_samples), "eval": len(eval_samples)},
         "steps": steps(len(train_samples), config, world_size),
+        "notes": [],
     }
+    if count is not None:
+        plan["notes"] += list(count.notes)
+    if offline_reason:
+        plan["notes"].append(offline_reason)
     longest = None
     if tokenizer is not None:
         from lfgate.runner.recipe import build_template, data_options, tokenize
@@ -97,32 +156,61 @@ def make_plan(config: RunConfig, machine: Machine, precision: Precision, world_s
         lengths = [len(f["input_ids"]) for f in features]
         trained = sum(sum(1 for x in f["labels"] if x != -100) for f in features)
         longest = max(lengths) if lengths else 0
-        epochs = plan["steps"]["total"] / max(plan["steps"]["per_epoch"], 1)
+        per_epoch_steps = plan["steps"].get("per_epoch") or 0
+        epochs = plan["steps"]["total"] / max(per_epoch_steps, 1) if "total" in plan["steps"] else 0
         plan["tokens"] = {"per_epoch": sum(lengths), "trained_per_epoch": trained, "longest": longest,
                           "mean": round(sum(lengths) / len(lengths), 1) if lengths else 0,
                           "total": int(sum(lengths) * epochs)}
-    params = lora_parameters(config)
-    if params is not None:
+        from lfgate.runner.recipe import encoding_problem
+
+        problem = encoding_problem(tokenizer, train_samples, features)
+        if problem:
+            plan["notes"].append(f"{problem} (`lfgate train` stops on this)")
+        untrained = sum(1 for f in features if all(x == -100 for x in f["labels"]))
+        if features and untrained:
+            plan["notes"].append(f"{untrained} of {len(features)} training samples have no trained token after "
+                                 "the label mask (prompt-only after cutoff_len, or empty responses): they teach "
+                                 "nothing" + (" - no sample trains anything" if untrained == len(features) else ""))
+    params = lora_parameters(config, trust_remote_code)
+    if "skipped" in params:
+        plan["notes"].append(f"no parameter counts: {params['skipped']}")
+    else:
         everything = params["total"] + params["trainable"]  # as peft counts: base plus adapter
         plan["lora"] = {"trainable": params["trainable"], "total": everything,
                         "percent": round(100 * params["trainable"] / max(everything, 1), 4),
                         "rank": config.lora_rank, "alpha": config.lora_alpha, "target": config.lora_target}
-        seq = min(longest or int(config.get("cutoff_len", 2048)), int(config.get("cutoff_len", 2048)))
+        cutoff = config.get("cutoff_len", 2048)
+        cutoff = cutoff if isinstance(cutoff, int) and not isinstance(cutoff, bool) and cutoff > 0 else 2048
+        seq = min(longest or cutoff, cutoff)
         seq = int(math.ceil(seq / 8) * 8)
-        memory = memory_estimate(params, precision, int(config.get("per_device_train_batch_size", 8)), seq,
-                                 config.gradient_checkpointing)
+        batch = config.get("per_device_train_batch_size", 8)
+        batch = batch if isinstance(batch, int) and not isinstance(batch, bool) and batch > 0 else 1
+        memory = memory_estimate(params, precision, batch, seq, config.gradient_checkpointing)
         plan["memory_gib"] = {k: round(v, 6) for k, v in memory.items()}
+        if target is not None and target.memory_gib:
+            plan["memory_gib"]["device"] = target.memory_gib
+            if memory["total"] > target.memory_gib:
+                plan["notes"].append(f"~{_size(memory['total'])} per device does not fit the target's "
+                                     f"{target.memory_gib} GiB: lower per_device_train_batch_size or cutoff_len, or "
+                                     "use more devices with DeepSpeed ZeRO-3 (--backend llamafactory)")
     return plan
 
 
 def render_text(plan: dict) -> str:
     d, s, st = plan["device"], plan["samples"], plan["steps"]
+    where = "target" if d.get("target") else "device"
     lines = ["plan (dry run, no weights loaded):",
-             f"  device     {d['kind']} x{d['count']} ({', '.join(d['names'])}), {d['dtype']}"
-             + (f", {d['world_size']} processes via torchrun" if d["world_size"] > 1 else ""),
+             f"  {where:<10} {d['kind']} x{d['count']} ({', '.join(dict.fromkeys(d['names']))}), {d['dtype']}"
+             + (f", {d['world_size']} processes via torchrun" if d["world_size"] > 1 else "")
+             + (f"; {d['world_size']} device{'s' if d['world_size'] != 1 else ''} from {d['source']}"
+                if d.get("source") else ""),
              "  samples    " + ", ".join(f"{k}: {v}" for k, v in s["per_dataset"].items())
-             + f" -> train {s['train']}, eval {s['eval']}",
-             f"  steps      {st['per_epoch']} per epoch, {st['total']} in total ({st['batch_per_step']} samples per step)"]
+             + f" -> train {s['train']}, eval {s['eval']}"]
+    if "problem" in st:
+        lines.append(f"  steps      {st['problem']}")
+    else:
+        lines.append(f"  steps      {st['per_epoch']} per epoch, {st['total']} in total ({st['batch_per_step']} "
+                     "samples per step)")
     if "tokens" in plan:
         t = plan["tokens"]
         lines.append(f"  tokens     {t['per_epoch']:,} per epoch ({t['trained_per_epoch']:,} trained), "
@@ -134,7 +222,10 @@ def render_text(plan: dict) -> str:
     if "memory_gib" in plan:
         m = plan["memory_gib"]
         lines.append(f"  memory     ~{_size(m['total'])} per device (weights {_size(m['weights'])}, adapter and "
-                     f"optimizer {_size(m['adapter'])}, activations {_size(m['activations'])}; an estimate)")
+                     f"optimizer {_size(m['adapter'])}, activations {_size(m['activations'])}; an estimate)"
+                     + (f", of {m['device']} GiB" if m.get("device") else ""))
+    for note in plan.get("notes", []):
+        lines.append(f"  warning    {note}")
     return "\n".join(lines) + "\n"
 
 

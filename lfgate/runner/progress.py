@@ -62,6 +62,39 @@ class TrainerLog(TrainerCallback):
             f.write(json.dumps(record) + "\n")
 
 
+class RunningLog(TrainerCallback):
+    """output_dir/running_log.txt, where LLaMA-Factory's users look for the log (its LoggerHandler starts the file
+    afresh each run): the runner's messages, one line per logging step, and the final metrics."""
+
+    NAME = "running_log.txt"
+
+    def __init__(self, output_dir: str, earlier=()):
+        self.path = os.path.join(output_dir, self.NAME)
+        self.start = time.time()
+        if int(os.environ.get("RANK", "0")) == 0:
+            os.makedirs(output_dir or ".", exist_ok=True)
+            with open(self.path, "w", encoding="utf-8") as f:  # a fresh file per run, as LLaMA-Factory does
+                for line in earlier:
+                    f.write(self._stamp(line))
+
+    @staticmethod
+    def _stamp(line: str) -> str:
+        return f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {line}\n"
+
+    def write(self, line: str) -> None:
+        if int(os.environ.get("RANK", "0")) != 0:
+            return
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(self._stamp(line))
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs or args.process_index != 0:
+            return
+        parts = [f"step {state.global_step}/{state.max_steps}"]
+        parts += [f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}" for k, v in logs.items()]
+        self.write("  ".join(parts))
+
+
 class Progress(TrainerCallback):
     """A rich progress bar on a terminal; plain lines ("step 10/120 loss 5.93 ...") otherwise."""
 

@@ -26,9 +26,17 @@ CHECKPOINT_NAMES = ("adapter_model.safetensors", "adapter_model.bin", "model.saf
                     "training_args.bin")
 
 
+_SAID: List[str] = []  # this run's messages, for running_log.txt
+_LOG = None  # the RunningLog once output_dir is known
+
+
 def say(message: str) -> None:
     if int(os.environ.get("RANK", "0")) == 0:
         print(message, file=sys.stderr, flush=True)
+        if _LOG is not None:
+            _LOG.write(message)
+        else:
+            _SAID.append(message)
 
 
 # -- 1. model location, tokenizer and template ----------------------------------------------------------------
@@ -56,13 +64,41 @@ def model_path(config: RunConfig) -> str:
     return name  # transformers resolves hub ids itself
 
 
-def load_tokenizer(config: RunConfig):
+def hub_problem(config: RunConfig) -> Optional[str]:
+    """Why the model cannot be fetched from here (one short probe, runner/hub.py), or None."""
+    from lfgate.runner.hub import hub_problem as probe
+
+    return probe(str(config.values.get("model_name_or_path") or ""), config.values.get("cache_dir"),
+                 config.values.get("model_revision"))
+
+
+def load_tokenizer(config: RunConfig, trust_remote_code: Optional[bool] = None):
+    """trust_remote_code: None takes the YAML's (training); the dry run and preview pass False unless the
+    command line says --trust-remote-code, so that they never run the model folder's code."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(
+    trust = bool(config.get("trust_remote_code", False)) if trust_remote_code is None else trust_remote_code
+    tokenizer = AutoTokenizer.from_pretrained(
         model_path(config), use_fast=bool(config.get("use_fast_tokenizer", True)), padding_side="right",
-        trust_remote_code=bool(config.get("trust_remote_code", False)), cache_dir=config.values.get("cache_dir"),
+        trust_remote_code=trust, cache_dir=config.values.get("cache_dir"),
         revision=config.get("model_revision", "main"))
+    problem = tokenizer_problem(tokenizer)
+    if problem:
+        raise data_mod.DataError(f"{model_path(config)}: {problem}")
+    return tokenizer
+
+
+def tokenizer_problem(tokenizer) -> Optional[str]:
+    """An empty tokenizer (a folder with config.json but no tokenizer files loads one in transformers 5)."""
+    try:
+        size = len(tokenizer)
+    except Exception:
+        size = 0
+    if size < 2 or not tokenizer.encode("hello world", add_special_tokens=False):
+        return (f"the tokenizer is empty ({size} tokens; no tokenizer.json, tokenizer.model or vocab file?): "
+                "every sample would encode to nothing and the run would learn nothing. Copy the tokenizer files "
+                "into the model folder")
+    return None
 
 
 def build_template(config: RunConfig, tokenizer) -> Tuple[Template, List[str]]:
@@ -107,6 +143,40 @@ class Collator:
             batch["attention_mask"].append(f["attention_mask"] + [0] * pad)
             batch["labels"].append(f["labels"] + [IGNORE_INDEX] * pad)
         return {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
+
+
+UNKNOWN_SHARE = 0.5  # a sample more than half unknown tokens is text the tokenizer cannot represent
+
+
+def encoding_problem(tokenizer, samples, features) -> Optional[str]:
+    """Samples that encode to no content token (only the template's special tokens), or mostly to the unknown
+    token: a tokenizer that does not fit the data, so the run would learn nothing from them."""
+    unk = getattr(tokenizer, "unk_token_id", None)
+    special = set(getattr(tokenizer, "all_special_ids", []) or []) - {unk}
+    empty, unknown = [], []
+    for sample, feature in zip(samples, features):
+        content = [t for t in feature["input_ids"] if t not in special]
+        if not content:
+            empty.append(sample)
+        elif unk is not None:
+            share = sum(1 for t in content if t == unk) / len(content)  # of the text's tokens, not the template's
+            if share > UNKNOWN_SHARE:
+                unknown.append(sample)
+    if empty:
+        first = empty[0]
+        return (f"{len(empty)} of {len(features)} samples encode to no content token, only the template's special "
+                f"tokens (first: {first.dataset} sample {first.index}): the tokenizer does not represent the data; "
+                "check that the model folder has the right tokenizer files")
+    if unknown:
+        first = unknown[0]
+        return (f"{len(unknown)} of {len(features)} samples are mostly the unknown token "
+                f"(first: {first.dataset} sample {first.index}): the tokenizer does not cover the data's script")
+    return None
+
+
+def untrained_samples(features) -> int:
+    """Samples whose labels are all masked (nothing of them is trained)."""
+    return sum(1 for f in features if all(x == IGNORE_INDEX for x in f["labels"]))
 
 
 # -- 3. model and adapter -----------------------------------------------------------------------------------------
@@ -189,6 +259,11 @@ def training_arguments(config: RunConfig, precision: Precision, has_eval: bool, 
                   disable_tqdm=True, remove_unused_columns=False, label_names=["labels"])
     if machine_kind == "cpu":
         kwargs.setdefault("dataloader_pin_memory", False)
+        # Without use_cpu, accelerate sees no accelerator and sets DistributedType.NO under torchrun: the model is
+        # not wrapped in DDP, gradients are never averaged, num_items_in_batch is not gathered, and the Trainer's
+        # `loss *= num_processes` (average_tokens_across_devices) doubles the logged loss and grad_norm on 2
+        # processes (accelerate state.py _prepare_backend: MULTI_CPU only with cpu=True; benchmarks/README.md).
+        kwargs["use_cpu"] = True
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun: gloo on CPU (else no process group), hccl, nccl
         kwargs.setdefault("ddp_backend", distributed_backend(machine_kind))
     kwargs.setdefault("report_to", "none")
@@ -226,7 +301,9 @@ def train(config: RunConfig, machine: Machine, precision: Precision, dataset_dir
     from transformers import Trainer
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-    from lfgate.runner.progress import Progress, TrainerLog
+    from lfgate.runner.progress import Progress, RunningLog, TrainerLog
+
+    global _LOG
 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()  # our own progress display is enough
@@ -234,6 +311,9 @@ def train(config: RunConfig, machine: Machine, precision: Precision, dataset_dir
     seed = int(config.get("seed", 42))
     transformers.set_seed(seed)
 
+    reach = hub_problem(config)
+    if reach:  # one short probe instead of Hugging Face's retry loops
+        raise data_mod.DataError(reach)
     tokenizer = load_tokenizer(config)
     template, notes = build_template(config, tokenizer)
     for note in notes:
@@ -244,10 +324,15 @@ def train(config: RunConfig, machine: Machine, precision: Precision, dataset_dir
     options = data_options(config)
     train_set = tokenize(train_samples, tokenizer, template, options)
     eval_set = tokenize(eval_samples, tokenizer, template, options) if eval_samples else None
+    problem = encoding_problem(tokenizer, train_samples, train_set)
+    if problem:
+        raise data_mod.DataError(problem)
     say(f"data: {len(train_set)} training samples" + (f", {len(eval_set)} for evaluation" if eval_set else ""))
 
     resume = resume_checkpoint(config)
     args = training_arguments(config, precision, has_eval=bool(eval_set), machine_kind=machine.kind)
+    _LOG = RunningLog(args.output_dir, earlier=_SAID)
+    _SAID.clear()
     model = load_model(config, precision, tokenizer)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
@@ -258,7 +343,7 @@ def train(config: RunConfig, machine: Machine, precision: Precision, dataset_dir
     tokenizer_kwarg = "processing_class" if _transformers_at_least(4, 46) else "tokenizer"
     trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
                       data_collator=Collator(tokenizer.pad_token_id), **{tokenizer_kwarg: tokenizer},
-                      callbacks=[TrainerLog(args.output_dir), Progress(batch, stream=stream)])
+                      callbacks=[TrainerLog(args.output_dir), Progress(batch, stream=stream), _LOG])
     for callback in (ProgressCallback, PrinterCallback):
         trainer.remove_callback(callback)
 
@@ -274,6 +359,8 @@ def train(config: RunConfig, machine: Machine, precision: Precision, dataset_dir
         metrics.update(eval_metrics)
     if trainer.is_world_process_zero() and config.get("plot_loss", False):
         plot_loss(args.output_dir, ["loss", "eval_loss"] if eval_set else ["loss"])
+    say(f"done: {', '.join(f'{k} {v:.6g}' if isinstance(v, float) else f'{k} {v}' for k, v in metrics.items())}")
+    _LOG = None
     return metrics
 
 

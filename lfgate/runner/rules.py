@@ -116,6 +116,31 @@ MODEL_NOT_FOUND = rule(
 )
 
 
+RUN_SHAPE = rule(
+    "RN016", "runner-no-run-shape", ERROR,
+    "The batch size, gradient accumulation or epochs give no run the built-in runner can start",
+    why="transformers' DataLoader raises `batch_size should be a positive integer value` for "
+        "per_device_train_batch_size 0, the Trainer divides by gradient_accumulation_steps (ZeroDivisionError at 0), "
+        "and an infinite, NaN or negative num_train_epochs without max_steps trains nothing or never ends.",
+    fix="Use positive whole numbers for per_device_train_batch_size and gradient_accumulation_steps, and a finite, "
+        "positive num_train_epochs (or max_steps).",
+    bad=_example("per_device_train_batch_size: 0\n"), good=_example("per_device_train_batch_size: 1\n"),
+    target="train.yaml", args=_ARGS, command="train",
+)
+
+
+def run_shape_problem(config: RunConfig) -> Optional[tuple]:
+    """(key, why) when no step budget exists for the config (runner/plan.steps), else None."""
+    from lfgate.runner.plan import steps
+
+    budget = steps(1, config, 1)
+    if "problem" not in budget:
+        return None
+    key = next((k for k in ("per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs")
+                if f"`{k}:" in budget["problem"]), "num_train_epochs")
+    return key, budget["problem"]
+
+
 def where(config: RunConfig, key: str, positions: Optional[dict] = None) -> dict:
     line, column = (positions or config.positions).get(key, (None, None))
     return {"file": config.path, "line": line, "column": column}
@@ -142,6 +167,10 @@ def runner_checks(config: RunConfig, positions: Optional[dict] = None) -> List:
         out.append(UNSUPPORTED_TEMPLATE.diag(
             "no template is set, so LLaMA-Factory would parse the tokenizer's chat template, which the built-in "
             "runner does not: set template explicitly", **where(config, "model_name_or_path", positions)))
+    shape = run_shape_problem(config)
+    if shape is not None:
+        key, why = shape
+        out.append(RUN_SHAPE.diag(f"{why}: the built-in runner cannot start this run", **where(config, key, positions)))
     for key, value in unsupported(config):
         if key == "quantization_bit":
             out.append(QUANTIZATION.diag(f"quantization_bit: {value} is not supported by the built-in runner; "
@@ -213,3 +242,82 @@ def _in_hf_cache(name: str, config: RunConfig) -> bool:
     except Exception:  # an id the hub library rejects: the loader will say why
         return True
     return isinstance(found, str)
+
+
+# -- the devices the environment asks for, against the devices this machine has ------------------------------
+NO_DEVICE = rule(
+    "RN013", "visible-devices-without-device", ERROR,
+    "A visible-devices variable asks for NPUs or GPUs this machine cannot use",
+    why="With ASCEND_RT_VISIBLE_DEVICES set but no usable NPU (torch-npu missing, CANN not sourced, no device), "
+        "or CUDA_VISIBLE_DEVICES set with no CUDA device, the run would load a model sized for accelerators and "
+        "train it on the CPU, hours or days per step, with only a generic warning.",
+    fix="Source CANN's set_env.sh and install the torch-npu that matches torch (`lfgate doctor` shows both), or "
+        "the CUDA build of torch; or pass --allow-cpu to train on the CPU on purpose.",
+    bad=_example(), good=_example(), target="train.yaml", args=_ARGS, command="train",
+    env={"ASCEND_RT_VISIBLE_DEVICES": "0,1"}, good_env={},
+)
+ASCEND_STACK = rule(
+    "RN014", "ascend-stack-unusable", ERROR,
+    "The Ascend software stack cannot train here",
+    why="torch-npu is built for one torch version (2.10.0.post2 for torch 2.10.0): another torch fails at import "
+        "or crashes. Without CANN's set_env.sh (ASCEND_HOME_PATH, ASCEND_TOOLKIT_HOME) torch-npu finds no CANN "
+        "library. LLaMA-Factory documents training on Atlas A2 (910B) and A3 (910_93) parts, not on the 310 series "
+        "or the first 910 series.",
+    fix="source /usr/local/Ascend/ascend-toolkit/set_env.sh; install the torch / torch-npu pair of the known-good "
+        "table (`lfgate doctor`); train on an A2/A3 part.",
+    bad=_example(), good=_example(), target="train.yaml", args=_ARGS, command="train",
+    env={"ASCEND_RT_VISIBLE_DEVICES": "0"},
+    good_env={"ASCEND_RT_VISIBLE_DEVICES": "0", "ASCEND_HOME_PATH": "/usr/local/Ascend/ascend-toolkit/latest",
+              "ASCEND_TOOLKIT_HOME": "/usr/local/Ascend/ascend-toolkit/latest"},
+)
+ASCEND_LAUNCH = rule(
+    "RN015", "ascend-launch-risk", WARNING,
+    "A multi-node Ascend run without HCCL_SOCKET_IFNAME, or NPUs held by another process",
+    why="Across nodes HCCL picks a network interface itself unless HCCL_SOCKET_IFNAME names one; the wrong one "
+        "hangs the first collective until the timeout. A process left over from an earlier run holds NPU memory, "
+        "so the new run fails with out-of-memory or an HCCL error.",
+    fix="export HCCL_SOCKET_IFNAME=<the cluster interface>; stop the stale process (`npu-smi info` lists them).",
+    bad=_example(), good=_example(), target="train.yaml", args=_ARGS, command="train",
+    env={"ASCEND_RT_VISIBLE_DEVICES": "0,1", "NNODES": "2"},
+    good_env={"ASCEND_RT_VISIBLE_DEVICES": "0,1", "NNODES": "2", "HCCL_SOCKET_IFNAME": "eth0"},
+)
+
+
+def device_checks(config: RunConfig, machine, count, env, allow_cpu: bool = False, probe=None,
+                  positions: Optional[dict] = None) -> List:
+    """RN013-RN015: the devices the environment selects (count: devices_env.DeviceCount) against this machine."""
+    from lfgate.runner import ascend
+
+    at = where(config, "model_name_or_path", positions)
+    out = []
+    wants = count.kind  # "npu" / "cuda" when a visible-devices variable selected devices
+    if wants and (count.per_node or 0) > 0 and machine.kind != wants and not allow_cpu:
+        variable = "ASCEND_RT_VISIBLE_DEVICES" if wants == "npu" else "CUDA_VISIBLE_DEVICES"
+        if wants == "npu":
+            missing = ("torch-npu is not installed (pip install torch-npu matching torch)"
+                       if ascend.version("torch-npu") is None else "torch-npu sees no NPU")
+            how = f"{ascend.SET_ENV}, install the torch-npu that matches torch ({ascend.KNOWN_GOOD[0]['torch']} / " \
+                  f"{ascend.KNOWN_GOOD[0]['torch-npu']} today)"
+        else:
+            missing = "torch sees no CUDA device (a CPU build of torch, or no driver)"
+            how = "install the CUDA build of torch and check nvidia-smi"
+        out.append(NO_DEVICE.diag(f"{variable}={env.get(variable)} asks for {count.per_node} {wants.upper()} "
+                                  f"device(s), but {missing}: the run would train on the CPU. Fix: {how}; or pass "
+                                  "--allow-cpu to train on the CPU on purpose", **at))
+    ascend_wanted = wants == "npu" or machine.kind == "npu"
+    if not ascend_wanted:
+        return out
+    problems = [ascend.cann_not_sourced(env),
+                ascend.torch_npu_mismatch(ascend.version("torch"), ascend.version("torch-npu"))]
+    if machine.kind == "npu":
+        problems += [ascend.chip_problem(name) for name in sorted(set(machine.names))]
+    out += [ASCEND_STACK.diag(p, **at) for p in problems if p]
+    nnodes = int(env.get("NNODES", "1")) if str(env.get("NNODES", "1")).isdigit() else 1
+    warnings = [ascend.hccl_interface_missing(env, nnodes)]
+    if machine.kind == "npu":
+        processes = probe.npu_processes() if probe is not None and hasattr(probe, "npu_processes") else None
+        visible = env.get("ASCEND_RT_VISIBLE_DEVICES")
+        chosen = [int(x) for x in visible.split(",") if x.strip().isdigit()] if visible else None
+        warnings += ascend.stale_holders(processes or [], chosen, own_pids=(os.getpid(),))
+    out += [ASCEND_LAUNCH.diag(w, **at) for w in warnings if w]
+    return out

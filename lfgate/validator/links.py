@@ -527,11 +527,53 @@ VAL_TOO_LARGE = rule(
 BUDGET_INFO = rule(
     "LK043", "step-budget", INFO, "The run's size in samples and optimizer steps",
     why="Knowing the number of optimizer steps before launching shows whether step intervals make sense.",
-    fix="Nothing to fix; pass --devices N for multi-device runs.",
+    fix="Nothing to fix. The device count comes from --devices, `devices` in [tool.lfgate], NNODES x "
+        "NPROC_PER_NODE, then ASCEND_RT_VISIBLE_DEVICES / CUDA_VISIBLE_DEVICES; the message says which.",
     bad=_project("dataset: alpaca_demo\nlogging_steps: 1\nsave_steps: 1\n"),
     good=_project("dataset: alpaca_demo\n", registry='{"alpaca_demo": {"hf_hub_url": "llamafactory/alpaca_en"}}\n'),
     target="train.yaml",
 )
+
+
+_BIG = '{"alpaca_demo": {"file_name": "alpaca_demo.json", "num_samples": 4000000}}\n'
+DDP_TIMEOUT = rule(
+    "LK045", "ddp-timeout-during-tokenization", WARNING,
+    "With several devices, tokenizing the dataset may outlast `ddp_timeout`",
+    why="LLaMA-Factory loads and tokenizes the data in the main process while the other ranks wait at a barrier "
+        "(`main_process_first` in data/loader.py). The wait is bounded by `ddp_timeout` (transformers' default 1800 "
+        "s): past it the NCCL/HCCL watchdog kills the run, 30 minutes in, before a step (LLaMA-Factory issues "
+        "#2424, #2885, #2656). The estimate assumes about 1000 text samples (100 multimodal ones) per second per "
+        "`preprocessing_num_workers`.",
+    fix="Set `ddp_timeout: 180000000` as LLaMA-Factory's examples do, tokenize once with `tokenized_path`, or raise "
+        "`preprocessing_num_workers`.",
+    bad=_project("dataset: alpaca_demo\n", registry=_BIG),
+    good=_project("dataset: alpaca_demo\nddp_timeout: 180000000\n", registry=_BIG),
+    target="train.yaml", args=("--devices", "2"),
+)
+# Samples per second per preprocessing worker, on the conservative side: LLaMA-Factory's SupervisedDatasetProcessor
+# encodes each turn through the template in Python (text); multimodal plugins also open every image or video.
+TOKENIZE_RATE = {"text": 1000, "media": 100}
+DDP_TIMEOUT_DEFAULT = 1800  # transformers TrainingArguments.ddp_timeout
+
+
+def _ddp_timeout(config, samples: int, devices, used) -> Iterator:
+    v = config.values
+    if devices.count < 2 or v.get("tokenized_path"):
+        return
+    timeout = v.get("ddp_timeout", DDP_TIMEOUT_DEFAULT)
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
+        return
+    workers = _int(v.get("preprocessing_num_workers")) or 1
+    media = any(_media_kinds(result) for result in used.values())
+    rate = TOKENIZE_RATE["media" if media else "text"] * max(workers, 1)
+    seconds = samples / rate
+    if seconds >= timeout / 2:  # a rough estimate: warn at half the timeout
+        yield DDP_TIMEOUT.diag(
+            f"tokenizing the `dataset` (~{samples:,} samples) takes about {seconds / 60:.0f} min ({rate:,} samples/s with "
+            f"{workers} preprocessing worker{'s' if workers != 1 else ''}) while the other ranks of the "
+            f"{devices.describe()} wait at most `ddp_timeout` {timeout:g} s: the NCCL/HCCL watchdog may stop the run "
+            "before its first step. Set `ddp_timeout: 180000000` (as LLaMA-Factory's examples do) or tokenize once "
+            "with `tokenized_path`", **config.where("ddp_timeout", "dataset"))
 
 
 def _dataset_size(entry, result, max_samples) -> Optional[int]:
@@ -547,6 +589,21 @@ def _dataset_size(entry, result, max_samples) -> Optional[int]:
     if max_samples is not None:
         size = min(size, max(max_samples, 0))
     return size
+
+
+def _run_shape(v, settings):
+    """(batch, accumulation, DeviceCount), or why no budget can be computed. Never a made-up default for a value
+    the user set: `per_device_train_batch_size: 0` is not 8 (transformers' DataLoader rejects it)."""
+    from lfgate.devices_env import device_count
+
+    shape = []
+    for key, default in (("per_device_train_batch_size", 8), ("gradient_accumulation_steps", 1)):
+        value = v.get(key, default)
+        number = _int(value)
+        if number is None or number < 1:
+            return f"`{key}: {value}` is not a positive whole number"
+        shape.append(number)
+    return shape[0], shape[1], device_count(settings)
 
 
 def _budget(config, registry, used, settings) -> Iterator:
@@ -578,21 +635,29 @@ def _budget(config, registry, used, settings) -> Iterator:
         if eval_count < FEW_EVAL_SAMPLES:
             yield FEW_EVAL.diag(f"`val_size: {val}` holds out {eval_count} of {total + eval_count} samples: too few "
                                 "for a meaningful evaluation loss", **config.where("val_size"))
-    batch = _int(v.get("per_device_train_batch_size", 8)) or 8
-    accum = _int(v.get("gradient_accumulation_steps", 1)) or 1
-    devices = settings.devices or 1
+    shape = _run_shape(v, settings)
+    if isinstance(shape, str):  # a batch, accumulation or epoch count no budget can be computed from
+        yield BUDGET_INFO.diag(f"no step budget: {shape}", **config.where("do_train"))
+        return
+    batch, accum, devices = shape
+    yield from _ddp_timeout(config, total, devices, used)
     epochs = v.get("num_train_epochs", 3.0)
     max_steps = _int(v.get("max_steps", -1))
     # transformers 5 Trainer: each rank gets ceil(n / devices) samples (DistributedSampler pads), its dataloader
     # ceil(that / batch) batches (floor with dataloader_drop_last), an epoch ceil(batches / accumulation) updates.
-    per_rank = math.ceil(total / devices)
+    per_rank = math.ceil(total / devices.count)
     batches = per_rank // batch if v.get("dataloader_drop_last") else math.ceil(per_rank / batch)
     per_epoch = max(math.ceil(batches / accum), 1) if batches else 0
     if max_steps is not None and max_steps > 0:
-        steps, how = max_steps, f"max_steps {max_steps}"
+        steps, how = max_steps, f"max_steps {max_steps}; {devices.describe()}"
     elif isinstance(epochs, (int, float)) and not isinstance(epochs, bool):
+        if not math.isfinite(epochs) or epochs <= 0:
+            yield BUDGET_INFO.diag(f"no step budget: `num_train_epochs: {epochs}` without max_steps gives no finite, "
+                                   "positive number of optimizer steps (nothing would be trained)",
+                                   **config.where("num_train_epochs", "do_train"))
+            return
         steps = math.ceil(epochs * per_epoch)
-        how = (f"{total} training samples / (batch {batch} x {devices} device{'s' if devices > 1 else ''}) / "
+        how = (f"{total} training samples / (batch {batch} x {devices.describe()}) / "
                f"gradient accumulation {accum} = {per_epoch} per epoch x {epochs:g} epochs")
     else:
         return
@@ -732,6 +797,15 @@ def _count_with_tokenizer(tokenizer, result, cutoff, config) -> Optional[Tuple[i
 
 
 # ----------------------------------------------------------------------------------------------------------------
+def _check_model_files(config) -> Iterator:
+    """LK034/LK035 (validator/model_folder.py): config.json fields that disagree, a folder without a tokenizer."""
+    from lfgate.validator.model_folder import check_model_folder
+
+    folder = _local_model(config)
+    if folder is not None:
+        yield from check_model_folder(config, folder, _read_json(os.path.join(folder, "config.json")))
+
+
 def check_links(config, registry, registry_path, used, settings) -> List:
     if getattr(config, "engine", "v0") == "v1":
         return []
@@ -741,12 +815,14 @@ def check_links(config, registry, registry_path, used, settings) -> List:
     if getattr(config, "entry", "train") != "train":  # chat/export: the model and its template still matter
         found.extend(_check_template(config, {}))
         found.extend(_check_model_folder(config))
+        found.extend(_check_model_files(config))
         return found
     found.extend(_check_names(config, registry, registry_path))
     found.extend(_check_media_dir(config))
     found.extend(_check_stage(config, registry))
     found.extend(_check_template(config, used))
     found.extend(_check_model_folder(config))
+    found.extend(_check_model_files(config))
     found.extend(_budget(config, registry, used, settings))
     found.extend(_truncation(config, used))
     return found

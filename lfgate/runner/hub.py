@@ -1,0 +1,107 @@
+"""One short probe of the model hub before anything would download, so that no command sits in Hugging Face's
+retry loops (about 50 s and 22 lines of retries without network) before saying it cannot reach the hub.
+
+`train`, `train --dry-run` and `preview` call ``hub_problem`` before loading a tokenizer or model by hub id;
+`doctor` shows the same probe. HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE and HF_ENDPOINT are honoured. No torch.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+from typing import Optional
+
+PROBE_TIMEOUT = 3.0  # seconds; the whole answer must come in well under 5 s
+DEFAULT_ENDPOINT = "https://huggingface.co"
+ADVICE = ("set HF_HUB_OFFLINE=1 with a cached model, or point model_name_or_path at a local folder")
+_ON = ("1", "true", "yes", "on", "y")
+
+
+def offline() -> bool:
+    return any(os.environ.get(name, "").lower() in _ON for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def other_hub() -> bool:
+    """ModelScope / Modelers downloads: LLaMA-Factory's USE_MODELSCOPE_HUB / USE_OPENMIND_HUB."""
+    return any(os.environ.get(name, "0").lower() in ("1", "true", "y") for name in
+               ("USE_MODELSCOPE_HUB", "USE_OPENMIND_HUB"))
+
+
+def endpoint() -> str:
+    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+
+
+def shown(url: str) -> str:
+    """The URL without user:password@ (messages get pasted into bug reports)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<HF_ENDPOINT>"
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
+
+def reachable(url: str, timeout: float = PROBE_TIMEOUT) -> Optional[str]:
+    """None when the URL answers (any HTTP status is an answer), else the reason, in a few words. A hard deadline:
+    urlopen's timeout does not bound a DNS lookup, so the probe runs in a daemon thread that is waited for."""
+    import threading
+
+    answer = [f"no answer within {timeout:g} s"]
+    probe = threading.Thread(target=lambda: answer.__setitem__(0, _head(url, timeout)), daemon=True)
+    probe.start()
+    probe.join(timeout + 0.5)
+    return answer[0]
+
+
+def _head(url: str, timeout: float) -> Optional[str]:
+    try:
+        request = urllib.request.Request(url, method="HEAD")
+        with urllib.request.urlopen(request, timeout=timeout):
+            return None
+    except urllib.error.HTTPError:
+        return None  # the server answered
+    except Exception as err:  # DNS, refused, timeout, proxy, TLS: not reachable from here
+        reason = getattr(err, "reason", None) or err
+        return reason if isinstance(reason, str) else type(reason).__name__
+
+
+def in_cache(name: str, cache_dir: Optional[str] = None, revision: Optional[str] = None) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    try:
+        found = try_to_load_from_cache(name, "config.json", cache_dir=cache_dir, revision=revision)
+    except Exception:  # an id the hub library rejects
+        return False
+    return isinstance(found, str)
+
+
+def hub_problem(name: str, cache_dir: Optional[str] = None, revision: Optional[str] = None) -> Optional[str]:
+    """Why the model `name` cannot be loaded from here, or None (a local folder, cached, or the hub answers).
+
+    A cached model with an unreachable hub turns offline mode on for this process, so that transformers loads
+    it from the cache at once instead of retrying the network."""
+    if not name or os.path.isdir(os.path.expanduser(name)) or other_hub():
+        return None
+    cached = in_cache(name, cache_dir, revision)
+    if offline():
+        return None if cached else (f"{name} is not in the local cache and HF_HUB_OFFLINE forbids downloading "
+                                    f"it: download it first, or point model_name_or_path at a local folder")
+    why = reachable(endpoint())
+    if why is None:
+        return None
+    if cached:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        try:
+            import huggingface_hub.constants as constants
+
+            constants.HF_HUB_OFFLINE = True
+        except ImportError:
+            pass
+        return None
+    return f"cannot reach the hub at {shown(endpoint())} ({why}) to fetch {name}: {ADVICE}"
