@@ -2,10 +2,14 @@
 
 Each record is read through the dataset's entry (its dataset_info.json entry, else the inferred one, as `lfgate
 check` does), given the safe mechanical repairs, then checked with the same per-sample rules as `lfgate check`:
-a record with an error is left out. The repairs: a role value with stray whitespace, or a typo that is one close
-match of exactly one declared role tag (`asistant` -> `assistant`). Every record removed or changed is reported
-with its index and rule. The original is never touched; the copy is written through a temp file and os.replace,
-then checked again through the same entry.
+a record with an error is left out, and so is a record that a dataset-level error counts (a message without a
+role, a boolean kto_tag in sft, a placeholder without media under a multimodal template: LLaMA-Factory drops or
+crashes on each such record, and `check` reports them once per dataset). The repairs change only what
+LLaMA-Factory matches exactly, never message text: a role value with stray whitespace, a typo that is one close
+match of exactly one declared role tag (`asistant` -> `assistant`), a field or message key with stray whitespace
+whose stripped name is the one the entry reads (`"instruction "` -> `"instruction"`). Every record removed or
+changed is reported with its index and rule. The original is never touched; the copy is written through a temp
+file and os.replace, then checked again through the same entry.
 """
 
 from __future__ import annotations
@@ -95,31 +99,141 @@ def _repair_roles(value: Any, entry) -> List[str]:
     return repairs
 
 
-def fix_records(path: str, entry, stage: Optional[str], settings) -> Tuple[List[Any], List[Change]]:
-    """The records to keep (repaired) and the changes, in sample order."""
+def _repair_keys(value: Any, entry) -> List[str]:
+    """Rename a record field or message key with stray whitespace to the name the entry reads, when the record
+    lacks that name (LLaMA-Factory indexes fields and message keys by exact name: `"value "` is not `"value"`)."""
+    if not isinstance(value, dict):
+        return []
+    repairs = _strip_keys(value, {c for c in entry.columns.values() if isinstance(c, str)}, "field")
+    messages = value.get(entry.columns.get("messages") or "conversations") if entry.formatting != "alpaca" else None
+    wanted = {t for t in (entry.tags.get("role_tag"), entry.tags.get("content_tag")) if isinstance(t, str)}
+    for i, message in enumerate(messages if isinstance(messages, list) else ()):
+        if isinstance(message, dict):
+            repairs += _strip_keys(message, wanted, f"message {i}: key")
+    return repairs
+
+
+def _strip_keys(mapping: dict, wanted: set, what: str) -> List[str]:
+    repairs = []
+    for key in [k for k in mapping if isinstance(k, str) and k != k.strip()]:
+        name = key.strip()
+        if name in wanted and name not in mapping:
+            mapping[name] = mapping.pop(key)
+            repairs.append(f"{what} {key!r} -> {name!r}")
+    return repairs
+
+
+def _is_error(finding) -> bool:
+    return (finding.severity if finding.severity is not None else finding.rule.severity) == Severity.ERROR
+
+
+# Dataset-level findings (samples/finish.py) that count records LLaMA-Factory drops or crashes on, by the
+# SampleChecker tally that counts them. Only when finish() reports the rule as an error are those records removed
+# (no role key anywhere, say, is the entry's tag, not the records: DS203 then).
+def _summary_tallies() -> dict:
+    from lfgate.validator.samples import kto, multimodal, sharegpt
+
+    return {"missing_role": sharegpt.ROLE_UNKNOWN.code, "kto_bool": kto.KTO_IN_OTHER_STAGE.code,
+            "no_media": multimodal.PLACEHOLDER_NO_MEDIA.code}
+
+
+class _Judge:
+    """One SampleChecker (an entry as one config loads it) and the records its dataset-level tallies count."""
+
+    def __init__(self, entry, usage, settings):
+        from lfgate.validator.samples import SampleChecker
+
+        self.checker = SampleChecker(entry, usage, settings)
+        self.tallies = _summary_tallies()
+        self.counted = {name: set() for name in self.tallies}
+
+    def error(self, index: int, value) -> Optional[Change]:
+        before = {name: getattr(self.checker, name).total() for name in self.tallies}
+        errors = [f for f in self.checker.check(index, value) if _is_error(f)]
+        for name, total in before.items():
+            if getattr(self.checker, name).total() > total:
+                self.counted[name].add(index)
+        return Change(index, "removed", errors[0].rule.code, errors[0].message) if errors else None
+
+    def summary_removals(self) -> dict:
+        """{sample: Change} for the records a dataset-level error counts."""
+        from lfgate.validator.samples import kto
+
+        out = {}
+        for finding in self.checker.finish():
+            if not _is_error(finding):
+                continue
+            code = finding.rule.code
+            if code == kto.BATCH_CRASH.code and finding.sample is not None:
+                out.setdefault(finding.sample, Change(finding.sample, "removed", code, finding.message))
+            for name, rule_code in self.tallies.items():
+                if rule_code == code:
+                    for index in self.counted[name]:
+                        out.setdefault(index, Change(index, "removed", code, _one_record(finding.message)))
+        return out
+
+
+def _one_record(message: str) -> str:
+    """The dataset-level message, said of one of the records it counts."""
+    return f"counted by the dataset-level finding: {message}"
+
+
+def fix_records(path: str, entry, usages, settings) -> Tuple[List[Any], List[Change]]:
+    """The records to keep (repaired) and the changes, in sample order. usages: the DatasetUsage (or several, when
+    configs load the entry differently) the records are judged under; a record an error flags in any is left out."""
     from lfgate.readers import Record, iter_records
     from lfgate.validator.model import DatasetUsage
-    from lfgate.validator.samples import SampleChecker
 
-    checker = SampleChecker(entry, DatasetUsage(stage=stage), settings)
-    kept, changes = [], []
+    usages = usages if isinstance(usages, (list, tuple)) else [usages or DatasetUsage()]
+    judges = [_Judge(entry, usage, settings) for usage in usages]
+    candidates, changes = [], {}
     for item in iter_records(path):
         if not isinstance(item, Record):
             if item.sample is None:
                 raise UsageError(f"cannot fix {path}: {item.message}")
-            changes.append(Change(item.sample, "removed", "DF010", item.message))
+            changes[item.sample] = Change(item.sample, "removed", "DF010", item.message)
             continue
         value = copy.deepcopy(item.value)
-        repairs = _repair_roles(value, entry)
-        errors = [f for f in checker.check(item.index, value)
-                  if (f.severity if f.severity is not None else f.rule.severity) == Severity.ERROR]
-        if errors:
-            changes.append(Change(item.index, "removed", errors[0].rule.code, errors[0].message))
+        repairs = _repair_keys(value, entry) + _repair_roles(value, entry)
+        removed = [c for c in (judge.error(item.index, value) for judge in judges) if c is not None]
+        if removed:
+            changes[item.index] = removed[0]
+        else:
+            candidates.append((item.index, value, repairs))
+    for judge in judges:
+        for index, change in judge.summary_removals().items():
+            changes.setdefault(index, change)
+    kept = []
+    for index, value, repairs in candidates:
+        if index in changes:
             continue
         kept.append(value)
         if repairs:
-            changes.append(Change(item.index, "changed", "DS-fix", "; ".join(repairs)))
-    return kept, changes
+            changes[index] = Change(index, "changed", "DS-fix", "; ".join(repairs))
+    if kept and changes:
+        _keep_columns(kept, candidates, judges[0], changes)
+    return kept, [changes[i] for i in sorted(changes)]
+
+
+def _keep_columns(kept: List[Any], candidates: list, judge: _Judge, changes: dict) -> None:
+    """A field the entry reads that only removed records had: LLaMA-Factory raises KeyError for a column no record
+    has, while a null in one record reads as the missing field does (Arrow fills absent fields with null)."""
+    from lfgate.validator.samples.checker import accessed_columns
+
+    had = set(accessed_columns(judge.checker.entry)) - judge.checker.pending_columns
+    first = kept[0]
+    if not isinstance(first, dict):
+        return
+    missing = sorted(f for f in had if not any(isinstance(r, dict) and f in r for r in kept))
+    if not missing:
+        return
+    for field_name in missing:
+        first[field_name] = None
+    index = next(i for i, value, _ in candidates if value is first)
+    note = (f"field(s) {', '.join(map(repr, missing))} set to null: only removed records had them, and "
+            "LLaMA-Factory raises KeyError for a column no record has")
+    old = changes.get(index)
+    changes[index] = Change(index, "changed", "DS-fix", f"{old.message}; {note}" if old else note)
 
 
 def _serialise(records: List[Any], output: str) -> str:
@@ -129,7 +243,7 @@ def _serialise(records: List[Any], output: str) -> str:
 
 
 def run_fix(path: str, output: Optional[str], stage: Optional[str], force: bool, settings) -> FixResult:
-    from lfgate.tools import output as out_file
+    from lfgate.validator.model import DatasetUsage
 
     if not os.path.isfile(path):
         raise UsageError(f"{path} is not a file")
@@ -141,21 +255,97 @@ def run_fix(path: str, output: Optional[str], stage: Optional[str], force: bool,
     entry = find_entry(path, settings)
     if entry is None:
         raise UsageError(f"cannot tell the format of {path}: register it in dataset_info.json first")
-    kept, changes = fix_records(path, entry, stage, settings)
+    return write_fixed(path, output, entry, [DatasetUsage(stage=stage)], force, settings)
+
+
+def write_fixed(path: str, output: str, entry, usages, force: bool, settings) -> FixResult:
+    """Fix path's records under usages, write them to output atomically, and check the copy again."""
+    from lfgate.tools import output as out_file
+
+    kept, changes = fix_records(path, entry, usages, settings)
     out_file.atomic_write(output, _serialise(kept, output), force=force)
+    return _checked_copy(path, output, entry, usages, kept, changes, settings)
+
+
+def _checked_copy(path, output, entry, usages, kept, changes, settings) -> FixResult:
     result = FixResult(source=path, output=output, kept=len(kept), changes=changes)
-    result.remaining = _recheck(output, entry, stage, settings)
+    result.remaining = [d for usage in usages for d in _recheck(output, entry, usage, settings)]
     return result
 
 
-def _recheck(output: str, entry, stage: Optional[str], settings) -> List[Any]:
+def _recheck(output: str, entry, usage, settings) -> List[Any]:
     """The written copy through the same entry (file_name pointed at it): errors only."""
     from lfgate.validator import datasets
-    from lfgate.validator.model import DatasetUsage
 
     moved = copy.copy(entry)
     moved.dataset_dir = os.path.dirname(os.path.abspath(output))
     moved.source = os.path.basename(output)
     moved.load_from = "file"
-    result = datasets.check_entry(moved, DatasetUsage(stage=stage), settings)
+    result = datasets.check_entry(moved, usage, settings)
     return [d for d in result.diagnostics if d.severity == Severity.ERROR]
+
+
+# -- `lfgate check --fix`: every registered data file the check read ---------------------------------------------
+@dataclass
+class CheckFixes:
+    written: List[FixResult] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)  # data files with errors that got no copy, and why
+
+
+def fixable_files(checker) -> dict:
+    """{data file: (entry, [usages])} for the registered local data files the check found errors in. A file
+    several configs load differently is judged under each way (a record an error flags in any is removed)."""
+    from dataclasses import replace
+
+    found: dict = {}
+    for (_, _, usage), result in checker.results.items():
+        entry, path = result.entry, result.path
+        if entry is None or not path or entry.load_from != "file" or entry.local_path is None:
+            continue
+        if not any(d.severity == Severity.ERROR for d in result.diagnostics):
+            continue
+        key = os.path.abspath(path)
+        if key not in found:
+            found[key] = (path, entry, [])
+        if usage not in found[key][2]:
+            found[key][2].append(replace(usage, config_path=None))
+    return {path: (entry, usages) for path, entry, usages in found.values()}
+
+
+def check_fix(checker, read: set, force: bool, settings) -> CheckFixes:
+    """Write NAME.fixed.json/.jsonl beside each registered data file with errors (tools/fix.py's records and
+    repairs); every output is checked before the first is written."""
+    from lfgate.tools import output as out_file
+    from lfgate.validator import lfs
+
+    out = CheckFixes()
+    plans = []
+    for path, (entry, usages) in fixable_files(checker).items():
+        if os.path.isdir(path):
+            out.notes.append(f"{path} is a folder: fix its files one by one with `lfgate fix FILE`")
+        elif lfs.is_pointer(path):
+            out.notes.append(f"{path} is a Git LFS pointer: fetch the data (git lfs pull) first")
+        else:
+            plans.append((path, default_output(path), entry, usages))
+    for _, output, _, _ in plans:
+        _guard(output, read, force)
+    for path, output, entry, usages in plans:
+        kept, changes = fix_records(path, entry, usages, settings)
+        if not changes:
+            out.notes.append(f"{path}: no record to remove or repair; its errors are in the entry or the config, "
+                             "not in single records")
+            continue
+        out_file.atomic_write(output, _serialise(kept, output), force=True)  # _guard allowed it
+        out.written.append(_checked_copy(path, output, entry, usages, kept, changes, settings))
+    return out
+
+
+def _guard(output: str, read: set, force: bool) -> None:
+    """Never over a file the check reads; over an existing file only with --force."""
+    from lfgate.tools import output as out_file
+
+    if os.path.realpath(output) in read:
+        raise UsageError(f"{output} is read by this check: cannot write the corrected copy there")
+    out_file.refuse_special(output)
+    if os.path.exists(output) and not force:
+        raise UsageError(f"{output} exists: pass --force to overwrite it with the corrected copy")
