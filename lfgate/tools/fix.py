@@ -315,6 +315,7 @@ def fixable_files(checker) -> dict:
 def check_fix(checker, read: set, force: bool, settings) -> CheckFixes:
     """Write NAME.fixed.json/.jsonl beside each registered data file with errors (tools/fix.py's records and
     repairs); every output is checked before the first is written."""
+    from lfgate.diagnostics import display_path
     from lfgate.tools import output as out_file
     from lfgate.validator import lfs
 
@@ -322,18 +323,23 @@ def check_fix(checker, read: set, force: bool, settings) -> CheckFixes:
     plans = []
     for path, (entry, usages) in fixable_files(checker).items():
         if os.path.isdir(path):
-            out.notes.append(f"{path} is a folder: fix its files one by one with `lfgate fix FILE`")
+            out.notes.append(f"{display_path(path)} is a folder: fix its files one by one with `lfgate fix FILE`")
         elif lfs.is_pointer(path):
-            out.notes.append(f"{path} is a Git LFS pointer: fetch the data (git lfs pull) first")
+            out.notes.append(f"{display_path(path)} is a Git LFS pointer: fetch the data (git lfs pull) first")
         else:
-            plans.append((path, default_output(path), entry, usages))
+            plans.append((path, default_output(os.path.normpath(path)), entry, usages))
     for _, output, _, _ in plans:
         _guard(output, read, force)
     for path, output, entry, usages in plans:
         kept, changes = fix_records(path, entry, usages, settings)
         if not changes:
-            out.notes.append(f"{path}: no record to remove or repair; its errors are in the entry or the config, "
-                             "not in single records")
+            out.notes.append(f"{display_path(path)}: no record to remove or repair; its errors are in the entry or "
+                             "the config, not in single records")
+            continue
+        if not kept:  # every record fails the same way: the entry (columns, tags, formatting) is what is wrong
+            first = changes[0]
+            out.notes.append(f"{display_path(path)}: every record would be removed (first: sample {first.sample}, "
+                             f"[{first.code}] {first.message}): fix the entry in dataset_info.json instead; no copy")
             continue
         out_file.atomic_write(output, _serialise(kept, output), force=True)  # _guard allowed it
         out.written.append(_checked_copy(path, output, entry, usages, kept, changes, settings))
