@@ -3,6 +3,9 @@
 LLaMA-Factory's extras/misc.py check_dependencies() calls transformers' require_version for transformers, datasets,
 accelerate, peft and trl, and raises ImportError outside the range unless DISABLE_VERSION_CHECK=1. The ranges per
 release are data (schemas/llamafactory_pins.json); installed versions come from package metadata (nothing imported).
+
+`lfgate train --backend llamafactory` judges the environment llamafactory-cli runs in (launch_problems), which
+need not be lfgate's own: the interpreter its script names, else the site-packages beside it.
 """
 
 from __future__ import annotations
@@ -52,8 +55,10 @@ def _installed(package: str) -> Optional[str]:
         return None
 
 
-def stack_problems(lf_version: str, installed: Optional[Callable[[str], Optional[str]]] = None) -> List[str]:
-    """One sentence per installed package outside LLaMA-Factory's range (absent packages are not judged)."""
+def stack_problems(lf_version: str, installed: Optional[Callable[[str], Optional[str]]] = None,
+                   absent_too: bool = False) -> List[str]:
+    """One sentence per installed package outside LLaMA-Factory's range. Absent packages are judged only with
+    absent_too (an environment that has llamafactory: transformers' require_version raises for a missing one)."""
     installed = installed or _installed
     ranges = ranges_for(lf_version) or {}
     problems = []
@@ -63,4 +68,115 @@ def stack_problems(lf_version: str, installed: Optional[Callable[[str], Optional
             problems.append(f"{package} {version} is outside LLaMA-Factory {lf_version}'s range {spec}: "
                             f"llamafactory-cli stops at start-up (ImportError) unless DISABLE_VERSION_CHECK=1. "
                             f"Run `pip install '{package}{spec}'`")
+        elif version is None and absent_too:
+            problems.append(f"{package} is not installed, and LLaMA-Factory {lf_version} requires {spec}: "
+                            f"llamafactory-cli stops at start-up (PackageNotFoundError) unless "
+                            f"DISABLE_VERSION_CHECK=1. Run `pip install '{package}{spec}'`")
     return problems
+
+
+# -- the environment llamafactory-cli runs in --------------------------------------------------------------------
+_PACKAGES = ("llamafactory", "transformers", "datasets", "accelerate", "peft", "trl")
+_PROBE = ("import json, importlib.metadata as m\n"
+          "def v(p):\n    try:\n        return m.version(p)\n    except Exception:\n        return None\n"
+          "print(json.dumps({p: v(p) for p in %r}))" % (_PACKAGES,))
+
+
+def launch_problems(chosen_version: Optional[str], env: Optional[dict] = None,
+                    which: Optional[Callable[[str], Optional[str]]] = None) -> Tuple[List[str], Optional[str]]:
+    """(problems, note): what stops `llamafactory-cli train` at start-up in the environment it runs in, one
+    sentence per package outside the targeted release's ranges (chosen_version: --llamafactory-version, else the
+    llamafactory installed there). No problem when DISABLE_VERSION_CHECK is on (LLaMA-Factory then skips the
+    check) or when there is no llamafactory-cli (the launch says so); a note when its packages cannot be read."""
+    import shutil
+
+    from lfgate.lf_facts import env_enabled
+
+    if env_enabled("DISABLE_VERSION_CHECK", env):
+        return [], None
+    exe = (which or shutil.which)("llamafactory-cli")
+    if exe is None:
+        return [], None
+    versions, where, whole = cli_environment(exe)
+    if versions is None:
+        return [], f"cannot read the packages of the environment {exe} runs in ({where}): not checked"
+    llamafactory = versions.get("llamafactory")
+    target = chosen_version or llamafactory or _newest_known()
+    # a package missing from what we read is judged only when we read the whole environment as Python sees it
+    problems = stack_problems(target, versions.get, absent_too=whole and llamafactory is not None)
+    return [f"{p} (in {where})" for p in problems], None
+
+
+def _newest_known() -> str:
+    return max(pins(), key=_release)
+
+
+def cli_environment(exe: str) -> Tuple[Optional[Dict[str, Optional[str]]], str, bool]:
+    """({package: version or None}, where, whole) for the Python environment of a console script: this process's
+    own when the script names this interpreter, else what the interpreter it names reports (a short subprocess that
+    imports no package: user site-packages and .pth files included, so whole), else, with no interpreter named (a
+    Windows launcher), the site-packages beside the script (not whole: a venv may also see the system's)."""
+    import sys
+
+    interpreter = _shebang_interpreter(exe)
+    # the same path only: a venv's python is a link to the base interpreter, so resolved links say nothing
+    if interpreter and os.path.abspath(interpreter) == os.path.abspath(sys.executable):
+        return {p: _installed(p) for p in _PACKAGES}, f"this Python, {sys.executable}", True
+    if interpreter and os.path.basename(interpreter).startswith(("python", "pypy")):
+        return _ask(interpreter), interpreter, True
+    if interpreter:  # a shell wrapper, say: which Python it starts cannot be told from here
+        return None, f"its script runs {interpreter}", False
+    sites = _sites_beside(exe)
+    found = _versions_in(sites) if sites else {}
+    if found.get("llamafactory") is not None:
+        return {p: found.get(p) for p in _PACKAGES}, sites[0], False
+    return None, "no interpreter named in the script and no llamafactory beside it", False
+
+
+def _shebang_interpreter(exe: str) -> Optional[str]:
+    """The interpreter a console script names on its first line (`#!/usr/bin/env python3` looked up on PATH)."""
+    import shutil
+
+    try:
+        with open(exe, "rb") as f:
+            first = f.readline(4096).decode("utf-8", "replace").strip()
+    except OSError:
+        return None
+    if not first.startswith("#!"):
+        return None
+    words = first[2:].split()
+    if not words:
+        return None
+    if os.path.basename(words[0]) == "env" and len(words) > 1:
+        return shutil.which(words[-1])
+    return words[0]
+
+
+def _sites_beside(exe: str) -> List[str]:
+    """<prefix>/lib/pythonX.Y/site-packages for <prefix>/bin/llamafactory-cli (<prefix>/Lib/site-packages on
+    Windows, <prefix>\\Scripts)."""
+    import glob
+
+    prefix = os.path.dirname(os.path.dirname(os.path.abspath(exe)))
+    patterns = ("lib/python*/site-packages", "lib/python*/dist-packages", "Lib/site-packages")
+    return sorted(p for pattern in patterns for p in glob.glob(os.path.join(prefix, pattern)) if os.path.isdir(p))
+
+
+def _versions_in(sites: List[str]) -> Dict[str, str]:
+    """{distribution name: version} of the packages installed in those site-packages folders."""
+    out: Dict[str, str] = {}
+    for dist in metadata.distributions(path=sites):
+        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        out.setdefault(name, dist.version)
+    return out
+
+
+def _ask(interpreter: str) -> Optional[Dict[str, Optional[str]]]:
+    import subprocess
+
+    try:
+        done = subprocess.run([interpreter, "-c", _PROBE], capture_output=True, text=True, timeout=30)
+        found = json.loads(done.stdout) if done.returncode == 0 else None
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+    return found if isinstance(found, dict) else None

@@ -69,3 +69,84 @@ def test_doctor_reports_the_stack_against_the_targeted_release(monkeypatch):
     assert code == 0 and pins["target"]
     if pins["target"].startswith("0.9.6"):
         assert len(pins["problems"]) == 1 and pins["problems"][0].startswith("transformers 4.57.0")
+
+
+# -- `lfgate train --backend llamafactory`: the stack llamafactory-cli runs in, against its pins ----------------
+def _fake_python(folder, versions):
+    """A stand-in interpreter that answers lf_pins' probe with these versions, and a llamafactory-cli naming it."""
+    import json
+    import os
+
+    folder.mkdir(parents=True, exist_ok=True)
+    python = folder / "python3"
+    python.write_text(f"#!/bin/sh\necho '{json.dumps(versions)}'\n")
+    cli = folder / "llamafactory-cli"
+    cli.write_text(f"#!{python}\nimport sys\n")
+    for path in (python, cli):
+        os.chmod(path, 0o755)
+    return str(cli)
+
+
+_LF_096 = {"llamafactory": "0.9.6", "transformers": "4.57.0", "datasets": "3.6.0", "accelerate": "1.10.0",
+           "peft": "0.18.0", "trl": None}
+
+
+def test_launch_problems_read_the_environment_llamafactory_cli_runs_in(tmp_path):
+    cli = _fake_python(tmp_path / "env/bin", _LF_096)
+    problems, note = lf_pins.launch_problems(None, env={}, which=lambda _: cli)
+    assert note is None and len(problems) == 2, problems
+    assert problems[0].startswith("transformers 4.57.0 is outside LLaMA-Factory 0.9.6's range")  # its own version
+    assert "pip install 'transformers>=4.55.0" in problems[0] and str(tmp_path / "env/bin/python3") in problems[0]
+    assert problems[1].startswith("trl is not installed")  # transformers' require_version raises for it
+    # the release the user targets wins; DISABLE_VERSION_CHECK makes LLaMA-Factory skip the check, so do we
+    assert [p.split(" is ")[0] for p in lf_pins.launch_problems("0.9.5", env={}, which=lambda _: cli)[0]] == ["trl"]
+    assert lf_pins.launch_problems(None, env={"DISABLE_VERSION_CHECK": "1"}, which=lambda _: cli) == ([], None)
+    assert lf_pins.launch_problems(None, env={}, which=lambda _: None) == ([], None)
+
+
+def test_launch_problems_without_an_interpreter_read_the_site_packages_beside_the_script(tmp_path):
+    site = tmp_path / "env/lib/python3.11/site-packages"
+    for name, version in (("llamafactory", "0.9.6"), ("transformers", "5.6.0")):
+        (site / f"{name}-{version}.dist-info").mkdir(parents=True)
+        (site / f"{name}-{version}.dist-info/METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\n"
+                                                                    f"Version: {version}\n")
+    (tmp_path / "env/bin").mkdir()
+    (tmp_path / "env/bin/llamafactory-cli").write_bytes(b"MZ\x90\x00 a launcher")
+    problems, note = lf_pins.launch_problems(None, env={}, which=lambda _: str(tmp_path / "env/bin/llamafactory-cli"))
+    # a venv may also see the system's packages: what is missing here is not judged
+    assert note is None and len(problems) == 1 and problems[0].startswith("transformers 5.6.0"), problems
+
+
+def test_launch_problems_say_when_the_environment_cannot_be_read(tmp_path):
+    wrapper = tmp_path / "llamafactory-cli"
+    wrapper.write_text("#!/bin/sh\nexec python -m llamafactory.cli \"$@\"\n")
+    problems, note = lf_pins.launch_problems(None, env={}, which=lambda _: str(wrapper))
+    assert problems == [] and "not checked" in note
+
+
+def _train_project(tmp_path):
+    from conftest import write_project
+    from lfgate.runner import rules
+
+    write_project(tmp_path, rules._example(**{"model/tokenizer.json": "{}\n"}))
+
+
+def test_train_with_the_llamafactory_backend_stops_on_a_stack_out_of_range(tmp_path, monkeypatch):
+    import os
+
+    from helpers import run_cli
+
+    _train_project(tmp_path)
+    cli = _fake_python(tmp_path / "env/bin", _LF_096)
+    monkeypatch.setenv("PATH", f"{os.path.dirname(cli)}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("DISABLE_VERSION_CHECK", raising=False)
+    for extra in ((), ("--dry-run",)):
+        code, _, err = run_cli("train", "train.yaml", "--backend", "llamafactory", *extra, cwd=tmp_path)
+        assert code == 1 and "error: transformers 4.57.0 is outside" in err and "not launching" in err, err
+        assert "would run" not in err
+    # the built-in runner does not run llamafactory-cli: its stack is not judged
+    code, _, err = run_cli("train", "train.yaml", "--dry-run", cwd=tmp_path)
+    assert "outside LLaMA-Factory" not in err
+    monkeypatch.setenv("DISABLE_VERSION_CHECK", "1")
+    code, _, err = run_cli("train", "train.yaml", "--backend", "llamafactory", "--dry-run", cwd=tmp_path)
+    assert code == 0 and "would run: llamafactory-cli train train.yaml" in err, err

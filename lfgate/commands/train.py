@@ -110,6 +110,8 @@ def run(args) -> int:
     if errors:
         print(f"lfgate: {len(errors)} error(s): not launching", file=sys.stderr)
         return 1
+    if not builtin and _llamafactory_stack_refused(settings):
+        return 1
     if args.dry_run:
         if not builtin:
             print(f"would run: {' '.join(_llamafactory_command(path, overrides))}", file=sys.stderr)
@@ -228,6 +230,22 @@ def _emit(report, args, settings, plan) -> None:
     common.emit(report, args, settings)
     if plan is not None:
         sys.stdout.write(render_text(plan))
+
+
+def _llamafactory_stack_refused(settings) -> bool:
+    """llamafactory-cli checks its dependency versions at start-up and stops outside its ranges (lf_pins.py): say
+    what is off, with the fix, before launching it."""
+    from lfgate import lf_pins
+
+    problems, note = lf_pins.launch_problems(settings.llamafactory_version)
+    if note:
+        print(f"lfgate: warning: {note}", file=sys.stderr)
+    for problem in problems:
+        print(f"lfgate: error: {problem}", file=sys.stderr)
+    if problems:
+        print("lfgate: not launching llamafactory-cli (set DISABLE_VERSION_CHECK=1 to run it anyway: LLaMA-Factory "
+              "then skips its own version check too)", file=sys.stderr)
+    return bool(problems)
 
 
 def _llamafactory_command(path, overrides):
