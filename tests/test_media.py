@@ -86,6 +86,41 @@ def test_unreadable_image_reported_per_sample_with_its_path(tmp_path):
     assert {h["sample"] for h in hits} == {0, 1, 2}
 
 
+def _noise(fmt: str) -> bytes:
+    image_module = pytest.importorskip("PIL.Image")
+    import random
+
+    rng = random.Random(7)
+    image = image_module.frombytes("RGB", (120, 80), bytes(rng.randrange(256) for _ in range(120 * 80 * 3)))
+    buffer = io.BytesIO()
+    image.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("fmt, cut, error", [
+    ("PNG", lambda d: d[:len(d) // 2], True),  # cut inside the image data: PIL raises `image file is truncated`
+    ("PNG", lambda d: d[:-12], False),  # no IEND after whole image data: PIL reads it
+    ("JPEG", lambda d: d[:len(d) // 2], True),
+    ("JPEG", lambda d: d[:-2], True),  # no EOI marker: PIL 13 raises too
+    ("JPEG", lambda d: d + b"motion photo" * 1000, False),  # data after the EOI
+    ("PNG", lambda d: d, False),
+])
+def test_an_image_cut_after_its_header_is_unreadable(tmp_path, fmt, cut, error):
+    data = cut(_noise(fmt))
+    report = _project(tmp_path, [("a.img", data)], "cutoff_len: 4096\n")
+    hits = find(report, "DS510")
+    assert bool(hits) is error, report["diagnostics"]
+    if error:
+        assert "cut short after its header" in hits[0]["message"] and "truncated" in hits[0]["message"]
+
+
+def test_decoding_suspects_is_capped_per_worker(tmp_path, monkeypatch):
+    monkeypatch.setattr(media, "DECODE_CAP", 1)
+    cut = _noise("PNG")[:1000]
+    report = _project(tmp_path, [("a.png", cut), ("b.png", bytes(cut))], "cutoff_len: 4096\n")
+    assert {h["message"].split("'")[1] for h in find(report, "DS510")} == {"a.png"}
+
+
 def _box(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", 8 + len(payload)) + kind + payload
 

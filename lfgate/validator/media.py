@@ -15,6 +15,7 @@ import json
 import math
 import os
 import struct
+import zlib
 from typing import Optional, Tuple
 
 from lfgate.registry import ERROR, rule
@@ -24,10 +25,22 @@ PIL_MAX_IMAGE_PIXELS = 89_478_485
 BOMB_PIXELS = 2 * PIL_MAX_IMAGE_PIXELS
 
 
+# PIL decodes an image that may be cut short (ImageChecker._cut_short) at most DECODE_CAP times per worker, and
+# none over DECODE_PIXELS (a decoded 40 MP RGB image holds 120 MB).
+DECODE_CAP = 256
+DECODE_PIXELS = 40_000_000
+
+
 def png(width: int, height: int) -> bytes:
-    """The first bytes of a PNG of that size: enough for any header reader (used by the examples and tests)."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr + b"\0\0\0\0"
+    """A black PNG of that size, 1 bit per pixel (cheap to build): whole up to DECODE_PIXELS, else only its header,
+    enough for any header reader (used by the examples and tests)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    head = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+    if width * height > DECODE_PIXELS:
+        return head
+    return head + chunk(b"IDAT", zlib.compress(bytes((1 + (width + 7) // 8) * height), 6)) + chunk(b"IEND", b"")
 
 
 _ENTRY = {"formatting": "sharegpt", "columns": {"messages": "messages", "images": "images"},
@@ -46,7 +59,9 @@ def _project(image: bytes, extra: str = "") -> dict:
 IMAGE_UNREADABLE = rule(
     "DS510", "image-unreadable", ERROR, "An image file that cannot be identified",
     why="LLaMA-Factory opens every image with PIL while it tokenizes; a file that is not an image, is empty or is "
-        "cut short raises `cannot identify image file` and stops the run.",
+        "cut short in its header raises `cannot identify image file` and stops the run. A PNG or JPEG cut after "
+        "its header opens, then raises `image file is truncated` when the processor reads the pixels (lfgate "
+        "decodes such a suspect, one whose file lacks its end marker, with PIL).",
     fix="Replace the file with a valid image, or drop the sample.",
     bad=_project(b"<html>not found</html>"), good=_project(png(64, 64)), target="train.yaml",
 )
@@ -174,6 +189,46 @@ def _pil_size(path: str, head: bytes) -> Optional[Tuple[int, int]]:
         raise
     except (OSError, ValueError, SyntaxError) as err:
         raise NotAnImage(str(err) or "PIL cannot identify it") from None
+
+
+# -- a file cut after its header -----------------------------------------------------------------------------------
+# A PNG ends with its IEND chunk, a JPEG with the EOI marker (FF D9). PIL reads the size from the header, so a file
+# cut short opens; it raises "image file is truncated" when LLaMA-Factory's processor reads the pixels (neither
+# LLaMA-Factory nor transformers sets PIL's ImageFile.LOAD_TRUNCATED_IMAGES). PIL 13 raises for a JPEG without its
+# EOI, not for a PNG without IEND after whole image data. So a missing end is only a suspicion (data may also follow
+# it, as in motion photos): PIL decodes each suspect.
+_PNG_SIGNATURE, _PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
+_TAIL = 4096
+
+
+def ends_whole(path: str) -> bool:
+    """False for a PNG or JPEG whose last 4 KiB hold no IEND chunk / EOI marker (other formats: True)."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(8, size - _TAIL))
+        tail = f.read(_TAIL)
+    if head.startswith(_PNG_SIGNATURE):
+        return _PNG_END in tail
+    if head.startswith(b"\xff\xd8"):
+        return b"\xff\xd9" in tail
+    return True
+
+
+def decode_problem(path: str) -> Optional[str]:
+    """What PIL raises when it reads the pixels, else None (also when PIL is absent: nothing is claimed)."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return None
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except (OSError, SyntaxError, ValueError) as err:
+        return str(err) or type(err).__name__
+    except Exception:  # a decoder surprise is not evidence of a cut file
+        return None
+    return None
 
 
 # -- video headers (MP4 / QuickTime boxes) ---------------------------------------------------------------------------
@@ -371,13 +426,14 @@ class ImageChecker:
         self.vision = getattr(usage, "vision", None)
         self.cutoff_len = getattr(usage, "cutoff_len", None)
         self._sizes: dict = {}
+        self._decoded = 0  # suspects PIL decoded (DECODE_CAP)
 
     def _measure(self, path: str):
         if path not in self._sizes:
             if len(self._sizes) > 100_000:
                 self._sizes.clear()
             try:
-                self._sizes[path] = image_size(path)
+                self._sizes[path] = self._cut_short(path, image_size(path))
             except NotAnImage as err:
                 self._sizes[path] = ("unreadable", str(err))
             except OSError:
@@ -385,6 +441,15 @@ class ImageChecker:
             except Exception as err:  # PIL's DecompressionBombError and any decoder surprise
                 self._sizes[path] = ("bomb", str(err)) if "DecompressionBomb" in type(err).__name__ else None
         return self._sizes[path]
+
+    def _cut_short(self, path: str, size):
+        """size, or ("unreadable", why) for an image whose pixels PIL cannot read (the file ends too early)."""
+        if not size or size[0] * size[1] > DECODE_PIXELS or self._decoded >= DECODE_CAP or ends_whole(path):
+            return size
+        self._decoded += 1
+        problem = decode_problem(path)
+        return ("unreadable", f"cut short after its header: PIL raises `{problem}` reading the pixels") \
+            if problem else size
 
     def check(self, index: int, images, column: str, finding) -> tuple:
         """(findings, visual tokens) for one sample's image paths; finding(rule, message, path) builds one."""
