@@ -175,6 +175,69 @@ def test_video_tokens_count_towards_cutoff(tmp_path):
     assert not find(check_json("train.yaml", cwd=tmp_path)[1], "DS512")
 
 
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    return kind + struct.pack("<I", len(payload)) + payload + b"\0" * (len(payload) & 1)
+
+
+def avi(width: int, height: int, frames: int, rate: int = 25) -> bytes:
+    """A header-only AVI: hdrl with avih, then an audio strl and a video strl (strh, strf), then an empty movi."""
+    avih = struct.pack("<14I", 40000, 0, 0, 0, frames, 0, 2, 0, width, height, 0, 0, 0, 0)
+    audio = _chunk(b"LIST", b"strl" + _chunk(b"strh", b"auds" + b"\0" * 52) + _chunk(b"strf", b"\0" * 18))
+    strh = b"vids" + b"DIVX" + struct.pack("<IHHIIIII", 0, 0, 0, 0, 1, rate, 0, frames) + b"\0" * 20
+    strf = struct.pack("<Iii", 40, width, -height) + b"\0" * 28  # a negative height: a top-down bitmap
+    video = _chunk(b"LIST", b"strl" + _chunk(b"strh", strh) + _chunk(b"strf", strf))
+    body = b"AVI " + _chunk(b"LIST", b"hdrl" + _chunk(b"avih", avih) + audio + video) + _chunk(b"LIST", b"movi")
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def _ebml(element: int, payload: bytes, unknown_size: bool = False) -> bytes:
+    size = b"\x01" + (b"\xff" * 7 if unknown_size else len(payload).to_bytes(7, "big"))
+    return element.to_bytes((element.bit_length() + 7) // 8, "big") + size + payload
+
+
+def mkv(width: int, height: int, frames: int, fps: int = 25, unknown_size: bool = False) -> bytes:
+    """A header-only Matroska file: EBML header, Segment > Info (1 ms ticks, Duration) and Tracks (an audio track,
+    then the video track with DefaultDuration and its pixel size), then a Cluster."""
+    info = _ebml(0x1549A966, _ebml(0x2AD7B1, (1_000_000).to_bytes(3, "big"))
+                 + _ebml(0x4489, struct.pack(">d", frames * 1000 / fps)))
+    audio = _ebml(0xAE, _ebml(0x83, b"\x02"))
+    video = _ebml(0xAE, _ebml(0x83, b"\x01") + _ebml(0x23E383, (10**9 // fps).to_bytes(4, "big"))
+                  + _ebml(0xE0, _ebml(0xB0, width.to_bytes(2, "big")) + _ebml(0xBA, height.to_bytes(2, "big"))))
+    segment = info + _ebml(0x1654AE6B, audio + video) + _ebml(0x1F43B675, b"\0" * 16)
+    return _ebml(0x1A45DFA3, _ebml(0x4282, b"webm")) + _ebml(0x18538067, segment, unknown_size)
+
+
+def test_avi_and_matroska_headers(tmp_path):
+    # as PyAV reports them: AVI frames and duration from strh; Matroska with no frame count (frames 0), so
+    # LLaMA-Factory decodes every frame up to video_maxlen: counted from Duration / DefaultDuration
+    path = tmp_path / "v"
+    path.write_bytes(avi(640, 360, 243))
+    assert media.video_info(str(path)) == (640, 360, 243, 9.72)
+    for unknown in (False, True):  # a live recording's Segment has an unknown size
+        path.write_bytes(mkv(640, 360, 57, unknown_size=unknown))
+        assert media.video_info(str(path)) == (640, 360, 57, None)
+    path.write_bytes(mkv(640, 360, 57)[:40])  # cut before its tracks: not measured, nothing claimed
+    assert media.video_info(str(path)) is None
+    assert media.video_frames(57, None, _VISION) == 58 and media.video_frames(300, None, _VISION) == 128
+
+
+@pytest.mark.parametrize("name, data, tokens", [("v.avi", avi(640, 360, 243), 840),  # 20 frames, as the MP4
+                                                ("v.webm", mkv(640, 360, 57), 2436)])  # 58 frames x 84 / 2
+def test_avi_and_webm_video_tokens_count_towards_cutoff(tmp_path, name, data, tokens):
+    record = {"messages": [{"role": "user", "content": "<video>Describe."}, {"role": "assistant", "content": "Ok."}],
+              "videos": [name]}
+    entry = {"file_name": "d.json", "formatting": "sharegpt", "columns": {"messages": "messages", "videos": "videos"},
+             "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}
+    config = ("model_name_or_path: Qwen/Qwen2-VL-2B-Instruct\nstage: sft\ndo_train: true\ntemplate: qwen2_vl\n"
+              "dataset: d\noutput_dir: out\ncutoff_len: {}\n")
+    write_project(tmp_path, {"train.yaml": config.format(tokens), "data/dataset_info.json": json.dumps({"d": entry}),
+                             "data/d.json": json.dumps([record]), f"data/{name}": data})
+    hits = find(check_json("train.yaml", cwd=tmp_path)[1], "DS512")
+    assert len(hits) == 1 and f"{tokens:,} visual tokens" in hits[0]["message"], hits
+    (tmp_path / "train.yaml").write_text(config.format(tokens + 200))
+    assert not find(check_json("train.yaml", cwd=tmp_path)[1], "DS512")
+
+
 def test_frame_list_videos_keep_every_frame(tmp_path):
     frames = [str(tmp_path / f"f{i}.png") for i in range(5)]
     for frame in frames:

@@ -90,8 +90,9 @@ VISUAL_CUTOFF = rule(
     "A sample's images and videos alone need more tokens than `cutoff_len`",
     why="Each image becomes (height / factor) x (width / factor) tokens after resizing to `image_max_pixels` "
         "(factor: patch size x merge size, 28 for Qwen2-VL and GLM-4V, 32 for Qwen3-VL); a video, frames / 2 times "
-        "that after resizing to `video_max_pixels`, with frames sampled at `video_fps` up to `video_maxlen` (MP4 and "
-        "QuickTime files, read from their headers) or every frame of a frame list; LLaVA-1.5 and Gemma 3 images are "
+        "that after resizing to `video_max_pixels`, with frames sampled at `video_fps` up to `video_maxlen` (MP4, "
+        "QuickTime and AVI files, read from their headers; Matroska and WebM, whose frame count PyAV does not know: "
+        "every frame up to `video_maxlen`) or every frame of a frame list; LLaVA-1.5 and Gemma 3 images are "
         "a fixed 576 and 256 tokens. When they do not fit in "
         "`cutoff_len`, truncation cuts into them and the forward pass fails with \"Image features and image tokens "
         "do not match\", sometimes hundreds of steps in.",
@@ -284,16 +285,26 @@ def _walk(f, end: int, info: dict, track: dict, depth: int = 0) -> None:
         f.seek(stop)
 
 
-def video_info(path: str) -> Optional[Tuple[int, int, int, float]]:
-    """(width, height, frames, seconds) of an MP4/QuickTime file's first video track; None for other containers
-    or when the header does not say."""
+def video_info(path: str) -> Optional[Tuple[int, int, int, Optional[float]]]:
+    """(width, height, frames, seconds) of a video file's first video track, from its header: MP4/QuickTime, AVI,
+    Matroska/WebM (seconds None: PyAV reports no frame count for Matroska, see video_frames). None for other
+    containers or when the header does not say; NotAnImage for an MP4 LLaMA-Factory cannot open."""
     with open(path, "rb") as f:
-        if f.read(12)[4:8] != b"ftyp":
-            return None
+        head = f.read(12)
         end = f.seek(0, os.SEEK_END)
         f.seek(0)
-        info: dict = {}
-        _walk(f, end, info, {})
+        if head[4:8] == b"ftyp":
+            return _mp4_info(f, end)
+        if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+            return _avi_info(f, end)
+        if head[:4] == b"\x1a\x45\xdf\xa3":
+            return _matroska_info(f, end)
+    return None
+
+
+def _mp4_info(f, end: int):
+    info: dict = {}
+    _walk(f, end, info, {})
     if not info.get("moov"):
         raise NotAnImage("an MP4/QuickTime file without its `moov` header (cut short?): PyAV raises `moov atom not "
                          "found`")
@@ -303,6 +314,154 @@ def video_info(path: str) -> Optional[Tuple[int, int, int, float]]:
     if not all(video.get(k) for k in ("width", "height", "frames", "timescale")):
         return None
     return video["width"], video["height"], video["frames"], video.get("duration", 0) / video["timescale"]
+
+
+# AVI (RIFF): LIST hdrl > LIST strl > strh (fccType, dwScale, dwRate, dwLength) and strf (BITMAPINFOHEADER) per
+# stream. FFmpeg's AVI demuxer gives PyAV the stream's frame count and duration from strh.
+def _riff_chunks(f, end: int):
+    while f.tell() + 8 <= end:
+        start = f.tell()
+        kind, size = struct.unpack("<4sI", f.read(8))
+        stop = start + 8 + size + (size & 1)
+        if start + 8 + size > end:
+            return
+        yield kind, start + 8, start + 8 + size
+        f.seek(stop)
+
+
+def _avi_info(f, end: int):
+    f.seek(12)
+    for kind, payload, stop in _riff_chunks(f, end):
+        if kind == b"LIST" and f.read(4) == b"hdrl":
+            for inner, at, inner_stop in _riff_chunks(f, stop):
+                if inner == b"LIST" and f.read(4) == b"strl":
+                    track = _avi_stream(f, inner_stop)
+                    if track is not None:
+                        return track
+                f.seek(inner_stop + ((inner_stop - at) & 1))
+            return None
+        if kind == b"movi":
+            return None
+    return None
+
+
+def _avi_stream(f, end: int):
+    """(width, height, frames, seconds) of a video stream's strl list, else None (another stream type)."""
+    header = size = None
+    for kind, payload, stop in _riff_chunks(f, end):
+        data = f.read(min(stop - payload, 64))
+        if kind == b"strh" and len(data) >= 36:
+            header = data
+        elif kind == b"strf" and len(data) >= 12:
+            size = struct.unpack("<ii", data[4:12])
+        f.seek(stop)
+    if header is None or header[:4] != b"vids" or size is None:
+        return None
+    scale, rate, _, length = struct.unpack("<IIII", header[20:36])
+    if not (length and scale and rate and size[0]):
+        return None
+    return abs(size[0]), abs(size[1]), length, length * scale / rate
+
+
+# Matroska / WebM (EBML): Segment > Info (TimecodeScale, Duration) and Tracks > TrackEntry (TrackType 1 = video,
+# DefaultDuration in ns per frame, Video > PixelWidth / PixelHeight), read up to the first Cluster.
+_EBML_SEGMENT, _EBML_CLUSTER = 0x18538067, 0x1F43B675
+_EBML_INFO, _EBML_TRACKS, _EBML_TRACK, _EBML_VIDEO = 0x1549A966, 0x1654AE6B, 0xAE, 0xE0
+_EBML_SCALE, _EBML_DURATION, _EBML_TYPE, _EBML_FRAME_NS = 0x2AD7B1, 0x4489, 0x83, 0x23E383
+_EBML_WIDTH, _EBML_HEIGHT = 0xB0, 0xBA
+_EBML_MAX_ELEMENTS = 20_000
+
+
+def _vint(f, keep_marker: bool):
+    first = f.read(1)
+    if not first:
+        return None, 0
+    length = 9 - first[0].bit_length() if first[0] else 9
+    if length > 8:
+        return None, 1
+    rest = f.read(length - 1)
+    if len(rest) < length - 1:
+        return None, length
+    value = first[0] if keep_marker else first[0] & ((1 << (8 - length)) - 1)
+    for byte in rest:
+        value = (value << 8) | byte
+    if not keep_marker and value == (1 << (7 * length)) - 1:
+        value = -1  # unknown size
+    return value, length
+
+
+def _ebml(f, end: int, counter: list):
+    """(id, payload start, payload end) of each element between f.tell() and end."""
+    while f.tell() < end and counter[0] < _EBML_MAX_ELEMENTS:
+        counter[0] += 1
+        element, _ = _vint(f, True)
+        size, _ = _vint(f, False)
+        if element is None or size is None:
+            return
+        payload = f.tell()
+        stop = end if size < 0 else payload + size
+        if stop > end:
+            stop = end
+        yield element, payload, stop
+        if size >= 0:
+            f.seek(stop)
+
+
+def _ebml_number(f, payload: int, stop: int) -> Optional[float]:
+    data = f.read(min(stop - payload, 8))
+    if stop - payload in (4, 8) and len(data) == stop - payload:
+        return struct.unpack(">f" if len(data) == 4 else ">d", data)[0]
+    return None
+
+
+def _ebml_uint(f, payload: int, stop: int) -> int:
+    return int.from_bytes(f.read(min(stop - payload, 8)), "big")
+
+
+def _matroska_info(f, end: int):
+    counter, found = [0], {"scale": 1_000_000}
+    for element, payload, stop in _ebml(f, end, counter):
+        if element != _EBML_SEGMENT:
+            continue
+        for child, at, child_stop in _ebml(f, stop, counter):
+            if child == _EBML_CLUSTER:
+                break
+            if child == _EBML_INFO:
+                for item, start, item_stop in _ebml(f, child_stop, counter):
+                    if item == _EBML_SCALE:
+                        found["scale"] = _ebml_uint(f, start, item_stop)
+                    elif item == _EBML_DURATION:
+                        found["duration"] = _ebml_number(f, start, item_stop)
+            elif child == _EBML_TRACKS and "video" not in found:
+                _matroska_tracks(f, child_stop, counter, found)
+        break
+    video = found.get("video") or {}
+    duration, frame_ns = found.get("duration"), video.get("frame_ns")
+    if not (video.get("width") and video.get("height") and duration and frame_ns and found["scale"]):
+        return None
+    frames = math.floor(duration * found["scale"] / frame_ns)  # whole frames only: never more than the file has
+    return video["width"], video["height"], frames, None
+
+
+def _matroska_tracks(f, end: int, counter: list, found: dict) -> None:
+    for element, payload, stop in _ebml(f, end, counter):
+        if element != _EBML_TRACK:
+            continue
+        track: dict = {}
+        for item, start, item_stop in _ebml(f, stop, counter):
+            if item == _EBML_TYPE:
+                track["type"] = _ebml_uint(f, start, item_stop)
+            elif item == _EBML_FRAME_NS:
+                track["frame_ns"] = _ebml_uint(f, start, item_stop)
+            elif item == _EBML_VIDEO:
+                for field_, at, field_stop in _ebml(f, item_stop, counter):
+                    if field_ == _EBML_WIDTH:
+                        track["width"] = _ebml_uint(f, at, field_stop)
+                    elif field_ == _EBML_HEIGHT:
+                        track["height"] = _ebml_uint(f, at, field_stop)
+        if track.get("type") == 1:
+            found["video"] = track
+            return
 
 
 # -- visual tokens -------------------------------------------------------------------------------------------------
@@ -406,7 +565,10 @@ def video_frames(frames: int, seconds: float, vision: tuple) -> int:
     """Frames LLaMA-Factory samples from a video file (BasePlugin._get_video_sample_indices), padded to an even
     count for the processor's temporal patch of 2 (Qwen2VLPlugin._regularize_videos)."""
     video_fps, video_maxlen = vision[6], vision[7]
-    sampled = min(frames, video_maxlen, max(1, math.floor(seconds * video_fps))) if frames else video_maxlen
+    if seconds is None:  # no frame count for PyAV (Matroska, WebM): LLaMA-Factory decodes up to video_maxlen frames
+        sampled = min(frames, video_maxlen)
+    else:
+        sampled = min(frames, video_maxlen, max(1, math.floor(seconds * video_fps))) if frames else video_maxlen
     return sampled + sampled % 2
 
 
@@ -484,13 +646,14 @@ class ImageChecker:
                 self._sizes[key] = video_info(path)
             except NotAnImage as err:
                 self._sizes[key] = ("unreadable", str(err))
-            except (OSError, struct.error, ValueError):
+            except (OSError, struct.error, ValueError, OverflowError, ZeroDivisionError):
                 self._sizes[key] = None
         return self._sizes[key]
 
     def video_tokens(self, videos) -> int:
-        """Visual tokens of a sample's videos: frame lists (every frame kept) and MP4/QuickTime files (sampled at
-        video_fps, at most video_maxlen frames); other containers are not measured (counted as 0)."""
+        """Visual tokens of a sample's videos: frame lists (every frame kept), MP4/QuickTime and AVI files (sampled at
+        video_fps, at most video_maxlen frames), Matroska/WebM files (every frame, at most video_maxlen); other
+        containers are not measured (counted as 0)."""
         total = 0
         for video in videos or ():
             if isinstance(video, list):
