@@ -52,11 +52,18 @@ def _mp4_header() -> bytes:
     return box(b"ftyp", b"mp42\x00\x00\x00\x00mp42") + box(b"moov", box(b"trak", box(b"tkhd", tkhd) + mdia))
 
 
-# tiny files with the right magic bytes; images carry a readable 8x8 header (DS510), no pixels need decode
+def _png_8x8() -> bytes:
+    """A whole 8x8 PNG (IHDR, IDAT, IEND): a PNG without its end is decoded by DS510's check, and fails."""
+    from lfgate.validator.media import png
+
+    return png(8, 8)
+
+
+# tiny files with the right magic bytes; images carry a readable 8x8 header (DS510) and end as a whole file does
 MEDIA_BYTES = {
     ".jpg": (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
              b"\xff\xc0\x00\x11\x08\x00\x08\x00\x08\x03\x01\x11\x00\x02\x11\x01\x03\x11\x01\xff\xd9"),
-    ".png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x08\x00\x00\x00\x08\x08\x02\x00\x00\x00",
+    ".png": _png_8x8(),
     ".mp4": _mp4_header(),
     ".wav": b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 16,
     ".mp3": b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"\x00" * 16,
