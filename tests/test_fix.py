@@ -174,3 +174,19 @@ def test_check_fix_never_writes_over_a_file_the_check_reads(tmp_path):
     (tmp_path / "data/chat.fixed.json").write_text("[]")
     code, _, err = run_cli("check", "--fix", "--force", ".", cwd=tmp_path)
     assert code == 2 and "read by this check" in err and (tmp_path / "data/chat.fixed.json").read_text() == "[]"
+
+
+def test_check_fix_writes_no_copy_of_a_file_no_record_survives_and_fixes_the_others(tmp_path):
+    _summary_project(tmp_path)
+    info = json.loads((tmp_path / "data/dataset_info.json").read_text())
+    info["broken"], info["cut"] = {"file_name": "broken.json"}, {"file_name": "cut.jsonl"}
+    (tmp_path / "data/dataset_info.json").write_text(json.dumps(info))
+    (tmp_path / "data/broken.json").write_text('{"instruction": ')
+    (tmp_path / "data/cut.jsonl").write_bytes(b'{"instruction": "a", "input": "", "output": "b"}\n\xff\xfe{\n')
+    code, _, err = run_cli("check", "--fix", ".", cwd=tmp_path)
+    assert code == 1 and "data/broken.json: every record would be removed" in err, err
+    assert "the cause is the file or its entry" in err and not (tmp_path / "data/broken.fixed.json").exists()
+    # a line LLaMA-Factory's loader cannot decode is one removed record
+    assert "data/cut.jsonl: sample 1: removed [DF010]" in err
+    assert len((tmp_path / "data/cut.fixed.jsonl").read_text().splitlines()) == 1
+    assert (tmp_path / "data/chat.fixed.json").exists()

@@ -295,8 +295,6 @@ class CheckFixes:
 def fixable_files(checker) -> dict:
     """{data file: (entry, [usages])} for the registered local data files the check found errors in. A file
     several configs load differently is judged under each way (a record an error flags in any is removed)."""
-    from dataclasses import replace
-
     found: dict = {}
     for (_, _, usage), result in checker.results.items():
         entry, path = result.entry, result.path
@@ -307,8 +305,8 @@ def fixable_files(checker) -> dict:
         key = os.path.abspath(path)
         if key not in found:
             found[key] = (path, entry, [])
-        if usage not in found[key][2]:
-            found[key][2].append(replace(usage, config_path=None))
+        if usage not in found[key][2]:  # the Checker's keys hold usages without their config
+            found[key][2].append(usage)
     return {path: (entry, usages) for path, entry, usages in found.values()}
 
 
@@ -331,15 +329,20 @@ def check_fix(checker, read: set, force: bool, settings) -> CheckFixes:
     for _, output, _, _ in plans:
         _guard(output, read, force)
     for path, output, entry, usages in plans:
-        kept, changes = fix_records(path, entry, usages, settings)
+        try:
+            kept, changes = fix_records(path, entry, usages, settings)
+        except UsageError as err:  # the file itself cannot be read as records (the check reported why)
+            out.notes.append(f"{display_path(path)}: no copy: {err}")
+            continue
         if not changes:
             out.notes.append(f"{display_path(path)}: no record to remove or repair; its errors are in the entry or "
                              "the config, not in single records")
             continue
-        if not kept:  # every record fails the same way: the entry (columns, tags, formatting) is what is wrong
+        if not kept:  # every record fails: the file or its entry (columns, tags, formatting) is what is wrong
             first = changes[0]
             out.notes.append(f"{display_path(path)}: every record would be removed (first: sample {first.sample}, "
-                             f"[{first.code}] {first.message}): fix the entry in dataset_info.json instead; no copy")
+                             f"[{first.code}] {first.message}): no copy; the cause is the file or its entry in "
+                             "dataset_info.json, not single records")
             continue
         out_file.atomic_write(output, _serialise(kept, output), force=True)  # _guard allowed it
         out.written.append(_checked_copy(path, output, entry, usages, kept, changes, settings))
