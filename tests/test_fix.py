@@ -190,3 +190,20 @@ def test_check_fix_writes_no_copy_of_a_file_no_record_survives_and_fixes_the_oth
     assert "data/cut.jsonl: sample 1: removed [DF010]" in err
     assert len((tmp_path / "data/cut.fixed.jsonl").read_text().splitlines()) == 1
     assert (tmp_path / "data/chat.fixed.json").exists()
+
+
+def test_fix_strips_a_media_path_only_where_the_stripped_name_is_the_file(tmp_path):
+    record = {"messages": [{"role": "user", "content": "<image>Hi"}, {"role": "assistant", "content": "Hello"}]}
+    records = [dict(record, images=["cat.png "]), dict(record, images=" dog.png"), dict(record, images=["cow.png "])]
+    entry = {"file_name": "d.json", "formatting": "sharegpt", "columns": {"messages": "messages", "images": "images"},
+             "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}
+    from lfgate.validator.media import png
+
+    write_project(tmp_path, {"data/dataset_info.json": json.dumps({"d": entry}), "data/d.json": json.dumps(records),
+                             "data/cat.png": png(8, 8), "data/dog.png": png(8, 8)})
+    code, out, err = run_cli("fix", "data/d.json", "--format", "json", cwd=tmp_path)
+    report = json.loads(out)
+    assert [c["action"] for c in report["changes"]] == ["changed", "changed", "removed"], report
+    assert "'cat.png ' -> 'cat.png'" in report["changes"][0]["message"]
+    fixed = json.loads((tmp_path / "data/d.fixed.json").read_text())
+    assert [r["images"] for r in fixed] == [["cat.png"], "dog.png"]  # no cow.png: that record is removed

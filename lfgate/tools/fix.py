@@ -7,7 +7,8 @@ role, a boolean kto_tag in sft, a placeholder without media under a multimodal t
 crashes on each such record, and `check` reports them once per dataset). The repairs change only what
 LLaMA-Factory matches exactly, never message text: a role value with stray whitespace, a typo that is one close
 match of exactly one declared role tag (`asistant` -> `assistant`), a field or message key with stray whitespace
-whose stripped name is the one the entry reads (`"instruction "` -> `"instruction"`). Every record removed or
+whose stripped name is the one the entry reads (`"instruction "` -> `"instruction"`), a media path with stray
+whitespace whose stripped name is the file (`"cat.png "`). Every record removed or
 changed is reported with its index and rule. The original is never touched; the copy is written through a temp
 file and os.replace, then checked again through the same entry.
 """
@@ -113,6 +114,31 @@ def _repair_keys(value: Any, entry) -> List[str]:
     return repairs
 
 
+def _repair_media(value: Any, entry, media_dir: str) -> List[str]:
+    """A media path with stray whitespace whose stripped name is a file in media_dir, when the path as written is
+    none: LLaMA-Factory's converter joins a path to media_dir only when that file exists, else PIL / PyAV fail to
+    open it and the run stops (converter.py _find_medias)."""
+    if not isinstance(value, dict):
+        return []
+    repairs = []
+    for key in ("images", "videos", "audios"):
+        column = entry.columns.get(key)
+        media = value.get(column) if isinstance(column, str) else None
+        items = media if isinstance(media, list) else [media]
+        fixed = [_stripped_path(m, media_dir) for m in items]
+        if fixed != items:
+            value[column] = fixed if isinstance(media, list) else fixed[0]
+            repairs += [f"{column}: {old!r} -> {new!r}" for old, new in zip(items, fixed) if old != new]
+    return repairs
+
+
+def _stripped_path(media: Any, media_dir: str) -> Any:
+    if not isinstance(media, str) or media == media.strip() or os.path.isfile(os.path.join(media_dir, media)) \
+            or os.path.isfile(media):
+        return media
+    return media.strip() if os.path.isfile(os.path.join(media_dir, media.strip())) else media
+
+
 def _strip_keys(mapping: dict, wanted: set, what: str) -> List[str]:
     repairs = []
     for key in [k for k in mapping if isinstance(k, str) and k != k.strip()]:
@@ -186,6 +212,7 @@ def fix_records(path: str, entry, usages, settings) -> Tuple[List[Any], List[Cha
 
     usages = usages if isinstance(usages, (list, tuple)) else [usages or DatasetUsage()]
     judges = [_Judge(entry, usage, settings) for usage in usages]
+    media_dir = judges[0].checker.media_dir or ""
     candidates, changes = [], {}
     for item in iter_records(path):
         if not isinstance(item, Record):
@@ -194,7 +221,7 @@ def fix_records(path: str, entry, usages, settings) -> Tuple[List[Any], List[Cha
             changes[item.sample] = Change(item.sample, "removed", "DF010", item.message)
             continue
         value = copy.deepcopy(item.value)
-        repairs = _repair_keys(value, entry) + _repair_roles(value, entry)
+        repairs = _repair_keys(value, entry) + _repair_roles(value, entry) + _repair_media(value, entry, media_dir)
         removed = [c for c in (judge.error(item.index, value) for judge in judges) if c is not None]
         if removed:
             changes[item.index] = removed[0]
