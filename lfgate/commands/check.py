@@ -79,4 +79,5 @@ def _say_fixes(fixes) -> None:
     for note in fixes.notes:
         print(f"lfgate: fix: {note}", file=sys.stderr)
     if not fixes.written and not fixes.notes:
-        print("lfgate: fix: no registered data file has errors; nothing written", file=sys.stderr)
+        print("lfgate: fix: no registered data file has errors; nothing written (`lfgate fix FILE` fixes a file "
+              "no registry names)", file=sys.stderr)
