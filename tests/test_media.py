@@ -277,3 +277,15 @@ def test_a_local_llava_config_gives_its_own_count(tmp_path):
 
     settings = media.vision_settings(Config(), {"plugin": "LlavaPlugin"})
     assert settings[8] == 256 and media.visual_tokens(4000, 3000, settings) == 256
+
+
+def test_llamafactorys_demo_videos_read_as_pyav_reads_them():
+    from conftest import CORPUS, oracle_missing
+
+    demo = CORPUS / "data" / "mllm_demo_data"
+    if not demo.is_dir():
+        oracle_missing("LLaMA-Factory's data/ (../shared/corpus) is not available")
+    # PyAV 16 (LLaMA-Factory's reader): 2.avi is 320x240, stream.frames 270, duration 9.025 s; 1.mp4 640x360, 243
+    width, height, frames, seconds = media.video_info(str(demo / "2.avi"))
+    assert (width, height, frames) == (320, 240, 270) and seconds == pytest.approx(9.025069637883009)
+    assert media.video_info(str(demo / "1.mp4")) == (640, 360, 243, 9.72)
