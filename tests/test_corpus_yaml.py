@@ -83,8 +83,13 @@ def test_warnings_on_the_examples_are_the_recorded_decisions(newest):
 
 def test_engines_and_non_configs_are_recognised(newest):
     by_file = collections.defaultdict(set)
+    passed_over = [d for d in newest["diagnostics"] if d["code"] == "TY009"]
     for d in newest["diagnostics"]:
-        by_file[d["file"]].add(d["code"])
+        if d["code"] != "TY009":
+            by_file[d["file"]].add(d["code"])
+    # The non-configs are passed over with one info that names them (issue 16), never checked as configs.
+    [info] = passed_over
+    assert info["severity"] == "info" and "examples/accelerate/fsdp2_config.yaml" in info["message"]
     assert not any(f.startswith("examples/accelerate/") for f in by_file)
     assert "examples/extras/multi_tokens/tokens_cfg.yaml" not in by_file
     for path in ("examples/v1/train_lora/train_lora_sft.yaml", "examples/megatron/qwen2_vl_full.yaml",

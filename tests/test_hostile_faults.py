@@ -185,7 +185,7 @@ def test_script_url_pointing_nowhere_is_reported(tmp_path):
 
 # -- every write is safe -------------------------------------------------------------------------------------
 def _full_disk(monkeypatch):
-    from lfgate.tools import output
+    from lfgate import safe_write as output
 
     def no_space(fd):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

@@ -129,7 +129,7 @@ def _serialise(records: List[Any], output: str) -> str:
 
 
 def run_fix(path: str, output: Optional[str], stage: Optional[str], force: bool, settings) -> FixResult:
-    from lfgate.tools import output as out_file
+    from lfgate import safe_write as out_file
 
     if not os.path.isfile(path):
         raise UsageError(f"{path} is not a file")
