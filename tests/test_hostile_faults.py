@@ -428,6 +428,14 @@ def test_a_fifo_named_yaml_never_blocks_discovery(tmp_path):
     assert result.code == 0 and result.json()["summary"]["files"] >= 2
 
 
+def test_a_fifo_named_on_the_command_line_is_reported_not_read(tmp_path):
+    base(tmp_path)
+    os.mkfifo(tmp_path / "evil.yaml")
+    result = run(tmp_path, "check", "--format", "json", "evil.yaml", timeout=30)
+    [finding] = result.json()["diagnostics"]
+    assert result.code == 1 and finding["code"] == "LG001" and "not a regular file" in finding["message"]
+
+
 @pytest.mark.parametrize("argv,config", [
     (["--select", "DS1O1"], None), (["--ignore", "DS999"], None), ([], 'select = ["DS999"]\n'),
 ])

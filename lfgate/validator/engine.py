@@ -76,6 +76,9 @@ class Checker:
         targets = discover(paths or ["."], self.settings.all_excludes)
         for missing in targets.missing:
             self.report.extend([PATH_NOT_FOUND.diag(f"{missing} does not exist.", file=missing)])
+        for special in targets.special:
+            self.report.extend([PATH_NOT_FOUND.diag(f"{special} is not a regular file (a FIFO, socket or device): it "
+                                                    "was not read.", file=special)])
 
         configs, skipped, why = [], [], {}
         for path in targets.configs:
