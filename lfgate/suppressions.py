@@ -130,6 +130,8 @@ def _block(lines: List[str], start: int) -> FrozenSet[int]:
 
 def scan_markers(path: str) -> List[Marker]:
     """Every suppression comment in one YAML file (empty when the file does not mention lfgate)."""
+    if not os.path.isfile(path):  # a FIFO named on the command line would block the read forever
+        return []
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             text = f.read()
