@@ -125,10 +125,10 @@ def guard_output(path: str, read: set, force: bool, what: str = "the report") ->
 
 def guard_outputs(args, paths, settings) -> None:
     """Check every file this run will write before it starts, so a refusal costs nothing."""
-    targets = [(getattr(args, "output_file", None), "the report")]
+    wanted = [(getattr(args, "output_file", None), "the report")]
     if getattr(args, "update_baseline", False):
-        targets.append((settings.baseline, "the baseline"))
-    targets = [(p, what) for p, what in targets if p]
+        wanted.append((settings.baseline, "the baseline"))
+    targets = [(p, what) for p, what in wanted if p]
     if targets:
         read = files_read(paths, settings)
         for path, what in targets:
