@@ -31,10 +31,10 @@ def yaml_findings(report, severity):
 def newest(corpus_copy):
     # Launched from the repository root, as LLaMA-Factory's README runs its examples; judged for transformers 5
     # whatever transformers this machine has (TY102 is only a warning where 4.x is installed).
-    from lfgate.validator import training
+    from lfgate.validator.training import keys
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(training, "_installed_transformers", lambda: None)
+        patch.setattr(keys, "_installed_transformers", lambda: None)
         _, report = check_json("examples", "--llamafactory-version", "0.9.6", cwd=corpus_copy)
     return report
 

@@ -1,9 +1,9 @@
 """Links between a training config, its dataset_info.json, its datasets and its model (codes LK001-LK399).
 
-The engine calls ``registry_path`` (where the config's dataset_info.json is), ``dataset_usages`` (how the config
-uses each dataset, so the dataset rules run for its stage) and ``check_links`` (everything that needs the config
-and the checked data together): names, stage against data kind, template against model and media, the local
-model folder, the step budget and truncation at cutoff_len.
+The engine calls ``registry_path`` and ``dataset_usages`` (validator/usage.py, re-exported here: where the
+config's dataset_info.json is, how the config uses each dataset) and ``check_links`` (everything that needs the
+config and the checked data together): names, stage against data kind, template against model and media, the
+local model folder, the step budget and truncation at cutoff_len.
 """
 
 from __future__ import annotations
@@ -17,7 +17,12 @@ from typing import Dict, Iterator, List, Optional, Tuple
 from lfgate.lf_facts import did_you_mean, looks_like_local_path as _looks_like_path, split_names as _names
 from lfgate.registry import ERROR, INFO, WARNING, rule
 from lfgate.validator import train_schema
-from lfgate.validator.model import DATA_STAGE, DatasetUsage
+from lfgate.validator.model import DATA_STAGE
+from lfgate.validator.usage import (  # registry_path, dataset_usages: the engine's entry points
+    dataset_usages as dataset_usages,
+    int_or_none as _int,
+    registry_path as registry_path,
+)
 
 FEW_EVAL_SAMPLES = 5
 
@@ -32,76 +37,6 @@ def _project(extra: str = "", config: str = _CFG, registry: str = _REG, data: st
     project = {"train.yaml": config + extra, "data/dataset_info.json": registry, "data/alpaca_demo.json": data}
     project.update(files or {})
     return project
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Where things are
-# ----------------------------------------------------------------------------------------------------------------
-def _dataset_dir(config, settings) -> Optional[str]:
-    value = settings.dataset_dir or config.values.get("dataset_dir") or "data"
-    if not isinstance(value, str) or value.startswith(("REMOTE:", "ONLINE")):
-        return None
-    return value
-
-
-def registry_path(config, settings) -> Optional[str]:
-    """dataset_dir/dataset_info.json, resolved against the directory LLaMA-Factory is launched from (the
-    project folder checked, else the current one); None for REMOTE:/ONLINE and for other engines."""
-    if getattr(config, "engine", "v0") == "v1" or getattr(config, "entry", "train") != "train":
-        return None
-    dataset_dir = _dataset_dir(config, settings)
-    if dataset_dir is None:
-        return None
-    if settings.dataset_dir:  # given on lfgate's command line: relative to the current directory
-        return os.path.join(os.path.abspath(settings.dataset_dir), "dataset_info.json")
-    candidates = [os.path.join(c, "dataset_info.json") for c in config.candidates(dataset_dir)]
-    return next((c for c in candidates if os.path.isfile(c)), candidates[0])
-
-
-def _int(value) -> Optional[int]:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _media_dir(config, settings) -> Optional[str]:
-    media = config.values.get("media_dir")
-    if isinstance(media, str) and media:
-        return config.resolve(media)
-    dataset_dir = _dataset_dir(config, settings)
-    if dataset_dir is None:
-        return None
-    if settings.dataset_dir:
-        return os.path.abspath(settings.dataset_dir)
-    return config.resolve(dataset_dir)  # media_dir defaults to dataset_dir
-
-
-def _usage(config, settings) -> DatasetUsage:
-    stage = config.values.get("stage", "sft")
-    data_stage = DATA_STAGE.get(stage) if isinstance(stage, str) else None
-    cutoff = _int(config.values.get("cutoff_len", 2048))
-    if data_stage == "pt":
-        cutoff = None  # pre-training packs text into blocks: nothing is cut from a sample
-    template = config.values.get("template")
-    return DatasetUsage(stage=data_stage, media_dir=_media_dir(config, settings),
-                        template=template if isinstance(template, str) else None,
-                        config_path=config.path, cutoff_len=cutoff, vision=_vision(config, template))
-
-
-def _vision(config, template) -> Optional[tuple]:
-    from lfgate.validator import media
-
-    return media.vision_settings(config, train_schema.templates()["templates"].get(template))
-
-
-def dataset_usages(config, registry, settings) -> Iterator[Tuple[str, DatasetUsage]]:
-    if getattr(config, "engine", "v0") == "v1" or getattr(config, "entry", "train") != "train":
-        return
-    usage = _usage(config, settings)
-    seen = set()
-    for key in ("dataset", "eval_dataset"):
-        for name in _names(config.values.get(key)):
-            if name not in seen:  # `dataset: a,a` loads a once
-                seen.add(name)
-                yield name, usage
 
 
 # ----------------------------------------------------------------------------------------------------------------
