@@ -458,13 +458,13 @@ class ColumnTracker(TypeTracker):
 
     def findings(self, entry, files: List[str]) -> List:
         out = []
-        for index, (kind, *facts) in self.defects(files):
-            if kind == "drift":
-                out.append((index, _drift(entry, *facts)))
-            elif kind == "late":
-                out.append((index, _late_column(entry, *facts, files[0])))
+        for index, defect in self.defects(files):
+            if defect[0] == "drift":
+                out.append((index, _drift(entry, path=defect[1], node=defect[2])))
+            elif defect[0] == "late":
+                out.append((index, _late_column(entry, key=defect[1], ref=defect[2], first_file=files[0])))
             else:
-                out.append((index, _too_deep(entry, *facts)))
+                out.append((index, _too_deep(entry, ref=defect[1])))
         return [d for _, d in sorted(out, key=lambda pair: pair[0])]
 
 
