@@ -24,11 +24,11 @@ class Field:
 
     def __init__(self, depth: int = 0):
         self.kinds: Dict[str, tuple] = {}  # kind -> (index, file, line, column, raw)
-        self.fields: Dict[str, "Field"] = {}
-        self.item: Optional["Field"] = None
+        self.fields: Dict[str, Field] = {}
+        self.item: Optional[Field] = None
         self.depth = depth
 
-    def merge(self, other: "Field") -> None:
+    def merge(self, other: Field) -> None:
         for kind, ref in other.kinds.items():
             if kind not in self.kinds or ref[0] < self.kinds[kind][0]:
                 self.kinds[kind] = ref
@@ -150,7 +150,7 @@ class TypeTracker:
         # `":` inside keys and strings only matters when the keys alone do not explain the count (rare)
         return separators > keys and separators > keys + _quoted(value)
 
-    def merge(self, other: "TypeTracker") -> None:
+    def merge(self, other: TypeTracker) -> None:
         self.records += other.records
         self.root.merge(other.root)
         if other.too_deep is not None and (self.too_deep is None or other.too_deep[0] < self.too_deep[0]):

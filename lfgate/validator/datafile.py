@@ -33,7 +33,7 @@ _ALLOWED = ",".join(FILEEXT2TYPE)
 
 
 def _project(data: str, name: str = "a.json", entry: Optional[str] = None) -> dict:
-    return {"data/dataset_info.json": '{"a": ' + (entry or '{"file_name": "%s"}' % name) + '}\n',
+    return {"data/dataset_info.json": '{"a": ' + (entry or f'{{"file_name": "{name}"}}') + '}\n',
             f"data/{name}": data}
 
 
@@ -231,10 +231,11 @@ FORMAT_INFERRED = rule(
           "data/a.json": '[{"instruction": "hi", "input": "", "output": "hello"}]\n'},
 )
 
-_PROBLEM_RULES = {"nan": NONSTANDARD_NUMBER, "unreadable": UNREADABLE, "not-utf8": NOT_UTF8, "bom": BOM, "invalid-json": INVALID_JSON,
-                  "too-deep": TOO_DEEP, "top-level": TOP_LEVEL, "not-object": NOT_OBJECT, "tabular": TABULAR_UNREADABLE,
-                  "over-cap": TABULAR_UNREADABLE, "missing-extra": TABULAR_UNREADABLE}
-_PROBLEM_FIX = {"nan": "write null or the text you meant", "unreadable": "fix the path or its permissions", "not-utf8": "re-save the file as UTF-8",
+_PROBLEM_RULES = {"nan": NONSTANDARD_NUMBER, "unreadable": UNREADABLE, "not-utf8": NOT_UTF8, "bom": BOM,
+                  "invalid-json": INVALID_JSON, "too-deep": TOO_DEEP, "top-level": TOP_LEVEL, "not-object": NOT_OBJECT,
+                  "tabular": TABULAR_UNREADABLE, "over-cap": TABULAR_UNREADABLE, "missing-extra": TABULAR_UNREADABLE}
+_PROBLEM_FIX = {"nan": "write null or the text you meant", "unreadable": "fix the path or its permissions",
+                "not-utf8": "re-save the file as UTF-8",
                 "bom": "save it as UTF-8 without BOM", "invalid-json": "fix the JSON here",
                 "too-deep": "flatten or remove this record", "top-level": "wrap the samples in a list [...] or "
                 "write one object per line", "not-object": "make it an object (field -> value)",

@@ -242,7 +242,8 @@ def _expected_template(config) -> Optional[Tuple[str, str]]:
     name = key.split("/")[-1]  # a local copy of a hub model keeps its name
     matches = {t for hub, t in registry.items() if hub.split("/")[-1] == name}
     if len(matches) == 1:
-        return matches.pop(), f"LLaMA-Factory's model registry pairs models named {model.rstrip('/').split('/')[-1]} with it"
+        named = model.rstrip("/").split("/")[-1]
+        return matches.pop(), f"LLaMA-Factory's model registry pairs models named {named} with it"
     return None
 
 
@@ -394,7 +395,8 @@ def _check_model_folder(config) -> Iterator:
     info = _read_json(os.path.join(folder, "config.json"))
     if info is None:
         yield DTYPE.diag(f"`model_name_or_path: {config.values['model_name_or_path']}` is a folder without a "
-                         f"readable config.json ({folder}): transformers cannot load it", **config.where("model_name_or_path"))
+                         f"readable config.json ({folder}): transformers cannot load it",
+                         **config.where("model_name_or_path"))
         return
     model_type = info.get("model_type")
     text_config = info.get("text_config")
@@ -443,7 +445,7 @@ WARMUP_COVERS = rule(
     good=_project("dataset: alpaca_demo\nnum_train_epochs: 1\nlogging_steps: 1\nsave_steps: 1\n"),
     target="train.yaml",
 )
-_TEN = "[" + ", ".join('{"instruction": "Q%d", "input": "", "output": "A%d"}' % (i, i) for i in range(10)) + "]\n"
+_TEN = "[" + ", ".join(f'{{"instruction": "Q{i}", "input": "", "output": "A{i}"}}' for i in range(10)) + "]\n"
 FEW_EVAL = rule(
     "LK042", "few-eval-samples", WARNING, "`val_size` leaves fewer than a handful of evaluation samples",
     why="An evaluation loss over one or two samples is noise; it cannot tell over-fitting from luck.",
@@ -504,8 +506,8 @@ def _ddp_timeout(config, samples: int, devices, used) -> Iterator:
     seconds = samples / rate
     if seconds >= timeout / 2:  # a rough estimate: warn at half the timeout
         yield DDP_TIMEOUT.diag(
-            f"tokenizing the `dataset` (~{samples:,} samples) takes about {seconds / 60:.0f} min ({rate:,} samples/s with "
-            f"{workers} preprocessing worker{'s' if workers != 1 else ''}) while the other ranks of the "
+            f"tokenizing the `dataset` (~{samples:,} samples) takes about {seconds / 60:.0f} min ({rate:,} samples/s "
+            f"with {workers} preprocessing worker{'s' if workers != 1 else ''}) while the other ranks of the "
             f"{devices.describe()} wait at most `ddp_timeout` {timeout:g} s: the NCCL/HCCL watchdog may stop the run "
             "before its first step. Set `ddp_timeout: 180000000` (as LLaMA-Factory's examples do) or tokenize once "
             "with `tokenized_path`", **config.where("ddp_timeout", "dataset"))

@@ -93,7 +93,8 @@ PARSE_CHECKS: List[ParseCheck] = [
         "dataset: a\n", "dataset: a\n", bad_base=BASE.replace("model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\n", "")),
     _lf("TY302", "pixels-min-max", "Maximum pixels below minimum pixels",
         ("image_max_pixels", "image_min_pixels", "video_max_pixels", "video_min_pixels"),
-        lambda v: _num(v.image_max_pixels) < _num(v.image_min_pixels) or _num(v.video_max_pixels) < _num(v.video_min_pixels),
+        lambda v: (_num(v.image_max_pixels) < _num(v.image_min_pixels)
+                   or _num(v.video_max_pixels) < _num(v.video_min_pixels)),
         "`image_max_pixels`/`video_max_pixels` is smaller than its `*_min_pixels`: LLaMA-Factory raises "
         "`cannot be smaller than`. Raise the maximum or lower the minimum",
         "image_max_pixels: 1024\nimage_min_pixels: 4096\n", "image_max_pixels: 4096\nimage_min_pixels: 1024\n"),
@@ -111,7 +112,8 @@ PARSE_CHECKS: List[ParseCheck] = [
         "`val_size` and `eval_dataset` exclude each other: LLaMA-Factory raises `Cannot specify `val_size` if "
         "`eval_dataset` is not None.` Keep one", "dataset: a\neval_dataset: b\nval_size: 0.1\n",
         "dataset: a\neval_dataset: b\n"),
-    _lf("TY306", "interleave-probs-concat", "`interleave_probs` with concat mixing", ("interleave_probs", "mix_strategy"),
+    _lf("TY306", "interleave-probs-concat", "`interleave_probs` with concat mixing",
+        ("interleave_probs", "mix_strategy"),
         lambda v: v.has("interleave_probs") and (v.mix_strategy or "concat") == "concat",
         "`interleave_probs` needs an interleave `mix_strategy` (not `concat`): LLaMA-Factory raises "
         "`interleave_probs` is only valid for interleaved mixing.", "dataset: a,b\ninterleave_probs: 0.5,0.5\n",
@@ -140,7 +142,8 @@ PARSE_CHECKS: List[ParseCheck] = [
         "`mask_history` and `train_on_prompt` exclude each other: LLaMA-Factory raises `mask_history` is "
         "incompatible with `train_on_prompt`.", "dataset: a\nmask_history: true\ntrain_on_prompt: true\n",
         "dataset: a\nmask_history: true\n"),
-    _lf("TY311", "eval-steps-missing", "Step evaluation with no step count", ("eval_strategy", "eval_steps", "logging_steps"),
+    _lf("TY311", "eval-steps-missing", "Step evaluation with no step count",
+        ("eval_strategy", "eval_steps", "logging_steps"),
         lambda v: str(v.eval_strategy) == "steps" and not v.eval_steps and _num(v.logging_steps) <= 0,
         "`eval_strategy: steps` needs `eval_steps` or a positive `logging_steps`: transformers raises "
         "`evaluation strategy steps requires either non-zero --eval_steps or --logging_steps`",
@@ -175,15 +178,18 @@ PARSE_CHECKS: List[ParseCheck] = [
                 and _num(v.save_steps) % _num(v.eval_steps) != 0)),
         "`load_best_model_at_end` needs `save_strategy` equal to `eval_strategy`, and `save_steps` a multiple of "
         "`eval_steps`: transformers raises `--load_best_model_at_end requires the save and eval strategy to match`",
-        "dataset: a\nval_size: 0.1\nload_best_model_at_end: true\neval_strategy: steps\neval_steps: 30\nsave_steps: 100\n",
-        "dataset: a\nval_size: 0.1\nload_best_model_at_end: true\neval_strategy: steps\neval_steps: 50\nsave_steps: 100\n"),
+        "dataset: a\nval_size: 0.1\nload_best_model_at_end: true\neval_strategy: steps\neval_steps: 30\n"
+        "save_steps: 100\n",
+        "dataset: a\nval_size: 0.1\nload_best_model_at_end: true\neval_strategy: steps\neval_steps: 50\n"
+        "save_steps: 100\n"),
     _lf("TY315", "fp16-and-bf16", "`fp16` and `bf16` together", ("bf16", "fp16", "bf16_full_eval", "fp16_full_eval"),
         lambda v: (bool(v.fp16) and bool(v.bf16)) or (bool(v.fp16_full_eval) and bool(v.bf16_full_eval)),
         "`fp16` and `bf16` are both on: transformers raises `At most one of fp16 and bf16 can be True, but not "
         "both`. Keep bf16 on GPUs that support it", "dataset: a\nbf16: true\nfp16: true\n", "dataset: a\nbf16: true\n"),
     _lf("TY316", "scheduler-needs-eval", "A scheduler that needs evaluation, without evaluation",
         ("lr_scheduler_type", "eval_strategy"),
-        lambda v: str(v.lr_scheduler_type) in ("reduce_lr_on_plateau", "greedy") and str(v.eval_strategy or "no") == "no",
+        lambda v: (str(v.lr_scheduler_type) in ("reduce_lr_on_plateau", "greedy")
+                   and str(v.eval_strategy or "no") == "no"),
         "`lr_scheduler_type` reduce_lr_on_plateau/greedy needs an `eval_strategy`: transformers raises "
         "`requires an eval strategy`", "dataset: a\nlr_scheduler_type: reduce_lr_on_plateau\n",
         "dataset: a\nlr_scheduler_type: cosine\n"),
@@ -218,26 +224,29 @@ PARSE_CHECKS: List[ParseCheck] = [
         ("dpo_label_smoothing", "pref_loss", "stage"),
         lambda v: v.stage == "dpo" and (v.pref_loss or "sigmoid") != "sigmoid" and _num(v.dpo_label_smoothing) > 1e-6,
         "`dpo_label_smoothing` works only with `pref_loss: sigmoid`: LLaMA-Factory raises `dpo_label_smoothing` "
-        "is only valid for sigmoid loss function.", "dataset: a\nstage: dpo\npref_loss: ipo\ndpo_label_smoothing: 0.1\n",
+        "is only valid for sigmoid loss function.",
+        "dataset: a\nstage: dpo\npref_loss: ipo\ndpo_label_smoothing: 0.1\n",
         "dataset: a\nstage: dpo\npref_loss: sigmoid\ndpo_label_smoothing: 0.1\n"),
     _lf("TY323", "llama-pro-full", "`use_llama_pro` with full fine-tuning", ("use_llama_pro", "finetuning_type"),
         lambda v: bool(v.use_llama_pro) and v.finetuning_type == "full",
         "`use_llama_pro` needs `finetuning_type` freeze or lora: LLaMA-Factory raises `use_llama_pro` is only "
         "valid for Freeze or LoRA training.", "dataset: a\nfinetuning_type: full\nuse_llama_pro: true\n",
         "dataset: a\nfinetuning_type: freeze\nuse_llama_pro: true\n"),
-    _lf("TY324", "lora-with-galore", "LoRA with GaLore, APOLLO or BAdam", ("use_galore", "use_apollo", "use_badam", "finetuning_type"),
+    _lf("TY324", "lora-with-galore", "LoRA with GaLore, APOLLO or BAdam",
+        ("use_galore", "use_apollo", "use_badam", "finetuning_type"),
         lambda v: v.finetuning_type == "lora" and any(bool(x) for x in (v.use_galore, v.use_apollo, v.use_badam)),
         "`finetuning_type: lora` cannot be combined with `use_galore`/`use_apollo`/`use_badam`: LLaMA-Factory "
         "raises `Cannot use LoRA with GaLore, APOLLO or BAdam together.` Use finetuning_type: full",
         "dataset: a\nuse_galore: true\n", "dataset: a\nfinetuning_type: full\nuse_galore: true\n"),
-    _lf("TY325", "galore-apollo-badam", "More than one of GaLore, APOLLO, BAdam", ("use_galore", "use_apollo", "use_badam"),
+    _lf("TY325", "galore-apollo-badam", "More than one of GaLore, APOLLO, BAdam",
+        ("use_galore", "use_apollo", "use_badam"),
         lambda v: sum(bool(x) for x in (v.use_galore, v.use_apollo, v.use_badam)) > 1,
         "`use_galore`, `use_apollo` and `use_badam` exclude each other: LLaMA-Factory raises `Cannot use GaLore, "
         "APOLLO or BAdam together.`", "dataset: a\nfinetuning_type: full\nuse_galore: true\nuse_badam: true\n",
         "dataset: a\nfinetuning_type: full\nuse_galore: true\n"),
     _lf("TY326", "pissa-stage", "PiSSA with a stage that cannot use it", ("pissa_init", "stage", "pref_loss"),
-        lambda v: bool(v.pissa_init) and (v.stage in ("ppo", "kto")
-                                          or (v.stage == "dpo" and (v.pref_loss or "sigmoid") not in ("orpo", "simpo"))),
+        lambda v: bool(v.pissa_init) and (
+            v.stage in ("ppo", "kto") or (v.stage == "dpo" and (v.pref_loss or "sigmoid") not in ("orpo", "simpo"))),
         "`pissa_init` cannot be used with PPO, KTO or DPO with a reference model: LLaMA-Factory raises `Cannot use "
         "PiSSA for current training stage.`", "dataset: a\nstage: kto\npissa_init: true\n",
         "dataset: a\nstage: sft\npissa_init: true\n"),
@@ -264,7 +273,8 @@ PARSE_CHECKS: List[ParseCheck] = [
     _lf("TY330", "load-best-rm-ppo", "`load_best_model_at_end` in RM or PPO", ("load_best_model_at_end", "stage"),
         lambda v: v.stage in ("rm", "ppo") and bool(v.load_best_model_at_end),
         "`load_best_model_at_end` is not supported for `stage: rm/ppo`: LLaMA-Factory raises `RM and PPO stages "
-        "do not support `load_best_model_at_end`.`", "dataset: a\nstage: rm\nval_size: 0.1\neval_strategy: steps\neval_steps: 100\nsave_steps: 100\n"
+        "do not support `load_best_model_at_end`.`",
+        "dataset: a\nstage: rm\nval_size: 0.1\neval_strategy: steps\neval_steps: 100\nsave_steps: 100\n"
         "load_best_model_at_end: true\n",
         "dataset: a\nstage: rm\n"),
     _lf("TY331", "ppo-without-train", "PPO without `do_train`", ("stage", "do_train"),
@@ -280,8 +290,9 @@ PARSE_CHECKS: List[ParseCheck] = [
     _lf("TY333", "ppo-report-to", "PPO with a logger it cannot use", ("report_to", "stage"),
         lambda v: v.stage == "ppo" and any(x not in ("wandb", "tensorboard", "trackio", "none")
                                            for x in (_names(v.report_to) or ["none"])),
-        "`stage: ppo` logs only to wandb, tensorboard or trackio (`report_to`): LLaMA-Factory raises `PPO only accepts wandb, "
-        "tensorboard, or trackio logger.`", "dataset: a\nstage: ppo\nreward_model: r\nreport_to: mlflow\n",
+        "`stage: ppo` logs only to wandb, tensorboard or trackio (`report_to`): LLaMA-Factory raises `PPO only "
+        "accepts wandb, tensorboard, or trackio logger.`",
+        "dataset: a\nstage: ppo\nreward_model: r\nreport_to: mlflow\n",
         "dataset: a\nstage: ppo\nreward_model: r\nreport_to: wandb\n"),
     _lf("TY334", "deepspeed-needs-torchrun", "DeepSpeed needs a distributed launch", ("deepspeed",),
         lambda v: v.has("deepspeed"),
@@ -293,7 +304,8 @@ PARSE_CHECKS: List[ParseCheck] = [
     _lf("TY335", "streaming-max-steps", "Streaming without `max_steps`", ("streaming", "max_steps"),
         lambda v: bool(v.streaming) and _num(v.max_steps) <= 0,
         "`streaming` needs `max_steps` (a streamed dataset has no length): LLaMA-Factory raises `Please specify "
-        "`max_steps` in streaming mode.`", "dataset: a\nstreaming: true\n", "dataset: a\nstreaming: true\nmax_steps: 1000\n"),
+        "`max_steps` in streaming mode.`", "dataset: a\nstreaming: true\n",
+        "dataset: a\nstreaming: true\nmax_steps: 1000\n"),
     _lf("TY336", "train-without-dataset", "`do_train` without `dataset`", ("do_train", "dataset"),
         lambda v: bool(v.do_train) and not v.has("dataset"),
         "`do_train` needs `dataset`: LLaMA-Factory raises `Please specify dataset for training.`",
@@ -305,13 +317,16 @@ PARSE_CHECKS: List[ParseCheck] = [
         "`eval_dataset` and no `val_size`: LLaMA-Factory raises `Please make sure eval_dataset be provided or "
         "val_size >1e-6`", "dataset: a\neval_strategy: steps\neval_steps: 10\n",
         "dataset: a\nval_size: 0.1\neval_strategy: steps\neval_steps: 10\n"),
-    _lf("TY338", "generate-zero3", "`predict_with_generate` with DeepSpeed ZeRO-3", ("predict_with_generate", "deepspeed"),
+    _lf("TY338", "generate-zero3", "`predict_with_generate` with DeepSpeed ZeRO-3",
+        ("predict_with_generate", "deepspeed"),
         lambda v: bool(v.predict_with_generate) and v.zero3,
         "`predict_with_generate` cannot run under DeepSpeed ZeRO-3: LLaMA-Factory raises `predict_with_generate` "
-        "is incompatible with DeepSpeed ZeRO-3.", "eval_dataset: a\npredict_with_generate: true\ndeepspeed: ds_z3.json\n",
+        "is incompatible with DeepSpeed ZeRO-3.",
+        "eval_dataset: a\npredict_with_generate: true\ndeepspeed: ds_z3.json\n",
         "eval_dataset: a\npredict_with_generate: true\n", files=_ZERO3),
     _lf("TY339", "generate-accuracy", "`predict_with_generate` with `compute_accuracy`",
-        ("compute_accuracy", "predict_with_generate"), lambda v: bool(v.predict_with_generate) and bool(v.compute_accuracy),
+        ("compute_accuracy", "predict_with_generate"),
+        lambda v: bool(v.predict_with_generate) and bool(v.compute_accuracy),
         "`predict_with_generate` and `compute_accuracy` exclude each other: LLaMA-Factory raises `Cannot use "
         "`predict_with_generate` and `compute_accuracy` together.`",
         "dataset: a\nval_size: 0.1\npredict_with_generate: true\ncompute_accuracy: true\n",
@@ -324,7 +339,8 @@ PARSE_CHECKS: List[ParseCheck] = [
     _lf("TY341", "pissa-zero3", "PiSSA initialisation under ZeRO-3", ("pissa_init", "deepspeed"),
         lambda v: bool(v.pissa_init) and v.zero3,
         "`pissa_init` under DeepSpeed ZeRO-3: LLaMA-Factory raises `Please use scripts/pissa_init.py to initialize "
-        "PiSSA in DeepSpeed ZeRO-3.`", "dataset: a\npissa_init: true\ndeepspeed: ds_z3.json\n", "dataset: a\npissa_init: true\n", files=_ZERO3),
+        "PiSSA in DeepSpeed ZeRO-3.`", "dataset: a\npissa_init: true\ndeepspeed: ds_z3.json\n",
+        "dataset: a\npissa_init: true\n", files=_ZERO3),
     _lf("TY342", "pure-bf16-zero3", "`pure_bf16` with ZeRO-3", ("pure_bf16", "deepspeed"),
         lambda v: bool(v.pure_bf16) and v.zero3,
         "`pure_bf16` with DeepSpeed ZeRO-3: LLaMA-Factory raises `pure_bf16` is incompatible with DeepSpeed ZeRO-3.",
@@ -332,7 +348,8 @@ PARSE_CHECKS: List[ParseCheck] = [
     _lf("TY343", "deepspeed-galore", "DeepSpeed with GaLore or APOLLO", ("use_galore", "use_apollo", "deepspeed"),
         lambda v: v.has("deepspeed") and (bool(v.use_galore) or bool(v.use_apollo)),
         "`deepspeed` cannot be combined with `use_galore`/`use_apollo`: LLaMA-Factory raises `GaLore and APOLLO "
-        "are incompatible with DeepSpeed yet.`", "dataset: a\nfinetuning_type: full\nuse_galore: true\ndeepspeed: ds_z3.json\n",
+        "are incompatible with DeepSpeed yet.`",
+        "dataset: a\nfinetuning_type: full\nuse_galore: true\ndeepspeed: ds_z3.json\n",
         "dataset: a\nfinetuning_type: full\nuse_galore: true\n", files=_ZERO3),
     _lf("TY344", "fp8-quantization", "FP8 training with quantization", ("fp8", "quantization_bit"),
         lambda v: bool(v.fp8) and v.has("quantization_bit"),
@@ -386,7 +403,8 @@ OUTPUT_DIR_EXISTS = rule(
         "is not empty. Please set `overwrite_output_dir`.`",
     fix="Choose a new output_dir, or set `overwrite_output_dir: true`.",
     bad={**_y("dataset: a\n"), "saves/qwen2.5-0.5b/lora/sft/adapter_model.safetensors": "x"},
-    good={**_y("dataset: a\noverwrite_output_dir: true\n"), "saves/qwen2.5-0.5b/lora/sft/adapter_model.safetensors": "x"},
+    good={**_y("dataset: a\noverwrite_output_dir: true\n"),
+          "saves/qwen2.5-0.5b/lora/sft/adapter_model.safetensors": "x"},
     target="train.yaml"
 )
 RESUMES = rule(

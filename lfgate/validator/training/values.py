@@ -106,8 +106,8 @@ def _type_message(key: str, value: Any, types: List[str]) -> str:
         except ValueError:
             pass
         if text.lower() in ("true", "false", "yes", "no", "on", "off") and "boolean" in types:
-            return (f"`{key}` is the text {value!r}, which Python treats as true: write {text.lower() in ('true', 'yes', 'on') and 'true' or 'false'} "
-                    "without quotes")
+            meant = "true" if text.lower() in ("true", "yes", "on") else "false"
+            return f"`{key}` is the text {value!r}, which Python treats as true: write {meant} without quotes"
         if any(word in text.lower().split() for word in _WORD_NUMBERS) or text.lower() in _WORD_NUMBERS:
             return f"`{key}` is a number written as a word ({value!r}): write digits"
     shown = repr(value) if not isinstance(value, (dict, list)) else _json_type(value)
@@ -199,9 +199,10 @@ def check_unchecked(config: TrainingConfig, settings) -> Iterator:
     lr = v.get("learning_rate")
     if isinstance(lr, (int, float)) and not isinstance(lr, bool) and config.entry == "train":
         if lr <= 0 or lr > 1e-2 or lr < 1e-7:
-            yield LEARNING_RATE.diag(f"`learning_rate: {lr:g}` is outside 1e-7..1e-2: "
-                                     f"{'nothing trains' if lr <= 0 else 'training will likely diverge' if lr > 1e-2 else 'nothing will change'}; "
-                                     "typical values are 1.0e-4 (LoRA) and 1.0e-5 (full)", **config.where("learning_rate"))
+            effect = "nothing trains" if lr <= 0 else "training will likely diverge" if lr > 1e-2 else \
+                "nothing will change"
+            yield LEARNING_RATE.diag(f"`learning_rate: {lr:g}` is outside 1e-7..1e-2: {effect}; typical values are "
+                                     "1.0e-4 (LoRA) and 1.0e-5 (full)", **config.where("learning_rate"))
     other = _output_dir_mismatch(v.get("output_dir"), v.get("model_name_or_path"))
     if other:
         yield OUTPUT_DIR_MODEL.diag(
