@@ -15,34 +15,34 @@ UNKNOWN_KEY = rule(
     why="HfArgumentParser rejects the whole config: `Some keys are not used by the HfArgumentParser: [...]` "
         "(after every other argument class was built, so it may hide behind another error).",
     fix="Correct the spelling (the message suggests the closest keys) or delete the key.",
-    bad=_y("learning_rat: 1.0e-4\n"), good=_y("learning_rate: 1.0e-4\n"), target="train.yaml"
+    bad=_y("learning_rat: 1.0e-4\n"), good=_y("learning_rate: 1.0e-4\n"), target="train.yaml",
 )
 REMOVED_KEY = rule(
     "TY102", "transformers5-removed-key", ERROR, "A TrainingArguments key that transformers 5 removed",
     why="LLaMA-Factory 0.9.5 runs with transformers 4.55 to 5.6; with transformers 5 these keys are unknown "
         "and the parser rejects the config.",
     fix="Use the replacement the message names, or delete the key.",
-    bad=_y("per_gpu_train_batch_size: 2\n"), good=_y("per_device_train_batch_size: 2\n"), target="train.yaml"
+    bad=_y("per_gpu_train_batch_size: 2\n"), good=_y("per_device_train_batch_size: 2\n"), target="train.yaml",
 )
 RENAMED_KEY = rule(
     "TY103", "renamed-key", ERROR, "A key an older LLaMA-Factory or transformers used",
     why="Renamed keys are unknown to the current parser, which rejects the config.",
     fix="Use the new name the message gives.",
-    bad=_y("dpo_beta: 0.1\n"), good=_y("pref_beta: 0.1\n"), target="train.yaml"
+    bad=_y("dpo_beta: 0.1\n"), good=_y("pref_beta: 0.1\n"), target="train.yaml",
 )
 NEWER_KEY = rule(
     "TY104", "newer-version-key", ERROR, "A key only a newer LLaMA-Factory knows",
     why="The targeted LLaMA-Factory (`--llamafactory-version`, else the installed one) rejects keys added later.",
     fix="Upgrade LLaMA-Factory to the version the message names, or delete the key.",
     bad=_y("kt_cpu_activation: retain\n"), good=_y("use_kt: false\n"), target="train.yaml",
-    args=("--llamafactory-version", "0.9.5")
+    args=("--llamafactory-version", "0.9.5"),
 )
 DERIVED_KEY = rule(
     "TY105", "derived-key", ERROR, "A key LLaMA-Factory derives itself",
     why="`compute_dtype`, `device_map`, `model_max_length` and `block_diag_attn` are set by the parser "
         "(init=False); given in YAML they are unknown keys.",
     fix="Delete it: set bf16/fp16, cutoff_len or neat_packing instead.",
-    bad=_y("compute_dtype: bfloat16\n"), good=_y("bf16: true\n"), target="train.yaml"
+    bad=_y("compute_dtype: bfloat16\n"), good=_y("bf16: true\n"), target="train.yaml",
 )
 INFER_ONLY_KEY = rule(
     "TY106", "inference-only-key", WARNING, "A chat/export key in a training config",
@@ -50,7 +50,7 @@ INFER_ONLY_KEY = rule(
         "training accepts and ignores them.",
     fix="Move the key to an inference or export config.",
     bad=_y("export_dir: saves/merged\n"), good=_y(""),
-    target="train.yaml"
+    target="train.yaml",
 )
 TRAIN_ONLY_KEY = rule(
     "TY107", "training-key-in-inference-config", ERROR, "A training key in a chat/export config",
@@ -60,14 +60,14 @@ TRAIN_ONLY_KEY = rule(
     bad={"export.yaml": "model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\ntemplate: qwen\nexport_dir: merged\n"
                         "learning_rate: 1.0e-4\n"},
     good={"export.yaml": "model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\ntemplate: qwen\nexport_dir: merged\n"},
-    target="export.yaml"
+    target="export.yaml",
 )
 EVAL_ONLY_KEY = rule(
     "TY108", "eval-only-key", ERROR, "A `llamafactory-cli eval` key in a training config",
     why="`task`, `n_shot`, `lang`, `save_dir`... belong to EvaluationArguments, which only the eval entry point "
         "parses; `train` rejects them as unknown.",
     fix="Move them to an eval config.",
-    bad=_y("n_shot: 5\n"), good=_y("seed: 5\n"), target="train.yaml"
+    bad=_y("n_shot: 5\n"), good=_y("seed: 5\n"), target="train.yaml",
 )
 
 

@@ -405,14 +405,14 @@ OUTPUT_DIR_EXISTS = rule(
     bad={**_y("dataset: a\n"), "saves/qwen2.5-0.5b/lora/sft/adapter_model.safetensors": "x"},
     good={**_y("dataset: a\noverwrite_output_dir: true\n"),
           "saves/qwen2.5-0.5b/lora/sft/adapter_model.safetensors": "x"},
-    target="train.yaml"
+    target="train.yaml",
 )
 RESUMES = rule(
     "TY361", "resumes-from-checkpoint", INFO, "Training will resume from a checkpoint in `output_dir`",
     why="LLaMA-Factory silently resumes from the last `checkpoint-*` folder in output_dir.",
     fix="Change output_dir or set overwrite_output_dir if you want a fresh run.",
     bad={**_y("dataset: a\n"), "saves/qwen2.5-0.5b/lora/sft/checkpoint-100/adapter_model.safetensors": "x"},
-    good=_y("dataset: a\n"), target="train.yaml"
+    good=_y("dataset: a\n"), target="train.yaml",
 )
 _WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors", "model.safetensors.index.json",
             "pytorch_model.bin", "pytorch_model.bin.index.json")

@@ -34,7 +34,7 @@ YAML_SYNTAX = rule(
         "is not UTF-8 stops `llamafactory-cli` before anything else.",
     fix="Fix the YAML at the reported line; keep one document per config file.",
     bad={"train.yaml": "model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: [sft\n"},
-    good=_y("dataset: alpaca_en_demo\n"), target="train.yaml"
+    good=_y("dataset: alpaca_en_demo\n"), target="train.yaml",
 )
 DUPLICATE_KEY = rule(
     "TY002", "duplicate-key", ERROR, "A key is given twice",
@@ -42,34 +42,34 @@ DUPLICATE_KEY = rule(
         "the config means different things to different tools.",
     fix="Keep one of the two lines.",
     bad={"train.yaml": BASE + "learning_rate: 1.0e-4\nlearning_rate: 2.0e-5\n"}, good=_y("learning_rate: 1.0e-4\n"),
-    target="train.yaml"
+    target="train.yaml",
 )
 YAML_TAG = rule(
     "TY003", "yaml-tag", ERROR, "A YAML tag LLaMA-Factory's loader cannot construct",
     why="OmegaConf's loader is a SafeLoader: `!!python/...` and custom tags raise `could not determine a "
         "constructor`. lfgate never builds objects from tags.",
     fix="Write the plain value without the tag.",
-    bad=_y("learning_rate: !!python/float 1.0e-4\n"), good=_y("learning_rate: 1.0e-4\n"), target="train.yaml"
+    bad=_y("learning_rate: !!python/float 1.0e-4\n"), good=_y("learning_rate: 1.0e-4\n"), target="train.yaml",
 )
 ALIAS_LIMIT = rule(
     "TY004", "alias-expansion", ERROR, "Aliases expand without bound or refer to themselves",
     why="An alias bomb (anchors nesting anchors) expands to billions of values and exhausts memory; a recursive "
         "alias cannot be expanded at all.",
     fix="Write the values out, or use fewer nested aliases.",
-    bad=_y("a: &a [1, 2]\nb: &b [*a, *b]\n"), good=_y("a: &a [1, 2]\nb: [*a]\n"), target="train.yaml"
+    bad=_y("a: &a [1, 2]\nb: &b [*a, *b]\n"), good=_y("a: &a [1, 2]\nb: [*a]\n"), target="train.yaml",
 )
 BAD_INTERPOLATION = rule(
     "TY005", "bad-interpolation", ERROR, "A malformed `${...}` interpolation",
     why="OmegaConf parses `${...}` when it loads the file; unbalanced braces raise GrammarParseError.",
     fix="Close the `${` or quote the text differently; LLaMA-Factory does not resolve interpolations anyway.",
-    bad=_y("run_name: ${oc.env:USER\n"), good=_y("run_name: my-run\n"), target="train.yaml"
+    bad=_y("run_name: ${oc.env:USER\n"), good=_y("run_name: my-run\n"), target="train.yaml",
 )
 BAD_KEY = rule(
     "TY006", "complex-key", ERROR, "A key that is a list or mapping",
     why="OmegaConf raises `found unhashable key`; HfArgumentParser only takes names.",
     fix="Use a plain key name.",
     bad=_y("? [a, b]\n: 1\n"), good=_y(""),
-    target="train.yaml"
+    target="train.yaml",
 )
 ENGINE_INFO = rule(
     "TY007", "other-engine", INFO, "The config is for another LLaMA-Factory engine",
@@ -77,7 +77,7 @@ ENGINE_INFO = rule(
         "(mcore_adapter's arguments) or USE_MEGATRON_BRIDGE=1. Their own keys are not LLaMA-Factory's.",
     fix="Launch with the environment variable named in the message.",
     bad={"train.yaml": "model: Qwen/Qwen3-4B\nmodel_class: llm\ntrain_dataset: data/v1_sft_demo.yaml\n"},
-    good=_y("dataset: alpaca_en_demo\n"), target="train.yaml"
+    good=_y("dataset: alpaca_en_demo\n"), target="train.yaml",
 )
 
 _PROBLEM_RULES = {"syntax": YAML_SYNTAX, "multi-document": YAML_SYNTAX, "too-large": YAML_SYNTAX,

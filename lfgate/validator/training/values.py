@@ -18,7 +18,7 @@ WRONG_TYPE = rule(
         "optimizer or scheduler; a quoted `\"false\"` is a non-empty string, which Python treats as true. `0`/`1` "
         "for a boolean key works (every use is a truth test): only an info.",
     fix="Write numbers and booleans unquoted (`learning_rate: 1.0e-4`, `bf16: true`).",
-    bad=_y("learning_rate: \"1e-4\"\n"), good=_y("learning_rate: 1e-4\n"), target="train.yaml"
+    bad=_y("learning_rate: \"1e-4\"\n"), good=_y("learning_rate: 1e-4\n"), target="train.yaml",
 )
 BAD_CHOICE = rule(
     "TY202", "invalid-choice", ERROR, "A value that is not one of the allowed choices",
@@ -26,25 +26,25 @@ BAD_CHOICE = rule(
         "an unknown stage fails at dispatch (`Unknown task`), an unknown finetuning_type fails an assert. Other "
         "choices are not checked by LLaMA-Factory and silently fall back (reported as warnings).",
     fix="Use one of the values the message lists.",
-    bad=_y("lr_scheduler_type: cosin\n"), good=_y("lr_scheduler_type: cosine\n"), target="train.yaml"
+    bad=_y("lr_scheduler_type: cosin\n"), good=_y("lr_scheduler_type: cosine\n"), target="train.yaml",
 )
 UNKNOWN_TEMPLATE = rule(
     "TY203", "unknown-template", ERROR, "A template LLaMA-Factory does not register",
     why="After the tokenizer loads, LLaMA-Factory raises `Template {name} does not exist.`",
     fix="Use a registered template; the message lists the closest names.",
-    bad=_y("", base=BASE.replace("template: qwen\n", "template: qwen2.5\n")), good=_y(""), target="train.yaml"
+    bad=_y("", base=BASE.replace("template: qwen\n", "template: qwen2.5\n")), good=_y(""), target="train.yaml",
 )
 NO_DO_TRAIN = rule(
     "TY210", "no-do-train", WARNING, "A training config without `do_train`",
     why="`do_train` defaults to false: the model and data load, and nothing is trained or saved.",
     fix="Add `do_train: true` (or do_eval/do_predict for an evaluation-only run).",
-    bad=_y("", base=BASE.replace("do_train: true\n", "")), good=_y(""), target="train.yaml"
+    bad=_y("", base=BASE.replace("do_train: true\n", "")), good=_y(""), target="train.yaml",
 )
 MAX_SAMPLES = rule(
     "TY211", "max-samples-not-positive", ERROR, "`max_samples` is zero or negative",
     why="LLaMA-Factory keeps `max_samples` samples per dataset: 0 or less leaves nothing to train on.",
     fix="Give a positive number, or delete the key to use every sample.",
-    bad=_y("max_samples: 0\n"), good=_y("max_samples: 1000\n"), target="train.yaml"
+    bad=_y("max_samples: 0\n"), good=_y("max_samples: 1000\n"), target="train.yaml",
 )
 DEEPSPEED_FILE = rule(
     "TY212", "deepspeed-config", ERROR, "The `deepspeed` config file is missing or not valid JSON",
@@ -53,14 +53,14 @@ DEEPSPEED_FILE = rule(
     fix="Point `deepspeed` at an existing JSON file (e.g. examples/deepspeed/ds_z3_config.json).",
     bad=_y("deepspeed: ds_z3.json\n"),
     good={**_y("deepspeed: ds_z3.json\n"), "ds_z3.json": '{"zero_optimization": {"stage": 3}}'},
-    target="train.yaml"
+    target="train.yaml",
 )
 LEARNING_RATE = rule(
     "TY213", "learning-rate-range", WARNING, "A learning rate outside any sensible range",
     why="Fine-tuning learning rates lie between about 1e-7 and 1e-2; `1e4` or `0` is a typo (a missing minus "
         "sign) that diverges or trains nothing.",
     fix="Use a value such as 1.0e-4 (LoRA) or 1.0e-5 (full fine-tuning).",
-    bad=_y("learning_rate: 1.0e+4\n"), good=_y("learning_rate: 1.0e-4\n"), target="train.yaml"
+    bad=_y("learning_rate: 1.0e+4\n"), good=_y("learning_rate: 1.0e-4\n"), target="train.yaml",
 )
 OUTPUT_DIR_MODEL = rule(
     "TY214", "output-dir-names-other-model", WARNING, "`output_dir` names another model",
@@ -68,27 +68,27 @@ OUTPUT_DIR_MODEL = rule(
         "folder named after Llama (or overwrites that run).",
     fix="Rename output_dir after the model you train.",
     bad=_y("", base=BASE.replace("output_dir: saves/qwen2.5-0.5b", "output_dir: saves/llama3-8b")),
-    good=_y(""), target="train.yaml"
+    good=_y(""), target="train.yaml",
 )
 NO_TEMPLATE = rule(
     "TY204", "no-template", WARNING, "A chat-stage config without `template`",
     why="Without `template` LLaMA-Factory uses the tokenizer's own chat template if it has one, else the `empty` "
         "template: the model is then trained on a format that may not be the one it is prompted with.",
     fix="Set `template` to the model's template (e.g. qwen, llama3, qwen3_nothink).",
-    bad=_y("dataset: a\n", base=BASE.replace("template: qwen\n", "")), good=_y("dataset: a\n"), target="train.yaml"
+    bad=_y("dataset: a\n", base=BASE.replace("template: qwen\n", "")), good=_y("dataset: a\n"), target="train.yaml",
 )
 CUTOFF_LEN = rule(
     "TY216", "cutoff-len-not-positive", ERROR, "`cutoff_len` is zero or negative",
     why="Every sample is cut to cutoff_len tokens: 0 or less leaves nothing to train on.",
     fix="Use a positive length such as 2048.",
-    bad=_y("dataset: a\ncutoff_len: 0\n"), good=_y("dataset: a\ncutoff_len: 2048\n"), target="train.yaml"
+    bad=_y("dataset: a\ncutoff_len: 0\n"), good=_y("dataset: a\ncutoff_len: 2048\n"), target="train.yaml",
 )
 DEPRECATED_KEY = rule(
     "TY215", "deprecated-key", INFO, "A key transformers deprecates",
     why="transformers 5 logs `warmup_ratio is deprecated` / `logging_dir is deprecated`; the keys still work "
         "with the transformers versions LLaMA-Factory 0.9.5 supports.",
     fix="Use warmup_steps (a float below 1 is a ratio) / the TENSORBOARD_LOGGING_DIR variable.",
-    bad=_y("warmup_ratio: 0.1\n"), good=_y("warmup_steps: 0.1\n"), target="train.yaml"
+    bad=_y("warmup_ratio: 0.1\n"), good=_y("warmup_steps: 0.1\n"), target="train.yaml",
 )
 
 _WORD_NUMBERS = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "twenty",
