@@ -69,11 +69,12 @@ class TrainingConfig:
         return {"file": self.path}
 
     def get(self, key: str, default: Any = None) -> Any:
-        """The value LLaMA-Factory sees: the config's, else the schema's default."""
+        """The value LLaMA-Factory sees: the config's (an explicit null too: parse_dict passes it on), else the
+        schema's default, else ``default``. The checker and the runner read a config through this one method."""
         if key in self.values:
             return self.values[key]
-        prop = train_schema.properties().get(key)
-        return prop.get("default", default) if prop else default
+        schema_default = (train_schema.properties().get(key) or {}).get("default")
+        return schema_default if schema_default is not None else default
 
     def candidates(self, path: str) -> List[str]:
         """Where a relative path from the config may be: LLaMA-Factory resolves it against the directory it is
