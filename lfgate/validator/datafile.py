@@ -26,15 +26,14 @@ from lfgate.validator.arrow_types import (
     dotted,
     load_raw,
 )
+from lfgate.validator.example_kit import ALPACA_RECORDS, ONE_ENTRY_REGISTRY, entry_project
 
-_REG = '{"a": {"file_name": "a.json"}}\n'
-_ALPACA = '[{"instruction": "hi", "input": "", "output": "hello"}]\n'
+_REG, _ALPACA = ONE_ENTRY_REGISTRY, ALPACA_RECORDS
 _ALLOWED = ",".join(FILEEXT2TYPE)
 
 
 def _project(data: str, name: str = "a.json", entry: Optional[str] = None) -> dict:
-    return {"data/dataset_info.json": '{"a": ' + (entry or f'{{"file_name": "{name}"}}') + '}\n',
-            f"data/{name}": data}
+    return entry_project(entry or f'{{"file_name": "{name}"}}', data, name)
 
 
 FILE_NOT_FOUND = rule(

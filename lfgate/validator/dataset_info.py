@@ -16,6 +16,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from lfgate.lf_facts import a_json_type, close_matches, env_enabled, json_type
 from lfgate.readers.jsonpos import PositionMap, position_map
 from lfgate.registry import ERROR, INFO, WARNING, rule
+from lfgate.validator.example_kit import ALPACA_RECORDS, ONE_ENTRY_REGISTRY, entry_project
 from lfgate.validator.model import DatasetEntry, Registry
 
 COLUMN_DEFAULTS = {"prompt": "instruction", "query": "input", "response": "output", "history": None,
@@ -34,16 +35,14 @@ DATA_FIELD_NAMES = {"instruction": "prompt", "input": "query", "output": "respon
 NEEDED_COLUMNS = {"sharegpt": ("messages",), "openai": ("messages",), "alpaca": ()}
 NEEDED_TAGS = ("role_tag", "content_tag", "user_tag", "assistant_tag")
 
-_REG = '{"a": {"file_name": "a.json"}}\n'
-_ALPACA = '[{"instruction": "hi", "input": "", "output": "hello"}]\n'
+_REG, _ALPACA = ONE_ENTRY_REGISTRY, ALPACA_RECORDS
 _SHAREGPT = '[{"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]}]\n'
 _OPENAI = '[{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}]\n'
 _PAIR = ('[{"conversations": [{"from": "human", "value": "hi"}], "chosen": {"from": "gpt", "value": "a"}, '
          '"rejected": {"from": "gpt", "value": "b"}}]\n')
 
 
-def _project(entry: str, data: str = _ALPACA, name: str = "a.json") -> dict:
-    return {"data/dataset_info.json": '{"a": ' + entry + '}\n', f"data/{name}": data}
+_project = entry_project
 
 
 REGISTRY_UNREADABLE = rule(

@@ -17,6 +17,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 from lfgate.lf_facts import did_you_mean, looks_like_local_path as _looks_like_path, split_names as _names
 from lfgate.registry import ERROR, INFO, WARNING, rule
 from lfgate.validator import train_schema
+from lfgate.validator.example_kit import BASE_CONFIG
 from lfgate.validator.model import DATA_STAGE
 from lfgate.validator.usage import (  # registry_path, dataset_usages: the engine's entry points
     dataset_usages as dataset_usages,
@@ -28,8 +29,7 @@ FEW_EVAL_SAMPLES = 5
 
 _REG = '{"alpaca_demo": {"file_name": "alpaca_demo.json"}}\n'
 _DATA = '[{"instruction": "Say hi", "input": "", "output": "Hi"}]\n'
-_CFG = ("model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\ndo_train: true\nfinetuning_type: lora\n"
-        "template: qwen\noutput_dir: saves/qwen2.5-0.5b/lora/sft\n")
+_CFG = BASE_CONFIG
 
 
 def _project(extra: str = "", config: str = _CFG, registry: str = _REG, data: str = _DATA, files=None) -> dict:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, FrozenSet, List
 
 from lfgate.validator import train_schema
+from lfgate.validator.example_kit import BASE_CONFIG, config_example
 
 COMMAND_LINE = "<command line>"
 
@@ -28,22 +29,9 @@ INFER_ONLY_OWNERS = frozenset({"ExportArguments", "VllmArguments", "SGLangArgume
 INFER_ONLY_KEYS = frozenset({"infer_dtype"})
 
 
-BASE = ("model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\ndo_train: true\nfinetuning_type: lora\n"
-        "template: qwen\noutput_dir: saves/qwen2.5-0.5b/lora/sft\n")
-
-
-def _y(extra: str = "", base: str = BASE) -> Dict[str, str]:
-    """An example train.yaml: base with extra's lines; a key in both keeps extra's value at base's line."""
-    lines = base.splitlines()
-    keys = [line.split(":")[0] for line in lines]
-    for line in extra.splitlines():
-        key = line.split(":")[0]
-        if key in keys and not line.startswith((" ", "-", "?", ":")):
-            lines[keys.index(key)] = line
-        else:
-            lines.append(line)
-            keys.append(key)
-    return {"train.yaml": "\n".join(lines) + "\n"}
+# The rule modules' example builders, re-exported under their old names (one home: example_kit.py).
+BASE = BASE_CONFIG
+_y = config_example
 
 
 @dataclass
