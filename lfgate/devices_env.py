@@ -91,10 +91,12 @@ def device_count(settings=None, env: Optional[Mapping[str, str]] = None,
     nnodes, nproc = _positive(env, "NNODES"), _positive(env, "NPROC_PER_NODE")
     if nproc is not None:
         nodes = nnodes or 1
-        source = f"NNODES={nodes} x NPROC_PER_NODE={nproc}" if nnodes else f"NPROC_PER_NODE={nproc}"
-        return DeviceCount(nodes * nproc, source, per_node=nproc, notes=notes)
+        launch = f"NNODES={nodes} x NPROC_PER_NODE={nproc}" if nnodes else f"NPROC_PER_NODE={nproc}"
+        return DeviceCount(nodes * nproc, launch, per_node=nproc, notes=notes)
     visible = _visible(env, notes)
-    per_node, kind, source = None, None, None
+    per_node: Optional[int] = None
+    kind: Optional[str] = None
+    source: Optional[str] = None
     if visible is not None:
         per_node, kind, source = visible
         if per_node == 0:
@@ -104,7 +106,7 @@ def device_count(settings=None, env: Optional[Mapping[str, str]] = None,
         if found is not None:
             per_node, kind = found
             source = f"{per_node} {kind} device{'s' if per_node != 1 else ''} present"
-    if per_node is None:
+    if per_node is None or source is None:  # source is set whenever per_node is
         per_node, source = 1, ("default: no --devices, `devices` setting, NNODES/NPROC_PER_NODE or "
                                "visible-devices variable")
     per_node = max(per_node, 1)  # no device: one process on the CPU

@@ -6,7 +6,7 @@ import enum
 import functools
 import os
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple, overload
 
 
 class Severity(enum.IntEnum):
@@ -59,6 +59,12 @@ class Diagnostic:
         }
 
 
+@overload
+def display_path(path: str, cwd: Optional[str] = None) -> str: ...
+@overload
+def display_path(path: None, cwd: Optional[str] = None) -> None: ...
+@overload
+def display_path(path: Optional[str], cwd: Optional[str] = None) -> Optional[str]: ...
 def display_path(path: Optional[str], cwd: Optional[str] = None) -> Optional[str]:
     """A path relative to the current directory when it lies under it, else as given."""
     if path is None:

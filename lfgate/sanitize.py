@@ -15,6 +15,7 @@ import os
 import re
 from dataclasses import replace
 from functools import lru_cache
+from typing import Any, TypeVar, overload
 
 # C0 except tab, DEL, C1, bidi embeddings/overrides/isolates (they reorder what a reviewer sees), line and
 # paragraph separators, and every surrogate (only lone ones survive into a str).
@@ -35,6 +36,7 @@ _PATTERNS = re.compile(
     r"\s*[=:]\s*)[^\s,;'\"]{4,}",
     re.IGNORECASE)
 _UNSET = object()
+_T = TypeVar("_T")
 MIN_SECRET_LENGTH = 6  # shorter environment values ("1", "true") would blank ordinary words
 
 
@@ -91,7 +93,11 @@ def redact(text: str, secrets=_UNSET) -> str:
     return text
 
 
-def safe(text, secrets=_UNSET):
+@overload
+def safe(text: str, secrets: Any = ...) -> str: ...
+@overload
+def safe(text: _T, secrets: Any = ...) -> _T: ...
+def safe(text: Any, secrets: Any = _UNSET) -> Any:
     """Escaped and redacted text; anything that is not a str is returned as it is."""
     if not isinstance(text, str):
         return text

@@ -130,6 +130,8 @@ def _block(lines: List[str], start: int) -> FrozenSet[int]:
 
 def scan_markers(path: str) -> List[Marker]:
     """Every suppression comment in one YAML file (empty when the file does not mention lfgate)."""
+    if not os.path.isfile(path):  # a FIFO named on the command line would block the read forever
+        return []
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             text = f.read()
@@ -232,7 +234,7 @@ def write_baseline(path: str, diagnostics: Iterable[Diagnostic]) -> int:
     ordered = sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1], -1 if kv[0][2] is None else kv[0][2]))
     findings = [{"file": f, "code": c, "sample": s, "count": n, "message": messages[(f, c, s)]}
                 for (f, c, s), n in ordered]
-    from lfgate.tools.output import atomic_file
+    from lfgate.safe_write import atomic_file
 
     with atomic_file(path, force=True) as out:  # a full disk leaves the previous baseline whole
         write_json({"tool": "lfgate", "baseline": 1, "findings": [_safe_entry(e) for e in findings]}, out)

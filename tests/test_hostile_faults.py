@@ -185,7 +185,7 @@ def test_script_url_pointing_nowhere_is_reported(tmp_path):
 
 # -- every write is safe -------------------------------------------------------------------------------------
 def _full_disk(monkeypatch):
-    from lfgate.tools import output
+    from lfgate import safe_write as output
 
     def no_space(fd):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -426,6 +426,14 @@ def test_a_fifo_named_yaml_never_blocks_discovery(tmp_path):
     os.mkfifo(tmp_path / "evil.yaml")
     result = run(tmp_path, "check", "--format", "json", timeout=30)
     assert result.code == 0 and result.json()["summary"]["files"] >= 2
+
+
+def test_a_fifo_named_on_the_command_line_is_reported_not_read(tmp_path):
+    base(tmp_path)
+    os.mkfifo(tmp_path / "evil.yaml")
+    result = run(tmp_path, "check", "--format", "json", "evil.yaml", timeout=30)
+    [finding] = result.json()["diagnostics"]
+    assert result.code == 1 and finding["code"] == "LG001" and "not a regular file" in finding["message"]
 
 
 @pytest.mark.parametrize("argv,config", [

@@ -86,3 +86,16 @@ def test_the_old_wrong_imports_are_caught(tmp_path, module, source, monkeypatch)
     target.write_text(target.read_text(encoding="utf-8") + "\n" + source, encoding="utf-8")
     monkeypatch.setattr(__import__(__name__), "PACKAGE", copy)
     assert violations(target)
+
+
+def test_the_runner_reads_a_config_through_the_checkers_one_model():
+    """One model of a training YAML (issue 14): the runner's RunConfig is the checker's TrainingConfig, so `get`
+    means the same everywhere: the YAML's value (an explicit null included), else LLaMA-Factory's default."""
+    from lfgate.runner.config import RunConfig
+    from lfgate.validator.training import TrainingConfig
+
+    assert issubclass(RunConfig, TrainingConfig) and RunConfig.get is TrainingConfig.get
+    config = RunConfig("t.yaml", {"eval_dataset": None, "lora_rank": 16})
+    assert config.get("eval_dataset", "fallback") is None  # parse_dict hands LLaMA-Factory the null
+    assert config.get("cutoff_len") == 2048 and config.lora_rank == 16
+    assert config.get("no_such_key", "fallback") == "fallback"

@@ -84,6 +84,15 @@ def test_usages_carry_stage_media_dir_template_cutoff(tmp_path):
     assert usage.media_dir == str(tmp_path / "data") and usage.config_path.endswith("train.yaml")
 
 
+def test_a_template_that_is_not_text_is_a_type_error_not_a_crash(tmp_path):
+    """validator/usage.py looked a list template up in the template table (unhashable): an internal error."""
+    project(tmp_path, CFG.replace("template: qwen", "template: [qwen]") + "dataset: demo\n")
+    loaded = training.load_config(str(tmp_path / "train.yaml"), str(tmp_path), Settings())
+    [(name, usage)] = links.dataset_usages(loaded, None, Settings())
+    assert name == "demo" and usage.template is None and usage.vision is None
+    assert find(run(tmp_path), "TY201")
+
+
 # -- stage against data ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("stage, ranking, bad", [("dpo", False, True), ("rm", True, False), ("sft", True, True),
                                                  ("sft", False, False), ("orpo", False, True)])

@@ -42,7 +42,7 @@ def verdicts(case) -> dict:
     return json.loads((JUDGED / case / "VERDICTS.json").read_text(encoding="utf-8"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def checked(case):
     """(exit code, stdout, stderr) of `lfgate check` run from the project's root, as its VERDICTS.json says."""
     return run_cli(*verdicts(case)["argv"], cwd=DATA / case)

@@ -26,7 +26,8 @@ WHOLE_FILE = {
     "DF001": "no file", "DF002": "the file's extension", "DF005": "the file's place",
     "DF006": "the file cannot be opened", "DF010": "the file is not JSON", "DF012": "a byte order mark",
     "DF013": "nesting the parsers refuse", "DF014": "one object, not records", "DF016": "no samples",
-    "DF019": "CSV, no fast path", "DF020": "Parquet, no fast path", "DF030": "no registry (the inference)",
+    "DF019": "CSV, no fast path", "DF020": "Parquet, no fast path", "DF025": "a Git LFS pointer, not data",
+    "DF030": "no registry (the inference)",
 }
 PRIMED = 600  # records before the bad ones: past the full pipeline's priming and the typed step's trial (256)
 
@@ -75,9 +76,18 @@ def at_scale(rule, mixed: bool = True) -> dict:
     return files
 
 
+def _selection(args) -> dict:
+    """The example's own --select/--ignore (DS012's example ignores LK050, which would fold it)."""
+    chosen = {}
+    for flag, value in zip(args, args[1:]):
+        if flag in ("--select", "--ignore"):
+            chosen[flag[2:]] = tuple(c.strip().upper() for c in value.split(","))
+    return chosen
+
+
 def reported(rule, root: pathlib.Path, fast_path: bool) -> list:
     with chdir(root):  # as `lfgate check` runs the examples: a config's dataset_dir resolves against the cwd
-        report = run_check([rule.target or "."], Settings(fast_path=fast_path, workers=1))
+        report = run_check([rule.target or "."], Settings(fast_path=fast_path, workers=1, **_selection(rule.args)))
     return sorted((d.file, d.line, d.sample, d.message) for d in report.diagnostics if d.code == rule.code)
 
 

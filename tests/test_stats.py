@@ -5,7 +5,7 @@ import struct
 
 import pytest
 
-from conftest import CORPUS, skip_without_oracle
+from conftest import CORPUS, ROOT, skip_without_oracle
 from helpers import run_cli
 from lfgate.tools.stats import histogram, percentile
 
@@ -227,3 +227,16 @@ def test_overrides_are_read_as_check_and_train_read_them(tmp_path):
     code, out, err = run_cli("stats", "two.yaml", "dataset=d, e", "--format", "json", cwd=tmp_path)
     assert code == 0, err
     assert [d["name"] for d in json.loads(out)["datasets"]] == ["d", "e"]
+
+
+def test_a_lone_surrogate_in_the_data_is_counted_not_a_crash(tmp_path):
+    """An escaped lone surrogate loads in LLaMA-Factory (Python's json); stats hashes and tokenizes around it."""
+    tokenizer = ROOT / "examples" / "quickstart" / "model" / "tokenizer.json"
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.json").write_text(
+        '[{"instruction": "hi \\ud800 there", "input": "", "output": "ok \\udfff"},'
+        ' {"instruction": "hi \\ud800 there", "input": "", "output": "ok \\udfff"}]\n', encoding="utf-8")
+    (tmp_path / "data" / "dataset_info.json").write_text('{"a": {"file_name": "a.json"}}', encoding="utf-8")
+    for extra in ([], ["--tokenizer", str(tokenizer)]):
+        [d] = _stats_json(tmp_path, "data/a.json", *extra)
+        assert d["samples"] == 2 and d["duplicates"] == 1

@@ -114,7 +114,7 @@ def test_adapter_folder_without_config_is_an_error(tmp_path):
 
 
 @pytest.mark.parametrize("files, severity, words", [
-    ({}, "error", "does not exist"),
+    ({}, "warning", "does not exist"),  # an earlier run may write it
     ({"ck/checkpoint-5/README.md": "x"}, "error", "no model or adapter weights"),
     ({"ck/checkpoint-5/adapter_model.safetensors": "x", "ck/checkpoint-5/trainer_state.json": "{}"}, "warning",
      "optimizer state"),

@@ -11,6 +11,7 @@ from conftest import oracle_missing, write_project
 from helpers import check_json, codes, find
 from lfgate.registry import all_rules
 from lfgate.validator import train_schema, training
+from lfgate.validator.training.values import _output_dir_mismatch
 
 all_rules()
 
@@ -307,8 +308,8 @@ def test_any_values_give_diagnostics_not_crashes(tmp_path_factory, values):
 
 
 def test_output_dir_family_overlap_is_not_a_mismatch():
-    assert training._output_dir_mismatch("saves/deepseek-r1-7b", "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B") is None
-    assert training._output_dir_mismatch("saves/llama3-8b/lora", "Qwen/Qwen3-8B") == ("Llama", "Qwen")
+    assert _output_dir_mismatch("saves/deepseek-r1-7b", "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B") is None
+    assert _output_dir_mismatch("saves/llama3-8b/lora", "Qwen/Qwen3-8B") == ("Llama", "Qwen")
 
 
 # -- every TY/LK rule's finding sits at a key its message names ----------------------------------------------------------
@@ -360,14 +361,14 @@ def test_a_config_written_as_a_list_is_reported(tmp_path):
 def test_removed_key_is_a_warning_where_transformers_4_is_installed(tmp_path, monkeypatch):
     """TY102 is an error for transformers 5 (LLaMA-Factory rejects the key), a warning when 4.x is installed."""
     from helpers import check_json
-    from lfgate.validator import training
+    from lfgate.validator.training import keys
 
     (tmp_path / "train.yaml").write_text("model_name_or_path: Qwen/Qwen2.5-0.5B\nstage: sft\ndo_train: true\n"
                                          "output_dir: out\nfsdp_transformer_layer_cls_to_wrap: Qwen2DecoderLayer\n")
-    monkeypatch.setattr(training, "_installed_transformers", lambda: (4, 57))
+    monkeypatch.setattr(keys, "_installed_transformers", lambda: (4, 57))
     _, report = check_json("train.yaml", cwd=tmp_path)
     [d] = [d for d in report["diagnostics"] if d["code"] == "TY102"]
     assert d["severity"] == "warning" and "4.57" in d["message"] and d["line"] == 5
-    monkeypatch.setattr(training, "_installed_transformers", lambda: (5, 6))
+    monkeypatch.setattr(keys, "_installed_transformers", lambda: (5, 6))
     _, report = check_json("train.yaml", cwd=tmp_path)
     assert [d["severity"] for d in report["diagnostics"] if d["code"] == "TY102"] == ["error"]

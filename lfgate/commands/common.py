@@ -114,7 +114,7 @@ def files_read(paths, settings) -> set:
 def guard_output(path: str, read: set, force: bool, what: str = "the report") -> None:
     """Refuse to write what over a file the check reads (even with --force), through a symlink, or over an
     existing file that is not lfgate's own output unless forced."""
-    from lfgate.tools import output
+    from lfgate import safe_write as output
 
     if os.path.realpath(path) in read:
         raise UsageError(f"{path} is read by this check; write {what} to another file")
@@ -125,10 +125,10 @@ def guard_output(path: str, read: set, force: bool, what: str = "the report") ->
 
 def guard_outputs(args, paths, settings) -> None:
     """Check every file this run will write before it starts, so a refusal costs nothing."""
-    targets = [(getattr(args, "output_file", None), "the report")]
+    wanted = [(getattr(args, "output_file", None), "the report")]
     if getattr(args, "update_baseline", False):
-        targets.append((settings.baseline, "the baseline"))
-    targets = [(p, what) for p, what in targets if p]
+        wanted.append((settings.baseline, "the baseline"))
+    targets = [(p, what) for p, what in wanted if p]
     if targets:
         read = files_read(paths, settings)
         for path, what in targets:
@@ -137,7 +137,7 @@ def guard_outputs(args, paths, settings) -> None:
 
 def write_output(path: str, render) -> None:
     """render(stream) into path atomically (a failure leaves the previous file whole)."""
-    from lfgate.tools.output import atomic_file
+    from lfgate.safe_write import atomic_file
 
     with atomic_file(path, force=True) as out:
         render(out)

@@ -54,7 +54,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from lfgate.tools import filters, output, register, table
+    from lfgate import safe_write as output
+    from lfgate.tools import filters, register, table
     from lfgate.validator.infer import Inconsistent, infer
 
     if not args.output.endswith(OUTPUT_SUFFIXES):
@@ -128,7 +129,8 @@ def _convert(args, rows, mapping, wheres):
 def _write_checked(args, records, rows_of, report, mapping, raw_entry, name, registry_path) -> bool:
     """Write the records to a temp file, check it as `lfgate check` would through the entry, then move it into
     place; or, on errors, show them (with the table rows they come from), remove it and return False."""
-    from lfgate.tools import convert, output, validate
+    from lfgate import safe_write as output
+    from lfgate.tools import convert, validate
 
     temp = output.temp_path_for(args.output)
     try:

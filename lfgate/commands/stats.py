@@ -120,7 +120,7 @@ def _run_shape(config: dict, results, args) -> dict:
         settings.devices, settings.devices_from = args.devices, "--devices"
     count = device_count(settings)
     kept = sum(r.samples - r.dropped - r.crashes for r in results)
-    run_config = RunConfig(args.target, dict(config))
+    run_config = RunConfig(args.target, dict(config))  # the checker's TrainingConfig, with the runner's fields
     budget = steps(kept, run_config, count.count)
     if "problem" in budget:
         text = f"{budget['problem']}; {count.describe()}"

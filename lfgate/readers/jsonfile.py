@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import IO, Any, Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
+from typing import IO, Any, Generator, Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 import orjson
 
@@ -268,136 +268,175 @@ def _line_frames(path: str, skip: int) -> Iterator[Union[Span, Problem]]:
 def _array_frames(path: str, skip: int) -> Iterator[Union[Span, Problem]]:
     """Depth-1 element spans of a top-level JSON array, plus structural problems (missing commas, a trailing
     comma, text after the array, an unclosed array)."""
-    where = _Where(skip, 1, 1)
-    index = 0
     with open(path, "rb") as f:
-        f.seek(skip)
-        buf, base, eof = b"", skip, False
-        i = 0  # scan position in buf
-        depth = 0
-        state = "before"  # before, in, after
-        expect = "value_or_end"  # at depth 1: value_or_end, value, comma_or_end
-        gap_start = skip  # absolute offset where the current depth-1 gap starts
-        elem_start: Optional[int] = None
-        elem_line = elem_col = 0
-        misses = 0  # consecutive elements _layout_end could not place; past a few, the file has another layout
+        f.seek(skip)  # past a BOM
+        yield from _ArrayFramer(f, path, skip).frames()
 
-        def problem(message: str, offset: int) -> Problem:
-            line, column = where.advance(buf, base, offset)
-            return Problem("invalid-json", message, path, line, column)
 
-        def gap(end: int) -> Iterator[Union[Span, Problem]]:
-            """Scalars and commas between depth-1 tokens."""
-            nonlocal expect, index
-            for m in _GAP.finditer(buf, gap_start - base, end - base):
-                tok = m.group()
-                at = base + m.start()
-                if tok == b",":
-                    if expect == "comma_or_end":
-                        expect = "value"
-                    else:
-                        yield problem("unexpected ',' (an empty element or a leading comma)", at)
-                elif expect == "comma_or_end":
-                    yield problem(f"missing ',' before {tok[:20].decode('utf-8', 'replace')!r}", at)
-                else:
-                    line, column = where.advance(buf, base, at)
-                    yield Span(at, base + m.end(), line, column, index)
-                    index += 1
-                    expect = "comma_or_end"
+class _ArrayFramer:
+    """One pass over a top-level JSON array. A regex finds strings and brackets; at depth 1 the scalars and
+    commas between them are read too (``_gap``). The buffer keeps everything from the oldest offset still needed
+    (the line counter, the current gap or element) and grows a block at a time."""
 
+    def __init__(self, f: IO[bytes], path: str, skip: int) -> None:
+        self.f, self.path = f, path
+        self.where = _Where(skip, 1, 1)
+        self.buf, self.base, self.eof = b"", skip, False  # base: the file offset of buf[0]
+        self.i = 0  # scan position in buf
+        self.index = 0  # the next element's index
+        self.depth = 0
+        self.state = "before"  # before, in, after
+        self.expect = "value_or_end"  # at depth 1: value_or_end, value, comma_or_end
+        self.gap_start = skip  # absolute offset where the current depth-1 gap starts
+        self.elem_start: Optional[int] = None  # an element walked token by token (no layout placed it)
+        self.elem_line = self.elem_col = 0
+        self.misses = 0  # consecutive elements _layout_end could not place; past a few, the file has another layout
+
+    def frames(self) -> Iterator[Union[Span, Problem]]:
         while True:
-            m = _TOKENS.search(buf, i)
+            m = _TOKENS.search(self.buf, self.i)
             incomplete = m is not None and m.group(0)[:1] == b'"' and m.group(1) is None
             if m is None or incomplete:
-                if eof:
-                    end = base + len(buf)
-                    if state == "before":
-                        rest = buf[gap_start - base:].strip(_BLANK)
-                        if rest:
-                            yield problem("the file is not a JSON array", gap_start + (len(buf[gap_start - base:])
-                                                                                         - len(buf[gap_start - base:].lstrip(_BLANK))))
-                        return
-                    if state == "after":
-                        tail = buf[gap_start - base:]
-                        if tail.strip(_BLANK):
-                            yield problem("extra data after the end of the array",
-                                          gap_start + len(tail) - len(tail.lstrip(_BLANK)))
-                        return
-                    at = base + m.start() if m is not None and incomplete else end
-                    if depth == 1:
-                        yield from gap(at)
-                    yield problem("unterminated string" if incomplete else "the array is not closed: unexpected end of file",
-                                  at)
+                stop = self.base + (m.start() if m is not None and incomplete else len(self.buf))
+                if self.eof:
+                    yield from self._at_end(stop, incomplete)
                     return
-                # Keep everything from the oldest offset still needed, then read more.
-                restart = base + (m.start() if m is not None and incomplete else len(buf))
-                keep = min(where.pos, gap_start)
-                if elem_start is not None:
-                    keep = min(keep, elem_start)
-                if keep > base:
-                    buf = buf[keep - base:]
-                    base = keep
-                i = restart - base
-                block = f.read(BLOCK)
-                if not block:
-                    eof = True
-                buf += block
+                self._read_more(stop)
                 continue
+            if self.state == "in" and self.depth >= 2:
+                span = self._walk_element()
+                if span is not None:
+                    yield span
+                continue  # the element closed, or the buffer ended inside it (read more, or the end)
             tok = m.group(0)[:1]
-            at = base + m.start()
-            i = m.end()
-            if state == "in" and depth >= 2:
-                if tok == b"{" or tok == b"[":
-                    depth += 1
-                elif tok == b"}" or tok == b"]":
-                    depth -= 1
-                    if depth == 1 and elem_start is not None:  # set when the element opened
-                        yield Span(elem_start, base + m.end(), elem_line, elem_col, index)
-                        index += 1
-                        elem_start = None
-                        expect = "comma_or_end"
-                        gap_start = base + m.end()
-                continue
-            if state == "before":
-                lead = buf[gap_start - base:m.start()]
-                if lead.strip(_BLANK) or tok != b"[":
-                    yield problem("the file is not a JSON array", at)
+            self.i = m.end()
+            at = self.base + m.start()
+            if self.state == "before":
+                if not self._opens_array(tok, m):
+                    yield self._problem("the file is not a JSON array", at)
                     return
-                state, depth, gap_start, expect = "in", 1, base + m.end(), "value_or_end"
                 continue
-            if state == "after":
-                yield problem("extra data after the end of the array", at)
+            if self.state == "after":
+                yield self._problem("extra data after the end of the array", at)
                 return
-            # depth 1: between elements
-            yield from gap(at)
-            if tok == b"]":
-                if expect == "value":
-                    yield problem("trailing comma before ']'", at)
-                state, depth, gap_start = "after", 0, base + m.end()
-                continue
-            if tok == b"}":
-                yield problem("unexpected '}'", at)
+            yield from self._gap(at)
+            stopped = yield from self._between_elements(tok, m)
+            if stopped:
                 return
-            if expect == "comma_or_end":
-                yield problem("missing ',' between elements", at)
-            line, column = where.advance(buf, base, at)
-            if tok == b'"':
-                yield Span(at, base + m.end(), line, column, index)
-                index += 1
-                expect = "comma_or_end"
-                gap_start = base + m.end()
+
+    def _problem(self, message: str, offset: int) -> Problem:
+        line, column = self.where.advance(self.buf, self.base, offset)
+        return Problem("invalid-json", message, self.path, line, column)
+
+    def _read_more(self, restart: int) -> None:
+        """Drop what no offset needs any more, then read the next block; the scan restarts at ``restart``."""
+        keep = min(self.where.pos, self.gap_start)
+        if self.elem_start is not None:
+            keep = min(keep, self.elem_start)
+        if keep > self.base:
+            self.buf = self.buf[keep - self.base:]
+            self.base = keep
+        self.i = restart - self.base
+        block = self.f.read(BLOCK)
+        if not block:
+            self.eof = True
+        self.buf += block
+
+    def _at_end(self, at: int, incomplete: bool) -> Iterator[Union[Span, Problem]]:
+        """End of file: text outside the array, or an array (or string) left open at ``at``."""
+        if self.state in ("before", "after"):
+            tail = self.buf[self.gap_start - self.base:]
+            text = tail.lstrip(_BLANK)
+            if text:
+                message = "the file is not a JSON array" if self.state == "before" else \
+                    "extra data after the end of the array"
+                yield self._problem(message, self.gap_start + len(tail) - len(text))
+            return
+        if self.depth == 1:
+            yield from self._gap(at)
+        yield self._problem("unterminated string" if incomplete else "the array is not closed: unexpected end of "
+                            "file", at)
+
+    def _opens_array(self, tok: bytes, m: re.Match[bytes]) -> bool:
+        """The first token: ``[`` with nothing but blanks before it, else the file is not an array."""
+        if self.buf[self.gap_start - self.base:m.start()].strip(_BLANK) or tok != b"[":
+            return False
+        self.state, self.depth, self.gap_start, self.expect = "in", 1, self.base + m.end(), "value_or_end"
+        return True
+
+    def _element_done(self, end: int) -> None:
+        self.index += 1
+        self.expect = "comma_or_end"
+        self.gap_start = end
+
+    def _walk_element(self) -> Optional[Span]:
+        """The brackets of an element no layout placed, walked with locals (a minified file's hot loop): its span
+        once it closes, else None where the buffer ends (or a string is cut) inside it."""
+        buf, search, depth, i = self.buf, _TOKENS.search, self.depth, self.i
+        while True:
+            m = search(buf, i)
+            tok = m.group(0)[:1] if m is not None else b""
+            if m is None or (tok == b'"' and m.group(1) is None):
+                self.depth, self.i = depth, i
+                return None
+            i = m.end()
+            if tok == b"{" or tok == b"[":
+                depth += 1
+            elif tok == b"}" or tok == b"]":
+                depth -= 1
+                if depth == 1 and self.elem_start is not None:  # set when the element opened
+                    self.depth, self.i = depth, i
+                    span = Span(self.elem_start, self.base + i, self.elem_line, self.elem_col, self.index)
+                    self.elem_start = None
+                    self._element_done(self.base + i)
+                    return span
+
+    def _gap(self, end: int) -> Iterator[Union[Span, Problem]]:
+        """Scalars and commas between depth-1 tokens."""
+        for m in _GAP.finditer(self.buf, self.gap_start - self.base, end - self.base):
+            tok = m.group()
+            at = self.base + m.start()
+            if tok == b",":
+                if self.expect == "comma_or_end":
+                    self.expect = "value"
+                else:
+                    yield self._problem("unexpected ',' (an empty element or a leading comma)", at)
+            elif self.expect == "comma_or_end":
+                yield self._problem(f"missing ',' before {tok[:20].decode('utf-8', 'replace')!r}", at)
             else:
-                laid_out = _layout_end(buf, m.start()) if misses < MAX_LAYOUT_MISSES else None
-                misses = 0 if laid_out is not None else misses + 1
-                if laid_out is not None:  # the common layouts: found without walking the element's tokens
-                    yield Span(at, base + laid_out, line, column, index)
-                    index += 1
-                    expect = "comma_or_end"
-                    gap_start = base + laid_out
-                    i = laid_out
-                    continue
-                elem_start, elem_line, elem_col = at, line, column
-                depth = 2
+                line, column = self.where.advance(self.buf, self.base, at)
+                yield Span(at, self.base + m.end(), line, column, self.index)
+                self.index += 1
+                self.expect = "comma_or_end"
+
+    def _between_elements(self, tok: bytes, m: re.Match[bytes]) -> Generator[Union[Span, Problem], None, bool]:
+        """A string or bracket at depth 1: the array's end, or an element's start. Returns True to stop."""
+        at = self.base + m.start()
+        if tok == b"]":
+            if self.expect == "value":
+                yield self._problem("trailing comma before ']'", at)
+            self.state, self.depth, self.gap_start = "after", 0, self.base + m.end()
+            return False
+        if tok == b"}":
+            yield self._problem("unexpected '}'", at)
+            return True
+        if self.expect == "comma_or_end":
+            yield self._problem("missing ',' between elements", at)
+        line, column = self.where.advance(self.buf, self.base, at)
+        if tok == b'"':
+            yield Span(at, self.base + m.end(), line, column, self.index)
+            self._element_done(self.base + m.end())
+            return False
+        laid_out = _layout_end(self.buf, m.start()) if self.misses < MAX_LAYOUT_MISSES else None
+        self.misses = 0 if laid_out is not None else self.misses + 1
+        if laid_out is not None:  # the common layouts: found without walking the element's tokens
+            yield Span(at, self.base + laid_out, line, column, self.index)
+            self._element_done(self.base + laid_out)
+            self.i = laid_out
+            return False
+        self.elem_start, self.elem_line, self.elem_col = at, line, column
+        self.depth = 2
+        return False
 
 
 def _layout_end(buf: bytes, start: int) -> Optional[int]:

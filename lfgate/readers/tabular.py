@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import math
-from typing import Any, Iterable, Iterator, Optional, Union
+from typing import Any, Iterable, Iterator, Optional, Tuple, Union
 
 from lfgate.readers.records import Problem, Record
 
@@ -25,7 +25,7 @@ ROWS_PER_BYTE = 10  # ...i.e. more than this many rows per byte of file
 EXTRA_MODULES = ("pandas", "pyarrow", "numpy")
 
 
-def needing_extra(path: str, records: Iterator) -> Iterator[Union[Record, Problem]]:
+def needing_extra(path: str, records: Iterator[Union[Record, Problem]]) -> Iterator[Union[Record, Problem]]:
     """The reader's records; when the library it needs is missing, one finding that names the extra instead of
     an internal error, and the check goes on with everything else."""
     try:
@@ -108,7 +108,7 @@ def _batches_to_records(path: str, batches: Iterable[Any], index: int = 0) -> It
             index += 1
 
 
-def _oversized_value(batch):
+def _oversized_value(batch: Any) -> Optional[Tuple[str, int]]:
     """(column, bytes) of the batch's longest top-level string/binary value over MAX_VALUE_BYTES, else None."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -162,7 +162,7 @@ def iter_parquet(path: str) -> Iterator[Union[Record, Problem]]:
         yield Problem("tabular", f"pyarrow cannot read the Parquet file: {err}", path)
 
 
-def _oversized_chunk(row_group):
+def _oversized_chunk(row_group: Any) -> Optional[Tuple[str, int]]:
     """(column, uncompressed bytes) of the row group's largest column chunk when it is over MAX_VALUE_BYTES and
     its rows average over MAX_AVERAGE_VALUE_BYTES (decoding it would hold huge values), else None."""
     sizes = [(row_group.column(i).path_in_schema, row_group.column(i).total_uncompressed_size)

@@ -236,7 +236,7 @@ class _Converter:
         result: Dict[Any, Any] = {}
         seen: Dict[Any, Any] = {}
         merged: Dict[Any, Any] = {}
-        merge_mark = None
+        merge_mark: Optional[Tuple[int, int]] = None
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE:  # `<<: *base` (SafeLoader's merge key): explicit keys win
                 merge_mark = merge_mark or _mark(key_node)
@@ -272,7 +272,8 @@ class _Converter:
                 self.doc.value_positions.setdefault(child, _mark(value_node))
             result[key] = self.convert(value_node, child)
         for k, v in merged.items():
-            if k not in result and path is not None:  # a merged key is found at its `<<:` line
+            # a merged key is found at its `<<:` line (merge_mark is set whenever merged holds a key)
+            if k not in result and path is not None and merge_mark is not None:
                 self.doc.key_positions.setdefault(path + (k,), merge_mark)
                 self.doc.value_positions.setdefault(path + (k,), merge_mark)
             result.setdefault(k, v)

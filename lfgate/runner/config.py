@@ -8,13 +8,12 @@ Any other LLaMA-Factory key set to a non-default value is something the runner w
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Dict, List, Optional, Tuple
 
 from lfgate.lf_facts import split_names as _split_names
+from lfgate.validator import train_schema
+from lfgate.validator.training.config import TrainingConfig
 
 STAGES = ("sft",)
 FINETUNING_TYPES = ("lora",)
@@ -46,34 +45,21 @@ _LF_CLASSES = ("ModelArguments", "DataArguments", "FinetuningArguments", "Genera
                "EvaluationArguments", "MegatronBridgeArguments")
 
 
-@lru_cache(maxsize=1)
-def schema_properties() -> Dict[str, dict]:
-    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "schemas", "train.schema.json")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)["properties"]
-
-
 def lf_default(key: str) -> Any:
-    return schema_properties().get(key, {}).get("default")
+    return (train_schema.properties().get(key) or {}).get("default")
 
 
 def is_training_argument(key: str) -> bool:
-    return schema_properties().get(key, {}).get("x-class") == "TrainingArguments"
+    return (train_schema.properties().get(key) or {}).get("x-class") == "TrainingArguments"
 
 
-@dataclass
-class RunConfig:
-    """The resolved values one run uses. ``values`` is the YAML after command-line overrides."""
+class RunConfig(TrainingConfig):
+    """The config one run uses: the checker's TrainingConfig (the same values, positions and ``get``, with
+    LLaMA-Factory's defaults), plus the fields the recipe reads. ``values`` is the YAML after overrides."""
 
-    path: str
-    values: Dict[str, Any]
-    positions: Dict[str, Tuple[int, int]] = field(default_factory=dict)  # key -> 1-based (line, column)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        if key in self.values and self.values[key] is not None:
-            return self.values[key]
-        schema_default = lf_default(key)
-        return schema_default if schema_default is not None else default
+    def __init__(self, path: str, values: Dict[str, Any], positions: Optional[Dict[str, Tuple[int, int]]] = None,
+                 base_dir: Optional[str] = None):
+        super().__init__(path=path, base_dir=base_dir or os.getcwd(), values=values, positions=dict(positions or {}))
 
     # -- the fields the recipe reads, with LLaMA-Factory's defaults ------------------------------------
     @property
@@ -143,7 +129,7 @@ def load(path: str, overrides: Optional[Dict[str, str]] = None) -> RunConfig:
 
 def unsupported(config: RunConfig) -> List[Tuple[str, Any]]:
     """LLaMA-Factory keys set to something the runner does not do: (key, value), in file order."""
-    props = schema_properties()
+    props = train_schema.properties()
     out = []
     for key, value in config.values.items():
         spec = props.get(key)

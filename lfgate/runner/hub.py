@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import urllib.error
 import urllib.request
-from typing import Optional
+from typing import List, Optional
 
 PROBE_TIMEOUT = 3.0  # seconds; the whole answer must come in well under 5 s
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -50,7 +50,7 @@ def reachable(url: str, timeout: float = PROBE_TIMEOUT) -> Optional[str]:
     urlopen's timeout does not bound a DNS lookup, so the probe runs in a daemon thread that is waited for."""
     import threading
 
-    answer = [f"no answer within {timeout:g} s"]
+    answer: List[Optional[str]] = [f"no answer within {timeout:g} s"]
     probe = threading.Thread(target=lambda: answer.__setitem__(0, _head(url, timeout)), daemon=True)
     probe.start()
     probe.join(timeout + 0.5)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, TypedDict
 
 from lfgate.runner.config import RunConfig
 from lfgate.runner.devices import Machine, Precision
@@ -16,7 +16,26 @@ from lfgate.runner.devices import Machine, Precision
 _BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
 
 
-def steps(n_train: int, config: RunConfig, world_size: int) -> Dict[str, object]:
+class StepBudget(TypedDict, total=False):
+    """steps(): the numbers, or `problem` (with per_epoch and batch_per_step when only the epochs are wrong)."""
+    problem: str
+    per_epoch: int
+    total: int
+    batch_per_step: int
+
+
+class ParameterCounts(TypedDict, total=False):
+    """lora_parameters(): the counts, or `skipped` (why; `finding` when the config.json itself is at fault)."""
+    skipped: str
+    finding: bool
+    trainable: int
+    total: int
+    hidden: int
+    layers: int
+    vocab: int
+
+
+def steps(n_train: int, config: RunConfig, world_size: int) -> StepBudget:
     """Optimizer steps per epoch and in total, as transformers' Trainer computes them; with `problem` (and no
     numbers) when the batch, accumulation or epochs cannot give a finite, positive run."""
     shape = []
@@ -57,7 +76,7 @@ def _read_config(folder: str) -> Optional[dict]:
     return info if isinstance(info, dict) else None
 
 
-def lora_parameters(config: RunConfig, trust_remote_code: bool = False) -> Dict[str, object]:
+def lora_parameters(config: RunConfig, trust_remote_code: bool = False) -> ParameterCounts:
     """Trainable (LoRA) and total parameters, from config.json on the meta device; {"skipped": why} when the plan
     goes without them. The model folder's own code (auto_map) runs only with trust_remote_code from the command
     line: a dry run executes nothing the YAML alone asks for."""
@@ -65,7 +84,7 @@ def lora_parameters(config: RunConfig, trust_remote_code: bool = False) -> Dict[
 
     folder = model_path(config) if os.path.isdir(str(config.values.get("model_name_or_path") or "")) else None
     info = _read_config(folder) if folder else None
-    if info is None:
+    if not folder or info is None:
         return {"skipped": "no local config.json"}
     from lfgate.validator.model_folder import model_config_problem
 
@@ -115,7 +134,7 @@ def lora_parameters(config: RunConfig, trust_remote_code: bool = False) -> Dict[
     return {"trainable": trainable, "total": total, "hidden": hidden, "layers": layers, "vocab": vocab}
 
 
-def memory_estimate(params: Dict[str, int], precision: Precision, batch: int, seq_len: int,
+def memory_estimate(params: ParameterCounts, precision: Precision, batch: int, seq_len: int,
                     checkpointing: bool) -> Dict[str, float]:
     """GiB per device: frozen weights, LoRA weights + grads + Adam state (fp32), activations (rough)."""
     gib = 1024 ** 3

@@ -199,14 +199,15 @@ def machine_checks(config: RunConfig, machine, precision, builtin: bool, positio
         key = "bf16" if config.values.get("bf16") else "fp16"
         out.append(PRECISION_CHANGED.diag(precision.note, **where(config, key, positions)))
     ds = config.values.get("deepspeed")
-    if ds and importlib.util.find_spec("deepspeed") is None:  # the file itself is TY212's (validator/training.py)
+    if ds and importlib.util.find_spec("deepspeed") is None:  # the file itself is TY212 (training/values.py)
         out.append(DEEPSPEED.diag(f"deepspeed: {ds} is set but the deepspeed package is not installed: "
                                   "pip install deepspeed", **where(config, "deepspeed", positions)))
     name = str(config.values.get("model_name_or_path") or "")
     if name and not os.path.exists(os.path.expanduser(name)):
         if looks_like_local_path(name):
             out.append(MODEL_NOT_FOUND.diag(f"model_name_or_path: {name} does not exist (relative paths resolve "
-                                            f"against {os.getcwd()})", **where(config, "model_name_or_path", positions)))
+                                            f"against {os.getcwd()})",
+                                            **where(config, "model_name_or_path", positions)))
         elif _offline() and not _in_hf_cache(name, config):
             out.append(MODEL_NOT_FOUND.diag(f"model_name_or_path: {name} is a hub id that is not in the local cache, "
                                             "and HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE forbid downloading it",

@@ -248,10 +248,11 @@ def format_tools(tool_format: str, tools_json: str) -> str:
         params = ""
         for name, param in tool["parameters"]["properties"].items():
             required = ", required" if name in tool["parameters"].get("required", []) else ""
-            enum = ", should be one of [{}]".format(", ".join(param["enum"])) if param.get("enum") else ""
-            items = ", where each item should be {}".format(param["items"].get("type", "")) if param.get("items") else ""
+            enum = f", should be one of [{', '.join(param['enum'])}]" if param.get("enum") else ""
+            items = f", where each item should be {param['items'].get('type', '')}" if param.get("items") else ""
             params += f"  - {name} ({param.get('type', '')}{required}): {param.get('description', '')}{enum}{items}\n"
-        tool_text += f"> Tool Name: {tool['name']}\nTool Description: {tool.get('description', '')}\nTool Args:\n{params}\n"
+        tool_text += (f"> Tool Name: {tool['name']}\nTool Description: {tool.get('description', '')}\n"
+                      f"Tool Args:\n{params}\n")
         names.append(tool["name"])
     return _DEFAULT_TOOL_PROMPT.format(tool_text=tool_text, tool_names=", ".join(names))
 

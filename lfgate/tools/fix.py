@@ -287,7 +287,7 @@ def run_fix(path: str, output: Optional[str], stage: Optional[str], force: bool,
 
 def write_fixed(path: str, output: str, entry, usages, force: bool, settings) -> FixResult:
     """Fix path's records under usages, write them to output atomically, and check the copy again."""
-    from lfgate.tools import output as out_file
+    from lfgate import safe_write as out_file
 
     kept, changes = fix_records(path, entry, usages, settings)
     out_file.atomic_write(output, _serialise(kept, output), force=force)
@@ -341,7 +341,7 @@ def check_fix(checker, read: set, force: bool, settings) -> CheckFixes:
     """Write NAME.fixed.json/.jsonl beside each registered data file with errors (tools/fix.py's records and
     repairs); every output is checked before the first is written."""
     from lfgate.diagnostics import display_path
-    from lfgate.tools import output as out_file
+    from lfgate import safe_write as out_file
     from lfgate.validator import lfs
 
     out = CheckFixes()
@@ -378,7 +378,7 @@ def check_fix(checker, read: set, force: bool, settings) -> CheckFixes:
 
 def _guard(output: str, read: set, force: bool) -> None:
     """Never over a file the check reads; over an existing file only with --force."""
-    from lfgate.tools import output as out_file
+    from lfgate import safe_write as out_file
 
     if os.path.realpath(output) in read:
         raise UsageError(f"{output} is read by this check: cannot write the corrected copy there")

@@ -139,7 +139,7 @@ def upsert(text: str, name: str, entry: dict) -> Tuple[str, str]:
 def target_of(registry_path: str) -> str:
     """The file an edit must change: a symlinked registry (a shared one) is edited where it lies, through the
     link; a pipe, device or folder is refused (reading a FIFO would block forever); so is a read-only file."""
-    from lfgate.tools.output import refuse_read_only
+    from lfgate.safe_write import refuse_read_only
 
     target = os.path.realpath(registry_path)
     try:
@@ -210,7 +210,7 @@ def write_entry(registry_path: str, name: str, entry: dict, dry_run: bool = Fals
                          "where") from None
     if dry_run:
         return action
-    from lfgate.tools.output import atomic_write
+    from lfgate.safe_write import atomic_write
 
     atomic_write(target_of(registry_path), new_text, force=True)
     return action

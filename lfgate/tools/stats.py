@@ -85,6 +85,15 @@ def find_tokenizer(model: Optional[str]) -> Optional[str]:
     return next((c for c in candidates if os.path.isfile(c)), None)
 
 
+def _encodable(text: str) -> str:
+    """The text with lone surrogates (an escaped "\\ud800" in the data) as U+FFFD: tokenizers refuses them."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def tokens(path: str) -> Measure:
     """Token counts with the `tokenizers` library (imported only here), without special tokens."""
     from tokenizers import Tokenizer
@@ -92,10 +101,10 @@ def tokens(path: str) -> Measure:
     tokenizer = Tokenizer.from_file(path)
 
     def count(text: str) -> int:
-        return len(tokenizer.encode(text, add_special_tokens=False).ids) if text else 0
+        return len(tokenizer.encode(_encodable(text), add_special_tokens=False).ids) if text else 0
 
     def count_many(texts: List[str]) -> List[int]:  # encode_batch runs on every core
-        return [len(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
+        return [len(e.ids) for e in tokenizer.encode_batch([_encodable(t) for t in texts], add_special_tokens=False)]
 
     return Measure("tokens", count, path, count_many)
 
@@ -223,8 +232,9 @@ def add_sample(stats: DatasetStats, value, aligned, measure: Callable[[str], int
                seen: set, template=None) -> None:
     from lfgate.validator.converter import kept_by_stage
 
-    digest = hashlib.blake2b(json.dumps(value, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8"),
-                             digest_size=16).digest()
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    # surrogatepass: a lone surrogate ("\ud800" escaped in the JSON) is a value LLaMA-Factory loads
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
     if digest in seen:
         stats.duplicates += 1
     else:

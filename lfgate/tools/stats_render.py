@@ -93,7 +93,7 @@ def plot(stats_list, path: str) -> None:
     never through a symlink, never over a file that is not a PNG."""
     import io
 
-    from lfgate.tools import output
+    from lfgate import safe_write as output
 
     output.refuse_special(path)
     if os.path.exists(path) and not _is_png(path):

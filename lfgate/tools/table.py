@@ -131,8 +131,13 @@ def _read_xlsx(path: str, sheet: Optional[str]) -> Tuple[List[str], List[Dict]]:
         book.close()
 
 
+def _column_name(name: Optional[str], column: int) -> str:
+    """A header cell's text; a column without one is named as pandas names it."""
+    return name if name is not None else f"Unnamed: {column - 1}"
+
+
 def _sheet_rows(path: str, parsed) -> Tuple[List[str], List[Dict]]:
-    header: Dict[int, str] = {}
+    header: Dict[int, Optional[str]] = {}  # None: a column with data but no header cell
     rows: List[Dict] = []
     cells = 0
     first = True
@@ -159,7 +164,7 @@ def _sheet_rows(path: str, parsed) -> Tuple[List[str], List[Dict]]:
             header.setdefault(column, None)
         if values:
             rows.append(values)
-    names = {c: (header[c] if header.get(c) is not None else f"Unnamed: {c - 1}") for c in sorted(header)}
+    names = {c: _column_name(header[c], c) for c in sorted(header)}
     duplicated = sorted({n for n in names.values() if list(names.values()).count(n) > 1})
     if duplicated:
         raise UsageError(f"{path} has duplicate column names: {', '.join(duplicated)}")

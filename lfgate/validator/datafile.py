@@ -11,21 +11,29 @@ import functools
 import os
 import re
 import stat
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 from lfgate.diagnostics import Severity
 from lfgate.readers import FILEEXT2TYPE, builder, extension, folder_files, locate
 from lfgate.readers.records import Problem, Record
 from lfgate.registry import ERROR, INFO, WARNING, rule
+from lfgate.validator.arrow_types import (
+    ARROW_MAX_NESTING,
+    Field,
+    TypeTracker,
+    concrete_path,
+    deep_path,
+    dotted,
+    load_raw,
+)
+from lfgate.validator.example_kit import ALPACA_RECORDS, ONE_ENTRY_REGISTRY, entry_project
 
-_REG = '{"a": {"file_name": "a.json"}}\n'
-_ALPACA = '[{"instruction": "hi", "input": "", "output": "hello"}]\n'
+_REG, _ALPACA = ONE_ENTRY_REGISTRY, ALPACA_RECORDS
 _ALLOWED = ",".join(FILEEXT2TYPE)
 
 
 def _project(data: str, name: str = "a.json", entry: Optional[str] = None) -> dict:
-    return {"data/dataset_info.json": '{"a": ' + (entry or '{"file_name": "%s"}' % name) + '}\n',
-            f"data/{name}": data}
+    return entry_project(entry or f'{{"file_name": "{name}"}}', data, name)
 
 
 FILE_NOT_FOUND = rule(
@@ -222,10 +230,11 @@ FORMAT_INFERRED = rule(
           "data/a.json": '[{"instruction": "hi", "input": "", "output": "hello"}]\n'},
 )
 
-_PROBLEM_RULES = {"nan": NONSTANDARD_NUMBER, "unreadable": UNREADABLE, "not-utf8": NOT_UTF8, "bom": BOM, "invalid-json": INVALID_JSON,
-                  "too-deep": TOO_DEEP, "top-level": TOP_LEVEL, "not-object": NOT_OBJECT, "tabular": TABULAR_UNREADABLE,
-                  "over-cap": TABULAR_UNREADABLE, "missing-extra": TABULAR_UNREADABLE}
-_PROBLEM_FIX = {"nan": "write null or the text you meant", "unreadable": "fix the path or its permissions", "not-utf8": "re-save the file as UTF-8",
+_PROBLEM_RULES = {"nan": NONSTANDARD_NUMBER, "unreadable": UNREADABLE, "not-utf8": NOT_UTF8, "bom": BOM,
+                  "invalid-json": INVALID_JSON, "too-deep": TOO_DEEP, "top-level": TOP_LEVEL, "not-object": NOT_OBJECT,
+                  "tabular": TABULAR_UNREADABLE, "over-cap": TABULAR_UNREADABLE, "missing-extra": TABULAR_UNREADABLE}
+_PROBLEM_FIX = {"nan": "write null or the text you meant", "unreadable": "fix the path or its permissions",
+                "not-utf8": "re-save the file as UTF-8",
                 "bom": "save it as UTF-8 without BOM", "invalid-json": "fix the JSON here",
                 "too-deep": "flatten or remove this record", "top-level": "wrap the samples in a list [...] or "
                 "write one object per line", "not-object": "make it an object (field -> value)",
@@ -266,7 +275,7 @@ def duplicate_key(record: Record, dataset: Optional[str]):
     array = _is_array_file(record.file)
     consequence = ("pandas keeps the last value silently" if array else
                    "pyarrow refuses it and the whole load fails (`Trailing data`)")
-    return DUPLICATE_FIELD.diag(f"key {_dotted(path)!r} appears twice in this sample: {consequence}; keep one",
+    return DUPLICATE_FIELD.diag(f"key {dotted(path)!r} appears twice in this sample: {consequence}; keep one",
                                 severity=WARNING if array else None, file=record.file, line=line,
                                 column=column, sample=record.index, dataset=dataset)
 
@@ -316,7 +325,7 @@ def big_integer(record: Record, dataset: Optional[str]):
         path, obj = stack.pop()
         if isinstance(obj, int) and not isinstance(obj, bool) and not _INT_RANGE[0] <= obj <= _INT_RANGE[1]:
             line, column = locate(record, path)
-            return BIG_INTEGER.diag(f"{_dotted(path) or 'the sample'} is an integer beyond 64 bits: pandas raises "
+            return BIG_INTEGER.diag(f"{dotted(path) or 'the sample'} is an integer beyond 64 bits: pandas raises "
                                     "`Value is too big!` on JSON arrays; store it as a string", file=record.file,
                                     line=line, column=column, sample=record.index, dataset=dataset)
         if isinstance(obj, dict):
@@ -443,210 +452,31 @@ def csv_shape_rule(entry, files: List[str]) -> List:
     return []
 
 
-# -- the Arrow table: one type per field ----------------------------------------------------------------------
-_KIND = {str: "string", int: "number", float: "number", bool: "boolean", list: "list", dict: "object"}
-# Arrow refuses deeper schemas ("Recursion level in ArrowSchema struct exceeded"), counting the record itself as
-# level 1: observed with LLaMA-Factory 0.9.5 / pyarrow, 63 levels load and 64 fail, JSON and JSON Lines alike.
-ARROW_MAX_NESTING = 63
-
-
-class _Field:
-    """One field path in a trie: the first record seen for each JSON type, then its fields / list items."""
-
-    __slots__ = ("kinds", "fields", "item", "depth")
-
-    def __init__(self, depth: int = 0):
-        self.kinds: Dict[str, tuple] = {}  # kind -> (index, file, line, column, raw)
-        self.fields: Dict[str, "_Field"] = {}
-        self.item: Optional["_Field"] = None
-        self.depth = depth
-
-    def merge(self, other: "_Field") -> None:
-        for kind, ref in other.kinds.items():
-            if kind not in self.kinds or ref[0] < self.kinds[kind][0]:
-                self.kinds[kind] = ref
-        for key, theirs in other.fields.items():
-            mine = self.fields.get(key)
-            if mine is None:
-                self.fields[key] = theirs
-            else:
-                mine.merge(theirs)
-        if other.item is not None:
-            if self.item is None:
-                self.item = other.item
-            else:
-                self.item.merge(other.item)
-
-
-def _quoted(value) -> int:
-    """How many `":` the keys and strings of a parsed record hold (each is one in the raw bytes, escaped)."""
-    quoted = 0
-    stack = [value]
-    while stack:
-        obj = stack.pop()
-        if type(obj) is dict:
-            for key, child in obj.items():
-                if '":' in key:
-                    quoted += key.count('":')
-                t = type(child)
-                if t is str:
-                    if '":' in child:
-                        quoted += child.count('":')
-                elif t is dict or t is list:
-                    stack.append(child)
-        else:
-            for child in obj:
-                t = type(child)
-                if t is str:
-                    if '":' in child:
-                        quoted += child.count('":')
-                elif t is dict or t is list:
-                    stack.append(child)
-    return quoted
-
-
-class ColumnTracker:
-    """What Arrow will make of all records together: per field path (a trie, list items share one node), the
-    first record of each JSON type. Picklable and mergeable, so each worker keeps its own and the main process
-    merges them in file order. Memory is bounded by the number of field paths times types."""
-
-    def __init__(self, track_types: bool = True):
-        self.track_types = track_types
-        self.records = 0
-        self.root = _Field()
-        self.too_deep: Optional[tuple] = None  # the first record nesting deeper than Arrow allows
-
-    def observe(self, record: Record) -> bool:
-        """Visit every value once (this runs for every record: kept tight on purpose). Returns True when the
-        record's bytes hold more `":` than its parsed keys and strings explain: a key given twice (orjson keeps
-        the last), to be confirmed by duplicate_key()."""
-        self.records += 1
-        value = record.value
-        if not self.track_types or type(value) is not dict:
-            return False
-        ref = None
-        kind_of = _KIND.get
-        keys = 0
-        complete = True
-        stack = [(self.root, value)]
-        pop, push = stack.pop, stack.append
-        while stack:
-            node, obj = pop()
-            if type(obj) is dict:
-                fields = node.fields
-                keys += len(obj)
-                for key, child in obj.items():
-                    if child is None:
-                        continue
-                    t = type(child)
-                    sub = fields.get(key)
-                    if sub is None:
-                        sub = fields[key] = _Field(node.depth + 1)
-                    kind = kind_of(t) or t.__name__
-                    if kind not in sub.kinds:
-                        if ref is None:
-                            ref = (record.index, record.file, record.line, record.column, record.raw)
-                        sub.kinds[kind] = ref
-                    if t is dict or t is list:
-                        if sub.depth < ARROW_MAX_NESTING:
-                            push((sub, child))
-                        else:
-                            complete = False
-                            if self.too_deep is None or record.index < self.too_deep[0]:
-                                self.too_deep = (record.index, record.file, record.line, record.column, record.raw)
-            else:
-                sub = node.item
-                if sub is None:
-                    sub = node.item = _Field(node.depth + 1)
-                kinds = sub.kinds
-                deeper = sub.depth < ARROW_MAX_NESTING
-                for child in obj:
-                    if child is None:
-                        continue
-                    t = type(child)
-                    kind = kind_of(t) or t.__name__
-                    if kind not in kinds:
-                        if ref is None:
-                            ref = (record.index, record.file, record.line, record.column, record.raw)
-                        kinds[kind] = ref
-                    if t is dict or t is list:
-                        if deeper:
-                            push((sub, child))
-                        else:
-                            complete = False
-                            if self.too_deep is None or record.index < self.too_deep[0]:
-                                self.too_deep = (record.index, record.file, record.line, record.column, record.raw)
-        raw = record.raw
-        if not complete or raw is None:
-            return False
-        separators = raw.count(b'":')
-        # `":` inside keys and strings only matters when the keys alone do not explain the count (rare)
-        return separators > keys and separators > keys + _quoted(value)
-
-    def merge(self, other: "ColumnTracker") -> None:
-        self.records += other.records
-        self.root.merge(other.root)
-        if other.too_deep is not None and (self.too_deep is None or other.too_deep[0] < self.too_deep[0]):
-            self.too_deep = other.too_deep
+# -- the Arrow table: one type per field (validator/arrow_types.py tracks it) -----------------------------------
+class ColumnTracker(TypeTracker):
+    """The type tracker with its findings (TYPE_DRIFT, LATE_COLUMN, TOO_DEEP), in sample order."""
 
     def findings(self, entry, files: List[str]) -> List:
-        out: List = []
-        stack: List[Tuple[tuple, Any]] = [((), self.root)]
-        while stack:
-            path, node = stack.pop()
-            children = sorted(node.fields.items())
-            if node.item is not None:
-                children.append(("[]", node.item))
-            for key, child in reversed(children):
-                sub = path + (key,)
-                if len(child.kinds) > 1:
-                    out.append((min(r[0] for r in child.kinds.values()), _drift(entry, sub, child)))
-                    continue  # fields inside one that already changes type are the same defect
-                stack.append((sub, child))
-        if len(files) > 1:  # the first file fixes the columns (checked against LLaMA-Factory 0.9.5/datasets 4.0)
-            for key, child in sorted(self.root.fields.items()):
-                ref = min(child.kinds.values(), key=lambda r: r[0]) if child.kinds else None
-                if ref is not None and ref[1] != files[0]:
-                    out.append((ref[0], _late_column(entry, key, ref, files[0])))
-        if self.too_deep is not None:
-            out.append((self.too_deep[0], _too_deep(entry, self.too_deep)))
+        out = []
+        for index, defect in self.defects(files):
+            if defect[0] == "drift":
+                out.append((index, _drift(entry, path=defect[1], node=defect[2])))
+            elif defect[0] == "late":
+                out.append((index, _late_column(entry, key=defect[1], ref=defect[2], first_file=files[0])))
+            else:
+                out.append((index, _too_deep(entry, ref=defect[1])))
         return [d for _, d in sorted(out, key=lambda pair: pair[0])]
 
 
 def _too_deep(entry, ref):
     index, file, line, column, raw = ref
     if raw is not None:
-        path = _deep_path(_load(raw), ARROW_MAX_NESTING)
+        path = deep_path(load_raw(raw), ARROW_MAX_NESTING)
         if path is not None:
             line, column = locate(Record(index, None, file, line, column, raw), path)
     return TOO_DEEP.diag(f"sample {index} nests deeper than {ARROW_MAX_NESTING} levels: Arrow refuses the schema "
                          "(`Recursion level in ArrowSchema struct exceeded`); flatten it, e.g. store the deep part "
                          "as a JSON string", file=file, line=line, column=column, sample=index, dataset=entry.name)
-
-
-def _deep_path(value, limit: int) -> Optional[tuple]:
-    """The path of the first container nested deeper than limit levels (the record is level 1)."""
-    stack: List[Tuple[tuple, Any, int]] = [((), value, 1)]
-    while stack:
-        path, obj, level = stack.pop()
-        if level > limit:
-            return path
-        items = obj.items() if isinstance(obj, dict) else enumerate(obj)
-        for key, child in reversed(list(items)):
-            if isinstance(child, (dict, list)):
-                stack.append((path + (key,), child, level + 1))
-    return None
-
-
-def _load(raw: bytes):
-    import orjson
-
-    from lfgate.readers.jsonfile import _nan_fallback
-
-    try:
-        return orjson.loads(raw)
-    except ValueError:
-        return _nan_fallback(raw)
 
 
 def _late_column(entry, key: str, ref, first_file: str):
@@ -659,44 +489,20 @@ def _late_column(entry, key: str, ref, first_file: str):
                             file=file, line=line, column=column, sample=index, dataset=entry.name)
 
 
-def _drift(entry, path: tuple, node: _Field):
+def _drift(entry, path: tuple, node: Field):
     (first_kind, first), (kind, ref) = sorted(node.kinds.items(), key=lambda kv: kv[1][0])[:2]
     index, file, line, column, raw = ref
     if raw is not None:
-        concrete = _concrete_path(raw, path, kind)
+        concrete = concrete_path(raw, path, kind)
         if concrete is not None:
             line, column = locate(Record(index, None, file, line, column, raw), concrete)
     if file != first[1] and first_kind == "string" and kind in ("number", "boolean"):
         # Across the files of a folder, datasets casts later files to the first file's types: a number or bool
         # where the first file has a string loads as its text ("5", "true"), silently (checked against 0.9.5).
-        return TYPE_DRIFT.diag(f"field {_dotted(path)} is a {kind} here but a string in sample {first[0]} of "
+        return TYPE_DRIFT.diag(f"field {dotted(path)} is a {kind} here but a string in sample {first[0]} of "
                                f"{os.path.basename(first[1])}, the first file: datasets silently casts it to text; "
                                "quote it if text is meant", severity=Severity.WARNING,
                                file=file, line=line, column=column, sample=index, dataset=entry.name)
-    return TYPE_DRIFT.diag(f"field {_dotted(path)} is a {kind} here but a {first_kind} in sample {first[0]}: Arrow "
+    return TYPE_DRIFT.diag(f"field {dotted(path)} is a {kind} here but a {first_kind} in sample {first[0]}: Arrow "
                            f"cannot load mixed types; use one type ({first_kind}) in every sample",
                            file=file, line=line, column=column, sample=index, dataset=entry.name)
-
-
-def _concrete_path(raw: bytes, path: tuple, kind: str) -> Optional[tuple]:
-    """The first concrete JSON path (list indexes filled in) matching an abstract one with a value of kind."""
-    stack: List[Tuple[tuple, Any, int]] = [((), _load(raw), 0)]
-    while stack:
-        concrete, obj, depth = stack.pop()
-        if depth == len(path):
-            if obj is not None and (_KIND.get(type(obj)) or type(obj).__name__) == kind:
-                return concrete
-            continue
-        step = path[depth]
-        if step == "[]" and isinstance(obj, list):
-            stack.extend((concrete + (i,), child, depth + 1) for i, child in reversed(list(enumerate(obj))))
-        elif isinstance(obj, dict) and step in obj:
-            stack.append((concrete + (step,), obj[step], depth + 1))
-    return None
-
-
-def _dotted(path: tuple) -> str:
-    text = ""
-    for part in path:
-        text += "[]" if part == "[]" else (("." if text else "") + str(part))
-    return text

@@ -16,6 +16,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from lfgate.lf_facts import a_json_type, close_matches, env_enabled, json_type
 from lfgate.readers.jsonpos import PositionMap, position_map
 from lfgate.registry import ERROR, INFO, WARNING, rule
+from lfgate.validator.example_kit import ALPACA_RECORDS, ONE_ENTRY_REGISTRY, entry_project
 from lfgate.validator.model import DatasetEntry, Registry
 
 COLUMN_DEFAULTS = {"prompt": "instruction", "query": "input", "response": "output", "history": None,
@@ -34,16 +35,14 @@ DATA_FIELD_NAMES = {"instruction": "prompt", "input": "query", "output": "respon
 NEEDED_COLUMNS = {"sharegpt": ("messages",), "openai": ("messages",), "alpaca": ()}
 NEEDED_TAGS = ("role_tag", "content_tag", "user_tag", "assistant_tag")
 
-_REG = '{"a": {"file_name": "a.json"}}\n'
-_ALPACA = '[{"instruction": "hi", "input": "", "output": "hello"}]\n'
+_REG, _ALPACA = ONE_ENTRY_REGISTRY, ALPACA_RECORDS
 _SHAREGPT = '[{"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]}]\n'
 _OPENAI = '[{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}]\n'
 _PAIR = ('[{"conversations": [{"from": "human", "value": "hi"}], "chosen": {"from": "gpt", "value": "a"}, '
          '"rejected": {"from": "gpt", "value": "b"}}]\n')
 
 
-def _project(entry: str, data: str = _ALPACA, name: str = "a.json") -> dict:
-    return {"data/dataset_info.json": '{"a": ' + entry + '}\n', f"data/{name}": data}
+_project = entry_project
 
 
 REGISTRY_UNREADABLE = rule(
@@ -489,131 +488,163 @@ _OWN_RULES = {"formatting", "ranking", "num_samples", "cloud_file_name"}
 
 
 def check_entry_attributes(entry: DatasetEntry, places: PositionMap) -> List:
-    raw, name, path = entry.raw, entry.name, entry.registry_path
+    """Every attribute of one entry: unknown keys, types, the data source, values, what a partial `columns`
+    resets."""
+    at = _Locator(entry, places)
+    formatting = entry.raw.get("formatting", "alpaca")
     out: List = []
+    out.extend(_unknown_keys(entry, at))
+    out.extend(_type_findings(entry, at))
+    out.extend(_source_findings(entry, at))
+    out.extend(_value_findings(entry, formatting, at))
+    out.extend(_reset_rules(entry, formatting, at))
+    return out
 
-    def at(*keys, key=False):
-        place = places.get((name,) + keys)
+
+class _Locator:
+    """Where a finding about an entry's attribute points: the key (``key=True``) or the value of the path of
+    keys inside the entry; the entry itself when the registry has no such place."""
+
+    def __init__(self, entry: DatasetEntry, places: PositionMap):
+        self.entry, self.places = entry, places
+
+    def __call__(self, *keys: str, key: bool = False) -> Dict[str, Any]:
+        entry = self.entry
+        place = self.places.get((entry.name,) + keys)
         if place is None:
-            return {"file": path, "line": entry.line, "column": entry.column, "dataset": name}
+            return {"file": entry.registry_path, "line": entry.line, "column": entry.column, "dataset": entry.name}
         line, column = place.key if key else (place.line, place.column)
-        return {"file": path, "line": line, "column": column, "dataset": name}
+        return {"file": entry.registry_path, "line": line, "column": column, "dataset": entry.name}
 
-    # Unknown keys, at every level.
+
+def _unknown_keys(entry: DatasetEntry, at: _Locator) -> Iterator:
+    """Unknown keys, at every level: the entry's, `columns`' and `tags`'."""
+    raw, name = entry.raw, entry.name
     for key in raw:
         if key not in ENTRY_KEYS:
             meant = _misspelt(key, raw)
             consequence = (f" The entry is read with the default {meant} ({ENTRY_DEFAULTS[meant]!r}) instead of "
                            f"{raw[key]!r}, so every sample is read the wrong way" if meant else "")
-            out.append(UNKNOWN_ENTRY_KEY.diag(f"unknown key {key!r} in dataset {name!r} is ignored by LLaMA-Factory"
-                                              f"{_suggest(key, ENTRY_KEYS)}{consequence}",
-                                              severity=ERROR if meant else None, **at(key, key=True)))
+            yield UNKNOWN_ENTRY_KEY.diag(f"unknown key {key!r} in dataset {name!r} is ignored by LLaMA-Factory"
+                                         f"{_suggest(key, ENTRY_KEYS)}{consequence}",
+                                         severity=ERROR if meant else None, **at(key, key=True))
     columns, tags = raw.get("columns"), raw.get("tags")
     if isinstance(columns, dict) and _names_no_text_column(raw, columns):
-        meant = [f'"{DATA_FIELD_NAMES[k]}": "{k}"' for k in columns if k in DATA_FIELD_NAMES]
-        out.append(COLUMN_KEY_IS_FIELD.diag(
+        rewrites = [f'"{DATA_FIELD_NAMES[k]}": "{k}"' for k in columns if k in DATA_FIELD_NAMES]
+        yield COLUMN_KEY_IS_FIELD.diag(
             f"`columns` of dataset {name!r} names no prompt and no response ({', '.join(map(repr, columns))} are "
             "not LLaMA-Factory column names): every column is reset to null and every sample is dropped"
-            + (f"; write {', '.join(meant)} (LLaMA-Factory's name on the left, your field on the right)" if meant
-               else ""), severity=ERROR, **at("columns")))
+            + (f"; write {', '.join(rewrites)} (LLaMA-Factory's name on the left, your field on the right)"
+               if rewrites else ""), severity=ERROR, **at("columns"))
     elif isinstance(columns, dict):
         for key in columns:
             if key in COLUMN_DEFAULTS:
                 continue
             if key in DATA_FIELD_NAMES:
-                out.append(COLUMN_KEY_IS_FIELD.diag(
+                yield COLUMN_KEY_IS_FIELD.diag(
                     f"\"{key}\" is a field name of the data, not a column name: write "
                     f"\"{DATA_FIELD_NAMES[key]}\": \"{key}\" (LLaMA-Factory's name on the left, your field on the "
-                    "right)", **at("columns", key, key=True)))
+                    "right)", **at("columns", key, key=True))
             else:
-                out.append(UNKNOWN_COLUMN_KEY.diag(f"unknown column key {key!r} is ignored"
-                                                   f"{_suggest(key, COLUMN_DEFAULTS)}", **at("columns", key, key=True)))
+                yield UNKNOWN_COLUMN_KEY.diag(f"unknown column key {key!r} is ignored{_suggest(key, COLUMN_DEFAULTS)}",
+                                              **at("columns", key, key=True))
     if isinstance(tags, dict):
         for key in tags:
             if key not in TAG_DEFAULTS:
-                out.append(UNKNOWN_TAG_KEY.diag(f"unknown tag key {key!r} is ignored{_suggest(key, TAG_DEFAULTS)}",
-                                                **at("tags", key, key=True)))
+                yield UNKNOWN_TAG_KEY.diag(f"unknown tag key {key!r} is ignored{_suggest(key, TAG_DEFAULTS)}",
+                                           **at("tags", key, key=True))
 
-    # Types (schema), except what has a rule of its own and unknown keys (reported above).
-    for keys, message in _type_errors(raw):
+
+def _type_findings(entry: DatasetEntry, at: _Locator) -> Iterator:
+    """Types (schema), except what has a rule of its own and unknown keys (_unknown_keys)."""
+    for keys, message in _type_errors(entry.raw):
         if keys and keys[0] in _OWN_RULES:
             continue
-        out.append(ATTRIBUTE_TYPE.diag(message, **at(*keys)))
+        yield ATTRIBUTE_TYPE.diag(message, **at(*keys))
 
-    # Sources.
+
+_WINNING_KEY = {"hf_hub": "hf_hub_url", "ms_hub": "ms_hub_url", "om_hub": "om_hub_url", "script": "script_url",
+                "cloud_file": "cloud_file_name", "file": "file_name"}
+
+
+def _source_findings(entry: DatasetEntry, at: _Locator) -> Iterator:
+    """The data source: none, several (one wins), a hub or cloud source, a script."""
+    raw, name = entry.raw, entry.name
     present = [k for k in SOURCE_KEYS if k in raw]
     if not present:
-        out.append(NO_SOURCE.diag(f"dataset {name!r} has no file_name (nor hub URL, script_url or cloud_file_name): "
-                                  "LLaMA-Factory raises KeyError: 'file_name'. Add \"file_name\".",
-                                  **at(key=True)))
-    winner = {"hf_hub": "hf_hub_url", "ms_hub": "ms_hub_url", "om_hub": "om_hub_url", "script": "script_url",
-              "cloud_file": "cloud_file_name", "file": "file_name"}.get(entry.load_from or "")
+        yield NO_SOURCE.diag(f"dataset {name!r} has no file_name (nor hub URL, script_url or cloud_file_name): "
+                             "LLaMA-Factory raises KeyError: 'file_name'. Add \"file_name\".", **at(key=True))
+    winner = _WINNING_KEY.get(entry.load_from or "")
     if winner:
         hubs = ("hf_hub_url", "ms_hub_url", "om_hub_url")
         for key in present:
             if key == winner or (winner in hubs and key in hubs):
                 continue  # the hub URLs are alternatives picked by environment variables, not dead keys
-            out.append(SHADOWED_SOURCE.diag(f"{key} is ignored because {winner} takes precedence; remove one of "
-                                            "them", **at(key, key=True)))
-    if entry.load_from in ("hf_hub", "ms_hub", "om_hub", "cloud_file"):
-        out.append(HUB_ONLY.diag(f"dataset {name!r} is read from {winner} {entry.source!r}; lfgate cannot check it "
-                                 "offline", **at(winner, key=True)))
+            yield SHADOWED_SOURCE.diag(f"{key} is ignored because {winner} takes precedence; remove one of them",
+                                       **at(key, key=True))
+    if entry.load_from in ("hf_hub", "ms_hub", "om_hub", "cloud_file") and winner:
+        yield HUB_ONLY.diag(f"dataset {name!r} is read from {winner} {entry.source!r}; lfgate cannot check it "
+                            "offline", **at(winner, key=True))
     if entry.load_from == "cloud_file" and isinstance(entry.source, str) \
             and not entry.source.startswith(("s3://", "gs://", "gcs://")):
-        out.append(CLOUD_PROTOCOL.diag(f"cloud_file_name {entry.source!r} is not an s3:// or gs:// path; LLaMA-Factory "
-                                       "raises `Unsupported protocol`", **at("cloud_file_name")))
-    if entry.load_from == "script" and isinstance(entry.source, str) \
-            and not os.path.exists(os.path.join(entry.dataset_dir, entry.source)):
-        shown = os.path.join(os.path.basename(os.path.normpath(entry.dataset_dir)), entry.source)
-        out.append(SCRIPT_URL_NOWHERE.diag(f"script_url {entry.source!r}: {shown} does not exist, so LLaMA-Factory "
-                                           f"calls load_dataset({shown!r}), a Hugging Face Hub lookup; nothing local "
-                                           "is checked", **at("script_url")))
+        yield CLOUD_PROTOCOL.diag(f"cloud_file_name {entry.source!r} is not an s3:// or gs:// path; LLaMA-Factory "
+                                  "raises `Unsupported protocol`", **at("cloud_file_name"))
     if entry.load_from == "script" and isinstance(entry.source, str):
-        script = _loading_script(os.path.join(entry.dataset_dir, entry.source))
-        if script:
-            out.append(LOADING_SCRIPT.diag(f"script_url {entry.source!r} is a loading script ({script}); datasets>=4 "
-                                           "refuses it. Convert the data to files and use file_name",
-                                           **at("script_url")))
+        yield from _script_findings(entry, entry.source, at)
 
-    # Attribute values.
-    formatting = raw.get("formatting", "alpaca")
+
+def _script_findings(entry: DatasetEntry, source: str, at: _Locator) -> Iterator:
+    if not os.path.exists(os.path.join(entry.dataset_dir, source)):
+        shown = os.path.join(os.path.basename(os.path.normpath(entry.dataset_dir)), source)
+        yield SCRIPT_URL_NOWHERE.diag(f"script_url {source!r}: {shown} does not exist, so LLaMA-Factory "
+                                      f"calls load_dataset({shown!r}), a Hugging Face Hub lookup; nothing local "
+                                      "is checked", **at("script_url"))
+    script = _loading_script(os.path.join(entry.dataset_dir, source))
+    if script:
+        yield LOADING_SCRIPT.diag(f"script_url {source!r} is a loading script ({script}); datasets>=4 refuses it. "
+                                  "Convert the data to files and use file_name", **at("script_url"))
+
+
+def _value_findings(entry: DatasetEntry, formatting: Any, at: _Locator) -> Iterator:
+    """Attribute values: formatting, ranking, num_samples, and keys local files ignore."""
+    raw = entry.raw
     if "formatting" in raw and formatting not in FORMATTINGS:
         hint = ""
         if isinstance(formatting, str) and formatting.lower() in FORMATTINGS:
             hint = f"; write {formatting.lower()!r} (the name is case-sensitive)"
-        out.append(BAD_FORMATTING.diag(f"formatting {formatting!r} is not one of alpaca, sharegpt, openai: "
-                                       f"LLaMA-Factory raises `Dataset converter {formatting} not found`{hint}",
-                                       **at("formatting")))
+        yield BAD_FORMATTING.diag(f"formatting {formatting!r} is not one of alpaca, sharegpt, openai: "
+                                  f"LLaMA-Factory raises `Dataset converter {formatting} not found`{hint}",
+                                  **at("formatting"))
     if "ranking" in raw and not isinstance(raw["ranking"], bool):
-        out.append(RANKING_NOT_BOOL.diag(f"ranking is {raw['ranking']!r} ({json_type(raw['ranking'])}); write true or "
-                                         "false without quotes", **at("ranking")))
+        yield RANKING_NOT_BOOL.diag(f"ranking is {raw['ranking']!r} ({json_type(raw['ranking'])}); write true or "
+                                    "false without quotes", **at("ranking"))
     if "num_samples" in raw and raw["num_samples"] is not None:
-        n = raw["num_samples"]
-        if isinstance(n, bool) or not isinstance(n, int):
-            out.append(BAD_NUM_SAMPLES.diag(f"num_samples is {n!r} ({json_type(n)}); LLaMA-Factory raises `slice "
-                                            "indices must be integers`. Write a positive integer", **at("num_samples")))
-        elif n <= 0:
-            out.append(BAD_NUM_SAMPLES.diag(f"num_samples is {n}: LLaMA-Factory keeps "
-                                            f"{'no' if n == 0 else 'all but the last ' + str(-n)} samples. Write a "
-                                            "positive integer, or remove it", **at("num_samples")))
+        yield from _num_samples(raw["num_samples"], at)
     if entry.load_from in ("file", "cloud_file"):
         split = raw.get("split", "train")
         if isinstance(split, str) and split != "train" and entry.load_from == "file":
-            out.append(SPLIT_NOT_TRAIN.diag(f"split {split!r}: a local file only has the 'train' split, LLaMA-Factory "
-                                            "raises `Unknown split`. Remove `split`", **at("split")))
+            yield SPLIT_NOT_TRAIN.diag(f"split {split!r}: a local file only has the 'train' split, LLaMA-Factory "
+                                       "raises `Unknown split`. Remove `split`", **at("split"))
+        winner = _WINNING_KEY[entry.load_from]
         for key in ("subset", "folder"):
             if raw.get(key) is not None:
-                out.append(IGNORED_FOR_FILES.diag(f"{key} is ignored for {winner} datasets; remove it",
-                                                  **at(key, key=True)))
-    if isinstance(tags, dict) and formatting == "alpaca":
-        out.append(TAGS_IGNORED.diag("tags are ignored with alpaca formatting; set \"formatting\": \"sharegpt\" if the "
-                                     "data holds messages, or remove tags", **at("tags", key=True)))
-
-    out.extend(_reset_rules(entry, formatting, at))
-    return out
+                yield IGNORED_FOR_FILES.diag(f"{key} is ignored for {winner} datasets; remove it", **at(key, key=True))
+    if isinstance(raw.get("tags"), dict) and formatting == "alpaca":
+        yield TAGS_IGNORED.diag("tags are ignored with alpaca formatting; set \"formatting\": \"sharegpt\" if the "
+                                "data holds messages, or remove tags", **at("tags", key=True))
 
 
-def _reset_rules(entry: DatasetEntry, formatting, at) -> Iterator:
+def _num_samples(n: Any, at: _Locator) -> Iterator:
+    if isinstance(n, bool) or not isinstance(n, int):
+        yield BAD_NUM_SAMPLES.diag(f"num_samples is {n!r} ({json_type(n)}); LLaMA-Factory raises `slice "
+                                   "indices must be integers`. Write a positive integer", **at("num_samples"))
+    elif n <= 0:
+        yield BAD_NUM_SAMPLES.diag(f"num_samples is {n}: LLaMA-Factory keeps "
+                                   f"{'no' if n == 0 else 'all but the last ' + str(-n)} samples. Write a "
+                                   "positive integer, or remove it", **at("num_samples"))
+
+
+def _reset_rules(entry: DatasetEntry, formatting: Any, at: _Locator) -> Iterator:
     raw = entry.raw
     columns, tags = raw.get("columns"), raw.get("tags")
     # Resets that matter for local data are judged on the data itself (DS013 for unread alpaca fields, the role

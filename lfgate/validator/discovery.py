@@ -14,6 +14,7 @@ import re
 from typing import Dict, List, Optional, Tuple
 
 from lfgate.registry import INFO, rule
+from lfgate.validator.example_kit import ALPACA_RECORDS, ONE_ENTRY_REGISTRY
 
 HEAD_BYTES = 256 * 1024  # the top-level keys of a training config are in its first lines; a 3 MB YAML is not one
 _TOP_KEY = re.compile(r"^([A-Za-z_][\w.\-]*)[ \t]*:(?:[ \t]+(\S.*)|[ \t]*)$", re.M)
@@ -25,8 +26,7 @@ STRONG_KEYS = frozenset({"model_name_or_path", "finetuning_type", "adapter_name_
 _BOARD = ("top.lang: en\ntop.model_name: Qwen2.5-0.5B-Instruct\ntop.finetuning_type: lora\ntop.template: qwen\n"
           "train.training_stage: Supervised Fine-Tuning\ntrain.dataset_dir: data\ntrain.dataset:\n- a\n"
           "train.learning_rate: 5e-5\ntrain.num_train_epochs: '3.0'\ntrain.compute_type: bf16\n")
-_REG = '{"a": {"file_name": "a.json"}}\n'
-_DATA = '[{"instruction": "hi", "input": "", "output": "hello"}]\n'
+_REG, _DATA = ONE_ENTRY_REGISTRY, ALPACA_RECORDS
 
 BOARD_CONFIG = rule(
     "TY008", "llamaboard-config", INFO, "A LLaMA Board (web UI) saved config",

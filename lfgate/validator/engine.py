@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from lfgate import findings
-from lfgate.diagnostics import Report, Severity, display_path
+from lfgate.diagnostics import Diagnostic, Report, Severity, display_path
 from lfgate.registry import selected
 from lfgate.settings import Settings
 from lfgate.validator import dataset_info, datasets, discovery, lfs, links, training
@@ -76,6 +76,9 @@ class Checker:
         targets = discover(paths or ["."], self.settings.all_excludes)
         for missing in targets.missing:
             self.report.extend([PATH_NOT_FOUND.diag(f"{missing} does not exist.", file=missing)])
+        for special in targets.special:
+            self.report.extend([PATH_NOT_FOUND.diag(f"{special} is not a regular file (a FIFO, socket or device): it "
+                                                    "was not read.", file=special)])
 
         configs, skipped, why = [], [], {}
         for path in targets.configs:
@@ -178,7 +181,8 @@ def entry_findings(by_entry: Dict[EntryKey, list], users: Dict[EntryKey, List[st
                    linked=frozenset()) -> list:
     """Each entry's findings once, root cause first. With configs in the run, an entry no config loads is never
     loaded by LLaMA-Factory: its findings are at most warnings, one summary per rule over all such entries."""
-    out, unused = [], {}
+    out: List[Diagnostic] = []
+    unused: Dict[str, List[Diagnostic]] = {}  # rule code -> its findings in entries no config loads
     covered = set(LINKED_CODES.values())
     some_unused = any(key not in users for key in by_entry)
     for key, found in by_entry.items():
@@ -239,7 +243,7 @@ def fold_consequences(found: list) -> list:
 
 def unique(found: list) -> list:
     """The same finding reached twice (two configs, two stages) once, at its highest severity."""
-    best: Dict[tuple, object] = {}
+    best: Dict[tuple, Diagnostic] = {}
     for d in found:
         key = (d.code, d.message, d.file, d.line, d.column, d.sample, d.dataset)
         if key not in best or _rank(d.severity) > _rank(best[key].severity):

@@ -185,10 +185,9 @@ class CleanChat(_Clean):
     def _make_take(self):
         shapes, make_shape, expected_of, roles_for = self.shapes, self._shape, self.expected, self.roles_for
         role_of, content_of, messages_col = self.role_of, self.content_of, self.messages_col
-        lead, placeholder, budget = self.lead, self.placeholder, self.cutoff_budget
+        text_ok = text_gate(self.lead, self.placeholder, self.cutoff_budget)
         strings_ok, extras_ok, ready = self._strings_ok, self._extras_ok, self._ready
         refused = refuser(self.refusals)
-        slack = CHARS_PER_TOKEN - 1
 
         def take(value, raw, start=0, end=None):
             """The number of messages when the full pipeline would find nothing in this record (``raw[start:end]``
@@ -219,13 +218,8 @@ class CleanChat(_Clean):
                 return 0
             if not all(texts) or refused and refused(texts):  # an empty content, or one a rule declared
                 return 0
-            if lead in joined and placeholder.search(joined):
+            if not text_ok(joined, n, extra_chars):
                 return 0
-            # sum of ceil(chars / CHARS_PER_TOKEN) per message <= (chars + (CPT - 1) * n) / CPT: within cutoff_len
-            if budget is not None and len(joined) - (n - 1) + extra_chars + slack * n > budget:
-                return 0
-            if budget is not None and may_exceed(joined, len(joined) - (n - 1) + extra_chars, n, budget):
-                return 0  # CJK text estimates at 1.5 characters per token (truncation.estimate_tokens)
             # Each message holds two string keys with string values (checked above): 8 quotes. When the bytes hold
             # no more quotes than the parsed record explains, no message has a third key, no key is given twice and
             # no string holds an escaped quote (each adds quotes): the common case, settled by one count.
@@ -274,11 +268,10 @@ class CleanAlpaca(_Clean):
         shapes, make_shape = self.shapes, self._shape
         prompt_col, query_col, response_col, history_col = \
             self.prompt_col, self.query_col, self.response_col, self.history_col
-        lead, placeholder, budget = self.lead, self.placeholder, self.cutoff_budget
+        text_ok = text_gate(self.lead, self.placeholder, self.cutoff_budget)
         strings_ok, extras_ok, learn = self._strings_ok, self._extras_ok, self._learn
         known_present, known_lists = self.known_present, self.known_lists
         refused = refuser(self.refusals)
-        slack = 2 * (CHARS_PER_TOKEN - 1)
 
         def take(value, raw, start=0, end=None):
             """2 (the messages) when the full pipeline would find nothing in this record; else 0."""
@@ -309,13 +302,8 @@ class CleanAlpaca(_Clean):
                 return 0
             if refused and refused((user, answer)):  # a text a rule declared it may flag
                 return 0
-            joined = user + "\0" + answer
-            if lead in joined and placeholder.search(joined):
+            if not text_ok(user + "\0" + answer, 2, extra_chars):
                 return 0
-            if budget is not None and len(user) + len(answer) + extra_chars + slack > budget:
-                return 0
-            if budget is not None and may_exceed(joined, len(user) + len(answer) + extra_chars, 2, budget):
-                return 0  # CJK text estimates at 1.5 characters per token (truncation.estimate_tokens)
             if raw is None or raw.count(b'"', start, end) == _top_quotes(value, strings, extras):
                 return 2  # no key given twice, no escaped quote: see CleanChat
             return 0 if raw.count(b'":', start, end) > len(value) else 2
@@ -356,6 +344,23 @@ def _credit(fast, records: int, last_index: int) -> None:
     if last_index > c.max_index:
         c.max_index = last_index
     fast.tracker.records += records
+
+
+def text_gate(lead, placeholder, budget):
+    """The text tests both fast paths (this module's and typed.py's) make of a record's messages joined with NULs:
+    no media placeholder, and within cutoff_len by the estimate. One home, so the paths cannot drift apart."""
+    slack = CHARS_PER_TOKEN - 1
+
+    def text_ok(joined: str, n: int, extra_chars: int) -> bool:
+        if lead in joined and placeholder.search(joined):
+            return False
+        if budget is None:
+            return True
+        chars = len(joined) - (n - 1) + extra_chars
+        # sum of ceil(chars / CHARS_PER_TOKEN) per message <= (chars + (CPT - 1) * n) / CPT: within cutoff_len;
+        # CJK text estimates at 1.5 characters per token (truncation.estimate_tokens)
+        return chars + slack * n <= budget and not may_exceed(joined, chars, n, budget)
+    return text_ok
 
 
 def _text_limits(checker):

@@ -1,9 +1,9 @@
 """Links between a training config, its dataset_info.json, its datasets and its model (codes LK001-LK399).
 
-The engine calls ``registry_path`` (where the config's dataset_info.json is), ``dataset_usages`` (how the config
-uses each dataset, so the dataset rules run for its stage) and ``check_links`` (everything that needs the config
-and the checked data together): names, stage against data kind, template against model and media, the local
-model folder, the step budget and truncation at cutoff_len.
+The engine calls ``registry_path`` and ``dataset_usages`` (validator/usage.py, re-exported here: where the
+config's dataset_info.json is, how the config uses each dataset) and ``check_links`` (everything that needs the
+config and the checked data together): names, stage against data kind, template against model and media, the
+local model folder, the step budget and truncation at cutoff_len.
 """
 
 from __future__ import annotations
@@ -17,14 +17,19 @@ from typing import Dict, Iterator, List, Optional, Tuple
 from lfgate.lf_facts import did_you_mean, looks_like_local_path as _looks_like_path, split_names as _names
 from lfgate.registry import ERROR, INFO, WARNING, rule
 from lfgate.validator import train_schema
-from lfgate.validator.model import DATA_STAGE, DatasetUsage
+from lfgate.validator.example_kit import BASE_CONFIG
+from lfgate.validator.model import DATA_STAGE
+from lfgate.validator.usage import (  # registry_path, dataset_usages: the engine's entry points
+    dataset_usages as dataset_usages,
+    int_or_none as _int,
+    registry_path as registry_path,
+)
 
 FEW_EVAL_SAMPLES = 5
 
 _REG = '{"alpaca_demo": {"file_name": "alpaca_demo.json"}}\n'
 _DATA = '[{"instruction": "Say hi", "input": "", "output": "Hi"}]\n'
-_CFG = ("model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\ndo_train: true\nfinetuning_type: lora\n"
-        "template: qwen\noutput_dir: saves/qwen2.5-0.5b/lora/sft\n")
+_CFG = BASE_CONFIG
 
 
 def _project(extra: str = "", config: str = _CFG, registry: str = _REG, data: str = _DATA, files=None) -> dict:
@@ -32,76 +37,6 @@ def _project(extra: str = "", config: str = _CFG, registry: str = _REG, data: st
     project = {"train.yaml": config + extra, "data/dataset_info.json": registry, "data/alpaca_demo.json": data}
     project.update(files or {})
     return project
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Where things are
-# ----------------------------------------------------------------------------------------------------------------
-def _dataset_dir(config, settings) -> Optional[str]:
-    value = settings.dataset_dir or config.values.get("dataset_dir") or "data"
-    if not isinstance(value, str) or value.startswith(("REMOTE:", "ONLINE")):
-        return None
-    return value
-
-
-def registry_path(config, settings) -> Optional[str]:
-    """dataset_dir/dataset_info.json, resolved against the directory LLaMA-Factory is launched from (the
-    project folder checked, else the current one); None for REMOTE:/ONLINE and for other engines."""
-    if getattr(config, "engine", "v0") == "v1" or getattr(config, "entry", "train") != "train":
-        return None
-    dataset_dir = _dataset_dir(config, settings)
-    if dataset_dir is None:
-        return None
-    if settings.dataset_dir:  # given on lfgate's command line: relative to the current directory
-        return os.path.join(os.path.abspath(settings.dataset_dir), "dataset_info.json")
-    candidates = [os.path.join(c, "dataset_info.json") for c in config.candidates(dataset_dir)]
-    return next((c for c in candidates if os.path.isfile(c)), candidates[0])
-
-
-def _int(value) -> Optional[int]:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _media_dir(config, settings) -> Optional[str]:
-    media = config.values.get("media_dir")
-    if isinstance(media, str) and media:
-        return config.resolve(media)
-    dataset_dir = _dataset_dir(config, settings)
-    if dataset_dir is None:
-        return None
-    if settings.dataset_dir:
-        return os.path.abspath(settings.dataset_dir)
-    return config.resolve(dataset_dir)  # media_dir defaults to dataset_dir
-
-
-def _usage(config, settings) -> DatasetUsage:
-    stage = config.values.get("stage", "sft")
-    data_stage = DATA_STAGE.get(stage) if isinstance(stage, str) else None
-    cutoff = _int(config.values.get("cutoff_len", 2048))
-    if data_stage == "pt":
-        cutoff = None  # pre-training packs text into blocks: nothing is cut from a sample
-    template = config.values.get("template")
-    return DatasetUsage(stage=data_stage, media_dir=_media_dir(config, settings),
-                        template=template if isinstance(template, str) else None,
-                        config_path=config.path, cutoff_len=cutoff, vision=_vision(config, template))
-
-
-def _vision(config, template) -> Optional[tuple]:
-    from lfgate.validator import media
-
-    return media.vision_settings(config, train_schema.templates()["templates"].get(template))
-
-
-def dataset_usages(config, registry, settings) -> Iterator[Tuple[str, DatasetUsage]]:
-    if getattr(config, "engine", "v0") == "v1" or getattr(config, "entry", "train") != "train":
-        return
-    usage = _usage(config, settings)
-    seen = set()
-    for key in ("dataset", "eval_dataset"):
-        for name in _names(config.values.get(key)):
-            if name not in seen:  # `dataset: a,a` loads a once
-                seen.add(name)
-                yield name, usage
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -307,7 +242,8 @@ def _expected_template(config) -> Optional[Tuple[str, str]]:
     name = key.split("/")[-1]  # a local copy of a hub model keeps its name
     matches = {t for hub, t in registry.items() if hub.split("/")[-1] == name}
     if len(matches) == 1:
-        return matches.pop(), f"LLaMA-Factory's model registry pairs models named {model.rstrip('/').split('/')[-1]} with it"
+        named = model.rstrip("/").split("/")[-1]
+        return matches.pop(), f"LLaMA-Factory's model registry pairs models named {named} with it"
     return None
 
 
@@ -459,7 +395,8 @@ def _check_model_folder(config) -> Iterator:
     info = _read_json(os.path.join(folder, "config.json"))
     if info is None:
         yield DTYPE.diag(f"`model_name_or_path: {config.values['model_name_or_path']}` is a folder without a "
-                         f"readable config.json ({folder}): transformers cannot load it", **config.where("model_name_or_path"))
+                         f"readable config.json ({folder}): transformers cannot load it",
+                         **config.where("model_name_or_path"))
         return
     model_type = info.get("model_type")
     text_config = info.get("text_config")
@@ -508,7 +445,7 @@ WARMUP_COVERS = rule(
     good=_project("dataset: alpaca_demo\nnum_train_epochs: 1\nlogging_steps: 1\nsave_steps: 1\n"),
     target="train.yaml",
 )
-_TEN = "[" + ", ".join('{"instruction": "Q%d", "input": "", "output": "A%d"}' % (i, i) for i in range(10)) + "]\n"
+_TEN = "[" + ", ".join(f'{{"instruction": "Q{i}", "input": "", "output": "A{i}"}}' for i in range(10)) + "]\n"
 FEW_EVAL = rule(
     "LK042", "few-eval-samples", WARNING, "`val_size` leaves fewer than a handful of evaluation samples",
     why="An evaluation loss over one or two samples is noise; it cannot tell over-fitting from luck.",
@@ -569,8 +506,8 @@ def _ddp_timeout(config, samples: int, devices, used) -> Iterator:
     seconds = samples / rate
     if seconds >= timeout / 2:  # a rough estimate: warn at half the timeout
         yield DDP_TIMEOUT.diag(
-            f"tokenizing the `dataset` (~{samples:,} samples) takes about {seconds / 60:.0f} min ({rate:,} samples/s with "
-            f"{workers} preprocessing worker{'s' if workers != 1 else ''}) while the other ranks of the "
+            f"tokenizing the `dataset` (~{samples:,} samples) takes about {seconds / 60:.0f} min ({rate:,} samples/s "
+            f"with {workers} preprocessing worker{'s' if workers != 1 else ''}) while the other ranks of the "
             f"{devices.describe()} wait at most `ddp_timeout` {timeout:g} s: the NCCL/HCCL watchdog may stop the run "
             "before its first step. Set `ddp_timeout: 180000000` (as LLaMA-Factory's examples do) or tokenize once "
             "with `tokenized_path`", **config.where("ddp_timeout", "dataset"))

@@ -16,9 +16,12 @@ import math
 import os
 import struct
 import zlib
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, Optional, Tuple
 
 from lfgate.registry import ERROR, rule
+
+if TYPE_CHECKING:
+    from typing import TypeGuard  # Python 3.10+; annotations are never evaluated at runtime here
 
 # PIL's Image.MAX_IMAGE_PIXELS (PIL/Image.py); Image.open raises DecompressionBombError above twice that.
 PIL_MAX_IMAGE_PIXELS = 89_478_485
@@ -477,7 +480,8 @@ _FIXED_BY_PLUGIN = {"LlavaPlugin": 576, "Gemma3Plugin": 256}
 
 def _fixed_tokens(plugin: str, model_config: dict) -> int:
     """A local model's own count (vision_config image_size / patch_size, squared), else the family's."""
-    vision = model_config.get("vision_config") if isinstance(model_config.get("vision_config"), dict) else {}
+    nested = model_config.get("vision_config")
+    vision = nested if isinstance(nested, dict) else {}
     size, patch = vision.get("image_size"), vision.get("patch_size")
     if plugin == "LlavaPlugin" and _positive(size) and _positive(patch):
         return (size // patch) ** 2
@@ -493,7 +497,7 @@ def vision_settings(config, template_info: Optional[dict]) -> Optional[tuple]:
     template = config.values.get("template")
     if not template_info:
         return None
-    plugin = template_info.get("plugin")
+    plugin = template_info.get("plugin") or ""  # "": a template without a multimodal plugin
     factor = _FACTOR_BY_TEMPLATE.get(template) or _FACTOR_BY_PLUGIN.get(plugin)
     if factor is None and plugin not in _FIXED_BY_PLUGIN:
         return None
@@ -507,7 +511,8 @@ def vision_settings(config, template_info: Optional[dict]) -> Optional[tuple]:
         patch, merge = preprocessor.get("patch_size"), preprocessor.get("merge_size")
         if _positive(patch) and _positive(merge):
             factor = patch * merge
-        size = preprocessor.get("size") if isinstance(preprocessor.get("size"), dict) else {}
+        size_entry = preprocessor.get("size")
+        size = size_entry if isinstance(size_entry, dict) else {}
         top = preprocessor.get("max_pixels") or size.get("longest_edge") or size.get("max_pixels")
         processor_max = top if _positive(top) else 0
     numbers = [config.get(k) for k in ("image_max_pixels", "image_min_pixels", "video_max_pixels", "video_min_pixels",
@@ -520,7 +525,7 @@ def vision_settings(config, template_info: Optional[dict]) -> Optional[tuple]:
         int(video_maxlen), fixed
 
 
-def _positive(value) -> bool:
+def _positive(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
@@ -659,8 +664,10 @@ class ImageChecker:
             if isinstance(video, list):
                 sizes = [self._measure(frame) if isinstance(frame, str) and os.path.isfile(frame) else None
                          for frame in video]
-                if sizes and all(isinstance(s, tuple) and isinstance(s[0], int) for s in sizes):
-                    total += video_tokens(*sizes[0], len(sizes) + len(sizes) % 2, self.vision)
+                first = sizes[0] if sizes else None
+                if isinstance(first, tuple) and all(isinstance(s, tuple) and isinstance(s[0], int) for s in sizes):
+                    width, height = first
+                    total += video_tokens(width, height, len(sizes) + len(sizes) % 2, self.vision)
             elif isinstance(video, str) and os.path.isfile(video):
                 info = self._video(video)
                 if info and info[0] != "unreadable":

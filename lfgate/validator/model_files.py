@@ -48,7 +48,8 @@ ADAPTER_BASE = rule(
 )
 RESUME = rule(
     "TY422", "resume-checkpoint-invalid", ERROR, "`resume_from_checkpoint` is not a checkpoint that can resume",
-    why="transformers raises `Can't find a valid checkpoint at ...` when the folder is missing or holds no weights. "
+    why="transformers raises `Can't find a valid checkpoint at ...` when the folder holds no weights (an error) or is "
+        "missing (a warning: an earlier run may write it). "
         "Without trainer_state.json the run restarts at step 0; without the optimizer state (a `save_only_model: "
         "true` checkpoint) optimizer and scheduler start afresh, and DeepSpeed fails (LLaMA-Factory #5497, #7614).",
     fix="Point it at a `checkpoint-N` folder written without `save_only_model`.",
@@ -155,8 +156,11 @@ def _check_resume(config: TrainingConfig) -> Iterator:
     where = config.where("resume_from_checkpoint")
     if not os.path.isdir(folder):
         looked = " and ".join(config.candidates(os.path.expanduser(path)))
+        # A warning, as a missing adapter (TY420): checkpoints live on the training machine, never in the repository
+        # a CI job checks, and a resumed run points at its own earlier output.
         yield RESUME.diag(f"`resume_from_checkpoint: {path}` does not exist (looked at {looked}): transformers raises "
-                          "`Can't find a valid checkpoint`. Point it at a `checkpoint-N` folder", **where)
+                          "`Can't find a valid checkpoint` unless the run that writes it comes first. Point it at a "
+                          "`checkpoint-N` folder", severity=WARNING, **where)
         return
     names = _listdir(folder)
     if not any(n.startswith(_WEIGHT_PREFIXES) for n in names):

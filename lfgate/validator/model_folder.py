@@ -57,7 +57,8 @@ CONFIG_INCONSISTENT = rule(
 
 def model_config_problem(info: dict) -> Optional[tuple]:
     """(severity, message) for a config.json the model cannot be built from as it stands, else None."""
-    text = info.get("text_config") if isinstance(info.get("text_config"), dict) else info
+    nested = info.get("text_config")
+    text = nested if isinstance(nested, dict) else info
     layers = text.get("num_hidden_layers")
     if layers is not None and (isinstance(layers, bool) or not isinstance(layers, int) or layers < 1):
         return ERROR, f"num_hidden_layers is {layers!r}, not a positive whole number"

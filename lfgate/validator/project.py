@@ -25,6 +25,7 @@ class Targets:
     data_files: List[str] = field(default_factory=list)
     folders: List[str] = field(default_factory=list)
     missing: List[str] = field(default_factory=list)
+    special: List[str] = field(default_factory=list)  # named, but a FIFO, socket or device: never opened
     named: List[str] = field(default_factory=list)  # files named on the command line: never passed over
 
 
@@ -44,6 +45,8 @@ def discover(paths: Sequence[str], exclude: Sequence[str] = ()) -> Targets:
             _walk_folder(path, targets, exclude)
         elif os.path.isfile(path):
             _classify_file(path, targets)
+        elif os.path.exists(path):
+            targets.special.append(path)
         else:
             targets.missing.append(path)
     return targets

@@ -11,13 +11,16 @@ import math
 import os
 import re
 import sys
-from typing import Any, Iterator, List
+from typing import TYPE_CHECKING, Any, Iterator, List, Union
 
 from lfgate.registry import ERROR, INFO, WARNING, rule
 from lfgate.validator.training import TrainingConfig, _names, _y
 
+if TYPE_CHECKING:
+    from typing import TypeGuard  # Python 3.10+; annotations are never evaluated at runtime here
 
-def _number(value: Any) -> bool:
+
+def _number(value: Any) -> TypeGuard[Union[int, float]]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 

@@ -19,9 +19,7 @@ from __future__ import annotations
 from operator import attrgetter
 from typing import Annotated, List, Optional, Union
 
-from lfgate.truncation import may_exceed
-from lfgate.validator.fastpath import LONG_DIGITS, refuser
-from lfgate.validator.samples.base import CHARS_PER_TOKEN
+from lfgate.validator.fastpath import LONG_DIGITS, refuser, text_gate
 
 _MAX_BUILDS = 8  # the known fields only grow: a few rebuilds at most
 _TRIAL = 256  # records tried before the decoder judges whether it pays
@@ -100,9 +98,8 @@ class TypedChat:
         fast, unset = self.fast, self.msgspec.UNSET
         expected_of, roles_for = fast.expected, fast.roles_for
         tools_cache = fast.checker._tools_cache
-        lead, placeholder, budget = fast.lead, fast.placeholder, fast.cutoff_budget
+        text_ok = text_gate(fast.lead, fast.placeholder, fast.cutoff_budget)
         refused = refuser(fast.refusals)
-        slack = CHARS_PER_TOKEN - 1
         long_digits = LONG_DIGITS.search
         # msgspec's errors are not ValueErrors in older releases (0.18); invalid UTF-8 raises UnicodeDecodeError
         errors = (self.msgspec.MsgspecError, ValueError)
@@ -150,13 +147,8 @@ class TypedChat:
             if refused and refused(list(map(_CONTENT, conv))):  # a text a rule declared it may flag
                 return 0
             joined = "\0".join(map(_CONTENT, conv))
-            if lead in joined and placeholder.search(joined):
+            if not text_ok(joined, n, extra_chars):
                 return 0
-            # sum of ceil(chars / CHARS_PER_TOKEN) per message <= (chars + (CPT - 1) * n) / CPT: within cutoff_len
-            if budget is not None and len(joined) - (n - 1) + extra_chars + slack * n > budget:
-                return 0
-            if budget is not None and may_exceed(joined, len(joined) - (n - 1) + extra_chars, n, budget):
-                return 0  # CJK text estimates at 1.5 characters per token (truncation.estimate_tokens)
             # as in CleanChat.take: as many quotes as the parsed record explains -> no key given twice
             if data.count(b'"', start, end) == 2 * (keys + strings) + 8 * n:
                 return n

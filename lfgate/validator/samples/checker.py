@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from lfgate.diagnostics import Severity
 from lfgate.truncation import estimate_tokens, truncate_turns
@@ -34,6 +34,9 @@ from lfgate.validator.converter import (
 from lfgate.validator.model import DatasetUsage
 from lfgate.validator.samples import alpaca, common, kto, multimodal, openai, ranking, sharegpt, tools
 from lfgate.validator.samples.base import CHARS_PER_TOKEN, Finding, Tally
+
+if TYPE_CHECKING:
+    from lfgate.validator.media import ImageChecker  # imported when the first image is met
 
 KTO_BATCH = 1000  # LLaMA-Factory's preprocessing_batch_size default
 _TEMPLATE_ROLES = (USER, ASSISTANT, OBSERVATION, FUNCTION)
@@ -129,7 +132,7 @@ class SampleChecker:
         self.kto_edges: Dict[int, int] = {}
         self.kto_crash: Optional[int] = None
         self._tools_cache: Dict[str, Optional[str]] = {}
-        self._images = None  # media.ImageChecker, made on the first image
+        self._images: Optional[ImageChecker] = None  # made on the first image
 
     # -- per record --------------------------------------------------------------------------------------------
     def check(self, index: int, value) -> List[Finding]:

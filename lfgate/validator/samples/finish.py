@@ -10,6 +10,10 @@ from lfgate.validator.samples import alpaca, common, kto, multimodal, openai, sh
 from lfgate.validator.samples.base import CHARS_PER_TOKEN, Finding
 
 _TAG_KEYS = ("user_tag", "assistant_tag", "observation_tag", "function_tag", "system_tag")
+# LLaMA-Factory stops before it could judge the samples: every record crashes, a column or message key is missing,
+# no response column.
+_STOPS = frozenset(r.code for r in (common.RECORD_CRASH, common.COLUMN_MISSING, sharegpt.KEY_MISSING,
+                                      alpaca.OUTPUT_MISSING))
 
 
 def _plural(n, word):
@@ -17,19 +21,33 @@ def _plural(n, word):
 
 
 def dataset_findings(c) -> List[Finding]:
-    out: List[Finding] = []
+    """The dataset's findings in a fixed order, root causes first. After a finding that stops LLaMA-Factory
+    before it judges the samples (``_STOPS``), the findings that judge them are left out."""
     if c.total == 0:
-        return out
-    entry, stage = c.entry, c.stage
-    blocked = False  # LLaMA-Factory stops before it could judge the samples
+        return []
+    out = _conversion_stops(c) + _unread_fields(c)
+    if c.chat and c.messages_seen:
+        out += _message_keys(c)
+        if not _stopped(out):
+            out += _tag_findings(c)
+    out += _converter_rewrites(c) + _placeholders_without_media(c) + _stage_mismatches(c) + _truncation(c)
+    if not _stopped(out):
+        out += _nothing_kept(c)
+    return out
 
+
+def _stopped(found: List[Finding]) -> bool:
+    return any(f.rule.code in _STOPS for f in found)
+
+
+def _conversion_stops(c) -> List[Finding]:
+    """Every record fails to convert, or a column no record has: LLaMA-Factory raises while converting."""
+    out = []
     for kind, n in c.dataset_crash.counts.items():
         sample, path, detail = c.dataset_crash.first[kind]
         out.append(Finding(common.RECORD_CRASH, f"every record fails to convert ({_plural(n, 'record')}): {detail}. "
                            "Fix the entry's `columns`/`tags`/`formatting` in dataset_info.json.", sample, path))
-        blocked = True
-
-    converted = c.total - c.crashed
+    entry = c.entry
     for column in sorted(c.pending_columns):
         key = c.columns[column]
         if key == "system" and entry.formatting == "sharegpt" and not c.leading_system_missing:
@@ -40,8 +58,11 @@ def dataset_findings(c) -> List[Finding]:
         out.append(Finding(common.COLUMN_MISSING, f"no record has the field {column!r} (`columns.{key}`, {named}): "
                            f"LLaMA-Factory raises KeyError: {column!r} while converting.{meant} Rename the field or "
                            f"point `columns.{key}` at the field the data uses.", None, ()))
-        blocked = True
+    return out
 
+
+def _unread_fields(c) -> List[Finding]:
+    out = []
     for field, n in sorted(c.unread.counts.items(), key=lambda kv: str(kv[0])):
         if field is None:
             continue
@@ -51,24 +72,31 @@ def dataset_findings(c) -> List[Finding]:
                            f"{sample}), but `columns` omits {key!r}, so LLaMA-Factory never reads it (a partial "
                            f"`columns` resets every key it omits). Add \"{key}\": \"{field}\" to `columns`.",
                            sample, path))
+    return out
 
-    if c.chat and c.messages_seen:
-        tags = entry.tags
-        for key, seen in (("role_tag", c.role_key_seen), ("content_tag", c.content_key_seen)):
-            if not seen and tags.get(key) is not None:
-                out.append(Finding(sharegpt.KEY_MISSING, f"no message has the key {tags.get(key)!r} "
-                                   f"(`tags.{key}`): LLaMA-Factory raises KeyError: {tags.get(key)!r}. Set "
-                                   f"`tags.{key}` to the key the messages use.", None, ()))
-                blocked = True
-        if c.role_key_seen and c.missing_role and entry.formatting == "sharegpt" and None not in c.mapping:
-            sample, path, _ = c.missing_role.first[None]
-            n = c.missing_role.counts[None]
-            out.append(Finding(sharegpt.ROLE_UNKNOWN, f"{_plural(n, 'message')} have no {tags.get('role_tag')!r} "
-                               f"key, or a null one (first: sample {sample}): LLaMA-Factory reads it as null and drops "
-                               "the sample. Give every message a role.", sample, path))
-        if not blocked:
-            out.extend(_tag_findings(c))
 
+def _message_keys(c) -> List[Finding]:
+    """The role and content keys of chat messages (`tags.role_tag`, `tags.content_tag`)."""
+    out = []
+    entry = c.entry
+    tags = entry.tags
+    for key, seen in (("role_tag", c.role_key_seen), ("content_tag", c.content_key_seen)):
+        if not seen and tags.get(key) is not None:
+            out.append(Finding(sharegpt.KEY_MISSING, f"no message has the key {tags.get(key)!r} "
+                               f"(`tags.{key}`): LLaMA-Factory raises KeyError: {tags.get(key)!r}. Set "
+                               f"`tags.{key}` to the key the messages use.", None, ()))
+    if c.role_key_seen and c.missing_role and entry.formatting == "sharegpt" and None not in c.mapping:
+        sample, path, _ = c.missing_role.first[None]
+        n = c.missing_role.counts[None]
+        out.append(Finding(sharegpt.ROLE_UNKNOWN, f"{_plural(n, 'message')} have no {tags.get('role_tag')!r} "
+                           f"key, or a null one (first: sample {sample}): LLaMA-Factory reads it as null and drops "
+                           "the sample. Give every message a role.", sample, path))
+    return out
+
+
+def _converter_rewrites(c) -> List[Finding]:
+    """What the openai converter changes: the system prompt, tool-call arguments encoded twice."""
+    out = []
     if c.rewritten:
         sample, path, detail = c.rewritten.earliest()
         out.append(Finding(openai.SYSTEM_REWRITTEN, f"the openai converter rewrites the system prompt of "
@@ -80,21 +108,33 @@ def dataset_findings(c) -> List[Finding]:
         out.append(Finding(openai.DOUBLE_ENCODED, f"{_plural(c.double_encoded.total(), 'tool call')} give "
                            f"`arguments` as a JSON string (first: sample {sample}): it is encoded a second time in "
                            "the training text. Store arguments as JSON objects.", sample, path))
-    if c.no_media:
-        sample, path, placeholder = c.no_media.earliest()
-        template = getattr(c.usage, "template", None) if c.usage is not None else None
-        if multimodal.is_multimodal_template(template):
-            kind = {"<video>": "videos", "<audio>": "audios"}.get(placeholder, "images")
-            out.append(Finding(multimodal.PLACEHOLDER_NO_MEDIA, f"{_plural(c.no_media.total(), 'sample')} hold "
-                               f"media placeholders such as {placeholder} but no media (first: sample {sample}): "
-                               f"with the multimodal template `{template}` LLaMA-Factory raises `The number of "
-                               f"{kind} does not match the number of {placeholder} tokens`. Add the media column "
-                               "and files, or remove the placeholders.", sample, path, Severity.ERROR))
-        else:
-            out.append(Finding(multimodal.PLACEHOLDER_NO_MEDIA, f"{_plural(c.no_media.total(), 'sample')} hold "
-                               f"media placeholders such as {placeholder} but no media (first: sample {sample}): "
-                               "multimodal templates raise a count mismatch, text-only ones train the placeholder "
-                               "as text. Add the media column and files, or remove the placeholders.", sample, path))
+    return out
+
+
+def _placeholders_without_media(c) -> List[Finding]:
+    """An error with a multimodal template (a count mismatch), else a warning (trained as text)."""
+    if not c.no_media:
+        return []
+    sample, path, placeholder = c.no_media.earliest()
+    template = getattr(c.usage, "template", None) if c.usage is not None else None
+    if multimodal.is_multimodal_template(template):
+        kind = {"<video>": "videos", "<audio>": "audios"}.get(placeholder, "images")
+        return [Finding(multimodal.PLACEHOLDER_NO_MEDIA, f"{_plural(c.no_media.total(), 'sample')} hold "
+                        f"media placeholders such as {placeholder} but no media (first: sample {sample}): "
+                        f"with the multimodal template `{template}` LLaMA-Factory raises `The number of "
+                        f"{kind} does not match the number of {placeholder} tokens`. Add the media column "
+                        "and files, or remove the placeholders.", sample, path, Severity.ERROR)]
+    return [Finding(multimodal.PLACEHOLDER_NO_MEDIA, f"{_plural(c.no_media.total(), 'sample')} hold "
+                    f"media placeholders such as {placeholder} but no media (first: sample {sample}): "
+                    "multimodal templates raise a count mismatch, text-only ones train the placeholder "
+                    "as text. Add the media column and files, or remove the placeholders.", sample, path)]
+
+
+def _stage_mismatches(c) -> List[Finding]:
+    """Data the stage reads in part or not at all: pt's first text only, no response, KTO data elsewhere, KTO's
+    own failures."""
+    out = []
+    entry, stage = c.entry, c.stage
     if stage == "pt" and c.pt_extra:
         sample, _, _ = c.pt_extra.earliest()
         out.append(Finding(common.PRETRAIN_FIRST_ONLY, f"pretraining uses only the first user message or prompt "
@@ -106,39 +146,53 @@ def dataset_findings(c) -> List[Finding]:
                            f"{_plural(c.no_response_column.total(), 'sample')} has a response: the {stage} stage "
                            "drops them all. Map `columns.response` to the output field, or train this text with "
                            "`stage: pt`.", None, ()))
-        blocked = True
     if c.kto_bool and stage == "sft":
         sample, path, _ = c.kto_bool.earliest()
         out.append(Finding(kto.KTO_IN_OTHER_STAGE, f"{_plural(c.kto_bool.total(), 'sample')} carry a boolean "
                            f"`{entry.columns.get('kto_tag')}` (KTO data): the sft stage drops every one of them. "
                            "Train with `stage: kto`, or remove `columns.kto_tag`.", sample, path))
     if stage == "kto":
-        if c.kto_crash is not None:
-            out.append(Finding(kto.BATCH_CRASH, f"sample {c.kto_crash} has no usable response and a valid sample "
-                               "reads it as its KL pair (the next one in its batch of 1000, cyclically): the KTO "
-                               "processor raises IndexError and preprocessing stops. Fix or remove the broken "
-                               "samples.", c.kto_crash, ()))
-        if c.kept and (c.kto_types[0] == 0 or c.kto_types[1] == 0):
-            which = "desirable" if c.kto_types[1] else "undesirable"
-            out.append(Finding(kto.ONE_TYPE, f"all {_plural(c.kept, 'kept sample')} are {which}: LLaMA-Factory logs "
-                               "\"Your dataset only has one preference type\". Add samples of the other kind.",
-                               None, ()))
-    if c.cutoff_len and c.trunc_exceed:
-        cut = (f"at least {c.trunc_cut} of them lose part of a response" if c.trunc_cut
-               else "only their prompts are cut")
-        every = c.trunc_exceed >= max(c.kept, 1)  # the model trains on cut inputs only: a warning
-        out.append(Finding(common.TRUNCATION, f"at least {_plural(c.trunc_exceed, 'sample')} exceed cutoff_len "
-                           f"{c.cutoff_len}{_default_note(c)}{' (every sample)' if every else ''}, and {cut} "
-                           "(an estimate by script: at "
-                           f"most {CHARS_PER_TOKEN} characters per token, 1.5 for Chinese, Japanese and Korean). "
-                           "Raise cutoff_len or shorten the samples.", None, (),
-                           Severity.WARNING if every else None))
-    if not blocked and c.crashed == 0 and c.kept == 0 and stage != "pt" and converted > 0:
-        which = f"none of the {converted} samples is" if converted > 1 else "the only sample is not"
-        out.append(Finding(common.NO_VALID_SAMPLES, f"{which} kept by the {stage} stage: LLaMA-Factory raises "
-                           "\"Cannot find valid samples\". Fix the sample errors reported for this dataset, or use "
-                           "the dataset with the stage it is made for.", None, ()))
+        out.extend(_kto_findings(c))
     return out
+
+
+def _kto_findings(c) -> List[Finding]:
+    out = []
+    if c.kto_crash is not None:
+        out.append(Finding(kto.BATCH_CRASH, f"sample {c.kto_crash} has no usable response and a valid sample "
+                           "reads it as its KL pair (the next one in its batch of 1000, cyclically): the KTO "
+                           "processor raises IndexError and preprocessing stops. Fix or remove the broken "
+                           "samples.", c.kto_crash, ()))
+    if c.kept and (c.kto_types[0] == 0 or c.kto_types[1] == 0):
+        which = "desirable" if c.kto_types[1] else "undesirable"
+        out.append(Finding(kto.ONE_TYPE, f"all {_plural(c.kept, 'kept sample')} are {which}: LLaMA-Factory logs "
+                           "\"Your dataset only has one preference type\". Add samples of the other kind.",
+                           None, ()))
+    return out
+
+
+def _truncation(c) -> List[Finding]:
+    if not (c.cutoff_len and c.trunc_exceed):
+        return []
+    cut = (f"at least {c.trunc_cut} of them lose part of a response" if c.trunc_cut
+           else "only their prompts are cut")
+    every = c.trunc_exceed >= max(c.kept, 1)  # the model trains on cut inputs only: a warning
+    return [Finding(common.TRUNCATION, f"at least {_plural(c.trunc_exceed, 'sample')} exceed cutoff_len "
+                    f"{c.cutoff_len}{_default_note(c)}{' (every sample)' if every else ''}, and {cut} "
+                    "(an estimate by script: at "
+                    f"most {CHARS_PER_TOKEN} characters per token, 1.5 for Chinese, Japanese and Korean). "
+                    "Raise cutoff_len or shorten the samples.", None, (),
+                    Severity.WARNING if every else None)]
+
+
+def _nothing_kept(c) -> List[Finding]:
+    converted = c.total - c.crashed
+    if c.crashed or c.kept or c.stage == "pt" or converted <= 0:
+        return []
+    which = f"none of the {converted} samples is" if converted > 1 else "the only sample is not"
+    return [Finding(common.NO_VALID_SAMPLES, f"{which} kept by the {c.stage} stage: LLaMA-Factory raises "
+                    "\"Cannot find valid samples\". Fix the sample errors reported for this dataset, or use "
+                    "the dataset with the stage it is made for.", None, ())]
 
 
 def _tag_findings(c) -> List[Finding]:

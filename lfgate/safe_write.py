@@ -66,8 +66,8 @@ def atomic_file(path: str, mode: str = "w", *, force: bool = False):
     refuse_read_only(path)
     temp = temp_path_for(path)
     try:
-        kwargs = {"encoding": "utf-8", "newline": ""} if "b" not in mode else {}
-        with open(temp, mode, **kwargs) as f:
+        encoding, newline = (None, None) if "b" in mode else ("utf-8", "")  # binary mode takes neither
+        with open(temp, mode, encoding=encoding, newline=newline) as f:
             yield f
             f.flush()
             _fsync(f.fileno())

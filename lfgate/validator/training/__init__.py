@@ -1,0 +1,36 @@
+"""Training YAMLs: read them as LLaMA-Factory does, recognise what they are for, and check every key at once.
+
+    config.py        TrainingConfig (the values LLaMA-Factory sees, positions, path resolution), the key sets
+    reading.py       load_config: YAML -> TrainingConfig, engine and entry point; TY0xx (the file itself)
+    keys.py          TY1xx keys      values.py    TY2xx values and what LLaMA-Factory never checks
+    parse_checks.py  TY3xx the checks of LLaMA-Factory's own argument parsing (PARSE_CHECKS)
+    check.py         check_config: every rule over one config
+
+The names below are this package's interface (``training.load_config``, ``training.CONFIG_MARKERS``...).
+"""
+
+from lfgate.lf_facts import env_enabled as _env, split_names as _names
+from lfgate.validator.training.check import check_config
+from lfgate.validator.training.config import (
+    BASE,
+    COMMA_LIST_KEYS,
+    COMMAND_LINE,
+    CONFIG_MARKERS,
+    INFER_ONLY_KEYS,
+    INFER_ONLY_OWNERS,
+    TRAINING_MARKERS,
+    V1_MARKERS,
+    TrainingConfig,
+    _y,
+)
+from lfgate.validator.training.keys import check_keys
+from lfgate.validator.training.parse_checks import PARSE_CHECKS, ParseCheck, check_output_dir
+from lfgate.validator.training.reading import known_keys, load_config
+from lfgate.validator.training.values import check_unchecked, check_values
+
+__all__ = [
+    "BASE", "COMMA_LIST_KEYS", "COMMAND_LINE", "CONFIG_MARKERS", "INFER_ONLY_KEYS", "INFER_ONLY_OWNERS",
+    "PARSE_CHECKS", "TRAINING_MARKERS", "V1_MARKERS", "ParseCheck", "TrainingConfig", "check_config", "check_keys",
+    "check_output_dir", "check_unchecked", "check_values", "known_keys", "load_config",
+    "_env", "_names", "_y",  # the TY rule modules beside this package build on them
+]
