@@ -79,7 +79,7 @@ def stack_problems(lf_version: str, installed: Optional[Callable[[str], Optional
 _PACKAGES = ("llamafactory", "transformers", "datasets", "accelerate", "peft", "trl")
 _PROBE = ("import json, importlib.metadata as m\n"
           "def v(p):\n    try:\n        return m.version(p)\n    except Exception:\n        return None\n"
-          "print(json.dumps({p: v(p) for p in %r}))" % (_PACKAGES,))
+          f"print(json.dumps({{p: v(p) for p in {_PACKAGES!r}}}))")
 
 
 def launch_problems(chosen_version: Optional[str], env: Optional[dict] = None,

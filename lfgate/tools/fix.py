@@ -185,7 +185,7 @@ class _Judge:
         """{sample: Change} for the records a dataset-level error counts."""
         from lfgate.validator.samples import kto
 
-        out = {}
+        out: dict = {}
         for finding in self.checker.finish():
             if not _is_error(finding):
                 continue
@@ -340,8 +340,8 @@ def fixable_files(checker) -> dict:
 def check_fix(checker, read: set, force: bool, settings) -> CheckFixes:
     """Write NAME.fixed.json/.jsonl beside each registered data file with errors (tools/fix.py's records and
     repairs); every output is checked before the first is written."""
-    from lfgate.diagnostics import display_path
     from lfgate import safe_write as out_file
+    from lfgate.diagnostics import display_path
     from lfgate.validator import lfs
 
     out = CheckFixes()

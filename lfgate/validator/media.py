@@ -334,7 +334,7 @@ def _riff_chunks(f, end: int):
 
 def _avi_info(f, end: int):
     f.seek(12)
-    for kind, payload, stop in _riff_chunks(f, end):
+    for kind, _, stop in _riff_chunks(f, end):
         if kind == b"LIST" and f.read(4) == b"hdrl":
             for inner, at, inner_stop in _riff_chunks(f, stop):
                 if inner == b"LIST" and f.read(4) == b"strl":
@@ -422,11 +422,12 @@ def _ebml_uint(f, payload: int, stop: int) -> int:
 
 
 def _matroska_info(f, end: int):
-    counter, found = [0], {"scale": 1_000_000}
-    for element, payload, stop in _ebml(f, end, counter):
+    counter: list = [0]
+    found: dict = {"scale": 1_000_000}  # TimecodeScale's default: 1 ms ticks
+    for element, _, stop in _ebml(f, end, counter):
         if element != _EBML_SEGMENT:
             continue
-        for child, at, child_stop in _ebml(f, stop, counter):
+        for child, _, child_stop in _ebml(f, stop, counter):
             if child == _EBML_CLUSTER:
                 break
             if child == _EBML_INFO:
@@ -438,7 +439,7 @@ def _matroska_info(f, end: int):
             elif child == _EBML_TRACKS and "video" not in found:
                 _matroska_tracks(f, child_stop, counter, found)
         break
-    video = found.get("video") or {}
+    video: dict = found.get("video") or {}
     duration, frame_ns = found.get("duration"), video.get("frame_ns")
     if not (video.get("width") and video.get("height") and duration and frame_ns and found["scale"]):
         return None
@@ -447,7 +448,7 @@ def _matroska_info(f, end: int):
 
 
 def _matroska_tracks(f, end: int, counter: list, found: dict) -> None:
-    for element, payload, stop in _ebml(f, end, counter):
+    for element, _, stop in _ebml(f, end, counter):
         if element != _EBML_TRACK:
             continue
         track: dict = {}
