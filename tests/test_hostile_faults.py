@@ -89,7 +89,7 @@ def parse_document(fmt: str, text: str):
         return json.loads(text)
     if fmt == "junit":
         return ET.fromstring(text.encode("utf-8"))
-    assert text.endswith("\n")
+    assert text == "" or text.endswith("\n")  # concise and github print nothing when nothing is found
     if fmt == "text":
         assert text.rstrip().splitlines()[-1].startswith(("ok:", "failed:"))
     return text.splitlines()

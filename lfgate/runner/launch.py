@@ -19,8 +19,20 @@ def main(argv=None) -> int:
     if machine.kind == "npu":
         import torch_npu  # noqa: F401  (before the process group: HCCL is registered by it)
     precision = devices.choose_precision(machine, bool(config.get("bf16", False)), bool(config.get("fp16", False)))
-    recipe.train(config, machine, precision)
+    try:
+        recipe.train(config, machine, precision)
+    finally:
+        _destroy_process_group()
     return 0
+
+
+def _destroy_process_group() -> None:
+    """Tear down the process group before the interpreter exits, as LLaMA-Factory's run_exp does: otherwise a gloo
+    rank can abort at shutdown ("terminate called without an active exception") after a finished run."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
