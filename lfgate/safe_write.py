@@ -69,17 +69,13 @@ def atomic_file(path: str, mode: str = "w", *, force: bool = False):
         encoding, newline = (None, None) if "b" in mode else ("utf-8", "")  # binary mode takes neither
         with open(temp, mode, encoding=encoding, newline=newline) as f:
             yield f
-            f.flush()
-            _fsync(f.fileno())
-        _keep_mode(path, temp)
-        os.replace(temp, path)
     except OSError as err:
         _remove(temp)
         raise UsageError(f"cannot write {path}: {err.strerror or err}") from None
     except BaseException:
         _remove(temp)
         raise
-    _sync_folder(path)
+    commit(temp, path)
 
 
 def atomic_write(path: str, data, *, force: bool = False) -> None:
