@@ -158,6 +158,7 @@ KEYS = {
     "devices": ("devices", _positive_int, False),
     "workers": ("workers", _positive_int, False),
     "llamafactory-version": ("llamafactory_version", _string, False),
+    "launch-dir": ("launch_dir", _string, True),
 }
 
 
@@ -175,6 +176,8 @@ def settings_from_table(table: dict, path: str) -> Settings:
         if is_path:
             parsed = os.path.normpath(os.path.join(folder, os.path.expanduser(parsed)))
         setattr(settings, attribute, parsed)
+    if settings.launch_dir:
+        settings.launch_dir_from = f"launch-dir in {path}"
     return settings
 
 

@@ -53,6 +53,7 @@ RULE_MODULES = (
     "lfgate.validator.ignored",
     "lfgate.validator.history",
     "lfgate.validator.discovery",
+    "lfgate.validator.launch",
     "lfgate.validator.links",
     "lfgate.validator.model_folder",
     "lfgate.suppressions",

@@ -28,6 +28,9 @@ class Settings:
     extend_exclude: Tuple[str, ...] = ()
     dataset_dir: Optional[str] = None  # overrides the configs' dataset_dir
     llamafactory_version: Optional[str] = None  # None: the installed one, else the newest known
+    llamafactory_version_from: Optional[str] = None  # where llamafactory_version came from, if not the command line
+    launch_dir: Optional[str] = None  # the folder llamafactory-cli runs in (validator/launch.py infers it if None)
+    launch_dir_from: Optional[str] = None  # who said so: --launch-dir, the config file, `lfgate train`
     devices: Optional[int] = None  # devices the run will use, for the step-budget rules
     devices_from: Optional[str] = None  # "--devices" when the command line set `devices` (devices_env.py)
     devices_present: Optional[tuple] = None  # (count, kind) of this machine's devices, where `train` probed them

@@ -20,6 +20,10 @@ def add_check_arguments(parser) -> None:
     parser.add_argument("--ignore", metavar="CODES", help="comma-separated rule codes or prefixes to skip")
     parser.add_argument("--fail-on", choices=["error", "warning", "info"], help="failure level (default: error)")
     parser.add_argument("--dataset-dir", metavar="DIR", help="override the configs' dataset_dir")
+    parser.add_argument("--launch-dir", metavar="DIR",
+                        help="the folder llamafactory-cli runs in, which the configs' relative paths resolve from "
+                             "(default: inferred per config from the project's launch commands and LLaMA-Factory "
+                             "checkouts, else the folder checked)")
     parser.add_argument("--llamafactory-version", metavar="VERSION",
                         help="target LLaMA-Factory version (default: the installed one, else the newest known)")
     parser.add_argument("--workers", type=int, metavar="N", help="processes for large datasets (default: cores)")
@@ -76,6 +80,10 @@ def settings_from_args(args, overrides=None):
             setattr(settings, name, value)
     if getattr(args, "devices", None) is not None:
         settings.devices_from = "--devices"
+    if getattr(args, "launch_dir", None):
+        settings.launch_dir, settings.launch_dir_from = args.launch_dir, "--launch-dir"
+    if settings.launch_dir and not os.path.isdir(settings.launch_dir):
+        raise UsageError(f"{settings.launch_dir_from or 'launch-dir'}: {settings.launch_dir} is not a folder")
     if getattr(args, "fast_path", True) is False:
         settings.fast_path = False
     if settings.workers is not None and settings.workers < 1:

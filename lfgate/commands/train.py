@@ -13,6 +13,8 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass, field
+from typing import Any, Optional
 
 from lfgate.commands import common
 from lfgate.errors import UsageError
@@ -43,27 +45,80 @@ def _config_path(args):
     return paths[0], overrides
 
 
+@dataclass
+class _Run:
+    """What one `lfgate train` decides, stage by stage."""
+
+    path: str
+    overrides: dict
+    settings: Any
+    builtin: bool
+    report: Any = None
+    checker: Any = None
+    config: Any = None  # the runner's RunConfig (None when the YAML cannot be read as one)
+    machine: Any = None
+    target: Any = None  # --target: the machine a dry run plans for
+    count: Any = None  # the run's devices (devices_env.DeviceCount)
+    precision: Any = None
+    samples: Any = None
+    errors: list = field(default_factory=list)
+    plan: Optional[dict] = None
+    world_size: int = 1
+
+
 def run(args) -> int:
+    """Check (with the gate and the RN rules), decide (the plan, the report), launch."""
     # Idle OpenMP threads busy-wait by default (libgomp). On a CPU shared with other work, every parallel region
     # then waits for descheduled threads: steps ~20x slower (benchmarks/README.md). Only effective before torch
     # is imported, hence here; an explicit setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from lfgate import findings
-    from lfgate.diagnostics import Severity
-    from lfgate.runner import config as config_mod, devices, rules
-    from lfgate.validator.engine import Checker
-
     path, overrides = _config_path(args)
     settings = common.settings_from_args(args, overrides)
     common.guard_outputs(args, [path], settings)
-    builtin = args.backend == "builtin"
+    state = _check(args, _Run(path, overrides, settings, builtin=args.backend == "builtin"))
+    _decide(args, state)
+    return _launch(args, state)
+
+
+def _check(args, state: _Run) -> _Run:
+    """Stage 1: every `lfgate check` rule, the launch gate (TY017) and what this runner or machine cannot do (RN)."""
+    from lfgate import findings
+    from lfgate.diagnostics import Severity
+    from lfgate.runner import config as config_mod, devices, rules
+    from lfgate.validator import launch
+    from lfgate.validator.engine import Checker
+
+    settings = state.settings
+    if not settings.launch_dir:  # llamafactory-cli and the runner start in the current folder
+        settings.launch_dir, settings.launch_dir_from = os.getcwd(), "lfgate train runs it in the current folder"
     _check_launch_env(os.environ)
-    target = _target(args, devices)
+    state.target = _target(args, devices)
     probe = devices.Probe()
-    machine = target.machine if target else devices.detect(probe)
-    if target is not None and not settings.devices:  # the check's step budget plans for the target too
-        settings.devices, settings.devices_from = target.machine.count, f"--target {args.target}"
-    elif machine.kind != "cpu":  # the check counts the devices train will launch on
+    state.machine = machine = state.target.machine if state.target else devices.detect(probe)
+    _devices_for_the_check(args, state, settings, machine)
+    state.checker = checker = Checker(settings)
+    state.report = report = checker.run([state.path], finalize=False)  # finalized below, with the RN findings
+    report.extend(launch.refusal(checker.configs, checker.not_configs, state.path))
+    try:
+        state.config = config_mod.load(state.path, state.overrides)
+    except ValueError as err:
+        if not any(d.severity == Severity.ERROR for d in report.diagnostics):
+            raise UsageError(str(err)) from None
+    state.count = _device_count(settings, machine, state.target, args)
+    if state.config is not None:
+        found = _runner_findings(args, state, rules, devices, probe)
+        report.diagnostics = rules.without_replaced(report.diagnostics, found)
+        report.extend(found)
+    report.diagnostics = findings.finalize(report.diagnostics, settings, checker.files_read())
+    state.errors = [d for d in report.diagnostics if d.severity == Severity.ERROR]
+    return state
+
+
+def _devices_for_the_check(args, state: _Run, settings, machine) -> None:
+    """The check's step budget plans for the devices train will launch on (or the --target)."""
+    if state.target is not None and not settings.devices:
+        settings.devices, settings.devices_from = state.target.machine.count, f"--target {args.target}"
+    elif machine.kind != "cpu":
         settings.devices_present = (machine.count, machine.kind)
     elif args.allow_cpu and not settings.devices:  # visible NPUs/GPUs that are not here: one CPU process
         from lfgate.devices_env import device_count
@@ -71,67 +126,84 @@ def run(args) -> int:
         asked = device_count(settings)
         if asked.kind in ("npu", "cuda"):
             settings.devices, settings.devices_from = 1, f"--allow-cpu: one CPU process, {asked.source} ignored"
-    checker = Checker(settings)
-    report = checker.run([path], finalize=False)  # finalized below, with the RN findings
-    try:
-        config = config_mod.load(path, overrides)
-    except ValueError as err:
-        config = None
-        if not any(d.severity == Severity.ERROR for d in report.diagnostics):
-            raise UsageError(str(err)) from None
 
-    count = _device_count(settings, machine, target, args)
-    plan, world_size, samples = None, 1, None
-    if config is not None:
-        bf16, fp16 = bool(config.get("bf16", False)), bool(config.get("fp16", False))
-        if target is not None and target.dtype:
-            bf16, fp16 = target.dtype == "bf16", target.dtype == "fp16"
-        precision = devices.choose_precision(machine, bf16, fp16)
-        found = rules.machine_checks(config, machine, precision, builtin)
-        if target is None:
-            found += rules.device_checks(config, machine, count, os.environ, args.allow_cpu, probe)
-        if builtin:
-            found += rules.runner_checks(config)
-        if builtin and not any(d.severity == Severity.ERROR for d in found):
-            problems, samples = _load_data(config, settings, rules)
-            found += problems
-        report.diagnostics = rules.without_replaced(report.diagnostics, found)
-        report.extend(found)
-    report.diagnostics = findings.finalize(report.diagnostics, settings, checker.files_read())
-    errors = [d for d in report.diagnostics if d.severity == Severity.ERROR]
-    env = os.environ
-    if config is not None and builtin and not errors:
-        if target is not None or devices.needs_torchrun(env, machine, count):
-            world_size = count.count
+
+def _runner_findings(args, state: _Run, rules, devices, probe) -> list:
+    from lfgate.diagnostics import Severity
+
+    config, machine = state.config, state.machine
+    bf16, fp16 = bool(config.get("bf16", False)), bool(config.get("fp16", False))
+    if state.target is not None and state.target.dtype:
+        bf16, fp16 = state.target.dtype == "bf16", state.target.dtype == "fp16"
+    state.precision = devices.choose_precision(machine, bf16, fp16)
+    found = rules.machine_checks(config, machine, state.precision, state.builtin)
+    if state.target is None:
+        found += rules.device_checks(config, machine, state.count, os.environ, args.allow_cpu, probe)
+    if state.builtin:
+        found += rules.runner_checks(config)
+    if state.builtin and not any(d.severity == Severity.ERROR for d in found):
+        problems, state.samples = _load_data(config, state.settings, rules)
+        found += problems
+    return found
+
+
+def _decide(args, state: _Run) -> None:
+    """Stage 2: the world size and, for --dry-run, the plan; then the report."""
+    from lfgate.runner import devices
+
+    if state.config is not None and state.builtin and not state.errors:
+        if state.target is not None or devices.needs_torchrun(os.environ, state.machine, state.count):
+            state.world_size = state.count.count
         if args.dry_run:
-            plan = _plan(config, machine, precision, world_size, samples, count, target, args.trust_remote_code)
+            state.plan = _plan(state.config, state.machine, state.precision, state.world_size, state.samples,
+                               state.count, state.target, args.trust_remote_code)
+    _emit(state.report, args, state.settings, state.plan)
 
-    _emit(report, args, settings, plan)
-    if errors:
-        print(f"lfgate: {len(errors)} error(s): not launching", file=sys.stderr)
+
+def _launch(args, state: _Run) -> int:
+    """Stage 3: stop on an error, or run llamafactory-cli, torchrun or the built-in runner."""
+    from lfgate.runner import devices
+
+    path, overrides, settings = state.path, state.overrides, state.settings
+    if state.errors:
+        print(f"lfgate: {len(state.errors)} error(s): not launching", file=sys.stderr)
         return 1
-    if not builtin and _llamafactory_stack_refused(settings):
+    if not state.builtin and _llamafactory_stack_refused(settings):
         return 1
+    workdir = _workdir(settings)
     if args.dry_run:
-        if not builtin:
-            print(f"would run: {' '.join(_llamafactory_command(path, overrides))}", file=sys.stderr)
-        return common.exit_code(report, settings)
-    missing = _missing_train_extra() if builtin else []
+        if not state.builtin:
+            where = f" (in {workdir})" if workdir else ""
+            print(f"would run: {' '.join(_llamafactory_command(path, overrides))}{where}", file=sys.stderr)
+        return common.exit_code(state.report, settings)
+    missing = _missing_train_extra() if state.builtin else []
     if missing:
         print(f"lfgate: the built-in runner needs {', '.join(missing)}, not installed here: "
               "pip install 'lfgate[train]' (with the torch build for your machine first), or --backend llamafactory",
               file=sys.stderr)
         return 2
-    for note in machine.notes:
+    for note in state.machine.notes:
         print(f"lfgate: warning: {note}", file=sys.stderr)
-    if not builtin:
-        return _run_llamafactory(path, overrides)
-    if world_size > 1:
-        command = devices.torchrun_command(env, machine, [path, *[f"{k}={v}" for k, v in overrides.items()]],
-                                           count=count)
-        print(f"lfgate: {count.describe()}: launching {' '.join(command)}", file=sys.stderr)
-        return subprocess.call(command, env={**env, "LFGATE_CHECKED": "1"})
-    return _train(config, machine, precision, settings, samples)
+    if workdir:
+        path = os.path.abspath(path)
+    if not state.builtin:
+        return _run_llamafactory(path, overrides, workdir)
+    if state.world_size > 1:
+        command = devices.torchrun_command(os.environ, state.machine, [path, *[f"{k}={v}" for k, v in
+                                                                             overrides.items()]], count=state.count)
+        print(f"lfgate: {state.count.describe()}: launching {' '.join(command)}", file=sys.stderr)
+        return subprocess.call(command, env={**os.environ, "LFGATE_CHECKED": "1"}, cwd=workdir)
+    if workdir:
+        os.chdir(workdir)  # the runner resolves the config's paths as LLaMA-Factory does: from where it runs
+    return _train(state.config, state.machine, state.precision, settings, state.samples)
+
+
+def _workdir(settings) -> Optional[str]:
+    """The folder to launch in when --launch-dir (or launch-dir) names another than the current one."""
+    folder = settings.launch_dir
+    if not folder or os.path.abspath(folder) == os.getcwd():
+        return None
+    return os.path.abspath(folder)
 
 
 def _check_launch_env(env) -> None:
@@ -252,13 +324,13 @@ def _llamafactory_command(path, overrides):
     return ["llamafactory-cli", "train", path, *[f"{k}={v}" for k, v in overrides.items()]]
 
 
-def _run_llamafactory(path, overrides) -> int:
+def _run_llamafactory(path, overrides, workdir=None) -> int:
     command = _llamafactory_command(path, overrides)
     exe = shutil.which(command[0])
     if exe is None:
         raise UsageError("llamafactory-cli is not installed: pip install llamafactory (or use --backend builtin)")
-    print(f"lfgate: running {' '.join(command)}", file=sys.stderr)
-    return subprocess.call([exe, *command[1:]], env=dict(os.environ))
+    print(f"lfgate: running {' '.join(command)}{f' in {workdir}' if workdir else ''}", file=sys.stderr)
+    return subprocess.call([exe, *command[1:]], env=dict(os.environ), cwd=workdir)
 
 
 def _train(config, machine, precision, settings, samples) -> int:

@@ -10,7 +10,7 @@ from lfgate import findings
 from lfgate.diagnostics import Diagnostic, Report, Severity, display_path
 from lfgate.registry import selected
 from lfgate.settings import Settings
-from lfgate.validator import dataset_info, datasets, discovery, lfs, links, training
+from lfgate.validator import dataset_info, datasets, discovery, launch, lfs, links, training
 from lfgate.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
 from lfgate.validator.project import discover, find_registry_for
 from lfgate.validator.rules_general import PATH_NOT_FOUND
@@ -33,6 +33,11 @@ class Checker:
         self.by_entry: Dict[EntryKey, list] = {}  # each entry's findings, registry and data, sorted out at the end
         self.users: Dict[EntryKey, List[str]] = {}  # the configs that load each entry
         self.counted: Set[EntryKey] = set()
+        self.configs: List = []  # the training configs checked (`lfgate train` launches only one of these)
+        self.not_configs: Dict[str, str] = {}  # files named but not checked as configs -> why
+        self.launches: Dict[int, launch.Launch] = {}  # id(config) -> its launch folder
+        self.settings_of: Dict[int, Settings] = {}  # id(config) -> the settings it is checked under
+        self.plan = launch.LaunchPlan(settings, os.path.abspath)
 
     # -- registries and datasets -------------------------------------------------------------------
     def registry(self, path: str) -> Registry:
@@ -80,30 +85,24 @@ class Checker:
             self.report.extend([PATH_NOT_FOUND.diag(f"{special} is not a regular file (a FIFO, socket or device): it "
                                                     "was not read.", file=special)])
 
-        configs, skipped, why = [], [], {}
-        for path in targets.configs:
-            config, reason = self._config(path, _base_dir(path, targets.folders), path in targets.named)
-            if config is None:  # not a training config (accelerate, deepspeed, Hydra, a token file, ...)
-                if reason is not None:
-                    skipped.append(path)
-                    why[path] = reason
-                continue
-            self.report.files += 1
-            self.report.extend(config.diagnostics)
-            configs.append(config)
+        configs, skipped, why = self._configs(targets)
         self.report.extend(discovery.passed_over(skipped, why))
+        self.report.extend(discovery.skipped_folders(targets.skipped, targets.skipped_capped))
 
         checked_entries = set()
         for config in configs:
-            registry_path = links.registry_path(config, self.settings)
+            settings = self.settings_of.get(id(config), self.settings)
+            registry_path = links.registry_path(config, settings)
             registry = self.registry(registry_path) if registry_path and os.path.isfile(registry_path) else None
             used: Dict[str, DatasetResult] = {}
-            for name, usage in links.dataset_usages(config, registry, self.settings):
+            for name, usage in links.dataset_usages(config, registry, settings):
                 entry = registry.entries.get(name) if registry else None
                 if entry is not None:
                     used[name] = self.dataset(entry, usage)
                     checked_entries.add((os.path.abspath(entry.registry_path), name))
-            self.report.extend(links.check_links(config, registry, registry_path, used, self.settings))
+            found = links.check_links(config, registry, registry_path, used, settings)
+            found = training.without_placeholder_findings(config, found)
+            self.report.extend(self.plan.annotate(found, config.path, self.launches[id(config)]))
 
         passed = [p for p in targets.registries if p not in targets.named and os.path.isfile(p)
                   and os.path.abspath(p) not in self.registries and not discovery.is_registry(p)]
@@ -135,24 +134,75 @@ class Checker:
             self.report.diagnostics = findings.finalize(self.report.diagnostics, self.settings, self.files_read())
         return self.report
 
-    def _config(self, path: str, base: str, named: bool):
-        """(the config, None) or (None, why a folder scan passed it over; None when nothing needs saying)."""
-        keys, binary = discovery.top_keys(path)
-        if keys is not None and discovery.is_board(keys):
-            return discovery.load_board(path, base, self.settings), None
-        what = discovery.describe(keys, binary)
-        weighs = not binary and discovery.weighs_as_config(keys or {}, training.known_keys())
-        if not named and not weighs:
-            return None, what
-        # Named: checked when it can be read as a config at all; an unreadable one is an error (load_config).
-        if named and not binary and not weighs and not discovery.has_marker(keys or {}, training.CONFIG_MARKERS):
-            self.report.extend(discovery.named_not_config(path, what))
-            return None, None
-        config = training.load_config(path, base, self.settings, named=named)
-        if config is None and named:
-            self.report.extend(discovery.named_not_config(path, what))
-            return None, None
-        return config, (what if config is None else None)
+    def _configs(self, targets) -> Tuple[list, list, Dict[str, str]]:
+        """(the configs, the YAMLs a folder scan passed over, why each was): every YAML and JSON candidate is parsed
+        and told apart (discovery.recognise), its launch folder inferred (launch.py), then read as a config."""
+        known, markers = training.known_keys(), training.CONFIG_MARKERS
+        found = [(p, discovery.recognise(p, known, markers)) for p in targets.configs]
+        for path in targets.json_candidates + [p for p in targets.data_files if p.lower().endswith(".json")]:
+            recognised = discovery.recognise(path, known, markers)
+            if recognised.kind in ("config", "blocks"):
+                found.append((path, recognised))
+                if path in targets.data_files:
+                    targets.data_files.remove(path)
+        loadable = [p for p, r in found if r.kind not in ("pointer",)]
+        self.plan = launch.make_plan(targets, loadable, self.settings, lambda p: _base_dir(p, targets.folders))
+        configs, skipped, why = [], [], {}
+        for path, recognised in found:
+            loaded, reason = self._load(path, recognised, path in targets.named)
+            if reason is not None:
+                skipped.append(path)
+                why[path] = reason
+            for config in loaded:
+                self.report.files += 1
+                self.report.extend(self.plan.annotate(config.diagnostics, path, self.launches[id(config)]))
+                configs.append(config)
+        self.report.extend(self.plan.findings(c.path for c in configs))
+        self.configs = configs
+        return configs, skipped, why
+
+    def _load(self, path: str, found, named: bool):
+        """([the configs in the file], None) or ([], why a folder scan passed it over; None when nothing needs
+        saying)."""
+        if found.kind == "pointer":
+            self.report.extend(lfs.config_pointer(path))
+            self.not_configs[path] = "it is a Git LFS pointer (TY011)"
+            return [], None
+        where = self.plan.launch_for(path, found.values)
+        settings = self.plan.settings_for(where, self.settings)
+        base, also = where.folder, where.also
+        if found.kind == "board":
+            return self._keep([discovery.load_board(path, base, settings, also)], where, settings), None
+        if found.kind == "blocks":
+            blocks = [training.load_config(path, base, settings, named, found.fmt, block, also)
+                      for block in found.blocks]
+            return self._keep([c for c in blocks if c is not None], where, settings), None
+        # named: a file that is no text is an error (TY001), a YAML that names LLaMA-Factory's keys is checked
+        readable = found.kind == "config" or found.looks or named and (
+            found.kind == "unreadable" and found.why != "not valid YAML" or found.kind == "other" and found.marker)
+        if not readable:
+            if named:
+                self._named_not_config(path, found.why)
+                return [], None
+            return [], found.why
+        config = training.load_config(path, base, settings, named=named, fmt=found.fmt, also=also)
+        if config is None:
+            what = found.why or "no key LLaMA-Factory configs are known by"
+            if named:
+                self._named_not_config(path, what)
+                return [], None
+            return [], what
+        return self._keep([config], where, settings), None
+
+    def _keep(self, configs: list, where, settings) -> list:
+        for config in configs:
+            self.launches[id(config)] = where
+            self.settings_of[id(config)] = settings
+        return configs
+
+    def _named_not_config(self, path: str, what: str) -> None:
+        self.report.extend(discovery.named_not_config(path, what))
+        self.not_configs[path] = f"it is not a LLaMA-Factory training config ({what})"
 
     def files_read(self) -> List[str]:
         """Every file this run read, so suppressions in files without findings are judged too (SUP001)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, FrozenSet, List
+from typing import Any, Dict, FrozenSet, List, Tuple
 
 from lfgate.validator import train_schema
 from lfgate.validator.example_kit import BASE_CONFIG, config_example
@@ -44,6 +44,12 @@ class TrainingConfig:
     entry: str = "train"  # train, infer (chat/api), export
     overrides: FrozenSet[str] = frozenset()  # keys set on the command line
     diagnostics: List = field(default_factory=list)
+    # base_dir is the folder llamafactory-cli is launched from (validator/launch.py); also: the other folders a
+    # relative path may be found from (other launches of the config, the folder checked)
+    also: Tuple[str, ...] = ()
+    origin: str = "yaml"  # yaml, json, board (a LLaMA Board save), block (a mapping under block in a wrapper YAML)
+    block: Tuple[str, ...] = ()
+    placeholder_keys: FrozenSet[str] = frozenset()  # keys whose values hold `${VAR}` a renderer fills in
 
     def where(self, *keys: str) -> dict:
         """file/line/column of the first of keys the config sets. A key set on the command line wins: a cross-key
@@ -66,11 +72,12 @@ class TrainingConfig:
 
     def candidates(self, path: str) -> List[str]:
         """Where a relative path from the config may be: LLaMA-Factory resolves it against the directory it is
-        launched from, which is the project folder checked or, failing that, the current directory."""
+        launched from (base_dir, inferred by validator/launch.py), then the other folders it may be launched from,
+        then the current directory."""
         if os.path.isabs(path):
             return [path]
         found = []
-        for base in (self.base_dir, os.getcwd()):
+        for base in (self.base_dir, *self.also, os.getcwd()):
             candidate = os.path.normpath(os.path.join(base, path))
             if candidate not in found:
                 found.append(candidate)
