@@ -232,12 +232,15 @@ class LaunchPlan:
 
     # -- what is said -------------------------------------------------------------------------------------
     def settings_for(self, launch: Launch, settings):
-        """The settings a config is checked under: a vendored checkout's release unless the user chose one."""
+        """The settings a config is checked under: a vendored checkout's release, with the arguments and templates
+        its source declares, unless the user chose a release."""
         if launch.version is None or getattr(settings, "llamafactory_version", None):
             return settings
         version, where = launch.version
+        facts = checkout_facts(launch.folder)
         return replace(settings, llamafactory_version=version,
-                       llamafactory_version_from=f"the LLaMA-Factory checkout {_shown(launch.folder)} ({where})")
+                       llamafactory_version_from=f"the LLaMA-Factory checkout {_shown(launch.folder)} ({where})",
+                       checkout_keys=facts.keys, checkout_templates=facts.templates)
 
     def findings(self, config_paths: Iterable[str]) -> list:
         """One info naming the folder assumed for the configs not launched from the folder checked."""
@@ -351,6 +354,71 @@ def _containing_checkout(path: str) -> Optional[str]:
         if parent == folder:
             return None
         folder = parent
+
+
+@dataclass(frozen=True)
+class CheckoutFacts:
+    """What a vendored checkout's own source says about the release it is (read as text, never imported): its
+    version, the argument names its hparams dataclasses declare, the templates its template.py registers. A fork
+    adds arguments and templates; they are LLaMA-Factory's for the configs launched from it."""
+
+    version: Optional[Tuple[str, str]] = None
+    keys: frozenset = frozenset()
+    templates: frozenset = frozenset()
+
+
+_HPARAMS = ("src/llamafactory/hparams", "src/llmtuner/hparams")
+_TEMPLATE_FILES = ("src/llamafactory/data/template.py", "src/llmtuner/data/template.py",
+                   "src/llmtuner/extras/template.py")
+_FIELD = re.compile(r"^    ([a-z_][a-z0-9_]*)\s*:[^=\n]+=\s*field\(", re.M)
+_TEMPLATE_NAME = re.compile(r"""register_template\(\s*name\s*=\s*["']([^"']+)["']""")
+
+
+def checkout_facts(folder: str) -> CheckoutFacts:
+    if folder not in _FACTS:
+        _FACTS[folder] = CheckoutFacts(checkout_version(folder), frozenset(_declared_keys(folder)),
+                                       frozenset(_TEMPLATE_NAME.findall("".join(_texts(folder, _TEMPLATE_FILES)))))
+    return _FACTS[folder]
+
+
+_FACTS: Dict[str, CheckoutFacts] = {}
+
+
+def _declared_keys(folder: str) -> List[str]:
+    """Argument names of the checkout's hparams dataclasses that a config may set (`init=False` ones it may not)."""
+    files = []
+    for sub in _HPARAMS:
+        try:
+            files += [os.path.join(sub, n) for n in sorted(os.listdir(os.path.join(folder, sub))) if n.endswith(".py")]
+        except OSError:
+            continue
+    keys = []
+    for text in _texts(folder, files):
+        for match in _FIELD.finditer(text):
+            close = _call_end(text, match.end())
+            if not re.search(r"\binit\s*=\s*False", text[match.end():close]):
+                keys.append(match.group(1))
+    return keys
+
+
+def _call_end(text: str, start: int) -> int:
+    depth = 1
+    for i in range(start, min(len(text), start + 20_000)):
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        if depth == 0:
+            return i
+    return start
+
+
+def _texts(folder: str, names: Sequence[str]) -> List[str]:
+    out = []
+    for name in names:
+        try:
+            with open(os.path.join(folder, name), "rb") as f:
+                out.append(f.read(2 * 1024 * 1024).decode("utf-8", "replace"))
+        except OSError:
+            continue
+    return out
 
 
 def checkout_version(folder: str) -> Optional[Tuple[str, str]]:

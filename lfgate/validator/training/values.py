@@ -153,7 +153,7 @@ def check_values(config: TrainingConfig, settings) -> Iterator:
             yield BAD_CHOICE.diag(f"`{key}: {value}` is not one of {', '.join(choices)}; {consequence}.{hint}",
                                   severity=None if enforced else WARNING, **where)
     template = config.values.get("template")
-    if isinstance(template, str):
+    if isinstance(template, str) and template not in getattr(settings, "checkout_templates", ()):
         known = train_schema.templates()["templates"]
         since = known.get(template, {}).get("since")
         version, source = train_schema.target_version(settings)
