@@ -152,7 +152,10 @@ class _Shell:
             return []
         index, tool = at
         shown = line if len(line) <= 160 else line[:157] + "..."
-        for word in words[index + 1:]:
+        # LLaMA-Factory reads its config from sys.argv[1] (read_args): the word right after `train` or the script;
+        # lfgate's own options come before it
+        following = words[index + 1:] if tool == "lfgate" else words[index + 1:index + 2]
+        for word in following:
             if word.startswith("-") or "=" in word and not word.startswith("$"):
                 continue
             values = [v for v in self.expand(word) if v.lower().endswith(CONFIG_SUFFIXES)]

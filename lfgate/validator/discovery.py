@@ -80,9 +80,9 @@ JSON_CONFIG = rule(
     "TY013", "json-config", ERROR, "A JSON training config, which `llamafactory-cli train` of 0.9.5 cannot read",
     why="`llamafactory-cli train x.json` reads the file in hparams/parser.py `read_args` (0.9.5, line 96) with "
         "`json.load(Path(...))`, which raises `AttributeError: 'PosixPath' object has no attribute 'read'` (seen; "
-        "the same at the repository head). 0.9.2 and 0.9.3 read it with json.loads, 0.9.4 with OmegaConf.load. "
-        "lfgate checks the arguments either way, as training config keys, not as data.",
-    fix="Write the config as YAML (the same keys, `key: value`), or launch with LLaMA-Factory 0.9.2 to 0.9.4.",
+        "the same at the repository head); earlier releases read it (TY016). lfgate checks the arguments either way, "
+        "as training config keys, not as data.",
+    fix="Write the config as YAML (the same keys, `key: value`), or launch with a release before 0.9.5.",
     bad={"train.json": '{"model_name_or_path": "Qwen/Qwen2.5-0.5B-Instruct", "stage": "sft", "do_train": true, '
                        '"finetuning_type": "lora", "template": "qwen", "output_dir": "saves/q"}\n'},
     good={"train.yaml": "model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\ndo_train: true\n"

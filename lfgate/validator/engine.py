@@ -138,10 +138,13 @@ class Checker:
         """(the configs, the YAMLs a folder scan passed over, why each was): every YAML and JSON candidate is parsed
         and told apart (discovery.recognise), its launch folder inferred (launch.py), then read as a config."""
         known, markers = training.known_keys(), training.CONFIG_MARKERS
-        found = [(p, discovery.recognise(p, known, markers)) for p in targets.configs]
+        seen: Set[str] = set()  # a file both named and found in a folder is one config
+        paths = [p for p in targets.configs if not (os.path.abspath(p) in seen or seen.add(os.path.abspath(p)))]
+        found = [(p, discovery.recognise(p, known, markers)) for p in paths]
         for path in targets.json_candidates + [p for p in targets.data_files if p.lower().endswith(".json")]:
             recognised = discovery.recognise(path, known, markers)
-            if recognised.kind in ("config", "blocks"):
+            if recognised.kind in ("config", "blocks") and os.path.abspath(path) not in seen:
+                seen.add(os.path.abspath(path))
                 found.append((path, recognised))
                 if path in targets.data_files:
                     targets.data_files.remove(path)

@@ -144,20 +144,29 @@ class LaunchPlan:
             self._place(command, os.path.abspath(path), root, kind)
 
     def _place(self, command: commands.LaunchCommand, path: str, root: str, kind: str) -> None:
+        """Record where the command launches its config from: the start folder (the file's own, or one above it)
+        from which every cd step lands in a folder that is there and the config argument names a checked config;
+        failing that, the one that passes over the fewest cd steps."""
         here = os.path.dirname(path)
+        best = None
         for index, start in enumerate(_starts(here, root)):
-            folder = _cwd(start, here, root, command.steps)
-            if folder is None:
+            walked = _cwd(start, here, root, command.steps)
+            if walked is None:
                 return
+            folder, passed_over = walked
             found = self._configs_named(command.config, folder, root)
-            if not found:
-                continue
-            where = f"{display_path(path)}:{command.line}" if kind != "notebook" else \
-                f"{display_path(path)} cell {command.line}"
-            for config in found:
-                self.evidence.setdefault(config, []).append(
-                    _Evidence(folder, f"{where}: `{command.text}`", (_PRIORITY.get(kind, 3), index)))
+            if found and (best is None or passed_over < best[0]):
+                best = (passed_over, index, folder, found)
+            if found and not passed_over:
+                break
+        if best is None:
             return
+        _, index, folder, found = best
+        where = f"{display_path(path)}:{command.line}" if kind != "notebook" else \
+            f"{display_path(path)} cell {command.line}"
+        for config in found:
+            self.evidence.setdefault(config, []).append(
+                _Evidence(folder, f"{where}: `{command.text}`", (_PRIORITY.get(kind, 3), index)))
 
     def _configs_named(self, argument: str, folder: str, root: str) -> List[str]:
         if any(ch in argument for ch in "*?["):
@@ -301,10 +310,11 @@ def _starts(here: str, root: str) -> List[str]:
     return starts
 
 
-def _cwd(start: str, script_dir: str, root: str, steps: Sequence[commands.Step]) -> Optional[str]:
-    """Where the cd steps lead from start; None when a step goes somewhere the text does not give. A step into a
-    folder that is not there (one the instructions clone, or left out of this copy) is passed over."""
-    current, stack = start, []
+def _cwd(start: str, script_dir: str, root: str, steps: Sequence[commands.Step]) -> Optional[Tuple[str, int]]:
+    """(where the cd steps lead from start, how many were passed over); None when a step goes somewhere the text
+    does not give. A step into a folder that is not there (one the instructions clone, or left out of this copy)
+    is passed over."""
+    current, stack, passed_over = start, [], 0
     for op, argument in steps:
         if op == "popd":
             current = stack.pop() if stack else current
@@ -313,11 +323,12 @@ def _cwd(start: str, script_dir: str, root: str, steps: Sequence[commands.Step])
         if target is None:
             return None
         if not os.path.isdir(target):
+            passed_over += 1
             continue
         if op == "pushd":
             stack.append(current)
         current = target
-    return current
+    return current, passed_over
 
 
 def _folder(argument: str, current: str, script_dir: str, root: str) -> Optional[str]:

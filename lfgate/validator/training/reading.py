@@ -95,9 +95,10 @@ TEMPLATE = rule(
 )
 JSON_CONFIG_OK = rule(
     "TY016", "json-config-read", INFO, "A JSON training config, read as a config by this release",
-    why="LLaMA-Factory 0.9.2 to 0.9.4 read `llamafactory-cli train x.json` as a config (0.9.2/0.9.3 with json.loads, "
-        "0.9.4 with OmegaConf.load, hparams/parser.py read_args). 0.9.5 fails on it (TY013).",
-    fix="Nothing to fix for 0.9.2 to 0.9.4; write it as YAML before moving to 0.9.5.",
+    why="Releases before 0.9.5 read `llamafactory-cli train x.json` as a config (hparams/parser.py read_args: "
+        "HfArgumentParser.parse_json_file up to 0.9.1 and json.loads in 0.9.2, both only with no key=value after "
+        "the file; json.loads with overrides in 0.9.3; OmegaConf.load in 0.9.4). 0.9.5 fails on it (TY013).",
+    fix="Nothing to fix before 0.9.5; write it as YAML before moving to 0.9.5.",
     bad={"train.json": '{"model_name_or_path": "Qwen/Qwen2.5-0.5B-Instruct", "stage": "sft", "do_train": true, '
                        '"finetuning_type": "lora", "template": "qwen", "output_dir": "saves/q"}\n'},
     good={"train.json": '[{"instruction": "hi", "input": "", "output": "hello"}]\n'}, target="train.json",
@@ -237,10 +238,11 @@ def _said_of_the_file(config: TrainingConfig, doc, settings) -> list:
 def _json_config(config: TrainingConfig, settings):
     version, source = train_schema.target_version(settings)
     release = train_schema.version_tuple(version)
-    if (0, 9, 2) <= release < (0, 9, 5):
+    if release < (0, 9, 5):
+        alone = " when no key=value follows it" if release < (0, 9, 3) else ""
         return JSON_CONFIG_OK.diag(f"a JSON training config: LLaMA-Factory {train_schema.version_name(version)} "
-                                   f"({source}) reads it as a config (hparams/parser.py read_args); checked as one",
-                                   file=config.path)
+                                   f"({source}) reads it as a config{alone} (hparams/parser.py read_args); checked "
+                                   "as one", file=config.path)
     from lfgate.validator import discovery
 
     return discovery.JSON_CONFIG.diag(
