@@ -231,6 +231,8 @@ def _without_comment(line: str) -> str:
 def _substitutions(line: str) -> str:
     """`$(...)` and backquotes replaced by what they stand for: the script's folder, the repository root, the
     current folder, or UNKNOWN. Done before splitting, so the `&&` inside `$(cd ... && pwd)` splits nothing."""
+    if "$(" not in line and "`" not in line:
+        return line
     out: List[str] = []
     i = 0
     while i < len(line):
@@ -370,7 +372,7 @@ def _python(lines: Sequence[str], first: int, reader: _Shell) -> Iterator[Launch
             target = chdir.group(1) or names.get(chdir.group(2) or "", UNKNOWN)
             reader.steps.append(("cd", target))
             continue
-        if "train" not in line:
+        if "train" not in line or not any(h.decode() in line for h in _HINTS):
             continue
         cwd = _CWD_ARG.search(line)
         extra = ""

@@ -118,6 +118,12 @@ class LaunchPlan:
     checkouts: List[str] = field(default_factory=list)
     chosen: Dict[str, Launch] = field(default_factory=dict)
     _read_roots: set = field(default_factory=set)
+    _is_checkout: Dict[str, bool] = field(default_factory=dict)
+
+    def is_checkout(self, folder: str) -> bool:
+        if folder not in self._is_checkout:
+            self._is_checkout[folder] = project.is_checkout(folder)
+        return self._is_checkout[folder]
 
     # -- what the project says -----------------------------------------------------------------------------
     def read_project(self, root: str, launch_files: Sequence[str], checkouts: Sequence[str]) -> None:
@@ -126,8 +132,12 @@ class LaunchPlan:
             return
         self._read_roots.add(root)
         self.checkouts.extend(os.path.abspath(c) for c in checkouts if os.path.abspath(c) not in self.checkouts)
+        self._is_checkout.update((os.path.abspath(c), True) for c in checkouts)
+        # LLaMA-Factory's own package and tests launch no config of the project: their Python is not read
+        own = tuple(os.path.join(os.path.abspath(c), sub) + os.sep for c in checkouts for sub in ("src", "tests"))
         for path in launch_files:
-            self._read_file(path, root)
+            if not (path.endswith(".py") and os.path.abspath(path).startswith(own)):
+                self._read_file(path, root)
 
     def _read_file(self, path: str, root: str) -> None:
         kind = commands.kind_of(os.path.basename(path))
@@ -211,7 +221,7 @@ class LaunchPlan:
             if others:
                 why += f" (also launched from {', '.join(_shown(f) for f in dict.fromkeys(others))})"
         else:
-            checkout = _containing_checkout(key)
+            checkout = self._containing_checkout(key)
             led = None if checkout else self._led_into(values, default)
             if checkout:
                 folder, kind, why = checkout, "checkout", f"inside the LLaMA-Factory checkout {_shown(checkout)}"
@@ -221,8 +231,18 @@ class LaunchPlan:
             else:
                 folder, kind, why = default, "default", "the folder checked"
         also = tuple(dict.fromkeys(f for f in (*others, default) if f != folder))
-        version = checkout_version(folder) if project.is_checkout(folder) else None
+        version = checkout_version(folder) if self.is_checkout(folder) else None
         return Launch(folder, kind, why, default, also, version)
+
+    def _containing_checkout(self, path: str) -> Optional[str]:
+        folder = os.path.dirname(path)
+        while True:
+            if self.is_checkout(folder):
+                return folder
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                return None
+            folder = parent
 
     def _led_into(self, values: dict, default: str) -> Optional[Tuple[str, str]]:
         """The one checkout its relative read paths resolve from better than from the folder checked."""
@@ -354,17 +374,6 @@ def _mapped(path: str, root: str, present: Callable[[str], bool]) -> Optional[st
     if parts and parts[-1] == os.path.basename(root) and present(root):
         return root
     return None
-
-
-def _containing_checkout(path: str) -> Optional[str]:
-    folder = os.path.dirname(path)
-    while True:
-        if project.is_checkout(folder):
-            return folder
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            return None
-        folder = parent
 
 
 @dataclass(frozen=True)
