@@ -58,9 +58,9 @@ def test_without_launch_commands_the_checkout_holding_the_config_is_the_launch_f
     _, report = check_json(".", cwd=tmp_path)
     assert not find(report, "TY212")
     assert "inside the LLaMA-Factory checkout LLaMA-Factory/" in find(report, "TY010")[0]["message"]
-    # configs/sft.yaml's deepspeed path leads into the checkout; configs/typo.yaml has no path that does and
-    # nothing launches it: its dataset_dir `data` is not at the root, a real LK001
-    assert "relative paths resolve from the LLaMA-Factory checkout" in find(report, "TY010")[0]["message"]
+    # configs/sft.yaml's deepspeed path and dataset lead into the checkout; configs/typo.yaml names a dataset no
+    # registry defines and nothing launches it: its dataset_dir `data` is not at the root, a real LK001
+    assert "resolve from the LLaMA-Factory checkout" in find(report, "TY010")[0]["message"]
     assert {d["file"] for d in find(report, "LK001")} == {"configs/typo.yaml"}
 
 
@@ -69,7 +69,18 @@ def test_paths_that_lead_into_a_checkout_choose_it(tmp_path):
                       "deepspeed: examples/deepspeed/ds_z2_config.json\n"})
     _, report = check_json("configs/sft.yaml", cwd=tmp_path)
     assert not errors(report), report["diagnostics"]
-    assert "relative paths resolve from the LLaMA-Factory checkout" in find(report, "TY010")[0]["message"]
+    assert "resolve from the LLaMA-Factory checkout" in find(report, "TY010")[0]["message"]
+
+
+def test_datasets_the_checkouts_registry_defines_choose_it(tmp_path):
+    nested(tmp_path, {"configs/plain.yaml": CONFIG + "dataset: mine\n"})
+    _, report = check_json("configs/plain.yaml", cwd=tmp_path)
+    assert not errors(report), report["diagnostics"]
+    # a second checkout that defines it too: no single choice, the folder checked stays (and LK001 is real)
+    write_project(tmp_path, {"other/LLaMA-Factory/data/dataset_info.json": '{"mine": {"file_name": "mine.json"}}',
+                             "other/LLaMA-Factory/examples/x.yaml": CONFIG + "dataset: mine\n"})
+    _, report = check_json(".", cwd=tmp_path)
+    assert "configs/plain.yaml" in {d["file"] for d in find(report, "LK001")}
 
 
 def test_launch_dir_overrides_the_inference_and_a_missing_path_names_every_folder_tried(tmp_path):

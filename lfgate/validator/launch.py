@@ -26,6 +26,7 @@ assumed for which configs and why; the findings that depend on it name it. A ven
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -119,6 +120,7 @@ class LaunchPlan:
     chosen: Dict[str, Launch] = field(default_factory=dict)
     _read_roots: set = field(default_factory=set)
     _is_checkout: Dict[str, bool] = field(default_factory=dict)
+    _registries: Dict[str, frozenset] = field(default_factory=dict)  # registry path -> the names it defines
 
     def is_checkout(self, folder: str) -> bool:
         if folder not in self._is_checkout:
@@ -227,7 +229,7 @@ class LaunchPlan:
                 folder, kind, why = checkout, "checkout", f"inside the LLaMA-Factory checkout {_shown(checkout)}"
             elif led:
                 folder, kind = led
-                why = f"its relative paths resolve from the LLaMA-Factory checkout {_shown(folder)}"
+                why = f"its relative paths and datasets resolve from the LLaMA-Factory checkout {_shown(folder)}"
             else:
                 folder, kind, why = default, "default", "the folder checked"
         also = tuple(dict.fromkeys(f for f in (*others, default) if f != folder))
@@ -245,19 +247,38 @@ class LaunchPlan:
             folder = parent
 
     def _led_into(self, values: dict, default: str) -> Optional[Tuple[str, str]]:
-        """The one checkout its relative read paths resolve from better than from the folder checked."""
+        """The one checkout that the config's relative read paths resolve from, and whose registry defines the
+        datasets it names, better than the folder checked."""
         paths = [v for k in READ_PATH_KEYS for v in [values.get(k)] if isinstance(v, str) and v and "$" not in v
                  and not os.path.isabs(v) and not v.startswith(("REMOTE:", "ONLINE", "~"))]
-        if not paths or not self.checkouts:
+        dataset_dir = values.get("dataset_dir") or "data"
+        names = [n.strip() for key in ("dataset", "eval_dataset") for value in [values.get(key)]
+                 for n in (value if isinstance(value, list) else str(value or "").split(",")) if str(n).strip()]
+        if not self.checkouts or not (paths or names) or not isinstance(dataset_dir, str) or "$" in dataset_dir:
             return None
 
         def score(folder: str) -> int:
-            return sum(1 for p in paths if os.path.exists(os.path.join(folder, p)))
+            found = sum(1 for p in paths if os.path.exists(os.path.join(folder, p)))
+            defined = self._registry_names(os.path.join(folder, dataset_dir, project.REGISTRY_NAME))
+            return found + (1 if names and defined and all(str(n) in defined for n in names) else 0)
 
         scores = sorted(((score(c), c) for c in self.checkouts if c != default), reverse=True)
         if not scores or scores[0][0] <= score(default) or len(scores) > 1 and scores[1][0] == scores[0][0]:
             return None
         return scores[0][1], "paths"
+
+    def _registry_names(self, path: str) -> frozenset:
+        if path not in self._registries:
+            names: frozenset = frozenset()
+            try:
+                if os.path.getsize(path) <= 64 * 1024 * 1024:
+                    with open(path, "rb") as f:
+                        value = json.loads(f.read())
+                    names = frozenset(value) if isinstance(value, dict) else frozenset()
+            except (OSError, ValueError, RecursionError):
+                pass
+            self._registries[path] = names
+        return self._registries[path]
 
     # -- what is said -------------------------------------------------------------------------------------
     def settings_for(self, launch: Launch, settings):
