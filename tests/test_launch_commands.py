@@ -89,3 +89,14 @@ def test_kinds_and_the_cheap_prefilter():
     assert [kind_of(n) for n in ("run.sh", "Makefile", "Dockerfile", "README.md", "x.ipynb", "x.py", "x.yaml")] == \
         ["shell", "make", "docker", "markdown", "notebook", "python", None]
     assert may_launch(b"llamafactory-cli train x.yaml") and not may_launch(b"python train_model.py")
+
+
+def test_hostile_text_is_read_in_bounded_time():
+    import time
+
+    started = time.monotonic()
+    for text in ("$(" * 200_000 + " llamafactory-cli train x.yaml\n", "a \\\n" * 100_000 + "lmf train y.yaml\n",
+                 "${A}" * 50_000 + "\n", "for a in " + "x " * 100_000 + "; do lmf train $a; done\n"):
+        find_launches(text, "shell")
+        find_launches(text, "markdown")
+    assert time.monotonic() - started < 10

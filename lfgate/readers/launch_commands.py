@@ -27,6 +27,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 SCRIPT, ROOT, HERE, UNKNOWN = "\x00S", "\x00R", "\x00P", "\x00?"
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_VARIANTS = 16  # values one token may take (a `for` loop over a list); more are not followed
+MAX_LINE = 16 * 1024  # a launch command is a line or a few; longer (joined) lines are no command and not read
 # Cheap test before a file is read line by line: it names a launcher and the word train.
 _HINTS = (b"llamafactory", b"lmf ", b"lfgate", b"train.py", b"launcher.py")
 
@@ -103,6 +104,8 @@ class _Shell:
             yield from self.line(number, line, persist)
 
     def line(self, number: int, line: str, persist: bool = True) -> Iterator[LaunchCommand]:
+        if len(line) > MAX_LINE:
+            return
         line = _PROMPT.sub("", _without_comment(line)).strip()
         if not line:
             return
