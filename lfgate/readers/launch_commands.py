@@ -382,7 +382,7 @@ def _python(lines: Sequence[str], first: int, reader: _Shell) -> Iterator[Launch
         if cwd:
             extra = f"cd {cwd.group(1) or names.get(cwd.group(2) or '', UNKNOWN)} && "
         flat = re.sub(r"\{([A-Za-z_]\w*)\}", r"${\1}", re.sub(r"\bf?[\"']|[\"']", " ", line)).replace(",", " ")
-        flat = re.sub(r"(?<![\w${./-])([A-Za-z_]\w*)(?![\w(./-])", lambda m: "${%s}" % m.group(1)
+        flat = re.sub(r"(?<![\w${./-])([A-Za-z_]\w*)(?![\w(./-])", lambda m: "${" + m.group(1) + "}"
                       if m.group(1) in names else m.group(1), flat)
         reader.vars.update({k: [v] for k, v in names.items()})
         yield from reader.line(number, extra + flat, persist=False)

@@ -63,7 +63,7 @@ _OmegaConfLikeLoader.yaml_implicit_resolvers = {
 # is. A config is then read with the pure-Python loader above, which is the one OmegaConf uses.
 _FastLoader: Any = None
 if hasattr(yaml, "CSafeLoader"):
-    class _CLoader(yaml.CSafeLoader):  # type: ignore[name-defined,misc]
+    class _CLoader(yaml.CSafeLoader):
         pass
 
     _CLoader.yaml_implicit_resolvers = dict(_OmegaConfLikeLoader.yaml_implicit_resolvers)

@@ -11,10 +11,11 @@ always accounted for (checked, or one finding saying what it is).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from lfgate.registry import ERROR, INFO, rule
@@ -228,7 +229,7 @@ class Recognition:
     blocks: Tuple[Tuple[str, ...], ...] = ()
     looks: bool = False
     marker: bool = False
-    values: Optional[Dict[str, Any]] = field(default=None, compare=False)  # the config's (first block's) keys
+    values: Optional[Dict[str, Any]] = dataclasses.field(default=None, compare=False)  # its (first block's) keys
 
 
 def recognise(path: str, known, markers) -> Recognition:

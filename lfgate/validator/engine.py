@@ -139,7 +139,11 @@ class Checker:
         and told apart (discovery.recognise), its launch folder inferred (launch.py), then read as a config."""
         known, markers = training.known_keys(), training.CONFIG_MARKERS
         seen: Set[str] = set()  # a file both named and found in a folder is one config
-        paths = [p for p in targets.configs if not (os.path.abspath(p) in seen or seen.add(os.path.abspath(p)))]
+        paths = []
+        for path in targets.configs:
+            if os.path.abspath(path) not in seen:
+                seen.add(os.path.abspath(path))
+                paths.append(path)
         found = [(p, discovery.recognise(p, known, markers)) for p in paths]
         for path in targets.json_candidates + [p for p in targets.data_files if p.lower().endswith(".json")]:
             recognised = discovery.recognise(path, known, markers)

@@ -355,7 +355,8 @@ def _cwd(start: str, script_dir: str, root: str, steps: Sequence[commands.Step])
     """(where the cd steps lead from start, how many were passed over); None when a step goes somewhere the text
     does not give. A step into a folder that is not there (one the instructions clone, or left out of this copy)
     is passed over."""
-    current, stack, passed_over = start, [], 0
+    current, passed_over = start, 0
+    stack: List[str] = []
     for op, argument in steps:
         if op == "popd":
             current = stack.pop() if stack else current

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from typing import FrozenSet, Iterator
 
 from lfgate.lf_facts import did_you_mean as _closest, env_enabled as _env
 from lfgate.registry import ERROR, WARNING, rule
@@ -107,7 +107,7 @@ def _check_keys(config: TrainingConfig, settings) -> Iterator:
     mca_keys = set(schema["x-mca-keys"])
     entry = config.entry
     allowed_entry = entry if entry in ("train", "eval") else "infer"
-    declared = getattr(settings, "checkout_keys", frozenset())  # a vendored checkout's own arguments
+    declared: FrozenSet[str] = getattr(settings, "checkout_keys", frozenset())  # a vendored checkout's own arguments
     for key in config.values:
         where = config.where(str(key))
         if not isinstance(key, str):
