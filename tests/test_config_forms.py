@@ -118,6 +118,8 @@ def fake_llamafactory(tmp_path, monkeypatch):
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("DISABLE_VERSION_CHECK", "1")
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):  # a hub model id must not need the cache here
+        monkeypatch.delenv(name, raising=False)
     return marker
 
 

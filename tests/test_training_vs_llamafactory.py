@@ -59,6 +59,10 @@ MACHINE_DEPENDENT = {"TY315", "TY338", "TY341", "TY342", "TY343", "TY346", "TY35
 LATER_OR_ELSEWHERE = {"TY401", "TY404", "TY407", "TY408", "TY410", "TY411", "TY420", "TY422", "TY423", "TY424",
                       "TY425", "TY501", "TY502", "TY503", "TY504", "TY601", "TY602", "TY603", "TY604"}
 
+# Error rules about the file before its arguments exist (a Git LFS pointer: TY011; a JSON config that read_args
+# cannot read: TY013, seen with 0.9.5 in the spec) or lfgate's own launch gate (TY017): no argument set to probe.
+BEFORE_PARSING = {"TY011", "TY013", "TY017"}
+
 PROBE = r"""
 import contextlib, io, json, os, sys
 os.environ["DISABLE_VERSION_CHECK"] = "1"
@@ -126,7 +130,7 @@ def test_llamafactory_accepts_the_good_example(code, outcomes):
 def test_every_error_rule_is_probed_or_explained():
     rules = all_rules()
     errors = {c for c, r in rules.items() if c.startswith("TY") and str(r.severity) == "error"}
-    known = set(EXPECTED) | MACHINE_DEPENDENT | LATER_OR_ELSEWHERE | {"TY201"}
+    known = set(EXPECTED) | MACHINE_DEPENDENT | LATER_OR_ELSEWHERE | BEFORE_PARSING | {"TY201"}
     assert errors <= known, errors - known
 
 

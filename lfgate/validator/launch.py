@@ -97,8 +97,9 @@ class Launch:
 
     @property
     def moved(self) -> bool:
-        """The config is launched from another folder than the folder checked (or the command line says where)."""
-        return self.folder != self.default
+        """The config is launched from another folder than the folder checked. A checkout that is the current
+        folder is no news: paths were always tried from there too."""
+        return self.folder != self.default and not (self.kind == "checkout" and self.folder == os.getcwd())
 
 
 @dataclass(frozen=True)
@@ -252,7 +253,7 @@ class LaunchPlan:
         paths = [v for k in READ_PATH_KEYS for v in [values.get(k)] if isinstance(v, str) and v and "$" not in v
                  and not os.path.isabs(v) and not v.startswith(("REMOTE:", "ONLINE", "~"))]
         dataset_dir = values.get("dataset_dir") or "data"
-        names = [n.strip() for key in ("dataset", "eval_dataset") for value in [values.get(key)]
+        names = [str(n).strip() for key in ("dataset", "eval_dataset") for value in [values.get(key)]
                  for n in (value if isinstance(value, list) else str(value or "").split(",")) if str(n).strip()]
         if not self.checkouts or not (paths or names) or not isinstance(dataset_dir, str) or "$" in dataset_dir:
             return None
