@@ -212,3 +212,46 @@ def test_findings_do_not_depend_on_the_yaml_style(tmp_path, values, data):
     assert expected, plain  # the plain form is checked as a config (do_train/output_dir findings at least)
     styled = render(values, data.draw)
     assert findings(tmp_path, styled) == expected, styled
+
+
+# -- LLaMA-Factory reads each form as lfgate does (the oracle: LLaMA-Factory 0.9.5's own read_args) ---------------
+_READ_ARGS = r"""
+import json, sys
+from llamafactory.hparams.parser import read_args
+out = {}
+for path in json.load(sys.stdin):
+    sys.argv = ["llamafactory-cli", path]
+    try:
+        out[path] = ["ok", read_args()]
+    except Exception as err:
+        out[path] = ["raised", f"{type(err).__name__}: {err}"]
+print(json.dumps(out, default=str))
+"""
+
+
+def test_llamafactory_reads_every_yaml_form_as_lfgate_does(tmp_path):
+    import subprocess
+
+    from conftest import ROOT, oracle_missing
+    from lfgate.readers.yaml_reader import load_file
+
+    python = os.environ.get("LFGATE_LF_PYTHON", str(ROOT.parent / "lfvenv" / "bin" / "python"))
+    if not os.path.exists(python):
+        oracle_missing("no Python with llamafactory (set LFGATE_LF_PYTHON)")
+    forms = {f: FORMS[f] for f in FORMS if f not in ("wrapper block", "LFS-pointer YAML")}
+    paths = {}
+    for index, (form, (name, text)) in enumerate(forms.items()):
+        path = tmp_path / f"{index}{os.path.splitext(name)[1]}"
+        path.write_text(text, encoding="utf-8")
+        paths[form] = str(path)
+    proc = subprocess.run([python, "-c", _READ_ARGS], input=json.dumps(list(paths.values())), capture_output=True,
+                          text=True, timeout=300, cwd=tmp_path)
+    if proc.returncode != 0 and "No module named 'llamafactory'" in proc.stderr:
+        oracle_missing("the LFGATE_LF_PYTHON interpreter has no llamafactory")
+    assert proc.returncode == 0, proc.stderr
+    read = json.loads(proc.stdout.strip().splitlines()[-1])
+    for form, path in paths.items():
+        if form == "JSON config":  # TY013's claim: 0.9.5's read_args fails on a JSON config
+            assert read[path] == ["raised", "AttributeError: 'PosixPath' object has no attribute 'read'"]
+            continue
+        assert read[path] == ["ok", load_file(path).value], form
