@@ -275,7 +275,8 @@ def without_placeholder_findings(config: TrainingConfig, found: list) -> list:
         return found
     lines = {config.positions[k][0] for k in config.placeholder_keys if k in config.positions}
     # what the loader itself refuses (TY001-TY007: a malformed `${`, a tag) stays: OmegaConf reads the file either way
-    return [d for d in found if d.code.startswith("TY00") or d.file != config.path or d.line not in lines]
+    return [d for d in found if d.code.startswith("TY00") or d.code == TEMPLATE.code or d.file != config.path
+            or d.line not in lines]
 
 
 def _without_placeholder_findings(config: TrainingConfig) -> TrainingConfig:
