@@ -113,8 +113,9 @@ def fake_llamafactory(tmp_path, monkeypatch):
     bin_dir.mkdir()
     marker = tmp_path / "launched"
     script = bin_dir / "llamafactory-cli"
-    script.write_text(f"#!{sys.executable}\nimport pathlib, sys\npathlib.Path({str(marker)!r}).write_text("
-                      "' '.join(sys.argv[1:]))\n", encoding="utf-8")
+    script.write_text(f"#!{sys.executable}\nimport os, pathlib, sys\npathlib.Path({str(marker)!r}).write_text("
+                      f"' '.join(sys.argv[1:]))\npathlib.Path({str(marker)!r} + '.cwd').write_text(os.getcwd())\n",
+                      encoding="utf-8")
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("DISABLE_VERSION_CHECK", "1")
@@ -144,6 +145,19 @@ def test_train_launches_a_config_the_check_recognised_in_any_form(tmp_path, fake
     monkeypatch.setattr("lfgate.commands.train._llamafactory_stack_refused", lambda settings: False)
     code, out, err = run_cli("train", "--backend", "llamafactory", "train.yaml", cwd=tmp_path)
     assert code == 0 and fake_llamafactory.read_text() == "train train.yaml", (out, err)
+
+
+def test_train_with_launch_dir_runs_llamafactory_there(tmp_path, fake_llamafactory, monkeypatch):
+    text = FORMS["quoted keys"][1].replace("qwen9", "qwen") + "dataset: a\n"
+    write_project(tmp_path, {"configs/x.yaml": text, "LF/data/dataset_info.json": '{"a": {"file_name": "a.json"}}',
+                             "LF/data/a.json": '[{"instruction": "hi", "input": "", "output": "hello"}]'})
+    monkeypatch.setattr("lfgate.commands.train._llamafactory_stack_refused", lambda settings: False)
+    code, out, err = run_cli("train", "--backend", "llamafactory", "configs/x.yaml", cwd=tmp_path)
+    assert code == 1 and "LK001" in out  # launched here, data/dataset_info.json is not where it runs
+    code, out, err = run_cli("train", "--backend", "llamafactory", "--launch-dir", "LF", "configs/x.yaml", cwd=tmp_path)
+    assert code == 0, (out, err)
+    assert fake_llamafactory.read_text() == f"train {tmp_path / 'configs' / 'x.yaml'}"
+    assert (tmp_path / "launched.cwd").read_text() == str(tmp_path / "LF")
 
 
 # -- the same findings whatever the YAML style ----------------------------------------------------------------------
