@@ -75,9 +75,27 @@ def run(args) -> int:
     path, overrides = _config_path(args)
     settings = common.settings_from_args(args, overrides)
     common.guard_outputs(args, [path], settings)
+    path = _into_launch_dir(args, path, settings)
     state = _check(args, _Run(path, overrides, settings, builtin=args.backend == "builtin"))
     _decide(args, state)
     return _launch(args, state)
+
+
+def _into_launch_dir(args, path: str, settings) -> str:
+    """With --launch-dir (or launch-dir) naming another folder, everything runs there, as after `cd DIR`: the
+    check, the built-in runner and llamafactory-cli. The paths given on the command line keep their meaning."""
+    folder = settings.launch_dir
+    if not folder or os.path.abspath(folder) == os.getcwd():
+        return path
+    if getattr(args, "output_file", None):
+        args.output_file = os.path.abspath(args.output_file)
+    if settings.baseline:
+        settings.baseline = os.path.abspath(settings.baseline)
+    path = os.path.abspath(path)
+    os.chdir(folder)
+    settings.launch_dir = os.getcwd()
+    print(f"lfgate: running in {settings.launch_dir} ({settings.launch_dir_from})", file=sys.stderr)
+    return path
 
 
 def _check(args, state: _Run) -> _Run:
@@ -170,11 +188,9 @@ def _launch(args, state: _Run) -> int:
         return 1
     if not state.builtin and _llamafactory_stack_refused(settings):
         return 1
-    workdir = _workdir(settings)
     if args.dry_run:
         if not state.builtin:
-            where = f" (in {workdir})" if workdir else ""
-            print(f"would run: {' '.join(_llamafactory_command(path, overrides))}{where}", file=sys.stderr)
+            print(f"would run: {' '.join(_llamafactory_command(path, overrides))}", file=sys.stderr)
         return common.exit_code(state.report, settings)
     missing = _missing_train_extra() if state.builtin else []
     if missing:
@@ -184,26 +200,14 @@ def _launch(args, state: _Run) -> int:
         return 2
     for note in state.machine.notes:
         print(f"lfgate: warning: {note}", file=sys.stderr)
-    if workdir:
-        path = os.path.abspath(path)
     if not state.builtin:
-        return _run_llamafactory(path, overrides, workdir)
+        return _run_llamafactory(path, overrides)
     if state.world_size > 1:
         command = devices.torchrun_command(os.environ, state.machine, [path, *[f"{k}={v}" for k, v in
                                                                              overrides.items()]], count=state.count)
         print(f"lfgate: {state.count.describe()}: launching {' '.join(command)}", file=sys.stderr)
-        return subprocess.call(command, env={**os.environ, "LFGATE_CHECKED": "1"}, cwd=workdir)
-    if workdir:
-        os.chdir(workdir)  # the runner resolves the config's paths as LLaMA-Factory does: from where it runs
+        return subprocess.call(command, env={**os.environ, "LFGATE_CHECKED": "1"})
     return _train(state.config, state.machine, state.precision, settings, state.samples)
-
-
-def _workdir(settings) -> Optional[str]:
-    """The folder to launch in when --launch-dir (or launch-dir) names another than the current one."""
-    folder = settings.launch_dir
-    if not folder or os.path.abspath(folder) == os.getcwd():
-        return None
-    return os.path.abspath(folder)
 
 
 def _check_launch_env(env) -> None:
@@ -324,13 +328,13 @@ def _llamafactory_command(path, overrides):
     return ["llamafactory-cli", "train", path, *[f"{k}={v}" for k, v in overrides.items()]]
 
 
-def _run_llamafactory(path, overrides, workdir=None) -> int:
+def _run_llamafactory(path, overrides) -> int:
     command = _llamafactory_command(path, overrides)
     exe = shutil.which(command[0])
     if exe is None:
         raise UsageError("llamafactory-cli is not installed: pip install llamafactory (or use --backend builtin)")
-    print(f"lfgate: running {' '.join(command)}{f' in {workdir}' if workdir else ''}", file=sys.stderr)
-    return subprocess.call([exe, *command[1:]], env=dict(os.environ), cwd=workdir)
+    print(f"lfgate: running {' '.join(command)}", file=sys.stderr)
+    return subprocess.call([exe, *command[1:]], env=dict(os.environ))
 
 
 def _train(config, machine, precision, settings, samples) -> int:
