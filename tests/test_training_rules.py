@@ -303,6 +303,7 @@ def test_any_values_give_diagnostics_not_crashes(tmp_path_factory, values):
     path.write_text(json.dumps(values), encoding="utf-8")  # JSON is YAML
     config = training.load_config(str(path), str(folder), Settings())
     assert config is not None
+    training.check_config(config, Settings())
     list(links.dataset_usages(config, None, Settings()))
     links.check_links(config, None, None, {}, Settings())
 
