@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, FrozenSet, Optional
 
-from lfgate.lf_facts import env_enabled as _env
+from lfgate.lf_facts import env_enabled
 from lfgate.registry import ERROR, INFO, WARNING, rule
 from lfgate.validator import train_schema
 from lfgate.validator.training.config import (
@@ -177,14 +177,14 @@ def _looks_like_config(path: str) -> bool:
 def _engine(keys) -> Optional[str]:
     schema = train_schema.train_schema()
     props = schema["properties"]
-    if _env("USE_V1") or ("model" in keys and "model_name_or_path" not in keys and keys & V1_MARKERS):
+    if env_enabled("USE_V1") or ("model" in keys and "model_name_or_path" not in keys and keys & V1_MARKERS):
         return "v1"
     if not keys & CONFIG_MARKERS:
         return None
     bridge_only = {k for k in keys if props.get(k, {}).get("x-engine") == "megatron_bridge"} - set(schema["x-mca-keys"])
-    if _env("USE_MEGATRON_BRIDGE") or bridge_only:
+    if env_enabled("USE_MEGATRON_BRIDGE") or bridge_only:
         return "megatron_bridge"
-    if _env("USE_MCA") or keys & set(schema["x-mca-keys"]):
+    if env_enabled("USE_MCA") or keys & set(schema["x-mca-keys"]):
         return "mca"
     return "v0"
 
