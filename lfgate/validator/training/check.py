@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import List
 
-from lfgate.validator import ignored
-from lfgate.validator.training import futile_values, model_loading, newer_releases, v1_engine
+from lfgate.validator.training import futile_values, ignored_settings, model_loading, newer_releases, v1_engine
 from lfgate.validator.training.config import COMMAND_LINE, TrainingConfig
 from lfgate.validator.training.keys import check_keys
 from lfgate.validator.training.parse_checks import PARSE_CHECKS, _View, check_output_dir
@@ -46,7 +45,7 @@ def _rules(config: TrainingConfig, settings) -> List:
             if hit:
                 found.append(check.rule.diag(check.message, **config.where(*check.keys)))
         found.extend(check_output_dir(config))
-        found.extend(ignored.check_ignored(config))
+        found.extend(ignored_settings.check_ignored(config))
     else:
         if not config.values.get("model_name_or_path"):
             found.append(PARSE_CHECKS[0].rule.diag(PARSE_CHECKS[0].message, file=config.path))

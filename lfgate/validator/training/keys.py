@@ -7,7 +7,8 @@ from typing import Iterator
 
 from lfgate.lf_facts import did_you_mean, env_enabled
 from lfgate.registry import ERROR, WARNING, rule
-from lfgate.validator import history, train_schema
+from lfgate.validator import train_schema
+from lfgate.validator.training import removed_keys
 from lfgate.validator.training.config import INFER_ONLY_KEYS, INFER_ONLY_OWNERS, TrainingConfig, _y
 
 UNKNOWN_KEY = rule(
@@ -154,8 +155,8 @@ def _check_keys(config: TrainingConfig, settings) -> Iterator:
         elif key in renamed:
             new, since = renamed[key]["key"], renamed[key]["since"]
             yield RENAMED_KEY.diag(f"`{key}` was renamed to `{new}` in {since}: use `{new}`", **where)
-        elif history.removed_finding(key, where) is not None:
-            yield history.removed_finding(key, where)
+        elif removed_keys.removed_finding(key, where) is not None:
+            yield removed_keys.removed_finding(key, where)
         else:
             hint = did_you_mean(key, props)
             yield UNKNOWN_KEY.diag(f"`{key}` is not a LLaMA-Factory {train_schema.version_name(version)} key: the "

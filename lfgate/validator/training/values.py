@@ -143,7 +143,7 @@ def check_values(config: TrainingConfig, settings) -> Iterator:
             continue  # checked against the template registry below
         enum = prop.get("enum")
         if key == "quantization_method" and config.values.get("quantization_bit") is not None:
-            continue  # TY220 (validator/ignored.py) says what the run then does
+            continue  # TY220 (training/ignored_settings.py) says what the run then does
         if enum and isinstance(value, str) and value not in enum:
             choices = [c for c in enum if c is not None]
             hint = did_you_mean(value, choices)
