@@ -79,7 +79,7 @@ UNKNOWN_ARCH = rule(
     fix="Upgrade transformers to a version that knows the architecture (within LLaMA-Factory's supported range).",
     bad={**_y("dataset: a\n" + _LOCAL), "models/m/config.json": '{"model_type": "qwen99_moe_future"}'},
     good={**_y("dataset: a\n" + _LOCAL), "models/m/config.json": _FULL},
-    target="train.yaml",
+    target="train.yaml", needs=("transformers",),
 )
 REMOTE_CODE = rule(
     "TY425", "auto-map-without-trust-remote-code", ERROR, "A model with its own code, without `trust_remote_code`",
@@ -91,7 +91,7 @@ REMOTE_CODE = rule(
          "models/m/config.json": _REMOTE},
     good={**_y("dataset: a\n" + _LOCAL + "trust_remote_code: true\n"),
           "models/m/config.json": _REMOTE},
-    target="train.yaml",
+    target="train.yaml", needs=("transformers",),
 )
 
 # Adapter keys and what LLaMA-Factory loads them onto.
