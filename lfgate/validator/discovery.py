@@ -184,7 +184,7 @@ def weighs_as_config(keys: Dict[str, Any], known) -> bool:
         return False
     if any(k in STRONG_KEYS and _plain(v) for k, v in keys.items()):
         return True
-    from lfgate.validator.training import V1_MARKERS
+    from lfgate.validator.training.config import V1_MARKERS
 
     if isinstance(keys.get("model"), str) and set(keys) & V1_MARKERS:  # a v1 engine config (USE_V1=1)
         return True
@@ -450,19 +450,18 @@ def _int(value):
 
 
 def load_board(path: str, base_dir: str, settings, also: Tuple[str, ...] = ()):
-    """A TrainingConfig built from a LLaMA Board save, checked as the web UI would launch it."""
+    """A TrainingConfig built from a LLaMA Board save, to be checked as the web UI would launch it."""
     from lfgate.readers import yaml_reader
-    from lfgate.validator import training
+    from lfgate.validator.training.config import TrainingConfig
 
     doc = yaml_reader.load_file(path)
     if not doc.readable or not isinstance(doc.value, dict):
         return None
     lines = {k[0]: v for k, v in doc.key_positions.items() if len(k) == 1}
     values, positions = board_arguments(doc.value, lines)
-    config = training.TrainingConfig(path=path, base_dir=base_dir, values=values, positions=positions, also=also,
-                                     origin="board")
+    config = TrainingConfig(path=path, base_dir=base_dir, values=values, positions=positions, also=also,
+                            origin="board")
     config.diagnostics = [BOARD_CONFIG.diag(
         "a LLaMA Board (web UI) saved config: checked as the web UI launches it, its `top.*`/`train.*` fields "
         "mapped to training arguments (webui/runner.py); findings point at the field they come from", file=path)]
-    config.diagnostics.extend(training.check_config(config, settings))
     return config

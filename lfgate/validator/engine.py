@@ -202,9 +202,14 @@ class Checker:
         return self._keep([config], where, settings), None
 
     def _keep(self, configs: list, where, settings) -> list:
+        """Configs read are then checked, as launched from where: every rule over each joins the file's own
+        findings (a value holding a placeholder is not judged)."""
+        configs = [c for c in configs if c is not None]
         for config in configs:
             self.launches[id(config)] = where
             self.settings_of[id(config)] = settings
+            config.diagnostics.extend(training.without_placeholder_findings(
+                config, training.check_config(config, settings)))
         return configs
 
     def _named_not_config(self, path: str, what: str) -> None:

@@ -43,13 +43,14 @@ class TrainingConfig:
     engine: str = "v0"  # v0 (llamafactory-cli train), v1 (USE_V1=1), mca (USE_MCA=1), megatron_bridge
     entry: str = "train"  # train, infer (chat/api), export
     overrides: FrozenSet[str] = frozenset()  # keys set on the command line
-    diagnostics: List = field(default_factory=list)
+    diagnostics: List = field(default_factory=list)  # the file's own (reading.py); check_config adds the rest
     # base_dir is the folder llamafactory-cli is launched from (validator/launch.py); also: the other folders a
     # relative path may be found from (other launches of the config, the folder checked)
     also: Tuple[str, ...] = ()
     origin: str = "yaml"  # yaml, json, board (a LLaMA Board save), block (a mapping under block in a wrapper YAML)
     block: Tuple[str, ...] = ()
     placeholder_keys: FrozenSet[str] = frozenset()  # keys whose values hold `${VAR}` a renderer fills in
+    readable: bool = True  # False: not a YAML mapping, so no rule judges its values
 
     def where(self, *keys: str) -> dict:
         """file/line/column of the first of keys the config sets. A key set on the command line wins: a cross-key
