@@ -64,6 +64,16 @@ RULES: Dict[str, Rule] = {}
 
 
 @dataclass(frozen=True)
+class Covers:
+    """What a rule's finding is the cause of: the findings that fixing it removes, so they fold under it (one
+    cause, once, at the cause). ``codes``: code prefixes of the covered findings; ``scope``: where they are, only
+    ``"samples"`` so far (the sample findings of the same dataset entry, validator/engine.py fold_consequences)."""
+
+    codes: Tuple[str, ...]
+    scope: str = "samples"
+
+
+@dataclass(frozen=True)
 class Rule:
     code: str
     name: str
@@ -81,6 +91,7 @@ class Rule:
     refuses_text: Optional[Callable[[str], bool]] = field(default=None, compare=False)
     env: Mapping[str, str] = field(default_factory=dict)  # environment variables the bad example runs under
     good_env: Optional[Mapping[str, str]] = None  # ... and the good one (default: env)
+    covers: Optional[Covers] = None  # the findings this rule's finding causes, folded under it
 
     def diag(self, message: str, *, severity: Optional[Severity] = None, **where: Any) -> Diagnostic:
         return Diagnostic(self.code, severity if severity is not None else self.severity, message, **where)

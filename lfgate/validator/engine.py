@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from lfgate import findings
 from lfgate.diagnostics import Diagnostic, Report, Severity, display_path
-from lfgate.registry import selected
+from lfgate.registry import RULES, selected
 from lfgate.settings import Settings
 from lfgate.validator import dataset_info, datasets, discovery, lfs, links, training
 from lfgate.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
@@ -33,12 +33,28 @@ class Checker:
         self.by_entry: Dict[EntryKey, list] = {}  # each entry's findings, registry and data, sorted out at the end
         self.users: Dict[EntryKey, List[str]] = {}  # the configs that load each entry
         self.counted: Set[EntryKey] = set()
+        self.folders: List[str] = []  # the folders checked: the project, where data may be linked and read
+
+    def _project_of(self, path: str) -> Tuple[str, ...]:
+        """The checked project a registry belongs to (real paths): the repository holding it and the folders
+        checked that hold it; else the working directory when it holds it (files named at a repository's root, as
+        pre-commit names them). Data linked anywhere inside it is the project's own, and is read."""
+        absolute = os.path.abspath(path)
+        roots = [os.path.realpath(f) for f in self.folders if _inside(absolute, os.path.abspath(f))]
+        repository = _repository_root(os.path.dirname(absolute))
+        if repository is not None:
+            roots.append(os.path.realpath(repository))
+        here = os.getcwd()
+        if not roots and _inside(absolute, here):
+            roots.append(os.path.realpath(here))
+        return tuple(dict.fromkeys(roots))
 
     # -- registries and datasets -------------------------------------------------------------------
     def registry(self, path: str) -> Registry:
         key = os.path.abspath(path)
         if key not in self.registries:
-            registry = lfs.pointer_registry(path) or dataset_info.load_registry(path, self.settings)
+            registry = lfs.pointer_registry(path) or dataset_info.load_registry(path, self.settings,
+                                                                                 self._project_of(path))
             self.registries[key] = registry
             self.report.files += 1
             for found in registry.diagnostics:
@@ -74,6 +90,7 @@ class Checker:
 
         self.report.extend(self.settings.deprecations + legacy.environment_findings())
         targets = discover(paths or ["."], self.settings.all_excludes)
+        self.folders = list(targets.folders)
         for missing in targets.missing:
             self.report.extend([PATH_NOT_FOUND.diag(f"{missing} does not exist.", file=missing)])
         for special in targets.special:
@@ -224,21 +241,31 @@ def _rank(severity: Severity) -> int:
     return {Severity.ERROR: 2, Severity.WARNING: 1}.get(severity, 0)
 
 
-# A registry error that decides how every sample is read: the sample findings it causes are folded under it.
-ROOT_CAUSES = frozenset({"DI101", "DI103"})
-
-
 def fold_consequences(found: list) -> list:
-    roots = [d for d in found if d.code in ROOT_CAUSES and d.severity == Severity.ERROR]
-    if not roots:
-        return found
-    folded = [d for d in found if d.code.startswith("DS")]
-    if not folded:
-        return found
-    codes = ", ".join(sorted({d.code for d in folded}))
-    note = f" (it causes the {len(folded)} sample finding(s) {codes} in the data, folded here)"
-    head = roots[0].at(message=roots[0].message + note)
-    return [head] + [d for d in found if d is not roots[0] and not d.code.startswith("DS")]
+    """One cause, once, at the cause: a finding whose rule declares ``covers`` (registry.Covers, scope "samples")
+    takes the entry's sample findings it causes under it. It says how many samples they touch and which rules,
+    at the worst severity among them and its own; with nothing to fold it stays as it is."""
+    out = list(found)
+    for root in [d for d in found if _covers(d) is not None]:
+        prefixes = _covers(root).codes
+        folded = [d for d in out if d is not root and d.code.startswith(prefixes) and _covers(d) is None]
+        if not folded:
+            continue
+        samples = len({d.sample for d in folded if d.sample is not None})
+        codes = ", ".join(sorted({d.code for d in folded}))
+        touched = f"{samples} sample{'s' if samples != 1 else ''} affected: " if samples else ""
+        note = f" ({touched}the {len(folded)} finding(s) {codes} it causes in the data are folded here)"
+        worst = max([root.severity] + [d.severity for d in folded], key=_rank)
+        head = root.at(message=root.message + note, severity=worst)
+        gone = {id(d) for d in folded}
+        out = [head if d is root else d for d in out if id(d) not in gone]
+    return out
+
+
+def _covers(d: Diagnostic):
+    rule = RULES.get(d.code)
+    covers = rule.covers if rule is not None else None
+    return covers if covers is not None and covers.scope == "samples" else None
 
 
 def unique(found: list) -> list:
@@ -260,6 +287,21 @@ def _base_dir(config_path: str, folders: List[str]) -> str:
         if absolute.startswith(folder + os.sep):
             return folder
     return os.getcwd()
+
+
+def _repository_root(folder: str) -> Optional[str]:
+    """The nearest folder at or above folder that holds `.git` (a git work tree), else None."""
+    while True:
+        if os.path.exists(os.path.join(folder, ".git")):
+            return folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _entry_for_file(path: str, checker: Checker) -> Optional[DatasetEntry]:
