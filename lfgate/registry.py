@@ -66,8 +66,10 @@ RULES: Dict[str, Rule] = {}
 @dataclass(frozen=True)
 class Covers:
     """What a rule's finding is the cause of: the findings that fixing it removes, so they fold under it (one
-    cause, once, at the cause). ``codes``: code prefixes of the covered findings; ``scope``: where they are, only
-    ``"samples"`` so far (the sample findings of the same dataset entry, validator/engine.py fold_consequences)."""
+    cause, once, at the cause). ``codes``: code prefixes of the covered findings; ``scope``: where they are:
+    ``"samples"``, the sample findings of the same dataset entry (folded under the cause with their count,
+    validator/engine.py fold_consequences), or ``"place"``, findings at the same file, line and column (dropped:
+    the cause says it, fold_same_place)."""
 
     codes: Tuple[str, ...]
     scope: str = "samples"

@@ -134,6 +134,9 @@ RENAMED = {
     "image_resolution": ("image_max_pixels", "LLaMA-Factory 0.9.2 (a pixel count: 768*768, not a side length)"),
     "video_resolution": ("video_max_pixels", "LLaMA-Factory 0.9.2 (a pixel count, not a side length)"),
 }
+# Renamed keys whose value does not mean the same under the new name (x-renamed same_value false): a side length
+# is no pixel count, a source length no cutoff.
+RENAMED_OTHER_MEANING = {"image_resolution", "video_resolution", "max_source_length", "max_target_length"}
 
 
 # Templates the repository head registers and 0.9.5 does not (data/template.py register_template calls).
@@ -242,9 +245,111 @@ def fields_from_installed():  # pragma: no cover - needs llamafactory
     return list(records.values()), versions, {k: [c.__name__ for c in v] for k, v in entry.items()}
 
 
-# -- building the schema ---------------------------------------------------------------------------------------
+# -- which choices LLaMA-Factory enforces -----------------------------------------------------------------------
+# Probed: each choice key set to a value outside its choices, one at a time, through LLaMA-Factory's own
+# get_train_args (hparams/parser.py) in a Python that has it. A key whose parse raises is enforced at parse time;
+# an ImportError (a dependency check that comes first) says nothing about the value.
+ENUM_PROBE = r"""
+import contextlib, io, json, os, sys
+os.environ["DISABLE_VERSION_CHECK"] = "1"
+from accelerate.state import AcceleratorState
+from llamafactory.hparams import get_train_args
+base, keys, wrong = json.load(sys.stdin)
+out = {}
+for key in keys:
+    AcceleratorState._reset_state(reset_partial_state=True)  # each probe from a fresh distributed state
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            get_train_args(dict(base, **{key: wrong}))
+        out[key] = None
+    except ImportError:
+        out[key] = None
+    except Exception as err:
+        out[key] = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+print("RESULT " + json.dumps(out))
+"""
+PROBE_BASE = {"model_name_or_path": "Qwen/Qwen2.5-0.5B-Instruct", "stage": "sft", "do_train": True,
+              "finetuning_type": "lora", "template": "qwen", "output_dir": "out", "dataset": "a"}
+WRONG_CHOICE = "lfgate_not_a_choice"
+# What a probe's message says badly: ddp_backend fails in a single process whatever its value; the value's own
+# check is torch.distributed's (init_process_group raises `Invalid backend`) under torchrun.
+PROBE_MESSAGES = {"ddp_backend": "accelerate's PartialState / torch.distributed.init_process_group raises on an "
+                                 "unknown backend",
+                  "infer_backend": "hparams/parser.py: `vLLM/SGLang backend is only available for API, CLI and Web.`"}
+# Choices LLaMA-Factory accepts while parsing and a later step raises on; `when`: the config values (or, for
+# `datasets`, how many datasets) under which that step runs. From the 0.9.5 sources (file:line).
+LATER_RAISES = {
+    "stage": {"where": "train/tuner.py:127 `Unknown task` when training starts", "when": {}},
+    "log_level": {"where": "transformers' Trainer.__init__ (trainer.py:414 get_process_log_level: KeyError)",
+                  "when": {}},
+    "log_level_replica": {"where": "transformers' Trainer.__init__ (trainer.py:414 get_process_log_level: "
+                                   "KeyError)", "when": {}},
+    "flash_attn": {"where": "model/model_utils/attention.py:85 `Unknown attention type` when the model loads",
+                   "when": {}},
+    "mix_strategy": {"where": "data/data_utils.py:82 `Unknown mixing strategy` when the datasets are merged",
+                     "when": {"datasets": 2}},
+    "pref_loss": {"where": "train/dpo/trainer.py:201 / trl's dpo_loss `Unknown loss type` at the first step",
+                  "when": {"stage": "dpo"}},
+    "badam_mode": {"where": "train/trainer_utils.py _create_badam_optimizer (no optimizer: UnboundLocalError)",
+                   "when": {"use_badam": True}},
+}
+# Without a Python that has llamafactory, the keys the 0.9.5 probe found enforced at parse time.
 _ENFORCED_ENUMS = {"eval_strategy", "logging_strategy", "save_strategy", "hub_strategy", "lr_scheduler_type",
-                   "optim", "finetuning_type"}  # converted to Enums / asserted during parsing
+                   "optim", "finetuning_type", "ddp_backend", "infer_backend"}
+
+
+def lf_python() -> str | None:
+    """A Python that has llamafactory: this one, else ../lfvenv/bin/python (LFGATE_LF_PYTHON names another)."""
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("llamafactory") is not None:
+        return sys.executable
+    candidate = os.environ.get("LFGATE_LF_PYTHON") or os.path.join(os.path.dirname(ROOT), "lfvenv", "bin", "python")
+    if os.path.exists(candidate) and subprocess.run([candidate, "-c", "import llamafactory.hparams"],
+                                                    capture_output=True, timeout=300).returncode == 0:
+        return candidate
+    return None
+
+
+def probe_enum_raises(python: str, keys) -> dict:
+    """key -> LLaMA-Factory's error (text) when get_train_args gets a value outside its choices, else None."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as work:
+        run = subprocess.run([python, "-c", ENUM_PROBE], input=json.dumps([PROBE_BASE, sorted(keys), WRONG_CHOICE]),
+                             capture_output=True, text=True, cwd=work, timeout=900)
+    line = next((x for x in run.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"the enum probe failed: {run.stderr[-2000:]}")
+    return json.loads(line[len("RESULT "):])
+
+
+def enum_raises(properties: dict, probed) -> None:
+    """x-enum-enforced and x-enum-raises on every choice key, probed (else the fallback set): where LLaMA-Factory
+    raises (`<value>` stands for the value), at "parse" (every entry point that parses the key) or "train" (a
+    later step of a training run), and `when` it does (config values that must hold; `datasets`: at least that
+    many datasets). x-enum-enforced: it raises whatever else the config says."""
+    for name, prop in properties.items():
+        if "enum" not in prop:
+            continue
+        error = probed.get(name) if probed is not None else ("raises" if name in _ENFORCED_ENUMS else None)
+        if error:
+            said = error.replace(WRONG_CHOICE, "<value>").split(", please select one of")[0]
+            where = PROBE_MESSAGES.get(name) or (f"get_train_args: `{said}`" if probed is not None else
+                                                 "get_train_args")
+            prop["x-enum-enforced"] = True
+            prop["x-enum-raises"] = {"where": where, "at": "parse", "when": {}}
+        elif name in LATER_RAISES:
+            prop["x-enum-enforced"] = not LATER_RAISES[name]["when"]
+            prop["x-enum-raises"] = {"where": LATER_RAISES[name]["where"], "at": "train",
+                                     "when": LATER_RAISES[name]["when"]}
+        else:
+            prop["x-enum-enforced"] = False
+
+
+# -- building the schema ---------------------------------------------------------------------------------------
 
 
 def json_types(type_text: str):
@@ -296,11 +401,11 @@ def property_for(record: dict, since, engine: str = "v0") -> dict:
     choices = record.get("choices")
     if choices and all(isinstance(c, str) for c in choices) and "array" not in prop["type"]:
         prop["enum"] = list(choices) + ([None] if "null" in prop["type"] else [])
-        prop["x-enum-enforced"] = record["name"] in _ENFORCED_ENUMS or bool(record.get("choices_enforced_in_yaml"))
     return prop
 
 
-def build_train_schema(fields, versions, entry_points) -> dict:
+def build_train_schema(fields, versions, entry_points, probed=None) -> dict:
+    """``probed``: probe_enum_raises' answers for the choice keys (None: no llamafactory to ask)."""
     version = versions.get("llamafactory", "0.9.5")
     properties, not_settable = {}, []
     for record in fields:
@@ -324,6 +429,7 @@ def build_train_schema(fields, versions, entry_points) -> dict:
             record = {"name": name, "class": _MB, "owning_class": _MB, "type": tp, "default": default,
                       "choices": choices, "help": help_text, "entry_points": ["train"]}
             properties[name] = property_for(record, NEWEST_KNOWN, engine="megatron_bridge")
+    enum_raises(properties, probed)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://lfgate.invalid/schemas/train.schema.json",
@@ -341,7 +447,8 @@ def build_train_schema(fields, versions, entry_points) -> dict:
         "x-entry-points": entry_points,
         "x-not-settable": sorted(set(not_settable)),
         "x-transformers5-removed": {"version": TRANSFORMERS5_VERSION, "keys": TRANSFORMERS5_REMOVED},
-        "x-renamed": {old: {"key": new, "since": since} for old, (new, since) in RENAMED.items()},
+        "x-renamed": {old: {"key": new, "since": since, "same_value": old not in RENAMED_OTHER_MEANING}
+                      for old, (new, since) in RENAMED.items()},
         "x-mca-keys": MCA_KEYS,
     }
 
@@ -377,6 +484,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from-spec", metavar="DIR", help="read the spec dumps in DIR instead of llamafactory")
     parser.add_argument("--out", default=OUT_DIR, help="output folder (default: lfgate/schemas)")
+    parser.add_argument("--no-probe", action="store_true", help="do not ask llamafactory which choices it enforces")
     args = parser.parse_args(argv)
     spec_dir = args.from_spec or SPEC_DIR
     if args.from_spec:
@@ -387,8 +495,15 @@ def main(argv=None) -> int:
         except ImportError:
             print("llamafactory is not importable; using the spec dumps in", spec_dir, file=sys.stderr)
             fields, versions, entry_points = fields_from_spec(spec_dir)
+    python = None if args.no_probe else lf_python()
+    probed = None
+    if python is None:
+        print("no Python with llamafactory: enforced choices from the recorded 0.9.5 probe", file=sys.stderr)
+    else:
+        keys = [r["name"] for r in fields if r.get("choices") and "train" in r.get("entry_points", ["train"])]
+        probed = probe_enum_raises(python, keys)
     os.makedirs(args.out, exist_ok=True)
-    outputs = {"train.schema.json": build_train_schema(fields, versions, entry_points),
+    outputs = {"train.schema.json": build_train_schema(fields, versions, entry_points, probed),
                "templates.json": build_templates(spec_dir)}
     for name, data in outputs.items():
         with open(os.path.join(args.out, name), "w", encoding="utf-8") as f:

@@ -236,13 +236,17 @@ def iter_parquet(path: str) -> Iterator[Union[Record, Problem]]:
         yield Problem("tabular", f"pyarrow cannot read the Parquet file: {err}", path)
 
 
+# A value can be in a column chunk three times: the data, and a page header's min and max statistics.
+_COPIES_PER_VALUE = 3
+
+
 def _certainly_over_cap(row_group: Any) -> Optional[Tuple[str, int]]:
-    """(column, uncompressed bytes) of a column chunk whose rows average over MAX_VALUE_BYTES: some value of it
-    is over the cap, wherever it is, so it is not decoded. None otherwise."""
+    """(column, uncompressed bytes) of a column chunk whose rows average over MAX_VALUE_BYTES even if each value
+    is stored thrice: some value of it is over the cap, wherever it is, so it is not decoded. None otherwise."""
     rows = max(row_group.num_rows, 1)
     for i in range(row_group.num_columns):
         chunk = row_group.column(i)
-        if chunk.total_uncompressed_size > MAX_VALUE_BYTES * rows:
+        if chunk.total_uncompressed_size > _COPIES_PER_VALUE * MAX_VALUE_BYTES * rows:
             return chunk.path_in_schema, chunk.total_uncompressed_size
     return None
 

@@ -146,7 +146,7 @@ class Checker:
         linked = {d.dataset for d in self.report.diagnostics if d.code in LINKED_CODES
                   and selected(d.code, s.select, s.ignore)}
         self.report.extend(entry_findings(self.by_entry, self.users, has_configs=bool(configs), linked=linked))
-        self.report.diagnostics = unique(self.report.diagnostics)
+        self.report.diagnostics = unique(fold_same_place(self.report.diagnostics))
         self._inputs = [c.path for c in configs] + list(targets.data_files)
         if finalize:
             self.report.diagnostics = findings.finalize(self.report.diagnostics, self.settings, self.files_read())
@@ -246,9 +246,9 @@ def fold_consequences(found: list) -> list:
     takes the entry's sample findings it causes under it. It says how many samples they touch and which rules,
     at the worst severity among them and its own; with nothing to fold it stays as it is."""
     out = list(found)
-    for root in [d for d in found if _covers(d) is not None]:
-        prefixes = _covers(root).codes
-        folded = [d for d in out if d is not root and d.code.startswith(prefixes) and _covers(d) is None]
+    for root in [d for d in found if _covers(d, "samples") is not None]:
+        prefixes = _covers(root, "samples").codes
+        folded = [d for d in out if d is not root and d.code.startswith(prefixes) and _covers(d, "samples") is None]
         if not folded:
             continue
         samples = len({d.sample for d in folded if d.sample is not None})
@@ -262,10 +262,27 @@ def fold_consequences(found: list) -> list:
     return out
 
 
-def _covers(d: Diagnostic):
+def fold_same_place(found: list) -> list:
+    """A finding whose rule declares ``covers`` with scope "place" stands alone at its place: the covered findings
+    at the same file, line and column say the same cause again (TY345 and TY202 on one `infer_backend`)."""
+    roots: Dict[tuple, list] = {}
+    for d in found:
+        if _covers(d, "place") is not None:
+            roots.setdefault((d.file, d.line, d.column), []).append(d)
+    if not roots:
+        return found
+    gone = set()
+    for d in found:
+        for root in roots.get((d.file, d.line, d.column), ()):
+            if d is not root and d.code.startswith(_covers(root, "place").codes) and _covers(d, "place") is None:
+                gone.add(id(d))
+    return [d for d in found if id(d) not in gone]
+
+
+def _covers(d: Diagnostic, scope: str):
     rule = RULES.get(d.code)
     covers = rule.covers if rule is not None else None
-    return covers if covers is not None and covers.scope == "samples" else None
+    return covers if covers is not None and covers.scope == scope else None
 
 
 def unique(found: list) -> list:

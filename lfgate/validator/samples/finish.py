@@ -30,9 +30,25 @@ def dataset_findings(c) -> List[Finding]:
         out += _message_keys(c)
         if not _stopped(out):
             out += _tag_findings(c)
+    out += _absent_media_folders(c)
     out += _converter_rewrites(c) + _placeholders_without_media(c) + _stage_mismatches(c) + _truncation(c)
     if not _stopped(out):
         out += _nothing_kept(c)
+    return out
+
+
+def _absent_media_folders(c) -> List[Finding]:
+    """One DS502 per folder that does not exist here with the media paths under it counted (every image under one
+    absolute root of another machine is one cause, not one finding per sample)."""
+    out = []
+    for folder, n in c.absent_folders.counts.items():
+        sample, path, media = c.absent_folders.first[folder]
+        where = f"under {folder!r}, which does not exist here" if folder is not None else \
+            "under folders that do not exist here"
+        verb = "lies" if n == 1 else "lie"
+        out.append(Finding(multimodal.MEDIA_MISSING, f"{_plural(n, 'media path')} {verb} {where} (the first: {media!r}, "
+                           f"sample {sample}): LLaMA-Factory finds none of them and the run crashes. Make the folder "
+                           "available where training runs, or fix the paths or media_dir.", sample, path))
     return out
 
 

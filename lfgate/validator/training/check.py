@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import List
 
-from lfgate.validator import ignored
+from lfgate.validator import ignored, train_schema
 from lfgate.validator.training.config import TrainingConfig
+from lfgate.lf_facts import env_enabled as _env
 from lfgate.validator.training.keys import check_keys
 from lfgate.validator.training.parse_checks import PARSE_CHECKS, _View, check_output_dir
 from lfgate.validator.training.values import check_unchecked, check_values
@@ -14,6 +16,7 @@ from lfgate.validator.training.values import check_unchecked, check_values
 def check_config(config: TrainingConfig, settings) -> List:
     """Every rule over one config, in file order (the reporter sorts)."""
     found = list(check_keys(config, settings))
+    config = as_meant(config)
     found.extend(check_values(config, settings))
     if config.entry == "train":
         found.extend(check_unchecked(config, settings))
@@ -39,3 +42,19 @@ def check_config(config: TrainingConfig, settings) -> List:
     found.extend(model_files.check(config, settings))
     found.extend(newest_lf.check(config, settings))
     return found
+
+
+def as_meant(config: TrainingConfig) -> TrainingConfig:
+    """The config with each renamed key under its new name, where the old name's value means the same (TY103
+    says once that LLaMA-Factory rejects the old name): the other rules judge what the user meant, so
+    `evaluation_strategy: steps` is one finding, not also `eval_steps` doing nothing without `eval_strategy`.
+    With ALLOW_EXTRA_ARGS=1 LLaMA-Factory drops the old name instead, and the config is judged as it is read."""
+    renamed = train_schema.train_schema()["x-renamed"]
+    moves = {old: info["key"] for old, info in renamed.items() if old in config.values and info.get("same_value")
+             and info["key"] not in config.values}
+    if not moves or _env("ALLOW_EXTRA_ARGS"):
+        return config
+    moves = {old: new for old, new in moves.items() if list(moves.values()).count(new) == 1}  # two olds: neither
+    return dataclasses.replace(config, values={moves.get(k, k): v for k, v in config.values.items()},
+                               positions={moves.get(k, k): p for k, p in config.positions.items()},
+                               overrides=frozenset(moves.get(k, k) for k in config.overrides))
