@@ -665,9 +665,9 @@ def test_arrow_with_a_70mb_value_is_reported_not_made_python(tmp_path):
         with pa.OSFile(str(tmp_path / f"data/{name}.arrow"), "wb") as f, pa.ipc.new_stream(f, table.schema) as w:
             w.write_table(table)
     result = run(tmp_path, "check", "--format", "json", timeout=20, max_mb=300)
-    [capped] = [d for d in result.json()["diagnostics"] if d["code"] == "DF020"]
-    assert capped["dataset"] == "d" and capped["severity"] == "warning" and "70 MB" in capped["message"]
-    assert result.json()["summary"]["samples"] == 1  # e's sample; d's was not loaded
+    [capped] = [d for d in result.json()["diagnostics"] if d["code"] == "DF040"]  # not checked: an error
+    assert capped["dataset"] == "d" and capped["severity"] == "error" and "70 MB" in capped["message"]
+    assert result.json()["summary"]["samples"] == 2  # d's sample was not loaded, but it is a sample
 
 
 def test_a_read_only_report_or_baseline_is_never_replaced(tmp_path):

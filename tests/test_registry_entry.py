@@ -86,3 +86,19 @@ def test_an_unrelated_unknown_key_folds_nothing(tmp_path):
     assert find(report, "DS104")
     [hit] = find(report, "DI101")
     assert "folded" not in hit["message"]
+
+
+def test_media_under_one_absent_root_are_one_finding_with_the_count(tmp_path):
+    """Every image under one absolute root of another machine: one cause, one finding naming it and the count;
+    a single missing file in a folder that exists keeps its own finding."""
+    sample = {"messages": [{"role": "user", "content": "<image>hi"}, {"role": "assistant", "content": "yo"}]}
+    records = [dict(sample, images=[f"/lfgate-absent-root/imgs/{i}.jpg"]) for i in range(6)]
+    records.append(dict(sample, images=["img/missing.jpg"]))
+    (tmp_path / "data" / "img").mkdir(parents=True)
+    entry = {"file_name": "a.json", "formatting": "sharegpt", "columns": {"messages": "messages", "images": "images"},
+             "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}
+    _, report = _check(tmp_path, entry, json.dumps(records), config=False)
+    rooted, single = sorted(find(report, "DS502"), key=lambda d: d["sample"])
+    assert rooted["severity"] == "error" and "6 media paths" in rooted["message"]
+    assert "'/lfgate-absent-root'" in rooted["message"] and rooted["sample"] == 0
+    assert single["sample"] == 6 and "img/missing.jpg" in single["message"]

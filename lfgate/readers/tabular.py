@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import math
-from typing import Any, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from lfgate.readers.records import Problem, Record
 
@@ -103,8 +103,8 @@ def _batches_to_records(path: str, batches: Iterable[Any], index: int = 0) -> It
     millions of rows); a row holding a value over MAX_VALUE_BYTES is reported, never made Python."""
     for batch in batches:
         for piece in _pieces(batch):
-            sizes = _value_sizes(piece)
-            over = [i for i in range(piece.num_rows) if sizes[i][1] > MAX_VALUE_BYTES] if sizes else []
+            sizes = _value_sizes(piece) or []
+            over = [i for i, (_, size) in enumerate(sizes) if size > MAX_VALUE_BYTES]
             if not over:
                 for value in _rows(piece):
                     yield Record(index, value, path)
@@ -117,20 +117,25 @@ def _batches_to_records(path: str, batches: Iterable[Any], index: int = 0) -> It
                 if i in skipped:
                     column, size = sizes[i]
                     yield Problem("over-cap", f"sample {index} was not checked: column {column!r} holds a value of "
-                                              f"{size >> 20} MB, over lfgate's {MAX_VALUE_BYTES >> 20} MB cap per "
-                                              "value", path, None, None, index, 1)
+                                              f"{_size(size)}, over lfgate's {_size(MAX_VALUE_BYTES)} cap per value",
+                                  path, None, None, index, 1)
                 else:
                     yield Record(index, next(values), path)
                 index += 1
 
 
-def _rows(batch: Any) -> List[dict]:
+def _size(n: int) -> str:
+    return f"{n >> 20} MB" if n >= 1 << 20 else f"{n} bytes"
+
+
+def _rows(batch: Any) -> List[Dict[str, Any]]:
     """batch.to_pylist(), with a dictionary-encoded column decoded once per distinct value (a 43 KB file can hold
     millions of rows of one value: each row then shares its Python objects, 6x faster)."""
     import pyarrow as pa
 
     if not any(pa.types.is_dictionary(column.type) for column in batch.columns):
-        return batch.to_pylist()
+        rows: List[Dict[str, Any]] = batch.to_pylist()
+        return rows
     columns = []
     for column in batch.columns:
         if pa.types.is_dictionary(column.type):
@@ -175,7 +180,7 @@ def _value_sizes(batch: Any) -> Optional[List[Tuple[str, int]]]:
     return [(columns[int(n)], int(b)) for n, b in zip(names, best)]
 
 
-def _array_sizes(array: Any):
+def _array_sizes(array: Any) -> Any:
     """Bytes of string/binary data under each element of an Arrow array (a numpy int64 array), else None."""
     import numpy as np
     import pyarrow as pa
@@ -223,8 +228,8 @@ def iter_parquet(path: str) -> Iterator[Union[Record, Problem]]:
             big = _certainly_over_cap(row_group)
             if big is not None:
                 yield Problem("over-cap", f"samples {index}-{index + rows - 1} (row group {group}) were not "
-                                          f"checked: column {big[0]!r} holds {big[1] >> 20} MB uncompressed in "
-                                          f"{rows} row(s), over lfgate's {MAX_VALUE_BYTES >> 20} MB cap per value",
+                                          f"checked: column {big[0]!r} holds {_size(big[1])} uncompressed in "
+                                          f"{rows} row(s), over lfgate's {_size(MAX_VALUE_BYTES)} cap per value",
                               path, None, None, index, rows)
                 index += rows
                 continue

@@ -14,8 +14,8 @@ import os
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from lfgate.lf_facts import a_json_type, close_matches, env_enabled, json_type
-from lfgate.readers.jsonpos import PositionMap, position_map
 from lfgate.readers import FILEEXT2TYPE
+from lfgate.readers.jsonpos import PositionMap, position_map
 from lfgate.registry import ERROR, INFO, WARNING, Covers, rule
 from lfgate.validator.example_kit import ALPACA_RECORDS, ONE_ENTRY_REGISTRY, entry_project
 from lfgate.validator.model import DatasetEntry, Registry

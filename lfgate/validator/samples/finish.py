@@ -46,9 +46,9 @@ def _absent_media_folders(c) -> List[Finding]:
         where = f"under {folder!r}, which does not exist here" if folder is not None else \
             "under folders that do not exist here"
         verb = "lies" if n == 1 else "lie"
-        out.append(Finding(multimodal.MEDIA_MISSING, f"{_plural(n, 'media path')} {verb} {where} (the first: {media!r}, "
-                           f"sample {sample}): LLaMA-Factory finds none of them and the run crashes. Make the folder "
-                           "available where training runs, or fix the paths or media_dir.", sample, path))
+        out.append(Finding(multimodal.MEDIA_MISSING, f"{_plural(n, 'media path')} {verb} {where} (the first: "
+                           f"{media!r}, sample {sample}): LLaMA-Factory finds none of them and the run crashes. Make "
+                           "the folder available where training runs, or fix the paths or media_dir.", sample, path))
     return out
 
 

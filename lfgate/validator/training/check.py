@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import List
 
+from lfgate.lf_facts import env_enabled as _env
 from lfgate.validator import ignored, train_schema
 from lfgate.validator.training.config import TrainingConfig
-from lfgate.lf_facts import env_enabled as _env
 from lfgate.validator.training.keys import check_keys
 from lfgate.validator.training.parse_checks import PARSE_CHECKS, _View, check_output_dir
 from lfgate.validator.training.values import check_unchecked, check_values
@@ -56,5 +56,5 @@ def as_meant(config: TrainingConfig) -> TrainingConfig:
         return config
     moves = {old: new for old, new in moves.items() if list(moves.values()).count(new) == 1}  # two olds: neither
     return dataclasses.replace(config, values={moves.get(k, k): v for k, v in config.values.items()},
-                               positions={moves.get(k, k): p for k, p in config.positions.items()},
-                               overrides=frozenset(moves.get(k, k) for k in config.overrides))
+                               overrides=frozenset(moves.get(k, k) for k in config.overrides),
+                               meant_from={new: old for old, new in moves.items()})

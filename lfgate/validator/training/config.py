@@ -44,6 +44,7 @@ class TrainingConfig:
     entry: str = "train"  # train, infer (chat/api), export
     overrides: FrozenSet[str] = frozenset()  # keys set on the command line
     diagnostics: List = field(default_factory=list)
+    meant_from: Dict[str, str] = field(default_factory=dict)  # a key judged as meant -> its old name as written
 
     def where(self, *keys: str) -> dict:
         """file/line/column of the first of keys the config sets. A key set on the command line wins: a cross-key
@@ -53,6 +54,10 @@ class TrainingConfig:
         for key in keys:
             if key in self.positions:
                 line, column = self.positions[key]
+                return {"file": self.path, "line": line, "column": column}
+        for key in keys:  # a key known only under its old name (check.as_meant): the old name's place
+            if self.meant_from.get(key) in self.positions:
+                line, column = self.positions[self.meant_from[key]]
                 return {"file": self.path, "line": line, "column": column}
         return {"file": self.path}
 
