@@ -48,6 +48,25 @@ def test_a_dataset_folder_member_linked_out_of_the_project_is_not_read(tmp_path)
     assert "never-shown-4711" not in json.dumps(out_report) and not find(out_report, "DF010")
 
 
+def test_a_data_file_named_alone_and_linked_out_of_the_project_is_not_read(tmp_path, monkeypatch):
+    from lfgate.validator import datasets
+
+    opened = []
+    real_iter_file = datasets.iter_file
+    monkeypatch.setattr(datasets, "iter_file", lambda path: opened.append(path) or real_iter_file(path))
+    outside = tmp_path / "elsewhere" / "notes.json"
+    outside.parent.mkdir()
+    outside.write_text('[{"never_shown_field_4711": "x"}]\n', encoding="utf-8")
+    root = tmp_path / "p"
+    root.mkdir()
+    os.symlink(outside, root / "d.json")
+    _, report = check_json("d.json", cwd=root)
+    [hit] = find(report, "DF005")
+    assert hit["severity"] == "warning" and "not checked" in hit["message"]
+    assert "never_shown_field_4711" not in json.dumps(report) and report["summary"]["samples"] == 0
+    assert opened == []  # not even read to infer its entry
+
+
 def test_a_link_to_another_folder_of_the_same_repository_is_read(tmp_path):
     """The project of a registry is the repository that holds it, also when only its data folder is checked."""
     root = write_project(tmp_path, {".git/HEAD": "ref: refs/heads/main\n", "app/data/dataset_info.json":
@@ -86,8 +105,9 @@ def _check_table(tmp_path, rows, kind, group=None):
 @settings(max_examples=25, deadline=None)
 def test_the_last_row_is_checked_at_any_row_count(tmp_path_factory, n, group, batch, kind):
     """Small row groups and batches stand for large files: past any batch, row group or count, the last row is
-    checked and counted."""
-    with mock.patch.object(tabular, "BATCH", batch):
+    checked and counted. The caps `convert` keeps for loading a whole table (rows per byte) stop nothing here."""
+    with mock.patch.object(tabular, "BATCH", batch), mock.patch.object(tabular, "MAX_EXPANDED_ROWS", 1), \
+            mock.patch.object(tabular, "ROWS_PER_BYTE", 0):
         report = _check_table(tmp_path_factory.mktemp("t"), _rows(n, n - 1), kind, group)
     assert report["summary"]["samples"] == n
     assert [d["sample"] for d in find(report, "DS104")] == [n - 1]

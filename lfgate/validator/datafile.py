@@ -458,6 +458,11 @@ def in_project(real: str, entry) -> bool:
     return any(_under(real, root) for root in tuple(entry.project) + (os.path.realpath(entry.dataset_dir),))
 
 
+def linked_out(path: str, entry) -> bool:
+    """Whether reading path would read a file of this machine rather than of the project (_refused_link)."""
+    return _refused_link(path, entry, {}) is not None
+
+
 def _refused_link(path: str, entry, where: dict):
     """A diagnostic when path is never to be read as data: it lies in /proc, /sys or /dev (a symlink to
     /proc/self/environ would print the CI's secrets in a code frame), or it is reached through a symlink whose

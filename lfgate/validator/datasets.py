@@ -494,13 +494,15 @@ def _shifted(block, delta: int):
 
 
 # -- files no registry names -------------------------------------------------------------------------------------
-def check_unregistered(path: str, settings) -> DatasetResult:
+def check_unregistered(path: str, settings, project: Tuple[str, ...] = ()) -> DatasetResult:
+    """``project``: the checked project's folders (real paths); a file linked out of them is not read, not even
+    to infer its entry."""
     folder = os.path.dirname(path) or "."
-    registry = Registry(path=path, dataset_dir=folder)
+    registry = Registry(path=path, dataset_dir=folder, project=project)
     raw_entry = {"file_name": os.path.basename(path)}
     entry = dataset_info.resolve_entry(os.path.basename(path), raw_entry, registry)
     note = None
-    if builder(path) is not None and datafile._regular(path):
+    if builder(path) is not None and datafile._regular(path) and not datafile.linked_out(path, entry):
         first = []
         try:
             for item in iter_file(path):
@@ -517,7 +519,7 @@ def check_unregistered(path: str, settings) -> DatasetResult:
             inferred = dataset_info.resolve_entry(os.path.basename(path), inferred, registry)
         if inferred is not None:
             entry = inferred
-            entry.registry_path, entry.dataset_dir = path, folder
+            entry.registry_path, entry.dataset_dir, entry.project = path, folder, project
             entry.load_from, entry.source = "file", os.path.basename(path)
     result = check_entry(entry, DatasetUsage(), settings)
     result.entry = entry

@@ -138,7 +138,7 @@ class Checker:
             if entry is not None:
                 self.dataset(entry, NO_CONFIG)
             else:
-                result = datasets.check_unregistered(path, self.settings)
+                result = datasets.check_unregistered(path, self.settings, self._project_of(path))
                 self.report.files += 1
                 self.report.samples += result.samples
                 self.report.extend(result.diagnostics)
