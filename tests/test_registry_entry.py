@@ -102,3 +102,11 @@ def test_media_under_one_absent_root_are_one_finding_with_the_count(tmp_path):
     assert rooted["severity"] == "error" and "6 media paths" in rooted["message"]
     assert "'/lfgate-absent-root'" in rooted["message"] and rooted["sample"] == 0
     assert single["sample"] == 6 and "img/missing.jpg" in single["message"]
+
+
+def test_a_cause_the_user_ignores_folds_nothing(tmp_path):
+    entry = {"file_name": "a.json", "formatting": "sharegpt", "columns": {"messages": "messages"},
+             "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user"}}
+    _check(tmp_path, entry, OPENAI_ROLES)
+    _, report = check_json(".", "--ignore", "DI112", cwd=tmp_path)
+    assert not find(report, "DI112") and len(find(report, "DS201")) == 7

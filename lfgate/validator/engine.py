@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from lfgate import findings
 from lfgate.diagnostics import Diagnostic, Report, Severity, display_path
@@ -145,8 +145,12 @@ class Checker:
         s = self.settings  # a link finding the user ignores leaves its data finding in place
         linked = {d.dataset for d in self.report.diagnostics if d.code in LINKED_CODES
                   and selected(d.code, s.select, s.ignore)}
-        self.report.extend(entry_findings(self.by_entry, self.users, has_configs=bool(configs), linked=linked))
-        self.report.diagnostics = unique(fold_same_place(self.report.diagnostics))
+        def shown(code: str) -> bool:  # a cause the user deselects folds nothing: its consequences stay shown
+            return selected(code, s.select, s.ignore)
+
+        self.report.extend(entry_findings(self.by_entry, self.users, has_configs=bool(configs), linked=linked,
+                                          shown=shown))
+        self.report.diagnostics = unique(fold_same_place(self.report.diagnostics, shown))
         self._inputs = [c.path for c in configs] + list(targets.data_files)
         if finalize:
             self.report.diagnostics = findings.finalize(self.report.diagnostics, self.settings, self.files_read())
@@ -195,7 +199,7 @@ LINKED_CODES = {"LK050": "DS012"}
 
 
 def entry_findings(by_entry: Dict[EntryKey, list], users: Dict[EntryKey, List[str]], has_configs: bool,
-                   linked=frozenset()) -> list:
+                   linked=frozenset(), shown: Callable[[str], bool] = lambda code: True) -> list:
     """Each entry's findings once, root cause first. With configs in the run, an entry no config loads is never
     loaded by LLaMA-Factory: its findings are at most warnings, one summary per rule over all such entries."""
     out: List[Diagnostic] = []
@@ -203,7 +207,7 @@ def entry_findings(by_entry: Dict[EntryKey, list], users: Dict[EntryKey, List[st
     covered = set(LINKED_CODES.values())
     some_unused = any(key not in users for key in by_entry)
     for key, found in by_entry.items():
-        found = fold_consequences(unique(found))
+        found = fold_consequences(unique(found), shown)
         if key in users and key[1] in linked:
             found = [d for d in found if d.code not in covered]
         if has_configs and key not in users:
@@ -241,12 +245,12 @@ def _rank(severity: Severity) -> int:
     return {Severity.ERROR: 2, Severity.WARNING: 1}.get(severity, 0)
 
 
-def fold_consequences(found: list) -> list:
+def fold_consequences(found: list, shown: Callable[[str], bool] = lambda code: True) -> list:
     """One cause, once, at the cause: a finding whose rule declares ``covers`` (registry.Covers, scope "samples")
     takes the entry's sample findings it causes under it. It says how many samples they touch and which rules,
     at the worst severity among them and its own; with nothing to fold it stays as it is."""
     out = list(found)
-    for root in [d for d in found if _covers(d, "samples") is not None]:
+    for root in [d for d in found if _covers(d, "samples") is not None and shown(d.code)]:
         prefixes = _covers(root, "samples").codes
         folded = [d for d in out if d is not root and d.code.startswith(prefixes) and _covers(d, "samples") is None]
         if not folded:
@@ -262,12 +266,12 @@ def fold_consequences(found: list) -> list:
     return out
 
 
-def fold_same_place(found: list) -> list:
+def fold_same_place(found: list, shown: Callable[[str], bool] = lambda code: True) -> list:
     """A finding whose rule declares ``covers`` with scope "place" stands alone at its place: the covered findings
     at the same file, line and column say the same cause again (TY345 and TY202 on one `infer_backend`)."""
     roots: Dict[tuple, list] = {}
     for d in found:
-        if _covers(d, "place") is not None:
+        if _covers(d, "place") is not None and shown(d.code):
             roots.setdefault((d.file, d.line, d.column), []).append(d)
     if not roots:
         return found
