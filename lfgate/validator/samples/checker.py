@@ -319,14 +319,14 @@ class SampleChecker:
         return "declared: " + ", ".join(parts) if parts else "no role tag is declared"
 
     def _media_missing(self, index, problem) -> Optional[Finding]:
-        """DS502 for one missing media file; None when a whole folder it lies under is absent here: that is one
-        cause, reported once per folder with the count (samples/finish.py)."""
+        """DS502 for one missing media file, at its sample; None for an absolute path under a folder absent here
+        (the media root of another machine): one cause, reported once per folder with the count (finish.py)."""
         media = problem.detail
         severity = None
         if media.startswith(("http://", "https://")):
             text = f"{media!r} is a URL: LLaMA-Factory opens media as local paths only. Download it"
-        elif not os.path.isfile(media) and absent_folder(os.path.join(self.media_dir, media)) is not None:
-            self.absent_folders.add(absent_folder(os.path.join(self.media_dir, media)), index, problem.path, media)
+        elif os.path.isabs(media) and not os.path.isfile(media) and absent_folder(media) is not None:
+            self.absent_folders.add(absent_folder(media), index, problem.path, media)  # another machine's root
             return None
         elif os.path.isfile(media):
             severity = Severity.WARNING
@@ -695,8 +695,8 @@ def _role_path(path, entry):
 
 
 def absent_folder(path: str) -> Optional[str]:
-    """The shallowest folder above path that does not exist (a media root of another machine, an images folder
-    never added), else None when only the file itself is missing."""
+    """The shallowest folder above path that does not exist (a media root of another machine), else None when
+    only the file itself is missing."""
     parents = []
     folder = os.path.dirname(path)
     while folder and folder not in parents:

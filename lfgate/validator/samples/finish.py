@@ -38,8 +38,8 @@ def dataset_findings(c) -> List[Finding]:
 
 
 def _absent_media_folders(c) -> List[Finding]:
-    """One DS502 per folder that does not exist here with the media paths under it counted (every image under one
-    absolute root of another machine is one cause, not one finding per sample)."""
+    """One DS502 per folder that does not exist here with the absolute media paths under it counted (every image
+    under one root of another machine is one cause, not one finding per sample)."""
     out = []
     for folder, n in c.absent_folders.counts.items():
         sample, path, media = c.absent_folders.first[folder]
