@@ -246,56 +246,87 @@ def fields_from_installed():  # pragma: no cover - needs llamafactory
 
 
 # -- which choices LLaMA-Factory enforces -----------------------------------------------------------------------
-# Probed: each choice key set to a value outside its choices, one at a time, through LLaMA-Factory's own
-# get_train_args (hparams/parser.py) in a Python that has it. A key whose parse raises is enforced at parse time;
-# an ImportError (a dependency check that comes first) says nothing about the value.
+# Probed: each choice key set to a value outside its choices, one at a time, through each of LLaMA-Factory's own
+# argument parsers (hparams/parser.py) in a Python that has it. A parse that raises enforces the choice at that
+# parse; an ImportError (a dependency check that comes first) says nothing about the value.
 ENUM_PROBE = r"""
 import contextlib, io, json, os, sys
 os.environ["DISABLE_VERSION_CHECK"] = "1"
 from accelerate.state import AcceleratorState
-from llamafactory.hparams import get_train_args
-base, keys, wrong = json.load(sys.stdin)
+from llamafactory.hparams import get_eval_args, get_infer_args, get_train_args
+parsers = {"train": get_train_args, "infer": get_infer_args, "eval": get_eval_args}
+bases, keys, wrong = json.load(sys.stdin)
 out = {}
-for key in keys:
-    AcceleratorState._reset_state(reset_partial_state=True)  # each probe from a fresh distributed state
-    try:
-        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-            get_train_args(dict(base, **{key: wrong}))
-        out[key] = None
-    except ImportError:
-        out[key] = None
-    except Exception as err:
-        out[key] = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+for parser, names in keys.items():
+    out[parser] = {}
+    for key in names:
+        AcceleratorState._reset_state(reset_partial_state=True)  # each probe from a fresh distributed state
+        try:
+            with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+                parsers[parser](dict(bases[parser], **{key: wrong}))
+            out[parser][key] = None
+        except ImportError:
+            out[parser][key] = None
+        except Exception as err:
+            out[parser][key] = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
 print("RESULT " + json.dumps(out))
 """
-PROBE_BASE = {"model_name_or_path": "Qwen/Qwen2.5-0.5B-Instruct", "stage": "sft", "do_train": True,
-              "finetuning_type": "lora", "template": "qwen", "output_dir": "out", "dataset": "a"}
+_MODEL = {"model_name_or_path": "Qwen/Qwen2.5-0.5B-Instruct", "template": "qwen", "finetuning_type": "lora"}
+PROBE_BASES = {"train": {**_MODEL, "stage": "sft", "do_train": True, "output_dir": "out", "dataset": "a"},
+               "infer": _MODEL, "eval": {**_MODEL, "task": "mmlu_test"}}
+# The config entry points (validator/training/reading.py) each parser serves: chat/api and export parse alike.
+PARSER_ENTRIES = {"train": ["train"], "infer": ["infer", "export"], "eval": ["eval"]}
 WRONG_CHOICE = "lfgate_not_a_choice"
 # What a probe's message says badly: ddp_backend fails in a single process whatever its value; the value's own
 # check is torch.distributed's (init_process_group raises `Invalid backend`) under torchrun.
 PROBE_MESSAGES = {"ddp_backend": "accelerate's PartialState / torch.distributed.init_process_group raises on an "
                                  "unknown backend",
                   "infer_backend": "hparams/parser.py: `vLLM/SGLang backend is only available for API, CLI and Web.`"}
-# Choices LLaMA-Factory accepts while parsing and a later step raises on; `when`: the config values (or, for
-# `datasets`, how many datasets) under which that step runs. From the 0.9.5 sources (file:line).
-LATER_RAISES = {
-    "stage": {"where": "train/tuner.py:127 `Unknown task` when training starts", "when": {}},
-    "log_level": {"where": "transformers' Trainer.__init__ (trainer.py:414 get_process_log_level: KeyError)",
-                  "when": {}},
-    "log_level_replica": {"where": "transformers' Trainer.__init__ (trainer.py:414 get_process_log_level: "
-                                   "KeyError)", "when": {}},
-    "flash_attn": {"where": "model/model_utils/attention.py:85 `Unknown attention type` when the model loads",
-                   "when": {}},
-    "mix_strategy": {"where": "data/data_utils.py:82 `Unknown mixing strategy` when the datasets are merged",
-                     "when": {"datasets": 2}},
-    "pref_loss": {"where": "train/dpo/trainer.py:201 / trl's dpo_loss `Unknown loss type` at the first step",
-                  "when": {"stage": "dpo"}},
-    "badam_mode": {"where": "train/trainer_utils.py _create_badam_optimizer (no optimizer: UnboundLocalError)",
-                   "when": {"use_badam": True}},
+# Without a Python that has llamafactory: what the 0.9.5 probe answered (parser -> key -> error), keys not named
+# here parsed without error.
+RECORDED_PROBE = {
+    "train": {"eval_strategy": "ValueError: <value> is not a valid IntervalStrategy",
+              "logging_strategy": "ValueError: <value> is not a valid IntervalStrategy",
+              "save_strategy": "ValueError: <value> is not a valid SaveStrategy",
+              "hub_strategy": "ValueError: <value> is not a valid HubStrategy",
+              "lr_scheduler_type": "ValueError: <value> is not a valid SchedulerType",
+              "optim": "ValueError: <value> is not a valid OptimizerNames",
+              "finetuning_type": "AssertionError: Invalid fine-tuning method.",
+              "ddp_backend": "raises", "infer_backend": "raises"},
+    "infer": {"finetuning_type": "AssertionError: Invalid fine-tuning method."},
+    "eval": {"finetuning_type": "AssertionError: Invalid fine-tuning method.", "infer_backend": "raises"},
 }
-# Without a Python that has llamafactory, the keys the 0.9.5 probe found enforced at parse time.
-_ENFORCED_ENUMS = {"eval_strategy", "logging_strategy", "save_strategy", "hub_strategy", "lr_scheduler_type",
-                   "optim", "finetuning_type", "ddp_backend", "infer_backend"}
+_EVERY_ENTRY = ["train", "infer", "export", "eval"]
+# Choices LLaMA-Factory accepts while parsing and a later step raises on: where, in which entry points, and
+# `when`: the config values (or, for `datasets`, how many datasets) under which that step runs. From the 0.9.5
+# sources (file:line) and, for the optimizers LLaMA-Factory hands the value to, theirs.
+LATER_RAISES = {
+    "stage": [{"where": "train/tuner.py:127 `Unknown task` when training starts", "entries": ["train"]}],
+    "log_level": [{"where": "transformers' Trainer.__init__ (trainer.py:414 get_process_log_level: KeyError)",
+                   "entries": ["train"]}],
+    "log_level_replica": [{"where": "transformers' Trainer.__init__ (trainer.py:414 get_process_log_level: "
+                                    "KeyError)", "entries": ["train"]}],
+    "flash_attn": [{"where": "model/model_utils/attention.py:85 `Unknown attention type` when the model loads",
+                    "entries": _EVERY_ENTRY}],
+    "mix_strategy": [{"where": "data/data_utils.py:82 `Unknown mixing strategy` when the datasets are merged",
+                      "entries": ["train"], "when": {"datasets": 2}}],
+    "pref_loss": [{"where": "train/dpo/trainer.py:201 / trl's dpo_loss `Unknown loss type` at the first step",
+                   "entries": ["train"], "when": {"stage": "dpo"}}],
+    "badam_mode": [{"where": "train/trainer_utils.py _create_badam_optimizer (no optimizer: UnboundLocalError)",
+                    "entries": ["train"], "when": {"use_badam": True}}],
+    "galore_proj_type": [{"where": "galore_torch's GaLoreProjector.project (no projection: UnboundLocalError) at "
+                                   "the first optimizer step", "entries": ["train"], "when": {"use_galore": True}}],
+    "apollo_proj": [{"where": "apollo_torch's _initialize_projector `Invalid projector type specified in group` "
+                              "at the first optimizer step", "entries": ["train"], "when": {"use_apollo": True}}],
+    "apollo_scale_type": [{"where": "apollo_torch's AdamW.step (no scaling factor: UnboundLocalError) at the first "
+                                    "optimizer step", "entries": ["train"], "when": {"use_apollo": True}}],
+    "infer_backend": [{"where": "chat/chat_model.py:75 `Unknown backend: <value>` when chat, api or webchat "
+                                "starts", "entries": ["infer"]}],
+    "lang": [{"where": "eval/template.py:62 `Template <value> does not exist.` when the evaluator starts",
+              "entries": ["eval"]}],
+    "download_mode": [{"where": "datasets' load_dataset (`'<value>' is not a valid DownloadMode`, "
+                                "eval/evaluator.py:101)", "entries": ["eval"]}],
+}
 
 
 def lf_python() -> str | None:
@@ -312,41 +343,58 @@ def lf_python() -> str | None:
     return None
 
 
-def probe_enum_raises(python: str, keys) -> dict:
-    """key -> LLaMA-Factory's error (text) when get_train_args gets a value outside its choices, else None."""
+def probe_enum_raises(python: str, keys: dict) -> dict:
+    """parser (train, infer, eval) -> key -> LLaMA-Factory's error (text, the value as `<value>`) when that parser
+    gets a value outside the key's choices, else None. ``keys``: parser -> the choice keys it parses."""
     import subprocess
     import tempfile
 
     with tempfile.TemporaryDirectory() as work:
-        run = subprocess.run([python, "-c", ENUM_PROBE], input=json.dumps([PROBE_BASE, sorted(keys), WRONG_CHOICE]),
-                             capture_output=True, text=True, cwd=work, timeout=900)
+        run = subprocess.run([python, "-c", ENUM_PROBE], cwd=work, timeout=900, capture_output=True, text=True,
+                             input=json.dumps([PROBE_BASES, {p: sorted(k) for p, k in keys.items()}, WRONG_CHOICE]))
     line = next((x for x in run.stdout.splitlines() if x.startswith("RESULT ")), None)
     if line is None:
         raise RuntimeError(f"the enum probe failed: {run.stderr[-2000:]}")
-    return json.loads(line[len("RESULT "):])
+    answers = json.loads(line[len("RESULT "):])
+    return {parser: {k: e and e.replace(WRONG_CHOICE, "<value>") for k, e in said.items()}
+            for parser, said in answers.items()}
+
+
+def probe_keys(properties: dict) -> dict:
+    """parser -> the choice keys of LLaMA-Factory 0.9.5's own engine that it parses."""
+    keys = {parser: [] for parser in PARSER_ENTRIES}
+    for name, prop in properties.items():
+        if "enum" in prop and not prop.get("x-since") and prop.get("x-engine", "v0") == "v0":
+            for parser in keys:
+                if parser in prop["x-entry-points"]:
+                    keys[parser].append(name)
+    return keys
 
 
 def enum_raises(properties: dict, probed) -> None:
-    """x-enum-enforced and x-enum-raises on every choice key, probed (else the fallback set): where LLaMA-Factory
-    raises (`<value>` stands for the value), at "parse" (every entry point that parses the key) or "train" (a
-    later step of a training run), and `when` it does (config values that must hold; `datasets`: at least that
-    many datasets). x-enum-enforced: it raises whatever else the config says."""
+    """x-enum-raises and x-enum-enforced on every choice key, from the probe (else the recorded one) and
+    LATER_RAISES. x-enum-raises: a list of {where, at, entries, when}: where LLaMA-Factory raises (`<value>` stands
+    for the value), at "parse" or a later step ("run"), in which config entry points, and `when` (config values
+    that must hold; `datasets`: at least that many datasets). x-enum-enforced: a training run raises whatever else
+    the config says."""
+    probed = probed if probed is not None else RECORDED_PROBE
     for name, prop in properties.items():
         if "enum" not in prop:
             continue
-        error = probed.get(name) if probed is not None else ("raises" if name in _ENFORCED_ENUMS else None)
-        if error:
-            said = error.replace(WRONG_CHOICE, "<value>").split(", please select one of")[0]
-            where = PROBE_MESSAGES.get(name) or (f"get_train_args: `{said}`" if probed is not None else
-                                                 "get_train_args")
-            prop["x-enum-enforced"] = True
-            prop["x-enum-raises"] = {"where": where, "at": "parse", "when": {}}
-        elif name in LATER_RAISES:
-            prop["x-enum-enforced"] = not LATER_RAISES[name]["when"]
-            prop["x-enum-raises"] = {"where": LATER_RAISES[name]["where"], "at": "train",
-                                     "when": LATER_RAISES[name]["when"]}
-        else:
-            prop["x-enum-enforced"] = False
+        at_parse: dict = {}  # where -> entries, one raise per message
+        for parser, entries in PARSER_ENTRIES.items():
+            error = probed.get(parser, {}).get(name)
+            if error:
+                said = error.split(", please select one of")[0]
+                where = PROBE_MESSAGES.get(name) or f"get_{parser}_args: `{said}`"
+                at_parse.setdefault(where, []).extend(entries)
+        raises = [{"where": where, "at": "parse", "entries": entries, "when": {}}
+                  for where, entries in at_parse.items()]
+        raises += [{"where": r["where"], "at": "run", "entries": r["entries"], "when": r.get("when", {})}
+                   for r in LATER_RAISES.get(name, [])]
+        prop["x-enum-enforced"] = any("train" in r["entries"] and not r["when"] for r in raises)
+        if raises:
+            prop["x-enum-raises"] = raises
 
 
 # -- building the schema ---------------------------------------------------------------------------------------
@@ -500,8 +548,7 @@ def main(argv=None) -> int:
     if python is None:
         print("no Python with llamafactory: enforced choices from the recorded 0.9.5 probe", file=sys.stderr)
     else:
-        keys = [r["name"] for r in fields if r.get("choices") and "train" in r.get("entry_points", ["train"])]
-        probed = probe_enum_raises(python, keys)
+        probed = probe_enum_raises(python, probe_keys(build_train_schema(fields, versions, entry_points)["properties"]))
     os.makedirs(args.out, exist_ok=True)
     outputs = {"train.schema.json": build_train_schema(fields, versions, entry_points, probed),
                "templates.json": build_templates(spec_dir)}

@@ -22,13 +22,15 @@ WRONG_TYPE = rule(
 )
 BAD_CHOICE = rule(
     "TY202", "invalid-choice", ERROR, "A value that is not one of the allowed choices",
-    why="Where LLaMA-Factory or a library it hands the value to raises on it, an error: transformers converts "
-        "lr_scheduler_type, optim and the strategies to enums, finetuning_type fails an assert, accelerate and "
-        "torch.distributed refuse an unknown ddp_backend (all while parsing); an unknown stage fails at dispatch, "
-        "log_level in the Trainer, flash_attn when the model loads, mix_strategy when two datasets are merged, "
-        "pref_loss in a DPO step. Which keys raise, and where, is probed from LLaMA-Factory itself "
-        "(scripts/gen_train_schema.py: x-enum-raises in schemas/train.schema.json). Other choices are not checked "
-        "and silently fall back (warnings).",
+    why="Where LLaMA-Factory or a library it hands the value to raises on it, for the entry point the config is "
+        "for, an error: transformers converts lr_scheduler_type, optim and the strategies to enums, "
+        "finetuning_type fails an assert, accelerate and torch.distributed refuse an unknown ddp_backend (all "
+        "while parsing); an unknown stage fails at dispatch, log_level in the Trainer, flash_attn when the model "
+        "loads, mix_strategy when two datasets are merged, pref_loss in a DPO step, the GaLore/APOLLO/BAdam "
+        "choices in their optimizer; infer_backend in training and when chat/api start (chat/chat_model.py:75), "
+        "lang and download_mode in `llamafactory-cli eval`. Which keys raise, where and when, is probed from "
+        "LLaMA-Factory's own parsers (scripts/gen_train_schema.py: x-enum-raises in schemas/train.schema.json). "
+        "Other choices are not checked and silently fall back (warnings).",
     fix="Use one of the values the message lists.",
     bad=_y("lr_scheduler_type: cosin\n"), good=_y("lr_scheduler_type: cosine\n"), target="train.yaml",
 )
@@ -172,19 +174,19 @@ def check_values(config: TrainingConfig, settings) -> Iterator:
                                         f"(`Template {template} does not exist.`).{hint}", **config.where("template"))
 
 
-def _raises(raises: Optional[dict], config: TrainingConfig) -> Optional[str]:
+def _raises(raises: Optional[list], config: TrainingConfig) -> Optional[str]:
     """Where LLaMA-Factory raises on a value outside the choices (the schema's x-enum-raises), when it does for
-    this config: at parse for every entry point, a later step only in a training run whose settings reach it."""
-    if not raises or (raises.get("at") == "train" and config.entry != "train"):
-        return None
-    for key, wanted in raises.get("when", {}).items():
-        if key == "datasets":
-            counts = [len(split_names(config.values.get(k))) for k in ("dataset", "eval_dataset")]
-            if max(counts) < wanted:
-                return None
-        elif config.get(key) != wanted:
-            return None
-    return raises["where"]
+    this config: a raise of this config's entry point whose conditions the config meets."""
+    for said in raises or []:
+        if config.entry in said["entries"] and all(_holds(config, k, v) for k, v in said["when"].items()):
+            return said["where"]
+    return None
+
+
+def _holds(config: TrainingConfig, key: str, wanted: Any) -> bool:
+    if key == "datasets":  # at least that many datasets in one list
+        return max(len(split_names(config.values.get(k))) for k in ("dataset", "eval_dataset")) >= wanted
+    return config.get(key) == wanted
 
 
 def check_unchecked(config: TrainingConfig, settings) -> Iterator:
