@@ -73,6 +73,15 @@ def test_tags_that_reset_a_role_are_one_error_at_the_entry_with_the_sample_count
     assert report["summary"]["errors"] == 1  # the summary counts the cause, not its folded consequences
 
 
+def test_a_reset_every_record_fails_on_counts_every_record(tmp_path):
+    """Every record raising is one DS001 for all of them: the count at the cause is the records', not 1."""
+    entry = {"file_name": "a.json", "formatting": "sharegpt", "tags": {"role_tag": "from"}}
+    code, report = _check(tmp_path, entry, json.dumps(json.loads(SHAREGPT) * 3))
+    [hit] = _errors(report)
+    assert code == 1 and hit["code"] == "DI112" and "3 samples affected" in hit["message"]
+    assert not [d for d in report["diagnostics"] if d["code"].startswith("DS")]
+
+
 def test_columns_that_reset_the_messages_column_fold_their_consequences(tmp_path):
     entry = {"file_name": "a.json", "formatting": "sharegpt", "columns": {"system": "sys"}}
     code, report = _check(tmp_path, entry, SHAREGPT)

@@ -14,6 +14,7 @@ from lfgate.validator import dataset_info, datasets, discovery, lfs, links, trai
 from lfgate.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
 from lfgate.validator.project import discover, find_registry_for
 from lfgate.validator.rules_general import PATH_NOT_FOUND
+from lfgate.validator.samples.finish import records_failing
 
 EntryKey = Tuple[str, str]  # (absolute registry path, entry name)
 # Data no config loads: judged as LLaMA-Factory's defaults would load it (stage sft, cutoff_len 2048:
@@ -261,7 +262,8 @@ def fold_consequences(found: list, shown: Callable[[str], bool] = lambda code: T
         folded = [d for d in out if d is not root and d.code.startswith(prefixes) and _covers(d, "samples") is None]
         if not folded:
             continue
-        samples = len({d.sample for d in folded if d.sample is not None})
+        samples = max([len({d.sample for d in folded if d.sample is not None})]
+                      + [records_failing(d.message) or 0 for d in folded])
         codes = ", ".join(sorted({d.code for d in folded}))
         touched = f"{samples} sample{'s' if samples != 1 else ''} affected: " if samples else ""
         note = f" ({touched}the {len(folded)} finding(s) {codes} it causes in the data are folded here)"
