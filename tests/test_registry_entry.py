@@ -75,7 +75,7 @@ def test_tags_that_reset_a_role_are_one_error_at_the_entry_with_the_sample_count
 
 def test_a_reset_every_record_fails_on_counts_every_record(tmp_path):
     """Every record raising is one DS001 for all of them: the count at the cause is the records', not 1."""
-    entry = {"file_name": "a.json", "formatting": "sharegpt", "tags": {"role_tag": "from"}}
+    entry = {"file_name": "a.json", "formatting": "sharegpt", "tags": {"role_tag": "role"}}
     code, report = _check(tmp_path, entry, json.dumps(json.loads(SHAREGPT) * 3))
     [hit] = _errors(report)
     assert code == 1 and hit["code"] == "DI112" and "3 samples affected" in hit["message"]
