@@ -117,7 +117,7 @@ def test_the_last_row_is_checked_at_any_row_count(tmp_path_factory, n, group, ba
 
 
 # -- what the cap on one value still stops is an error ----------------------------------------------------------
-@pytest.mark.parametrize("kind", ["parquet", "arrow"])
+@pytest.mark.parametrize("kind", ["parquet", "arrow", "csv"])
 def test_a_value_over_the_cap_is_an_error_and_every_other_row_is_checked(tmp_path, kind):
     rows = _rows(9, 8)
     rows[3] = {"instruction": "x" * 1500, "input": "", "output": "hello"}

@@ -85,8 +85,14 @@ def iter_csv(path: str) -> Iterator[Union[Record, Problem]]:
         for chunk in pd.read_csv(path, chunksize=BATCH):
             columns = list(chunk.columns)
             for row in chunk.itertuples(index=False, name=None):
-                value = {str(c): _plain(v) for c, v in zip(columns, row)}
-                yield Record(index, value, path, next(lines), 1)
+                line = next(lines)
+                over = _csv_over_cap(columns, row)
+                if over:  # the same cap per value as Parquet/Arrow: the row is the unchecked part, an error
+                    yield Problem("over-cap", f"sample {index} was not checked: column {over[0]!r} holds a value of "
+                                              f"{_size(over[1])}, over lfgate's {_size(MAX_VALUE_BYTES)} cap per "
+                                              "value", path, line, None, index, 1)
+                else:
+                    yield Record(index, {str(c): _plain(v) for c, v in zip(columns, row)}, path, line, 1)
                 index += 1
     except UnicodeDecodeError as err:
         yield Problem("not-utf8", f"invalid UTF-8 ({err.reason}): LLaMA-Factory's CSV loader cannot decode the file",
@@ -96,6 +102,16 @@ def iter_csv(path: str) -> Iterator[Union[Record, Problem]]:
     except (pd.errors.ParserError, ValueError, OSError) as err:
         yield Problem("tabular", f"pandas cannot parse the CSV: {str(err).strip().splitlines()[0]}", path,
                       None, None, index)
+
+
+def _csv_over_cap(columns: List[Any], row: Tuple[Any, ...]) -> Optional[Tuple[str, int]]:
+    """(column, bytes) of a cell over MAX_VALUE_BYTES: pandas has parsed it, but no check runs over it."""
+    for column, value in zip(columns, row):
+        if isinstance(value, str) and len(value) > MAX_VALUE_BYTES // 4:
+            size = len(value.encode("utf-8", "surrogatepass"))
+            if size > MAX_VALUE_BYTES:
+                return str(column), size
+    return None
 
 
 def _batches_to_records(path: str, batches: Iterable[Any], index: int = 0) -> Iterator[Union[Record, Problem]]:
