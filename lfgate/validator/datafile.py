@@ -236,8 +236,9 @@ OVER_CAP = rule(
     "DF040", "value-over-cap", ERROR,
     "Part of a data file was not checked: a value is over lfgate's cap per value",
     why="Every row of a CSV, Parquet or Arrow file is checked, in batches of bounded memory; what is capped is "
-        "one Parquet or Arrow value (64 MB: readers/tabular.py MAX_VALUE_BYTES), which is never made a Python "
-        "value, and a Parquet column chunk that holds more than that per row is never decoded. LLaMA-Factory "
+        "one value (64 MB: readers/tabular.py MAX_VALUE_BYTES): a Parquet or Arrow value over it is never made a "
+        "Python value, a Parquet column chunk that holds more than that per row is never decoded, and no check "
+        "runs over a CSV cell over it. LLaMA-Factory "
         "itself would load it, so what lfgate could not check is an error, never a pass: the gate does not vouch "
         "for data it has not read.",
     fix="Shorten or split what is that large (a whole document or an embedded file in one cell), or keep media "
