@@ -66,6 +66,18 @@ RULES: Dict[str, Rule] = {}
 
 
 @dataclass(frozen=True)
+class Covers:
+    """What a rule's finding is the cause of: the findings that fixing it removes, so they fold under it (one
+    cause, once, at the cause). ``codes``: code prefixes of the covered findings; ``scope``: where they are:
+    ``"samples"``, the sample findings of the same dataset entry (folded under the cause with their count,
+    validator/engine.py fold_consequences), or ``"place"``, findings at the same file, line and column (dropped:
+    the cause says it, fold_same_place)."""
+
+    codes: Tuple[str, ...]
+    scope: str = "samples"
+
+
+@dataclass(frozen=True)
 class Rule:
     code: str
     name: str
@@ -83,6 +95,7 @@ class Rule:
     refuses_text: Optional[Callable[[str], bool]] = field(default=None, compare=False)
     env: Mapping[str, str] = field(default_factory=dict)  # environment variables the bad example runs under
     good_env: Optional[Mapping[str, str]] = None  # ... and the good one (default: env)
+    covers: Optional[Covers] = None  # the findings this rule's finding causes, folded under it
     # Packages the check reads (TY424: transformers' model table). Without them it cannot fire, so its examples
     # skip, saying which is missing; the check itself stays silent rather than guess.
     needs: Tuple[str, ...] = ()

@@ -65,10 +65,14 @@ def test_json_and_jsonl_may_share_a_folder(project):
     assert report["summary"]["samples"] == 2
 
 
-def test_outside_dataset_dir_is_a_warning(project):
+def test_a_dotdot_file_name_is_an_info_inside_the_project_and_a_warning_out_of_it(project):
     root = project({"data/dataset_info.json": '{"a": {"file_name": "../a.json"}}', "a.json": ALPACA})
-    d = _one(_report(root), "DF005")
-    assert d["severity"] == "warning" and d["dataset"] == "a"
+    inside = _one(_report(root), "DF005")  # the project checked: the folder that holds data/ and a.json
+    assert inside["severity"] == "info" and inside["dataset"] == "a" and "inside the project" in inside["message"]
+    report = check_json("data", cwd=root)[1]  # only data/ is the project now: a.json lies outside it
+    outside = _one(report, "DF005")
+    assert outside["severity"] == "warning" and "inside the project" not in outside["message"]
+    assert report["summary"]["samples"] == 1  # not a link: LLaMA-Factory reads it, and so does lfgate
 
 
 def test_symlink_loop(project):

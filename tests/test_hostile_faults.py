@@ -524,25 +524,26 @@ def test_parquet_with_a_200mb_cell_is_reported_not_loaded(tmp_path):
     _parquet(tmp_path / "data/d.parquet", {"instruction": ["a" * (200 << 20)], "input": [""], "output": ["b"]})
     assert (tmp_path / "data/d.parquet").stat().st_size < 1 << 20
     result = run(tmp_path, "check", "--format", "json", timeout=20)
-    [capped] = [d for d in result.json()["diagnostics"] if d["code"] == "DF020"]
-    assert capped["severity"] == "warning" and "200 MB" in capped["message"]
+    [capped] = [d for d in result.json()["diagnostics"] if d["code"] == "DF040"]  # not checked: never a pass
+    assert capped["severity"] == "error" and "200 MB" in capped["message"] and result.code == 1
+    assert result.json()["summary"]["samples"] == 1
 
 
-def test_dictionary_encoded_parquet_with_5_million_rows_is_bounded(tmp_path):
+def test_dictionary_encoded_parquet_with_5_million_rows_is_checked_to_the_last_row(tmp_path):
+    """43 KB that expand to 5 million rows: every row is checked (issue 20: no cap on rows), in bounded memory."""
     pa = pytest.importorskip("pyarrow")
     n = 5_000_000
     ones = pa.array([0] * n, type=pa.int8())
+    last_empty = pa.array([0] * (n - 1) + [1], type=pa.int8())
     base(tmp_path, **{"data/d.json": None, "data/dataset_info.json": '{"d": {"file_name": "d.parquet"}}\n'})
     _parquet(tmp_path / "data/d.parquet", {"instruction": pa.DictionaryArray.from_arrays(ones, pa.array(["hi"])),
                                            "input": pa.DictionaryArray.from_arrays(ones, pa.array([""])),
-                                           "output": pa.DictionaryArray.from_arrays(ones, pa.array(["x"]))})
+                                           "output": pa.DictionaryArray.from_arrays(last_empty, pa.array(["x", ""]))})
     assert (tmp_path / "data/d.parquet").stat().st_size < 1 << 20
-    result = run(tmp_path, "check", "--format", "json", timeout=30)
-    [capped] = [d for d in result.json()["diagnostics"] if d["code"] == "DF020"]
-    from lfgate.readers.tabular import MAX_EXPANDED_ROWS
-
-    assert f"only the first {MAX_EXPANDED_ROWS} rows" in capped["message"]
-    assert result.json()["summary"]["samples"] == MAX_EXPANDED_ROWS
+    result = run(tmp_path, "check", "--format", "json", timeout=90)
+    report = result.json()
+    assert report["summary"]["samples"] == n and not [d for d in report["diagnostics"] if d["code"] == "DF040"]
+    assert [d["sample"] for d in report["diagnostics"] if d["code"] == "DS011"] == [n - 1]  # within run()'s 500 MB
 
 
 # -- optional dependencies (issue 16 §1) -----------------------------------------------------------------------
@@ -664,9 +665,9 @@ def test_arrow_with_a_70mb_value_is_reported_not_made_python(tmp_path):
         with pa.OSFile(str(tmp_path / f"data/{name}.arrow"), "wb") as f, pa.ipc.new_stream(f, table.schema) as w:
             w.write_table(table)
     result = run(tmp_path, "check", "--format", "json", timeout=20, max_mb=300)
-    [capped] = [d for d in result.json()["diagnostics"] if d["code"] == "DF020"]
-    assert capped["dataset"] == "d" and capped["severity"] == "warning" and "70 MB" in capped["message"]
-    assert result.json()["summary"]["samples"] == 1  # e's sample; d's was not loaded
+    [capped] = [d for d in result.json()["diagnostics"] if d["code"] == "DF040"]  # not checked: an error
+    assert capped["dataset"] == "d" and capped["severity"] == "error" and "70 MB" in capped["message"]
+    assert result.json()["summary"]["samples"] == 2  # d's sample was not loaded, but it is a sample
 
 
 def test_a_read_only_report_or_baseline_is_never_replaced(tmp_path):

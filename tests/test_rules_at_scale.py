@@ -27,7 +27,7 @@ WHOLE_FILE = {
     "DF006": "the file cannot be opened", "DF010": "the file is not JSON", "DF012": "a byte order mark",
     "DF013": "nesting the parsers refuse", "DF014": "one object, not records", "DF016": "no samples",
     "DF019": "CSV, no fast path", "DF020": "Parquet, no fast path", "DF025": "a Git LFS pointer, not data",
-    "DF030": "no registry (the inference)",
+    "DF030": "no registry (the inference)", "DF040": "Parquet/Arrow, no fast path (tests/test_data_read.py)",
 }
 PRIMED = 600  # records before the bad ones: past the full pipeline's priming and the typed step's trial (256)
 

@@ -51,7 +51,7 @@ def _new_checker(entry, usage, settings):
     return SampleChecker(entry, usage, settings)
 
 
-_READABLE_ANYWAY = ("nan", "top-level", "bom")  # problems after which the records still come
+_READABLE_ANYWAY = ("nan", "top-level", "bom", "over-cap")  # problems after which the records still come
 
 
 class _Scan:
@@ -80,9 +80,15 @@ class _Scan:
         take = fast.take if fast is not None else None
         clean = messages = 0
         last_clean = -1
+        same, same_n = None, 0  # a table row the fast path took, and its messages: an equal next row is clean too
         for item in items:
             if take is not None and type(item) is Record:
-                n = take(item.value, item.raw)
+                value = item.value
+                if same_n and item.raw is None and value == same:
+                    n = same_n
+                else:
+                    n = take(value, item.raw)
+                    same, same_n = (value, n) if item.raw is None else (None, 0)
                 if n:
                     clean += 1
                     messages += n
@@ -179,6 +185,9 @@ class _Scan:
                     return
             if item.sample is not None:
                 item = item._replace(sample=item.sample + offset)
+                if item.rows:  # samples not read (over lfgate's cap): still samples LLaMA-Factory trains on
+                    self.records += item.rows
+                    self.last_index = max(self.last_index, item.sample + item.rows - 1)
             out.append(datafile.problem_diagnostic(item, name))
             self.fatal = self.fatal or item.kind not in _READABLE_ANYWAY
             return
@@ -485,13 +494,15 @@ def _shifted(block, delta: int):
 
 
 # -- files no registry names -------------------------------------------------------------------------------------
-def check_unregistered(path: str, settings) -> DatasetResult:
+def check_unregistered(path: str, settings, project: Tuple[str, ...] = ()) -> DatasetResult:
+    """``project``: the checked project's folders (real paths); a file linked out of them is not read, not even
+    to infer its entry."""
     folder = os.path.dirname(path) or "."
-    registry = Registry(path=path, dataset_dir=folder)
+    registry = Registry(path=path, dataset_dir=folder, project=project)
     raw_entry = {"file_name": os.path.basename(path)}
     entry = dataset_info.resolve_entry(os.path.basename(path), raw_entry, registry)
     note = None
-    if builder(path) is not None and datafile._regular(path):
+    if builder(path) is not None and datafile._regular(path) and not datafile.linked_out(path, entry):
         first = []
         try:
             for item in iter_file(path):
@@ -508,7 +519,7 @@ def check_unregistered(path: str, settings) -> DatasetResult:
             inferred = dataset_info.resolve_entry(os.path.basename(path), inferred, registry)
         if inferred is not None:
             entry = inferred
-            entry.registry_path, entry.dataset_dir = path, folder
+            entry.registry_path, entry.dataset_dir, entry.project = path, folder, project
             entry.load_from, entry.source = "file", os.path.basename(path)
     result = check_entry(entry, DatasetUsage(), settings)
     result.entry = entry

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from lfgate import findings
 from lfgate.diagnostics import Diagnostic, Report, Severity, display_path
-from lfgate.registry import selected
+from lfgate.registry import RULES, selected
 from lfgate.settings import Settings
 from lfgate.validator import dataset_info, datasets, discovery, launch, lfs, links, training
 from lfgate.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
 from lfgate.validator.project import discover, find_registry_for
 from lfgate.validator.rules_general import PATH_NOT_FOUND
+from lfgate.validator.samples.finish import records_failing
 
 EntryKey = Tuple[str, str]  # (absolute registry path, entry name)
 # Data no config loads: judged as LLaMA-Factory's defaults would load it (stage sft, cutoff_len 2048:
@@ -38,12 +39,28 @@ class Checker:
         self.launches: Dict[int, launch.Launch] = {}  # id(config) -> its launch folder
         self.settings_of: Dict[int, Settings] = {}  # id(config) -> the settings it is checked under
         self.plan = launch.LaunchPlan(settings, os.path.abspath)
+        self.folders: List[str] = []  # the folders checked: the project, where data may be linked and read
+
+    def _project_of(self, path: str) -> Tuple[str, ...]:
+        """The checked project a registry belongs to (real paths): the repository holding it and the folders
+        checked that hold it; else the working directory when it holds it (files named at a repository's root, as
+        pre-commit names them). Data linked anywhere inside it is the project's own, and is read."""
+        absolute = os.path.abspath(path)
+        roots = [os.path.realpath(f) for f in self.folders if _inside(absolute, os.path.abspath(f))]
+        repository = _repository_root(os.path.dirname(absolute))
+        if repository is not None:
+            roots.append(os.path.realpath(repository))
+        here = os.getcwd()
+        if not roots and _inside(absolute, here):
+            roots.append(os.path.realpath(here))
+        return tuple(dict.fromkeys(roots))
 
     # -- registries and datasets -------------------------------------------------------------------
     def registry(self, path: str) -> Registry:
         key = os.path.abspath(path)
         if key not in self.registries:
-            registry = lfs.pointer_registry(path) or dataset_info.load_registry(path, self.settings)
+            registry = lfs.pointer_registry(path) or dataset_info.load_registry(path, self.settings,
+                                                                                 self._project_of(path))
             self.registries[key] = registry
             self.report.files += 1
             for found in registry.diagnostics:
@@ -79,6 +96,7 @@ class Checker:
 
         self.report.extend(self.settings.deprecations + legacy.environment_findings())
         targets = discover(paths or ["."], self.settings.all_excludes)
+        self.folders = list(targets.folders)
         for missing in targets.missing:
             self.report.extend([PATH_NOT_FOUND.diag(f"{missing} does not exist.", file=missing)])
         for special in targets.special:
@@ -120,15 +138,19 @@ class Checker:
             if entry is not None:
                 self.dataset(entry, NO_CONFIG)
             else:
-                result = datasets.check_unregistered(path, self.settings)
+                result = datasets.check_unregistered(path, self.settings, self._project_of(path))
                 self.report.files += 1
                 self.report.samples += result.samples
                 self.report.extend(result.diagnostics)
         s = self.settings  # a link finding the user ignores leaves its data finding in place
         linked = {d.dataset for d in self.report.diagnostics if d.code in LINKED_CODES
                   and selected(d.code, s.select, s.ignore)}
-        self.report.extend(entry_findings(self.by_entry, self.users, has_configs=bool(configs), linked=linked))
-        self.report.diagnostics = unique(self.report.diagnostics)
+        def shown(code: str) -> bool:  # a cause the user deselects folds nothing: its consequences stay shown
+            return selected(code, s.select, s.ignore)
+
+        self.report.extend(entry_findings(self.by_entry, self.users, has_configs=bool(configs), linked=linked,
+                                          shown=shown))
+        self.report.diagnostics = unique(fold_same_place(self.report.diagnostics, shown))
         self._inputs = [c.path for c in configs] + list(targets.data_files)
         if finalize:
             self.report.diagnostics = findings.finalize(self.report.diagnostics, self.settings, self.files_read())
@@ -240,7 +262,7 @@ LINKED_CODES = {"LK050": "DS012"}
 
 
 def entry_findings(by_entry: Dict[EntryKey, list], users: Dict[EntryKey, List[str]], has_configs: bool,
-                   linked=frozenset()) -> list:
+                   linked=frozenset(), shown: Callable[[str], bool] = lambda code: True) -> list:
     """Each entry's findings once, root cause first. With configs in the run, an entry no config loads is never
     loaded by LLaMA-Factory: its findings are at most warnings, one summary per rule over all such entries."""
     out: List[Diagnostic] = []
@@ -248,7 +270,7 @@ def entry_findings(by_entry: Dict[EntryKey, list], users: Dict[EntryKey, List[st
     covered = set(LINKED_CODES.values())
     some_unused = any(key not in users for key in by_entry)
     for key, found in by_entry.items():
-        found = fold_consequences(unique(found))
+        found = fold_consequences(unique(found), shown)
         if key in users and key[1] in linked:
             found = [d for d in found if d.code not in covered]
         if has_configs and key not in users:
@@ -286,21 +308,49 @@ def _rank(severity: Severity) -> int:
     return {Severity.ERROR: 2, Severity.WARNING: 1}.get(severity, 0)
 
 
-# A registry error that decides how every sample is read: the sample findings it causes are folded under it.
-ROOT_CAUSES = frozenset({"DI101", "DI103"})
+def fold_consequences(found: list, shown: Callable[[str], bool] = lambda code: True) -> list:
+    """One cause, once, at the cause: a finding whose rule declares ``covers`` (registry.Covers, scope "samples")
+    takes the entry's sample findings it causes under it. It says how many samples they touch and which rules,
+    at the worst severity among them and its own; with nothing to fold it stays as it is."""
+    out = list(found)
+    for root in [d for d in found if _covers(d, "samples") is not None and shown(d.code)]:
+        prefixes = _covers(root, "samples").codes
+        folded = [d for d in out if d is not root and d.code.startswith(prefixes) and _covers(d, "samples") is None]
+        if not folded:
+            continue
+        samples = max([len({d.sample for d in folded if d.sample is not None})]
+                      + [records_failing(d.message) or 0 for d in folded])
+        codes = ", ".join(sorted({d.code for d in folded}))
+        touched = f"{samples} sample{'s' if samples != 1 else ''} affected: " if samples else ""
+        note = f" ({touched}the {len(folded)} finding(s) {codes} it causes in the data are folded here)"
+        worst = max([root.severity] + [d.severity for d in folded], key=_rank)
+        head = root.at(message=root.message + note, severity=worst)
+        gone = {id(d) for d in folded}
+        out = [head if d is root else d for d in out if id(d) not in gone]
+    return out
 
 
-def fold_consequences(found: list) -> list:
-    roots = [d for d in found if d.code in ROOT_CAUSES and d.severity == Severity.ERROR]
+def fold_same_place(found: list, shown: Callable[[str], bool] = lambda code: True) -> list:
+    """A finding whose rule declares ``covers`` with scope "place" stands alone at its place: the covered findings
+    at the same file, line and column say the same cause again (TY345 and TY202 on one `infer_backend`)."""
+    roots: Dict[tuple, list] = {}
+    for d in found:
+        if _covers(d, "place") is not None and shown(d.code):
+            roots.setdefault((d.file, d.line, d.column), []).append(d)
     if not roots:
         return found
-    folded = [d for d in found if d.code.startswith("DS")]
-    if not folded:
-        return found
-    codes = ", ".join(sorted({d.code for d in folded}))
-    note = f" (it causes the {len(folded)} sample finding(s) {codes} in the data, folded here)"
-    head = roots[0].at(message=roots[0].message + note)
-    return [head] + [d for d in found if d is not roots[0] and not d.code.startswith("DS")]
+    gone = set()
+    for d in found:
+        for root in roots.get((d.file, d.line, d.column), ()):
+            if d is not root and d.code.startswith(_covers(root, "place").codes) and _covers(d, "place") is None:
+                gone.add(id(d))
+    return [d for d in found if id(d) not in gone]
+
+
+def _covers(d: Diagnostic, scope: str):
+    rule = RULES.get(d.code)
+    covers = rule.covers if rule is not None else None
+    return covers if covers is not None and covers.scope == scope else None
 
 
 def unique(found: list) -> list:
@@ -322,6 +372,21 @@ def _base_dir(config_path: str, folders: List[str]) -> str:
         if absolute.startswith(folder + os.sep):
             return folder
     return os.getcwd()
+
+
+def _repository_root(folder: str) -> Optional[str]:
+    """The nearest folder at or above folder that holds `.git` (a git work tree), else None."""
+    while True:
+        if os.path.exists(os.path.join(folder, ".git")):
+            return folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _entry_for_file(path: str, checker: Checker) -> Optional[DatasetEntry]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 # Stage names as LLaMA-Factory's get_dataset sees them: dpo/orpo/simpo load data with stage="rm".
 DATA_STAGE = {"pt": "pt", "sft": "sft", "rm": "rm", "dpo": "rm", "orpo": "rm", "simpo": "rm", "ppo": "ppo",
@@ -33,6 +33,7 @@ class DatasetEntry:
     tags: Dict[str, Optional[str]] = field(default_factory=dict)
     # (line, column) in dataset_info.json of each attribute's value, by key path: ("file_name",), ("columns", "prompt")
     positions: Dict[tuple, tuple] = field(default_factory=dict)
+    project: Tuple[str, ...] = ()  # real paths of the checked project's folders: data linked inside them is read
 
     def place(self, *path) -> tuple:
         """(line, column) of an attribute's value, else of the entry itself."""
@@ -62,6 +63,7 @@ class Registry:
     entries: Dict[str, DatasetEntry] = field(default_factory=dict)
     diagnostics: List = field(default_factory=list)
     readable: bool = True
+    project: Tuple[str, ...] = ()  # real paths of the checked project's folders that hold this registry
 
 
 @dataclass(frozen=True)

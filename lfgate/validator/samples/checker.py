@@ -122,6 +122,7 @@ class SampleChecker:
         self.roles, self.undeclared, self.missing_role = Tally(), Tally(), Tally()
         self.rewritten, self.double_encoded, self.no_media, self.pt_extra = Tally(), Tally(), Tally(), Tally()
         self.kto_bool, self.dataset_crash, self.no_response_column = Tally(), Tally(), Tally()
+        self.absent_folders = Tally()  # media under a folder that does not exist here: one finding per folder
         self.kto_types = [0, 0]  # undesirable, desirable
         self.media = {col: 0 for col, _ in _MEDIA_KINDS}
         self.placeholder_counts = {kind: 0 for _, kind in _MEDIA_KINDS}
@@ -270,7 +271,9 @@ class SampleChecker:
                                        f"{mapped} message. Give it the assistant role "
                                        f"{self.entry.tags.get('assistant_tag')!r}.", index, problem.path))
             elif kind == "media-missing" and kept:
-                out.append(self._media_missing(index, problem))
+                missing = self._media_missing(index, problem)
+                if missing is not None:
+                    out.append(missing)
         return reason
 
     def _role_reason(self, problem):
@@ -315,11 +318,16 @@ class SampleChecker:
         parts = [f"{v!r} ({k})" for k in _TAG_KEYS for v in [self.entry.tags.get(k)] if v is not None]
         return "declared: " + ", ".join(parts) if parts else "no role tag is declared"
 
-    def _media_missing(self, index, problem) -> Finding:
+    def _media_missing(self, index, problem) -> Optional[Finding]:
+        """DS502 for one missing media file, at its sample; None for an absolute path under a folder absent here
+        (the media root of another machine): one cause, reported once per folder with the count (finish.py)."""
         media = problem.detail
         severity = None
         if media.startswith(("http://", "https://")):
             text = f"{media!r} is a URL: LLaMA-Factory opens media as local paths only. Download it"
+        elif os.path.isabs(media) and not os.path.isfile(media) and absent_folder(media) is not None:
+            self.absent_folders.add(absent_folder(media), index, problem.path, media)  # another machine's root
+            return None
         elif os.path.isfile(media):
             severity = Severity.WARNING
             text = (f"{media!r} is not under media_dir {self.media_dir!r}; it exists relative to the current "
@@ -684,6 +692,20 @@ def _role_path(path, entry):
     if path and len(path) == 3 and isinstance(path[1], int):
         return (path[0], path[1], entry.tags.get("role_tag"))
     return path or ()
+
+
+def absent_folder(path: str) -> Optional[str]:
+    """The shallowest folder above path that does not exist (a media root of another machine), else None when
+    only the file itself is missing."""
+    parents = []
+    folder = os.path.dirname(path)
+    while folder and folder not in parents:
+        parents.append(folder)
+        folder = os.path.dirname(folder)
+    for folder in reversed(parents):
+        if not os.path.isdir(folder):
+            return folder
+    return None
 
 
 def _misspelt_field(column: str, record: dict):

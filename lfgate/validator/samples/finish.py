@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from typing import List
+import re
+from typing import List, Optional
 
 from lfgate.diagnostics import Severity
 from lfgate.validator.samples import alpaca, common, kto, multimodal, openai, sharegpt
@@ -14,6 +15,15 @@ _TAG_KEYS = ("user_tag", "assistant_tag", "observation_tag", "function_tag", "sy
 # no response column.
 _STOPS = frozenset(r.code for r in (common.RECORD_CRASH, common.COLUMN_MISSING, sharegpt.KEY_MISSING,
                                       alpaca.OUTPUT_MISSING))
+
+
+EVERY_RECORD = "every record fails to convert"  # a DS001 that stands for all the entry's records
+
+
+def records_failing(message: str) -> Optional[int]:
+    """How many records a finding of every record failing stands for (the engine's fold counts them)."""
+    found = re.search(re.escape(EVERY_RECORD) + r" \((\d+) record", message)
+    return int(found.group(1)) if found else None
 
 
 def _plural(n, word):
@@ -30,9 +40,25 @@ def dataset_findings(c) -> List[Finding]:
         out += _message_keys(c)
         if not _stopped(out):
             out += _tag_findings(c)
+    out += _absent_media_folders(c)
     out += _converter_rewrites(c) + _placeholders_without_media(c) + _stage_mismatches(c) + _truncation(c)
     if not _stopped(out):
         out += _nothing_kept(c)
+    return out
+
+
+def _absent_media_folders(c) -> List[Finding]:
+    """One DS502 per folder that does not exist here with the absolute media paths under it counted (every image
+    under one root of another machine is one cause, not one finding per sample)."""
+    out = []
+    for folder, n in c.absent_folders.counts.items():
+        sample, path, media = c.absent_folders.first[folder]
+        where = f"under {folder!r}, which does not exist here" if folder is not None else \
+            "under folders that do not exist here"
+        verb = "lies" if n == 1 else "lie"
+        out.append(Finding(multimodal.MEDIA_MISSING, f"{_plural(n, 'media path')} {verb} {where} (the first: "
+                           f"{media!r}, sample {sample}): LLaMA-Factory finds none of them and the run crashes. Make "
+                           "the folder available where training runs, or fix the paths or media_dir.", sample, path))
     return out
 
 
@@ -45,7 +71,7 @@ def _conversion_stops(c) -> List[Finding]:
     out = []
     for kind, n in c.dataset_crash.counts.items():
         sample, path, detail = c.dataset_crash.first[kind]
-        out.append(Finding(common.RECORD_CRASH, f"every record fails to convert ({_plural(n, 'record')}): {detail}. "
+        out.append(Finding(common.RECORD_CRASH, f"{EVERY_RECORD} ({_plural(n, 'record')}): {detail}. "
                            "Fix the entry's `columns`/`tags`/`formatting` in dataset_info.json.", sample, path))
     entry = c.entry
     for column in sorted(c.pending_columns):

@@ -51,6 +51,7 @@ class TrainingConfig:
     block: Tuple[str, ...] = ()
     placeholder_keys: FrozenSet[str] = frozenset()  # keys whose values hold `${VAR}` a renderer fills in
     readable: bool = True  # False: not a YAML mapping, so no rule judges its values
+    meant_from: Dict[str, str] = field(default_factory=dict)  # a key judged as meant -> its old name as written
 
     def where(self, *keys: str) -> dict:
         """file/line/column of the first of keys the config sets. A key set on the command line wins: a cross-key
@@ -60,6 +61,10 @@ class TrainingConfig:
         for key in keys:
             if key in self.positions:
                 line, column = self.positions[key]
+                return {"file": self.path, "line": line, "column": column}
+        for key in keys:  # a key known only under its old name (check.as_meant): the old name's place
+            if self.meant_from.get(key) in self.positions:
+                line, column = self.positions[self.meant_from[key]]
                 return {"file": self.path, "line": line, "column": column}
         return {"file": self.path}
 
