@@ -12,10 +12,9 @@ A rule is declared once, next to the pure function that checks it::
     )
 
 and the check yields ``UNKNOWN_KEY.diag("message", file=..., line=...)``. Where the check runs depends on the
-family: a sample rule (DS) is declared in its family module under validator/samples/ and checked in
-``SampleChecker`` (per record) or ``samples/finish.py`` (per dataset), and declares ``refuses_text`` when it judges
-a message's text, so the fast paths refuse what it would flag. CONTRIBUTING.md ("Adding a rule") lists the places
-per family.
+family: a sample rule (DS) is declared in its family module under validator/samples/ with its check, and declares
+``refuses_texts`` when it judges what an ordinary record holds, so the fast paths refuse what it would flag.
+CONTRIBUTING.md ("Adding a rule") lists the places per family.
 
 ``bad`` and ``good`` are small projects (relative path -> file text). ``lfgate rules CODE`` prints them and
 ``tests/test_rule_examples.py`` checks every one: ``bad`` must raise the rule, ``good`` must not. ``target``
@@ -33,6 +32,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Unio
 from lfgate.diagnostics import Diagnostic, Severity
 
 ERROR, WARNING, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
+ALWAYS = "always"  # a ``refuses_joined`` builder's answer: this dataset's records all go the full way
 
 # Modules that declare rules. Importing them fills RULES; adding a rule module is one line here.
 RULE_MODULES = (
@@ -76,9 +76,14 @@ class Rule:
     target: Optional[str] = None  # path inside the example project to check; None = the whole folder
     args: Tuple[str, ...] = ()  # extra `lfgate check` arguments the examples need
     command: str = "check"  # the subcommand that runs the examples: check, or train (its RN rules)
-    # A sample rule that judges a message's text declares what it may flag: the fast paths (validator/fastpath.py,
-    # typed.py) then send every record holding such a text the full way (fastpath.text_refusals).
-    refuses_text: Optional[Callable[[str], bool]] = field(default=None, compare=False)
+    # What a sample rule may flag in a record the fast paths (validator/fastpath.py, typed.py) would otherwise vouch
+    # for: a predicate over the record's message texts in order (user first, then assistant, alternating; alpaca:
+    # instruction + input, then output), true for a record the rule may flag, which then goes the full way ...
+    refuses_texts: Optional[Callable[[Sequence[str]], bool]] = field(default=None, compare=False)
+    # ... or, when that depends on the dataset (its placeholders, its cutoff_len), a builder: the dataset's
+    # SampleChecker -> None (nothing to refuse), ALWAYS (every record goes the full way) or a predicate over
+    # (the texts joined with NULs, the number of texts, the characters of the system and tools texts).
+    refuses_joined: Optional[Callable[[Any], Any]] = field(default=None, compare=False)
     env: Mapping[str, str] = field(default_factory=dict)  # environment variables the bad example runs under
     good_env: Optional[Mapping[str, str]] = None  # ... and the good one (default: env)
 

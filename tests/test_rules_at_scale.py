@@ -127,7 +127,7 @@ def _chat(answer: str) -> str:
 
 def blank_response_rule(monkeypatch, declared: bool):
     """A DS rule that flags a whitespace-only answer, added for this test only; ``declared``: with its
-    ``refuses_text`` declaration (what a rule that judges text declares so the fast paths refuse it)."""
+    ``refuses_texts`` declaration (what a rule that judges text declares so the fast paths refuse it)."""
     from lfgate import registry
     from lfgate.registry import WARNING, Rule
     from lfgate.validator.samples.base import Finding
@@ -137,7 +137,7 @@ def blank_response_rule(monkeypatch, declared: bool):
                 why="The model learns to answer with blanks.", fix="Write the answer.",
                 bad={"data/dataset_info.json": _SHAREGPT, "data/a.jsonl": _chat("   ") + "\n"},
                 good={"data/dataset_info.json": _SHAREGPT, "data/a.jsonl": _chat("Hi!") + "\n"},
-                refuses_text=(lambda text: not text.strip()) if declared else None)
+                refuses_texts=(lambda texts: any(not t.strip() for t in texts)) if declared else None)
     monkeypatch.setitem(registry.RULES, rule.code, rule)  # where the fast paths read the declarations
     empty_turns = SampleChecker._empty_turns
 

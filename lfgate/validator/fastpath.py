@@ -20,9 +20,7 @@ import re
 from operator import itemgetter
 from typing import Dict, Optional
 
-from lfgate.truncation import may_exceed
 from lfgate.validator.converter import ASSISTANT, USER
-from lfgate.validator.samples.base import CHARS_PER_TOKEN
 
 _SCALAR_KIND = {str: "string", int: "number", float: "number", bool: "boolean"}
 _MAX_SHAPES = 64  # distinct key orders remembered per scan
@@ -39,14 +37,13 @@ class _Clean:
         self.tools_col = entry.columns.get("tools") or None
         self.string_cols = string_cols  # fields the converter reads as text: None, or a string
         self.extra_cols = extra_cols  # ... of which those added to the prompt (system, tools): they count for cutoff
-        self.placeholder, self.lead, self.cutoff_budget = _text_limits(checker)
-        self.refusals = text_refusals()
+        self.refused, self.gated, self.always = declared_refusals(checker)
         self.shapes: Dict[tuple, object] = {}
         # fields the full pipeline has noted (first appearance; as a string; as a list): only ever become true
         self.known_present: set = set()
         self.known_strings: set = set()
         self.known_lists: set = set()
-        self.take = self._make_take() if self.placeholder is not None else _never
+        self.take = _never if self.always else self._make_take()
 
     def _remember(self, keys: tuple, shape):
         if len(self.shapes) < _MAX_SHAPES:
@@ -185,9 +182,8 @@ class CleanChat(_Clean):
     def _make_take(self):
         shapes, make_shape, expected_of, roles_for = self.shapes, self._shape, self.expected, self.roles_for
         role_of, content_of, messages_col = self.role_of, self.content_of, self.messages_col
-        text_ok = text_gate(self.lead, self.placeholder, self.cutoff_budget)
         strings_ok, extras_ok, ready = self._strings_ok, self._extras_ok, self._ready
-        refused = refuser(self.refusals)
+        refused, gated = self.refused, self.gated
 
         def take(value, raw, start=0, end=None):
             """The number of messages when the full pipeline would find nothing in this record (``raw[start:end]``
@@ -216,10 +212,8 @@ class CleanChat(_Clean):
                 joined = "\0".join(texts)  # TypeError unless every content is a string
             except (TypeError, KeyError):
                 return 0
-            if not all(texts) or refused and refused(texts):  # an empty content, or one a rule declared
-                return 0
-            if not text_ok(joined, n, extra_chars):
-                return 0
+            if refused is not None and refused(texts) or gated is not None and gated(joined, n, extra_chars):
+                return 0  # a record a rule declared it may flag
             # Each message holds two string keys with string values (checked above): 8 quotes. When the bytes hold
             # no more quotes than the parsed record explains, no message has a third key, no key is given twice and
             # no string holds an escaped quote (each adds quotes): the common case, settled by one count.
@@ -268,10 +262,9 @@ class CleanAlpaca(_Clean):
         shapes, make_shape = self.shapes, self._shape
         prompt_col, query_col, response_col, history_col = \
             self.prompt_col, self.query_col, self.response_col, self.history_col
-        text_ok = text_gate(self.lead, self.placeholder, self.cutoff_budget)
         strings_ok, extras_ok, learn = self._strings_ok, self._extras_ok, self._learn
         known_present, known_lists = self.known_present, self.known_lists
-        refused = refuser(self.refusals)
+        refused, gated = self.refused, self.gated
 
         def take(value, raw, start=0, end=None):
             """2 (the messages) when the full pipeline would find nothing in this record; else 0."""
@@ -298,12 +291,12 @@ class CleanAlpaca(_Clean):
             query = value.get(query_col) if query_col else None
             user = prompt + "\n" + query if prompt and query else prompt or query
             answer = value.get(response_col)
-            if not user or not answer:  # an empty turn, or no response: the full pipeline says what happens
+            if answer is None:  # no response: the full pipeline says what the stage does with the sample
                 return 0
-            if refused and refused((user, answer)):  # a text a rule declared it may flag
-                return 0
-            if not text_ok(user + "\0" + answer, 2, extra_chars):
-                return 0
+            texts = (user or "", answer)
+            if refused is not None and refused(texts) or \
+                    gated is not None and gated(texts[0] + "\0" + answer, 2, extra_chars):
+                return 0  # a record a rule declared it may flag
             if raw is None or raw.count(b'"', start, end) == _top_quotes(value, strings, extras):
                 return 2  # no key given twice, no escaped quote: see CleanChat
             return 0 if raw.count(b'":', start, end) > len(value) else 2
@@ -315,25 +308,40 @@ class CleanAlpaca(_Clean):
             _credit(self, records, last_index)
 
 
-def text_refusals() -> tuple:
-    """The message texts the rules declared they may flag (``rule(..., refuses_text=predicate)``): a record with
-    one goes the full way. Read from the registry, so a new sample rule that judges text teaches the fast paths by
-    its declaration alone."""
-    from lfgate.registry import RULES
+def declared_refusals(checker):
+    """What the sample rules declared they may flag in a record, composed once per dataset: (a predicate over the
+    message texts or None, a predicate over (joined texts, count, extra characters) or None, whether every record
+    goes the full way). Read from the registry (``rule(..., refuses_texts=...)``, ``refuses_joined=...``), so a
+    rule teaches both fast paths by its declaration alone; the fast paths themselves only know the converter's
+    shapes (roles that alternate, field types)."""
+    from lfgate.registry import ALWAYS, RULES
 
-    return tuple(r.refuses_text for r in RULES.values() if r.refuses_text is not None)
+    texts: dict = {}
+    joined: dict = {}
+    for declared in RULES.values():
+        if declared.refuses_texts is not None:
+            texts.setdefault(declared.refuses_texts, None)  # rules sharing one predicate: called once
+        if declared.refuses_joined is not None and declared.refuses_joined not in joined:
+            joined[declared.refuses_joined] = declared.refuses_joined(checker)
+    if any(p is ALWAYS for p in joined.values()):
+        return None, None, True
+    return _any_of(tuple(texts)), _any_of(tuple(p for p in joined.values() if p is not None)), False
 
 
-def refuser(refusals: tuple):
-    """None when no rule declared a text refusal (the common case costs nothing), else texts -> whether any
-    declared predicate holds for any of them."""
-    if not refusals:
+def _any_of(predicates: tuple):
+    """One predicate that holds when any of ``predicates`` does; None when there are none (then it costs nothing)."""
+    if not predicates:
         return None
+    if len(predicates) == 1:
+        return predicates[0]
+    if len(predicates) == 2:
+        first, second = predicates
+        return lambda *args: first(*args) or second(*args)
 
-    def refused(texts) -> bool:
-        return any(refuse(text) for refuse in refusals for text in texts)
+    def any_holds(*args) -> bool:
+        return any(p(*args) for p in predicates)
 
-    return refused
+    return any_holds
 
 
 def _credit(fast, records: int, last_index: int) -> None:
@@ -344,37 +352,6 @@ def _credit(fast, records: int, last_index: int) -> None:
     if last_index > c.max_index:
         c.max_index = last_index
     fast.tracker.records += records
-
-
-def text_gate(lead, placeholder, budget):
-    """The text tests both fast paths (this module's and typed.py's) make of a record's messages joined with NULs:
-    no media placeholder, and within cutoff_len by the estimate. One home, so the paths cannot drift apart."""
-    slack = CHARS_PER_TOKEN - 1
-
-    def text_ok(joined: str, n: int, extra_chars: int) -> bool:
-        if lead in joined and placeholder.search(joined):
-            return False
-        if budget is None:
-            return True
-        chars = len(joined) - (n - 1) + extra_chars
-        # sum of ceil(chars / CHARS_PER_TOKEN) per message <= (chars + (CPT - 1) * n) / CPT: within cutoff_len;
-        # CJK text estimates at 1.5 characters per token (truncation.estimate_tokens)
-        return chars + slack * n <= budget and not may_exceed(joined, chars, n, budget)
-    return text_ok
-
-
-def _text_limits(checker):
-    """(placeholder regex, the character every placeholder starts with, cutoff_len in characters) for take().
-    The regex is None when some placeholder is empty: then every record goes the full way. The lead character
-    ("<") lets a text without it skip the regex (found by memchr); "" (in every text) when they start apart."""
-    placeholders = [p for _, _, p in checker.placeholders]
-    regex = lead = None
-    if all(placeholders):
-        regex = re.compile("|".join(re.escape(p) for p in placeholders))
-        leads = {p[0] for p in placeholders}
-        lead = leads.pop() if len(leads) == 1 else ""
-    budget = CHARS_PER_TOKEN * checker.cutoff_len if checker.cutoff_len else None
-    return regex, lead, budget
 
 
 def _extras_ok(value, keys, fields, raw, start=0, end=None) -> bool:

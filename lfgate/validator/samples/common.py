@@ -4,7 +4,30 @@ configured fields that no record has, and the stage-level "no valid sample" and 
 from __future__ import annotations
 
 from lfgate.registry import ERROR, INFO, WARNING, rule
-from lfgate.validator.samples.base import OPENAI_TAGS, SHAREGPT, example, turns
+from lfgate.validator.samples.base import CHARS_PER_TOKEN, OPENAI_TAGS, SHAREGPT, example, turns
+
+
+def any_empty(texts) -> bool:
+    """An empty message: what DS010 and DS011 flag (one predicate, so the fast paths test it once)."""
+    return "" in texts
+
+
+def longer_than_cutoff(checker):
+    """The records whose estimate may exceed cutoff_len go the full way (DS012 counts them), or None without one."""
+    if not checker.cutoff_len:
+        return None
+    from lfgate.truncation import may_exceed
+
+    budget = CHARS_PER_TOKEN * checker.cutoff_len
+    slack = CHARS_PER_TOKEN - 1
+
+    def may_be_cut(joined: str, n: int, extra_chars: int) -> bool:
+        chars = len(joined) - (n - 1) + extra_chars  # the texts without their NUL separators, system and tools
+        # sum of ceil(chars / CHARS_PER_TOKEN) per message <= (chars + (CPT - 1) * n) / CPT: within cutoff_len;
+        # CJK text estimates at 1.5 characters per token (truncation.estimate_tokens)
+        return chars + slack * n > budget or may_exceed(joined, chars, n, budget)
+
+    return may_be_cut
 
 _CHAT = turns(("human", "Hi"), ("gpt", "Hello!"))
 _OPENAI = {"formatting": "openai", "columns": {"messages": "messages"},
@@ -124,6 +147,7 @@ EMPTY_USER = rule(
     fix="Fill in the instruction/input (or the user message), or remove the sample.",
     bad=example([{"instruction": "", "input": "", "output": "Hi"}]),
     good=example([{"instruction": "Say hi", "input": "", "output": "Hi"}]),
+    refuses_texts=any_empty,
 )
 
 EMPTY_RESPONSE = rule(
@@ -134,6 +158,7 @@ EMPTY_RESPONSE = rule(
     fix="Fill in the response, or remove the sample.",
     bad=example([{"instruction": "Say hi", "input": "", "output": ""}]),
     good=example([{"instruction": "Say hi", "input": "", "output": "Hi"}]),
+    refuses_texts=any_empty,
 )
 
 TRUNCATION = rule(
@@ -155,6 +180,7 @@ TRUNCATION = rule(
                                       "do_train: true\nfinetuning_type: lora\ndataset: a\ntemplate: qwen\n"
                                       "output_dir: saves/a\ncutoff_len: 64\n"}),
     args=("--ignore", "LK050"),
+    refuses_joined=longer_than_cutoff,
 )
 
 UNREAD_FIELD = rule(

@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
-from lfgate.registry import ERROR, WARNING, rule
+import re
+
+from lfgate.registry import ALWAYS, ERROR, WARNING, rule
 from lfgate.validator.samples.base import example
 
 _ENTRY = {"formatting": "sharegpt", "columns": {"messages": "messages", "images": "images"},
           "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}
 _PNG = "(image bytes: only the path is checked)\n"  # text, so `lfgate rules --format json` can print it
+
+
+def holding_placeholders(checker):
+    """The records whose texts hold a media placeholder go the full way (they are counted, DS501/DS503); all of
+    them when a placeholder is configured empty (every text holds it)."""
+    placeholders = [p for _, _, p in checker.placeholders]
+    if not all(placeholders):
+        return ALWAYS
+    search = re.compile("|".join(re.escape(p) for p in placeholders)).search
+    leads = {p[0] for p in placeholders}
+    lead = leads.pop() if len(leads) == 1 else ""  # "<": a text without it skips the regex (found by memchr)
+
+    def holds_placeholder(joined: str, n: int, extra_chars: int) -> bool:
+        return lead in joined and search(joined) is not None
+
+    return holds_placeholder
 
 
 def _rec(text, images):
@@ -25,6 +43,7 @@ COUNT = rule(
         "chosen and rejected).",
     bad=example([_rec("<image><image>What is this?", ["cat.png"])], _ENTRY, extra={"data/cat.png": _PNG}),
     good=example([_rec("<image>What is this?", ["cat.png"])], _ENTRY, extra={"data/cat.png": _PNG}),
+    refuses_joined=holding_placeholders,
 )
 
 MEDIA_MISSING = rule(
@@ -48,6 +67,7 @@ PLACEHOLDER_NO_MEDIA = rule(
         "placeholders.",
     bad=example([{"instruction": "<image>What is this?", "input": "", "output": "A cat."}]),
     good=example([{"instruction": "What is this?", "input": "", "output": "A cat."}]),
+    refuses_joined=holding_placeholders,
 )
 
 
