@@ -33,6 +33,12 @@ from lfgate.diagnostics import Diagnostic, Severity
 
 ERROR, WARNING, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
 ALWAYS = "always"  # a ``refuses_joined`` builder's answer: this dataset's records all go the full way
+# Where a rule's finding covers the findings it declares (``covers``): one finding per cause (findings.fold).
+PLACE = "place"  # the same file, line and column (RN016 at `per_device_train_batch_size: 0` covers TY407 there)
+DATASET = "dataset"  # the same dataset, wherever (LK050 at the config's cutoff_len covers the data's DS012)
+ROOT = "root"  # the same dataset, when the covering finding is an error that decides how every sample is read:
+#                the covered findings are folded under it, which says so (DI101 `fomatting` covers the DS findings)
+SUMMARY = "summary"  # among one dataset's summary findings (DS002, a column no record has, covers DS003)
 
 # Modules that declare rules. Importing them fills RULES; adding a rule module is one line here.
 RULE_MODULES = (
@@ -84,6 +90,9 @@ class Rule:
     # SampleChecker -> None (nothing to refuse), ALWAYS (every record goes the full way) or a predicate over
     # (the texts joined with NULs, the number of texts, the characters of the system and tools texts).
     refuses_joined: Optional[Callable[[Any], Any]] = field(default=None, compare=False)
+    # The findings this rule's finding stands for (codes or code prefixes), and where: reported once, by this rule.
+    covers: Tuple[str, ...] = ()
+    scope: str = PLACE
     env: Mapping[str, str] = field(default_factory=dict)  # environment variables the bad example runs under
     good_env: Optional[Mapping[str, str]] = None  # ... and the good one (default: env)
 

@@ -212,8 +212,7 @@ def blank_response_rule(monkeypatch, declared: bool):
     ``refuses_texts`` declaration (what a rule that judges text declares so the fast paths refuse it)."""
     from lfgate import registry
     from lfgate.registry import WARNING, Rule
-    from lfgate.validator.samples.base import Finding
-    from lfgate.validator.samples.checker import SampleChecker
+    from lfgate.validator.samples import base
 
     rule = Rule("DS999", "blank-response", WARNING, "The trained response is only whitespace",
                 why="The model learns to answer with blanks.", fix="Write the answer.",
@@ -221,15 +220,13 @@ def blank_response_rule(monkeypatch, declared: bool):
                 good={"data/dataset_info.json": _SHAREGPT, "data/a.jsonl": _chat("Hi!") + "\n"},
                 refuses_texts=(lambda texts: any(not t.strip() for t in texts)) if declared else None)
     monkeypatch.setitem(registry.RULES, rule.code, rule)  # where the fast paths read the declarations
-    empty_turns = SampleChecker._empty_turns
 
-    def empty_turns_and_blank(self, index, aligned, out):
-        empty_turns(self, index, aligned, out)
-        for message in aligned.response[:1]:
+    def blank_response(c, s):  # registered as `@check(KEPT, rule)` would, for this test only
+        for message in s.aligned.response[:1]:
             if isinstance(message["content"], str) and message["content"] and not message["content"].strip():
-                out.append(Finding(rule, "the response is only whitespace", index, ()))
+                s.out.append(base.Finding(rule, "the response is only whitespace", s.index, ()))
 
-    monkeypatch.setattr(SampleChecker, "_empty_turns", empty_turns_and_blank)
+    monkeypatch.setattr(base, "CHECKS", base.CHECKS + [base.Check(base.KEPT, blank_response, (rule,), base._always)])
     return rule
 
 

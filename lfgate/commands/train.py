@@ -95,8 +95,7 @@ def run(args) -> int:
         if builtin and not any(d.severity == Severity.ERROR for d in found):
             problems, samples = _load_data(config, settings, rules)
             found += problems
-        report.diagnostics = rules.without_replaced(report.diagnostics, found)
-        report.extend(found)
+        report.extend(found)  # finalize drops what an RN finding covers (RN012: LK033; RN016: TY407, TY411)
     report.diagnostics = findings.finalize(report.diagnostics, settings, checker.files_read())
     errors = [d for d in report.diagnostics if d.severity == Severity.ERROR]
     env = os.environ

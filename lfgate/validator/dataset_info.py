@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from lfgate.lf_facts import a_json_type, close_matches, env_enabled, json_type
 from lfgate.readers.jsonpos import PositionMap, position_map
-from lfgate.registry import ERROR, INFO, WARNING, rule
+from lfgate.registry import ERROR, INFO, ROOT, WARNING, rule
 from lfgate.validator.example_kit import ALPACA_RECORDS, ONE_ENTRY_REGISTRY, entry_project
 from lfgate.validator.model import DatasetEntry, Registry
 
@@ -96,6 +96,7 @@ UNKNOWN_ENTRY_KEY = rule(
     fix="Use one of the keys LLaMA-Factory reads (the message suggests the closest).",
     bad=_project('{"file_name": "a.json", "fomatting": "alpaca"}'),
     good=_project('{"file_name": "a.json", "formatting": "alpaca"}'),
+    covers=("DS",), scope=ROOT,
 )
 UNKNOWN_COLUMN_KEY = rule(
     "DI102", "unknown-column-key", WARNING,
@@ -119,6 +120,7 @@ COLUMN_KEY_IS_FIELD = rule(
     bad=_project('{"file_name": "a.json", "columns": {"instruction": "instruction", "response": "output"}}'),
     good=_project('{"file_name": "a.json", "columns": {"prompt": "instruction", "query": "input", '
                   '"response": "output"}}'),
+    covers=("DS",), scope=ROOT,
 )
 UNKNOWN_TAG_KEY = rule(
     "DI104", "unknown-tag-key", WARNING,

@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from lfgate import findings
 from lfgate.diagnostics import Diagnostic, Report, Severity, display_path
-from lfgate.registry import selected
+from lfgate.registry import DATASET, ROOT, selected
 from lfgate.settings import Settings
 from lfgate.validator import dataset_info, datasets, discovery, lfs, links, training
 from lfgate.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
@@ -125,10 +125,8 @@ class Checker:
                 self.report.files += 1
                 self.report.samples += result.samples
                 self.report.extend(result.diagnostics)
-        s = self.settings  # a link finding the user ignores leaves its data finding in place
-        linked = {d.dataset for d in self.report.diagnostics if d.code in LINKED_CODES
-                  and selected(d.code, s.select, s.ignore)}
-        self.report.extend(entry_findings(self.by_entry, self.users, has_configs=bool(configs), linked=linked))
+        self.report.extend(entry_findings(self.by_entry, self.users, has_configs=bool(configs),
+                                          covering=self.report.diagnostics, settings=self.settings))
         self.report.diagnostics = unique(self.report.diagnostics)
         self._inputs = [c.path for c in configs] + list(targets.data_files)
         if finalize:
@@ -162,7 +160,7 @@ class Checker:
 def _say_default_stage(result: DatasetResult, usage: DatasetUsage) -> list:
     """With no config to give the stage, the samples were judged as sft: the first sample finding says so."""
     found = list(result.diagnostics)
-    if usage.stage is not None or result.facts.get("stage") != "sft":
+    if usage.stage is not None or result.facts.stage != "sft":
         return found
     for i, d in enumerate(found):
         if d.code.startswith("DS"):
@@ -173,22 +171,24 @@ def _say_default_stage(result: DatasetResult, usage: DatasetUsage) -> list:
 
 
 # -- one finding per cause, severity from what LLaMA-Factory does with the entry --------------------------------------
-# A data finding the config's own link finding says better: DS012 (estimate per dataset) under LK050 (per config).
-LINKED_CODES = {"LK050": "DS012"}
-
-
 def entry_findings(by_entry: Dict[EntryKey, list], users: Dict[EntryKey, List[str]], has_configs: bool,
-                   linked=frozenset()) -> list:
+                   covering: Sequence[Diagnostic] = (), settings: Optional[Settings] = None) -> list:
     """Each entry's findings once, root cause first. With configs in the run, an entry no config loads is never
-    loaded by LLaMA-Factory: its findings are at most warnings, one summary per rule over all such entries."""
+    loaded by LLaMA-Factory: its findings are at most warnings, one summary per rule over all such entries.
+    ``covering``: the run's other findings, of which those declared to cover a dataset's findings (``covers``, scope
+    DATASET: LK050 at a config covers the data's DS012) fold them, for the entries a config loads."""
     out: List[Diagnostic] = []
     unused: Dict[str, List[Diagnostic]] = {}  # rule code -> its findings in entries no config loads
-    covered = set(LINKED_CODES.values())
     some_unused = any(key not in users for key in by_entry)
+    s = settings or Settings()
+
+    def chosen(code: str) -> bool:  # a covering finding the user ignores leaves what it covers in place
+        return selected(code, s.select, s.ignore)
+
     for key, found in by_entry.items():
-        found = fold_consequences(unique(found))
-        if key in users and key[1] in linked:
-            found = [d for d in found if d.code not in covered]
+        found = findings.fold(unique(found), ROOT, chosen=chosen)
+        if key in users:
+            found = findings.fold(found, DATASET, [d for d in covering if d.dataset == key[1]], chosen=chosen)
         if has_configs and key not in users:
             for d in found:
                 unused.setdefault(d.code, []).append(d)
@@ -222,23 +222,6 @@ def _summary(code: str, found: list):
 
 def _rank(severity: Severity) -> int:
     return {Severity.ERROR: 2, Severity.WARNING: 1}.get(severity, 0)
-
-
-# A registry error that decides how every sample is read: the sample findings it causes are folded under it.
-ROOT_CAUSES = frozenset({"DI101", "DI103"})
-
-
-def fold_consequences(found: list) -> list:
-    roots = [d for d in found if d.code in ROOT_CAUSES and d.severity == Severity.ERROR]
-    if not roots:
-        return found
-    folded = [d for d in found if d.code.startswith("DS")]
-    if not folded:
-        return found
-    codes = ", ".join(sorted({d.code for d in folded}))
-    note = f" (it causes the {len(folded)} sample finding(s) {codes} in the data, folded here)"
-    head = roots[0].at(message=roots[0].message + note)
-    return [head] + [d for d in found if d is not roots[0] and not d.code.startswith("DS")]
 
 
 def unique(found: list) -> list:

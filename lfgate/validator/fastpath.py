@@ -21,6 +21,9 @@ from operator import itemgetter
 from typing import Dict, Optional
 
 from lfgate.validator.converter import ASSISTANT, USER
+from lfgate.validator.samples.common import ColumnsSeen, unread_default_fields
+from lfgate.validator.samples.sharegpt import RoleCensus
+from lfgate.validator.samples.tools import ToolsJudged
 
 _SCALAR_KIND = {str: "string", int: "number", float: "number", bool: "boolean"}
 _MAX_SHAPES = 64  # distinct key orders remembered per scan
@@ -34,6 +37,9 @@ class _Clean:
 
     def __init__(self, entry, checker, tracker, string_cols: tuple, extra_cols: tuple):
         self.checker, self.tracker = checker, tracker
+        self.columns = checker.state(ColumnsSeen)  # the fields the full pipeline has seen in some record
+        tools = checker.state(ToolsJudged)
+        self.tools_fine = tools.known_fine if tools is not None else _no
         self.tools_col = entry.columns.get("tools") or None
         self.string_cols = string_cols  # fields the converter reads as text: None, or a string
         self.extra_cols = extra_cols  # ... of which those added to the prompt (system, tools): they count for cutoff
@@ -53,7 +59,7 @@ class _Clean:
     def _learn(self, key, known: set, kind: Optional[str] = None) -> bool:
         """Whether the full pipeline has noted this field's first appearance and, with ``kind``, the tracker knows
         it as that type. Both only ever become true, so a yes is kept in ``known``."""
-        if key in self.checker.pending_columns:
+        if not self.columns.seen(key):
             return False
         if kind is not None and self.tracker.track_types:
             node = self.tracker.root.fields.get(key)
@@ -77,7 +83,7 @@ class _Clean:
                 return -1
             if text and key in self.extra_cols:
                 # non-empty tools: only a text the tools rule has already judged fine (its cache says None)
-                if key == self.tools_col and self.checker._tools_cache.get(text, 0) is not None:
+                if key == self.tools_col and not self.tools_fine(text):
                     return -1
                 extra_chars += len(text)
         return extra_chars
@@ -92,6 +98,10 @@ class _Clean:
 
 def _never(value, raw, start=0, end=None) -> int:
     return 0
+
+
+def _no(*args) -> bool:
+    return False
 
 
 def _top_quotes(value, strings, extras) -> int:
@@ -120,6 +130,7 @@ class CleanChat(_Clean):
         self.user_tag, self.assistant_tag = tags.get("user_tag"), tags.get("assistant_tag")
         named = {v for v in cols.values() if v}
         self.reserved = named - {self.messages_col, *extra}  # fields the converter reads otherwise
+        self.census = checker.state(RoleCensus)
         self.expected: Dict[int, list] = {}
         self.primed = False
         super().__init__(entry, checker, tracker, extra, extra)
@@ -142,13 +153,9 @@ class CleanChat(_Clean):
 
     # -- priming: the state the full pipeline must have set before a record may skip it --------------------------
     def _ready(self) -> bool:
-        c, t = self.checker, self.tracker
-        if not (c.messages_seen and c.role_key_seen and c.content_key_seen and c.leading_system_missing):
-            return False
-        if self.messages_col in c.pending_columns:
-            return False
-        counts = c.roles.counts
-        if self.user_tag not in counts or self.assistant_tag not in counts:
+        t = self.tracker
+        if not (self.census.settled(self.user_tag, self.assistant_tag) and self.columns.seen(self.messages_col)
+                and self.columns.system_read):
             return False
         if t.track_types:
             node = t.root.fields.get(self.messages_col)
@@ -231,9 +238,8 @@ class CleanChat(_Clean):
         """Add what ``records`` clean records (``messages`` messages in all) do to the checker and tracker."""
         if records:
             _credit(self, records, last_index)
-            counts = self.checker.roles.counts
-            counts[self.user_tag] += messages // 2
-            counts[self.assistant_tag] += messages // 2
+            self.census.credit(self.user_tag, messages // 2)
+            self.census.credit(self.assistant_tag, messages // 2)
 
 
 class CleanAlpaca(_Clean):
@@ -246,7 +252,7 @@ class CleanAlpaca(_Clean):
         self.response_col, self.history_col = cols.get("response"), cols.get("history") or None
         extra = tuple(c for c in (cols.get("system"), cols.get("tools") or None) if c)  # added to the first turn
         strings = tuple(c for c in (self.prompt_col, self.query_col, self.response_col) if c) + extra
-        named = {v for v in cols.values() if v} | set(checker.unread_fields)
+        named = {v for v in cols.values() if v} | set(unread_default_fields(entry))
         self.reserved = named - {*strings, self.history_col}
         super().__init__(entry, checker, tracker, strings, extra)
 

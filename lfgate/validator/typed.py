@@ -97,7 +97,7 @@ class TypedChat:
     def _make_take(self, decode, columns, others):
         fast, unset = self.fast, self.msgspec.UNSET
         expected_of, roles_for = fast.expected, fast.roles_for
-        tools_cache = fast.checker._tools_cache
+        tools_fine = fast.tools_fine
         refused, gated = fast.refused, fast.gated
         long_digits = LONG_DIGITS.search
         # msgspec's errors are not ValueErrors in older releases (0.18); invalid UTF-8 raises UnicodeDecodeError
@@ -131,7 +131,7 @@ class TypedChat:
                     continue
                 strings += 1
                 if text:
-                    if is_tools and tools_cache.get(text, 0) is not None:
+                    if is_tools and not tools_fine(text):
                         return 0
                     extra_chars += len(text)
             for get in others:

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import re
+from typing import Any, List
 
+from lfgate.diagnostics import Severity
 from lfgate.registry import ALWAYS, ERROR, WARNING, rule
-from lfgate.validator.samples.base import example
+from lfgate.validator.samples.base import (
+    CONVERTED,
+    KEPT,
+    Finding,
+    State,
+    Tally,
+    check,
+    dataset_check,
+    example,
+    plural,
+)
 
 _ENTRY = {"formatting": "sharegpt", "columns": {"messages": "messages", "images": "images"},
           "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}
@@ -80,3 +93,118 @@ def is_multimodal_template(name) -> bool:
 
     plugin = train_schema.templates()["templates"].get(name, {}).get("plugin")
     return plugin not in (None, "BasePlugin")
+
+
+# -- the checks ------------------------------------------------------------------------------------------------------
+MEDIA_KINDS = (("images", "image"), ("videos", "video"), ("audios", "audio"))  # (column key, placeholder kind)
+
+
+@check(CONVERTED, MEDIA_MISSING)
+def media_missing(c, s) -> None:
+    if not s.kept:
+        return
+    for problem in s.aligned.problems:
+        if problem.kind != "media-missing":
+            continue
+        media, severity = problem.detail, None
+        if media.startswith(("http://", "https://")):
+            text = f"{media!r} is a URL: LLaMA-Factory opens media as local paths only. Download it"
+        elif os.path.isfile(media):
+            severity = Severity.WARNING
+            text = (f"{media!r} is not under media_dir {c.media_dir!r}; it exists relative to the current directory, "
+                    "so it loads only when training is launched from here. Make it relative to media_dir")
+        else:
+            text = f"{media!r} does not exist under media_dir {c.media_dir!r}. Fix the path or add the file"
+        s.out.append(Finding(MEDIA_MISSING, text + ".", s.index, problem.path, severity))
+
+
+@dataset_check(KEPT, COUNT, PLACEHOLDER_NO_MEDIA, when=lambda c: c.stage != "pt")
+class MediaCounts(State):
+    """Placeholders against media per kept sample (DS501 at the sample), placeholders without any media (DS503 once),
+    and the counts the link rules read (DatasetFacts). Images are measured once per worker (media.ImageChecker)."""
+
+    def __init__(self, c):
+        self.media = {col: 0 for col, _ in MEDIA_KINDS}
+        self.placeholders = {kind: 0 for _, kind in MEDIA_KINDS}
+        self.samples_with_media = 0
+        self.no_media = Tally()
+        self.images: Any = None  # media.ImageChecker, made on the first image or video (a per-worker cache)
+
+    def add(self, c, s) -> None:
+        aligned, lists = s.aligned, s.lists
+        # one string per message list ("\0" keeps placeholders from forming across messages), counted in C
+        texts = ["\0".join([m["content"] for m in messages if isinstance(m["content"], str)])
+                 for messages, _ in lists]
+        if not (aligned.images or aligned.videos or aligned.audios):
+            # the common text-only sample: with no media and no placeholder there is nothing to count or report
+            joined = texts[0] if len(texts) == 1 else "\0".join(texts)
+            if not any(placeholder in joined for _, _, placeholder in c.placeholders):
+                return
+        has_media = False
+        for (column_key, kind, placeholder), media in zip(c.placeholders, (aligned.images, aligned.videos,
+                                                                          aligned.audios)):
+            n_media = len(media) if media else 0
+            if n_media:
+                has_media = True
+                self.media[column_key] += n_media
+            counts = [text.count(placeholder) for text in texts]
+            if counts:
+                self.placeholders[kind] += counts[0]
+            for n, (messages, paths) in zip(counts, lists):
+                if n == n_media:
+                    continue
+                if n_media == 0:
+                    where = next((p for m, p in zip(messages, paths)
+                                  if isinstance(m["content"], str) and placeholder in m["content"]), None)
+                    self.no_media.add(kind, s.index, where or (), placeholder)
+                else:
+                    column = c.entry.columns.get(column_key)
+                    where = " (prompt + one answer)" if c.stage in ("rm", "kto") else ""
+                    s.out.append(Finding(COUNT, f"the messages{where} hold {n} {placeholder} placeholder"
+                                         f"{'s' if n != 1 else ''} but `{column}` lists {n_media} {column_key}: "
+                                         f"multimodal templates raise \"The number of {column_key} does not match "
+                                         f"the number of {placeholder} tokens\". Use one placeholder per item.",
+                                         s.index, (column,)))
+                break
+        if has_media:
+            self.samples_with_media += 1
+        if aligned.images or aligned.videos:
+            self._check_images(c, s)
+
+    def _check_images(self, c, s) -> None:
+        from lfgate.validator import media
+
+        if self.images is None:
+            self.images = media.ImageChecker(c.usage)
+        index = s.index
+        columns = (c.entry.columns.get("images") or "images", c.entry.columns.get("videos") or "videos")
+        s.out.extend(self.images.check_sample(index, s.aligned.images, s.aligned.videos, columns,
+                                              lambda rule_, message, path: Finding(rule_, message + ".", index, path)))
+
+    def counted(self) -> int:  # samples with placeholders and no media (DS503)
+        return self.no_media.total()
+
+    def merge(self, other) -> None:
+        for mine, theirs in ((self.media, other.media), (self.placeholders, other.placeholders)):
+            for key in mine:
+                mine[key] += theirs[key]
+        self.samples_with_media += other.samples_with_media
+        self.no_media.merge(other.no_media)
+
+    def findings(self, c) -> List[Finding]:
+        """An error with a multimodal template (a count mismatch), else a warning (trained as text)."""
+        if not self.no_media:
+            return []
+        sample, path, placeholder = self.no_media.earliest()
+        n = plural(self.no_media.total(), "sample")
+        template = getattr(c.usage, "template", None)
+        if is_multimodal_template(template):
+            kind = {"<video>": "videos", "<audio>": "audios"}.get(placeholder, "images")
+            return [Finding(PLACEHOLDER_NO_MEDIA, f"{n} hold media placeholders such as {placeholder} but no media "
+                            f"(first: sample {sample}): with the multimodal template `{template}` LLaMA-Factory "
+                            f"raises `The number of {kind} does not match the number of {placeholder} tokens`. Add "
+                            "the media column and files, or remove the placeholders.", sample, path, Severity.ERROR)]
+        return [Finding(PLACEHOLDER_NO_MEDIA, f"{n} hold media placeholders such as {placeholder} but no media "
+                        f"(first: sample {sample}): multimodal templates raise a count mismatch, text-only ones train "
+                        "the placeholder as text. Add the media column and files, or remove the placeholders.",
+                        sample, path)]
