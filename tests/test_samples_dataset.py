@@ -168,3 +168,17 @@ def test_a_dataset_rule_state_must_merge():
 
     with pytest.raises(TypeError, match="Unmerged"):
         dataset_check(KEPT)(Unmerged)
+
+
+def test_a_response_that_repeats_the_user_turn_is_flagged_per_sample():
+    """DS014: the response is the last user turn again, up to white space; a different case, an answer that only
+    contains the question, an earlier turn, or another stage than sft are not repeats."""
+    records = [c(("human", "What is 2+2?"), ("gpt", " What is\n2+2? ")), c(("human", "What is 2+2?"), ("gpt", "4")),
+               c(("human", "hi"), ("gpt", "HI")), c(("human", "Say: yes"), ("gpt", "Say: yes. Yes")),
+               c(("human", "hi"), ("gpt", "hi"), ("human", "and?"), ("gpt", "more"))]
+    found = [f for f in codes(SG, records) if f[0] == "DS014"]
+    assert found == [("DS014", 0, ("conversations", 1, "value"))]
+    assert not [f for f in codes(SG, records[:1], stage="ppo") if f[0] == "DS014"]
+    alpaca = [{"instruction": "Translate", "input": "Bonjour", "output": "Translate\nBonjour"},
+              {"instruction": "Translate", "input": "Bonjour", "output": "Hello"}]
+    assert [f for f in codes({}, alpaca) if f[0] == "DS014"] == [("DS014", 0, ("output",))]

@@ -445,6 +445,43 @@ def empty_response(c, s) -> None:
             return
 
 
+def repeats_user_turn(texts) -> bool:
+    """The last two texts are the same up to white space: a response that repeats the user turn it answers."""
+    return same_words(texts[-2], texts[-1])
+
+
+def same_words(user: str, answer: str) -> bool:
+    user, answer = user.rstrip(), answer.rstrip()
+    if user[-1:] != answer[-1:]:  # the common case, settled by the last characters
+        return False
+    return bool(answer) and user.split() == answer.split()
+
+
+RESPONSE_REPEATS_USER = rule(
+    "DS014", "response-repeats-user-turn", WARNING,
+    "The response repeats the user turn it answers",
+    why="The sft processor trains the response tokens as labels (data/processor/supervised.py:90-100, 0.9.5) "
+        "whatever they say: a response that is the user's message again, word for word, teaches the model to echo "
+        "the question. It is usually a data mistake: the answer field copied from the question, or `columns` "
+        "mapping the response to the prompt's field.",
+    fix="Write the answer (or point `columns.response` at the answer field), or remove the sample.",
+    bad=example([{"conversations": turns(("human", "What is 2+2?"), ("gpt", "What is  2+2?\n"))}], SHAREGPT),
+    good=example([{"conversations": turns(("human", "What is 2+2?"), ("gpt", "4"))}], SHAREGPT),
+    refuses_texts=repeats_user_turn,
+)
+
+
+@check(KEPT, RESPONSE_REPEATS_USER, when=lambda c: c.stage == "sft")
+def response_repeats_user(c, s) -> None:
+    prompt, response = s.aligned.prompt, s.aligned.response
+    user, answer = prompt[-1], response[0]
+    if user["role"] == USER and isinstance(user["content"], str) and isinstance(answer["content"], str) \
+            and same_words(user["content"], answer["content"]):
+        s.out.append(Finding(RESPONSE_REPEATS_USER, "the response is the user's message again (up to white space): "
+                             "the model is trained to echo the question. Write the answer, or remove the sample.",
+                             s.index, s.source(len(prompt))))
+
+
 @check(KEPT, SYSTEM_NOT_STRING, when=lambda c: c.stage != "pt")
 def system_not_string(c, s) -> None:
     system = s.aligned.system
