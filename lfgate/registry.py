@@ -32,7 +32,6 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Unio
 from lfgate.diagnostics import Diagnostic, Severity
 
 ERROR, WARNING, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
-ALWAYS = "always"  # a ``refuses_joined`` builder's answer: this dataset's records all go the full way
 # Where a rule's finding covers the findings it declares (``covers``): one finding per cause (findings.fold).
 PLACE = "place"  # the same file, line and column (RN016 at `per_device_train_batch_size: 0` covers TY407 there)
 DATASET = "dataset"  # the same dataset, wherever (LK050 at the config's cutoff_len covers the data's DS012)
@@ -70,6 +69,23 @@ RULES: Dict[str, Rule] = {}
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """Records a sample rule may flag, in a form the fast paths test in one pass (``Rule.refuses``): ``empty``, a
+    message text that is empty; ``pattern``, a text it finds (``lead``: a character every match starts with, or
+    ""); ``budget``, more characters than this in the messages, system and tools by the cutoff estimate; ``always``:
+    every record of the dataset."""
+
+    empty: bool = False
+    pattern: Any = None  # a compiled regular expression
+    lead: str = ""
+    budget: Optional[int] = None
+    always: bool = False
+
+
+ALWAYS = Refusal(always=True)
+
+
+@dataclass(frozen=True)
 class Rule:
     code: str
     name: str
@@ -83,13 +99,12 @@ class Rule:
     args: Tuple[str, ...] = ()  # extra `lfgate check` arguments the examples need
     command: str = "check"  # the subcommand that runs the examples: check, or train (its RN rules)
     # What a sample rule may flag in a record the fast paths (validator/fastpath.py, typed.py) would otherwise vouch
-    # for: a predicate over the record's message texts in order (user first, then assistant, alternating; alpaca:
-    # instruction + input, then output), true for a record the rule may flag, which then goes the full way ...
+    # for, which then goes the full way: a predicate over the record's message texts in order (user first, then
+    # assistant, alternating; alpaca: instruction + input, then output) ...
     refuses_texts: Optional[Callable[[Sequence[str]], bool]] = field(default=None, compare=False)
-    # ... or, when that depends on the dataset (its placeholders, its cutoff_len), a builder: the dataset's
-    # SampleChecker -> None (nothing to refuse), ALWAYS (every record goes the full way) or a predicate over
-    # (the texts joined with NULs, the number of texts, the characters of the system and tools texts).
-    refuses_joined: Optional[Callable[[Any], Any]] = field(default=None, compare=False)
+    # ... or a Refusal the fast paths compile into their own tests (an empty text, a pattern, a length budget),
+    # or a builder of one for the dataset (its SampleChecker -> a Refusal or None: its placeholders, its cutoff_len).
+    refuses: Any = field(default=None, compare=False)
     # The findings this rule's finding stands for (codes or code prefixes), and where: reported once, by this rule.
     covers: Tuple[str, ...] = ()
     scope: str = PLACE

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import re
 from operator import itemgetter
-from typing import Dict, Optional
+from typing import Callable, Dict, NamedTuple, Optional
 
+from lfgate.truncation import CHARS_PER_TOKEN, may_exceed
 from lfgate.validator.converter import ASSISTANT, USER
 from lfgate.validator.samples.common import ColumnsSeen, unread_default_fields
 from lfgate.validator.samples.sharegpt import RoleCensus
@@ -43,13 +44,13 @@ class _Clean:
         self.tools_col = entry.columns.get("tools") or None
         self.string_cols = string_cols  # fields the converter reads as text: None, or a string
         self.extra_cols = extra_cols  # ... of which those added to the prompt (system, tools): they count for cutoff
-        self.refused, self.gated, self.always = declared_refusals(checker)
+        self.refusals = declared_refusals(checker)
         self.shapes: Dict[tuple, object] = {}
         # fields the full pipeline has noted (first appearance; as a string; as a list): only ever become true
         self.known_present: set = set()
         self.known_strings: set = set()
         self.known_lists: set = set()
-        self.take = _never if self.always else self._make_take()
+        self.take = _never if self.refusals.always else self._make_take()
 
     def _remember(self, keys: tuple, shape):
         if len(self.shapes) < _MAX_SHAPES:
@@ -190,7 +191,7 @@ class CleanChat(_Clean):
         shapes, make_shape, expected_of, roles_for = self.shapes, self._shape, self.expected, self.roles_for
         role_of, content_of, messages_col = self.role_of, self.content_of, self.messages_col
         strings_ok, extras_ok, ready = self._strings_ok, self._extras_ok, self._ready
-        refused, gated = self.refused, self.gated
+        _, empty, refused, gated = self.refusals
 
         def take(value, raw, start=0, end=None):
             """The number of messages when the full pipeline would find nothing in this record (``raw[start:end]``
@@ -219,7 +220,8 @@ class CleanChat(_Clean):
                 joined = "\0".join(texts)  # TypeError unless every content is a string
             except (TypeError, KeyError):
                 return 0
-            if refused is not None and refused(texts) or gated is not None and gated(joined, n, extra_chars):
+            if empty and not all(texts) or refused is not None and refused(texts) or \
+                    gated is not None and gated(joined, n, extra_chars):
                 return 0  # a record a rule declared it may flag
             # Each message holds two string keys with string values (checked above): 8 quotes. When the bytes hold
             # no more quotes than the parsed record explains, no message has a third key, no key is given twice and
@@ -270,7 +272,7 @@ class CleanAlpaca(_Clean):
             self.prompt_col, self.query_col, self.response_col, self.history_col
         strings_ok, extras_ok, learn = self._strings_ok, self._extras_ok, self._learn
         known_present, known_lists = self.known_present, self.known_lists
-        refused, gated = self.refused, self.gated
+        _, empty, refused, gated = self.refusals
 
         def take(value, raw, start=0, end=None):
             """2 (the messages) when the full pipeline would find nothing in this record; else 0."""
@@ -300,7 +302,7 @@ class CleanAlpaca(_Clean):
             if answer is None:  # no response: the full pipeline says what the stage does with the sample
                 return 0
             texts = (user or "", answer)
-            if refused is not None and refused(texts) or \
+            if empty and not (user and answer) or refused is not None and refused(texts) or \
                     gated is not None and gated(texts[0] + "\0" + answer, 2, extra_chars):
                 return 0  # a record a rule declared it may flag
             if raw is None or raw.count(b'"', start, end) == _top_quotes(value, strings, extras):
@@ -314,40 +316,76 @@ class CleanAlpaca(_Clean):
             _credit(self, records, last_index)
 
 
-def declared_refusals(checker):
-    """What the sample rules declared they may flag in a record, composed once per dataset: (a predicate over the
-    message texts or None, a predicate over (joined texts, count, extra characters) or None, whether every record
-    goes the full way). Read from the registry (``rule(..., refuses_texts=...)``, ``refuses_joined=...``), so a
-    rule teaches both fast paths by its declaration alone; the fast paths themselves only know the converter's
-    shapes (roles that alternate, field types)."""
-    from lfgate.registry import ALWAYS, RULES
+class Refusals(NamedTuple):
+    """What the sample rules declared they may flag, compiled for one dataset (``declared_refusals``)."""
+
+    always: bool  # every record goes the full way
+    empty: bool  # a record with an empty message text
+    texts: Optional[Callable]  # texts -> whether some rule may flag the record
+    gate: Optional[Callable]  # (texts joined with NULs, their number, system + tools characters) -> the same
+
+
+def declared_refusals(checker) -> Refusals:
+    """Read from the registry (``rule(..., refuses_texts=predicate)``, ``refuses=Refusal(...)`` or a builder of one
+    for the dataset), so a rule teaches both fast paths by its declaration alone; the fast paths themselves only
+    know the converter's shapes (roles that alternate, field types). Declared patterns and budgets are fused into one
+    test over the joined texts; an empty text is tested in C (``all``; the typed step's structs)."""
+    from lfgate.registry import RULES, Refusal
 
     texts: dict = {}
-    joined: dict = {}
+    built: dict = {}
     for declared in RULES.values():
         if declared.refuses_texts is not None:
             texts.setdefault(declared.refuses_texts, None)  # rules sharing one predicate: called once
-        if declared.refuses_joined is not None and declared.refuses_joined not in joined:
-            joined[declared.refuses_joined] = declared.refuses_joined(checker)
-    if any(p is ALWAYS for p in joined.values()):
-        return None, None, True
-    return _any_of(tuple(texts)), _any_of(tuple(p for p in joined.values() if p is not None)), False
+        refuses = declared.refuses
+        if refuses is not None and refuses not in built:
+            built[refuses] = refuses if isinstance(refuses, Refusal) else refuses(checker)
+    found = [r for r in built.values() if r is not None]
+    if any(r.always for r in found):
+        return Refusals(True, False, None, None)
+    patterns = [r for r in found if r.pattern is not None]
+    pattern = re.compile("|".join(r.pattern.pattern for r in patterns)) if patterns else None
+    leads = {r.lead for r in patterns}
+    lead = leads.pop() if len(leads) == 1 else ""
+    budgets = [r.budget for r in found if r.budget is not None]
+    return Refusals(False, any(r.empty for r in found), _any_of(tuple(texts)),
+                    text_gate(pattern, lead, min(budgets) if budgets else None))
 
 
 def _any_of(predicates: tuple):
-    """One predicate that holds when any of ``predicates`` does; None when there are none (then it costs nothing)."""
-    if not predicates:
-        return None
-    if len(predicates) == 1:
-        return predicates[0]
-    if len(predicates) == 2:
-        first, second = predicates
-        return lambda *args: first(*args) or second(*args)
+    """One predicate over the texts that holds when any of ``predicates`` does; None when there are none."""
+    if len(predicates) <= 1:
+        return predicates[0] if predicates else None
 
-    def any_holds(*args) -> bool:
-        return any(p(*args) for p in predicates)
+    def any_holds(texts) -> bool:
+        for predicate in predicates:
+            if predicate(texts):
+                return True
+        return False
 
     return any_holds
+
+
+def text_gate(pattern, lead: str, budget: Optional[int]):
+    """The declared patterns and length budget as one test over a record's texts joined with NULs (both fast
+    paths call it): whether the pattern finds something (only searched when the ``lead`` character is there, found
+    by memchr), or the texts may estimate above the budget; None when nothing was declared."""
+    if pattern is None and budget is None:
+        return None
+    search = pattern.search if pattern is not None else None
+    slack = CHARS_PER_TOKEN - 1
+
+    def refused(joined: str, n: int, extra_chars: int) -> bool:
+        if search is not None and lead in joined and search(joined):
+            return True
+        if budget is None:
+            return False
+        chars = len(joined) - (n - 1) + extra_chars  # the texts without their NUL separators, system and tools
+        # sum of ceil(chars / CHARS_PER_TOKEN) per message <= (chars + (CPT - 1) * n) / CPT: within the budget;
+        # CJK text estimates at 1.5 characters per token (truncation.estimate_tokens)
+        return chars + slack * n > budget or may_exceed(joined, chars, n, budget)
+
+    return refused
 
 
 def _credit(fast, records: int, last_index: int) -> None:

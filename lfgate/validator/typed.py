@@ -18,7 +18,7 @@ answers agree on generated records. Without msgspec there is no typed step: ``fo
 from __future__ import annotations
 
 from operator import attrgetter
-from typing import List, Optional, Union
+from typing import Annotated, List, Optional, Union
 
 from lfgate.validator.fastpath import LONG_DIGITS
 
@@ -69,7 +69,9 @@ class TypedChat:
         """The decoder for records of the fields noted so far; (getter, is-tools) per text field in it; a getter
         per other field in it."""
         fast, ms = self.fast, self.msgspec
-        message = ms.defstruct("Message", [("role", str), ("content", str)],
+        # an empty content a rule declared it may flag (registry.Refusal.empty) is refused in C, while decoding
+        content = Annotated[str, ms.Meta(min_length=1)] if fast.refusals.empty else str
+        message = ms.defstruct("Message", [("role", str), ("content", content)],
                                rename={"role": fast.role_tag, "content": fast.content_tag}, forbid_unknown_fields=True)
         fields, rename, columns = [("messages", List[message])], {"messages": fast.messages_col}, []
         for i, column in enumerate(fast.string_cols):
@@ -98,7 +100,7 @@ class TypedChat:
         fast, unset = self.fast, self.msgspec.UNSET
         expected_of, roles_for = fast.expected, fast.roles_for
         tools_fine = fast.tools_fine
-        refused, gated = fast.refused, fast.gated
+        _, _, refused, gated = fast.refusals
         long_digits = LONG_DIGITS.search
         # msgspec's errors are not ValueErrors in older releases (0.18); invalid UTF-8 raises UnicodeDecodeError
         errors = (self.msgspec.MsgspecError, ValueError)
@@ -143,10 +145,13 @@ class TypedChat:
                         strings += 1
                     elif (kind is int or kind is float) and long_digits(data, start, end):
                         return 0  # as CleanChat.take: a run of 19+ digits goes the full way (DF022)
-            texts = list(map(_CONTENT, conv))
-            if refused is not None and refused(texts):  # a record a rule declared it may flag
-                return 0
-            joined = "\0".join(texts)
+            if refused is not None:
+                texts = list(map(_CONTENT, conv))
+                if refused(texts):  # a record a rule declared it may flag
+                    return 0
+                joined = "\0".join(texts)
+            else:
+                joined = "\0".join(map(_CONTENT, conv))
             if gated is not None and gated(joined, n, extra_chars):
                 return 0
             # as in CleanChat.take: as many quotes as the parsed record explains -> no key given twice
@@ -167,7 +172,7 @@ def preload() -> None:
 
 def for_chat(fast) -> Optional[TypedChat]:
     """A typed step for this CleanChat, or None (no msgspec, or a dataset whose records all go the full way)."""
-    if fast is None or fast.always:
+    if fast is None or fast.refusals.always:
         return None
     try:
         import msgspec

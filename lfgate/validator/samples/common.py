@@ -7,7 +7,7 @@ import difflib
 from typing import Dict, List, Optional
 
 from lfgate.diagnostics import Severity
-from lfgate.registry import ERROR, INFO, SUMMARY, WARNING, rule
+from lfgate.registry import ERROR, INFO, SUMMARY, WARNING, Refusal, rule
 from lfgate.validator.converter import ASSISTANT, FUNCTION, OBSERVATION, USER
 from lfgate.validator.samples.base import (
     CHARS_PER_TOKEN,
@@ -30,28 +30,12 @@ from lfgate.validator.samples.base import (
     turns,
 )
 
-
-def any_empty(texts) -> bool:
-    """An empty message: what DS010 and DS011 flag (one predicate, so the fast paths test it once)."""
-    return "" in texts
+EMPTY_TEXT = Refusal(empty=True)  # what DS010 and DS011 flag: an empty message
 
 
-def longer_than_cutoff(checker):
+def longer_than_cutoff(checker) -> Optional[Refusal]:
     """The records whose estimate may exceed cutoff_len go the full way (DS012 counts them), or None without one."""
-    if not checker.cutoff_len:
-        return None
-    from lfgate.truncation import may_exceed
-
-    budget = CHARS_PER_TOKEN * checker.cutoff_len
-    slack = CHARS_PER_TOKEN - 1
-
-    def may_be_cut(joined: str, n: int, extra_chars: int) -> bool:
-        chars = len(joined) - (n - 1) + extra_chars  # the texts without their NUL separators, system and tools
-        # sum of ceil(chars / CHARS_PER_TOKEN) per message <= (chars + (CPT - 1) * n) / CPT: within cutoff_len;
-        # CJK text estimates at 1.5 characters per token (truncation.estimate_tokens)
-        return chars + slack * n > budget or may_exceed(joined, chars, n, budget)
-
-    return may_be_cut
+    return Refusal(budget=CHARS_PER_TOKEN * checker.cutoff_len) if checker.cutoff_len else None
 
 _CHAT = turns(("human", "Hi"), ("gpt", "Hello!"))
 # The summary findings that judge the samples: a stop before LLaMA-Factory judges them (every record crashing, a
@@ -176,7 +160,7 @@ EMPTY_USER = rule(
     fix="Fill in the instruction/input (or the user message), or remove the sample.",
     bad=example([{"instruction": "", "input": "", "output": "Hi"}]),
     good=example([{"instruction": "Say hi", "input": "", "output": "Hi"}]),
-    refuses_texts=any_empty,
+    refuses=EMPTY_TEXT,
 )
 
 EMPTY_RESPONSE = rule(
@@ -187,7 +171,7 @@ EMPTY_RESPONSE = rule(
     fix="Fill in the response, or remove the sample.",
     bad=example([{"instruction": "Say hi", "input": "", "output": ""}]),
     good=example([{"instruction": "Say hi", "input": "", "output": "Hi"}]),
-    refuses_texts=any_empty,
+    refuses=EMPTY_TEXT,
 )
 
 TRUNCATION = rule(
@@ -209,7 +193,7 @@ TRUNCATION = rule(
                                       "do_train: true\nfinetuning_type: lora\ndataset: a\ntemplate: qwen\n"
                                       "output_dir: saves/a\ncutoff_len: 64\n"}),
     args=("--ignore", "LK050"),
-    refuses_joined=longer_than_cutoff,
+    refuses=longer_than_cutoff,
 )
 
 UNREAD_FIELD = rule(
@@ -447,14 +431,11 @@ def empty_response(c, s) -> None:
 
 def repeats_user_turn(texts) -> bool:
     """The last two texts are the same up to white space: a response that repeats the user turn it answers."""
-    return same_words(texts[-2], texts[-1])
-
-
-def same_words(user: str, answer: str) -> bool:
-    user, answer = user.rstrip(), answer.rstrip()
-    if user[-1:] != answer[-1:]:  # the common case, settled by the last characters
+    user, answer = texts[-2].rstrip(), texts[-1].rstrip()
+    if user[-1:] != answer[-1:]:  # every record pays this: settled by the texts' ends, as a rule
         return False
-    return bool(answer) and user.split() == answer.split()
+    user, answer = user.lstrip(), answer.lstrip()
+    return user[:1] == answer[:1] and answer != "" and user.split() == answer.split()
 
 
 RESPONSE_REPEATS_USER = rule(
@@ -476,7 +457,7 @@ def response_repeats_user(c, s) -> None:
     prompt, response = s.aligned.prompt, s.aligned.response
     user, answer = prompt[-1], response[0]
     if user["role"] == USER and isinstance(user["content"], str) and isinstance(answer["content"], str) \
-            and same_words(user["content"], answer["content"]):
+            and repeats_user_turn((user["content"], answer["content"])):
         s.out.append(Finding(RESPONSE_REPEATS_USER, "the response is the user's message again (up to white space): "
                              "the model is trained to echo the question. Write the answer, or remove the sample.",
                              s.index, s.source(len(prompt))))

@@ -7,7 +7,7 @@ import re
 from typing import Any, List
 
 from lfgate.diagnostics import Severity
-from lfgate.registry import ALWAYS, ERROR, WARNING, rule
+from lfgate.registry import ALWAYS, ERROR, WARNING, Refusal, rule
 from lfgate.validator.samples.base import (
     CONVERTED,
     KEPT,
@@ -25,20 +25,15 @@ _ENTRY = {"formatting": "sharegpt", "columns": {"messages": "messages", "images"
 _PNG = "(image bytes: only the path is checked)\n"  # text, so `lfgate rules --format json` can print it
 
 
-def holding_placeholders(checker):
+def holding_placeholders(checker) -> Refusal:
     """The records whose texts hold a media placeholder go the full way (they are counted, DS501/DS503); all of
     them when a placeholder is configured empty (every text holds it)."""
     placeholders = [p for _, _, p in checker.placeholders]
     if not all(placeholders):
         return ALWAYS
-    search = re.compile("|".join(re.escape(p) for p in placeholders)).search
     leads = {p[0] for p in placeholders}
-    lead = leads.pop() if len(leads) == 1 else ""  # "<": a text without it skips the regex (found by memchr)
-
-    def holds_placeholder(joined: str, n: int, extra_chars: int) -> bool:
-        return lead in joined and search(joined) is not None
-
-    return holds_placeholder
+    return Refusal(pattern=re.compile("|".join(re.escape(p) for p in placeholders)),
+                   lead=leads.pop() if len(leads) == 1 else "")  # "<": a text without it skips the regex
 
 
 def _rec(text, images):
@@ -56,7 +51,7 @@ COUNT = rule(
         "chosen and rejected).",
     bad=example([_rec("<image><image>What is this?", ["cat.png"])], _ENTRY, extra={"data/cat.png": _PNG}),
     good=example([_rec("<image>What is this?", ["cat.png"])], _ENTRY, extra={"data/cat.png": _PNG}),
-    refuses_joined=holding_placeholders,
+    refuses=holding_placeholders,
 )
 
 MEDIA_MISSING = rule(
@@ -80,7 +75,7 @@ PLACEHOLDER_NO_MEDIA = rule(
         "placeholders.",
     bad=example([{"instruction": "<image>What is this?", "input": "", "output": "A cat."}]),
     good=example([{"instruction": "What is this?", "input": "", "output": "A cat."}]),
-    refuses_joined=holding_placeholders,
+    refuses=holding_placeholders,
 )
 
 
