@@ -9,14 +9,14 @@ source by scripts/gen_v1_schema.py.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import os
 from typing import Any, Iterator, List, Optional
 
+from lfgate.lf_facts import did_you_mean, env_enabled
 from lfgate.registry import ERROR, WARNING, rule
-from lfgate.validator.training import TrainingConfig, _env
+from lfgate.validator.training.config import TrainingConfig
 
 _V1 = "model: Qwen/Qwen3-0.6B\nmodel_class: llm\noutput_dir: outputs/sft\nmax_steps: 10\n"
 _LIST = "demo:\n  path: data/demo.jsonl\n  source: local\n"
@@ -83,18 +83,17 @@ _MAX_SAMPLES = 10_000  # records checked per local dataset: the format is unifor
 
 @functools.lru_cache(maxsize=1)
 def schema() -> dict:
-    with open(os.path.join(os.path.dirname(__file__), "..", "schemas", "v1.schema.json"), encoding="utf-8") as f:
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "schemas", "v1.schema.json"), encoding="utf-8") as f:
         return json.load(f)
 
 
 def _check_keys(config: TrainingConfig) -> Iterator:
     known = schema()["arguments"]
-    extra_ok = _env("ALLOW_EXTRA_KEYS")
+    extra_ok = env_enabled("ALLOW_EXTRA_KEYS")
     for key in config.values:
         if isinstance(key, str) and key in known:
             continue
-        matches = difflib.get_close_matches(str(key), list(known), n=2, cutoff=0.7)
-        hint = f" Did you mean {', '.join(f'`{m}`' for m in matches)}?" if matches else ""
+        hint = did_you_mean(str(key), known, n=2)
         text = (f"`{key}` is not a LLaMA-Factory v1 key: its parser raises `Some keys are not used by the "
                 f"HfArgumentParser`.{hint}")
         if extra_ok:

@@ -13,8 +13,9 @@ import re
 import sys
 from typing import TYPE_CHECKING, Any, Iterator, List, Union
 
+from lfgate.lf_facts import split_names
 from lfgate.registry import ERROR, INFO, WARNING, rule
-from lfgate.validator.training import TrainingConfig, _names, _y
+from lfgate.validator.training.config import TrainingConfig, _y
 
 if TYPE_CHECKING:
     from typing import TypeGuard  # Python 3.10+; annotations are never evaluated at runtime here
@@ -245,7 +246,7 @@ def _wandb_logged_in() -> bool:
 
 
 def _check_wandb(config: TrainingConfig) -> Iterator:
-    if "wandb" not in _names(config.values.get("report_to")):
+    if "wandb" not in split_names(config.values.get("report_to")):
         return
     try:
         interactive = sys.stdin is not None and sys.stdin.isatty()
