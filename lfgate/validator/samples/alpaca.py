@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import List, Optional
 
+from lfgate.lf_facts import close_matches
 from lfgate.registry import ERROR, SUMMARY, WARNING, rule
 from lfgate.validator.samples.base import (
     CONVERTED,
+    FIELD_TYPO_CUTOFF,
     Counted,
     DropReason,
     Finding,
@@ -120,5 +121,5 @@ def missing_output(c, s) -> Optional[DropReason]:
 def _misspelt_field(column: str, record: dict):
     """A field of the record that is a likely typo of the column LLaMA-Factory reads (`ouput` for `output`)."""
     names = [k for k in record if isinstance(k, str) and k != column]
-    close = difflib.get_close_matches(column, names, n=1, cutoff=0.8)
+    close = close_matches(column, names, 1, FIELD_TYPO_CUTOFF)
     return close[0] if close else None

@@ -33,6 +33,9 @@ HOOKS = (RECORD, CRASHED, CONVERTED, KEPT, MESSAGE)
 # Lower bound used by the cutoff_len estimate: natural text in common tokenizers rarely packs more than this many
 # characters into one token, so chars / 6 undercounts tokens and the reported counts are lower bounds.
 CHARS_PER_TOKEN = 6
+# A record's field taken for a typo of the column LLaMA-Factory reads (`ouput` for `output`): stricter than a
+# suggestion's cutoff (lf_facts.DID_YOU_MEAN_CUTOFF), as the message says the field is the one meant.
+FIELD_TYPO_CUTOFF = 0.8
 
 
 class Finding(NamedTuple):

@@ -3,10 +3,10 @@ configured fields that no record has, and the stage-level "no valid sample" and 
 
 from __future__ import annotations
 
-import difflib
 from typing import Dict, List, Optional
 
 from lfgate.diagnostics import Severity
+from lfgate.lf_facts import close_matches
 from lfgate.registry import ERROR, INFO, SUMMARY, WARNING, Refusal, rule
 from lfgate.validator.converter import ASSISTANT, FUNCTION, OBSERVATION, USER
 from lfgate.validator.samples.base import (
@@ -14,6 +14,7 @@ from lfgate.validator.samples.base import (
     CRASHED,
     CRASHES,
     END,
+    FIELD_TYPO_CUTOFF,
     KEPT,
     MESSAGE,
     OPENAI_TAGS,
@@ -314,8 +315,7 @@ class ColumnsSeen(State):
             if key == "system" and entry.formatting == "sharegpt" and not self.system_read:
                 continue  # every sample starts with a system message, so LLaMA-Factory never reads the field
             named = "default" if not isinstance(entry.raw.get("columns"), dict) else "set"
-            typo = difflib.get_close_matches(column, [f for f in self.some_fields if f not in self.columns], n=1,
-                                             cutoff=0.8)
+            typo = close_matches(column, [f for f in self.some_fields if f not in self.columns], 1, FIELD_TYPO_CUTOFF)
             meant = f" The records have {typo[0]!r}: did you mean {column!r}?" if typo else ""
             out.append(Finding(COLUMN_MISSING, f"no record has the field {column!r} (`columns.{key}`, {named}): "
                                f"LLaMA-Factory raises KeyError: {column!r} while converting.{meant} Rename the field "
