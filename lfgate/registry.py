@@ -12,10 +12,9 @@ A rule is declared once, next to the pure function that checks it::
     )
 
 and the check yields ``UNKNOWN_KEY.diag("message", file=..., line=...)``. Where the check runs depends on the
-family: a sample rule (DS) is declared in its family module under validator/samples/ and checked in
-``SampleChecker`` (per record) or ``samples/finish.py`` (per dataset), and declares ``refuses_text`` when it judges
-a message's text, so the fast paths refuse what it would flag. CONTRIBUTING.md ("Adding a rule") lists the places
-per family.
+family: a sample rule (DS) is declared in its family module under validator/samples/ with its check, and declares
+``refuses_texts`` when it judges what an ordinary record holds, so the fast paths refuse what it would flag.
+CONTRIBUTING.md ("Adding a rule") lists the places per family.
 
 ``bad`` and ``good`` are small projects (relative path -> file text). ``lfgate rules CODE`` prints them and
 ``tests/test_rule_examples.py`` checks every one: ``bad`` must raise the rule, ``good`` must not. ``target``
@@ -34,6 +33,12 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Unio
 from lfgate.diagnostics import Diagnostic, Severity
 
 ERROR, WARNING, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
+# Where a rule's finding covers the findings it declares (``covers``): one finding per cause (findings.fold).
+PLACE = "place"  # the same file, line and column (RN016 at `per_device_train_batch_size: 0` covers TY407 there)
+DATASET = "dataset"  # the same dataset, wherever (LK050 at the config's cutoff_len covers the data's DS012)
+ROOT = "root"  # the same dataset, when the covering finding decides how every sample is read: the covered
+#                findings fold under it, which says so and takes the worst severity (DI140 `formating` folds the DS)
+SUMMARY = "summary"  # among one dataset's summary findings (DS002, a column no record has, covers DS003)
 
 # Modules that declare rules. Importing them fills RULES; adding a rule module is one line here.
 RULE_MODULES = (
@@ -66,15 +71,20 @@ RULES: Dict[str, Rule] = {}
 
 
 @dataclass(frozen=True)
-class Covers:
-    """What a rule's finding is the cause of: the findings that fixing it removes, so they fold under it (one
-    cause, once, at the cause). ``codes``: code prefixes of the covered findings; ``scope``: where they are:
-    ``"samples"``, the sample findings of the same dataset entry (folded under the cause with their count,
-    validator/engine.py fold_consequences), or ``"place"``, findings at the same file, line and column (dropped:
-    the cause says it, fold_same_place)."""
+class Refusal:
+    """Records a sample rule may flag, in a form the fast paths test in one pass (``Rule.refuses``): ``empty``, a
+    message text that is empty; ``pattern``, a text it finds (``lead``: a character every match starts with, or
+    ""); ``budget``, more characters than this in the messages, system and tools by the cutoff estimate; ``always``:
+    every record of the dataset."""
 
-    codes: Tuple[str, ...]
-    scope: str = "samples"
+    empty: bool = False
+    pattern: Any = None  # a compiled regular expression
+    lead: str = ""
+    budget: Optional[int] = None
+    always: bool = False
+
+
+ALWAYS = Refusal(always=True)
 
 
 @dataclass(frozen=True)
@@ -90,12 +100,18 @@ class Rule:
     target: Optional[str] = None  # path inside the example project to check; None = the whole folder
     args: Tuple[str, ...] = ()  # extra `lfgate check` arguments the examples need
     command: str = "check"  # the subcommand that runs the examples: check, or train (its RN rules)
-    # A sample rule that judges a message's text declares what it may flag: the fast paths (validator/fastpath.py,
-    # typed.py) then send every record holding such a text the full way (fastpath.text_refusals).
-    refuses_text: Optional[Callable[[str], bool]] = field(default=None, compare=False)
+    # What a sample rule may flag in a record the fast paths (validator/fastpath.py, typed.py) would otherwise vouch
+    # for, which then goes the full way: a predicate over the record's message texts in order (user first, then
+    # assistant, alternating; alpaca: instruction + input, then output) ...
+    refuses_texts: Optional[Callable[[Sequence[str]], bool]] = field(default=None, compare=False)
+    # ... or a Refusal the fast paths compile into their own tests (an empty text, a pattern, a length budget),
+    # or a builder of one for the dataset (its SampleChecker -> a Refusal or None: its placeholders, its cutoff_len).
+    refuses: Any = field(default=None, compare=False)
+    # The findings this rule's finding stands for (codes or code prefixes), and where: reported once, by this rule.
+    covers: Tuple[str, ...] = ()
+    scope: str = PLACE
     env: Mapping[str, str] = field(default_factory=dict)  # environment variables the bad example runs under
     good_env: Optional[Mapping[str, str]] = None  # ... and the good one (default: env)
-    covers: Optional[Covers] = None  # the findings this rule's finding causes, folded under it
     # Packages the check reads (TY424: transformers' model table). Without them it cannot fire, so its examples
     # skip, saying which is missing; the check itself stays silent rather than guess.
     needs: Tuple[str, ...] = ()

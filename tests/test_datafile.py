@@ -186,7 +186,7 @@ def test_samples_are_counted_and_num_samples_recorded(project):
     registry = __import__("lfgate.validator.dataset_info", fromlist=["x"]).load_registry(
         str(root / "data" / "dataset_info.json"), Settings())
     result = datasets.check_entry(registry.entries["a"], datasets.DatasetUsage(), Settings(workers=1))
-    assert result.samples == 2 and result.facts["rows"] == 2 and result.facts["effective_samples"] == 7
+    assert result.samples == 2 and result.facts.rows == 2 and result.facts.effective_samples == 7
 
 
 # -- parallel = serial --------------------------------------------------------------------------------------------

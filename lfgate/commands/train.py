@@ -125,8 +125,7 @@ def _check(args, state: _Run) -> _Run:
     state.count = _device_count(settings, machine, state.target, args)
     if state.config is not None:
         found = _runner_findings(args, state, rules, devices, probe)
-        report.diagnostics = rules.without_replaced(report.diagnostics, found)
-        report.extend(found)
+        report.extend(found)  # finalize drops what an RN finding covers (RN012: LK033; RN016: TY407, TY411)
     report.diagnostics = findings.finalize(report.diagnostics, settings, checker.files_read())
     state.errors = [d for d in report.diagnostics if d.severity == Severity.ERROR]
     return state

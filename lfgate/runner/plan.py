@@ -17,8 +17,10 @@ _BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
 
 
 class StepBudget(TypedDict, total=False):
-    """steps(): the numbers, or `problem` (with per_epoch and batch_per_step when only the epochs are wrong)."""
+    """steps(): the numbers, or `problem` and the `key` at fault (with per_epoch and batch_per_step when only the
+    epochs are wrong)."""
     problem: str
+    key: str
     per_epoch: int
     total: int
     batch_per_step: int
@@ -42,7 +44,7 @@ def steps(n_train: int, config: RunConfig, world_size: int) -> StepBudget:
     for key, default in (("per_device_train_batch_size", 8), ("gradient_accumulation_steps", 1)):
         value = config.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            return {"problem": f"`{key}: {value}` is not a positive whole number: no step budget"}
+            return {"problem": f"`{key}: {value}` is not a positive whole number: no step budget", "key": key}
         shape.append(value)
     batch, accum = shape
     world_size = max(int(world_size), 1)
@@ -59,7 +61,7 @@ def steps(n_train: int, config: RunConfig, world_size: int) -> StepBudget:
         if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not math.isfinite(epochs) \
                 or epochs <= 0:
             return {"problem": f"`num_train_epochs: {epochs}` without max_steps gives no finite, positive number "
-                               "of optimizer steps",
+                               "of optimizer steps", "key": "num_train_epochs",
                     "per_epoch": per_epoch, "batch_per_step": batch * accum * world_size}
         total = math.ceil(float(epochs) * per_epoch)
     return {"per_epoch": per_epoch, "total": total, "batch_per_step": batch * accum * world_size}

@@ -114,6 +114,9 @@ MODEL_NOT_FOUND = rule(
     fix="Fix the path (relative paths resolve against the directory you launch from).",
     bad=_example(base=_BASE.replace("model_name_or_path: model", "model_name_or_path: ./models/nope")),
     good=_example(), target="train.yaml", args=_ARGS, command="train",
+    # `check` says a missing local model as a warning (LK033: an earlier stage may write the folder); for the run
+    # about to start it is fatal, and said once, here
+    covers=("LK033",),
 )
 
 
@@ -127,6 +130,7 @@ RUN_SHAPE = rule(
         "positive num_train_epochs (or max_steps).",
     bad=_example("per_device_train_batch_size: 0\n"), good=_example("per_device_train_batch_size: 1\n"),
     target="train.yaml", args=_ARGS, command="train",
+    covers=("TY407", "TY411"),  # what `check` says of the same key (a batch size of 0, no epoch): one cause
 )
 
 
@@ -137,9 +141,7 @@ def run_shape_problem(config: RunConfig) -> Optional[tuple]:
     budget = steps(1, config, 1)
     if "problem" not in budget:
         return None
-    key = next((k for k in ("per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs")
-                if f"`{k}:" in budget["problem"]), "num_train_epochs")
-    return key, budget["problem"]
+    return budget["key"], budget["problem"]
 
 
 def where(config: RunConfig, key: str, positions: Optional[dict] = None) -> dict:
@@ -214,18 +216,6 @@ def machine_checks(config: RunConfig, machine, precision, builtin: bool, positio
                                             "and HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE forbid downloading it",
                                             **where(config, "model_name_or_path", positions)))
     return out
-
-
-# An RN finding that states, for the run about to start, a fact `check` reports at a lower severity: in `lfgate
-# train` the RN finding stands alone, so one defect is one finding (a missing local model: LK033 is a warning in
-# `check`, since an earlier stage may write the folder; for `train` it is fatal).
-REPLACES = {MODEL_NOT_FOUND.code: "LK033"}
-
-
-def without_replaced(checked: List, found: List) -> List:
-    """``checked`` (the Checker's findings) less those an RN finding in ``found`` replaces."""
-    replaced = {REPLACES[d.code] for d in found if d.code in REPLACES}
-    return [d for d in checked if d.code not in replaced] if replaced else checked
 
 
 def _offline() -> bool:

@@ -155,14 +155,14 @@ def _is_error(finding) -> bool:
     return (finding.severity if finding.severity is not None else finding.rule.severity) == Severity.ERROR
 
 
-# Dataset-level findings (samples/finish.py) that count records LLaMA-Factory drops or crashes on, by the
-# SampleChecker tally that counts them. Only when finish() reports the rule as an error are those records removed
-# (no role key anywhere, say, is the entry's tag, not the records: DS203 then).
+# Dataset-level findings (SampleChecker.finish) that count records LLaMA-Factory drops or crashes on, by the state
+# of the rule that counts them (State.counted). Only when finish() reports the rule as an error are those records
+# removed (no role key anywhere, say, is the entry's tag, not the records: DS203 then).
 def _summary_tallies() -> dict:
     from lfgate.validator.samples import kto, multimodal, sharegpt
 
-    return {"missing_role": sharegpt.ROLE_UNKNOWN.code, "kto_bool": kto.KTO_IN_OTHER_STAGE.code,
-            "no_media": multimodal.PLACEHOLDER_NO_MEDIA.code}
+    return {sharegpt.RoleCensus: sharegpt.ROLE_UNKNOWN.code, kto.KtoInOtherStage: kto.KTO_IN_OTHER_STAGE.code,
+            multimodal.MediaCounts: multimodal.PLACEHOLDER_NO_MEDIA.code}
 
 
 class _Judge:
@@ -173,14 +173,18 @@ class _Judge:
 
         self.checker = SampleChecker(entry, usage, settings)
         self.tallies = _summary_tallies()
-        self.counted = {name: set() for name in self.tallies}
+        self.counted: dict = {kind: set() for kind in self.tallies}
+
+    def _counts(self) -> dict:
+        states = {kind: self.checker.state(kind) for kind in self.tallies}
+        return {kind: state.counted() for kind, state in states.items() if state is not None}
 
     def error(self, index: int, value) -> Optional[Change]:
-        before = {name: getattr(self.checker, name).total() for name in self.tallies}
+        before = self._counts()
         errors = [f for f in self.checker.check(index, value) if _is_error(f)]
-        for name, total in before.items():
-            if getattr(self.checker, name).total() > total:
-                self.counted[name].add(index)
+        for kind, total in self._counts().items():
+            if total > before[kind]:
+                self.counted[kind].add(index)
         return Change(index, "removed", errors[0].rule.code, errors[0].message) if errors else None
 
     def summary_removals(self) -> dict:
@@ -194,9 +198,9 @@ class _Judge:
             code = finding.rule.code
             if code == kto.BATCH_CRASH.code and finding.sample is not None:
                 out.setdefault(finding.sample, Change(finding.sample, "removed", code, finding.message))
-            for name, rule_code in self.tallies.items():
+            for kind, rule_code in self.tallies.items():
                 if rule_code == code:
-                    for index in self.counted[name]:
+                    for index in self.counted[kind]:
                         out.setdefault(index, Change(index, "removed", code, _one_record(finding.message)))
         return out
 
@@ -247,9 +251,10 @@ def fix_records(path: str, entry, usages, settings) -> Tuple[List[Any], List[Cha
 def _keep_columns(kept: List[Any], candidates: list, judge: _Judge, changes: dict) -> None:
     """A field the entry reads that only removed records had: LLaMA-Factory raises KeyError for a column no record
     has, while a null in one record reads as the missing field does (Arrow fills absent fields with null)."""
-    from lfgate.validator.samples.checker import accessed_columns
+    from lfgate.validator.samples.common import ColumnsSeen, accessed_columns
 
-    had = set(accessed_columns(judge.checker.entry)) - judge.checker.pending_columns
+    columns = judge.checker.state(ColumnsSeen)
+    had = {f for f in accessed_columns(judge.checker.entry) if columns.seen(f)}
     first = kept[0]
     if not isinstance(first, dict):
         return

@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 from lfgate.lf_facts import a_json_type, close_matches, did_you_mean, env_enabled, json_type
 from lfgate.readers import FILEEXT2TYPE
 from lfgate.readers.jsonpos import PositionMap, position_map
-from lfgate.registry import ERROR, INFO, WARNING, Covers, rule
+from lfgate.registry import ERROR, INFO, ROOT, WARNING, rule
 from lfgate.validator.example_kit import ALPACA_RECORDS, ONE_ENTRY_REGISTRY, entry_project
 from lfgate.validator.model import DatasetEntry, Registry
 
@@ -111,7 +111,7 @@ MISSPELT_ENTRY_KEY = rule(
                  '[{"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]}]\n'),
     good=_project('{"file_name": "a.json", "formatting": "sharegpt"}',
                   '[{"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]}]\n'),
-    covers=Covers(("DS",)),
+    covers=("DS",), scope=ROOT,
 )
 UNKNOWN_COLUMN_KEY = rule(
     "DI102", "unknown-column-key", WARNING,
@@ -135,7 +135,7 @@ COLUMN_KEY_IS_FIELD = rule(
     bad=_project('{"file_name": "a.json", "columns": {"instruction": "instruction", "response": "output"}}'),
     good=_project('{"file_name": "a.json", "columns": {"prompt": "instruction", "query": "input", '
                   '"response": "output"}}'),
-    covers=Covers(("DS",)),
+    covers=("DS",), scope=ROOT,
 )
 UNKNOWN_TAG_KEY = rule(
     "DI104", "unknown-tag-key", WARNING,
@@ -209,7 +209,7 @@ COLUMNS_RESET_NEEDED = rule(
     bad=_project('{"file_name": "a.json", "formatting": "sharegpt", "columns": {"system": "sys"}}', _SHAREGPT),
     good=_project('{"file_name": "a.json", "formatting": "sharegpt", "columns": {"messages": "conversations"}}',
                   _SHAREGPT),
-    covers=Covers(("DS",)),
+    covers=("DS",), scope=ROOT,
 )
 RESET_NAMES = rule(
     "DI111", "columns-tags-reset", INFO,
@@ -234,7 +234,7 @@ TAGS_RESET_NEEDED = rule(
     good=_project('{"file_name": "a.json", "formatting": "sharegpt", "columns": {"messages": "messages"}, '
                   '"tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", '
                   '"assistant_tag": "assistant"}}', _OPENAI),
-    covers=Covers(("DS",)),
+    covers=("DS",), scope=ROOT,
 )
 BAD_FORMATTING = rule(
     "DI114", "unknown-formatting", ERROR,
@@ -266,7 +266,7 @@ RANKING_COLUMNS = rule(
                  '{"messages": "conversations"}}', _PAIR),
     good=_project('{"file_name": "a.json", "formatting": "sharegpt", "ranking": true, "columns": '
                   '{"messages": "conversations", "chosen": "chosen", "rejected": "rejected"}}', _PAIR),
-    covers=Covers(("DS",)),
+    covers=("DS",), scope=ROOT,
 )
 BAD_NUM_SAMPLES = rule(
     "DI117", "num-samples-invalid", ERROR,
@@ -314,7 +314,7 @@ KTO_NEEDS_TAG = rule(
                      '[{"instruction": "hi", "input": "", "output": "hello", "label": true}]\n'),
           "train.yaml": "model_name_or_path: m\nstage: kto\ndataset: a\ntemplate: qwen\nfinetuning_type: lora\n"
                         "output_dir: out\n"},
-    covers=Covers(("DS",)),
+    covers=("DS",), scope=ROOT,
 )
 NO_RESPONSE_COLUMN = rule(
     "DI122", "alpaca-no-response", ERROR,
@@ -328,7 +328,7 @@ NO_RESPONSE_COLUMN = rule(
     good={**_project('{"file_name": "a.json", "columns": {"prompt": "instruction", "response": "output"}}'),
           "train.yaml": "model_name_or_path: m\nstage: sft\ndataset: a\ntemplate: qwen\nfinetuning_type: lora\n"
                         "output_dir: out\n"},
-    covers=Covers(("DS",)),
+    covers=("DS",), scope=ROOT,
 )
 
 

@@ -344,16 +344,14 @@ def _scan_files(entry, usage, settings, files: List[str], result: DatasetResult)
             dataset=entry.name))
     if total.tracker.track_types:
         result.diagnostics.extend(total.tracker.findings(entry, files))
-    facts = {}
     if total.checker is not None and total.records:
         for finding in total.checker.finish():
             result.diagnostics.append(finding.rule.diag(finding.message, severity=finding.severity, file=where,
                                                         sample=finding.sample, dataset=entry.name))
-        facts.update(total.checker.facts())
-    facts["rows"] = total.records
+        result.facts = total.checker.facts()
+    result.facts.rows = total.records
     n = entry.num_samples
-    facts["effective_samples"] = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else total.records
-    result.facts.update(facts)
+    result.facts.effective_samples = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else total.records
 
 
 def _identity(path: str):

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from lfgate import findings
 from lfgate.diagnostics import Diagnostic, Report, Severity, display_path
-from lfgate.registry import RULES, selected
+from lfgate.registry import DATASET, ROOT, selected
 from lfgate.settings import Settings
 from lfgate.validator import dataset_info, datasets, discovery, launch, lfs, links, training
 from lfgate.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
 from lfgate.validator.project import discover, find_registry_for
 from lfgate.validator.rules_general import PATH_NOT_FOUND
-from lfgate.validator.samples.finish import records_failing
 
 EntryKey = Tuple[str, str]  # (absolute registry path, entry name)
 # Data no config loads: judged as LLaMA-Factory's defaults would load it (stage sft, cutoff_len 2048:
@@ -142,15 +141,9 @@ class Checker:
                 self.report.files += 1
                 self.report.samples += result.samples
                 self.report.extend(result.diagnostics)
-        s = self.settings  # a link finding the user ignores leaves its data finding in place
-        linked = {d.dataset for d in self.report.diagnostics if d.code in LINKED_CODES
-                  and selected(d.code, s.select, s.ignore)}
-        def shown(code: str) -> bool:  # a cause the user deselects folds nothing: its consequences stay shown
-            return selected(code, s.select, s.ignore)
-
-        self.report.extend(entry_findings(self.by_entry, self.users, has_configs=bool(configs), linked=linked,
-                                          shown=shown))
-        self.report.diagnostics = unique(fold_same_place(self.report.diagnostics, shown))
+        self.report.extend(entry_findings(self.by_entry, self.users, has_configs=bool(configs),
+                                          covering=self.report.diagnostics, settings=self.settings))
+        self.report.diagnostics = unique(self.report.diagnostics)
         self._inputs = [c.path for c in configs] + list(targets.data_files)
         if finalize:
             self.report.diagnostics = findings.finalize(self.report.diagnostics, self.settings, self.files_read())
@@ -246,7 +239,7 @@ class Checker:
 def _say_default_stage(result: DatasetResult, usage: DatasetUsage) -> list:
     """With no config to give the stage, the samples were judged as sft: the first sample finding says so."""
     found = list(result.diagnostics)
-    if usage.stage is not None or result.facts.get("stage") != "sft":
+    if usage.stage is not None or result.facts.stage != "sft":
         return found
     for i, d in enumerate(found):
         if d.code.startswith("DS"):
@@ -257,22 +250,24 @@ def _say_default_stage(result: DatasetResult, usage: DatasetUsage) -> list:
 
 
 # -- one finding per cause, severity from what LLaMA-Factory does with the entry --------------------------------------
-# A data finding the config's own link finding says better: DS012 (estimate per dataset) under LK050 (per config).
-LINKED_CODES = {"LK050": "DS012"}
-
-
 def entry_findings(by_entry: Dict[EntryKey, list], users: Dict[EntryKey, List[str]], has_configs: bool,
-                   linked=frozenset(), shown: Callable[[str], bool] = lambda code: True) -> list:
+                   covering: Sequence[Diagnostic] = (), settings: Optional[Settings] = None) -> list:
     """Each entry's findings once, root cause first. With configs in the run, an entry no config loads is never
-    loaded by LLaMA-Factory: its findings are at most warnings, one summary per rule over all such entries."""
+    loaded by LLaMA-Factory: its findings are at most warnings, one summary per rule over all such entries.
+    ``covering``: the run's other findings, of which those declared to cover a dataset's findings (``covers``, scope
+    DATASET: LK050 at a config covers the data's DS012) fold them, for the entries a config loads."""
     out: List[Diagnostic] = []
     unused: Dict[str, List[Diagnostic]] = {}  # rule code -> its findings in entries no config loads
-    covered = set(LINKED_CODES.values())
     some_unused = any(key not in users for key in by_entry)
+    s = settings or Settings()
+
+    def chosen(code: str) -> bool:  # a covering finding the user ignores leaves what it covers in place
+        return selected(code, s.select, s.ignore)
+
     for key, found in by_entry.items():
-        found = fold_consequences(unique(found), shown)
-        if key in users and key[1] in linked:
-            found = [d for d in found if d.code not in covered]
+        found = findings.fold(unique(found), ROOT, chosen=chosen)
+        if key in users:
+            found = findings.fold(found, DATASET, [d for d in covering if d.dataset == key[1]], chosen=chosen)
         if has_configs and key not in users:
             for d in found:
                 unused.setdefault(d.code, []).append(d)
@@ -306,51 +301,6 @@ def _summary(code: str, found: list):
 
 def _rank(severity: Severity) -> int:
     return {Severity.ERROR: 2, Severity.WARNING: 1}.get(severity, 0)
-
-
-def fold_consequences(found: list, shown: Callable[[str], bool] = lambda code: True) -> list:
-    """One cause, once, at the cause: a finding whose rule declares ``covers`` (registry.Covers, scope "samples")
-    takes the entry's sample findings it causes under it. It says how many samples they touch and which rules,
-    at the worst severity among them and its own; with nothing to fold it stays as it is."""
-    out = list(found)
-    for root in [d for d in found if _covers(d, "samples") is not None and shown(d.code)]:
-        prefixes = _covers(root, "samples").codes
-        folded = [d for d in out if d is not root and d.code.startswith(prefixes) and _covers(d, "samples") is None]
-        if not folded:
-            continue
-        samples = max([len({d.sample for d in folded if d.sample is not None})]
-                      + [records_failing(d.message) or 0 for d in folded])
-        codes = ", ".join(sorted({d.code for d in folded}))
-        touched = f"{samples} sample{'s' if samples != 1 else ''} affected: " if samples else ""
-        note = f" ({touched}the {len(folded)} finding(s) {codes} it causes in the data are folded here)"
-        worst = max([root.severity] + [d.severity for d in folded], key=_rank)
-        head = root.at(message=root.message + note, severity=worst)
-        gone = {id(d) for d in folded}
-        out = [head if d is root else d for d in out if id(d) not in gone]
-    return out
-
-
-def fold_same_place(found: list, shown: Callable[[str], bool] = lambda code: True) -> list:
-    """A finding whose rule declares ``covers`` with scope "place" stands alone at its place: the covered findings
-    at the same file, line and column say the same cause again (TY345 and TY202 on one `infer_backend`)."""
-    roots: Dict[tuple, list] = {}
-    for d in found:
-        if _covers(d, "place") is not None and shown(d.code):
-            roots.setdefault((d.file, d.line, d.column), []).append(d)
-    if not roots:
-        return found
-    gone = set()
-    for d in found:
-        for root in roots.get((d.file, d.line, d.column), ()):
-            if d is not root and d.code.startswith(_covers(root, "place").codes) and _covers(d, "place") is None:
-                gone.add(id(d))
-    return [d for d in found if id(d) not in gone]
-
-
-def _covers(d: Diagnostic, scope: str):
-    rule = RULES.get(d.code)
-    covers = rule.covers if rule is not None else None
-    return covers if covers is not None and covers.scope == scope else None
 
 
 def unique(found: list) -> list:

@@ -15,7 +15,7 @@ import re
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from lfgate.lf_facts import did_you_mean, looks_like_local_path, split_names
-from lfgate.registry import ERROR, INFO, WARNING, rule
+from lfgate.registry import DATASET, ERROR, INFO, WARNING, rule
 from lfgate.validator import train_schema
 from lfgate.validator.example_kit import BASE_CONFIG
 from lfgate.validator.model import DATA_STAGE
@@ -278,11 +278,10 @@ def _check_template(config, used) -> Iterator:
 
 
 def _media_kinds(result) -> set:
-    facts = getattr(result, "facts", None) or {}
-    media = facts.get("media")
-    if isinstance(media, dict):
+    facts = getattr(result, "facts", None)
+    if facts is not None and facts.samples is not None:
         names = {"images": "image", "videos": "video", "audios": "audio"}
-        return {names.get(k, k) for k, n in media.items() if n}
+        return {names.get(k, k) for k, n in facts.media.items() if n}
     entry = getattr(result, "entry", None)  # no facts: the columns tell whether media are declared
     columns = getattr(entry, "columns", {}) or {}
     return {kind for col, kind in (("images", "image"), ("videos", "video"), ("audios", "audio")) if columns.get(col)}
@@ -514,10 +513,10 @@ def _ddp_timeout(config, samples: int, devices, used) -> Iterator:
 
 
 def _dataset_size(entry, result, max_samples) -> Optional[int]:
-    facts = getattr(result, "facts", None) or {}
+    facts = getattr(result, "facts", None)
     if entry is None or entry.local_path is None:
         return None
-    size = facts.get("kept", facts.get("samples", getattr(result, "samples", None)))
+    size = facts.kept if facts is not None and facts.kept is not None else getattr(result, "samples", None)
     if not isinstance(size, int):
         return None
     num = _int(entry.num_samples)
@@ -640,6 +639,7 @@ TRUNCATION = rule(
     bad=_project("dataset: alpaca_demo\ncutoff_len: 4\n",
                  data='[{"instruction": "' + "word " * 200 + '", "input": "", "output": "' + "answer " * 200 + '"}]\n'),
     good=_project("dataset: alpaca_demo\ncutoff_len: 2048\n"), target="train.yaml",
+    covers=("DS012",), scope=DATASET,  # the data's own estimate (DS012) is this finding, said at the config
 )
 
 
@@ -654,11 +654,12 @@ def _truncation(config, used) -> Iterator:
             exceeding, cut, total = counted
             how = "counted with the model's tokenizer, without the template's own tokens (a lower bound)"
         else:
-            facts = (getattr(result, "facts", None) or {}).get("truncation")
-            if not isinstance(facts, dict):
+            facts = getattr(result, "facts", None)
+            truncation = facts.truncation if facts is not None else None
+            if facts is None or truncation is None:
                 continue
-            exceeding, cut = facts.get("exceeding", 0), facts.get("response_cut", 0)
-            total = (getattr(result, "facts", None) or {}).get("samples", getattr(result, "samples", 0))
+            exceeding, cut = truncation.exceeding, truncation.response_cut
+            total = facts.samples if facts.samples is not None else getattr(result, "samples", 0)
             how = ("an estimate from the text by script (truncation.estimate_tokens: at most 6 characters per "
                    "token, 1.5 for Chinese, Japanese and Korean); the real count is at least this")
         if exceeding:

@@ -79,9 +79,51 @@ class DatasetUsage:
 
 
 @dataclass
+class TruncationFacts:
+    """Samples the estimate finds longer than cutoff_len (a lower bound: truncation.estimate_tokens)."""
+
+    cutoff_len: int
+    exceeding: int = 0
+    response_cut: int = 0  # ... of which lose part of a response
+    estimate: bool = True
+    chars_per_token_bound: int = 6
+
+
+def _media_counts() -> Dict[str, int]:
+    return {"images": 0, "videos": 0, "audios": 0}
+
+
+def _placeholder_counts() -> Dict[str, int]:
+    return {"image": 0, "video": 0, "audio": 0}
+
+
+@dataclass
+class SampleFacts:
+    """What the sample rules saw of one dataset (SampleChecker.facts), for the link rules. ``samples`` None: the
+    samples were not judged (LLaMA-Factory cannot start converting this entry)."""
+
+    samples: Optional[int] = None
+    stage: Optional[str] = None
+    formatting: Optional[str] = None
+    kept: Optional[int] = None
+    dropped: int = 0
+    crashed: int = 0
+    media: Dict[str, int] = field(default_factory=_media_counts)  # media items, per column key
+    samples_with_media: int = 0
+    placeholders: Dict[str, int] = field(default_factory=_placeholder_counts)  # per kind, in the messages
+    has_media: bool = False
+    has_placeholders: bool = False
+    kto_desirable: Optional[int] = None
+    kto_undesirable: Optional[int] = None
+    truncation: Optional[TruncationFacts] = None  # with a cutoff_len only
+    rows: int = 0  # records read
+    effective_samples: int = 0  # what LLaMA-Factory samples: num_samples when set, else the rows
+
+
+@dataclass
 class DatasetResult:
     entry: Optional[DatasetEntry]
     path: Optional[str]
     samples: int = 0
     diagnostics: List = field(default_factory=list)
-    facts: Dict[str, Any] = field(default_factory=dict)  # e.g. media counts, placeholders seen, formatting inferred
+    facts: SampleFacts = field(default_factory=SampleFacts)
