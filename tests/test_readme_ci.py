@@ -46,3 +46,30 @@ def test_editors_section_shows_the_modeline_and_vscode_settings():
     section = _section("Editors")
     assert "# yaml-language-server: $schema=" in section
     assert '"yaml.schemas"' in section and "lfgate schema train" in section and "lfgate schema dataset_info" in section
+
+
+def _install_and_test_line(text):
+    [line] = [x for x in text.splitlines() if x.startswith("python3 -m venv .venv") and "[train,test]" in x]
+    return line
+
+
+def test_readme_and_ci_run_the_same_entry_point():
+    """README's test command is what CI runs: .ci/run executes that very line, which ends in scripts/ci_tests.sh."""
+    readme = _install_and_test_line((ROOT / "README.md").read_text(encoding="utf-8"))
+    ci = _install_and_test_line((ROOT / ".ci" / "run").read_text(encoding="utf-8"))
+    assert readme == ci
+    assert readme.endswith("&& bash scripts/ci_tests.sh")
+    script = (ROOT / "scripts" / "ci_tests.sh").read_text(encoding="utf-8")
+    for phase in ("ruff check .", "mypy", "python -m pytest", '"$LFGATE_LF_PYTHON" -m pytest'):
+        assert phase in script
+    assert 'LFGATE_REQUIRE_ORACLES="${LFGATE_REQUIRE_ORACLES:-1}"' in script
+
+
+def test_ci_runs_every_in_process_oracle_test_in_llamafactorys_python():
+    """The main suite leaves out exactly the files that import llamafactory themselves; the second phase runs them."""
+    script = (ROOT / "scripts" / "ci_tests.sh").read_text(encoding="utf-8")
+    [listed] = re.findall(r"^IN_PROCESS=\((.*)\)$", script, re.M)
+    in_process = {path.relative_to(ROOT).as_posix() for path in (ROOT / "tests").glob("test_*.py")
+                  if re.search(r'^\s*import_oracle\("llamafactory"\)', path.read_text(encoding="utf-8"), re.M)}
+    assert set(listed.split()) == in_process
+    assert len(in_process) >= 3

@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+from conftest import oracle_missing
 from runner_helpers import ROOT, tiny_model, write_training_project  # noqa: F401  (fixture)
 
 pytest.importorskip("peft")
@@ -61,7 +62,7 @@ def test_two_processes_match_llamafactorys_own_two_process_run(tiny_model, tmp_p
     """LLaMA-Factory 0.9.5 itself (FORCE_TORCHRUN=1 NPROC_PER_NODE=2) on the same config: the same losses."""
     cli = os.path.join(os.path.dirname(LF_PYTHON), "llamafactory-cli")
     if not os.path.isfile(cli):
-        pytest.skip("no llamafactory-cli (set LFGATE_LF_PYTHON; scripts/make_llamafactory_venv.sh builds one)")
+        oracle_missing("no llamafactory-cli (set LFGATE_LF_PYTHON; scripts/make_llamafactory_venv.sh builds one)")
     config = write_training_project(tmp_path, tiny_model)
     ours, _, _ = _train(config, tmp_path, "ours", processes=2, batch=4)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LOCAL_RANK", "WORLD_SIZE", "RANK")}
