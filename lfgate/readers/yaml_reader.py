@@ -22,6 +22,8 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 import yaml
 
+from lfgate.readers import guarded
+
 Path = Tuple[Any, ...]
 
 MAX_NODES = 200_000  # values produced while expanding aliases; far above any real config
@@ -131,7 +133,7 @@ def load_text(text: str) -> YamlDocument:
 
 def load_file(path: str) -> YamlDocument:
     try:
-        with open(path, "rb") as f:
+        with guarded.open_regular(path) as f:
             raw = f.read(MAX_BYTES + 1)
     except OSError as err:
         return YamlDocument(problems=[Problem("syntax", f"cannot read the file: {err.strerror}")], readable=False)

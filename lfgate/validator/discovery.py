@@ -13,6 +13,7 @@ import os
 import re
 from typing import Dict, List, Optional, Tuple
 
+from lfgate.readers import guarded
 from lfgate.registry import INFO, rule
 from lfgate.validator.example_kit import ALPACA_RECORDS, ONE_ENTRY_REGISTRY
 
@@ -77,7 +78,7 @@ def is_registry(path: str) -> bool:
     """False for a dataset_info.json whose values are no LLaMA-Factory entries (HF `save_to_disk` metadata...).
     Unreadable or empty files count as registries: the registry rules report them."""
     try:
-        with open(path, "rb") as f:
+        with guarded.open_regular(path) as f:
             value = json.loads(f.read())
     except (OSError, ValueError, RecursionError):
         return True
@@ -99,7 +100,7 @@ def top_keys(path: str) -> Tuple[Optional[Dict[str, str]], bool]:
     """({top-level key: its inline value, or '-' when a list follows, or '' when a mapping follows}, binary).
     None when the head is not text."""
     try:
-        with open(path, "rb") as f:
+        with guarded.open_regular(path) as f:
             head = f.read(HEAD_BYTES)
     except OSError:
         return None, False

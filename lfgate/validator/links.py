@@ -8,13 +8,13 @@ local model folder, the step budget and truncation at cutoff_len.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from lfgate.lf_facts import did_you_mean, looks_like_local_path as _looks_like_path, split_names as _names
+from lfgate.readers import guarded
 from lfgate.registry import ERROR, INFO, WARNING, rule
 from lfgate.validator import train_schema
 from lfgate.validator.example_kit import BASE_CONFIG
@@ -365,12 +365,8 @@ _ALWAYS = ("lm_head", "embed_tokens")
 
 
 def _read_json(path: str) -> Optional[dict]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-        return data if isinstance(data, dict) else None
-    except (OSError, ValueError):
-        return None
+    """A model-folder or registry JSON object through the guarded reader (regular files only, size-capped)."""
+    return guarded.read_json_object(path)
 
 
 def _local_model(config) -> Optional[str]:
@@ -685,7 +681,10 @@ def _local_tokenizer(config):
         return None
     try:
         from tokenizers import Tokenizer
-        return Tokenizer.from_file(path)
+
+        from lfgate.validator.model_folder import TOKENIZER_JSON_LIMIT
+
+        return Tokenizer.from_str(guarded.read_text(path, TOKENIZER_JSON_LIMIT))  # regular files only, size-capped
     except Exception:  # an unreadable tokenizer or no `tokenizers`: fall back to the estimate
         return None
 

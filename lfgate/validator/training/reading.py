@@ -12,7 +12,9 @@ import re
 from typing import Any, Dict, FrozenSet, Optional
 
 from lfgate.lf_facts import env_enabled as _env
+from lfgate.readers import guarded
 from lfgate.registry import ERROR, INFO, WARNING, rule
+from lfgate.sanitize import remember_secrets
 from lfgate.validator import train_schema
 from lfgate.validator.training.check import check_config
 from lfgate.validator.training.config import (
@@ -121,6 +123,7 @@ def load_config(path: str, base_dir: str, settings, named: bool = False) -> Opti
                 "lines without a leading `- `.", file=path, line=1, column=1))
         return TrainingConfig(path=path, base_dir=base_dir, values={}, diagnostics=diagnostics)
     values = dict(doc.value)
+    remember_secrets(values)  # a token's value is redacted in every report, whatever its type (sanitize.py)
     keys = {k for k in values if isinstance(k, str)}
     engine = _engine(keys)
     if engine is None:
@@ -129,6 +132,7 @@ def load_config(path: str, base_dir: str, settings, named: bool = False) -> Opti
     config = TrainingConfig(path=path, base_dir=base_dir, values=values, positions=positions, engine=engine)
     config.diagnostics = diagnostics
     _apply_overrides(config, getattr(settings, "overrides", None) or {})
+    remember_secrets(config.values)
     config.entry = _entry(config)
     if engine == "v1":
         config.diagnostics.append(ENGINE_INFO.diag(
@@ -179,7 +183,7 @@ def _key_prefix(key, kind: str) -> str:
 
 def _looks_like_config(path: str) -> bool:
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
+        with guarded.open_regular(path, "r", encoding="utf-8", errors="replace") as f:
             return bool(_LINE_RE.search(f.read(1_000_000)))
     except OSError:
         return False
