@@ -768,15 +768,21 @@ def test_every_python_child_starts_with_the_working_directory_off_sys_path(tmp_p
 
 
 def test_no_executable_is_taken_from_a_relative_path_entry(tmp_path, monkeypatch):
-    from lfgate import subprocesses
+    """`train --backend llamafactory` runs `llamafactory-cli` from PATH: a relative entry (`bin`, `.`) names the
+    project, whose committed `bin/llamafactory-cli` must not run."""
+    from lfgate.commands import train
+    from lfgate.errors import UsageError
 
-    (tmp_path / "bin").mkdir()
-    fake = tmp_path / "bin" / "llamafactory-cli"
-    fake.write_text("#!/bin/sh\necho pwned\n")
+    marker = tmp_path / "RAN"
+    (tmp_path / "p" / "bin").mkdir(parents=True)
+    fake = tmp_path / "p" / "bin" / "llamafactory-cli"
+    fake.write_text(f"#!/bin/sh\ntouch {marker}\n")
     fake.chmod(0o755)
-    monkeypatch.chdir(tmp_path)
-    assert subprocesses.which("llamafactory-cli", {"PATH": "bin:.:"}) is None
-    assert subprocesses.which("llamafactory-cli", {"PATH": str(tmp_path / "bin")}) == str(fake)
+    monkeypatch.chdir(tmp_path / "p")
+    monkeypatch.setenv("PATH", os.pathsep.join(["bin", ".", ""]))  # only the project's folders
+    with pytest.raises(UsageError, match="not installed"):
+        train._run_llamafactory("train.yaml", {})
+    assert not marker.exists()
 
 
 # -- writing only through safe_write, reading only through readers/guarded ----------------------------------------
@@ -852,7 +858,7 @@ def test_every_subprocess_is_started_through_lfgate_subprocesses():
 
 # -- suppressions only from real comments --------------------------------------------------------------------------
 @pytest.mark.parametrize("hidden", [
-    'prompt: "# lfgate: file-ignore[TY, LK, DS, DF, DI]"\n',
+    'prompt: "see # lfgate: file-ignore[TY, LK, DS, DF, DI]"\n',
     "prompt: |\n  text\n  # lfgate: file-ignore[TY, LK, DS, DF, DI]\n",
     "prompt: >-\n  # lfgate: file-ignore[TY, LK, DS, DF, DI]\n",
     "prompt: 'a # lfgate: file-ignore[TY, LK, DS, DF, DI]'\n",

@@ -390,8 +390,11 @@ def _check_model_folder(config) -> Iterator:
         return
     info = _read_json(os.path.join(folder, "config.json"))
     if info is None:
+        path = os.path.join(folder, "config.json")
+        why = " (it is not a regular file: a pipe, a device or a link to one)" \
+            if os.path.lexists(path) and not os.path.isfile(path) else ""
         yield DTYPE.diag(f"`model_name_or_path: {config.values['model_name_or_path']}` is a folder without a "
-                         f"readable config.json ({folder}): transformers cannot load it",
+                         f"readable config.json ({folder}){why}: transformers cannot load it",
                          **config.where("model_name_or_path"))
         return
     model_type = info.get("model_type")
