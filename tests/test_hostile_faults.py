@@ -799,10 +799,10 @@ OPEN_ALLOWED = {
     ("lf_pins.py", "pins"): "lfgate's own schemas/ (package data)",
     ("validator/train_schema.py", "_load"): "lfgate's own schemas/ (package data)",
     ("validator/history.py", "removed_keys"): "lfgate's own schemas/ (package data)",
-    ("validator/v1.py", "schema"): "lfgate's own schemas/ (package data)",
+    ("validator/training/v1_engine.py", "schema"): "lfgate's own schemas/ (package data)",
     ("validator/dataset_info.py", "schema"): "lfgate's own schemas/ (package data)",
     ("commands/schema.py", "run"): "lfgate's own schemas/ (package data)",
-    ("validator/model_files.py", "installed_model_types"): "the installed transformers' source (site-packages)",
+    ("validator/training/model_loading.py", "installed_model_types"): "the installed transformers' source (site-packages)",
     # the runner's files in output_dir, written by the run itself: issue 21's runner part (helper i24)
     ("runner/progress.py", "on_log"): "the runner's own log in output_dir",
     ("runner/progress.py", "__init__"): "the runner's own log in output_dir",

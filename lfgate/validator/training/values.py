@@ -199,7 +199,7 @@ def check_unchecked(config: TrainingConfig, settings) -> Iterator:
                                           **config.where("deepspeed"))
     lr = v.get("learning_rate")
     if isinstance(lr, (int, float)) and not isinstance(lr, bool) and config.entry == "train":
-        if 0 <= lr and (lr == 0 or lr > 1e-2 or lr < 1e-7):  # a negative one: TY433 (an error, train_values.py)
+        if 0 <= lr and (lr == 0 or lr > 1e-2 or lr < 1e-7):  # a negative one: TY433 (an error, futile_values.py)
             effect = "nothing trains" if lr <= 0 else "training will likely diverge" if lr > 1e-2 else \
                 "nothing will change"
             yield LEARNING_RATE.diag(f"`learning_rate: {lr:g}` is outside 1e-7..1e-2: {effect}; typical values are "
