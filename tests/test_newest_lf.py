@@ -128,7 +128,9 @@ def _train_project(tmp_path):
     from conftest import write_project
     from lfgate.runner import rules
 
-    write_project(tmp_path, rules._example(**{"model/tokenizer.json": "{}\n"}))
+    from lfgate.validator.model_folder import _TOKENIZER  # a tokenizer.json holding `{}` is LK035 (issue 21)
+
+    write_project(tmp_path, rules._example(**{"model/tokenizer.json": _TOKENIZER}))
 
 
 def test_train_with_the_llamafactory_backend_stops_on_a_stack_out_of_range(tmp_path, monkeypatch):
