@@ -92,6 +92,8 @@ class Report:
     files: int = 0
     samples: int = 0
     fail_on: Severity = Severity.ERROR  # the run's failure level (--fail-on): what a report calls a failure
+    root: Optional[str] = None  # the project root (settings file's folder, else the working directory)
+    absolute_paths: bool = False  # --absolute-paths (text only): this machine's paths left in the messages
 
     def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
         self.diagnostics.extend(diagnostics)

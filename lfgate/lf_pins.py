@@ -17,6 +17,8 @@ import re
 from importlib import metadata
 from typing import Callable, Dict, List, Optional, Tuple
 
+from lfgate.readers import guarded
+
 _OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, "<": lambda a, b: a < b,
         "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
 
@@ -77,9 +79,14 @@ def stack_problems(lf_version: str, installed: Optional[Callable[[str], Optional
 
 # -- the environment llamafactory-cli runs in --------------------------------------------------------------------
 _PACKAGES = ("llamafactory", "transformers", "datasets", "accelerate", "peft", "trl")
+# Run by another interpreter (subprocesses.probe_argv: the working directory off sys.path, an empty folder as cwd,
+# no PYTHONPATH): package metadata only, read from sys.path plus PYTHONPATH's folders given as arguments.
 _PROBE = ("import json, importlib.metadata as m\n"
-          "def v(p):\n    try:\n        return m.version(p)\n    except Exception:\n        return None\n"
-          f"print(json.dumps({{p: v(p) for p in {_PACKAGES!r}}}))")
+          "found = {}\n"
+          "for d in m.distributions(path=sys.argv[1:] + sys.path):\n"
+          "    name = (d.metadata['Name'] or '').lower().replace('_', '-')\n"
+          "    found.setdefault(name, d.version)\n"
+          f"print(json.dumps({{p: found.get(p) for p in {_PACKAGES!r}}}))")
 
 
 def launch_problems(chosen_version: Optional[str], env: Optional[dict] = None,
@@ -88,13 +95,12 @@ def launch_problems(chosen_version: Optional[str], env: Optional[dict] = None,
     sentence per package outside the targeted release's ranges (chosen_version: --llamafactory-version, else the
     llamafactory installed there). No problem when DISABLE_VERSION_CHECK is on (LLaMA-Factory then skips the
     check) or when there is no llamafactory-cli (the launch says so); a note when its packages cannot be read."""
-    import shutil
-
+    from lfgate import subprocesses
     from lfgate.lf_facts import env_enabled
 
     if env_enabled("DISABLE_VERSION_CHECK", env):
         return [], None
-    exe = (which or shutil.which)("llamafactory-cli")
+    exe = (which or subprocesses.which)("llamafactory-cli")
     if exe is None:
         return [], None
     versions, where, whole = cli_environment(exe)
@@ -135,10 +141,10 @@ def cli_environment(exe: str) -> Tuple[Optional[Dict[str, Optional[str]]], str, 
 
 def _shebang_interpreter(exe: str) -> Optional[str]:
     """The interpreter a console script names on its first line (`#!/usr/bin/env python3` looked up on PATH)."""
-    import shutil
+    from lfgate import subprocesses
 
     try:
-        with open(exe, "rb") as f:
+        with guarded.open_regular(exe) as f:
             first = f.readline(4096).decode("utf-8", "replace").strip()
     except OSError:
         return None
@@ -148,7 +154,7 @@ def _shebang_interpreter(exe: str) -> Optional[str]:
     if not words:
         return None
     if os.path.basename(words[0]) == "env" and len(words) > 1:
-        return shutil.which(words[-1])
+        return subprocesses.which(words[-1])
     return words[0]
 
 
@@ -172,11 +178,15 @@ def _versions_in(sites: List[str]) -> Dict[str, str]:
 
 
 def _ask(interpreter: str) -> Optional[Dict[str, Optional[str]]]:
-    import subprocess
+    """What the interpreter's environment has installed, asked without running any of the project's code."""
+    from lfgate import subprocesses
 
+    argv = subprocesses.probe_argv(interpreter, _PROBE, subprocesses.python_path_entries())
     try:
-        done = subprocess.run([interpreter, "-c", _PROBE], capture_output=True, text=True, timeout=30)
+        with subprocesses.neutral_folder() as folder:
+            done = subprocesses.run(argv, capture_output=True, text=True, timeout=30, cwd=folder,
+                                    env=subprocesses.probe_env())
         found = json.loads(done.stdout) if done.returncode == 0 else None
-    except (OSError, ValueError, subprocess.SubprocessError):
+    except (OSError, ValueError, subprocesses.Error):
         return None
     return found if isinstance(found, dict) else None

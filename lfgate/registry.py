@@ -64,6 +64,7 @@ RULE_MODULES = (
     "lfgate.validator.model_folder",
     "lfgate.suppressions",
     "lfgate.legacy",
+    "lfgate.config_file",
     "lfgate.runner.rules",
 )
 

@@ -41,6 +41,7 @@ class Settings:
     fast_path: bool = True  # clean records skip the full pipeline (validator/fastpath.py); False only to compare
     overrides: Dict[str, str] = field(default_factory=dict)  # key=value after a training YAML
     baseline: Optional[str] = None
+    inline_ignores: bool = True  # `# lfgate: ignore[...]` comments in the tree count (false: a pinned CI config)
     placeholders: Dict[str, str] = field(default_factory=_placeholders)
     source: Optional[str] = None  # the config file these settings came from, if any
     deprecations: List[Diagnostic] = field(default_factory=list)  # LG002: the file used the old name's spelling

@@ -14,6 +14,7 @@ YAML files are only read for comments when they hold the marker text; JSON is ne
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -38,6 +39,7 @@ from lfgate import legacy
 from lfgate.diagnostics import Diagnostic
 from lfgate.errors import UsageError
 from lfgate.jsonio import write_json
+from lfgate.readers import guarded
 from lfgate.registry import INFO, rule, selected
 
 if TYPE_CHECKING:
@@ -128,12 +130,70 @@ def _block(lines: List[str], start: int) -> FrozenSet[int]:
     return frozenset(covered)
 
 
-def scan_markers(path: str) -> List[Marker]:
-    """Every suppression comment in one YAML file (empty when the file does not mention lfgate)."""
-    if not os.path.isfile(path):  # a FIFO named on the command line would block the read forever
-        return []
+def yaml_comments(text: str) -> List[Tuple[int, int, str]]:
+    """(0-based line, 0-based column, text from its `#`) of every real comment in a YAML text, as PyYAML's scanner
+    meets them: never a `#` inside a quoted value or a block scalar. Up to the first syntax error (the reader
+    reports it; a suppression after it has nothing to silence)."""
+    import yaml
+
+    scanner = _comment_scanner()(text)
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
+        while not isinstance(scanner.get_token(), (yaml.tokens.StreamEndToken, type(None))):
+            pass
+    except yaml.YAMLError:
+        pass
+    comments: List[Tuple[int, int, str]] = scanner.comments
+    return comments
+
+
+@functools.lru_cache(maxsize=1)
+def _comment_scanner() -> Any:
+    import yaml  # only for files that mention lfgate
+
+    class CommentScanner(yaml.reader.Reader, yaml.scanner.Scanner):
+        """PyYAML's own scanner, noting each comment where it skips one (between tokens and after a block scalar's
+        indicator: the only two places YAML has comments)."""
+
+        def __init__(self, text: str):
+            yaml.reader.Reader.__init__(self, text)
+            yaml.scanner.Scanner.__init__(self)
+            self.comments: List[Tuple[int, int, str]] = []
+
+        def _note_comment(self) -> None:
+            start, line, column = self.pointer, self.line, self.column
+            while self.peek() not in "\0\r\n\x85\u2028\u2029":
+                self.forward()
+            self.comments.append((line, column, self.buffer[start:self.pointer]))
+
+        def scan_to_next_token(self) -> None:  # Scanner.scan_to_next_token, with the comment noted
+            if self.index == 0 and self.peek() == "\uFEFF":
+                self.forward()
+            while True:
+                while self.peek() == " ":
+                    self.forward()
+                if self.peek() == "#":
+                    self._note_comment()
+                if self.scan_line_break():
+                    if not self.flow_level:
+                        self.allow_simple_key = True
+                else:
+                    return
+
+        def scan_block_scalar_ignored_line(self, start_mark: Any) -> None:
+            while self.peek() == " ":
+                self.forward()
+            if self.peek() == "#":
+                self._note_comment()
+            yaml.scanner.Scanner.scan_block_scalar_ignored_line(self, start_mark)
+
+    return CommentScanner
+
+
+def scan_markers(path: str) -> List[Marker]:
+    """Every suppression comment in one YAML file (empty when the file does not mention lfgate). Only real
+    comments count: `# lfgate: file-ignore[...]` inside a quoted value or a block scalar is text, not a comment."""
+    try:
+        with guarded.open_regular(path, "r", encoding="utf-8", errors="replace") as f:  # never a FIFO
             text = f.read()
     except OSError:
         return []
@@ -141,16 +201,21 @@ def scan_markers(path: str) -> List[Marker]:
         return []
     lines = LINE_BREAK.split(text)
     markers = []
-    for index, line in enumerate(lines):
-        found = MARKER.search(line)
-        if not found:
+    try:
+        comments = yaml_comments(text)
+    except Exception:  # the reader refuses control characters: the file is unreadable (TY001), nothing to silence
+        comments = []
+    for index, column0, comment in comments:
+        found = MARKER.search(comment)
+        if not found or index >= len(lines):
             continue
+        line = lines[index]
         old_name, kind = found.group(1) != "lfgate", found.group(2)
         codes = tuple(c.strip().upper() for c in found.group(3).split(",") if c.strip())
-        column = line.index("#", found.start()) + 1
+        column = column0 + comment.index("#", found.start()) + 1
         covered: FrozenSet[int] = frozenset()
         if kind == "ignore":
-            if _is_content(line):  # at the end of a line: that line (and its block, for a key)
+            if line[:column0].strip():  # at the end of a line: that line (and its block, for a key)
                 covered = _block(lines, index)
             else:  # alone on its line: the next key
                 following = next((i for i in range(index + 1, len(lines)) if _is_content(lines[i])), None)
@@ -183,7 +248,7 @@ def read_baseline(path: str) -> Tuple[CounterType[BaselineKey], Dict[BaselineKey
     try:
         if os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block the check forever
             raise UsageError(f"baseline {path} is not a regular file")
-        with open(path, encoding="utf-8") as f:
+        with guarded.open_regular(path, "r", encoding="utf-8") as f:
             text = f.read()
         data = json.loads(text)
     except FileNotFoundError:
@@ -288,7 +353,7 @@ def _line_of(path: Optional[str], needle: str) -> Optional[int]:
     if not path:
         return None
     try:
-        with open(path, encoding="utf-8") as f:
+        with guarded.open_regular(path, "r", encoding="utf-8") as f:
             for number, text in enumerate(f, 1):
                 if needle in text:
                     return number
@@ -307,7 +372,7 @@ def apply(diagnostics: List[Diagnostic], settings: Settings, files: Iterable[str
 
     checked = {os.path.abspath(f) for f in {*files, *(d.file for d in diagnostics if d.file)}}
     markers: Dict[str, List[Marker]] = {}
-    for path in sorted(checked):
+    for path in sorted(checked) if settings.inline_ignores else ():  # false: nothing in the tree silences
         if path.endswith(YAML_SUFFIXES):
             found = scan_markers(path)
             if found:

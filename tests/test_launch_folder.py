@@ -91,8 +91,9 @@ def test_launch_dir_overrides_the_inference_and_a_missing_path_names_every_folde
     (tmp_path / "scripts" / "train.sh").write_text("cd LLaMA-Factory && llamafactory-cli train ../configs/miss.yaml\n")
     _, report = check_json("configs/miss.yaml", cwd=tmp_path)
     [missing] = find(report, "TY212")
-    assert str(tmp_path / "LLaMA-Factory" / "nowhere") in missing["message"]
-    assert str(tmp_path / "nowhere") in missing["message"] and "launch folder LLaMA-Factory/" in missing["message"]
+    # both folders tried, named relative to the project (issue 21: no machine paths in reports)
+    assert "looked at LLaMA-Factory/nowhere/ds.json and nowhere/ds.json" in missing["message"]
+    assert "launch folder LLaMA-Factory/" in missing["message"]
 
 
 def test_launch_dir_in_pyproject(tmp_path):

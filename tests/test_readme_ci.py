@@ -20,7 +20,10 @@ def _yaml_blocks(section):
 
 
 def test_ci_workflow_checks_annotates_uploads_sarif_and_caches_nothing():
-    [workflow] = _yaml_blocks(_section("Use in CI"))
+    workflow, pin = _yaml_blocks(_section("Use in CI"))
+    # the second block pins the settings for pull requests: from the base branch, outside the checkout (issue 21)
+    assert any("--config" in step.get("run", "") and "base_ref" in "".join(s.get("run", "") for s in pin)
+               for step in pin)
     [job] = workflow["jobs"].values()
     assert job["permissions"]["security-events"] == "write"
     runs = [step.get("run", "") for step in job["steps"]]

@@ -71,9 +71,12 @@ def test_several_devices_launch_torchrun_with_llamafactory_env():
     env = {"NNODES": "2", "NODE_RANK": "1", "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29501"}
     assert devices.needs_torchrun(env, machine)
     cmd = devices.torchrun_command(env, machine, ["train.yaml", "learning_rate=1e-4"], python="py")
-    assert cmd == ["py", "-m", "torch.distributed.run", "--nnodes", "2", "--node_rank", "1", "--nproc_per_node", "2", "--master_addr",
-                   "10.0.0.1", "--master_port", "29501", "-m", "lfgate.runner.launch", "train.yaml",
-                   "learning_rate=1e-4"]
+    from lfgate.subprocesses import shown
+
+    # each `-m` runs through subprocesses.BOOT (the working directory off sys.path: issue 21)
+    assert shown(cmd) == ("py -m torch.distributed.run --nnodes 2 --node_rank 1 --nproc_per_node 2 --master_addr "
+                          "10.0.0.1 --master_port 29501 --no-python py -u -m lfgate.runner.launch train.yaml "
+                          "learning_rate=1e-4")
 
 
 def test_one_device_or_inside_torchrun_runs_in_process():

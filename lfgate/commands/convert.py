@@ -14,6 +14,7 @@ import os
 import sys
 
 from lfgate.errors import UsageError
+from lfgate.readers import guarded
 from lfgate.tools.registry_edit import check_editable
 
 OUTPUT_SUFFIXES = (".json", ".jsonl")
@@ -134,8 +135,7 @@ def _write_checked(args, records, rows_of, report, mapping, raw_entry, name, reg
 
     temp = output.temp_path_for(args.output)
     try:
-        with open(temp, "w", encoding="utf-8", newline="\n") as f:
-            f.write(convert.serialize(records, jsonl=args.output.endswith(".jsonl")))
+        output.write_temp(temp, convert.serialize(records, jsonl=args.output.endswith(".jsonl")))
         found = validate.check_file(temp, raw_entry, name, registry_path, shown_as=args.output)
         _print_report(args, report, mapping)
         errors = [d for d in found if str(d.severity) == "error"]
@@ -201,7 +201,7 @@ def _mapping(args, columns):
 
 def _read_text(path: str) -> str:
     try:
-        with open(path, encoding="utf-8-sig") as f:
+        with guarded.open_regular(path, "r", encoding="utf-8-sig") as f:
             text = f.read()
     except (OSError, UnicodeDecodeError) as err:
         raise UsageError(f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from None

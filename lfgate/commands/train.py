@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from lfgate import subprocesses
 from lfgate.commands import common
 from lfgate.errors import UsageError
 
@@ -204,8 +203,8 @@ def _launch(args, state: _Run) -> int:
     if state.world_size > 1:
         command = devices.torchrun_command(os.environ, state.machine, [path, *[f"{k}={v}" for k, v in
                                                                              overrides.items()]], count=state.count)
-        print(f"lfgate: {state.count.describe()}: launching {' '.join(command)}", file=sys.stderr)
-        return subprocess.call(command, env={**os.environ, "LFGATE_CHECKED": "1"})
+        print(f"lfgate: {state.count.describe()}: launching {subprocesses.shown(command)}", file=sys.stderr)
+        return subprocesses.call(command, env=subprocesses.child_env({**os.environ, "LFGATE_CHECKED": "1"}))
     return _train(state.config, state.machine, state.precision, settings, state.samples)
 
 
@@ -329,11 +328,11 @@ def _llamafactory_command(path, overrides):
 
 def _run_llamafactory(path, overrides) -> int:
     command = _llamafactory_command(path, overrides)
-    exe = shutil.which(command[0])
+    exe = subprocesses.which(command[0])  # never a `llamafactory-cli` committed in the project
     if exe is None:
         raise UsageError("llamafactory-cli is not installed: pip install llamafactory (or use --backend builtin)")
     print(f"lfgate: running {' '.join(command)}", file=sys.stderr)
-    return subprocess.call([exe, *command[1:]], env=dict(os.environ))
+    return subprocesses.call([exe, *command[1:]], env=dict(os.environ))
 
 
 def _train(config, machine, precision, settings, samples) -> int:

@@ -9,6 +9,7 @@ import csv
 import math
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
+from lfgate.readers import guarded
 from lfgate.readers.records import Problem, Record
 
 BATCH = 10_000  # rows per batch, as the datasets csv/parquet builders use
@@ -58,7 +59,7 @@ def _plain(value: Any) -> Any:
 def _csv_lines(path: str) -> Iterator[Optional[int]]:
     """The line each CSV data row starts on (pandas gives no positions); None once unknown."""
     try:
-        with open(path, encoding="utf-8", newline="") as f:
+        with guarded.open_regular(path, "r", encoding="utf-8", newline="") as f:
             reader = csv.reader(f)
             previous = 0
             header = True
@@ -303,7 +304,7 @@ def iter_arrow(path: str) -> Iterator[Union[Record, Problem]]:
 def iter_text(path: str) -> Iterator[Union[Record, Problem]]:
     """One ``{"text": line}`` per line, blank lines included, as the datasets text builder does."""
     index = 0
-    with open(path, "rb") as f:
+    with guarded.open_regular(path) as f:
         for line_no, raw in enumerate(f, 1):
             try:
                 text = raw.decode("utf-8")

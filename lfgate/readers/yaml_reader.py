@@ -22,6 +22,8 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 import yaml
 
+from lfgate.readers import guarded
+
 Path = Tuple[Any, ...]
 
 MAX_NODES = 200_000  # values produced while expanding aliases; far above any real config
@@ -144,7 +146,7 @@ def load_text(text: str, fast: bool = False) -> YamlDocument:
 def load_file(path: str, fast: bool = False, max_bytes: int = MAX_BYTES) -> YamlDocument:
     """The file read as load_text reads it; a file over max_bytes is refused before any parse."""
     try:
-        with open(path, "rb") as f:
+        with guarded.open_regular(path) as f:
             raw = f.read(max_bytes + 1)
         if len(raw) > max_bytes:
             return YamlDocument(problems=[Problem("too-large", f"the file is larger than {_size(max_bytes)}")],

@@ -144,11 +144,16 @@ def needs_torchrun(env: Mapping[str, str], machine: Machine, count=None) -> bool
 
 def torchrun_command(env: Mapping[str, str], machine: Machine, script_args: List[str],
                      python: str = sys.executable, count=None) -> List[str]:
-    """torchrun as `python -m torch.distributed.run` (the same interpreter, whether or not its bin is on PATH)."""
+    """torchrun as `python -m torch.distributed.run` (the same interpreter, whether or not its bin is on PATH), and
+    each worker as `python -u -m lfgate.runner.launch`, both with the working directory off sys.path
+    (subprocesses.module_argv): a `torch/` or `json.py` committed in the project never runs."""
+    from lfgate import subprocesses
+
     w = world(env, machine, count)
-    return [python, "-m", "torch.distributed.run", "--nnodes", w["nnodes"], "--node_rank", w["node_rank"],
-            "--nproc_per_node", w["nproc_per_node"], "--master_addr", w["master_addr"],
-            "--master_port", w["master_port"], "-m", "lfgate.runner.launch", *script_args]
+    worker = subprocesses.module_argv(python, "lfgate.runner.launch", script_args, unbuffered=True)
+    return subprocesses.module_argv(python, "torch.distributed.run", [
+        "--nnodes", w["nnodes"], "--node_rank", w["node_rank"], "--nproc_per_node", w["nproc_per_node"],
+        "--master_addr", w["master_addr"], "--master_port", w["master_port"], "--no-python", *worker])
 
 
 def distributed_backend(kind) -> str:

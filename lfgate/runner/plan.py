@@ -68,14 +68,9 @@ def steps(n_train: int, config: RunConfig, world_size: int) -> StepBudget:
 
 
 def _read_config(folder: str) -> Optional[dict]:
-    import json
+    from lfgate.readers import guarded
 
-    try:
-        with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
-            info = json.load(f)
-    except (OSError, ValueError, RecursionError):
-        return None
-    return info if isinstance(info, dict) else None
+    return guarded.read_json_object(os.path.join(folder, "config.json"))  # regular files only, size-capped
 
 
 def lora_parameters(config: RunConfig, trust_remote_code: bool = False) -> ParameterCounts:

@@ -7,11 +7,11 @@ only (LLaMA-Factory itself does those things); RN010-RN012 to both backends.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 from typing import List, Optional
 
 from lfgate.lf_facts import hf_offline, looks_like_local_path
+from lfgate.readers import guarded
 from lfgate.registry import ERROR, WARNING, rule
 from lfgate.runner.config import FINETUNING_TYPES, STAGES, RunConfig, unsupported
 from lfgate.runner.hub import other_hub
@@ -188,11 +188,8 @@ def _has_chat_template(config: RunConfig) -> bool:
     folder = str(config.values.get("model_name_or_path") or "")
     if os.path.isfile(os.path.join(folder, "chat_template.jinja")):
         return True
-    try:
-        with open(os.path.join(folder, "tokenizer_config.json"), encoding="utf-8") as f:
-            return isinstance(json.load(f).get("chat_template"), str)
-    except (OSError, ValueError, AttributeError):
-        return False
+    info = guarded.read_json_object(os.path.join(folder, "tokenizer_config.json"))  # regular, size-capped
+    return isinstance((info or {}).get("chat_template"), str)
 
 
 def machine_checks(config: RunConfig, machine, precision, builtin: bool, positions: Optional[dict] = None) -> List:

@@ -186,7 +186,8 @@ def filter_records(records: List[Tuple[int, dict]], drop_empty: bool, drop_dupli
 
 
 def serialize(records: List[dict], jsonl: bool) -> str:
-    """UTF-8 text with non-ASCII kept as is: a JSON array (indent 2) or one object per line."""
-    if jsonl:
-        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    return json.dumps(records, ensure_ascii=False, indent=2) + "\n"
+    """UTF-8 text with non-ASCII kept as is: a JSON array (indent 2) or one object per line (lone surrogates
+    escaped: jsonio.dumps_records)."""
+    from lfgate.jsonio import dumps_records
+
+    return dumps_records(records, jsonl)

@@ -16,14 +16,14 @@ file and os.replace, then checked again through the same entry.
 from __future__ import annotations
 
 import copy
-import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from lfgate.diagnostics import Severity
 from lfgate.errors import UsageError
 from lfgate.lf_facts import close_matches
+from lfgate.readers import guarded
 
 _TAG_KEYS = ("user_tag", "assistant_tag", "observation_tag", "function_tag", "system_tag")
 
@@ -59,6 +59,33 @@ def default_output(path: str) -> str:
     """x.json -> x.fixed.json, x.jsonl -> x.fixed.jsonl; any other format (CSV, Parquet...) -> x.fixed.json."""
     base, ext = os.path.splitext(path)
     return f"{base}.fixed{ext if ext in ('.json', '.jsonl') else '.json'}"
+
+
+def unique_outputs(paths: List[str]) -> Dict[str, str]:
+    """{data file: its copy}: default_output, unless two files of one run would share a copy (x.json and x.csv
+    both give x.fixed.json; X.json and x.json do on a case-insensitive disk): then the one that is not JSON keeps
+    its extension (x.csv.fixed.json), and a numbered name settles what is left."""
+    def key(output: str) -> str:
+        return os.path.normcase(os.path.abspath(output)).lower()
+
+    outputs = {p: default_output(p) for p in paths}
+    taken: Dict[str, List[str]] = {}
+    for path, output in outputs.items():
+        taken.setdefault(key(output), []).append(path)
+    for group in taken.values():
+        for path in group[1:] if len(group) > 1 else ():
+            base, ext = os.path.splitext(path)
+            if ext not in (".json", ".jsonl"):
+                outputs[path] = f"{base}{ext}.fixed.json"
+    seen: set = set()
+    for path in paths:
+        output, n = outputs[path], 2
+        while key(output) in seen:
+            base, ext = os.path.splitext(outputs[path])
+            output, n = f"{base.rsplit('.fixed', 1)[0]}.fixed-{n}{ext}", n + 1
+        outputs[path] = output
+        seen.add(key(output))
+    return outputs
 
 
 def find_entry(path: str, settings):
@@ -271,12 +298,15 @@ def _keep_columns(kept: List[Any], candidates: list, judge: _Judge, changes: dic
 
 
 def _serialise(records: List[Any], output: str) -> str:
-    if output.endswith(".jsonl"):
-        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    return json.dumps(records, ensure_ascii=False, indent=2) + "\n"
+    from lfgate.jsonio import dumps_records
+
+    return dumps_records(records, output.endswith(".jsonl"))
 
 
-def run_fix(path: str, output: Optional[str], stage: Optional[str], force: bool, settings) -> FixResult:
+def run_fix(path: str, output: Optional[str], stage: Optional[str], force: bool, settings,
+            read: Optional[set] = None) -> FixResult:
+    """read: real paths of the files a check of the project reads; the copy never replaces one, even with
+    --force (`-o data/dataset_info.json --force` would have replaced the registry with records)."""
     from lfgate.validator.model import DatasetUsage
 
     if not os.path.isfile(path):
@@ -289,7 +319,25 @@ def run_fix(path: str, output: Optional[str], stage: Optional[str], force: bool,
     entry = find_entry(path, settings)
     if entry is None:
         raise UsageError(f"cannot tell the format of {path}: register it in dataset_info.json first")
+    _guard(output, (read or set()) | _read_for(path, entry), force)
     return write_fixed(path, output, entry, [DatasetUsage(stage=stage)], force, settings)
+
+
+def _read_for(path: str, entry) -> set:
+    """The data file, its registry and every file that registry names (real paths)."""
+    from lfgate.validator.project import find_registry_for
+
+    found = {path, *find_registry_for(path)}
+    registry = getattr(entry, "registry_path", None)
+    if registry:
+        found.add(registry)
+        value = guarded.read_json_object(registry) or {}
+        folder = os.path.dirname(registry)
+        for item in value.values():
+            name = item.get("file_name") if isinstance(item, dict) else None
+            if isinstance(name, str) and "\0" not in name:
+                found.add(os.path.join(folder, name))
+    return {os.path.realpath(p) for p in found}
 
 
 def write_fixed(path: str, output: str, entry, usages, force: bool, settings) -> FixResult:
@@ -297,7 +345,7 @@ def write_fixed(path: str, output: str, entry, usages, force: bool, settings) ->
     from lfgate import safe_write as out_file
 
     kept, changes = fix_records(path, entry, usages, settings)
-    out_file.atomic_write(output, _serialise(kept, output), force=force)
+    out_file.atomic_write(output, _serialise(kept, output), force=True)  # _guard judged --force
     return _checked_copy(path, output, entry, usages, kept, changes, settings)
 
 
@@ -352,16 +400,19 @@ def check_fix(checker, read: set, force: bool, settings) -> CheckFixes:
     from lfgate.validator import lfs
 
     out = CheckFixes()
-    plans = []
+    found = []
     for path, (entry, usages) in fixable_files(checker).items():
         if os.path.isdir(path):
             out.notes.append(f"{display_path(path)} is a folder: fix its files one by one with `lfgate fix FILE`")
         elif lfs.is_pointer(path):
             out.notes.append(f"{display_path(path)} is a Git LFS pointer: fetch the data (git lfs pull) first")
         else:
-            plans.append((path, default_output(os.path.normpath(path)), entry, usages))
+            found.append((path, entry, usages))
+    outputs = unique_outputs([os.path.normpath(path) for path, _, _ in found])
+    plans = [(path, outputs[os.path.normpath(path)], entry, usages) for path, entry, usages in found]
     for _, output, _, _ in plans:
         _guard(output, read, force)
+    written: set = set()  # what this run wrote, by identity: never one file twice (a link, a case-folding disk)
     for path, output, entry, usages in plans:
         try:
             kept, changes = fix_records(path, entry, usages, settings)
@@ -378,9 +429,21 @@ def check_fix(checker, read: set, force: bool, settings) -> CheckFixes:
                              f"[{first.code}] {first.message}): no copy; the cause is the file or its entry in "
                              "dataset_info.json, not single records")
             continue
+        if _identity(output) in written:
+            raise UsageError(f"{output} was already written by this run (for another data file): not overwriting "
+                             "it; rename one of the data files")
         out_file.atomic_write(output, _serialise(kept, output), force=True)  # _guard allowed it
+        written.add(_identity(output))
         out.written.append(_checked_copy(path, output, entry, usages, kept, changes, settings))
     return out
+
+
+def _identity(path: str):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _guard(output: str, read: set, force: bool) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Iterator, Optional, Tuple
 
 from lfgate.errors import UsageError
+from lfgate.readers import guarded
 from lfgate.validator.infer import Inferred, infer
 
 
@@ -83,7 +84,7 @@ def existing_entry(registry_path: str, name: str) -> Optional[dict]:
     if not os.path.isfile(registry_path):
         return None
     try:
-        with open(registry_path, encoding="utf-8") as f:
+        with guarded.open_regular(registry_path, "r", encoding="utf-8") as f:
             data = json.load(f)
     except (OSError, ValueError, RecursionError):
         return None
@@ -105,7 +106,7 @@ def other_names(registry_path: str, name: str, file_name: str) -> list:
     import json
 
     try:
-        with open(registry_path, encoding="utf-8") as f:
+        with guarded.open_regular(registry_path, "r", encoding="utf-8") as f:
             data = json.load(f)
     except (OSError, ValueError, RecursionError):
         return []

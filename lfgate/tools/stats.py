@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
 from lfgate.diagnostics import display_path
+from lfgate.readers import guarded
 from lfgate.truncation import truncate_turns
 
 PERCENTILES = (50, 90, 95, 99)
@@ -77,7 +78,7 @@ def find_tokenizer(model: Optional[str]) -> Optional[str]:
         os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"), "hub")
     repo = os.path.join(hub, "models--" + model.replace("/", "--"))
     try:
-        with open(os.path.join(repo, "refs", "main"), encoding="utf-8") as f:
+        with guarded.open_regular(os.path.join(repo, "refs", "main"), "r", encoding="utf-8") as f:
             candidates = [os.path.join(repo, "snapshots", f.read().strip(), "tokenizer.json")]
     except OSError:
         candidates = []
@@ -98,7 +99,9 @@ def tokens(path: str) -> Measure:
     """Token counts with the `tokenizers` library (imported only here), without special tokens."""
     from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(path)
+    from lfgate.validator.model_folder import TOKENIZER_JSON_LIMIT
+
+    tokenizer = Tokenizer.from_str(guarded.read_text(path, TOKENIZER_JSON_LIMIT))  # regular files only, size-capped
 
     def count(text: str) -> int:
         return len(tokenizer.encode(_encodable(text), add_special_tokens=False).ids) if text else 0

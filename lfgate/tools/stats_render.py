@@ -7,6 +7,7 @@ import os
 from typing import List
 
 from lfgate.errors import UsageError
+from lfgate.readers import guarded
 from lfgate.tools.stats import PERCENTILES
 
 BAR_WIDTH = 40
@@ -123,7 +124,7 @@ def plot(stats_list, path: str) -> None:
 
 def _is_png(path: str) -> bool:
     try:
-        with open(path, "rb") as f:
+        with guarded.open_regular(path) as f:
             head = f.read(8)
     except OSError:
         return False

@@ -13,7 +13,7 @@ import os
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from lfgate.lf_facts import a_json_type, close_matches, did_you_mean, env_enabled, json_type
-from lfgate.readers import FILEEXT2TYPE
+from lfgate.readers import FILEEXT2TYPE, guarded
 from lfgate.readers.jsonpos import PositionMap, position_map
 from lfgate.registry import ERROR, INFO, ROOT, WARNING, rule
 from lfgate.validator.example_kit import ALPACA_RECORDS, ONE_ENTRY_REGISTRY, entry_project
@@ -337,7 +337,8 @@ def load_registry(path: str, settings, project: Tuple[str, ...] = ()) -> Registr
     """``project``: the checked project's folders (real paths), where the entries' data may be linked."""
     registry = Registry(path=path, dataset_dir=os.path.dirname(path) or ".", project=project)
     try:
-        with open(path, encoding="utf-8") as f:  # as parser.py: open() then json.load (a BOM is an error)
+        # as parser.py: open() then json.load (a BOM is an error); a FIFO or device is refused, not waited on
+        with guarded.open_regular(path, "r", encoding="utf-8") as f:
             text = f.read()
         data = json.loads(text)
     except UnicodeDecodeError as err:

@@ -28,7 +28,7 @@ from typing import Any, Iterable, List, Tuple
 import orjson
 
 from lfgate.lf_facts import a_json_type
-from lfgate.readers import builder, iter_file, locate
+from lfgate.readers import builder, guarded, iter_file, locate
 from lfgate.readers.records import Problem, Record
 from lfgate.validator import datafile, dataset_info, fastpath, lfs
 from lfgate.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
@@ -253,7 +253,7 @@ def _work(path: str, spans: list, entry, usage, settings, offset: int) -> _Scan:
 
 def _work_block(path: str, block, entry, usage, settings, offset: int) -> _Scan:
     """A worker's task: read, parse and check one block of JSON Lines."""
-    with open(path, "rb") as f:
+    with guarded.open_regular(path) as f:
         f.seek(block.start)
         data = f.read(block.end - block.start)
     scan = _Scan(entry, usage, settings, track_types=True)
@@ -388,6 +388,8 @@ def _pool(workers: int):
     from concurrent.futures import ProcessPoolExecutor
 
     methods = multiprocessing.get_all_start_methods()
+    if "fork" not in methods:  # a spawned worker starts as `python -c ...` in the project: keep it off sys.path
+        os.environ.setdefault("PYTHONSAFEPATH", "1")  # (Python 3.11+; lfgate.subprocesses, issue 21)
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 

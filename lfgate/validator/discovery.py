@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
+from lfgate.readers import guarded
 from lfgate.registry import ERROR, INFO, rule
 from lfgate.validator.example_kit import ALPACA_RECORDS, ONE_ENTRY_REGISTRY
 
@@ -125,7 +126,7 @@ def is_registry(path: str) -> bool:
     """False for a dataset_info.json whose values are no LLaMA-Factory entries (HF `save_to_disk` metadata...).
     Unreadable or empty files count as registries: the registry rules report them."""
     try:
-        with open(path, "rb") as f:
+        with guarded.open_regular(path) as f:
             value = json.loads(f.read())
     except (OSError, ValueError, RecursionError):
         return True
@@ -147,7 +148,7 @@ def top_keys(path: str) -> Tuple[Optional[Dict[str, str]], bool]:
     """({top-level key: its inline value, or '-' when a list follows, or '' when a mapping follows}, binary).
     None when the head is not text."""
     try:
-        with open(path, "rb") as f:
+        with guarded.open_regular(path) as f:
             head = f.read(HEAD_BYTES)
     except OSError:
         return None, False
@@ -242,7 +243,7 @@ def recognise(path: str, known, markers) -> Recognition:
         return Recognition("pointer", "a Git LFS pointer", fmt)
     try:
         size = os.path.getsize(path)
-        with open(path, "rb") as f:
+        with guarded.open_regular(path) as f:
             raw = f.read(min(size, MAX_CONFIG_BYTES) + 1)
     except OSError as err:
         return Recognition("unreadable", f"cannot be read: {err.strerror}", fmt, looks=True)

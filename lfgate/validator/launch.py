@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from lfgate.diagnostics import display_path
-from lfgate.readers import launch_commands as commands
+from lfgate.readers import guarded, launch_commands as commands
 from lfgate.registry import ERROR, INFO, rule
 from lfgate.validator import project
 
@@ -147,7 +147,7 @@ class LaunchPlan:
         if kind is None:
             return
         try:
-            with open(path, "rb") as f:
+            with guarded.open_regular(path) as f:
                 raw = f.read(project.MAX_LAUNCH_FILE_BYTES + 1)
         except OSError:
             return
@@ -273,7 +273,7 @@ class LaunchPlan:
             names: frozenset = frozenset()
             try:
                 if os.path.getsize(path) <= 64 * 1024 * 1024:
-                    with open(path, "rb") as f:
+                    with guarded.open_regular(path) as f:
                         value = json.loads(f.read())
                     names = frozenset(value) if isinstance(value, dict) else frozenset()
             except (OSError, ValueError, RecursionError):
@@ -457,7 +457,7 @@ def _texts(folder: str, names: Sequence[str]) -> List[str]:
     out = []
     for name in names:
         try:
-            with open(os.path.join(folder, name), "rb") as f:
+            with guarded.open_regular(os.path.join(folder, name)) as f:
                 out.append(f.read(2 * 1024 * 1024).decode("utf-8", "replace"))
         except OSError:
             continue
@@ -468,7 +468,7 @@ def checkout_version(folder: str) -> Optional[Tuple[str, str]]:
     """(VERSION, the file it is written in) of a LLaMA-Factory checkout, read as text (never imported)."""
     for name in VERSION_FILES:
         try:
-            with open(os.path.join(folder, name), "rb") as f:
+            with guarded.open_regular(os.path.join(folder, name)) as f:
                 text = f.read(64 * 1024).decode("utf-8", "replace")
         except OSError:
             continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import List, Tuple
 
+from lfgate.readers import guarded
 from lfgate.registry import ERROR, rule
 
 # The first line of every pointer file (https://github.com/git-lfs/git-lfs/blob/main/docs/spec.md).
@@ -47,7 +48,7 @@ def is_pointer(path: str) -> bool:
     try:
         if os.path.getsize(path) > POINTER_MAX_BYTES:
             return False
-        with open(path, "rb") as f:
+        with guarded.open_regular(path) as f:
             return f.read(len(POINTER_PREFIX)) == POINTER_PREFIX
     except OSError:
         return False

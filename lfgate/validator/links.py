@@ -8,13 +8,13 @@ local model folder, the step budget and truncation at cutoff_len.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from lfgate.lf_facts import did_you_mean, looks_like_local_path, split_names
+from lfgate.readers import guarded
 from lfgate.registry import DATASET, ERROR, INFO, WARNING, rule
 from lfgate.validator import train_schema
 from lfgate.validator.example_kit import BASE_CONFIG
@@ -364,12 +364,8 @@ _ALWAYS = ("lm_head", "embed_tokens")
 
 
 def _read_json(path: str) -> Optional[dict]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-        return data if isinstance(data, dict) else None
-    except (OSError, ValueError):
-        return None
+    """A model-folder or registry JSON object through the guarded reader (regular files only, size-capped)."""
+    return guarded.read_json_object(path)
 
 
 def _local_model(config) -> Optional[str]:
@@ -393,8 +389,11 @@ def _check_model_folder(config) -> Iterator:
         return
     info = _read_json(os.path.join(folder, "config.json"))
     if info is None:
+        path = os.path.join(folder, "config.json")
+        why = " (it is not a regular file: a pipe, a device or a link to one)" \
+            if os.path.lexists(path) and not os.path.isfile(path) else ""
         yield DTYPE.diag(f"`model_name_or_path: {config.values['model_name_or_path']}` is a folder without a "
-                         f"readable config.json ({folder}): transformers cannot load it",
+                         f"readable config.json ({folder}){why}: transformers cannot load it",
                          **config.where("model_name_or_path"))
         return
     model_type = info.get("model_type")
@@ -686,7 +685,10 @@ def _local_tokenizer(config):
         return None
     try:
         from tokenizers import Tokenizer
-        return Tokenizer.from_file(path)
+
+        from lfgate.validator.model_folder import TOKENIZER_JSON_LIMIT
+
+        return Tokenizer.from_str(guarded.read_text(path, TOKENIZER_JSON_LIMIT))  # regular files only, size-capped
     except Exception:  # an unreadable tokenizer or no `tokenizers`: fall back to the estimate
         return None
 

@@ -9,7 +9,7 @@ import stat
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Set
 
-from lfgate.readers import launch_commands
+from lfgate.readers import guarded, launch_commands
 
 REGISTRY_NAME = "dataset_info.json"
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -141,7 +141,7 @@ def _json_object(path: str) -> bool:
     try:
         if os.path.getsize(path) > MAX_JSON_CONFIG_BYTES:
             return False
-        with open(path, "rb") as f:
+        with guarded.open_regular(path) as f:
             head = f.read(64)
     except OSError:
         return False
@@ -172,7 +172,7 @@ _PACKAGE_NAME = re.compile(r"""^\s*name\s*=\s*["'](?:llamafactory|llmtuner)["']"
 
 def _names_llamafactory(path: str) -> bool:
     try:
-        with open(path, "rb") as f:
+        with guarded.open_regular(path) as f:
             text = f.read(64 * 1024).decode("utf-8", "replace")
     except OSError:
         return False

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 from lfgate.lf_facts import split_names
+from lfgate.readers import guarded
 from lfgate.registry import ERROR, INFO, PLACE, rule
 from lfgate.validator import train_schema
 from lfgate.validator.training.config import BASE, TrainingConfig, _y
@@ -59,7 +60,7 @@ def _deepspeed_stage(config: TrainingConfig) -> Optional[int]:
     data = ds if isinstance(ds, dict) else None
     if isinstance(ds, str) and ds:
         try:
-            with open(config.resolve(ds), encoding="utf-8") as f:
+            with guarded.open_regular(config.resolve(ds), "r", encoding="utf-8") as f:
                 data = json.load(f)
         except (OSError, ValueError):
             return None

@@ -13,7 +13,9 @@ import re
 from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from lfgate.lf_facts import env_enabled
+from lfgate.readers import guarded
 from lfgate.registry import ERROR, INFO, WARNING, rule
+from lfgate.sanitize import remember_secrets
 from lfgate.validator import train_schema
 from lfgate.validator.training.config import (
     BASE,
@@ -150,6 +152,7 @@ def load_config(path: str, base_dir: str, settings, named: bool = False, fmt: st
         return TrainingConfig(path=path, base_dir=base_dir, values={}, diagnostics=diagnostics, also=tuple(also),
                               readable=False)
     values = dict(value)
+    remember_secrets(values)  # a token's value is redacted in every report, whatever its type (sanitize.py)
     keys = {k for k in values if isinstance(k, str)}
     engine = _engine(keys)
     if engine is None:
@@ -160,6 +163,7 @@ def load_config(path: str, base_dir: str, settings, named: bool = False, fmt: st
                             also=tuple(also), origin="block" if block else fmt, block=block)
     config.diagnostics = diagnostics
     _apply_overrides(config, getattr(settings, "overrides", None) or {})
+    remember_secrets(config.values)
     config.entry = _entry(config)
     config.diagnostics.extend(_said_of_the_file(config, doc, settings))
     if engine == "v1":
@@ -185,7 +189,7 @@ def _read(path: str, fmt: str):
     from lfgate.readers import jsonpos
 
     try:
-        with open(path, "rb") as f:
+        with guarded.open_regular(path) as f:
             text = f.read(MAX_CONFIG_BYTES + 1).decode("utf-8-sig")
         value = json.loads(text)
     except (OSError, ValueError, RecursionError) as err:
@@ -301,7 +305,7 @@ def _key_prefix(key, kind: str) -> str:
 
 def _looks_like_config(path: str) -> bool:
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
+        with guarded.open_regular(path, "r", encoding="utf-8", errors="replace") as f:
             return bool(_LINE_RE.search(f.read(1_000_000)))
     except OSError:
         return False

@@ -8,6 +8,7 @@ import re
 from typing import Any, Iterator, List, Optional, Tuple
 
 from lfgate.lf_facts import did_you_mean, json_type, split_names
+from lfgate.readers import guarded
 from lfgate.registry import ERROR, INFO, WARNING, rule
 from lfgate.validator import train_schema
 from lfgate.validator.training.config import BASE, COMMA_LIST_KEYS, TrainingConfig, _y
@@ -210,7 +211,7 @@ def check_unchecked(config: TrainingConfig, settings) -> Iterator:
                                       **config.where("deepspeed"))
         else:
             try:
-                with open(resolved, encoding="utf-8") as f:
+                with guarded.open_regular(resolved, "r", encoding="utf-8") as f:
                     data = json.load(f)
                 if not isinstance(data, dict):
                     raise ValueError("not a JSON object")
@@ -219,7 +220,7 @@ def check_unchecked(config: TrainingConfig, settings) -> Iterator:
                                           **config.where("deepspeed"))
     lr = v.get("learning_rate")
     if isinstance(lr, (int, float)) and not isinstance(lr, bool) and config.entry == "train":
-        if lr <= 0 or lr > 1e-2 or lr < 1e-7:
+        if 0 <= lr and (lr == 0 or lr > 1e-2 or lr < 1e-7):  # a negative one: TY433 (an error, futile_values.py)
             effect = "nothing trains" if lr <= 0 else "training will likely diverge" if lr > 1e-2 else \
                 "nothing will change"
             yield LEARNING_RATE.diag(f"`learning_rate: {lr:g}` is outside 1e-7..1e-2: {effect}; typical values are "
