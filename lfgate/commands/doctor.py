@@ -167,7 +167,7 @@ def run(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(soft_wrap=True)
+    console = Console(soft_wrap=True, emoji=False, highlight=False, markup=False)  # versions, paths, env values
     table = Table("component", "installed", "known good (Ascend, newest)", "status", title="lfgate doctor", box=None)
     for row in info["packages"]:
         table.add_row(row["name"], row["version"], row["known_good"], row["status"])
