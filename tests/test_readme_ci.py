@@ -19,8 +19,18 @@ def _yaml_blocks(section):
     return [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", section, re.S)]
 
 
+def test_the_one_line_ci_step_uses_the_action_at_a_pinned_commit():
+    one_line, _ = _yaml_blocks(_section("Use in CI"))
+    [job] = one_line["jobs"].values()
+    [action] = [s["uses"] for s in job["steps"] if s["uses"].startswith("lfgate/lfgate@")]
+    assert re.fullmatch(r"lfgate/lfgate@[0-9a-f]{40}", action)  # pinned as the action installs: its own ref
+    assert one_line["permissions"]["security-events"] == "write"
+    inputs = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))["inputs"]
+    assert {"path", "args", "upload-sarif"} <= set(inputs)
+
+
 def test_ci_workflow_checks_annotates_uploads_sarif_and_caches_nothing():
-    [workflow] = _yaml_blocks(_section("Use in CI"))
+    _, workflow = _yaml_blocks(_section("Use in CI"))
     [job] = workflow["jobs"].values()
     assert job["permissions"]["security-events"] == "write"
     runs = [step.get("run", "") for step in job["steps"]]
