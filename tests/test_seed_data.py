@@ -67,3 +67,26 @@ def test_one_numeric_output_cell_is_told_to_become_a_string(tmp_path):
         [drift] = [d for d in report["diagnostics"] if d["code"] == "DF018"]
         assert drift["sample"] == rows.index(5), drift
         assert 'make it a string ("5", not 5)' in drift["message"] and "use one type (number)" not in drift["message"]
+
+
+def test_register_points_a_spreadsheet_at_convert(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "dataset_info.json").write_text("{}")
+    pd.DataFrame({"问题": [f"q{i}" for i in range(320)], "答案": [f"a{i}" for i in range(320)]}).to_excel(
+        tmp_path / "data" / "esg.xlsx", index=False)
+    code, out, err = run_cli("register", "data/esg.xlsx", cwd=tmp_path)
+    assert code == 2 and "holds no records" not in err
+    assert "320 rows" in err and "lfgate convert data/esg.xlsx data/esg.json --instruction '问题' --output '答案'" in err
+    assert json.loads((tmp_path / "data" / "dataset_info.json").read_text()) == {}
+
+
+def test_convert_lists_each_row_it_removed_and_why(tmp_path):
+    pd.DataFrame({"问题": ["a", "b", "c", "a", "e"], "答案": ["x", "  ", "z", "x", "w"]}).to_excel(
+        tmp_path / "esg.xlsx", index=False)
+    code, out, err = run_cli("convert", "esg.xlsx", "esg.json", "--instruction", "问题", "--output", "答案",
+                             "--where", '问题 != "e"', cwd=tmp_path)
+    assert code == 0, err
+    listed = out[out.index("rows removed"):].splitlines()[1:4]
+    assert [line.strip() for line in listed] == ["row 1: empty response (blank or white space only)",
+                                                 "row 3: exact duplicate of row 0",
+                                                 'row 4: not matched by --where 问题 != "e"']
