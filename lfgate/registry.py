@@ -59,6 +59,7 @@ RULE_MODULES = (
     "lfgate.suppressions",
     "lfgate.legacy",
     "lfgate.runner.rules",
+    "lfgate.runner.export",
 )
 
 RULES: Dict[str, Rule] = {}
