@@ -21,6 +21,7 @@ COMMANDS = {
     "rules": ("lfgate.commands.rules", "list the rules, or explain one"),
     "schema": ("lfgate.commands.schema", "print a JSON Schema (train or dataset_info)"),
     "train": ("lfgate.commands.train", "check, then launch LoRA SFT (built-in runner or llamafactory-cli)"),
+    "export": ("lfgate.commands.export", "check, then merge LoRA adapters into the model (llamafactory-cli export)"),
     "preview": ("lfgate.commands.preview", "show samples rendered with the template and their label mask"),
     "doctor": ("lfgate.commands.doctor", "report the environment: versions, devices, variables"),
     "convert": ("lfgate.commands.convert", "turn a spreadsheet or table into alpaca/sharegpt data"),

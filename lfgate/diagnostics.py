@@ -39,6 +39,9 @@ class Diagnostic:
     dataset: Optional[str] = None
     end_line: Optional[int] = None
     end_column: Optional[int] = None
+    # How many samples one summary finding stands for ("251 of 300 samples exceed cutoff_len"): a baseline that
+    # recorded fewer treats the finding as new (suppressions.apply_baseline).
+    affected: Optional[int] = None
 
     def at(self, **where: Any) -> Diagnostic:
         return replace(self, **where)

@@ -66,6 +66,7 @@ RULE_MODULES = (
     "lfgate.legacy",
     "lfgate.config_file",
     "lfgate.runner.rules",
+    "lfgate.runner.export",
 )
 
 RULES: Dict[str, Rule] = {}

@@ -18,13 +18,11 @@ import functools
 import json
 import os
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import (
     TYPE_CHECKING,
     Any,
     Callable,
-    Counter as CounterType,
     Dict,
     FrozenSet,
     Iterable,
@@ -36,7 +34,7 @@ from typing import (
 )
 
 from lfgate import legacy
-from lfgate.diagnostics import Diagnostic
+from lfgate.diagnostics import Diagnostic, Severity
 from lfgate.errors import UsageError
 from lfgate.jsonio import write_json
 from lfgate.readers import guarded
@@ -243,8 +241,24 @@ def _baseline_keys(baseline_path: str) -> Callable[[Diagnostic], BaselineKey]:
     return key
 
 
-def read_baseline(path: str) -> Tuple[CounterType[BaselineKey], Dict[BaselineKey, int]]:
-    """(count per (file, code, sample), the line of each entry's "file" key) of a baseline file."""
+@dataclass
+class BaselineEntry:
+    """What one baseline entry allows: how many findings, at most which severity, standing for at most how many
+    samples (None: an entry written before severities and sample counts were recorded, or a finding without one)."""
+
+    count: int = 0
+    severity: Optional[Severity] = None
+    affected: Optional[int] = None
+
+    def covers(self, d: Diagnostic) -> bool:
+        """Whether ``d`` is the finding recorded, not one that got worse since (higher severity, more samples)."""
+        if self.severity is not None and d.severity > self.severity:
+            return False
+        return not (self.affected is not None and d.affected is not None and d.affected > self.affected)
+
+
+def read_baseline(path: str) -> Tuple[Dict[BaselineKey, BaselineEntry], Dict[BaselineKey, int]]:
+    """(what each (file, code, sample) entry allows, the line of each entry's "file" key) of a baseline file."""
     try:
         if os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block the check forever
             raise UsageError(f"baseline {path} is not a regular file")
@@ -262,19 +276,32 @@ def read_baseline(path: str) -> Tuple[CounterType[BaselineKey], Dict[BaselineKey
         raise UsageError(f"{path} is not an lfgate baseline (no \"findings\" list); rewrite it with --update-baseline")
     # The n-th '"file":' line is the n-th entry's as written by write_baseline; a hand-reflowed file gets no lines.
     file_lines = [n for n, line in enumerate(text.splitlines(), 1) if line.lstrip().startswith('"file":')]
-    counts: CounterType[BaselineKey] = Counter()
+    entries: Dict[BaselineKey, BaselineEntry] = {}
     lines: Dict[BaselineKey, int] = {}
     for index, item in enumerate(findings):
         try:
             key = (item["file"], item["code"], item.get("sample"))
             hash(key)
-            counts[key] += _count(item.get("count", 1))
-        except (TypeError, KeyError, ValueError, OverflowError):
+            entry = entries.setdefault(key, BaselineEntry())
+            entry.count += _count(item.get("count", 1))
+            entry.severity = _highest(entry.severity, _severity(item.get("severity")))
+            affected = item.get("affected")
+            if affected is not None:
+                entry.affected = max(entry.affected or 0, _count(affected))
+        except (TypeError, KeyError, ValueError, OverflowError, AttributeError):
             shown = repr(item) if len(repr(item)) <= 200 else f"number {index}"
             raise UsageError(f"{path}: malformed baseline entry {shown}; rewrite it with --update-baseline") from None
         if len(file_lines) == len(findings):
             lines.setdefault(key, file_lines[index])
-    return counts, lines
+    return entries, lines
+
+
+def _severity(value: Any) -> Optional[Severity]:
+    return None if value is None else Severity.parse(value)
+
+
+def _highest(a: Optional[Severity], b: Optional[Severity]) -> Optional[Severity]:
+    return b if a is None else a if b is None else max(a, b)
 
 
 MAX_BASELINE_COUNT = 1 << 40  # no run has more findings; 1e309 is infinite
@@ -288,22 +315,31 @@ def _count(value: Any) -> int:
 
 
 def write_baseline(path: str, diagnostics: Iterable[Diagnostic]) -> int:
-    """Record every finding in ``path``; returns how many were recorded."""
+    """Record every finding in ``path``, with its severity and the samples it stands for; returns how many."""
     key_of = _baseline_keys(path)
-    counts: CounterType[BaselineKey] = Counter()
+    recorded: Dict[BaselineKey, BaselineEntry] = {}
     messages: Dict[BaselineKey, str] = {}
     for d in diagnostics:
         key = key_of(d)
-        counts[key] += 1
+        entry = recorded.setdefault(key, BaselineEntry())
+        entry.count += 1
+        entry.severity = _highest(entry.severity, d.severity)
+        if d.affected is not None:
+            entry.affected = max(entry.affected or 0, d.affected)
         messages.setdefault(key, d.message)
-    ordered = sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1], -1 if kv[0][2] is None else kv[0][2]))
-    findings = [{"file": f, "code": c, "sample": s, "count": n, "message": messages[(f, c, s)]}
-                for (f, c, s), n in ordered]
+    ordered = sorted(recorded.items(), key=lambda kv: (kv[0][0], kv[0][1], -1 if kv[0][2] is None else kv[0][2]))
+    findings = []
+    for (f, c, s), entry in ordered:
+        item: Dict[str, Any] = {"file": f, "code": c, "sample": s, "count": entry.count,
+                                "severity": str(entry.severity)}
+        if entry.affected is not None:
+            item["affected"] = entry.affected
+        findings.append(dict(item, message=messages[(f, c, s)]))
     from lfgate.safe_write import atomic_file
 
     with atomic_file(path, force=True) as out:  # a full disk leaves the previous baseline whole
         write_json({"tool": "lfgate", "baseline": 1, "findings": [_safe_entry(e) for e in findings]}, out)
-    return sum(counts.values())
+    return sum(entry.count for entry in recorded.values())
 
 
 def _safe_entry(entry: Dict[str, Any]) -> Dict[str, Any]:
@@ -315,23 +351,28 @@ def _safe_entry(entry: Dict[str, Any]) -> Dict[str, Any]:
 
 def apply_baseline(diagnostics: Iterable[Diagnostic], path: str,
                    checked: Optional[Set[str]] = None) -> List[Diagnostic]:
-    """The findings the baseline does not record (each entry silences up to its count).
+    """The findings the baseline does not record (each entry silences up to its count). A finding that got worse
+    than its entry records (a higher severity, more samples) is new: "an info about 3 cut samples" in the baseline
+    must not hide "a warning about 251".
 
     With ``checked`` (absolute paths of the files this run read), entries for those files that silenced
     fewer findings than they record are reported as SUP001.
     """
-    budget, lines = read_baseline(path)
+    allowed, lines = read_baseline(path)
     key_of = _baseline_keys(path)
     kept = []
     for d in diagnostics:
-        key = key_of(d)
-        if budget[key] > 0:
-            budget[key] -= 1
-        else:
+        entry = allowed.get(key_of(d))
+        if entry is None or entry.count <= 0:
+            kept.append(d)
+            continue
+        entry.count -= 1  # a worse finding uses its entry up too: it is reported, not also the entry as unused
+        if not entry.covers(d):
             kept.append(d)
     if checked:
         folder = os.path.dirname(os.path.abspath(path))
-        for (file, code, sample), left in budget.items():
+        for (file, code, sample), entry in allowed.items():
+            left = entry.count
             if left > 0 and file and os.path.normpath(os.path.join(folder, file)) in checked:
                 where = f", sample {sample}" if sample is not None else ""
                 kept.append(UNUSED_SUPPRESSION.diag(

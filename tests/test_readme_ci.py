@@ -19,9 +19,19 @@ def _yaml_blocks(section):
     return [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", section, re.S)]
 
 
+def test_the_one_line_ci_step_uses_the_action_at_a_pinned_commit():
+    one_line = _yaml_blocks(_section("Use in CI"))[0]
+    [job] = one_line["jobs"].values()
+    [action] = [s["uses"] for s in job["steps"] if s["uses"].startswith("lfgate/lfgate@")]
+    assert re.fullmatch(r"lfgate/lfgate@[0-9a-f]{40}", action)  # pinned as the action installs: its own ref
+    assert one_line["permissions"]["security-events"] == "write"
+    inputs = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))["inputs"]
+    assert {"path", "args", "upload-sarif"} <= set(inputs)
+
+
 def test_ci_workflow_checks_annotates_uploads_sarif_and_caches_nothing():
-    workflow, pin = _yaml_blocks(_section("Use in CI"))
-    # the second block pins the settings for pull requests: from the base branch, outside the checkout (issue 21)
+    _, workflow, pin = _yaml_blocks(_section("Use in CI"))
+    # the third block pins the settings for pull requests: from the base branch, outside the checkout (issue 21)
     assert any("--config" in step.get("run", "") and "base_ref" in "".join(s.get("run", "") for s in pin)
                for step in pin)
     [job] = workflow["jobs"].values()

@@ -211,6 +211,9 @@ def _read_text(path: str) -> str:
     return text
 
 
+DROPPED_SHOWN = 50  # a sheet's worth; a filter that removes 100k rows must not print them all
+
+
 def _print_report(args, report, mapping) -> None:
     print(f"read {report.rows} rows from {args.input}")
     for field in ("instruction", "input", "output", "system", "user", "assistant"):
@@ -222,3 +225,9 @@ def _print_report(args, report, mapping) -> None:
     for what, removed in report.removed:
         print(f"  removed {removed:>6}  {what}")
     print(f"  kept    {report.kept:>6}")
+    if report.dropped:
+        print(f"  rows removed, of {args.input} (0-based, after the header):")
+        for row, why in sorted(report.dropped)[:DROPPED_SHOWN]:
+            print(f"    row {row}: {why}")
+        if len(report.dropped) > DROPPED_SHOWN:
+            print(f"    ... and {len(report.dropped) - DROPPED_SHOWN} more")

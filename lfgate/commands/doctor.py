@@ -171,7 +171,7 @@ def run(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(soft_wrap=True, markup=False)  # a version or a name is text, never rich markup
+    console = Console(soft_wrap=True, emoji=False, highlight=False, markup=False)  # versions, paths, env values
     table = Table("component", "installed", "known good (Ascend, newest)", "status", title="lfgate doctor", box=None)
     for row in info["packages"]:
         table.add_row(row["name"], row["version"], row["known_good"], row["status"])

@@ -57,15 +57,24 @@ def _frame(d, width: int = 160):
     if len(text) > width:  # long JSONL lines: show a window around the column
         start = max(0, col - 1 - width // 2)
         text, col = ("…" + text[start:start + width] + "…"), col - start + 1
-    return f"{d.line:>6} | {safe(text)}\n       | {' ' * (col - 1)}^"
+    return f"{d.line:>6} | {safe(text)}\n       | {_under(safe(text[:col - 1]))}^"
+
+
+def _under(shown: str) -> str:
+    """Blank space as wide on screen as ``shown``: a CJK character takes two terminal cells, a combining mark none,
+    and a tab stays a tab, so the caret lands under the column's character, not beside it."""
+    from rich.cells import cell_len
+
+    return "".join(ch if ch == "\t" else " " * cell_len(ch) for ch in shown)
 
 
 def render(report, stream, color: bool = False) -> None:
     from rich.console import Console
     from rich.markup import escape
 
+    # emoji=False: rich turns ":100:" (a file's line 100, column 1) into an emoji; input text is escaped for markup
     console = Console(file=stream, force_terminal=color, no_color=not color, highlight=False, soft_wrap=True,
-                      width=200 if not color else None)
+                      emoji=False, width=200 if not color else None)
     groups = defaultdict(list)
     secrets = environment_secrets()
     paths = machine_paths(report)

@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from lfgate.diagnostics import Severity
 from lfgate.errors import UsageError
-from lfgate.lf_facts import close_matches
+from lfgate.lf_facts import a_json_type, close_matches
 from lfgate.readers import guarded
 
 _TAG_KEYS = ("user_tag", "assistant_tag", "observation_tag", "function_tag", "system_tag")
@@ -237,6 +237,28 @@ def _one_record(message: str) -> str:
     return f"counted by the dataset-level finding: {message}"
 
 
+def _unwrap(value: Any) -> Optional[dict]:
+    """The record itself, or the one object a list wraps (DF015's fix), or None for a sample with none."""
+    from lfgate.validator.datafile import wrapped_record
+
+    return value if isinstance(value, dict) else wrapped_record(value)
+
+
+def _not_object_code() -> str:
+    from lfgate.validator.datafile import NOT_OBJECT
+
+    return NOT_OBJECT.code
+
+
+def _not_an_object(index: int, value: Any) -> Change:
+    """The removal, named as `check` names it (DF015), not by the converter's crash it would cause (DS001)."""
+    from lfgate.validator.datafile import NOT_OBJECT
+
+    return Change(index, "removed", NOT_OBJECT.code,
+                  f"sample {index} is {a_json_type(value)}, not an object, and wraps no single object to unwrap: "
+                  "LLaMA-Factory raises while it builds the table")
+
+
 def fix_records(path: str, entry, usages, settings) -> Tuple[List[Any], List[Change]]:
     """The records to keep (repaired) and the changes, in sample order. usages: the DatasetUsage (or several, when
     configs load the entry differently) the records are judged under; a record an error flags in any is left out."""
@@ -247,6 +269,7 @@ def fix_records(path: str, entry, usages, settings) -> Tuple[List[Any], List[Cha
     judges = [_Judge(entry, usage, settings) for usage in usages]
     media_dir = judges[0].checker.media_dir or ""
     candidates, changes = [], {}
+    unwrapped_from: dict = {}  # sample -> what wrapped it (named DF015, as `check` names it)
     for item in iter_records(path):
         if not isinstance(item, Record):
             if item.sample is None:
@@ -254,7 +277,15 @@ def fix_records(path: str, entry, usages, settings) -> Tuple[List[Any], List[Cha
             changes[item.sample] = Change(item.sample, "removed", "DF010", item.message)
             continue
         value = copy.deepcopy(item.value)
-        repairs = _repair_keys(value, entry) + _repair_roles(value, entry) + _repair_media(value, entry, media_dir)
+        unwrapped = _unwrap(value)
+        if unwrapped is None:
+            changes[item.index] = _not_an_object(item.index, value)
+            continue
+        if unwrapped is not value:
+            unwrapped_from[item.index] = a_json_type(value)
+        repairs = [f"unwrapped the one object from {unwrapped_from[item.index]}"] if unwrapped is not value else []
+        value = unwrapped
+        repairs += _repair_keys(value, entry) + _repair_roles(value, entry) + _repair_media(value, entry, media_dir)
         removed = [c for c in (judge.error(item.index, value) for judge in judges) if c is not None]
         if removed:
             changes[item.index] = removed[0]
@@ -269,7 +300,8 @@ def fix_records(path: str, entry, usages, settings) -> Tuple[List[Any], List[Cha
             continue
         kept.append(value)
         if repairs:
-            changes[index] = Change(index, "changed", "DS-fix", "; ".join(repairs))
+            changes[index] = Change(index, "changed", _not_object_code() if index in unwrapped_from else "DS-fix",
+                                    "; ".join(repairs))
     if kept and changes:
         _keep_columns(kept, candidates, judges[0], changes)
     return kept, [changes[i] for i in sorted(changes)]

@@ -38,7 +38,7 @@ def to_text(stats_list, stream, color: bool = False) -> None:
         return markup_escape(safe(text))
 
     console = Console(file=stream, force_terminal=color, no_color=not color, highlight=False, soft_wrap=True,
-                      width=None if color else 120)
+                      emoji=False, width=None if color else 120)
     for stats in stats_list:
         d = stats.to_dict()
         where = f" ({escape(d['file'])})" if d["file"] else ""

@@ -134,10 +134,31 @@ NOT_OBJECT = rule(
     "DF015", "sample-not-object", ERROR,
     "A sample is not a JSON object",
     why="Rows must be objects (field -> value); a string, number or list raises while the table is built.",
-    fix="Make every element an object such as {\"instruction\": ..., \"output\": ...}.",
+    fix="Make every element an object such as {\"instruction\": ..., \"output\": ...}. A record wrapped in a "
+        "list (`c.append([{...}])` in a pandas script) is one object: `lfgate fix` unwraps it.",
     bad=_project('[{"instruction": "hi", "input": "", "output": "hello"}, "hello"]\n'),
     good=_project(_ALPACA),
 )
+
+
+def wrapped_record(value: Any) -> Optional[dict]:
+    """The one object a non-object sample wraps ([{...}], [[{...}]], [{...}, null, []]), else None: what a script
+    that appends `[row]` instead of `row` writes, and what `lfgate fix` unwraps."""
+    found: List[dict] = []
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            found.append(item)
+        elif isinstance(item, list):
+            if len(found) + len(item) > 64:  # a table of rows, not one wrapped record
+                return None
+            pending.extend(item)
+        elif item is not None:
+            return None
+        if len(found) > 1:
+            return None
+    return found[0] if found else None
 EMPTY_DATASET = rule(
     "DF016", "empty-dataset", ERROR,
     "The dataset has no samples",
@@ -538,8 +559,16 @@ def _late_column(entry, key: str, ref, first_file: str):
                             file=file, line=line, column=column, sample=index, dataset=entry.name)
 
 
+def _quoted(kind: str) -> str:
+    return '"5", not 5' if kind == "number" else '"true", not true'
+
+
 def _drift(entry, path: tuple, node: Field):
     (first_kind, first), (kind, ref) = sorted(node.kinds.items(), key=lambda kv: kv[1][0])[:2]
+    if first_kind in ("number", "boolean") and kind == "string" and first[1] == ref[1]:
+        # A numeric spreadsheet cell among texts: the number is the odd one, and the fix is quoting it, not
+        # "use one type (number)" for every text (one file: the folder case below has its own order).
+        (first_kind, first), (kind, ref) = (kind, ref), (first_kind, first)
     index, file, line, column, raw = ref
     if raw is not None:
         concrete = concrete_path(raw, path, kind)
@@ -552,6 +581,8 @@ def _drift(entry, path: tuple, node: Field):
                                f"{os.path.basename(first[1])}, the first file: datasets silently casts it to text; "
                                "quote it if text is meant", severity=Severity.WARNING,
                                file=file, line=line, column=column, sample=index, dataset=entry.name)
+    advice = (f"make it a string ({_quoted(kind)})" if first_kind == "string" and kind in ("number", "boolean")
+              else f"use one type ({first_kind}) in every sample")
     return TYPE_DRIFT.diag(f"field {dotted(path)} is a {kind} here but a {first_kind} in sample {first[0]}: Arrow "
-                           f"cannot load mixed types; use one type ({first_kind}) in every sample",
+                           f"cannot load mixed types; {advice}",
                            file=file, line=line, column=column, sample=index, dataset=entry.name)

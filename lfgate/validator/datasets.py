@@ -197,10 +197,11 @@ class _Scan:
         self.last_index = max(self.last_index, item.index)
         value = item.value
         if not isinstance(value, dict):
+            unwrap = ("; it wraps one object: unwrap it ([{...}] -> {...}), as `lfgate fix` does"
+                      if datafile.wrapped_record(value) is not None else "; make it an object (field -> value)")
             out.append(datafile.NOT_OBJECT.diag(
-                f"sample {item.index} is {a_json_type(value)}, not an object; make it an object "
-                "(field -> value)", file=item.file, line=item.line, column=item.column, sample=item.index,
-                dataset=name))
+                f"sample {item.index} is {a_json_type(value)}, not an object{unwrap}", file=item.file,
+                line=item.line, column=item.column, sample=item.index, dataset=name))
             self.fatal = True
             return
         if tracker.observe(item):

@@ -666,7 +666,7 @@ def _truncation(config, used) -> Iterator:
             severity = WARNING if cut or exceeding >= total else INFO
             yield TRUNCATION.diag(f"dataset `{name}`: {exceeding} of {total} samples exceed `cutoff_len: "
                                   f"{usage_cutoff}`, {cut} of them lose part of their response ({how}). Raise "
-                                  "cutoff_len or shorten them", severity=severity, dataset=name,
+                                  "cutoff_len or shorten them", severity=severity, dataset=name, affected=exceeding,
                                   **config.where("cutoff_len", "dataset"))
 
 
