@@ -58,9 +58,14 @@ RULE_MODULES = (
     "lfgate.suppressions",
     "lfgate.legacy",
     "lfgate.runner.rules",
+    "lfgate.runner.launch_rules",
 )
 
 RULES: Dict[str, Rule] = {}
+
+
+class Symlink(str):
+    """An example file that is a symbolic link; its text is where the link points."""
 
 
 @dataclass(frozen=True)

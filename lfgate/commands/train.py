@@ -50,7 +50,7 @@ def run(args) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from lfgate import findings
     from lfgate.diagnostics import Severity
-    from lfgate.runner import config as config_mod, devices, rules
+    from lfgate.runner import config as config_mod, devices, launch_rules, rules
     from lfgate.validator.engine import Checker
 
     path, overrides = _config_path(args)
@@ -90,6 +90,7 @@ def run(args) -> int:
         found = rules.machine_checks(config, machine, precision, builtin)
         if target is None:
             found += rules.device_checks(config, machine, count, os.environ, args.allow_cpu, probe)
+        found += launch_rules.launch_checks(config, builtin)
         if builtin:
             found += rules.runner_checks(config)
         if builtin and not any(d.severity == Severity.ERROR for d in found):

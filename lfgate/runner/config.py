@@ -30,11 +30,12 @@ IMPLEMENTED = {
     # data
     "dataset", "eval_dataset", "dataset_dir", "media_dir", "template", "cutoff_len", "max_samples", "val_size",
     "train_on_prompt", "mask_history", "default_system", "tool_format", "enable_thinking",
-    "ignore_pad_token_for_loss", "mix_strategy",
+    "ignore_pad_token_for_loss", "mix_strategy", "packing", "neat_packing", "preprocessing_batch_size",
+    "preprocessing_num_workers",
 }
 # Keys that only tune how LLaMA-Factory itself preprocesses or logs; nothing to do for the runner.
 NO_EFFECT = {
-    "preprocessing_num_workers", "preprocessing_batch_size", "overwrite_cache", "tokenized_path", "buffer_size",
+    "overwrite_cache", "tokenized_path", "buffer_size",
     "data_shared_file_system", "dataloader_num_workers", "ddp_timeout", "include_num_input_tokens_seen",
     "include_effective_tokens_per_second", "overwrite_output_dir", "use_v1_kernels", "hf_hub_token",
     "ms_hub_token", "om_hub_token", "trust_remote_code", "freeze_vision_tower", "freeze_multi_modal_projector",
