@@ -23,6 +23,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--backend", choices=["builtin", "llamafactory"], default="builtin",
                         help="builtin: lfgate's LoRA SFT runner (default); llamafactory: llamafactory-cli train")
     parser.add_argument("--dry-run", action="store_true", help="check and print the plan; load no weights")
+    parser.add_argument("--rehearse", action="store_true",
+                        help="check, then train the costliest batch for two steps on this device with the real model "
+                             "and settings, report peak memory, loss and time, and exit without saving (exit 1 when "
+                             "it fails, does not fit or gives NaN)")
+    parser.add_argument("--memory", type=float, metavar="GIB",
+                        help="with --rehearse: the memory per device to fit in, instead of what the device has")
     parser.add_argument("--target", metavar="KIND[:N][,DTYPE]",
                         help="with --dry-run: plan for another machine, e.g. npu:2,bf16 or h100:8 (memory per "
                              "device, steps and dtype from a known table)")
@@ -54,6 +60,7 @@ def run(args) -> int:
     from lfgate.validator.engine import Checker
 
     path, overrides = _config_path(args)
+    _rehearse_args(args)
     settings = common.settings_from_args(args, overrides)
     common.guard_outputs(args, [path], settings)
     builtin = args.backend == "builtin"
@@ -107,7 +114,8 @@ def run(args) -> int:
         if args.dry_run:
             plan = _plan(config, machine, precision, world_size, samples, count, target, args.trust_remote_code)
 
-    _emit(report, args, settings, plan)
+    if errors or not args.rehearse:
+        _emit(report, args, settings, plan)
     if errors:
         print(f"lfgate: {len(errors)} error(s): not launching", file=sys.stderr)
         return 1
@@ -127,6 +135,8 @@ def run(args) -> int:
         print(f"lfgate: warning: {note}", file=sys.stderr)
     if not builtin:
         return _run_llamafactory(path, overrides)
+    if args.rehearse:
+        return _rehearse(config, machine, precision, settings, samples, args, report, world_size)
     if world_size > 1:
         command = devices.torchrun_command(env, machine, [path, *[f"{k}={v}" for k, v in overrides.items()]],
                                            count=count)
@@ -141,6 +151,15 @@ def _check_launch_env(env) -> None:
         value = env.get(name)
         if value is not None and not (value.strip().isdigit() and (int(value) >= 1 or name == "NODE_RANK")):
             raise UsageError(f"{name}={value!r} is not a whole number{' of at least 1' if name != 'NODE_RANK' else ''}")
+
+
+def _rehearse_args(args) -> None:
+    if args.rehearse and args.dry_run:
+        raise UsageError("--rehearse trains two steps; --dry-run loads no weights: choose one")
+    if args.rehearse and args.backend != "builtin":
+        raise UsageError("--rehearse runs the built-in runner's step: drop --backend llamafactory")
+    if args.memory is not None and (not args.rehearse or not args.memory > 0):
+        raise UsageError("--memory GIB goes with --rehearse and must be positive")
 
 
 def _target(args, devices):
@@ -212,7 +231,7 @@ def _plan(config, machine, precision, world_size, samples, count=None, target=No
                               offline_reason=reach)
 
 
-def _emit(report, args, settings, plan) -> None:
+def _emit(report, args, settings, plan, extra=None) -> None:
     from lfgate.runner.plan import render_text
 
     if args.format == "json":
@@ -222,6 +241,7 @@ def _emit(report, args, settings, plan) -> None:
         obj = to_object(clean_report(report))
         if plan is not None:
             obj["plan"] = plan
+        obj.update(extra or {})
         text = json.dumps(obj, ensure_ascii=False, indent=2) + "\n"
         if args.output_file:
             common.write_output(args.output_file, lambda f: f.write(text))
@@ -260,6 +280,22 @@ def _run_llamafactory(path, overrides) -> int:
         raise UsageError("llamafactory-cli is not installed: pip install llamafactory (or use --backend builtin)")
     print(f"lfgate: running {' '.join(command)}", file=sys.stderr)
     return subprocess.call([exe, *command[1:]], env=dict(os.environ))
+
+
+def _rehearse(config, machine, precision, settings, samples, args, report, world_size) -> int:
+    from lfgate.runner import rehearse
+    from lfgate.runner.data import DataError
+
+    try:
+        result = rehearse.rehearse(config, machine, precision, settings.dataset_dir, samples, args.memory, world_size)
+    except (DataError, OSError) as err:
+        raise UsageError(str(err).strip().splitlines()[0] if str(err).strip() else repr(err)) from None
+    if args.format == "json":
+        _emit(report, args, settings, None, extra={"rehearsal": result})
+    else:
+        _emit(report, args, settings, None)
+        sys.stdout.write(rehearse.render_text(result))
+    return 0 if result["ok"] else 1
 
 
 def _train(config, machine, precision, settings, samples) -> int:
