@@ -27,6 +27,11 @@ def add_arguments(parser) -> None:
                         help="check, then train the costliest batch for two steps on this device with the real model "
                              "and settings, report peak memory, loss and time, and exit without saving (exit 1 when "
                              "it fails, does not fit or gives NaN)")
+    parser.add_argument("--no-handshake", action="store_true",
+                        help="multi-node: skip the fingerprint exchange with node 0 before torchrun (versions, config "
+                             "and data hashes, device count)")
+    parser.add_argument("--handshake-timeout", type=float, metavar="S", default=None,
+                        help="multi-node: seconds for every node to reach node 0 (default 600)")
     parser.add_argument("--memory", type=float, metavar="GIB",
                         help="with --rehearse: the memory per device to fit in, instead of what the device has")
     parser.add_argument("--target", metavar="KIND[:N][,DTYPE]",
@@ -133,6 +138,8 @@ def run(args) -> int:
         return 2
     for note in machine.notes:
         print(f"lfgate: warning: {note}", file=sys.stderr)
+    if not args.rehearse and not _handshake(args, env, config, path, overrides, settings, machine, count):
+        return 1
     if not builtin:
         return _run_llamafactory(path, overrides)
     if args.rehearse:
@@ -280,6 +287,44 @@ def _run_llamafactory(path, overrides) -> int:
         raise UsageError("llamafactory-cli is not installed: pip install llamafactory (or use --backend builtin)")
     print(f"lfgate: running {' '.join(command)}", file=sys.stderr)
     return subprocess.call([exe, *command[1:]], env=dict(os.environ))
+
+
+def _handshake(args, env, config, path, overrides, settings, machine, count) -> bool:
+    """Multi-node: agree with node 0 before torchrun (runner/handshake.py). False: stop (the message is printed)."""
+    from lfgate.runner import handshake
+
+    nnodes = int(env.get("NNODES", "1")) if str(env.get("NNODES", "1")).isdigit() else 1
+    if nnodes <= 1 or args.no_handshake or config is None:
+        return True
+    node = handshake.Node(int(env.get("NODE_RANK", "0")), nnodes, env["MASTER_ADDR"], handshake.side_port(env),
+                          args.handshake_timeout or handshake.DEFAULT_TIMEOUT)
+    per_node = count.per_node or (machine.count if machine.kind != "cpu" else 1)
+    mine = handshake.fingerprint(path, overrides, _dataset_paths(config, settings), (machine.kind, per_node))
+    action = "waiting for" if node.rank == 0 else "reporting to"
+    print(f"lfgate: node {node.rank} of {nnodes}: {action} the handshake at {node.master_addr}:{node.port} (up to "
+          f"{node.timeout:.0f} s; --no-handshake skips it)", file=sys.stderr)
+    try:
+        handshake.run(node, mine)
+    except handshake.HandshakeError as err:
+        print(f"lfgate: error: {err}", file=sys.stderr)
+        print("lfgate: not launching", file=sys.stderr)
+        return False
+    print(f"lfgate: node {node.rank}: the {nnodes} nodes agree with node 0", file=sys.stderr)
+    return True
+
+
+def _dataset_paths(config, settings) -> dict:
+    """name -> the local file or folder of each dataset the run reads (None: not a local file)."""
+    from lfgate.runner.data import registry_path
+    from lfgate.settings import Settings
+    from lfgate.validator import dataset_info
+
+    registry = dataset_info.load_registry(registry_path(config, settings.dataset_dir), Settings())
+    out = {}
+    for name in dict.fromkeys(config.datasets + config.eval_datasets):
+        entry = registry.entries.get(name) if registry.readable else None
+        out[name] = entry.local_path if entry is not None else None
+    return out
 
 
 def _rehearse(config, machine, precision, settings, samples, args, report, world_size) -> int:

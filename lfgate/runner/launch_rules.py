@@ -5,6 +5,7 @@ where the run would write (RN020-RN022). Pure functions of the config and the fi
 from __future__ import annotations
 
 import importlib.util
+import os
 from typing import List, Optional
 
 from lfgate.registry import ERROR, WARNING, Symlink, rule
@@ -50,13 +51,39 @@ NEAT_VARLEN_BATCH = rule(
 )
 
 
+MULTI_NODE_ADDRESS = rule(
+    "RN023", "multi-node-without-master", ERROR,
+    "A multi-node run (NNODES > 1) without MASTER_ADDR and MASTER_PORT",
+    why="Every node must meet node 0 at one address and port. Without MASTER_ADDR each node looks for node 0 at "
+        "127.0.0.1 (itself); without MASTER_PORT each picks its own free port (llamafactory-cli and lfgate alike): "
+        "the rendezvous waits until torch's timeout.",
+    fix="On every node: export MASTER_ADDR=<node 0's address> MASTER_PORT=<a free port, e.g. 29500>.",
+    bad=_example(), good=_example(), target="train.yaml", args=_ARGS, command="train",
+    env={"NNODES": "2"}, good_env={"NNODES": "2", "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500"},
+)
+
+
+def multi_node_problem(env) -> Optional[str]:
+    nnodes = str(env.get("NNODES", "1"))
+    if not nnodes.isdigit() or int(nnodes) <= 1:
+        return None
+    missing = [name for name in ("MASTER_ADDR", "MASTER_PORT") if not env.get(name)]
+    if missing:
+        return (f"NNODES={nnodes} but {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: every "
+                "node must name node 0's address and one port (export MASTER_ADDR=... MASTER_PORT=... on each)")
+    port = str(env["MASTER_PORT"])
+    if not port.isdigit() or not 0 < int(port) < 65535:
+        return f"MASTER_PORT={port!r} is not a port number (1-65534; the handshake uses the next one)"
+    return None
+
+
 def flash_attn_installed() -> bool:
     """What LLaMA-Factory needs to honour fa2 (attention.py: flash-attn, or an Ascend NPU), without importing it."""
     return importlib.util.find_spec("flash_attn") is not None or importlib.util.find_spec("torch_npu") is not None
 
 
-def launch_checks(config: RunConfig, builtin: bool, positions: Optional[dict] = None) -> List:
-    """RN020-RN022 for either backend."""
+def launch_checks(config: RunConfig, builtin: bool, positions: Optional[dict] = None, env=None) -> List:
+    """RN020-RN023 for either backend."""
     from lfgate.runner.outputs import links_problem
     from lfgate.runner.packing import packing_enabled
 
@@ -82,6 +109,9 @@ def launch_checks(config: RunConfig, builtin: bool, positions: Optional[dict] = 
                 "is installed, LLaMA-Factory stops at the first step ('bsz should be 1 for neat packing')")
             + "; set the batch to 1 and raise gradient_accumulation_steps, or use flash_attn: sdpa",
             severity=None if here else WARNING, **where(config, "per_device_train_batch_size", positions)))
+    nodes = multi_node_problem(os.environ if env is None else env)
+    if nodes:
+        out.append(MULTI_NODE_ADDRESS.diag(nodes, **where(config, "model_name_or_path", positions)))
     problem = links_problem(config.output_dir)
     if problem:
         key = "output_dir" if "output_dir" in config.values else "model_name_or_path"

@@ -401,7 +401,8 @@ def train(config: RunConfig, machine: Machine, precision: Precision, dataset_dir
                            callbacks=[TrainerLog(args.output_dir), Progress(batch, stream=stream), RunningLog(log)])
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model()
-    data.tokenizer.save_pretrained(args.output_dir)
+    if trainer.is_world_process_zero():  # the other ranks (on other nodes, other disks) write no outputs
+        data.tokenizer.save_pretrained(args.output_dir)
     trainer.save_metrics("train", result.metrics)
     trainer.save_state()
     metrics = dict(result.metrics)
