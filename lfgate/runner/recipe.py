@@ -18,7 +18,7 @@ from lfgate.lf_facts import env_enabled
 from lfgate.runner import data as data_mod
 from lfgate.runner.config import RunConfig
 from lfgate.runner.devices import Machine, Precision, distributed_backend
-from lfgate.runner.runlog import RunLog
+from lfgate.runner.runlog import RunLog, is_rank_zero
 from lfgate.runner.templates import Template, fix_tokenizer, get_template
 from lfgate.runner.tokenize import IGNORE_INDEX, DataOptions, encode_sample
 
@@ -311,6 +311,50 @@ class RunData:
     eval_set: Optional[List[dict]]
 
 
+def set_cpu_threads(config: RunConfig, machine: Machine, log: RunLog) -> None:
+    """One intra-op thread for a small model on the CPU (devices.cpu_threads says why); OMP_NUM_THREADS wins."""
+    import json
+
+    from lfgate.runner.devices import cpu_threads
+
+    if machine.kind != "cpu":
+        return
+    folder = model_path(config)
+    try:
+        with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
+            info = json.load(f)
+    except (OSError, ValueError, TypeError):
+        return
+    threads = cpu_threads(info if isinstance(info, dict) else None, os.environ)
+    if threads is not None:
+        import torch
+
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+            log.say(f"cpu: {threads} thread for this small model (set OMP_NUM_THREADS to choose)")
+
+
+def preload_plotting(config: RunConfig):
+    """Import matplotlib in a thread while the model trains (the loop leaves a core and the GIL mostly free), so
+    that plot_loss does not add the import after training. Returns the thread, or None."""
+    if not config.get("plot_loss", False) or not is_rank_zero():
+        return None
+    import threading
+
+    def load():
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot  # noqa: F401
+        except Exception:  # plot_loss reports a missing matplotlib itself
+            pass
+
+    thread = threading.Thread(target=load, name="lfgate-import-matplotlib", daemon=True)
+    thread.start()
+    return thread
+
+
 def quiet_transformers() -> None:
     import transformers
 
@@ -381,6 +425,7 @@ def train(config: RunConfig, machine: Machine, precision: Precision, dataset_dir
 
     log = RunLog()
     quiet_transformers()
+    set_cpu_threads(config, machine, log)
     transformers.set_seed(int(config.get("seed", 42)))
     problem = links_problem(config.output_dir)
     if problem:  # `lfgate train` refuses this before launch (RN021); a process torchrun started checks again
@@ -399,6 +444,7 @@ def train(config: RunConfig, machine: Machine, precision: Precision, dataset_dir
     batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * max(1, args.world_size)
     trainer = make_trainer(config, model, args, data, precision,
                            callbacks=[TrainerLog(args.output_dir), Progress(batch, stream=stream), RunningLog(log)])
+    plotting = preload_plotting(config)
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model()
     if trainer.is_world_process_zero():  # the other ranks (on other nodes, other disks) write no outputs
@@ -411,6 +457,8 @@ def train(config: RunConfig, machine: Machine, precision: Precision, dataset_dir
         trainer.save_metrics("eval", eval_metrics)
         metrics.update(eval_metrics)
     if trainer.is_world_process_zero() and config.get("plot_loss", False):
+        if plotting is not None:
+            plotting.join()
         plot_loss(args.output_dir, ["loss", "eval_loss"] if data.eval_set else ["loss"], log)
     log.say(f"done: {', '.join(f'{k} {v:.6g}' if isinstance(v, float) else f'{k} {v}' for k, v in metrics.items())}")
     log.close()

@@ -147,11 +147,12 @@ def rehearse(config: RunConfig, machine: Machine, precision: Precision, dataset_
     import transformers
 
     from lfgate.runner import plan as plan_mod
-    from lfgate.runner.recipe import load_model, prepare_data, quiet_transformers
+    from lfgate.runner.recipe import load_model, prepare_data, quiet_transformers, set_cpu_threads
     from lfgate.runner.runlog import RunLog
 
     log = RunLog()  # prints, never writes a file: a rehearsal saves nothing
     quiet_transformers()
+    set_cpu_threads(config, machine, log)  # as the run will train
     limit = int(limit_gib * memory.GIB) if limit_gib else None
     first = Attempt(int(config.get("per_device_train_batch_size", 8)), int(config.get("cutoff_len", 2048)),
                     config.gradient_checkpointing)
