@@ -67,9 +67,14 @@ RULE_MODULES = (
     "lfgate.config_file",
     "lfgate.runner.rules",
     "lfgate.runner.export",
+    "lfgate.runner.launch_rules",
 )
 
 RULES: Dict[str, Rule] = {}
+
+
+class Symlink(str):
+    """An example file that is a symbolic link; its text is where the link points."""
 
 
 @dataclass(frozen=True)

@@ -236,3 +236,28 @@ def is_own_output(path: str) -> bool:
         return True
     lines = [line for line in last.splitlines() if line.strip()]
     return bool(lines) and bool(_OWN_LINE.match(lines[-1]))
+
+
+# -- appending to a log file that lfgate itself started -----------------------------------------------------------
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def append_text(path: str, text: str) -> None:
+    """Append UTF-8 text to a regular file, creating it, never through a symlink (O_NOFOLLOW: a committed link
+    fails with ELOOP instead of sending the text wherever it points). For logs a run writes line by line; a whole
+    file is written with atomic_write."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o666)
+    except OSError as err:
+        if os.path.islink(path):
+            raise UsageError(f"{path} is a symlink (to {os.path.realpath(path)}); lfgate does not write through "
+                             "links") from None
+        raise UsageError(f"cannot write {path}: {err.strerror or err}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UsageError(f"{path} is not a regular file; lfgate only appends to files it writes")
+        data = memoryview(text.encode("utf-8"))
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)

@@ -52,11 +52,15 @@ def skip_without_oracle(available: bool, reason: str):
 
 
 def write_project(root: pathlib.Path, files: dict) -> pathlib.Path:
-    """Write {relative path: text or bytes} under root and return root."""
+    """Write {relative path: text, bytes or registry.Symlink} under root and return root."""
+    from lfgate.registry import Symlink
+
     for rel, content in files.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
+        if isinstance(content, Symlink):
+            path.symlink_to(str(content))
+        elif isinstance(content, bytes):
             path.write_bytes(content)
         else:
             path.write_text(content, encoding="utf-8")

@@ -809,6 +809,9 @@ OPEN_ALLOWED = {
     ("runner/progress.py", "__init__"): "the runner's own log in output_dir",
     ("runner/progress.py", "write"): "the runner's own log in output_dir",
     ("runner/recipe.py", "plot_loss"): "trainer_state.json the run itself wrote",
+    ("runner/memory.py", "rss_bytes"): "/proc/self/statm: the kernel's count of this process's memory",
+    ("runner/memory.py", "machine_memory_bytes"): "the cgroup's memory limit under /sys/fs/cgroup",
+    ("safe_write.py", "append_text"): "the writer itself: O_NOFOLLOW append to the run's own log",
 }
 
 

@@ -24,6 +24,17 @@ def add_arguments(parser) -> None:
     parser.add_argument("--backend", choices=["builtin", "llamafactory"], default="builtin",
                         help="builtin: lfgate's LoRA SFT runner (default); llamafactory: llamafactory-cli train")
     parser.add_argument("--dry-run", action="store_true", help="check and print the plan; load no weights")
+    parser.add_argument("--rehearse", action="store_true",
+                        help="check, then train the costliest batch for two steps on this device with the real model "
+                             "and settings, report peak memory, loss and time, and exit without saving (exit 1 when "
+                             "it fails, does not fit or gives NaN)")
+    parser.add_argument("--no-handshake", action="store_true",
+                        help="multi-node: skip the fingerprint exchange with node 0 before torchrun (versions, config "
+                             "and data hashes, device count)")
+    parser.add_argument("--handshake-timeout", type=float, metavar="S", default=None,
+                        help="multi-node: seconds for every node to reach node 0 (default 600)")
+    parser.add_argument("--memory", type=float, metavar="GIB",
+                        help="with --rehearse: the memory per device to fit in, instead of what the device has")
     parser.add_argument("--target", metavar="KIND[:N][,DTYPE]",
                         help="with --dry-run: plan for another machine, e.g. npu:2,bf16 or h100:8 (memory per "
                              "device, steps and dtype from a known table)")
@@ -72,6 +83,7 @@ def run(args) -> int:
     # is imported, hence here; an explicit setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     path, overrides = _config_path(args)
+    _rehearse_args(args)
     settings = common.settings_from_args(args, overrides)
     common.guard_outputs(args, [path], settings)
     path = _into_launch_dir(args, path, settings)
@@ -155,6 +167,9 @@ def _runner_findings(args, state: _Run, rules, devices, probe) -> list:
     found = rules.machine_checks(config, machine, state.precision, state.builtin)
     if state.target is None:
         found += rules.device_checks(config, machine, state.count, os.environ, args.allow_cpu, probe)
+    from lfgate.runner import launch_rules
+
+    found += launch_rules.launch_checks(config, state.builtin)
     if state.builtin:
         found += rules.runner_checks(config)
     if state.builtin and not any(d.severity == Severity.ERROR for d in found):
@@ -173,7 +188,8 @@ def _decide(args, state: _Run) -> None:
         if args.dry_run:
             state.plan = _plan(state.config, state.machine, state.precision, state.world_size, state.samples,
                                state.count, state.target, args.trust_remote_code)
-    _emit(state.report, args, state.settings, state.plan)
+    if state.errors or not args.rehearse:  # a rehearsal reports with its result
+        _emit(state.report, args, state.settings, state.plan)
 
 
 def _launch(args, state: _Run) -> int:
@@ -198,8 +214,14 @@ def _launch(args, state: _Run) -> int:
         return 2
     for note in state.machine.notes:
         print(f"lfgate: warning: {note}", file=sys.stderr)
+    if not args.rehearse and not _handshake(args, os.environ, state.config, path, overrides, settings,
+                                            state.machine, state.count):
+        return 1
     if not state.builtin:
         return _run_llamafactory(path, overrides)
+    if args.rehearse:
+        return _rehearse(state.config, state.machine, state.precision, settings, state.samples, args, state.report,
+                         state.world_size)
     if state.world_size > 1:
         command = devices.torchrun_command(os.environ, state.machine, [path, *[f"{k}={v}" for k, v in
                                                                              overrides.items()]], count=state.count)
@@ -214,6 +236,15 @@ def _check_launch_env(env) -> None:
         value = env.get(name)
         if value is not None and not (value.strip().isdigit() and (int(value) >= 1 or name == "NODE_RANK")):
             raise UsageError(f"{name}={value!r} is not a whole number{' of at least 1' if name != 'NODE_RANK' else ''}")
+
+
+def _rehearse_args(args) -> None:
+    if args.rehearse and args.dry_run:
+        raise UsageError("--rehearse trains two steps; --dry-run loads no weights: choose one")
+    if args.rehearse and args.backend != "builtin":
+        raise UsageError("--rehearse runs the built-in runner's step: drop --backend llamafactory")
+    if args.memory is not None and (not args.rehearse or not args.memory > 0):
+        raise UsageError("--memory GIB goes with --rehearse and must be positive")
 
 
 def _target(args, devices):
@@ -285,7 +316,7 @@ def _plan(config, machine, precision, world_size, samples, count=None, target=No
                               offline_reason=reach)
 
 
-def _emit(report, args, settings, plan) -> None:
+def _emit(report, args, settings, plan, extra=None) -> None:
     from lfgate.runner.plan import render_text
 
     if args.format == "json":
@@ -295,6 +326,7 @@ def _emit(report, args, settings, plan) -> None:
         obj = to_object(clean_report(report))
         if plan is not None:
             obj["plan"] = plan
+        obj.update(extra or {})
         text = json.dumps(obj, ensure_ascii=False, indent=2) + "\n"
         if args.output_file:
             common.write_output(args.output_file, lambda f: f.write(text))
@@ -333,6 +365,60 @@ def _run_llamafactory(path, overrides) -> int:
         raise UsageError("llamafactory-cli is not installed: pip install llamafactory (or use --backend builtin)")
     print(f"lfgate: running {' '.join(command)}", file=sys.stderr)
     return subprocesses.call([exe, *command[1:]], env=dict(os.environ))
+
+
+def _handshake(args, env, config, path, overrides, settings, machine, count) -> bool:
+    """Multi-node: agree with node 0 before torchrun (runner/handshake.py). False: stop (the message is printed)."""
+    from lfgate.runner import handshake
+
+    nnodes = int(env.get("NNODES", "1")) if str(env.get("NNODES", "1")).isdigit() else 1
+    if nnodes <= 1 or args.no_handshake or config is None:
+        return True
+    node = handshake.Node(int(env.get("NODE_RANK", "0")), nnodes, env["MASTER_ADDR"], handshake.side_port(env),
+                          args.handshake_timeout or handshake.DEFAULT_TIMEOUT)
+    per_node = count.per_node or (machine.count if machine.kind != "cpu" else 1)
+    mine = handshake.fingerprint(path, overrides, _dataset_paths(config, settings), (machine.kind, per_node))
+    action = "waiting for" if node.rank == 0 else "reporting to"
+    print(f"lfgate: node {node.rank} of {nnodes}: {action} the handshake at {node.master_addr}:{node.port} (up to "
+          f"{node.timeout:.0f} s; --no-handshake skips it)", file=sys.stderr)
+    try:
+        handshake.run(node, mine)
+    except handshake.HandshakeError as err:
+        print(f"lfgate: error: {err}", file=sys.stderr)
+        print("lfgate: not launching", file=sys.stderr)
+        return False
+    print(f"lfgate: node {node.rank}: the {nnodes} nodes agree with node 0", file=sys.stderr)
+    return True
+
+
+def _dataset_paths(config, settings) -> dict:
+    """name -> the local file or folder of each dataset the run reads (None: not a local file)."""
+    from lfgate.runner.data import registry_path
+    from lfgate.settings import Settings
+    from lfgate.validator import dataset_info
+
+    registry = dataset_info.load_registry(registry_path(config, settings.dataset_dir), Settings())
+    out = {}
+    for name in dict.fromkeys(config.datasets + config.eval_datasets):
+        entry = registry.entries.get(name) if registry.readable else None
+        out[name] = entry.local_path if entry is not None else None
+    return out
+
+
+def _rehearse(config, machine, precision, settings, samples, args, report, world_size) -> int:
+    from lfgate.runner import rehearse
+    from lfgate.runner.data import DataError
+
+    try:
+        result = rehearse.rehearse(config, machine, precision, settings.dataset_dir, samples, args.memory, world_size)
+    except (DataError, OSError) as err:
+        raise UsageError(str(err).strip().splitlines()[0] if str(err).strip() else repr(err)) from None
+    if args.format == "json":
+        _emit(report, args, settings, None, extra={"rehearsal": result})
+    else:
+        _emit(report, args, settings, None)
+        sys.stdout.write(rehearse.render_text(result))
+    return 0 if result["ok"] else 1
 
 
 def _train(config, machine, precision, settings, samples) -> int:

@@ -162,6 +162,37 @@ def distributed_backend(kind) -> str:
     return {"npu": "hccl", "cuda": "nccl"}.get(kind, "gloo")
 
 
+# -- CPU threads --------------------------------------------------------------------------------------------------
+SMALL_MODEL_PARAMETERS = 20_000_000
+
+
+def approximate_parameters(config_json: dict) -> int:
+    """Decoder parameters from config.json (attention + MLP per layer, embeddings), 0 when it does not say."""
+    nested = config_json.get("text_config")
+    text: dict = nested if isinstance(nested, dict) else config_json
+    try:
+        hidden = int(text.get("hidden_size") or 0)
+        layers = int(text.get("num_hidden_layers") or 0)
+        inner = int(text.get("intermediate_size") or 4 * hidden)
+        vocab = int(text.get("vocab_size") or 0)
+    except (TypeError, ValueError):
+        return 0
+    return layers * (4 * hidden * hidden + 3 * hidden * inner) + vocab * hidden
+
+
+def cpu_threads(config_json: Optional[dict], env: Mapping[str, str]) -> Optional[int]:
+    """Intra-op threads for training on the CPU, or None to keep torch's default (one per core).
+
+    A small model's matrices are too small to split: each of the thousands of parallel regions per step costs more
+    in waking and joining threads than it saves, and on a shared CPU a descheduled thread stalls every region
+    (benchmarks/README.md, "runner"). One thread then trains faster, to the same numbers. OMP_NUM_THREADS, when
+    set, always wins."""
+    if env.get("OMP_NUM_THREADS") or not config_json:
+        return None
+    size = approximate_parameters(config_json)
+    return 1 if 0 < size < SMALL_MODEL_PARAMETERS else None
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("", 0))

@@ -71,10 +71,10 @@ QUANTIZATION = rule(
 UNSUPPORTED_OPTION = rule(
     "RN005", "runner-unsupported-option", ERROR,
     "A LLaMA-Factory option the built-in runner does not implement is set",
-    why="The runner would silently train without it (packing, neat_packing, streaming, pissa_init, "
-        "loraplus_lr_ratio, rope_scaling, ...).",
+    why="The runner would silently train without it (streaming, pissa_init, loraplus_lr_ratio, rope_scaling, "
+        "...; docs/devices.md lists what it does not do).",
     fix="Remove the option, or " + BACKEND,
-    bad=_example("packing: true\n"), good=_example("packing: false\n"),
+    bad=_example("loraplus_lr_ratio: 16.0\n"), good=_example("packing: true\nneat_packing: true\n"),
     target="train.yaml", args=_ARGS, command="train",
 )
 DATA_NOT_TRAINABLE = rule(
