@@ -51,7 +51,7 @@ def run(args) -> int:
     from lfgate import findings
     from lfgate.diagnostics import Severity
     from lfgate.runner import config as config_mod, devices, rules
-    from lfgate.validator.engine import Checker
+    from lfgate.validator.engine import Checker, unique
 
     path, overrides = _config_path(args)
     settings = common.settings_from_args(args, overrides)
@@ -87,7 +87,7 @@ def run(args) -> int:
         if target is not None and target.dtype:
             bf16, fp16 = target.dtype == "bf16", target.dtype == "fp16"
         precision = devices.choose_precision(machine, bf16, fp16)
-        found = rules.machine_checks(config, machine, precision, builtin)
+        found = rules.machine_checks(config, machine, precision, builtin, settings=settings)
         if target is None:
             found += rules.device_checks(config, machine, count, os.environ, args.allow_cpu, probe)
         if builtin:
@@ -97,6 +97,7 @@ def run(args) -> int:
             found += problems
         report.diagnostics = rules.without_replaced(report.diagnostics, found)
         report.extend(found)
+        report.diagnostics = unique(report.diagnostics)  # the launch variables: the checker's and the RN pass's
     report.diagnostics = findings.finalize(report.diagnostics, settings, checker.files_read())
     errors = [d for d in report.diagnostics if d.severity == Severity.ERROR]
     env = os.environ
@@ -125,7 +126,7 @@ def run(args) -> int:
     for note in machine.notes:
         print(f"lfgate: warning: {note}", file=sys.stderr)
     if not builtin:
-        return _run_llamafactory(path, overrides)
+        return _run_llamafactory(path, overrides, settings)
     if world_size > 1:
         command = devices.torchrun_command(env, machine, [path, *[f"{k}={v}" for k, v in overrides.items()]],
                                            count=count)
@@ -252,13 +253,17 @@ def _llamafactory_command(path, overrides):
     return ["llamafactory-cli", "train", path, *[f"{k}={v}" for k, v in overrides.items()]]
 
 
-def _run_llamafactory(path, overrides) -> int:
+def _run_llamafactory(path, overrides, settings=None) -> int:
+    from lfgate.validator import cached_data
+
     command = _llamafactory_command(path, overrides)
     exe = shutil.which(command[0])
     if exe is None:
         raise UsageError("llamafactory-cli is not installed: pip install llamafactory (or use --backend builtin)")
     print(f"lfgate: running {' '.join(command)}", file=sys.stderr)
-    return subprocess.call([exe, *command[1:]], env=dict(os.environ))
+    # a tokenized_path cache this run creates gets a fingerprint beside it, which `check` compares (LK101)
+    return cached_data.record_around(lambda: subprocess.call([exe, *command[1:]], env=dict(os.environ)), path,
+                                     settings)
 
 
 def _train(config, machine, precision, settings, samples) -> int:

@@ -10,7 +10,7 @@ from lfgate import findings
 from lfgate.diagnostics import Diagnostic, Report, Severity, display_path
 from lfgate.registry import selected
 from lfgate.settings import Settings
-from lfgate.validator import dataset_info, datasets, discovery, lfs, links, training
+from lfgate.validator import dataset_info, datasets, discovery, lfs, links, multinode, training
 from lfgate.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
 from lfgate.validator.project import discover, find_registry_for
 from lfgate.validator.rules_general import PATH_NOT_FOUND
@@ -92,6 +92,10 @@ class Checker:
             self.report.extend(config.diagnostics)
             configs.append(config)
         self.report.extend(discovery.passed_over(skipped, why))
+        if any(c.entry == "train" for c in configs):  # how the run would be launched (RN040-RN047)
+            self.report.extend(multinode.check(os.environ) if multinode.is_set() else [])
+            for folder in targets.folders:
+                self.report.extend(multinode.script_findings(folder))
 
         checked_entries = set()
         for config in configs:

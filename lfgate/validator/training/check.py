@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import List
 
 from lfgate.validator import ignored
-from lfgate.validator.training import futile_values, model_loading, newer_releases
+from lfgate.validator.training import deepspeed_json, futile_values, kernels, model_loading, newer_releases, preference
 from lfgate.validator.training.config import TrainingConfig
 from lfgate.validator.training.keys import check_keys
 from lfgate.validator.training.parse_checks import PARSE_CHECKS, _View, check_output_dir
@@ -37,4 +37,7 @@ def check_config(config: TrainingConfig, settings) -> List:
     found.extend(futile_values.check(config, settings))
     found.extend(model_loading.check(config, settings))
     found.extend(newer_releases.check(config, settings))
+    found.extend(preference.check(config, settings))
+    found.extend(kernels.check(config, settings))
+    found.extend(deepspeed_json.check(config, settings))
     return found

@@ -7,9 +7,11 @@ import os
 import re
 from typing import Any, Iterator, List, Optional, Tuple
 
+from lfgate import lf_stack
 from lfgate.lf_facts import did_you_mean as _closest, json_type as _json_type
 from lfgate.registry import ERROR, INFO, WARNING, rule
 from lfgate.validator import train_schema
+from lfgate.validator.training import preference
 from lfgate.validator.training.config import BASE, COMMA_LIST_KEYS, TrainingConfig, _y
 
 WRONG_TYPE = rule(
@@ -150,6 +152,10 @@ def check_values(config: TrainingConfig, settings) -> Iterator:
             enforced = prop.get("x-enum-enforced") or key == "stage"
             consequence = ("LLaMA-Factory raises" if enforced else
                            "LLaMA-Factory does not check it and will not do what you meant")
+            if key == "pref_loss" and config.stage == "dpo":  # what the installed TRL makes of it (TY440-TY441)
+                consequence, fails, keep_hint = preference.unknown_loss(value, lf_stack.stack(settings))
+                enforced = enforced or fails
+                hint = hint if keep_hint else ""
             yield BAD_CHOICE.diag(f"`{key}: {value}` is not one of {', '.join(choices)}; {consequence}.{hint}",
                                   severity=None if enforced else WARNING, **where)
     template = config.values.get("template")
