@@ -216,7 +216,13 @@ MODEL_TYPE_TEMPLATE = {
 
 
 def _base_template(name: str) -> str:
-    return name[: -len("_nothink")] if name.endswith("_nothink") else name
+    """The thinking template a `_nothink` one is the non-thinking variant of: only where that template is a
+    ReasoningTemplate (qwen3, qwen3_vl, qwen3_5, qwen3_omni). `ernie` and `ernie_nothink` are two unrelated chat
+    formats (data/template.py: chatml-like with think_mode, and `User: ... Assistant:`)."""
+    if not name.endswith("_nothink"):
+        return name
+    base = name[: -len("_nothink")]
+    return base if train_schema.templates()["templates"].get(base, {}).get("reasoning") else name
 
 
 def _expected_template(config) -> Optional[Tuple[str, str]]:
@@ -239,6 +245,10 @@ def _expected_template(config) -> Optional[Tuple[str, str]]:
                 return template, f"{local}/config.json has model_type llama with a {vocab}-token vocabulary"
         if model_type in MODEL_TYPE_TEMPLATE:
             return MODEL_TYPE_TEMPLATE[model_type], f"{local}/config.json has model_type {model_type}"
+        paired = model_families.registry_templates(model_type) if isinstance(model_type, str) else frozenset()
+        if len({_base_template(t) for t in paired}) == 1:  # every registry model of this architecture uses it
+            return min(paired), (f"{local}/config.json has model_type {model_type}, which LLaMA-Factory's registry "
+                                 "pairs with this template only")
     name = key.split("/")[-1]  # a local copy of a hub model keeps its name
     matches = {t for hub, t in registry.items() if hub.split("/")[-1] == name}
     if len(matches) == 1:
@@ -257,7 +267,7 @@ def _check_template(config, used) -> Iterator:
             if _base_template(want) != _base_template(template):
                 yield TEMPLATE_MODEL.diag(f"`template: {template}` does not match the model: {expected[1]} "
                                           f"(`template: {want}`). Use `{want}`", **config.where("template"))
-            elif want.endswith("_nothink") and template == _base_template(want):
+            elif _base_template(want) != want and template == _base_template(want):
                 # A reasoning template for a model that does not reason: LLaMA-Factory warns about exactly this.
                 yield TEMPLATE_MODEL.diag(f"`template: {template}` is a reasoning (thinking) template, but the model "
                                           f"is not a reasoning model: {expected[1]} (`template: {want}`). Use "

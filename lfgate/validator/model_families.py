@@ -105,6 +105,13 @@ def linear_modules(model_type: str, transformers_version: Optional[str]) -> Froz
     return frozenset(filter(None, tables[chosen].split(",")))
 
 
+@functools.lru_cache(maxsize=None)
+def registry_templates(model_type: str) -> FrozenSet[str]:
+    """The templates LLaMA-Factory's registry pairs with the hub ids of this architecture."""
+    return frozenset(e["template"] for e in data()["hub_ids"].values()
+                     if e["template"] and model_type in e["architectures"])
+
+
 def architecture(model_type: str) -> Optional[dict]:
     return data()["architectures"].get(model_type)
 

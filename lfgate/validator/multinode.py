@@ -88,9 +88,10 @@ ALONE = _rule(
 DEEPSPEED_LAUNCHER = rule(
     "RN046", "deepspeed-launcher-yaml", ERROR, "The DeepSpeed launcher with a YAML config, in a launch script",
     why="The `deepspeed` launcher puts `--local_rank=N` before the script's own arguments, so LLaMA-Factory's "
-        "read_args sees `--local_rank=0` where it looks for the YAML (hparams/parser.py:90) and parses the YAML's "
-        "path as a command-line argument: `ValueError: Some specified arguments are not used by the "
-        "HfArgumentParser: ['train.yaml']`, on every rank.",
+        "read_args sees `--local_rank=0` where it looks for the YAML (hparams/parser.py:90) and parses the command "
+        "line instead: the YAML is never read, and every rank stops with `ValueError: Please provide "
+        "`model_name_or_path`.` (or `Some specified arguments are not used by the HfArgumentParser: "
+        "['train.yaml']`). Confirmed with LLaMA-Factory 0.9.5's get_train_args.",
     fix="Launch with `FORCE_TORCHRUN=1 llamafactory-cli train train.yaml` (the deepspeed key in the YAML still "
         "enables DeepSpeed), or add `--no_local_rank` to the deepspeed command.",
     bad={**_PROJECT, "run.sh": "#!/bin/bash\ndeepspeed --num_gpus 8 src/train.py train.yaml\n"},
@@ -245,8 +246,7 @@ def script_findings(folder: str) -> List:
         for line, words in _commands(text):
             if deepspeed_yaml_line(words):
                 out.append(DEEPSPEED_LAUNCHER.diag(
-                    "the DeepSpeed launcher passes `--local_rank=N` before the YAML, so LLaMA-Factory parses the "
-                    "YAML's path as an argument and raises `Some specified arguments are not used by the "
-                    "HfArgumentParser`. Launch with `FORCE_TORCHRUN=1 llamafactory-cli train CONFIG.yaml`, or add "
+                    "the DeepSpeed launcher passes `--local_rank=N` before the YAML, so LLaMA-Factory never reads "
+                    "the YAML and stops with `Please provide `model_name_or_path`.` on every rank. Launch with `FORCE_TORCHRUN=1 llamafactory-cli train CONFIG.yaml`, or add "
                     "--no_local_rank", file=path, line=line, column=1))
     return out
