@@ -39,7 +39,6 @@ def versions():
 def dpo_losses():
     """CustomDPOTrainer.compute_preference_loss per pref_loss, on fixed log-probs: equal to sigmoid or not."""
     import torch
-
     from llamafactory.train.dpo.trainer import CustomDPOTrainer
 
     chosen, rejected = torch.tensor([-5.0, -7.0]), torch.tensor([-6.0, -4.0])
@@ -80,10 +79,9 @@ def kto_loss_type():
 
 
 def attention():
-    from transformers import Qwen2Config
-
     from llamafactory.extras.constants import AttentionFunction
     from llamafactory.model.model_utils.attention import configure_attn_implementation
+    from transformers import Qwen2Config
 
     out = {}
     for name in ("fa2", "fa3", "sdpa"):
@@ -99,11 +97,10 @@ def attention():
 
 def neat_packing():
     import torch
-    from transformers import AutoTokenizer
-
     from llamafactory.data import get_template_and_fix_tokenizer
     from llamafactory.data.collator import SFTDataCollatorWith4DAttentionMask
     from llamafactory.hparams import DataArguments
+    from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained("tiny")
     template = get_template_and_fix_tokenizer(tokenizer, DataArguments(template="qwen"))

@@ -105,7 +105,7 @@ def linear_modules(model_type: str, transformers_version: Optional[str]) -> Froz
     return frozenset(filter(None, tables[chosen].split(",")))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def registry_templates(model_type: str) -> FrozenSet[str]:
     """The templates LLaMA-Factory's registry pairs with the hub ids of this architecture."""
     return frozenset(e["template"] for e in data()["hub_ids"].values()

@@ -247,6 +247,7 @@ def script_findings(folder: str) -> List:
             if deepspeed_yaml_line(words):
                 out.append(DEEPSPEED_LAUNCHER.diag(
                     "the DeepSpeed launcher passes `--local_rank=N` before the YAML, so LLaMA-Factory never reads "
-                    "the YAML and stops with `Please provide `model_name_or_path`.` on every rank. Launch with `FORCE_TORCHRUN=1 llamafactory-cli train CONFIG.yaml`, or add "
+                    "the YAML and stops with `Please provide `model_name_or_path`.` on every rank. Launch with "
+                    "`FORCE_TORCHRUN=1 llamafactory-cli train CONFIG.yaml`, or add "
                     "--no_local_rank", file=path, line=line, column=1))
     return out
