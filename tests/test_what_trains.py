@@ -211,22 +211,21 @@ def test_tokenized_cache_fingerprint_round_trip(tmp_path):
     assert "`cutoff_len` 2048 -> 512" in find(report, "LK101")[0]["message"]
 
 
-def test_the_runner_writes_the_fingerprint_after_a_run_that_made_the_cache(tmp_path):
+def test_the_runner_writes_the_fingerprint_after_a_run_that_made_the_cache(tmp_path, monkeypatch):
+    from lfgate.commands import train
     from lfgate.settings import Settings
     from lfgate.validator import cached_data
 
     write_project(tmp_path, {"train.yaml": BASE + "tokenized_path: tok\n", **FILES})
 
-    def launch():  # stands for llamafactory-cli train: it saves the tokenized dataset
+    def launch(command, env):  # stands for llamafactory-cli train: it saves the tokenized dataset
         write_project(tmp_path, {"tok/dataset_dict.json": "{}"})
         return 0
 
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        assert cached_data.record_around(launch, "train.yaml", Settings()) == 0
-    finally:
-        os.chdir(cwd)
+    monkeypatch.setattr(train.shutil, "which", lambda name: "/bin/" + name)
+    monkeypatch.setattr(train.subprocess, "call", launch)
+    monkeypatch.chdir(tmp_path)
+    assert train._run_llamafactory("train.yaml", {}, Settings()) == 0
     assert (tmp_path / ("tok" + cached_data.SUFFIX)).is_file()
 
 

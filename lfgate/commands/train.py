@@ -254,7 +254,9 @@ def _llamafactory_command(path, overrides):
 
 
 def _run_llamafactory(path, overrides, settings=None) -> int:
-    from lfgate.validator import cached_data
+    from lfgate.validator import cached_data, training
+    from lfgate.validator.dataset_info import load_registry
+    from lfgate.validator.usage import registry_path
 
     command = _llamafactory_command(path, overrides)
     exe = shutil.which(command[0])
@@ -262,8 +264,14 @@ def _run_llamafactory(path, overrides, settings=None) -> int:
         raise UsageError("llamafactory-cli is not installed: pip install llamafactory (or use --backend builtin)")
     print(f"lfgate: running {' '.join(command)}", file=sys.stderr)
     # a tokenized_path cache this run creates gets a fingerprint beside it, which `check` compares (LK101)
-    return cached_data.record_around(lambda: subprocess.call([exe, *command[1:]], env=dict(os.environ)), path,
-                                     settings)
+    config = training.load_config(path, os.path.dirname(os.path.abspath(path)), settings)
+
+    def registry():
+        found = registry_path(config, settings)
+        return load_registry(found, settings) if found and os.path.isfile(found) else None
+
+    return cached_data.record_around(lambda: subprocess.call([exe, *command[1:]], env=dict(os.environ)), config,
+                                     registry, settings)
 
 
 def _train(config, machine, precision, settings, samples) -> int:

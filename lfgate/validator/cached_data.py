@@ -220,23 +220,17 @@ def write(config, registry, settings, folder: str) -> Optional[str]:
     return target
 
 
-def record_around(launch: Callable[[], int], config_path: str, settings) -> int:
+def record_around(launch: Callable[[], int], config, load_registry: Callable[[], Any], settings) -> int:
     """Run ``launch`` (a llamafactory-cli train); when it succeeds and created the config's tokenized_path cache,
-    write the cache's fingerprint. The one call the runner makes (commands/train.py)."""
-    from lfgate.validator import training
-    from lfgate.validator.dataset_info import load_registry
-    from lfgate.validator.usage import registry_path
-
-    config = training.load_config(config_path, os.path.dirname(os.path.abspath(config_path)), settings)
+    write the cache's fingerprint. The one call the runner makes (commands/train.py loads ``config`` and hands
+    ``load_registry``: this module stays below the training package)."""
     value = config.values.get("tokenized_path") if config is not None else None
     folder = config.resolve(os.path.expanduser(value)) if config is not None and isinstance(value, str) and value \
         else None
     existed = folder is not None and has_cache(folder)
     code = launch()
-    if code == 0 and folder is not None and not existed and config is not None:
-        path = registry_path(config, settings)
-        registry = load_registry(path, settings) if path and os.path.isfile(path) else None
-        written = write(config, registry, settings, folder)
+    if code == 0 and folder is not None and not existed:
+        written = write(config, load_registry(), settings, folder)
         if written:
             print(f"lfgate: wrote the fingerprint of {value} at {written} (`lfgate check` compares it)")
     return code
