@@ -21,7 +21,8 @@ from lfgate.devices_env import device_count
 from lfgate.registry import ERROR, WARNING, rule
 from lfgate.validator.training.config import TrainingConfig, _y
 
-_DS = '{"train_micro_batch_size_per_gpu": %s, "gradient_accumulation_steps": "auto", "zero_optimization": {"stage": 2}}'
+_DS = ('{\n "train_micro_batch_size_per_gpu": %s,\n "gradient_accumulation_steps": "auto",\n'
+       ' "zero_optimization": {"stage": 2}\n}\n')
 
 MISMATCH = rule(
     "TY444", "deepspeed-config-mismatch", ERROR, "A DeepSpeed config value that disagrees with the training YAML",
@@ -44,10 +45,10 @@ STEPS_UNKNOWN = rule(
         "Without `max_steps` the count depends on the data, the batch and the devices, so an explicit number breaks "
         "as soon as one of them changes.",
     fix="Write `\"auto\"` for total_num_steps and warmup_num_steps.",
-    bad={**_y("deepspeed: ds.json\n"), "ds.json": '{"scheduler": {"type": "WarmupDecayLR", "params": '
-                                                  '{"total_num_steps": 1000}}}'},
-    good={**_y("deepspeed: ds.json\n"), "ds.json": '{"scheduler": {"type": "WarmupDecayLR", "params": '
-                                                   '{"total_num_steps": "auto"}}}'},
+    bad={**_y("deepspeed: ds.json\n"), "ds.json": '{"scheduler": {"type": "WarmupDecayLR", "params": {\n'
+                                                  '  "total_num_steps": 1000}}}\n'},
+    good={**_y("deepspeed: ds.json\n"), "ds.json": '{"scheduler": {"type": "WarmupDecayLR", "params": {\n'
+                                                   '  "total_num_steps": "auto"}}}\n'},
     target="train.yaml",
 )
 
