@@ -324,9 +324,11 @@ _RUN_LEVEL = {"LK040", "LK043", "TY204", "TY210"}
 # `lfgate check` rules; a `lfgate train` rule's examples run in tests/test_rule_examples.py
 @pytest.mark.parametrize("code", sorted(c for c, r in all_rules().items() if c[:2] in ("TY", "LK")
                                         and r.command == "check"))
-def test_bad_example_is_reported_at_a_key_the_message_names(code, tmp_path):
+def test_bad_example_is_reported_at_a_key_the_message_names(code, tmp_path, monkeypatch):
     rule = all_rules()[code]
     skip_unless_installed(rule)
+    for name, value in rule.env.items():  # the environment the example is declared under (as test_rule_examples)
+        monkeypatch.setenv(name, value)
     write_project(tmp_path, dict(rule.bad))
     _, report = check_json(rule.target or ".", *rule.args, cwd=tmp_path)
     hits = find(report, code)
@@ -346,7 +348,7 @@ def test_bad_example_is_reported_at_a_key_the_message_names(code, tmp_path):
     if code in _RUN_LEVEL:
         assert written.split(":")[0] in ("do_train", "stage"), written
         return
-    key = written.split(":")[0].strip().lstrip("? ").strip()
+    key = written.split(":")[0].strip().lstrip("? ").strip().strip('"')  # a YAML key, or a JSON one
     assert f"`{key}" in hit["message"] or key in hit["message"] or code in ("TY004", "TY006"), (written, hit)
 
 

@@ -58,9 +58,11 @@ MACHINE_DEPENDENT = {"TY315", "TY338", "TY341", "TY342", "TY343", "TY346", "TY35
 # Error rules for what LLaMA-Factory 0.9.5's argument parsing accepts and a later step refuses (the model, peft,
 # the Trainer, the forward pass: TY4xx; files on disk: TY42x), or for newer releases and v1 (TY5xx, TY6xx).
 # TY432-TY436: the data loader, PEFT, torch's optimizer or the evaluation loop raise (issue 21, tests in
-# test_hostile_faults.py); TY430: nothing raises, the run writes over the project.
+# test_hostile_faults.py); TY430: nothing raises, the run writes over the project. TY441-TY455 are probed against
+# LLaMA-Factory in tests/test_what_trains_vs_llamafactory.py.
 LATER_OR_ELSEWHERE = {"TY401", "TY404", "TY407", "TY408", "TY410", "TY411", "TY420", "TY422", "TY423", "TY424",
-                      "TY425", "TY501", "TY502", "TY503", "TY504", "TY601", "TY602", "TY603", "TY604",
+                      "TY425", "TY441", "TY442", "TY444", "TY451", "TY452", "TY453", "TY455", "TY501", "TY502",
+                      "TY503", "TY504", "TY601", "TY602", "TY603", "TY604",
                       "TY430", "TY432", "TY433", "TY434", "TY435", "TY436"}
 
 # Error rules about the file before its arguments exist (a Git LFS pointer: TY011; a JSON config that read_args

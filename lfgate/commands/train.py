@@ -115,7 +115,7 @@ def _check(args, state: _Run) -> _Run:
     from lfgate.diagnostics import Severity
     from lfgate.runner import config as config_mod, devices, rules
     from lfgate.validator import launch
-    from lfgate.validator.engine import Checker
+    from lfgate.validator.engine import Checker, unique
 
     settings = state.settings
     if not settings.launch_dir:  # llamafactory-cli and the runner start in the current folder
@@ -137,6 +137,7 @@ def _check(args, state: _Run) -> _Run:
     if state.config is not None:
         found = _runner_findings(args, state, rules, devices, probe)
         report.extend(found)  # finalize drops what an RN finding covers (RN012: LK033; RN016: TY407, TY411)
+        report.diagnostics = unique(report.diagnostics)  # the launch variables: the checker's and the RN pass's
     report.diagnostics = findings.finalize(report.diagnostics, settings, checker.files_read())
     state.errors = [d for d in report.diagnostics if d.severity == Severity.ERROR]
     return state
@@ -164,7 +165,7 @@ def _runner_findings(args, state: _Run, rules, devices, probe) -> list:
     if state.target is not None and state.target.dtype:
         bf16, fp16 = state.target.dtype == "bf16", state.target.dtype == "fp16"
     state.precision = devices.choose_precision(machine, bf16, fp16)
-    found = rules.machine_checks(config, machine, state.precision, state.builtin)
+    found = rules.machine_checks(config, machine, state.precision, state.builtin, settings=state.settings)
     if state.target is None:
         found += rules.device_checks(config, machine, state.count, os.environ, args.allow_cpu, probe)
     from lfgate.runner import launch_rules
@@ -218,7 +219,7 @@ def _launch(args, state: _Run) -> int:
                                             state.machine, state.count):
         return 1
     if not state.builtin:
-        return _run_llamafactory(path, overrides)
+        return _run_llamafactory(path, overrides, settings)
     if args.rehearse:
         return _rehearse(state.config, state.machine, state.precision, settings, state.samples, args, state.report,
                          state.world_size)
@@ -358,13 +359,25 @@ def _llamafactory_command(path, overrides):
     return ["llamafactory-cli", "train", path, *[f"{k}={v}" for k, v in overrides.items()]]
 
 
-def _run_llamafactory(path, overrides) -> int:
+def _run_llamafactory(path, overrides, settings=None) -> int:
+    from lfgate.validator import cached_data, training
+    from lfgate.validator.dataset_info import load_registry
+    from lfgate.validator.usage import registry_path
+
     command = _llamafactory_command(path, overrides)
     exe = subprocesses.which(command[0])  # never a `llamafactory-cli` committed in the project
     if exe is None:
         raise UsageError("llamafactory-cli is not installed: pip install llamafactory (or use --backend builtin)")
     print(f"lfgate: running {' '.join(command)}", file=sys.stderr)
-    return subprocesses.call([exe, *command[1:]], env=dict(os.environ))
+    # a tokenized_path cache this run creates gets a fingerprint beside it, which `check` compares (LK101)
+    config = training.load_config(path, os.path.dirname(os.path.abspath(path)), settings)
+
+    def registry():
+        found = registry_path(config, settings)
+        return load_registry(found, settings) if found and os.path.isfile(found) else None
+
+    return cached_data.record_around(lambda: subprocesses.call([exe, *command[1:]], env=dict(os.environ)), config,
+                                     registry, settings)
 
 
 def _handshake(args, env, config, path, overrides, settings, machine, count) -> bool:

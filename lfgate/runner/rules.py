@@ -192,9 +192,14 @@ def _has_chat_template(config: RunConfig) -> bool:
     return isinstance((info or {}).get("chat_template"), str)
 
 
-def machine_checks(config: RunConfig, machine, precision, builtin: bool, positions: Optional[dict] = None) -> List:
-    """RN010-RN012: the dtype, DeepSpeed and the model path, on this machine."""
-    out = []
+def machine_checks(config: RunConfig, machine, precision, builtin: bool, positions: Optional[dict] = None,
+                   settings=None) -> List:
+    """RN010-RN012: the dtype, DeepSpeed and the model path, on this machine; RN040-RN047: its launch variables."""
+    from lfgate.validator import multinode
+    from lfgate.validator.training import kernels
+
+    out = multinode.check(os.environ, (machine.count, machine.kind) if machine.kind != "cpu" else None)
+    out += kernels.machine_findings(config, machine, settings)
     if builtin and precision.note:
         key = "bf16" if config.values.get("bf16") else "fp16"
         out.append(PRECISION_CHANGED.diag(precision.note, **where(config, key, positions)))

@@ -554,7 +554,7 @@ def _unknown_keys(entry: DatasetEntry, at: _Locator) -> Iterator:
             yield _unknown_entry_key(entry, key, at)
     columns, tags = raw.get("columns"), raw.get("tags")
     if isinstance(columns, dict) and _names_no_text_column(raw, columns):
-        rewrites = [f'"{DATA_FIELD_NAMES[k]}": "{k}"' for k in columns if k in DATA_FIELD_NAMES]
+        rewrites = [_column_rewrite(k, columns[k]) for k in columns if k in DATA_FIELD_NAMES]
         yield COLUMN_KEY_IS_FIELD.diag(
             f"`columns` of dataset {name!r} names no prompt and no response ({', '.join(map(repr, columns))} are "
             "not LLaMA-Factory column names): every column is reset to null and every sample is dropped"
@@ -565,10 +565,10 @@ def _unknown_keys(entry: DatasetEntry, at: _Locator) -> Iterator:
             if key in COLUMN_DEFAULTS:
                 continue
             if key in DATA_FIELD_NAMES:
+                pair = _column_rewrite(key, columns[key])
                 yield COLUMN_KEY_IS_FIELD.diag(
-                    f"\"{key}\" is a field name of the data, not a column name: write "
-                    f"\"{DATA_FIELD_NAMES[key]}\": \"{key}\" (LLaMA-Factory's name on the left, your field on the "
-                    "right)", **at("columns", key, key=True))
+                    f"\"{key}\" is a field name of the data, not a column name: write {pair} (LLaMA-Factory reads the "
+                    "name on the left; your record field goes on the right)", **at("columns", key, key=True))
             else:
                 yield UNKNOWN_COLUMN_KEY.diag(f"unknown column key {key!r} is ignored.{_suggest(key, COLUMN_DEFAULTS)}",
                                               **at("columns", key, key=True))
@@ -612,6 +612,16 @@ def _accepts(key: str, value: Any) -> bool:
     if key in ("columns", "tags"):
         return isinstance(value, dict)
     return isinstance(value, str) and bool(value)
+
+
+def _column_rewrite(key: str, value) -> str:
+    """The `columns` pair LLaMA-Factory reads, for a data-field name on the left: its column name on the left, the
+    record field on the right. `"video": "videos"` (a misspelt key, or the sides swapped) -> `"videos": "<your
+    field>"`; `"output": "answer"` -> `"response": "answer"`."""
+    column = DATA_FIELD_NAMES[key]
+    if isinstance(value, str) and value in COLUMN_DEFAULTS:
+        return f'"{column}": "<your field>"' if value == column else f'"{value}": "{key}"'
+    return f'"{column}": "{value if isinstance(value, str) and value else key}"'
 
 
 def _type_findings(entry: DatasetEntry, at: _Locator) -> Iterator:

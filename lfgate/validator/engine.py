@@ -10,7 +10,7 @@ from lfgate import findings
 from lfgate.diagnostics import Diagnostic, Report, Severity, display_path
 from lfgate.registry import DATASET, ROOT, selected
 from lfgate.settings import Settings
-from lfgate.validator import dataset_info, datasets, discovery, launch, lfs, links, training
+from lfgate.validator import dataset_info, datasets, discovery, launch, lfs, links, multinode, training
 from lfgate.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
 from lfgate.validator.project import discover, find_registry_for
 from lfgate.validator.rules_general import PATH_NOT_FOUND
@@ -105,6 +105,10 @@ class Checker:
         configs, skipped, why = self._configs(targets)
         self.report.extend(discovery.passed_over(skipped, why))
         self.report.extend(discovery.skipped_folders(targets.skipped, targets.skipped_capped))
+        if any(c.entry == "train" for c in configs):  # how the run would be launched (RN040-RN047)
+            self.report.extend(multinode.check(os.environ) if multinode.is_set() else [])
+            for folder in targets.folders:
+                self.report.extend(multinode.script_findings(folder))
 
         checked_entries = set()
         for config in configs:

@@ -7,7 +7,16 @@ from typing import List
 
 from lfgate.lf_facts import env_enabled as _env
 from lfgate.validator import train_schema
-from lfgate.validator.training import futile_values, ignored_settings, model_loading, newer_releases, v1_engine
+from lfgate.validator.training import (
+    deepspeed_json,
+    futile_values,
+    ignored_settings,
+    kernels,
+    model_loading,
+    newer_releases,
+    preference,
+    v1_engine,
+)
 from lfgate.validator.training.config import COMMAND_LINE, TrainingConfig
 from lfgate.validator.training.keys import check_keys
 from lfgate.validator.training.parse_checks import PARSE_CHECKS, _View, check_output_dir
@@ -59,6 +68,9 @@ def _rules(config: TrainingConfig, settings) -> List:
     found.extend(futile_values.check(config, settings))
     found.extend(model_loading.check(config, settings))
     found.extend(newer_releases.check(config, settings))
+    found.extend(preference.check(config, settings))
+    found.extend(kernels.check(config, settings))
+    found.extend(deepspeed_json.check(config, settings))
     return found
 
 

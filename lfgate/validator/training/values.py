@@ -7,10 +7,12 @@ import os
 import re
 from typing import Any, Iterator, List, Optional, Tuple
 
+from lfgate import lf_stack
 from lfgate.lf_facts import did_you_mean, json_type, split_names
 from lfgate.readers import guarded
 from lfgate.registry import ERROR, INFO, WARNING, rule
 from lfgate.validator import train_schema
+from lfgate.validator.training import preference
 from lfgate.validator.training.config import BASE, COMMA_LIST_KEYS, TrainingConfig, _y
 
 WRONG_TYPE = rule(
@@ -157,6 +159,10 @@ def check_values(config: TrainingConfig, settings) -> Iterator:
             raises = _raises(prop.get("x-enum-raises"), config)
             consequence = (f"LLaMA-Factory raises ({raises.replace('<value>', value)})" if raises else
                            "LLaMA-Factory does not check it and will not do what you meant")
+            if key == "pref_loss" and config.stage == "dpo":  # what the installed TRL makes of it (TY440-TY441)
+                consequence, fails, keep_hint = preference.unknown_loss(value, lf_stack.stack(settings))
+                raises = raises or ("TRL raises" if fails else None)
+                hint = hint if keep_hint else ""
             yield BAD_CHOICE.diag(f"`{key}: {value}` is not one of {', '.join(choices)}; {consequence}.{hint}",
                                   severity=None if raises else WARNING, **where)
     template = config.values.get("template")
