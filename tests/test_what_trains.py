@@ -222,8 +222,8 @@ def test_the_runner_writes_the_fingerprint_after_a_run_that_made_the_cache(tmp_p
         write_project(tmp_path, {"tok/dataset_dict.json": "{}"})
         return 0
 
-    monkeypatch.setattr(train.shutil, "which", lambda name: "/bin/" + name)
-    monkeypatch.setattr(train.subprocess, "call", launch)
+    monkeypatch.setattr(train.subprocesses, "which", lambda name: "/bin/" + name)
+    monkeypatch.setattr(train.subprocesses, "call", launch)
     monkeypatch.chdir(tmp_path)
     assert train._run_llamafactory("train.yaml", {}, Settings()) == 0
     assert (tmp_path / ("tok" + cached_data.SUFFIX)).is_file()

@@ -161,7 +161,7 @@ def check_values(config: TrainingConfig, settings) -> Iterator:
                            "LLaMA-Factory does not check it and will not do what you meant")
             if key == "pref_loss" and config.stage == "dpo":  # what the installed TRL makes of it (TY440-TY441)
                 consequence, fails, keep_hint = preference.unknown_loss(value, lf_stack.stack(settings))
-                raises = raises or ("TRL raises" if fails else None)
+                raises = "TRL raises" if fails else None  # by the TRL version the run gets (TY440-TY441)
                 hint = hint if keep_hint else ""
             yield BAD_CHOICE.diag(f"`{key}: {value}` is not one of {', '.join(choices)}; {consequence}.{hint}",
                                   severity=None if raises else WARNING, **where)
