@@ -1,6 +1,6 @@
 """input_ids and labels from the built-in runner == LLaMA-Factory's own (converter + SFT processor).
 
-Skipped unless `llamafactory` is importable (it is in /work/lfvenv: run these tests there). Both sides use the
+Skipped unless `llamafactory` is importable (it is in ../lfvenv: run these tests there). Both sides use the
 same tokenizer; each sample goes through LLaMA-Factory's DatasetAttr/converter/SupervisedDatasetProcessor and
 through lfgate's registry/converter/runner.tokenize.
 """
