@@ -82,10 +82,6 @@ EXPORT_DIR_UNSAFE = rule(
 )
 
 
-def _where(config: RunConfig, *keys: str) -> dict:
-    return config.where(*keys)
-
-
 def adapters(config: RunConfig) -> List[str]:
     return split_names(config.values.get("adapter_name_or_path"))
 
@@ -103,28 +99,28 @@ def checks(config: RunConfig, builtin: bool = True) -> List[Diagnostic]:
     if folder is None:
         out.append(NO_EXPORT_DIR.diag(f"{os.path.basename(config.path)} names no export_dir: LLaMA-Factory raises "
                                       "`Please specify \\`export_dir\\` to save model.`; add `export_dir: "
-                                      "saves/merged`", **_where(config, "adapter_name_or_path",
+                                      "saves/merged`", **config.where("adapter_name_or_path",
                                                                   "model_name_or_path")))
     quant = config.values.get("export_quantization_bit")
     if adapters(config) and quant is not None:
         out.append(QUANTIZE_WITH_ADAPTER.diag(
             f"`export_quantization_bit: {quant}` with adapters: LLaMA-Factory raises `Please merge adapters before "
-            "quantizing the model.`; export the merged model first, then quantize it", **_where(
-                config, "export_quantization_bit")))
+            "quantizing the model.`; export the merged model first, then quantize it", **config.where(
+                "export_quantization_bit")))
     if adapters(config) and config.finetuning_type != "lora":
         out.append(ADAPTER_NOT_LORA.diag(
             f"adapter_name_or_path with `finetuning_type: {config.finetuning_type}`: LLaMA-Factory raises `Adapter "
-            "is only valid for the LoRA method.`", **_where(config, "finetuning_type")))
+            "is only valid for the LoRA method.`", **config.where("finetuning_type")))
     if builtin:
         for key in ("export_quantization_bit", "export_hub_model_id"):
             if config.values.get(key) is not None and not (key == "export_quantization_bit" and adapters(config)):
                 out.append(BUILTIN_CANNOT.diag(
                     f"`{key}` is not done by the built-in export (it merges and saves): drop it, or run "
-                    "`lfgate export CONFIG --backend llamafactory`", **_where(config, key)))
+                    "`lfgate export CONFIG --backend llamafactory`", **config.where(key)))
     if folder is not None:
         problem = _unsafe(config, folder)
         if problem:
-            out.append(EXPORT_DIR_UNSAFE.diag(f"export_dir {folder}: {problem}", **_where(config, "export_dir")))
+            out.append(EXPORT_DIR_UNSAFE.diag(f"export_dir {folder}: {problem}", **config.where("export_dir")))
     return out
 
 

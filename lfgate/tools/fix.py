@@ -237,24 +237,9 @@ def _one_record(message: str) -> str:
     return f"counted by the dataset-level finding: {message}"
 
 
-def _unwrap(value: Any) -> Optional[dict]:
-    """The record itself, or the one object a list wraps (DF015's fix), or None for a sample with none."""
-    from lfgate.validator.datafile import wrapped_record
-
-    return value if isinstance(value, dict) else wrapped_record(value)
-
-
-def _not_object_code() -> str:
-    from lfgate.validator.datafile import NOT_OBJECT
-
-    return NOT_OBJECT.code
-
-
-def _not_an_object(index: int, value: Any) -> Change:
+def _not_an_object(index: int, value: Any, code: str) -> Change:
     """The removal, named as `check` names it (DF015), not by the converter's crash it would cause (DS001)."""
-    from lfgate.validator.datafile import NOT_OBJECT
-
-    return Change(index, "removed", NOT_OBJECT.code,
+    return Change(index, "removed", code,
                   f"sample {index} is {a_json_type(value)}, not an object, and wraps no single object to unwrap: "
                   "LLaMA-Factory raises while it builds the table")
 
@@ -263,6 +248,7 @@ def fix_records(path: str, entry, usages, settings) -> Tuple[List[Any], List[Cha
     """The records to keep (repaired) and the changes, in sample order. usages: the DatasetUsage (or several, when
     configs load the entry differently) the records are judged under; a record an error flags in any is left out."""
     from lfgate.readers import Record, iter_records
+    from lfgate.validator.datafile import NOT_OBJECT, wrapped_record
     from lfgate.validator.model import DatasetUsage
 
     usages = usages if isinstance(usages, (list, tuple)) else [usages or DatasetUsage()]
@@ -277,9 +263,9 @@ def fix_records(path: str, entry, usages, settings) -> Tuple[List[Any], List[Cha
             changes[item.sample] = Change(item.sample, "removed", "DF010", item.message)
             continue
         value = copy.deepcopy(item.value)
-        unwrapped = _unwrap(value)
+        unwrapped = value if isinstance(value, dict) else wrapped_record(value)  # DF015's fix: unwrap one object
         if unwrapped is None:
-            changes[item.index] = _not_an_object(item.index, value)
+            changes[item.index] = _not_an_object(item.index, value, NOT_OBJECT.code)
             continue
         if unwrapped is not value:
             unwrapped_from[item.index] = a_json_type(value)
@@ -300,7 +286,7 @@ def fix_records(path: str, entry, usages, settings) -> Tuple[List[Any], List[Cha
             continue
         kept.append(value)
         if repairs:
-            changes[index] = Change(index, "changed", _not_object_code() if index in unwrapped_from else "DS-fix",
+            changes[index] = Change(index, "changed", NOT_OBJECT.code if index in unwrapped_from else "DS-fix",
                                     "; ".join(repairs))
     if kept and changes:
         _keep_columns(kept, candidates, judges[0], changes)
