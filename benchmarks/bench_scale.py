@@ -236,7 +236,9 @@ def throughput(folder: str, info: Dict, workers, rows: List[Dict], repeat: int =
                 median["vs_first"] = statistics.median(firsts)
                 median["cpu_vs_first"] = statistics.median(r["cpu_vs_first"] for r in results[what])
                 print(f"{what}: wall x [{installs[0].label}] per round " + ", ".join(f"{x:.3f}" for x in firsts)
-                      + f" (median {median['vs_first']:.3f}; CPU median {median['cpu_vs_first']:.3f})")
+                      + f" (median {median['vs_first']:.3f}); CPU per round "
+                      + ", ".join(f"{r['cpu_vs_first']:.3f}" for r in results[what])
+                      + f" (median {median['cpu_vs_first']:.3f})")
         rows.append({"what": what + (f" (median of {repeat})" if repeat > 1 else ""), "mb": mb, **median})
         if n is not None:
             by_workers[n] = median
@@ -274,17 +276,23 @@ def startup(runs: int, cjs: str, rows: List[Dict], installs: Sequence[Install] =
         with open(schema, "wb") as f:
             f.write(subprocess.run([sys.executable, "-m", "lfgate", "schema", "train"], check=True,
                                    stdout=subprocess.PIPE).stdout)
+        alone = os.path.join(folder, "yaml-only")  # the YAML alone, as check-jsonschema gets it: no registry, no data
+        os.makedirs(alone)
+        shutil.copy(os.path.join(folder, "train.yaml"), alone)
         cjs_name = "check-jsonschema (the YAML only)"
-        commands = {cjs_name: ([cjs, "--schemafile", schema, "train.yaml"], RUN_ENV)}
+        commands = {cjs_name: ([cjs, "--schemafile", schema, "train.yaml"], RUN_ENV, folder)}
         for which in installs:
-            label = "lfgate check (registry + dataset + YAML)" + (f" [{which.label}]" if len(installs) > 1 else "")
-            commands[label] = ([which.python, "-m", "lfgate", "check", "."], environment(which))
-        for argv, env in commands.values():  # warm-up: bytecode caches
-            measure(argv, cwd=folder, env=env)
+            tag = f" [{which.label}]" if len(installs) > 1 else ""
+            commands["lfgate check (registry + dataset + YAML)" + tag] = (
+                [which.python, "-m", "lfgate", "check", "."], environment(which), folder)
+            commands["lfgate check --format json (the YAML only)" + tag] = (
+                [which.python, "-m", "lfgate", "check", "--format", "json", "."], environment(which), alone)
+        for argv, env, cwd in commands.values():  # warm-up: bytecode caches
+            measure(argv, cwd=cwd, env=env)
         times: Dict[str, List[Dict]] = {k: [] for k in commands}
         for _ in range(runs):  # interleaved, so drift in machine load hits both alike
-            for name, (argv, env) in commands.items():
-                times[name].append(measure(argv, cwd=folder, env=env))
+            for name, (argv, env, cwd) in commands.items():
+                times[name].append(measure(argv, cwd=cwd, env=env))
         for name, results in times.items():
             median = statistics.median(r["seconds"] for r in results)
             ratios = [r["seconds"] / c["seconds"] for r, c in zip(results, times[cjs_name])]
