@@ -1,0 +1,167 @@
+"""Token counts estimated from a text's make-up, per tokenizer family, with a measured error band.
+
+The text is cut the way the families' pre-tokenizers cut it (words with their leading space, single digits for
+Qwen and SentencePiece models, up to three for Llama 3, DeepSeek and GLM-4, punctuation runs, newlines,
+indentation): byte-level BPE never merges across those pieces, so a text's tokens are the sum of its pieces'.
+Each piece is counted from tables of how many tokens the family's real tokenizer gives such a piece (Latin words
+by length, Han runs by length; kana, Hangul, other letters, emoji per character), measured on the calibration
+sample by `scripts/token_calibration/calibrate.py`, which also measured the error band per make-up
+("number-heavy Chinese", "English", "code", ...) on held-out documents. Standard library only.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Dict, Iterator, List, Tuple
+
+from lfgate.tokens import calibrated
+from lfgate.tokens.families import FAMILIES, Family
+
+NUMBER_HEAVY_CHINESE, CHINESE, ENGLISH, CODE, MIXED = ("number-heavy Chinese", "Chinese", "English", "code",
+                                                       "mixed-script text")
+KINDS = (NUMBER_HEAVY_CHINESE, CHINESE, ENGLISH, CODE, MIXED)
+
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_KANA = "\u3040-\u30ff\u31f0-\u31ff"
+_HANGUL = "\u1100-\u11ff\u3130-\u318f\uac00-\ud7af"
+_LATIN = "A-Za-z\u00c0-\u024f"
+_SCRIPT_RUN = re.compile(f"([{_HAN}]+)|([{_KANA}]+)|([{_HANGUL}]+)|([{_LATIN}]+)|(.+?)(?=[{_HAN}{_KANA}{_HANGUL}"
+                         f"{_LATIN}]|$)", re.S)
+# letters of other scripts, per character: each script's own rate
+SCRIPTS = (("cyrillic", re.compile("[\u0400-\u052f]")), ("greek", re.compile("[\u0370-\u03ff]")),
+           ("arabic", re.compile("[\u0590-\u06ff\u0750-\u077f]")), ("indic", re.compile("[\u0900-\u0dff]")),
+           ("southeast_asian", re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]")))
+_EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0f\u200d]")
+_PATTERNS: Dict[Tuple[str, int], "re.Pattern[str]"] = {}
+SCALED = 200  # characters: a text this long is scaled by its make-up's factor; shorter ones by "short"
+_CACHE_LIMIT = 200_000  # pieces remembered per family (words repeat: most are counted once)
+_CACHES: Dict[str, Dict[str, float]] = {}
+
+# piece classes: (group name, class)
+_LETTERS, _DIGITS, _PUNCT, _SPACE = "letters", "digits", "punct", "space"
+
+
+def _pattern(family: Family) -> "re.Pattern[str]":
+    digits = calibrated.DIGIT_GROUP.get(family.name, 1)
+    key = (family.specials, digits)
+    if key not in _PATTERNS:
+        _PATTERNS[key] = re.compile(
+            f"(?P<special>{family.specials})"
+            r"|(?P<letters>'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|(?:[^\r\n\w]|_)?[^\W\d_]+)"
+            f"|(?P<digits>\\d{{1,{digits}}})"
+            r"|(?P<punct> ?(?:[^\s\w]|_)+[\r\n]*)"
+            r"|(?P<space>\s*[\r\n]+|\s+(?!\S)|\s+)")
+    return _PATTERNS[key]
+
+
+def pieces(text: str, family: Family) -> Iterator[Tuple[str, str]]:
+    """(class, piece) in order: special, letters, digits, punct, space."""
+    for match in _pattern(family).finditer(text):
+        yield match.lastgroup or _SPACE, match.group()
+
+
+def _table(values: List[float], n: int) -> float:
+    """The table's value for length n; past its end, its last value per unit of length."""
+    if n <= len(values):
+        return values[n - 1]
+    return values[-1] * n / len(values)
+
+
+def piece_tokens(kind: str, piece: str, table: dict) -> float:
+    if kind == "special" or kind == _DIGITS:
+        return 1.0
+    if kind == _SPACE:
+        return _table(table["space"], len(piece))
+    if kind == _PUNCT:
+        return punct_tokens(piece, table)
+    total = 0.0
+    lead = piece[0]
+    if not lead.isalpha() and lead != "'":
+        piece = piece[1:]
+        if lead != " ":
+            total += table["lead"]
+    if piece.isascii():
+        return total + _table(table["word"], len(piece))
+    for han, kana, hangul, latin, other in _SCRIPT_RUN.findall(piece):
+        if han:
+            total += _table(table["han"], len(han))
+        elif kana:
+            total += table["kana"] * len(kana)
+        elif hangul:
+            total += table["hangul"] * len(hangul)
+        elif latin:
+            total += _table(table["word"], len(latin))
+            if not latin.isascii():
+                total += table["latin_ext"] * sum(1 for c in latin if not c.isascii())
+        elif other:
+            total += other_tokens(other, table)
+    return total
+
+
+def other_tokens(run: str, table: dict) -> float:
+    """Letters of other scripts (and the rare symbol inside a word), at their script's rate per character."""
+    left = len(run)
+    total = 0.0
+    for name, pattern in SCRIPTS:
+        n = len(pattern.findall(run))
+        if n:
+            total += table[name] * n
+            left -= n
+    emoji = len(_EMOJI.findall(run))
+    return total + table["emoji"] * emoji + table["other"] * (left - emoji)
+
+
+def punct_tokens(piece: str, table: dict) -> float:
+    """ASCII punctuation by run length; other symbols (CJK punctuation, emoji, arrows) per character."""
+    ascii_part = sum(1 for c in piece if c.isascii() and c not in " \r\n")
+    total = _table(table["punct"], ascii_part) if ascii_part else 0.0
+    if not piece.isascii():
+        emoji = len(_EMOJI.findall(piece))
+        total += table["emoji"] * emoji + table["symbol"] * (len(piece) - emoji - ascii_part - piece.count(" "))
+    return total
+
+
+def estimate(text: str, family: Family) -> float:
+    """The estimated tokens of one text (a float: a sample's texts are added before rounding)."""
+    if not text:
+        return 0.0
+    table = tables(family)
+    cache = _CACHES.setdefault(family.name, {})
+    total = 0.0
+    for kind, piece in pieces(text, family):
+        value = cache.get(piece)
+        if value is None:
+            value = piece_tokens(kind, piece, table)
+            if len(cache) < _CACHE_LIMIT:
+                cache[piece] = value
+        total += value
+    scales = table["scale"]
+    return total * scales[make_up(text)] if len(text) >= SCALED else total * scales["short"]
+
+
+def tables(family: Family) -> dict:
+    return calibrated.TABLES.get(family.name) or calibrated.TABLES["other"]
+
+
+def make_up(text: str) -> str:
+    """Which make-up a sample's text is, for its band."""
+    chars = len(text) or 1
+    cjk = len(re.findall(f"[{_HAN}{_KANA}{_HANGUL}]", text))
+    digits = sum(c.isdigit() for c in text) if not text.isascii() else 0
+    if cjk >= 0.25 * chars:
+        return NUMBER_HEAVY_CHINESE if digits >= 0.06 * chars else CHINESE
+    letters = sum(c.isalpha() for c in text)
+    if letters - len(re.findall("[A-Za-z]", text)) + len(_EMOJI.findall(text)) >= 0.05 * chars:
+        return MIXED
+    code = len(re.findall(r"[{}()\[\];=<>_#]|^ {2,}", text, re.M))
+    return CODE if code >= 0.03 * chars else ENGLISH
+
+
+def band(family: Family, kind: str) -> float:
+    """The measured relative error (a fraction) of a sample's estimate, for this family and make-up."""
+    table = calibrated.BANDS.get(family.name) or calibrated.BANDS["other"]
+    return table.get(kind, max(table.values()))
+
+
+def calibrated_families() -> List[str]:
+    return [FAMILIES[name].label for name in calibrated.TABLES if name in FAMILIES and name != "other"]
