@@ -39,6 +39,8 @@ class Diagnostic:
     dataset: Optional[str] = None
     end_line: Optional[int] = None
     end_column: Optional[int] = None
+    # what a finding names in full for scripts (e.g. every sample cutoff_len cuts): in --format json only
+    details: Optional[Dict[str, Any]] = field(default=None, compare=False, hash=False)
 
     def at(self, **where: Any) -> Diagnostic:
         return replace(self, **where)
@@ -47,7 +49,7 @@ class Diagnostic:
         return (self.file or "", self.line or 0, self.column or 0, self.sample or 0, self.code)
 
     def to_dict(self, cwd: Optional[str] = None) -> Dict[str, Any]:
-        return {
+        out = {
             "code": self.code,
             "severity": str(self.severity),
             "message": self.message,
@@ -57,6 +59,9 @@ class Diagnostic:
             "sample": self.sample,
             "dataset": self.dataset,
         }
+        if self.details is not None:
+            out["details"] = self.details
+        return out
 
 
 @overload

@@ -1,22 +1,17 @@
-"""LLaMA-Factory's cutoff_len rule, shared by the checker's estimates and the runner's tokenisation.
+"""LLaMA-Factory's cutoff_len rule, shared by the checker's counts and the runner's tokenisation; and the fast
+paths' gate on it.
 
 Mirrors `infer_seqlen` (data/processor/processor_utils.py) and the turn loop of the supervised processor:
 each (source, target) turn pair gets what is left of the budget, split between source and target.
+
+The fast paths (validator/fastpath.py, typed.py) credit a record as clean only when it cannot exceed cutoff_len
+by the count lfgate reports (lfgate/tokens): ``fast_budget`` gives them a Budget whose ``within`` is sound for that
+count. Every other record goes the full way, where lfgate/tokens/sample.py counts it.
 """
 
 from __future__ import annotations
 
-import re
-from typing import List, Tuple
-
-# Token estimate per script when no tokenizer is at hand, as a lower bound on the tokens: most text packs at most
-# 6 characters into one token (English runs about 4); Chinese, Japanese and Korean run about 1-1.5 characters per
-# token with Qwen's tokenizer (Qwen2.5's vocabulary holds common Han words of 1-2 characters), so 6 would miss
-# every long CJK answer.
-CHARS_PER_TOKEN = 6
-CJK_CHARS_PER_TOKEN = 1.5
-_CJK = re.compile("[\u1100-\u11ff\u2e80-\u2fdf\u3040-\u30ff\u3100-\u31bf\u3400-\u4dbf\u4e00-\u9fff"
-                  "\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
+from typing import List, Optional, Tuple
 
 
 def infer_seqlen(source_len: int, target_len: int, cutoff_len: int) -> Tuple[int, int]:
@@ -45,20 +40,87 @@ def truncate_turns(pairs: List[Tuple[int, int]], cutoff_len: int) -> List[Tuple[
     return kept
 
 
-def estimate_tokens(text: str) -> int:
-    """At least how many tokens `text` is, by script (see CHARS_PER_TOKEN)."""
-    if not text:
-        return 0
-    if text.isascii():
-        return -(-len(text) // CHARS_PER_TOKEN)
-    cjk = len(_CJK.findall(text))
-    return int(-(-((len(text) - cjk) / CHARS_PER_TOKEN + cjk / CJK_CHARS_PER_TOKEN) // 1))
+# Tokens per character at most, for text the gate does not count: a byte-level BPE token is at least one UTF-8
+# byte (at most 4 per character); SentencePiece falls back to bytes and may add one "▁" per text.
+MAX_TOKENS_PER_CHAR = 4
 
 
-def may_exceed(text: str, chars: int, messages: int, budget_chars: int) -> bool:
-    """Whether texts of `chars` characters in `messages` messages may estimate above cutoff_len (budget_chars =
-    CHARS_PER_TOKEN * cutoff_len): the fast paths' bound, sound for estimate_tokens. ASCII: chars / 6 per message,
-    rounded up; otherwise at most chars / 1.5 + 1 per message."""
-    if text.isascii():
-        return chars + (CHARS_PER_TOKEN - 1) * messages > budget_chars
-    return chars * CHARS_PER_TOKEN / CJK_CHARS_PER_TOKEN + CHARS_PER_TOKEN * messages > budget_chars
+class Budget:
+    """The fast paths' test of a record's texts (joined with NULs) against cutoff_len, sound for the count that
+    lfgate/tokens reports. First by bytes alone, with no tokenizer loaded: message text and the template's own
+    text (its markers, its default system prompt) are at most one token per UTF-8 byte. Only a record those bytes
+    could put over cutoff_len is counted (exactly, or by the estimate's upper band); the rest go the full way."""
+
+    def __init__(self, plan, stage: str):
+        self.plan = plan
+        self.stage = stage
+        self.cutoff = plan.cutoff_len
+        self._bytes: dict = {}
+        self._tokens: dict = {}
+        self._counter = None
+        self._slack = 1.0
+
+    def _empty(self, n: int, system=None):
+        from lfgate.validator.converter import Aligned
+
+        messages = [{"role": "user" if i % 2 == 0 else "assistant", "content": ""} for i in range(n)]
+        return Aligned(messages[:-1], messages[-1:], system, None, [], [], [], False, [], [])
+
+    def template_bytes(self, n: int) -> int:
+        """At most how many tokens the template adds to n messages, from its text's bytes (one per bos/eos slot),
+        plus two per message for the merges at their edges."""
+        if n not in self._bytes:
+            from lfgate.tokens.sample import template_of
+
+            template = template_of(self.plan)
+            total = 0
+            if template is not None and self.stage != "pt":
+                from lfgate.runner.templates import render
+
+                aligned = self._empty(n)
+                for elements in render(template, aligned.prompt + aligned.response, None, None):
+                    total += sum(len(e.encode("utf-8")) if isinstance(e, str) else 1 for e in elements)
+                total += 1 + len(template.thought_words[0] + template.thought_words[1]) if template.reasoning else 1
+            self._bytes[n] = total + 2 * n + 2
+        return self._bytes[n]
+
+    def template_tokens(self, n: int, own_system: bool) -> int:
+        """The same bound, counted: the template's tokens for n empty messages, plus two per message. A record
+        with its own system text (counted apart, in extra_chars) replaces the template's default one."""
+        key = (n, own_system)
+        if key not in self._tokens:
+            from lfgate.tokens.sample import measure
+
+            counter = self.counter()
+            length = measure(self._empty(n, "a" if own_system else None), self.stage, self.plan, counter)
+            counted = length.total - (counter.count("a") if own_system else 0) \
+                if length is not None and length.template else 0
+            self._tokens[key] = int(max(counted, 0) * self._slack + 0.999) + 2 * n + 2
+        return self._tokens[key]
+
+    def counter(self):
+        if self._counter is None:
+            from lfgate.tokens import estimate
+            from lfgate.tokens.counters import counter
+
+            self._counter = counter(self.plan.spec)
+            if not self._counter.exact:
+                self._slack = 1 + max(estimate.band(self._counter.family, k) for k in estimate.KINDS)
+        return self._counter
+
+    def within(self, joined: str, n: int, extra_chars: int) -> bool:
+        cutoff = self.cutoff
+        text_bytes = len(joined) if joined.isascii() else len(joined.encode("utf-8", "surrogatepass"))
+        extra = MAX_TOKENS_PER_CHAR * extra_chars
+        if text_bytes + extra + self.template_bytes(n) <= cutoff:
+            return True
+        counter = self.counter()
+        return counter.count(joined) * self._slack + extra + self.template_tokens(n, extra_chars > 0) <= cutoff
+
+
+def fast_budget(checker) -> Optional[Budget]:
+    """The Budget the fast paths test a record against, or None when the checker counts no truncation."""
+    plan = getattr(checker, "count_plan", None)
+    if plan is None or not plan.cutoff_len:
+        return None
+    return Budget(plan, checker.stage)

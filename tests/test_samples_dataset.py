@@ -141,7 +141,7 @@ def _facts_and_state(checker):
     def shown(value):
         return (value.counts, value.first) if hasattr(value, "first") else value  # a Tally: its contents
 
-    state = {k: shown(v) for k, v in vars(checker).items() if k not in ("_tools_cache", "kto_prev", "_images")}
+    state = {k: shown(v) for k, v in vars(checker).items() if k not in ("_tools_cache", "kto_prev", "_images", "_counter")}
     return checker.facts(), repr(sorted((k, repr(v)) for k, v in state.items()))
 
 

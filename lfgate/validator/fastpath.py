@@ -20,9 +20,8 @@ import re
 from operator import itemgetter
 from typing import Dict, Optional
 
-from lfgate.truncation import may_exceed
+from lfgate.truncation import fast_budget
 from lfgate.validator.converter import ASSISTANT, USER
-from lfgate.validator.samples.base import CHARS_PER_TOKEN
 
 _SCALAR_KIND = {str: "string", int: "number", float: "number", bool: "boolean"}
 _MAX_SHAPES = 64  # distinct key orders remembered per scan
@@ -348,23 +347,18 @@ def _credit(fast, records: int, last_index: int) -> None:
 
 def text_gate(lead, placeholder, budget):
     """The text tests both fast paths (this module's and typed.py's) make of a record's messages joined with NULs:
-    no media placeholder, and within cutoff_len by the estimate. One home, so the paths cannot drift apart."""
-    slack = CHARS_PER_TOKEN - 1
+    no media placeholder, and within cutoff_len by the count lfgate reports (truncation.Budget). One home, so the
+    paths cannot drift apart."""
 
     def text_ok(joined: str, n: int, extra_chars: int) -> bool:
         if lead in joined and placeholder.search(joined):
             return False
-        if budget is None:
-            return True
-        chars = len(joined) - (n - 1) + extra_chars
-        # sum of ceil(chars / CHARS_PER_TOKEN) per message <= (chars + (CPT - 1) * n) / CPT: within cutoff_len;
-        # CJK text estimates at 1.5 characters per token (truncation.estimate_tokens)
-        return chars + slack * n <= budget and not may_exceed(joined, chars, n, budget)
+        return budget is None or budget.within(joined, n, extra_chars)
     return text_ok
 
 
 def _text_limits(checker):
-    """(placeholder regex, the character every placeholder starts with, cutoff_len in characters) for take().
+    """(placeholder regex, the character every placeholder starts with, the cutoff_len Budget) for take().
     The regex is None when some placeholder is empty: then every record goes the full way. The lead character
     ("<") lets a text without it skip the regex (found by memchr); "" (in every text) when they start apart."""
     placeholders = [p for _, _, p in checker.placeholders]
@@ -373,7 +367,7 @@ def _text_limits(checker):
         regex = re.compile("|".join(re.escape(p) for p in placeholders))
         leads = {p[0] for p in placeholders}
         lead = leads.pop() if len(leads) == 1 else ""
-    budget = CHARS_PER_TOKEN * checker.cutoff_len if checker.cutoff_len else None
+    budget = fast_budget(checker)
     return regex, lead, budget
 
 

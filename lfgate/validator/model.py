@@ -72,8 +72,9 @@ class DatasetUsage:
     media_dir: Optional[str] = None
     template: Optional[str] = None
     config_path: Optional[str] = None
-    cutoff_len: Optional[int] = None  # for the truncation estimates
+    cutoff_len: Optional[int] = None  # for the truncation counts
     vision: Optional[tuple] = None  # media.vision_settings: how images become visual tokens, when known
+    counting: Optional[Any] = None  # lfgate.tokens.sample.Plan: how the config's samples are counted in tokens
 
 
 @dataclass

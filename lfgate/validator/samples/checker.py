@@ -18,7 +18,9 @@ import os
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from lfgate.diagnostics import Severity
-from lfgate.truncation import estimate_tokens, truncate_turns
+from lfgate.tokens.counters import counter
+from lfgate.tokens.report import Truncation
+from lfgate.tokens.sample import count_plan, measure
 from lfgate.validator.converter import (
     ASSISTANT,
     FUNCTION,
@@ -33,7 +35,7 @@ from lfgate.validator.converter import (
 )
 from lfgate.validator.model import DatasetUsage
 from lfgate.validator.samples import alpaca, common, kto, multimodal, openai, ranking, sharegpt, tools
-from lfgate.validator.samples.base import CHARS_PER_TOKEN, Finding, Tally
+from lfgate.validator.samples.base import Finding, Tally
 
 if TYPE_CHECKING:
     from lfgate.validator.media import ImageChecker  # imported when the first image is met
@@ -44,7 +46,7 @@ _VALID, _HAZARD, _OTHER = 1, 2, 0  # KTO batch status of a sample
 _TOOLS_CACHE_SIZE = 256
 # What a SampleChecker is set up with, and per-worker state: everything else is a counter that merge() adds up.
 _NOT_COUNTERS = frozenset({"entry", "usage", "stage", "media_dir", "cutoff_len", "placeholders", "chat", "mapping",
-                           "columns", "unread_fields", "kto_prev", "_tools_cache",
+                           "columns", "unread_fields", "kto_prev", "_tools_cache", "count_plan", "_counter",
                            "_images"})  # _images: media.ImageChecker, a per-worker cache of image sizes
 _MEDIA_KINDS = (("images", "image"), ("videos", "video"), ("audios", "audio"))
 _CRASH_RULES = {
@@ -126,7 +128,11 @@ class SampleChecker:
         self.media = {col: 0 for col, _ in _MEDIA_KINDS}
         self.placeholder_counts = {kind: 0 for _, kind in _MEDIA_KINDS}
         self.samples_with_media = 0
-        self.trunc_exceed = self.trunc_cut = 0
+        # cutoff_len: every kept sample counted in tokens (lfgate/tokens), the cut ones named
+        self.count_plan = count_plan(self.usage, self.cutoff_len) if self.cutoff_len else None
+        self.truncation = Truncation(self.count_plan.cutoff_len, self.count_plan.spec.exact) \
+            if self.count_plan is not None and self.count_plan.cutoff_len else None
+        self._counter = None  # made on the first sample counted: a tokenizer loads once per process
         # (index, status) of the last sample seen, for the batch-crash check
         self.kto_prev: Optional[Tuple[int, int]] = None
         self.kto_edges: Dict[int, int] = {}
@@ -436,8 +442,8 @@ class SampleChecker:
         self._empty_turns(index, aligned, out)
         self._system_and_tools(index, value, aligned, out)
         self._media(index, aligned, lists, out)
-        if self.cutoff_len:
-            self._truncation(aligned, lists[0][0])
+        if self.truncation is not None:
+            self._truncation(index, aligned)
 
     def _role_hint(self) -> str:
         if self.missing_role:
@@ -544,21 +550,14 @@ class SampleChecker:
         out.extend(self._images.check_sample(index, images, videos, columns,
                                              lambda rule, message, path: Finding(rule, message + ".", index, path)))
 
-    def _truncation(self, aligned, messages) -> None:
-        cutoff = self.cutoff_len
-        if not cutoff:
-            return
-        extra = _str(aligned.system) + _str(aligned.tools)  # counted with the first turn's source
-        pairs = []
-        for i in range(0, len(messages) - 1, 2):
-            source, target = messages[i]["content"], messages[i + 1]["content"]
-            pairs.append((estimate_tokens((extra if i == 0 else "") + _str(source)), estimate_tokens(_str(target))))
-        if sum(s + t for s, t in pairs) <= cutoff:
-            return
-        self.trunc_exceed += 1
-        kept = truncate_turns(pairs, cutoff)
-        if len(kept) < len(pairs) or any(k[1] < p[1] for k, p in zip(kept, pairs)):
-            self.trunc_cut += 1
+    def _truncation(self, index, aligned) -> None:
+        if self._counter is None:
+            self._counter = counter(self.count_plan.spec)
+        length = measure(aligned, self.stage, self.count_plan, self._counter)
+        if length is not None:
+            joined = "" if self.truncation.exact else "\n".join(
+                t for t in (_str(m.get("content")) for m in aligned.prompt + aligned.response) if t)
+            self.truncation.add(index, length, self._counter, joined)
 
     # -- KTO batch crash: a hazard sample right before a valid one, cyclically inside a batch --------------------
     def _kto_status(self, index, status) -> None:
@@ -622,8 +621,10 @@ class SampleChecker:
                 setattr(self, name, mine or theirs)
             elif isinstance(mine, int):
                 setattr(self, name, mine + theirs)
-            elif isinstance(mine, Tally):
+            elif isinstance(mine, (Tally, Truncation)):
                 mine.merge(theirs)
+            elif mine is None and theirs is None:
+                continue
             elif isinstance(mine, list):
                 setattr(self, name, [a + b for a, b in zip(mine, theirs)])
             elif isinstance(mine, dict):
@@ -651,10 +652,8 @@ class SampleChecker:
         }
         if self.stage == "kto":
             facts["kto_desirable"], facts["kto_undesirable"] = self.kto_types[1], self.kto_types[0]
-        if self.cutoff_len:
-            facts["truncation"] = {"cutoff_len": self.cutoff_len, "exceeding": self.trunc_exceed,
-                                   "response_cut": self.trunc_cut, "estimate": True,
-                                   "chars_per_token_bound": CHARS_PER_TOKEN}
+        if self.truncation is not None:
+            facts["truncation"] = self.truncation.facts()
         return facts
 
 

@@ -138,11 +138,13 @@ EMPTY_RESPONSE = rule(
 
 TRUNCATION = rule(
     "DS012", "samples-exceed-cutoff", INFO,
-    "Samples are longer than cutoff_len (estimate)",
+    "Samples are longer than cutoff_len",
     why="LLaMA-Factory truncates each sample to `cutoff_len` tokens, cutting the source and then the response "
-        "of each turn pair. The estimate goes by script (at most 6 characters per token, 1.5 for Chinese, Japanese "
-        "and Korean, so the counts are lower bounds). A warning when every sample is cut: the model then trains "
-        "on cut inputs only.",
+        "of each turn pair (data/processor/processor_utils.py infer_seqlen). Tokens are counted as lfgate/tokens "
+        "counts them: the model's tokenizer.json when it is on this machine, else the `tokens` extra's "
+        "vocabulary, else an estimate calibrated per tokenizer family with its measured error band. A warning "
+        "when a response is cut, when prompts alone are cut in 1% of the samples or more (the model learns "
+        "answers to inputs it never saw), or when every sample is cut.",
     fix="Raise `cutoff_len`, or shorten or split the long samples.",
     # With a config that loads the data, LK050 reports it at the config's cutoff_len (one finding per cause): the
     # example ignores LK050 to show DS012. Data no config loads is judged at LLaMA-Factory's default, 2048.

@@ -7,7 +7,7 @@ from typing import List
 
 from lfgate.diagnostics import Severity
 from lfgate.validator.samples import alpaca, common, kto, multimodal, openai, sharegpt
-from lfgate.validator.samples.base import CHARS_PER_TOKEN, Finding
+from lfgate.validator.samples.base import Finding
 
 _TAG_KEYS = ("user_tag", "assistant_tag", "observation_tag", "function_tag", "system_tag")
 # LLaMA-Factory stops before it could judge the samples: every record crashes, a column or message key is missing,
@@ -172,17 +172,19 @@ def _kto_findings(c) -> List[Finding]:
 
 
 def _truncation(c) -> List[Finding]:
-    if not (c.cutoff_len and c.trunc_exceed):
+    """What cutoff_len cuts (lfgate/tokens/report.py: the one wording, shared with LK050 and stats)."""
+    from lfgate.tokens import report
+    from lfgate.tokens.counters import describe
+
+    if c.truncation is None:
         return []
-    cut = (f"at least {c.trunc_cut} of them lose part of a response" if c.trunc_cut
-           else "only their prompts are cut")
-    every = c.trunc_exceed >= max(c.kept, 1)  # the model trains on cut inputs only: a warning
-    return [Finding(common.TRUNCATION, f"at least {_plural(c.trunc_exceed, 'sample')} exceed cutoff_len "
-                    f"{c.cutoff_len}{_default_note(c)}{' (every sample)' if every else ''}, and {cut} "
-                    "(an estimate by script: at "
-                    f"most {CHARS_PER_TOKEN} characters per token, 1.5 for Chinese, Japanese and Korean). "
-                    "Raise cutoff_len or shorten the samples.", None, (),
-                    Severity.WARNING if every else None)]
+    facts = c.truncation.facts()
+    level = report.severity_name(facts)
+    if level is None:
+        return []
+    how = describe(c.count_plan.spec, report.band_kind(facts))
+    text = report.message(facts, how, total=c.kept, cutoff_note=_default_note(c))
+    return [Finding(common.TRUNCATION, text + ".", None, (), Severity.WARNING if level == "warning" else None)]
 
 
 def _nothing_kept(c) -> List[Finding]:
