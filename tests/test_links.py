@@ -225,9 +225,10 @@ def test_truncation_counted_with_a_local_tokenizer(tmp_path):
     vocab = {"[UNK]": 0, "a": 1, "b": 2}
     tok = tokenizers.Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    data = json.dumps([{"instruction": "a " * 10, "input": "", "output": "b " * 30},   # 40 tokens: response cut
-                       {"instruction": "a " * 3, "input": "", "output": "b " * 3}])    # 6 tokens: fits
-    config = CFG.replace("Qwen/Qwen2.5-0.5B-Instruct", "models/tiny") + "dataset: demo\ncutoff_len: 20\n"
+    data = json.dumps([{"instruction": "a " * 10, "input": "", "output": "b " * 30},   # 40 + 35 tokens: response cut
+                       {"instruction": "a " * 3, "input": "", "output": "b " * 3}])    # 6 + 35 tokens: fits
+    # the qwen template adds 35 tokens here (its markers and default system prompt, one [UNK] per word)
+    config = CFG.replace("Qwen/Qwen2.5-0.5B-Instruct", "models/tiny") + "dataset: demo\ncutoff_len: 60\n"
     project(tmp_path, config, data=data, files={"models/tiny/config.json": json.dumps({"model_type": "qwen2"})})
     tok.save(os.path.join(tmp_path, "models", "tiny", "tokenizer.json"))
     [hit] = find(run(tmp_path), "LK050")
