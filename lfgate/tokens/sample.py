@@ -37,6 +37,7 @@ class Plan:
     train_on_prompt: bool = False
     mask_history: bool = False
     packing: bool = False
+    max_samples: Optional[int] = None  # LLaMA-Factory keeps the first max_samples records of each dataset
 
 
 @dataclass
@@ -247,10 +248,12 @@ def plan_for(values: dict, *, stage: Optional[str] = None, explicit_tokenizer: O
     system = values.get("default_system")
     tool_format = values.get("tool_format")
     thinking = values.get("enable_thinking", True)
+    limit = values.get("max_samples")
+    limit = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None
     return Plan(spec, cutoff, name if name in TEMPLATES else None, name,
                 system if isinstance(system, str) else None, tool_format if isinstance(tool_format, str) else None,
                 thinking if isinstance(thinking, bool) else True, flag("train_on_prompt"), flag("mask_history"),
-                packing)
+                packing, limit)
 
 
 def count_plan(usage, cutoff_len: Optional[int]) -> Plan:

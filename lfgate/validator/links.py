@@ -648,6 +648,42 @@ TRUNCATION = rule(
 )
 
 
+MAX_SAMPLES = rule(
+    "LK090", "max-samples-keeps-first-records", INFO, "`max_samples` keeps the first records of each dataset",
+    why="LLaMA-Factory truncates each dataset to its first `max_samples` records, in file order "
+        "(data/loader.py `dataset.select(range(max_samples))`), not a random sample; with `num_samples` in "
+        "dataset_info.json, the first of that random draw. Records past it are never trained on, and a file sorted "
+        "by topic or length trains on one end only.",
+    fix="Shuffle the file first if a random subset is meant, or set `num_samples` in dataset_info.json; remove "
+        "`max_samples` to train on everything.",
+    bad=_project("dataset: alpaca_demo\nmax_samples: 1\n", data='[{"instruction": "a", "input": "", "output": "b"},'
+                 ' {"instruction": "c", "input": "", "output": "d"}]\n'),
+    good=_project("dataset: alpaca_demo\nmax_samples: 100\n"), target="train.yaml",
+)
+
+
+def _max_samples(config, registry, used) -> Iterator:
+    limit = _int(config.values.get("max_samples"))
+    if limit is None or limit < 1 or config.values.get("streaming") is True or registry is None:
+        return
+    for key in ("dataset", "eval_dataset"):
+        for name in _names(config.values.get(key)):
+            entry, result = registry.entries.get(name), used.get(name)
+            if entry is None or result is None:
+                continue
+            facts = getattr(result, "facts", None) or {}
+            records = _int(entry.num_samples)
+            order = ("of its `num_samples` random draw" if records is not None and records >= 0
+                     else "in file order, not a random sample")
+            if records is None or records < 0:
+                records = facts.get("samples") if isinstance(facts.get("samples"), int) else None
+            if records is None or records <= limit:
+                continue
+            yield MAX_SAMPLES.diag(f"`max_samples: {limit}` keeps the first {limit:,} of the {records:,} records of "
+                                   f"`{name}`, {order}: {records - limit:,} are left out. Shuffle the file first if "
+                                   "a random subset is meant", dataset=name, **config.where("max_samples", key))
+
+
 def _truncation(config, used) -> Iterator:
     from lfgate.tokens import report
     from lfgate.tokens.counters import describe
@@ -669,8 +705,7 @@ def _truncation(config, used) -> Iterator:
             how += (f"; message text only: lfgate does not model the `{plan.template_name}` template's tokens"
                     if plan.template_name else "; message text only: no template")
         note = " (less one for `packing`)" if plan.packing else ""
-        total = (getattr(result, "facts", None) or {}).get("kept", facts.get("counted"))
-        yield TRUNCATION.diag(report.message(facts, how, total=total, dataset=name, cutoff_note=note),
+        yield TRUNCATION.diag(report.message(facts, how, dataset=name, cutoff_note=note),
                               severity=WARNING if level == "warning" else INFO, dataset=name,
                               details=report.details(facts), **config.where("cutoff_len", "dataset"))
 
@@ -704,4 +739,5 @@ def check_links(config, registry, registry_path, used, settings) -> List:
     found.extend(_check_model_files(config))
     found.extend(_budget(config, registry, used, settings))
     found.extend(_truncation(config, used))
+    found.extend(_max_samples(config, registry, used))
     return found

@@ -551,6 +551,9 @@ class SampleChecker:
                                              lambda rule, message, path: Finding(rule, message + ".", index, path)))
 
     def _truncation(self, index, aligned) -> None:
+        limit = self.count_plan.max_samples
+        if limit is not None and index >= limit and self.entry.num_samples is None:
+            return  # max_samples: LLaMA-Factory loads the first records only (data/loader.py), so only those count
         if self._counter is None:
             self._counter = counter(self.count_plan.spec)
         length = measure(aligned, self.stage, self.count_plan, self._counter)

@@ -183,7 +183,7 @@ def _truncation(c) -> List[Finding]:
     if level is None:
         return []
     how = describe(c.count_plan.spec, report.band_kind(facts))
-    text = report.message(facts, how, total=c.kept, cutoff_note=_default_note(c))
+    text = report.message(facts, how, cutoff_note=_default_note(c))
     return [Finding(common.TRUNCATION, text + ".", None, (), Severity.WARNING if level == "warning" else None)]
 
 
