@@ -550,6 +550,15 @@ class SampleChecker:
         out.extend(self._images.check_sample(index, images, videos, columns,
                                              lambda rule, message, path: Finding(rule, message + ".", index, path)))
 
+    def truncation_facts(self) -> dict:
+        """The tally's facts, out of every kept sample LLaMA-Factory loads (the fast paths' clean records were
+        proven within cutoff_len without being counted)."""
+        facts = self.truncation.facts()
+        limit = self.count_plan.max_samples
+        facts["counted"] = min(self.kept, limit) if limit is not None and self.entry.num_samples is None \
+            else self.kept
+        return facts
+
     def _truncation(self, index, aligned) -> None:
         limit = self.count_plan.max_samples
         if limit is not None and index >= limit and self.entry.num_samples is None:
@@ -656,7 +665,7 @@ class SampleChecker:
         if self.stage == "kto":
             facts["kto_desirable"], facts["kto_undesirable"] = self.kto_types[1], self.kto_types[0]
         if self.truncation is not None:
-            facts["truncation"] = self.truncation.facts()
+            facts["truncation"] = self.truncation_facts()
         return facts
 
 

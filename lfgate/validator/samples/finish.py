@@ -178,7 +178,7 @@ def _truncation(c) -> List[Finding]:
 
     if c.truncation is None:
         return []
-    facts = c.truncation.facts()
+    facts = c.truncation_facts()
     level = report.severity_name(facts)
     if level is None:
         return []
