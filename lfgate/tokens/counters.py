@@ -187,21 +187,20 @@ def _from_quicktok(spec: Spec) -> Counter:
     import quicktok
 
     encoding = quicktok.get_encoding(spec.path)
-    spelled = {} if spec.qwen3 else {word: len(encoding.encode_ordinary(word)) - 1 for word in _QWEN3_ONLY}
+    allowed = set(encoding.special_tokens_set) - (set() if spec.qwen3 else set(_QWEN3_ONLY))
+    spelled = tuple(w for w in _QWEN3_ONLY if w not in allowed)  # text to a Qwen2/2.5 tokenizer
 
     def count(text: str) -> int:
         text = _encodable(text)
-        n = len(encoding.encode_with_special(text))
-        if spelled and "<" in text:
-            n += sum(text.count(word) * extra for word, extra in spelled.items())
-        return n
+        if spelled and "<" in text and any(w in text for w in spelled):
+            return len(encoding.encode(text, allowed_special=allowed, disallowed_special=()))
+        return len(encoding.encode_with_special(text))
 
     def many(texts: List[str]) -> List[int]:
         texts = [_encodable(t) for t in texts]
         counts = [int(c) for c in quicktok.count_batch(encoding, texts, with_special=True)]
         if spelled:
-            counts = [c + sum(t.count(w) * e for w, e in spelled.items()) if "<" in t else c
-                      for c, t in zip(counts, texts)]
+            counts = [count(t) if "<" in t and any(w in t for w in spelled) else c for c, t in zip(counts, texts)]
         return counts
 
     return Counter(spec, count, many)
