@@ -184,23 +184,25 @@ def _from_file(spec: Spec) -> Counter:
 
 
 def _from_quicktok(spec: Spec) -> Counter:
+    import re
+
     import quicktok
 
     encoding = quicktok.get_encoding(spec.path)
     allowed = set(encoding.special_tokens_set) - (set() if spec.qwen3 else set(_QWEN3_ONLY))
-    spelled = tuple(w for w in _QWEN3_ONLY if w not in allowed)  # text to a Qwen2/2.5 tokenizer
+    # Hugging Face splits a text at its added tokens first, then pre-tokenizes each part: so do we, and count the
+    # parts with quicktok's count (encode_ordinary's, building no list: 4-5x faster than encoding with specials)
+    specials = re.compile("|".join(map(re.escape, sorted(allowed, key=len, reverse=True))))
+    plain = encoding.count
 
     def count(text: str) -> int:
         text = _encodable(text)
-        if spelled and "<" in text and any(w in text for w in spelled):
-            return len(encoding.encode(text, allowed_special=allowed, disallowed_special=()))
-        return len(encoding.encode_with_special(text))
+        if "<" not in text:  # every special token of these vocabularies starts with "<"
+            return plain(text)
+        parts = specials.split(text)
+        return len(parts) - 1 + sum(plain(part) for part in parts if part)
 
     def many(texts: List[str]) -> List[int]:
-        texts = [_encodable(t) for t in texts]
-        counts = [int(c) for c in quicktok.count_batch(encoding, texts, with_special=True)]
-        if spelled:
-            counts = [count(t) if "<" in t and any(w in t for w in spelled) else c for c, t in zip(counts, texts)]
-        return counts
+        return [count(t) for t in texts]
 
     return Counter(spec, count, many)

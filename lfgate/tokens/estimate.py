@@ -36,6 +36,7 @@ _PATTERNS: Dict[Tuple[str, int], "re.Pattern[str]"] = {}
 SCALED = 200  # characters: a text this long is scaled by its make-up's factor; shorter ones by "short"
 _CACHE_LIMIT = 200_000  # pieces remembered per family (words repeat: most are counted once)
 _CACHES: Dict[str, Dict[str, float]] = {}
+_SPECIALS: Dict[str, "re.Pattern[str]"] = {}
 
 # piece classes: (group name, class)
 _LETTERS, _DIGITS, _PUNCT, _SPACE = "letters", "digits", "punct", "space"
@@ -121,20 +122,62 @@ def punct_tokens(piece: str, table: dict) -> float:
     return total
 
 
+_ASCII_WORD = re.compile(r"[A-Za-z]+")
+_HAN_RUN = re.compile(f"[{_HAN}]+")
+_DIGIT_RUN = re.compile(r"\d+")
+_ASCII_PUNCT_RUN = re.compile(r"[!-/:-@\[-`{-~]+")
+_NEWLINE_RUN = re.compile(r"[ \t]*[\r\n]+")
+_INDENT = re.compile(r"(?<![\r\n])[ \t]{2,}|(?<=[\r\n])[ \t]+")
+_PER_CHAR = (("kana", re.compile(f"[{_KANA}]")), ("hangul", re.compile(f"[{_HANGUL}]")),
+             ("latin_ext", re.compile("[\u00c0-\u024f]")), ("emoji", _EMOJI),
+             ("symbol", re.compile("[\u2000-\u2bff\u3000-\u303f\uff00-\uffef\u00a1-\u00bf\u00d7\u00f7]")))
+
+
+def _by_length(runs: List[str], values: List[float]) -> float:
+    """Runs counted by their length in a table (past its end, per unit of length)."""
+    if not runs:
+        return 0.0
+    from collections import Counter
+
+    return sum(n * _table(values, length) for length, n in Counter(map(len, runs)).items())
+
+
 def estimate(text: str, family: Family) -> float:
-    """The estimated tokens of one text (a float: a sample's texts are added before rounding)."""
+    """The estimated tokens of one text (a float: a sample's texts are added before rounding). The pieces of
+    ``pieces`` counted in aggregate, by regular expressions that run in C: words by length, Han runs by length,
+    digit groups, punctuation runs, newlines, indentation, other scripts per character."""
     if not text:
         return 0.0
     table = tables(family)
-    cache = _CACHES.setdefault(family.name, {})
     total = 0.0
-    for kind, piece in pieces(text, family):
-        value = cache.get(piece)
-        if value is None:
-            value = piece_tokens(kind, piece, table)
-            if len(cache) < _CACHE_LIMIT:
-                cache[piece] = value
-        total += value
+    specials = _SPECIALS.get(family.name)
+    if specials is None:
+        specials = _SPECIALS[family.name] = re.compile(family.specials)
+    if "<" in text or "[" in text:
+        found = specials.findall(text)
+        if found:
+            total += len(found)
+            text = specials.sub(" ", text)
+    group = calibrated.DIGIT_GROUP.get(family.name, 1)
+    digits = _DIGIT_RUN.findall(text)
+    if digits:
+        total += sum(map(len, digits)) if group == 1 else sum((len(r) + group - 1) // group for r in digits)
+    total += _by_length(_ASCII_WORD.findall(text), table["word"])
+    total += _by_length(_ASCII_PUNCT_RUN.findall(text), table["punct"])
+    total += _by_length(_NEWLINE_RUN.findall(text), table["space"])
+    indents = _INDENT.findall(text)
+    if indents:
+        total += _by_length([run[1:] for run in indents if len(run) > 1], table["space"])
+    if not text.isascii():
+        total += _by_length(_HAN_RUN.findall(text), table["han"])
+        for name, pattern in _PER_CHAR:
+            n = len(pattern.findall(text))
+            if n:
+                total += table[name] * n
+        for name, pattern in SCRIPTS:
+            n = len(pattern.findall(text))
+            if n:
+                total += table[name] * n
     scales = table["scale"]
     return total * scales[make_up(text)] if len(text) >= SCALED else total * scales["short"]
 
@@ -143,18 +186,27 @@ def tables(family: Family) -> dict:
     return calibrated.TABLES.get(family.name) or calibrated.TABLES["other"]
 
 
+_CJK_CHAR = re.compile(f"[{_HAN}{_KANA}{_HANGUL}]")
+_OTHER_LETTER = re.compile(f"[^\\W\\d_A-Za-z{_HAN}{_KANA}{_HANGUL}]")
+_CODE_MARK = re.compile(r"[{}()\[\];=<>_#]|^ {2,}", re.M)
+
+
 def make_up(text: str) -> str:
     """Which make-up a sample's text is, for its band."""
-    chars = len(text) or 1
-    cjk = len(re.findall(f"[{_HAN}{_KANA}{_HANGUL}]", text))
-    digits = sum(c.isdigit() for c in text) if not text.isascii() else 0
+    ascii_text = text.isascii()
+    return _make_up(len(text), 0 if ascii_text else len(_CJK_CHAR.findall(text)),
+                    0 if ascii_text else sum(map(len, _DIGIT_RUN.findall(text))),
+                    0 if ascii_text else len(_OTHER_LETTER.findall(text)) + len(_EMOJI.findall(text)),
+                    lambda: len(_CODE_MARK.findall(text)))
+
+
+def _make_up(chars: int, cjk: int, digits: int, other: int, code) -> str:
+    chars = chars or 1
     if cjk >= 0.25 * chars:
         return NUMBER_HEAVY_CHINESE if digits >= 0.06 * chars else CHINESE
-    letters = sum(c.isalpha() for c in text)
-    if letters - len(re.findall("[A-Za-z]", text)) + len(_EMOJI.findall(text)) >= 0.05 * chars:
+    if other >= 0.05 * chars:
         return MIXED
-    code = len(re.findall(r"[{}()\[\];=<>_#]|^ {2,}", text, re.M))
-    return CODE if code >= 0.03 * chars else ENGLISH
+    return CODE if code() >= 0.03 * chars else ENGLISH
 
 
 def band(family: Family, kind: str) -> float:
