@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -134,8 +133,8 @@ def candidates(reference: str) -> None:
     import time
 
     import seed_like_dataset  # noqa: F401 (scripts/, on the path through token_helpers)
-    from tokenizers import Tokenizer
     from token_helpers import made_up
+    from tokenizers import Tokenizer
 
     texts = [t for r in seed_like_dataset.records(100, seed=31) for t in r.values() if t]
     texts += [t for kind in ("English", "code", "mixed") for r in made_up(kind, 40) for t in r.values() if t]

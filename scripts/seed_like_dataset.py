@@ -34,11 +34,13 @@ INSTRUCTION = (
     "请严格按照上述要求完成抽取任务。"
 )
 
-_COMPANIES = ["华能集团", "中国石化", "宝武钢铁", "海螺水泥", "宁德时代", "隆基绿能", "中远海运", "国家电网", "紫金矿业",
+_COMPANIES = ["华能集团", "中国石化", "宝武钢铁", "海螺水泥", "宁德时代", "隆基绿能", "中远海运", "国家电网",
+              "紫金矿业",
               "万华化学", "比亚迪", "三一重工", "中国神华", "长江电力", "潍柴动力", "中国中车"]
 _REGIONS = ["华东地区", "华北地区", "西南地区", "长三角", "珠三角", "京津冀", "山东省", "江苏省", "广东省", "内蒙古",
             "四川省", "湖北省"]
-_PRODUCTS = ["原煤", "粗钢", "水泥熟料", "锂电池", "光伏组件", "集装箱吞吐量", "发电量", "铜精矿", "聚氨酯", "新能源汽车",
+_PRODUCTS = ["原煤", "粗钢", "水泥熟料", "锂电池", "光伏组件", "集装箱吞吐量", "发电量", "铜精矿", "聚氨酯",
+             "新能源汽车",
              "挖掘机", "天然气"]
 _UNITS = ["万吨", "亿元", "万千瓦时", "万标箱", "GWh", "万辆", "亿立方米", "万台", "吨", "千瓦"]
 _VERBS = ["实现", "完成", "达到", "累计完成", "全年实现"]
@@ -66,7 +68,8 @@ def _sentence(rng: random.Random, year: int) -> str:
         f"建设{product}项目{rng.randint(2, 40)}个，其中{region}项目{rng.randint(1, 15)}个。",
         f"根据{rng.choice(_POLICY)}，{region}{year}年{product}目标为{_num(rng)}{unit}，"
         f"{year + 1}年进一步提高至{_num(rng)}{unit}。",
-        f"{company}第{rng.randint(1, 4)}季度营业收入{_num(rng)}亿元，净利润{_num(rng)}亿元，毛利率{rng.uniform(5, 45):.2f}%，"
+        f"{company}第{rng.randint(1, 4)}季度营业收入{_num(rng)}亿元，净利润{_num(rng)}亿元，"
+        f"毛利率{rng.uniform(5, 45):.2f}%，"
         f"{rng.choice(_TREND)}{rng.uniform(0.1, 30):.1f}个百分点。",
         f"{region}{product}价格为{_num(rng)}元/{unit[-1]}，较{year - 1}年同期{rng.choice(_TREND)}{_num(rng)}%，"
         f"库存水平约{_num(rng)}{unit}（编号GB/T {rng.randint(1000, 40000)}-{year}）。",
@@ -90,7 +93,7 @@ def _report(rng: random.Random, sentences: int) -> str:
 def _graph(rng: random.Random, report: str, items: int) -> str:
     lines = ["entities:"]
     names = []
-    for i in range(items):
+    for _ in range(items):
         name = rng.choice(_COMPANIES + _PRODUCTS + _REGIONS)
         names.append(name)
         lines += [f"  - name: {name}", f"    type: {rng.choice(['企业', '产品', '地区', '指标'])}",
@@ -98,7 +101,8 @@ def _graph(rng: random.Random, report: str, items: int) -> str:
     lines.append("relations:")
     for _ in range(max(1, items - 1)):
         head, tail = rng.choice(names), rng.choice(names)
-        lines += [f"  - head: {head}", f"    relation: {rng.choice(['生产', '投资', '位于', '同比增长', '占比', '供应'])}",
+        relation = rng.choice(['生产', '投资', '位于', '同比增长', '占比', '供应'])
+        lines += [f"  - head: {head}", f"    relation: {relation}",
                   f"    tail: {tail}", f"    evidence: \"{_num(rng)}{rng.choice(_UNITS)}，{rng.choice(_TREND)}"
                                         f"{_num(rng)}%\""]
     return "\n".join(lines)

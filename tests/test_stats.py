@@ -71,7 +71,7 @@ def test_estimated_tokens_without_a_tokenizer_and_cutoff_override(tmp_path):
     [d] = _stats_json(tmp_path, "train.yaml", "--cutoff-len", "3")
     assert d["unit"] == "tokens" and d["exact"] is False  # one unit; the estimate `lfgate check` makes too
     assert d["counted_with"].startswith("estimated for an unknown tokenizer, ±")  # with its band
-    assert d["lengths"]["prompt"]["max"] >= 10  # "x y z w v u t s r q": ten one-letter words
+    assert d["lengths"]["prompt"]["max"] >= 8  # "x y z w v u t s r q": ten one-letter words, about ten tokens
     low, high = d["over_cutoff_band"]
     assert low <= d["over_cutoff"] <= high and d["over_cutoff"] >= 2
     over = [s["index"] for s in d["over_cutoff_samples"]]  # every sample over it, by index

@@ -147,6 +147,7 @@ def test_without_the_extra_the_band_holds_the_true_count(kind, family, qwen_file
     """Done means: with no tokenizer and no extra, the estimate's band contains the true count, per calibrated
     family and make-up. The cutoff is put at the median true length: the hardest place for a band."""
     from token_helpers import made_up
+
     from lfgate.tools.stats import dataset_stats
 
     records = seed_like_dataset.records(60, seed=11) if kind == "seed-like" else made_up(kind, 60)
@@ -309,8 +310,8 @@ def test_the_extra_and_the_built_tokenizer_equal_transformers_own_qwen25(qwen_fi
     """The oracle: transformers' own Qwen2.5 tokenizer (built from Qwen2's vocab.json and merges.txt, with
     Qwen2.5's added tokens) gives every text of the seed-like, English, code and mixed datasets the same count as
     lfgate's exact counter (quicktok) and as the tokenizer the tests build from the package's BPE."""
-    from tokenizers import Tokenizer
     from token_helpers import made_up
+    from tokenizers import Tokenizer
 
     real = Tokenizer.from_file(SHARED_QWEN)
     built = counters.counter(Spec(FILE, "qwen2", qwen_file))

@@ -242,8 +242,9 @@ def render_text(plan: dict) -> str:
                      f"mean {t['mean']}, longest {t['longest']}, {t['total']:,} in total")
         over = t.get("over_cutoff")
         if over and over["exceeding"]:
-            lines.append(f"  cutoff_len {over['exceeding']:,} samples over {over['cutoff_len']} ({over['response_cut']:,} "
-                         f"lose part of their response, {over['prompt_only']:,} only of their prompt; {over['how']})")
+            lines.append(f"  cutoff_len {over['exceeding']:,} samples over {over['cutoff_len']} "
+                         f"({over['response_cut']:,} lose part of their response, {over['prompt_only']:,} only of "
+                         f"their prompt; {over['how']})")
     if "lora" in plan:
         lo = plan["lora"]
         lines.append(f"  lora       rank {lo['rank']}, alpha {lo['alpha']}, {lo['trainable']:,} trainable parameters "

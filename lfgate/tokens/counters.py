@@ -148,6 +148,14 @@ def counter(spec: Spec) -> Counter:
     return built
 
 
+def preload(usage) -> None:
+    """Build the usage's exact counter now, in a process about to fork its workers (they then share it: a
+    vocabulary takes a second or two to load, once instead of once per worker)."""
+    plan = getattr(usage, "counting", None)
+    if plan is not None and plan.cutoff_len and plan.spec.exact:
+        counter(plan.spec)
+
+
 def _build(spec: Spec) -> Counter:
     if spec.kind == FILE:
         try:

@@ -1,12 +1,13 @@
 """Token counts estimated from a text's make-up, per tokenizer family, with a measured error band.
 
-The text is cut the way the families' pre-tokenizers cut it (words with their leading space, single digits for
+The families' pre-tokenizers cut text into pieces (``pieces``: words with their leading space, single digits for
 Qwen and SentencePiece models, up to three for Llama 3, DeepSeek and GLM-4, punctuation runs, newlines,
-indentation): byte-level BPE never merges across those pieces, so a text's tokens are the sum of its pieces'.
-Each piece is counted from tables of how many tokens the family's real tokenizer gives such a piece (Latin words
-by length, Han runs by length; kana, Hangul, other letters, emoji per character), measured on the calibration
-sample by `scripts/token_calibration/calibrate.py`, which also measured the error band per make-up
-("number-heavy Chinese", "English", "code", ...) on held-out documents. Standard library only.
+indentation), and byte-level BPE never merges across them, so a text's tokens are the sum of its pieces'. The
+calibration (`scripts/token_calibration/calibrate.py`) measured with each family's real tokenizer what a piece of
+each kind costs (Latin words by length, Han runs by length; kana, Hangul, other scripts, emoji per character) and
+one factor per make-up; ``estimate`` adds the pieces up in aggregate, by regular expressions that run in C, and
+the calibration measured its error band per make-up ("number-heavy Chinese", "English", "code", ...) on held-out
+documents. Standard library only.
 """
 
 from __future__ import annotations
@@ -32,17 +33,15 @@ SCRIPTS = (("cyrillic", re.compile("[\u0400-\u052f]")), ("greek", re.compile("[\
            ("arabic", re.compile("[\u0590-\u06ff\u0750-\u077f]")), ("indic", re.compile("[\u0900-\u0dff]")),
            ("southeast_asian", re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]")))
 _EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0f\u200d]")
-_PATTERNS: Dict[Tuple[str, int], "re.Pattern[str]"] = {}
+_PATTERNS: Dict[Tuple[str, int], re.Pattern[str]] = {}
 SCALED = 200  # characters: a text this long is scaled by its make-up's factor; shorter ones by "short"
-_CACHE_LIMIT = 200_000  # pieces remembered per family (words repeat: most are counted once)
-_CACHES: Dict[str, Dict[str, float]] = {}
-_SPECIALS: Dict[str, "re.Pattern[str]"] = {}
+_SPECIALS: Dict[str, re.Pattern[str]] = {}
 
 # piece classes: (group name, class)
 _LETTERS, _DIGITS, _PUNCT, _SPACE = "letters", "digits", "punct", "space"
 
 
-def _pattern(family: Family) -> "re.Pattern[str]":
+def _pattern(family: Family) -> re.Pattern[str]:
     digits = calibrated.DIGIT_GROUP.get(family.name, 1)
     key = (family.specials, digits)
     if key not in _PATTERNS:
@@ -68,65 +67,13 @@ def _table(values: List[float], n: int) -> float:
     return values[-1] * n / len(values)
 
 
-def piece_tokens(kind: str, piece: str, table: dict) -> float:
-    if kind == "special" or kind == _DIGITS:
-        return 1.0
-    if kind == _SPACE:
-        return _table(table["space"], len(piece))
-    if kind == _PUNCT:
-        return punct_tokens(piece, table)
-    total = 0.0
-    lead = piece[0]
-    if not lead.isalpha() and lead != "'":
-        piece = piece[1:]
-        if lead != " ":
-            total += table["lead"]
-    if piece.isascii():
-        return total + _table(table["word"], len(piece))
-    for han, kana, hangul, latin, other in _SCRIPT_RUN.findall(piece):
-        if han:
-            total += _table(table["han"], len(han))
-        elif kana:
-            total += table["kana"] * len(kana)
-        elif hangul:
-            total += table["hangul"] * len(hangul)
-        elif latin:
-            total += _table(table["word"], len(latin))
-            if not latin.isascii():
-                total += table["latin_ext"] * sum(1 for c in latin if not c.isascii())
-        elif other:
-            total += other_tokens(other, table)
-    return total
-
-
-def other_tokens(run: str, table: dict) -> float:
-    """Letters of other scripts (and the rare symbol inside a word), at their script's rate per character."""
-    left = len(run)
-    total = 0.0
-    for name, pattern in SCRIPTS:
-        n = len(pattern.findall(run))
-        if n:
-            total += table[name] * n
-            left -= n
-    emoji = len(_EMOJI.findall(run))
-    return total + table["emoji"] * emoji + table["other"] * (left - emoji)
-
-
-def punct_tokens(piece: str, table: dict) -> float:
-    """ASCII punctuation by run length; other symbols (CJK punctuation, emoji, arrows) per character."""
-    ascii_part = sum(1 for c in piece if c.isascii() and c not in " \r\n")
-    total = _table(table["punct"], ascii_part) if ascii_part else 0.0
-    if not piece.isascii():
-        emoji = len(_EMOJI.findall(piece))
-        total += table["emoji"] * emoji + table["symbol"] * (len(piece) - emoji - ascii_part - piece.count(" "))
-    return total
-
-
 _ASCII_WORD = re.compile(r"[A-Za-z]+")
 _HAN_RUN = re.compile(f"[{_HAN}]+")
 _DIGIT_RUN = re.compile(r"\d+")
 _ASCII_PUNCT_RUN = re.compile(r"[!-/:-@\[-`{-~]+")
 _NEWLINE_RUN = re.compile(r"[ \t]*[\r\n]+")
+# a lone punctuation mark before a word is one piece with it (".append", "(self", "_name"): not a run of its own
+_LEAD = re.compile(r"(?<![!-/:-@\[-`{-~])[!-/:-@\[-`{-~](?=[A-Za-z])")
 _INDENT = re.compile(r"(?<![\r\n])[ \t]{2,}|(?<=[\r\n])[ \t]+")
 _PER_CHAR = (("kana", re.compile(f"[{_KANA}]")), ("hangul", re.compile(f"[{_HANGUL}]")),
              ("latin_ext", re.compile("[\u00c0-\u024f]")), ("emoji", _EMOJI),
@@ -164,6 +111,9 @@ def estimate(text: str, family: Family) -> float:
         total += sum(map(len, digits)) if group == 1 else sum((len(r) + group - 1) // group for r in digits)
     total += _by_length(_ASCII_WORD.findall(text), table["word"])
     total += _by_length(_ASCII_PUNCT_RUN.findall(text), table["punct"])
+    leads = len(_LEAD.findall(text))
+    if leads:
+        total += leads * (table["lead"] - _table(table["punct"], 1))
     total += _by_length(_NEWLINE_RUN.findall(text), table["space"])
     indents = _INDENT.findall(text)
     if indents:

@@ -60,7 +60,7 @@ class Truncation:
         self.tokens_cut += int(round(source_cut + target_cut))
         self.rows.extend((index, int(round(total)), int(round(length.prompt)), part))
 
-    def merge(self, other: "Truncation") -> None:
+    def merge(self, other: Truncation) -> None:
         for name in ("counted", "over", "response_cut", "prompt_only", "low", "high", "tokens_cut"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.kinds.update(other.kinds)
@@ -125,8 +125,8 @@ def message(facts: dict, how: str, total: Optional[int] = None, dataset: Optiona
     more = f" and {len(samples) - SHOWN:,} more (all in --format json)" if len(samples) > SHOWN else ""
     which = f". Cut: {named}{more}" if named else ""
     lost = f", {facts['tokens_cut']:,} tokens in all" if facts.get("tokens_cut") else ""
-    return (f"{head}{how_many(facts)} of {counted:,} samples exceed `cutoff_len: {cutoff}`{cutoff_note} ({how}): {cut}{lost}"
-            f"{which}. Raise cutoff_len or shorten them")
+    return (f"{head}{how_many(facts)} of {counted:,} samples exceed `cutoff_len: {cutoff}`{cutoff_note} ({how}): "
+            f"{cut}{lost}{which}. Raise cutoff_len or shorten them")
 
 
 def details(facts: dict) -> dict:

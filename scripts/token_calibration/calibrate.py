@@ -7,10 +7,11 @@ knowledge graphs (scripts/seed_like_dataset.py, other seeds than the tests'), Ch
 (English) and source (code), and mixed-script text (Japanese, Korean, Cyrillic, Greek, Arabic, Devanagari, Thai,
 Vietnamese, emoji, formulas, Chinese with English terms). Documents are sample-sized (200 to 6,000 characters).
 
-Weights are fitted (non-negative least squares) on one half of the documents; the band is measured on the other
-half: per make-up (estimate.make_up), the largest relative error of a document's estimate, rounded up to a whole
-percent plus one. `--write` writes lfgate/tokens/calibrated.py; the table printed is what benchmarks/README.md
-records. Real tokenizers, all offline:
+Per family, the cost of each kind of piece (estimate.pieces) is measured on one half of the documents, then one
+factor per make-up; the band is measured on the other half: per make-up (estimate.make_up), the largest relative
+error of a document's estimate (documents of 200 tokens or more: the band is for samples near cutoff_len), rounded
+up to a whole percent plus one. `--write` writes lfgate/tokens/calibrated.py; the table printed is what
+benchmarks/README.md records. Real tokenizers, all offline:
 
 - qwen2: quicktok-v1's bundled Qwen2.5/Qwen3 vocabulary (the `tokens` extra; equal to the real tokenizer.json, see
   tests/test_tokens_exact.py), or --qwen TOKENIZER_JSON;
@@ -31,7 +32,7 @@ import math
 import os
 import random
 import sys
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -82,6 +83,9 @@ def real_tokenizers(args) -> Dict[str, Callable[[str], int]]:
 
 
 WORD_MAX, HAN_MAX, SPACE_MAX, PUNCT_MAX = 24, 48, 16, 8
+# The band is for samples near cutoff_len: measured on documents of at least this many tokens (a cutoff under it
+# is rare; there the band says less)
+MIN_TOKENS = 200
 
 
 def _mean_table(sums: Dict[int, List[float]], size: int, default: float) -> List[float]:
@@ -170,7 +174,6 @@ def fit_scale(docs, truth, family, tables) -> Dict[str, float]:
     from lfgate.tokens import calibrated
 
     calibrated.TABLES[family.name] = dict(tables, scale=dict.fromkeys(estimate.KINDS + ("short",), 1.0))
-    estimate._CACHES.pop(family.name, None)
     sums: Dict[str, List[float]] = {kind: [0.0, 0.0] for kind in estimate.KINDS}
     for (_, text), true in zip(docs, truth):
         guess = estimate.estimate(text, family)
@@ -184,10 +187,9 @@ def fit_scale(docs, truth, family, tables) -> Dict[str, float]:
 
 
 def errors(docs, truth, family) -> Dict[str, List[float]]:
-    estimate._CACHES.pop(family.name, None)
     out: Dict[str, List[float]] = {}
     for (_, text), true in zip(docs, truth):
-        if true < 50:
+        if true < MIN_TOKENS:
             continue
         guess = estimate.estimate(text, family)
         out.setdefault(estimate.make_up(text), []).append((guess - true) / true)
@@ -267,7 +269,17 @@ def _pretty(table: Dict[str, Dict[str, float]]) -> str:
     for name, row in table.items():
         lines.append(f"    {name!r}: {{")
         for key, value in row.items():
-            lines.append(f"        {key!r}: {value!r},")
+            if isinstance(value, list) and len(value) > 8:
+                lines.append(f"        {key!r}: [")
+                for i in range(0, len(value), 8):
+                    lines.append("            " + ", ".join(map(repr, value[i:i + 8])) + ",")
+                lines.append("        ],")
+            elif isinstance(value, dict):
+                lines.append(f"        {key!r}: {{")
+                lines += [f"            {k!r}: {v!r}," for k, v in value.items()]
+                lines.append("        },")
+            else:
+                lines.append(f"        {key!r}: {value!r},")
         lines.append("    },")
     lines.append("}")
     return "\n".join(lines)
