@@ -1,11 +1,14 @@
-"""Public third-party LLaMA-Factory projects, checked as a user would (issue 16 §5).
+"""Public third-party LLaMA-Factory projects, checked as a user would (issue 16 §5, issue 20).
 
-Each case is the registry, data and YAML configs of one public repository, trimmed. Those files are not committed
-here (data fetched from other repositories stays out of this repository's history): `scripts/build_realworld_corpus.py`
-rebuilds them from git mirrors into ../shared/realworld/<case>/ (or the folder LFGATE_REALWORLD names), and the
-tests skip without them (fail, with LFGATE_REQUIRE_ORACLES=1). tests/realworld/<case>/ holds our SOURCE note (what
-to rebuild, from which commit) and VERDICTS.json: every error and warning of `lfgate check` on it, judged against
-LLaMA-Factory 0.9.5's source.
+Each case is one public repository, trimmed: its registries, data, YAML configs and DeepSpeed JSONs, and what says where
+it launches `llamafactory-cli` (launch scripts, README code blocks, a nested checkout's env.py). Every case is checked
+from its repository root with no path argument, as a pre-commit hook or CI job runs `lfgate check`: finding the launch
+folder is lfgate's job. The trimmed files are not committed here (data fetched from other repositories stays out of
+this repository's history): `scripts/build_realworld_corpus.py` rebuilds them from git mirrors into
+../shared/realworld/<case>/ (or the folder LFGATE_REALWORLD names). A case whose folder is not there skips (fails
+with LFGATE_REQUIRE_ORACLES=1), so a case can be judged here before ../shared has it. tests/realworld/<case>/ holds our
+SOURCE note (what to rebuild, from which commit) and VERDICTS.json: every error and warning of `lfgate check` on it,
+judged against what LLaMA-Factory 0.9.5 does to the project launched the way the project launches it.
 
 Verdicts: "true" (a real problem: must still be found), "true-warning" (real, but LLaMA-Factory never loads it
 for this project: found, at most a warning), "false-error" (must not be an error), "false-warning" (must be at most
@@ -21,7 +24,9 @@ import pathlib
 
 import pytest
 
+from conftest import oracle_missing
 from helpers import run_cli
+from lfgate.cli import build_parser
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DATA = pathlib.Path(os.environ.get("LFGATE_REALWORLD") or ROOT.parent / "shared" / "realworld")
@@ -42,10 +47,19 @@ def verdicts(case) -> dict:
     return json.loads((JUDGED / case / "VERDICTS.json").read_text(encoding="utf-8"))
 
 
+def built(case) -> pathlib.Path:
+    """The case's folder under DATA; skip (fail under LFGATE_REQUIRE_ORACLES=1) while it has not been built there."""
+    folder = DATA / case
+    if not folder.is_dir():
+        oracle_missing(f"{case} is not in {DATA} yet: scripts/build_realworld_corpus.py --case {case} builds it "
+                       "from a git mirror of its repository")
+    return folder
+
+
 @functools.cache
 def checked(case):
     """(exit code, stdout, stderr) of `lfgate check` run from the project's root, as its VERDICTS.json says."""
-    return run_cli(*verdicts(case)["argv"], cwd=DATA / case)
+    return run_cli(*verdicts(case)["argv"], cwd=built(case))
 
 
 def report(case) -> dict:
@@ -73,9 +87,17 @@ def params(test_name):
 
 
 def test_the_corpus_is_there():
-    assert len(CASES) >= 12
-    for case in CASES:
-        assert (JUDGED / case / "SOURCE").is_file() and (DATA / case).is_dir(), case
+    assert len(CASES) >= 25
+    assert [case for case in CASES if not (JUDGED / case / "SOURCE").is_file()] == []
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_runs_from_the_repository_root(case):
+    """No path argument and the root as working directory: the launch folder is lfgate's to infer, as in CI."""
+    judged = verdicts(case)
+    assert build_parser().parse_args(judged["argv"]).paths == []
+    assert judged["data"] == f"../shared/realworld/{case}"
+    assert built(case).is_dir()
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -146,6 +146,6 @@ def test_text_template_needs_no_processor(tmp_path):
 
 def test_model_types_read_from_source_match_transformers():
     auto = pytest.importorskip("transformers.models.auto.configuration_auto")
-    from lfgate.validator.model_files import installed_model_types
+    from lfgate.validator.training.model_loading import installed_model_types
 
     assert installed_model_types() == frozenset(auto.CONFIG_MAPPING_NAMES)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import List
 
 from lfgate.validator import ignored
+from lfgate.validator.training import futile_values, model_loading, newer_releases
 from lfgate.validator.training.config import TrainingConfig
 from lfgate.validator.training.keys import check_keys
 from lfgate.validator.training.parse_checks import PARSE_CHECKS, _View, check_output_dir
@@ -33,9 +34,7 @@ def check_config(config: TrainingConfig, settings) -> List:
         export_check = next(c for c in PARSE_CHECKS if c.rule.code == "TY303")
         if export_check.test(_View(config)):
             found.append(export_check.rule.diag(export_check.message, **config.where(*export_check.keys)))
-    from lfgate.validator import model_files, newest_lf, train_values  # their rules import this module
-
-    found.extend(train_values.check(config, settings))
-    found.extend(model_files.check(config, settings))
-    found.extend(newest_lf.check(config, settings))
+    found.extend(futile_values.check(config, settings))
+    found.extend(model_loading.check(config, settings))
+    found.extend(newer_releases.check(config, settings))
     return found

@@ -134,9 +134,9 @@ def load_config(path: str, base_dir: str, settings, named: bool = False) -> Opti
         config.diagnostics.append(ENGINE_INFO.diag(
             "a LLaMA-Factory v1 config (model/model_class/train_dataset...): run it with USE_V1=1 "
             "(`USE_V1=1 llamafactory-cli train ...`); lfgate checks it against v1's own arguments", file=path))
-        from lfgate.validator import v1  # v1's keys, dataset list and message format
+        from lfgate.validator.training import v1_engine  # v1's keys, dataset list and message format
 
-        config.diagnostics.extend(v1.check(config, settings))
+        config.diagnostics.extend(v1_engine.check(config, settings))
         return config
     if engine in _ENGINE_TEXT:
         config.diagnostics.append(ENGINE_INFO.diag(_ENGINE_TEXT[engine], file=path))

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import write_project
 from helpers import check_json, find
-from lfgate.validator import v1
+from lfgate.validator.training import v1_engine
 
 _HEAD = "model: Qwen/Qwen3-0.6B\nmodel_class: llm\noutput_dir: out\nmax_steps: 10\ntrain_dataset: data/list.yaml\n"
 _OK = {"messages": [{"role": "user", "content": [{"type": "text", "value": "hi"}], "loss_weight": 0.0},
@@ -88,6 +88,6 @@ def test_llamafactory_v1_examples_give_no_v1_errors(corpus):
 
 
 def test_schema_is_generated_from_the_newest_source():
-    data = v1.schema()
+    data = v1_engine.schema()
     assert {"train_dataset", "micro_batch_size", "batching_strategy", "peft_config"} <= set(data["arguments"])
     assert data["dataset_info_keys"] == ["path", "source", "split", "converter", "size", "weight", "streaming"]

@@ -8,9 +8,10 @@ from __future__ import annotations
 import os
 from typing import Iterator, List, Optional
 
+from lfgate.lf_facts import env_enabled as _env
 from lfgate.registry import ERROR, rule
 from lfgate.validator import train_schema
-from lfgate.validator.training import TrainingConfig, _env, _y
+from lfgate.validator.training.config import TrainingConfig, _y
 
 SINCE = "0.9.6"
 _NEW = ("--llamafactory-version", SINCE)

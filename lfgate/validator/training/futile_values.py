@@ -13,8 +13,9 @@ import re
 import sys
 from typing import TYPE_CHECKING, Any, Iterator, List, Union
 
+from lfgate.lf_facts import split_names as _names
 from lfgate.registry import ERROR, INFO, WARNING, rule
-from lfgate.validator.training import TrainingConfig, _names, _y
+from lfgate.validator.training.config import TrainingConfig, _y
 
 if TYPE_CHECKING:
     from typing import TypeGuard  # Python 3.10+; annotations are never evaluated at runtime here

@@ -13,10 +13,11 @@ import os
 import re
 from typing import FrozenSet, Iterator, List, Optional
 
+from lfgate.lf_facts import split_names as _names
 from lfgate.registry import ERROR, INFO, WARNING, rule
 from lfgate.validator import train_schema
 from lfgate.validator.links import _looks_like_path, _read_json
-from lfgate.validator.training import TrainingConfig, _names, _y
+from lfgate.validator.training.config import TrainingConfig, _y
 
 _ADAPTER = '{"base_model_name_or_path": "Qwen/Qwen2.5-0.5B-Instruct", "peft_type": "LORA", "r": 8}'
 _FULL = '{"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"]}'

@@ -15,8 +15,9 @@ import json
 import os
 from typing import Any, Iterator, List, Optional
 
+from lfgate.lf_facts import env_enabled as _env
 from lfgate.registry import ERROR, WARNING, rule
-from lfgate.validator.training import TrainingConfig, _env
+from lfgate.validator.training.config import TrainingConfig
 
 _V1 = "model: Qwen/Qwen3-0.6B\nmodel_class: llm\noutput_dir: outputs/sft\nmax_steps: 10\n"
 _LIST = "demo:\n  path: data/demo.jsonl\n  source: local\n"
@@ -83,7 +84,7 @@ _MAX_SAMPLES = 10_000  # records checked per local dataset: the format is unifor
 
 @functools.lru_cache(maxsize=1)
 def schema() -> dict:
-    with open(os.path.join(os.path.dirname(__file__), "..", "schemas", "v1.schema.json"), encoding="utf-8") as f:
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "schemas", "v1.schema.json"), encoding="utf-8") as f:
         return json.load(f)
 
 
