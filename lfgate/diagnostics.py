@@ -49,7 +49,7 @@ class Diagnostic:
         return (self.file or "", self.line or 0, self.column or 0, self.sample or 0, self.code)
 
     def to_dict(self, cwd: Optional[str] = None) -> Dict[str, Any]:
-        out = {
+        out: Dict[str, Any] = {
             "code": self.code,
             "severity": str(self.severity),
             "message": self.message,

@@ -82,8 +82,8 @@ class Truncation:
 
 
 def band_kind(facts: dict) -> Optional[str]:
-    kinds = facts.get("near_kinds") or {}
-    return max(kinds, key=kinds.get) if kinds else None
+    kinds: dict = facts.get("near_kinds") or {}
+    return max(kinds, key=lambda k: kinds[k]) if kinds else None
 
 
 def how_many(facts: dict) -> str:

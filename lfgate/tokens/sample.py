@@ -168,17 +168,17 @@ def _multiturn(messages, aligned, plan: Plan, counter, lengths, template) -> Len
     order = pairs[::-1] if plan.mask_history else pairs  # the last turns have priority for the budget
     kept: List[Tuple[float, float]] = []
     cutoff = plan.cutoff_len
-    total = eos
+    total: float = eos
     for source, target in order:
         if cutoff is None:
             kept.append((source, target))
             continue
         if total >= cutoff:
             break
-        s, t = infer_seqlen(int(round(source)), int(round(target)), cutoff - int(round(total)))
-        s, t = min(s, source), min(t, target)
-        kept.append((s, t))
-        total += s + t
+        s_kept, t_kept = infer_seqlen(int(round(source)), int(round(target)), cutoff - int(round(total)))
+        pair = (min(s_kept, source), min(t_kept, target))
+        kept.append(pair)
+        total += pair[0] + pair[1]
     if plan.mask_history:
         kept = kept[::-1]
         kept = [(0.0, 0.0)] * (len(pairs) - len(kept)) + kept  # the first turns are the ones dropped
@@ -215,8 +215,8 @@ def _one_turn(aligned, stage: str, plan: Plan, counter, lengths, template) -> Le
     pair = (source, target)
     kept = [pair]
     if plan.cutoff_len is not None:
-        s, t = infer_seqlen(int(round(source)), int(round(target)), plan.cutoff_len)
-        kept = [(min(s, source), min(t, target))]
+        s_kept, t_kept = infer_seqlen(int(round(source)), int(round(target)), plan.cutoff_len)
+        kept = [(min(s_kept, source), min(t_kept, target))]
     return Length([pair], 0, source, target, kept, templated)
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from lfgate.diagnostics import display_path
+from lfgate.tokens.report import Truncation
 
 PERCENTILES = (50, 90, 95, 99)
 HISTOGRAM_BINS = 20
@@ -63,7 +64,7 @@ class DatasetStats:
     placeholders: Counter = field(default_factory=Counter)
     media: Counter = field(default_factory=Counter)  # files per kind
     media_samples: Counter = field(default_factory=Counter)  # samples with at least one, per kind
-    truncation: Optional[object] = None  # lfgate.tokens.report.Truncation
+    truncation: Optional["Truncation"] = None
     turns: array = field(default_factory=lambda: array("l"))
     prompt: array = field(default_factory=lambda: array("l"))
     response: array = field(default_factory=lambda: array("l"))

@@ -18,7 +18,7 @@ import os
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from lfgate.diagnostics import Severity
-from lfgate.tokens.counters import counter
+from lfgate.tokens.counters import Counter, counter
 from lfgate.tokens.report import Truncation
 from lfgate.tokens.sample import count_plan, measure
 from lfgate.validator.converter import (
@@ -132,7 +132,7 @@ class SampleChecker:
         self.count_plan = count_plan(self.usage, self.cutoff_len) if self.cutoff_len else None
         self.truncation = Truncation(self.count_plan.cutoff_len, self.count_plan.spec.exact) \
             if self.count_plan is not None and self.count_plan.cutoff_len else None
-        self._counter = None  # made on the first sample counted: a tokenizer loads once per process
+        self._counter: Optional[Counter] = None  # made on the first sample counted: loads once per process
         # (index, status) of the last sample seen, for the batch-crash check
         self.kto_prev: Optional[Tuple[int, int]] = None
         self.kto_edges: Dict[int, int] = {}
@@ -553,6 +553,7 @@ class SampleChecker:
     def truncation_facts(self) -> dict:
         """The tally's facts, out of every kept sample LLaMA-Factory loads (the fast paths' clean records were
         proven within cutoff_len without being counted)."""
+        assert self.truncation is not None and self.count_plan is not None
         facts = self.truncation.facts()
         limit = self.count_plan.max_samples
         facts["counted"] = min(self.kept, limit) if limit is not None and self.entry.num_samples is None \
@@ -560,16 +561,19 @@ class SampleChecker:
         return facts
 
     def _truncation(self, index, aligned) -> None:
-        limit = self.count_plan.max_samples
+        plan, tally = self.count_plan, self.truncation
+        assert plan is not None and tally is not None
+        limit = plan.max_samples
         if limit is not None and index >= limit and self.entry.num_samples is None:
             return  # max_samples: LLaMA-Factory loads the first records only (data/loader.py), so only those count
-        if self._counter is None:
-            self._counter = counter(self.count_plan.spec)
-        length = measure(aligned, self.stage, self.count_plan, self._counter)
+        count = self._counter
+        if count is None:
+            count = self._counter = counter(plan.spec)
+        length = measure(aligned, self.stage, plan, count)
         if length is not None:
-            joined = "" if self.truncation.exact else "\n".join(
+            joined = "" if tally.exact else "\n".join(
                 t for t in (_str(m.get("content")) for m in aligned.prompt + aligned.response) if t)
-            self.truncation.add(index, length, self._counter, joined)
+            tally.add(index, length, count, joined)
 
     # -- KTO batch crash: a hazard sample right before a valid one, cyclically inside a batch --------------------
     def _kto_status(self, index, status) -> None:
