@@ -109,13 +109,15 @@ class Budget:
         return self._counter
 
     def within(self, joined: str, n: int, extra_chars: int) -> bool:
-        cutoff = self.cutoff
         text_bytes = len(joined) if joined.isascii() else len(joined.encode("utf-8", "surrogatepass"))
         extra = MAX_TOKENS_PER_CHAR * extra_chars
-        if text_bytes + extra + self.template_bytes(n) <= cutoff:
+        template = self._bytes.get(n)
+        if template is None:
+            template = self.template_bytes(n)
+        if text_bytes + extra + template <= self.cutoff:
             return True
         counter = self.counter()
-        return counter.count(joined) * self._slack + extra + self.template_tokens(n, extra_chars > 0) <= cutoff
+        return counter.count(joined) * self._slack + extra + self.template_tokens(n, extra_chars > 0) <= self.cutoff
 
 
 def fast_budget(checker) -> Optional[Budget]:

@@ -24,6 +24,7 @@ INSTALL = f"pip install '{EXTRA}'"
 QUICKTOK = {QWEN2: "qwen3", LLAMA3: "llama3"}
 # Qwen3 added these to Qwen2.5's vocabulary as special tokens: a Qwen2/2.5 tokenizer spells them out
 _QWEN3_ONLY = ("<think>", "</think>", "<tool_response>", "</tool_response>")
+SHORT, SHORT_CACHE = 256, 100_000  # estimates of texts this short are remembered, this many per process
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,19 @@ def _build(spec: Spec) -> Counter:
     if spec.kind == BUNDLED:
         return _from_quicktok(spec)
     family = FAMILIES.get(spec.family, FAMILIES[OTHER])
-    return Counter(spec, lambda text: estimate.estimate(text, family))
+    seen: Dict[str, float] = {}  # short texts repeat (template slots, names, "yes"): each is estimated once
+
+    def count(text: str) -> float:
+        if len(text) > SHORT:
+            return estimate.estimate(text, family)
+        n = seen.get(text)
+        if n is None:
+            n = estimate.estimate(text, family)
+            if len(seen) < SHORT_CACHE:
+                seen[text] = n
+        return n
+
+    return Counter(spec, count)
 
 
 def _encodable(text: str) -> str:

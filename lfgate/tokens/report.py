@@ -3,7 +3,8 @@
 The SampleChecker adds each kept sample's Length (sample.measure); `check` reports the tally once per cause
 (DS012 for data no config loads, LK050 at the config), `stats` prints and plots it. Severity goes by what is cut:
 a sample that loses part of its response trains on a cut target (a warning); one that loses only prompt tokens
-trains the model to answer inputs it never saw: a warning once that is 1% of the samples, an info below.
+trains the model to answer inputs it never saw: a warning once that is 1% of the samples, an info below. An estimate
+warns only for what the low end of its band says is cut.
 """
 
 from __future__ import annotations
@@ -99,6 +100,14 @@ def severity_name(facts: dict) -> Optional[str]:
     if not facts.get("high", facts["exceeding"]) and not facts["exceeding"]:
         return None
     counted = max(facts.get("counted") or 0, 1)
+    if not facts.get("exact", True):  # an estimate warns only for what its whole band says is cut
+        low = facts.get("low", 0)
+        if not low:
+            return "info"
+        share = low / max(facts["exceeding"], 1)
+        if facts["response_cut"] * share >= 1 or low >= counted:
+            return "warning"
+        return "warning" if facts["prompt_only"] * share >= PROMPT_CUT_WARN * counted else "info"
     if facts["response_cut"] or facts["exceeding"] >= counted:
         return "warning"
     if facts["prompt_only"] >= PROMPT_CUT_WARN * counted:

@@ -144,7 +144,8 @@ TRUNCATION = rule(
         "counts them: the model's tokenizer.json when it is on this machine, else the `tokens` extra's "
         "vocabulary, else an estimate calibrated per tokenizer family with its measured error band. A warning "
         "when a response is cut, when prompts alone are cut in 1% of the samples or more (the model learns "
-        "answers to inputs it never saw), or when every sample is cut.",
+        "answers to inputs it never saw), or when every sample is cut; for data no config loads (judged at "
+        "LLaMA-Factory's default cutoff_len, 2048) only when every sample is cut.",
     fix="Raise `cutoff_len`, or shorten or split the long samples.",
     # With a config that loads the data, LK050 reports it at the config's cutoff_len (one finding per cause): the
     # example ignores LK050 to show DS012. Data no config loads is judged at LLaMA-Factory's default, 2048.

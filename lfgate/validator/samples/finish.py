@@ -183,7 +183,10 @@ def _truncation(c) -> List[Finding]:
     if level is None:
         return []
     how = describe(c.count_plan.spec, report.band_kind(facts))
-    text = report.message(facts, how, cutoff_note=_default_note(c))
+    note = _default_note(c)
+    if note and facts.get("low", facts["exceeding"]) < max(facts.get("counted") or 0, 1):
+        level = "info"  # no config sets cutoff_len: LLaMA-Factory's default is a guess; a warning when all are cut
+    text = report.message(facts, how, cutoff_note=note)
     return [Finding(common.TRUNCATION, text + ".", None, (), Severity.WARNING if level == "warning" else None)]
 
 
