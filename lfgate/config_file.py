@@ -17,7 +17,7 @@ from typing import Optional
 from lfgate import legacy
 from lfgate.diagnostics import Severity
 from lfgate.errors import UsageError
-from lfgate.lf_facts import close_matches
+from lfgate.lf_facts import did_you_mean
 from lfgate.settings import Settings
 
 if sys.version_info >= (3, 11):
@@ -95,8 +95,6 @@ def _codes(value, where, known_only=True):
 def check_known_codes(codes, where: str) -> None:
     """A code or prefix that names no rule is a usage error with a did-you-mean: `select = ["DS1O1"]` would
     otherwise select nothing and switch the whole gate off."""
-    import difflib
-
     from lfgate.registry import all_rules
 
     known = sorted(all_rules())
@@ -104,9 +102,8 @@ def check_known_codes(codes, where: str) -> None:
         if any(k.startswith(code) for k in known):
             continue
         prefixes = sorted({k[:n] for k in known for n in range(1, len(k) + 1)})
-        close = difflib.get_close_matches(code, prefixes, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else " (`lfgate rules` lists them)"
-        raise UsageError(f"{where}: {code!r} names no rule{hint}")
+        hint = did_you_mean(code, prefixes, n=1, otherwise=" `lfgate rules` lists them.")
+        raise UsageError(f"{where}: {code!r} names no rule.{hint}")
 
 
 def _globs(value, where):
@@ -167,9 +164,8 @@ def settings_from_table(table: dict, path: str) -> Settings:
     folder = os.path.dirname(os.path.abspath(path))
     for key, value in table.items():
         if key not in KEYS:
-            close = close_matches(key.replace("_", "-"), KEYS, n=1)
-            hint = f"; did you mean `{close[0]}`?" if close else f"; known keys: {', '.join(KEYS)}"
-            raise UsageError(f"{path}: unknown key {label}{'.' if label else ''}{key}{hint}")
+            hint = did_you_mean(key.replace("_", "-"), KEYS, n=1, otherwise=f" Known keys: {', '.join(KEYS)}.")
+            raise UsageError(f"{path}: unknown key {label}{'.' if label else ''}{key}.{hint}")
         attribute, parse, is_path = KEYS[key]
         parsed = parse(value, f"{path}: {key}")
         if is_path:

@@ -11,8 +11,8 @@ from typing import Any, Iterable, List, Mapping, Optional
 
 # extras/misc.py is_env_enabled: os.getenv(name, "0").lower() in ["true", "y", "1"]
 _ENV_TRUE = ("true", "y", "1")
-# huggingface_hub's constants._is_true (HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE): another library, another reading
-_HF_TRUE = ("1", "on", "yes", "true")
+# huggingface_hub's constants.ENV_VARS_TRUE_VALUES (its _is_true upper-cases): another library, another reading
+_HF_TRUE = ("1", "ON", "YES", "TRUE")
 DID_YOU_MEAN_CUTOFF = 0.7  # difflib ratio: close enough for a typo (`learning_rat`), not for another word
 
 
@@ -21,9 +21,13 @@ def env_enabled(name: str, env: Optional[Mapping[str, str]] = None) -> bool:
     return str((os.environ if env is None else env).get(name, "0")).lower() in _ENV_TRUE
 
 
-def hf_flag(name: str, env: Optional[Mapping[str, str]] = None) -> bool:
-    """Whether huggingface_hub treats the variable as on (HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE)."""
-    return str((os.environ if env is None else env).get(name, "")).lower() in _HF_TRUE
+def hf_offline(env: Optional[Mapping[str, str]] = None) -> bool:
+    """Whether huggingface_hub (and transformers, which asks it) is offline: constants.HF_HUB_OFFLINE is
+    ``_is_true(HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE)``, so a set HF_HUB_OFFLINE (even `0`) hides TRANSFORMERS_OFFLINE
+    and `y` is not true."""
+    env = os.environ if env is None else env
+    value = env.get("HF_HUB_OFFLINE") or env.get("TRANSFORMERS_OFFLINE")
+    return value is not None and str(value).upper() in _HF_TRUE
 
 
 def split_names(value: Any) -> List[str]:
@@ -59,14 +63,18 @@ def a_json_type(value: Any) -> str:
     return name if name == "null" else ("an " if name[0] in "aeiou" else "a ") + name
 
 
-def close_matches(word: str, candidates: Iterable[str], n: int = 3) -> List[str]:
-    return difflib.get_close_matches(word, list(candidates), n=n, cutoff=DID_YOU_MEAN_CUTOFF)
+def close_matches(word: str, candidates: Iterable[str], n: int = 3, cutoff: float = DID_YOU_MEAN_CUTOFF) -> List[str]:
+    """The candidates close enough to be what a typo meant, closest first. A caller that acts on the match (repairs
+    a value, reads it another way) rather than suggesting it may pass another ``cutoff``, and says why there."""
+    return difflib.get_close_matches(word, list(candidates), n=n, cutoff=cutoff)
 
 
-def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> str:
-    """" Did you mean `a`, `b`?" for the closest candidates, or "" (appended to a message's sentence)."""
-    matches = close_matches(word, candidates, n)
-    return f" Did you mean {', '.join(f'`{m}`' for m in matches)}?" if matches else ""
+def did_you_mean(word: str, candidates: Iterable[str], n: int = 3, otherwise: str = "",
+                 cutoff: float = DID_YOU_MEAN_CUTOFF) -> str:
+    """The one wording of a suggestion: " Did you mean `a`, `b`?" for the closest candidates, else ``otherwise``.
+    Appended to a message whose sentence has ended."""
+    matches = close_matches(word, candidates, n, cutoff)
+    return f" Did you mean {', '.join(f'`{m}`' for m in matches)}?" if matches else otherwise
 
 
 def looks_like_local_path(name: str) -> bool:

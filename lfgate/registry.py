@@ -27,6 +27,7 @@ pass its examples and miss on real data.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
 
@@ -50,8 +51,8 @@ RULE_MODULES = (
     "lfgate.validator.media",
     "lfgate.validator.training.newer_releases",
     "lfgate.validator.training.v1_engine",
-    "lfgate.validator.ignored",
-    "lfgate.validator.history",
+    "lfgate.validator.training.ignored_settings",
+    "lfgate.validator.training.removed_keys",
     "lfgate.validator.discovery",
     "lfgate.validator.links",
     "lfgate.validator.model_folder",
@@ -81,6 +82,13 @@ class Rule:
     refuses_text: Optional[Callable[[str], bool]] = field(default=None, compare=False)
     env: Mapping[str, str] = field(default_factory=dict)  # environment variables the bad example runs under
     good_env: Optional[Mapping[str, str]] = None  # ... and the good one (default: env)
+    # Packages the check reads (TY424: transformers' model table). Without them it cannot fire, so its examples
+    # skip, saying which is missing; the check itself stays silent rather than guess.
+    needs: Tuple[str, ...] = ()
+
+    def missing(self) -> Tuple[str, ...]:
+        """The packages of ``needs`` that are not installed here."""
+        return tuple(name for name in self.needs if importlib.util.find_spec(name) is None)
 
     def diag(self, message: str, *, severity: Optional[Severity] = None, **where: Any) -> Diagnostic:
         return Diagnostic(self.code, severity if severity is not None else self.severity, message, **where)
@@ -100,6 +108,7 @@ class Rule:
             "command": self.command,
             "env": dict(self.env),
             "good_env": dict(self.env if self.good_env is None else self.good_env),
+            "needs": list(self.needs),
         }
 
 

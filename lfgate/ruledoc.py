@@ -45,6 +45,8 @@ def _lang(path: str) -> str:
 def explain(rule) -> str:
     """One rule as Markdown."""
     out = [f"## {heading(rule)}", "", f"**{rule.title}** (default severity: {rule.severity})", ""]
+    if rule.needs:
+        out += [f"Checked where {' and '.join(f'`{n}`' for n in rule.needs)} is installed: the check reads it.", ""]
     if rule.why:
         out += ["### Why", "", rule.why, ""]
     for label, files in (("Triggers it", rule.bad), ("Passes", rule.good)):

@@ -5,6 +5,8 @@ import io
 import json
 import os
 
+import pytest
+
 from lfgate.cli import main
 
 
@@ -39,3 +41,10 @@ def codes(report) -> set:
 
 def find(report, code) -> list:
     return [d for d in report["diagnostics"] if d["code"] == code]
+
+
+def skip_unless_installed(rule) -> None:
+    """A rule whose check reads a package (``needs``) cannot fire without it: its examples skip, saying so."""
+    missing = rule.missing()
+    if missing:
+        pytest.skip(f"{rule.code} needs {', '.join(missing)} installed (pip install -e '.[train,test]')")

@@ -68,7 +68,7 @@ def test_no_file_gives_defaults(tmp_path):
 
 
 @pytest.mark.parametrize("text, words", [
-    ("[tool.lfgate]\nfail_on = 'warning'\n", ["unknown key [tool.lfgate].fail_on", "did you mean `fail-on`"]),
+    ("[tool.lfgate]\nfail_on = 'warning'\n", ["unknown key [tool.lfgate].fail_on", "Did you mean `fail-on`"]),
     ("[tool.lfgate]\nfail-on = 'fatal'\n", ["fail-on", "unknown severity 'fatal'"]),
     ("[tool.lfgate]\nselect = 'DS 101'\n", ["select", "'DS 101' is not a rule code"]),
     ("[tool.lfgate]\ndevices = 0\n", ["devices must be a whole number of at least 1"]),

@@ -157,7 +157,7 @@ def test_where_with_unknown_column_suggests_one(tmp_path):
     _filter_table(tmp_path)
     code, _, err = convert(tmp_path, "f.csv", "f.json", "--input", "q", "--output", "answer",
                            "--where", "anwser contains x")
-    assert code == 2 and "no column 'anwser' (did you mean `answer`?)" in err
+    assert code == 2 and "no column 'anwser'. Did you mean `answer`?" in err
 
 
 def test_everything_filtered_writes_nothing(tmp_path):
@@ -184,7 +184,7 @@ def test_never_overwrites_without_force(tmp_path):
 def test_mistyped_column_is_not_taken_as_text(tmp_path):
     (tmp_path / "t.csv").write_text("question,a\nhi,hello\n", encoding="utf-8")
     code, _, err = convert(tmp_path, "t.csv", "o.json", "--instruction", "questoin", "--output", "a")
-    assert code == 2 and "did you mean `question`" in err
+    assert code == 2 and "is not a column. Did you mean `question`?" in err
     code, _, err = convert(tmp_path, "t.csv", "o.json", "--input", "question", "--output", "answer")
     assert code == 2 and "--output: no column 'answer'" in err
 

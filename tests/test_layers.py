@@ -4,6 +4,8 @@
     validator    -> not tools, commands or reporters (the checker is below the commands around it)
     suppressions -> not tools, commands or reporters
     runner       -> not commands (the commands drive the runner, never the reverse)
+
+and no module reaches itself through its imports (no cycles, lazy ones included).
 """
 
 import ast
@@ -23,8 +25,7 @@ FORBIDDEN = [
 
 
 def module_name(path: pathlib.Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    return module_name_in(PACKAGE, path)
 
 
 def imports(path: pathlib.Path) -> list:
@@ -86,6 +87,79 @@ def test_the_old_wrong_imports_are_caught(tmp_path, module, source, monkeypatch)
     target.write_text(target.read_text(encoding="utf-8") + "\n" + source, encoding="utf-8")
     monkeypatch.setattr(__import__(__name__), "PACKAGE", copy)
     assert violations(target)
+
+
+def import_graph(package: pathlib.Path) -> dict:
+    """module -> the lfgate modules it imports, at the top or inside a function (TYPE_CHECKING ones too).
+    `from pkg import name` is an edge to the module pkg.name when there is one, else to pkg (its __init__). A
+    module's own parent package is not an edge: Python imports it first for every module, so it closes no cycle."""
+    paths = sorted(package.rglob("*.py"))
+    names = {module_name_in(package, path) for path in paths}
+    graph = {}
+    for path in paths:
+        name = module_name_in(package, path)
+        own = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                targets.update(_known(alias.name, names) for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = own.split(".")[: len(own.split(".")) - node.level + 1]
+                    base = ".".join(anchor + ([base] if base else []))
+                targets.update(_known(f"{base}.{alias.name}", names) or _known(base, names) for alias in node.names)
+        graph[name] = targets - {None, name}
+    return graph
+
+
+def module_name_in(package: pathlib.Path, path: pathlib.Path) -> str:
+    parts = path.relative_to(package.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _known(dotted: str, names: set):
+    """The longest prefix of a dotted name that is one of the package's modules (None: not lfgate's)."""
+    parts = dotted.split(".")
+    return next((".".join(parts[:n]) for n in range(len(parts), 0, -1) if ".".join(parts[:n]) in names), None)
+
+
+def cycles(graph: dict) -> list:
+    """The strongly connected components of more than one module, each sorted."""
+    reach = {}
+    for start in graph:
+        seen, todo = set(), [start]
+        while todo:
+            for target in graph[todo.pop()]:
+                if target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+        reach[start] = seen
+    components = {frozenset([m] + [o for o in reach[m] if m in reach[o]]) for m in graph if m in reach[m]}
+    return sorted(sorted(c) for c in components)
+
+
+def test_no_import_cycles():
+    """Issue 26: lazy imports and private re-exports held two cycles together (the training package with the TY
+    modules beside it); a module that must be imported late to load at all is in the wrong place."""
+    assert cycles(import_graph(PACKAGE)) == []
+
+
+@pytest.mark.parametrize("module, source", [
+    ("validator/training/futile_values.py", "from lfgate.validator.training import TrainingConfig\n"),
+    ("lf_facts.py", "def f():\n    from lfgate.validator import engine\n"),
+    ("validator/samples/finish.py", "from lfgate.validator.samples import SampleChecker\n"),
+])
+def test_a_cycle_is_caught(tmp_path, module, source):
+    """Put an old cycle back (in a copy of the tree), at the top or inside a function: the cycle check names it."""
+    import shutil
+
+    copy = tmp_path / "lfgate"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    target = copy / module
+    target.write_text(target.read_text(encoding="utf-8") + "\n" + source, encoding="utf-8")
+    found = cycles(import_graph(copy))
+    assert any(module_name_in(copy, target) in component for component in found)
 
 
 def test_the_runner_reads_a_config_through_the_checkers_one_model():

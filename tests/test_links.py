@@ -7,6 +7,7 @@ import pytest
 
 from conftest import write_project
 from helpers import check_json, codes, find
+from lfgate.lf_facts import looks_like_local_path
 from lfgate.settings import Settings
 from lfgate.validator import links, training
 
@@ -280,7 +281,7 @@ def test_missing_local_model_path(tmp_path):
     project(tmp_path, config)
     [hit] = find(run(tmp_path), "LK033")
     assert hit["line"] == line_of(config, "model_name_or_path") and "models/qwen" in hit["message"]
-    assert not links._looks_like_path("Qwen/Qwen2.5-0.5B-Instruct") and links._looks_like_path("/data/models/q")
+    assert not looks_like_local_path("Qwen/Qwen2.5-0.5B-Instruct") and looks_like_local_path("/data/models/q")
 
 
 def test_chat_configs_get_the_model_and_template_checks(tmp_path):

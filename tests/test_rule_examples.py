@@ -5,13 +5,14 @@ import json
 import pytest
 
 from conftest import write_project
-from helpers import check_json, codes, run_cli
+from helpers import check_json, codes, run_cli, skip_unless_installed
 from lfgate.registry import all_rules
 
 RULES = all_rules()
 
 
 def _check(tmp_path, rule, files, monkeypatch, env=None):
+    skip_unless_installed(rule)
     write_project(tmp_path, files)
     for name, value in (rule.env if env is None else env).items():
         monkeypatch.setenv(name, value)
@@ -41,3 +42,11 @@ def test_good_example_stays_silent(code, tmp_path, monkeypatch):
 def test_every_rule_is_documented_with_both_examples():
     missing = [c for c, r in RULES.items() if not (r.bad and r.good and r.title and r.why and r.fix)]
     assert not missing, f"rules without title/why/fix/bad/good examples: {missing}"
+
+
+def test_a_rule_says_which_package_it_needs():
+    """TY424 reads transformers' model table: without transformers its examples skip, naming it (issue 26 §3)."""
+    from lfgate.registry import ERROR, Rule
+
+    assert Rule("XX001", "x", ERROR, "x", needs=("json", "no_such_package_here")).missing() == ("no_such_package_here",)
+    assert RULES["TY424"].needs == ("transformers",) and RULES["TY425"].needs == ("transformers",)

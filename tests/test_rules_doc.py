@@ -61,3 +61,22 @@ def test_anchor_follows_github_heading_ids(heading, expected):
     class Fake:
         code, name = heading.split(" ")
     assert anchor(Fake) == expected
+
+
+def test_contributing_names_every_module_that_declares_rules():
+    """The newcomer's path (issue 26 §3): CONTRIBUTING.md names each module a rule may live in, so a new rule's
+    home is found by reading, not by grepping."""
+    import pathlib
+
+    from lfgate.registry import RULE_MODULES
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    text = (root / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    unnamed = []
+    for module in RULE_MODULES:
+        path = module.replace(".", "/")
+        path = path + "/" if (root / path).is_dir() else path + ".py"
+        name = path.rstrip("/").rsplit("/", 1)[-1] + ("/" if path.endswith("/") else "")
+        if path not in text and f"`{name}`" not in text:  # the full path, or the file name in its package's section
+            unnamed.append(path)
+    assert not unnamed, f"CONTRIBUTING.md does not name {unnamed}"

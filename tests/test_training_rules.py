@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from conftest import oracle_missing, write_project
-from helpers import check_json, codes, find
+from helpers import check_json, codes, find, skip_unless_installed
 from lfgate.registry import all_rules
 from lfgate.validator import train_schema, training
 from lfgate.validator.training.values import _output_dir_mismatch
@@ -303,6 +303,7 @@ def test_any_values_give_diagnostics_not_crashes(tmp_path_factory, values):
     path.write_text(json.dumps(values), encoding="utf-8")  # JSON is YAML
     config = training.load_config(str(path), str(folder), Settings())
     assert config is not None
+    training.check_config(config, Settings())
     list(links.dataset_usages(config, None, Settings()))
     links.check_links(config, None, None, {}, Settings())
 
@@ -321,6 +322,7 @@ _RUN_LEVEL = {"LK040", "LK043", "TY204", "TY210"}
 @pytest.mark.parametrize("code", sorted(c for c in all_rules() if c[:2] in ("TY", "LK")))
 def test_bad_example_is_reported_at_a_key_the_message_names(code, tmp_path):
     rule = all_rules()[code]
+    skip_unless_installed(rule)
     write_project(tmp_path, dict(rule.bad))
     _, report = check_json(rule.target or ".", *rule.args, cwd=tmp_path)
     hits = find(report, code)

@@ -259,6 +259,7 @@ def test_random_configs_are_rejected_exactly_when_llamafactory_rejects_them(tmp_
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump(config), encoding="utf-8")
         loaded = training.load_config(str(path), str(tmp_path), Settings(llamafactory_version="0.9.5"))
+        loaded.diagnostics.extend(training.check_config(loaded, Settings(llamafactory_version="0.9.5")))
         ours = {d.code for d in loaded.diagnostics if str(d.severity) == "error" and d.code[:3] in ("TY1", "TY2", "TY3")}
         error = outcome[name]
         agrees = (not error and not ours) or (error and any(EXPECTED.get(c, "\0") in error for c in ours))

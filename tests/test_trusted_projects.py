@@ -255,7 +255,7 @@ def test_a_misspelt_registry_key_is_the_error_and_its_consequences_fold_under_it
                              "data/dataset_info.json": '{"a": {"file_name": "a.json", "formating": "sharegpt"}}'})
     code, report = check_json(".", cwd=tmp_path)
     assert code == 1 and [d["code"] for d in errors(report)] == ["DI101"]
-    assert "did you mean `formatting`" in errors(report)[0]["message"] and "folded" in errors(report)[0]["message"]
+    assert "Did you mean `formatting`" in errors(report)[0]["message"] and "folded" in errors(report)[0]["message"]
 
 
 def test_columns_naming_no_prompt_and_no_response_is_one_error_on_the_entry(tmp_path):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
-from lfgate.lf_facts import split_names as _split_names
+from lfgate.lf_facts import split_names
 from lfgate.validator import train_schema
 from lfgate.validator.training.config import TrainingConfig
 
@@ -81,20 +81,20 @@ class RunConfig(TrainingConfig):
 
     @property
     def lora_target(self) -> List[str]:
-        return _split_names(self.get("lora_target", "all"))
+        return split_names(self.get("lora_target", "all"))
 
     @property
     def additional_target(self) -> Optional[List[str]]:
         value = self.values.get("additional_target")
-        return _split_names(value) if value else None
+        return split_names(value) if value else None
 
     @property
     def datasets(self) -> List[str]:
-        return _split_names(self.values.get("dataset"))
+        return split_names(self.values.get("dataset"))
 
     @property
     def eval_datasets(self) -> List[str]:
-        return _split_names(self.values.get("eval_dataset"))
+        return split_names(self.values.get("eval_dataset"))
 
     @property
     def dataset_dir(self) -> str:

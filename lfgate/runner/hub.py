@@ -12,20 +12,16 @@ import urllib.error
 import urllib.request
 from typing import List, Optional
 
+from lfgate.lf_facts import env_enabled, hf_offline
+
 PROBE_TIMEOUT = 3.0  # seconds; the whole answer must come in well under 5 s
 DEFAULT_ENDPOINT = "https://huggingface.co"
 ADVICE = ("set HF_HUB_OFFLINE=1 with a cached model, or point model_name_or_path at a local folder")
-_ON = ("1", "true", "yes", "on", "y")
-
-
-def offline() -> bool:
-    return any(os.environ.get(name, "").lower() in _ON for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
 def other_hub() -> bool:
     """ModelScope / Modelers downloads: LLaMA-Factory's USE_MODELSCOPE_HUB / USE_OPENMIND_HUB."""
-    return any(os.environ.get(name, "0").lower() in ("1", "true", "y") for name in
-               ("USE_MODELSCOPE_HUB", "USE_OPENMIND_HUB"))
+    return env_enabled("USE_MODELSCOPE_HUB") or env_enabled("USE_OPENMIND_HUB")
 
 
 def endpoint() -> str:
@@ -89,7 +85,7 @@ def hub_problem(name: str, cache_dir: Optional[str] = None, revision: Optional[s
     if not name or os.path.isdir(os.path.expanduser(name)) or other_hub():
         return None
     cached = in_cache(name, cache_dir, revision)
-    if offline():
+    if hf_offline():
         return None if cached else (f"{name} is not in the local cache and HF_HUB_OFFLINE forbids downloading "
                                     f"it: download it first, or point model_name_or_path at a local folder")
     why = reachable(endpoint())

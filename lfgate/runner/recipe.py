@@ -201,8 +201,9 @@ def linear_module_names(model) -> List[str]:
 def lora_config(config: RunConfig, target_modules: List[str]):
     from peft import LoraConfig, TaskType
 
+    # peft types lora_alpha as int; any number works (`unused-ignore`: without peft installed it is Any)
     return LoraConfig(task_type=TaskType.CAUSAL_LM, inference_mode=False, r=config.lora_rank,
-                      lora_alpha=config.lora_alpha,  # type: ignore[arg-type]  # any number works
+                      lora_alpha=config.lora_alpha,  # type: ignore[arg-type, unused-ignore]
                       lora_dropout=float(config.get("lora_dropout", 0.0)),
                       target_modules=target_modules, use_rslora=bool(config.get("use_rslora", False)),
                       use_dora=bool(config.get("use_dora", False)), modules_to_save=config.additional_target)
@@ -219,7 +220,8 @@ def load_model(config: RunConfig, precision: Precision, tokenizer):
     # `dtype` since transformers 4.56; older versions would store an unknown `dtype` in the config and load fp32
     kwargs["dtype" if _transformers_at_least(4, 56) else "torch_dtype"] = dtype
     model = AutoModelForCausalLM.from_pretrained(model_path(config), **kwargs)
-    rows = int(model.get_input_embeddings().weight.shape[0])  # type: ignore[index]  # a Tensor's shape
+    # a Tensor's shape (`unused-ignore`: without torch installed it is Any)
+    rows = int(model.get_input_embeddings().weight.shape[0])  # type: ignore[index, unused-ignore]
     if len(tokenizer) > rows:
         if not config.get("resize_vocab", False):
             raise data_mod.DataError(f"the tokenizer has {len(tokenizer)} tokens but the model's embeddings "

@@ -11,9 +11,10 @@ import json
 import os
 from typing import List, Optional
 
-from lfgate.lf_facts import env_enabled, hf_flag, looks_like_local_path
+from lfgate.lf_facts import hf_offline, looks_like_local_path
 from lfgate.registry import ERROR, WARNING, rule
 from lfgate.runner.config import FINETUNING_TYPES, STAGES, RunConfig, unsupported
+from lfgate.runner.hub import other_hub
 
 _DATA = {"data/dataset_info.json": '{"demo": {"file_name": "demo.json"}}\n',
          "data/demo.json": '[{"instruction": "Say hi.", "input": "", "output": "Hi!"}]\n',
@@ -228,8 +229,7 @@ def without_replaced(checked: List, found: List) -> List:
 
 
 def _offline() -> bool:
-    hub = env_enabled("USE_MODELSCOPE_HUB") or env_enabled("USE_OPENMIND_HUB")
-    return not hub and (hf_flag("HF_HUB_OFFLINE") or hf_flag("TRANSFORMERS_OFFLINE"))
+    return not other_hub() and hf_offline()
 
 
 def _in_hf_cache(name: str, config: RunConfig) -> bool:

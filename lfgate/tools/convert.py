@@ -6,13 +6,12 @@ output (commands/convert.py) are elsewhere.
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
 from lfgate.errors import UsageError
-from lfgate.lf_facts import close_matches
+from lfgate.lf_facts import did_you_mean
 from lfgate.tools.filters import Where, cell_text
 from lfgate.validator.infer import ROLE_MEANINGS
 
@@ -58,20 +57,22 @@ def column_or_text(option: str, value: str, columns: Sequence[str]) -> Source:
     """A column when `value` names one; else fixed text, unless it looks like a mistyped column name."""
     if value in columns:
         return Source(column=value)
-    # stricter than a suggestion (lf_facts): this decides whether the value is meant as text at all
-    close = difflib.get_close_matches(value, columns, n=1, cutoff=0.8)
-    if close and " " not in value.strip():
-        raise UsageError(f"{option} {value!r} is not a column (did you mean `{close[0]}`?); for a fixed text that "
-                         f"looks like a column name, use {option}-file or add a space")
+    # stricter than a suggestion: this decides whether the value is meant as text at all
+    hint = did_you_mean(value, columns, n=1, cutoff=0.8)
+    if hint and " " not in value.strip():
+        raise UsageError(f"{option} {value!r} is not a column.{hint} For a fixed text that looks like a column name, "
+                         f"use {option}-file or add a space.")
     return Source(text=value)
 
 
 def column(option: str, value: str, columns: Sequence[str]) -> Source:
     if value in columns:
         return Source(column=value)
-    close = close_matches(value, columns, n=1)
-    hint = f" (did you mean `{close[0]}`?)" if close else f"; columns: {', '.join(columns)}"
-    raise UsageError(f"{option}: no column {value!r}{hint}")
+    raise UsageError(f"{option}: no column {value!r}.{did_you_mean(value, columns, n=1, otherwise=_columns(columns))}")
+
+
+def _columns(columns: Sequence[str]) -> str:
+    return f" Columns: {', '.join(columns)}."
 
 
 # -- building records ------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Callable, List, Sequence
 
 from lfgate.errors import UsageError
-from lfgate.lf_facts import close_matches
+from lfgate.lf_facts import did_you_mean
 
 _BINARY = {
     "contains": lambda cell, text: text in cell,
@@ -79,9 +79,8 @@ def _condition(tokens, i, text, columns):
         raise UsageError(f"--where {text!r}: expected COLUMN OPERATOR TEXT, e.g. 'answer contains SKIP'")
     column = tokens[i]
     if column not in columns:
-        close = close_matches(column, columns, n=1)
-        hint = f" (did you mean `{close[0]}`?)" if close else f"; columns: {', '.join(columns)}"
-        raise UsageError(f"--where {text!r}: no column {column!r}{hint}")
+        hint = did_you_mean(column, columns, n=1, otherwise=f" Columns: {', '.join(columns)}.")
+        raise UsageError(f"--where {text!r}: no column {column!r}.{hint}")
     i += 1
     negate = tokens[i].lower() == "not"
     if negate:

@@ -16,7 +16,6 @@ file and os.replace, then checked again through the same entry.
 from __future__ import annotations
 
 import copy
-import difflib
 import json
 import os
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Any, List, Optional, Tuple
 
 from lfgate.diagnostics import Severity
 from lfgate.errors import UsageError
+from lfgate.lf_facts import close_matches
 
 _TAG_KEYS = ("user_tag", "assistant_tag", "observation_tag", "function_tag", "system_tag")
 
@@ -92,7 +92,9 @@ def _repair_roles(value: Any, entry) -> List[str]:
             continue
         fixed = role.strip() if role.strip() in declared else None
         if fixed is None:
-            close = difflib.get_close_matches(role.strip(), declared, n=2, cutoff=0.6)  # `gtp` -> `gpt`
+            # looser than a suggestion: a role is 3-5 letters, where one swap (`gtp` for `gpt`) scores 0.67; the
+            # repair still needs exactly one match
+            close = close_matches(role.strip(), declared, n=2, cutoff=0.6)
             fixed = close[0] if len(close) == 1 else None
         if fixed is not None:
             message[role_tag] = fixed

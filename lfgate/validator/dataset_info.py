@@ -7,13 +7,12 @@ Resolution (spec §1): the source is the first of hf/ms/om hub URL, script_url, 
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import os
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from lfgate.lf_facts import a_json_type, close_matches, env_enabled, json_type
+from lfgate.lf_facts import a_json_type, close_matches, did_you_mean, env_enabled, json_type
 from lfgate.readers.jsonpos import PositionMap, position_map
 from lfgate.registry import ERROR, INFO, WARNING, rule
 from lfgate.validator.example_kit import ALPACA_RECORDS, ONE_ENTRY_REGISTRY, entry_project
@@ -398,7 +397,8 @@ ENTRY_DEFAULTS = {"formatting": "alpaca", "ranking": False, "split": "train"}
 def _misspelt(key: str, raw: dict) -> Optional[str]:
     """The entry key a typo was meant for, when that key is absent and the typo's value differs from its default:
     then the whole entry is read another way (the root cause of every sample finding)."""
-    close = difflib.get_close_matches(key, list(ENTRY_DEFAULTS), n=1, cutoff=0.75)
+    # stricter than a suggestion: the match makes the unknown key an error (`rank` is not taken for `ranking`)
+    close = close_matches(key, ENTRY_DEFAULTS, n=1, cutoff=0.75)
     if not close or close[0] in raw:
         return None
     return close[0] if raw[key] != ENTRY_DEFAULTS[close[0]] else None
@@ -412,8 +412,7 @@ def _names_no_text_column(raw: dict, columns: dict) -> bool:
 
 
 def _suggest(key: str, known) -> str:
-    close = close_matches(key, known, n=1)
-    return f"; did you mean `{close[0]}`?" if close else f"; known keys: {', '.join(known)}"
+    return did_you_mean(key, known, n=1, otherwise=f" Known keys: {', '.join(known)}.")
 
 
 def _duplicates(path: str, places: PositionMap) -> Iterator:
@@ -525,7 +524,7 @@ def _unknown_keys(entry: DatasetEntry, at: _Locator) -> Iterator:
             meant = _misspelt(key, raw)
             consequence = (f" The entry is read with the default {meant} ({ENTRY_DEFAULTS[meant]!r}) instead of "
                            f"{raw[key]!r}, so every sample is read the wrong way" if meant else "")
-            yield UNKNOWN_ENTRY_KEY.diag(f"unknown key {key!r} in dataset {name!r} is ignored by LLaMA-Factory"
+            yield UNKNOWN_ENTRY_KEY.diag(f"unknown key {key!r} in dataset {name!r} is ignored by LLaMA-Factory."
                                          f"{_suggest(key, ENTRY_KEYS)}{consequence}",
                                          severity=ERROR if meant else None, **at(key, key=True))
     columns, tags = raw.get("columns"), raw.get("tags")
@@ -546,12 +545,12 @@ def _unknown_keys(entry: DatasetEntry, at: _Locator) -> Iterator:
                     f"\"{DATA_FIELD_NAMES[key]}\": \"{key}\" (LLaMA-Factory's name on the left, your field on the "
                     "right)", **at("columns", key, key=True))
             else:
-                yield UNKNOWN_COLUMN_KEY.diag(f"unknown column key {key!r} is ignored{_suggest(key, COLUMN_DEFAULTS)}",
+                yield UNKNOWN_COLUMN_KEY.diag(f"unknown column key {key!r} is ignored.{_suggest(key, COLUMN_DEFAULTS)}",
                                               **at("columns", key, key=True))
     if isinstance(tags, dict):
         for key in tags:
             if key not in TAG_DEFAULTS:
-                yield UNKNOWN_TAG_KEY.diag(f"unknown tag key {key!r} is ignored{_suggest(key, TAG_DEFAULTS)}",
+                yield UNKNOWN_TAG_KEY.diag(f"unknown tag key {key!r} is ignored.{_suggest(key, TAG_DEFAULTS)}",
                                            **at("tags", key, key=True))
 
 

@@ -267,7 +267,7 @@ def _int(value):
 
 
 def load_board(path: str, base_dir: str, settings):
-    """A TrainingConfig built from a LLaMA Board save, checked as the web UI would launch it."""
+    """A TrainingConfig built from a LLaMA Board save, to be checked as the web UI would launch it."""
     from lfgate.readers import yaml_reader
     from lfgate.validator import training
 
@@ -280,5 +280,4 @@ def load_board(path: str, base_dir: str, settings):
     config.diagnostics = [BOARD_CONFIG.diag(
         "a LLaMA Board (web UI) saved config: checked as the web UI launches it, its `top.*`/`train.*` fields "
         "mapped to training arguments (webui/runner.py); findings point at the field they come from", file=path)]
-    config.diagnostics.extend(training.check_config(config, settings))
     return config

@@ -139,7 +139,7 @@ class Checker:
         """(the config, None) or (None, why a folder scan passed it over; None when nothing needs saying)."""
         keys, binary = discovery.top_keys(path)
         if keys is not None and discovery.is_board(keys):
-            return discovery.load_board(path, base, self.settings), None
+            return self._checked(discovery.load_board(path, base, self.settings)), None
         what = discovery.describe(keys, binary)
         weighs = not binary and discovery.weighs_as_config(keys or {}, training.known_keys())
         if not named and not weighs:
@@ -152,7 +152,13 @@ class Checker:
         if config is None and named:
             self.report.extend(discovery.named_not_config(path, what))
             return None, None
-        return config, (what if config is None else None)
+        return self._checked(config), (what if config is None else None)
+
+    def _checked(self, config: Optional[training.TrainingConfig]) -> Optional[training.TrainingConfig]:
+        """A config read is then checked: every rule over it joins the file's own findings."""
+        if config is not None:
+            config.diagnostics.extend(training.check_config(config, self.settings))
+        return config
 
     def files_read(self) -> List[str]:
         """Every file this run read, so suppressions in files without findings are judged too (SUP001)."""

@@ -14,7 +14,7 @@ import os
 import re
 from typing import Dict, Iterator, List, Optional, Tuple
 
-from lfgate.lf_facts import did_you_mean, looks_like_local_path as _looks_like_path, split_names as _names
+from lfgate.lf_facts import did_you_mean, looks_like_local_path, split_names
 from lfgate.registry import ERROR, INFO, WARNING, rule
 from lfgate.validator import train_schema
 from lfgate.validator.example_kit import BASE_CONFIG
@@ -69,7 +69,7 @@ MEDIA_DIR_MISSING = rule(
 
 
 def _check_names(config, registry, reg_path) -> Iterator:
-    names = [(key, n) for key in ("dataset", "eval_dataset") for n in _names(config.values.get(key))]
+    names = [(key, n) for key in ("dataset", "eval_dataset") for n in split_names(config.values.get(key))]
     if not names:
         return
     if reg_path is None:
@@ -159,7 +159,7 @@ def _check_stage(config, registry) -> Iterator:
     if registry is None or not isinstance(stage, str) or stage not in DATA_STAGE:
         return
     for key in ("dataset", "eval_dataset"):
-        for name in _names(config.values.get(key)):
+        for name in split_names(config.values.get(key)):
             entry = registry.entries.get(name)
             if entry is None:
                 continue
@@ -384,7 +384,7 @@ def _local_model(config) -> Optional[str]:
 def _check_model_folder(config) -> Iterator:
     folder = _local_model(config)
     model = config.values.get("model_name_or_path")
-    if folder is None and isinstance(model, str) and _looks_like_path(model):
+    if folder is None and isinstance(model, str) and looks_like_local_path(model):
         looked = " and ".join(config.candidates(os.path.expanduser(model)))
         yield MODEL_MISSING.diag(f"`model_name_or_path: {model}` is a local path that does not exist (looked at "
                                  f"{looked}): loading would fail. Fix the path, or run the stage that writes it "
@@ -402,7 +402,7 @@ def _check_model_folder(config) -> Iterator:
     text_config = info.get("text_config")
     text_info: dict = text_config if isinstance(text_config, dict) else info
     # lora_target
-    targets = _names(config.values.get("lora_target", "all"))
+    targets = split_names(config.values.get("lora_target", "all"))
     if config.values.get("finetuning_type", "lora") == "lora" and model_type in MODULES and targets != ["all"]:
         known = set(MODULES[model_type]) | set(_EXTRA_MODULES.get(model_type, ())) | set(_ALWAYS)
         unknown = [t for t in targets if t != "all" and not re.search(r"[\\^$*+?()\[\]|]", t) and t not in known]
@@ -549,7 +549,7 @@ def _budget(config, registry, used, settings) -> Iterator:
     if not v.get("do_train") or v.get("streaming") or registry is None or packing is True:
         return  # packed sequences (pt by default) are counted in tokens, not samples: unknown before tokenising
     max_samples = _int(v.get("max_samples"))
-    train_names = _names(v.get("dataset"))
+    train_names = split_names(v.get("dataset"))
     sizes = []
     for name in train_names:
         size = _dataset_size(registry.entries.get(name), used.get(name), max_samples)

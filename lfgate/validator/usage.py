@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Iterator, Optional, Tuple
 
-from lfgate.lf_facts import split_names as _names
+from lfgate.lf_facts import split_names
 from lfgate.validator import train_schema
 from lfgate.validator.model import DATA_STAGE, DatasetUsage
 
@@ -83,7 +83,7 @@ def dataset_usages(config, registry, settings) -> Iterator[Tuple[str, DatasetUsa
     usage = _usage(config, settings)
     seen = set()
     for key in ("dataset", "eval_dataset"):
-        for name in _names(config.values.get(key)):
+        for name in split_names(config.values.get(key)):
             if name not in seen:  # `dataset: a,a` loads a once
                 seen.add(name)
                 yield name, usage

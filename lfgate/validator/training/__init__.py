@@ -3,7 +3,9 @@
     config.py          TrainingConfig (the values LLaMA-Factory sees, positions, path resolution), the key sets
     reading.py         load_config: YAML -> TrainingConfig, engine and entry point; TY0xx (the file itself)
     keys.py            TY1xx keys
+    removed_keys.py    TY109 keys a release removed (schemas/removed_keys.json)
     values.py          TY2xx values and what LLaMA-Factory never checks
+    ignored_settings.py  TY22x settings LLaMA-Factory accepts and then silently ignores
     parse_checks.py    TY3xx the checks of LLaMA-Factory's own argument parsing (PARSE_CHECKS)
     futile_values.py   TY40x-TY41x values LLaMA-Factory accepts that do nothing or cannot work
     model_loading.py   TY42x what fails only once the model loads: adapters, resume checkpoint, processor, model_type

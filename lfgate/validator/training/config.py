@@ -43,7 +43,8 @@ class TrainingConfig:
     engine: str = "v0"  # v0 (llamafactory-cli train), v1 (USE_V1=1), mca (USE_MCA=1), megatron_bridge
     entry: str = "train"  # train, infer (chat/api), export
     overrides: FrozenSet[str] = frozenset()  # keys set on the command line
-    diagnostics: List = field(default_factory=list)
+    diagnostics: List = field(default_factory=list)  # the file's own (reading.py); check_config adds the rest
+    readable: bool = True  # False: not a YAML mapping, so no rule judges its values
 
     def where(self, *keys: str) -> dict:
         """file/line/column of the first of keys the config sets. A key set on the command line wins: a cross-key

@@ -13,7 +13,7 @@ import re
 import sys
 from typing import TYPE_CHECKING, Any, Iterator, List, Union
 
-from lfgate.lf_facts import split_names as _names
+from lfgate.lf_facts import split_names
 from lfgate.registry import ERROR, INFO, WARNING, rule
 from lfgate.validator.training.config import TrainingConfig, _y
 
@@ -246,7 +246,7 @@ def _wandb_logged_in() -> bool:
 
 
 def _check_wandb(config: TrainingConfig) -> Iterator:
-    if "wandb" not in _names(config.values.get("report_to")):
+    if "wandb" not in split_names(config.values.get("report_to")):
         return
     try:
         interactive = sys.stdin is not None and sys.stdin.isatty()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-from lfgate.lf_facts import did_you_mean as _closest, env_enabled as _env
+from lfgate.lf_facts import did_you_mean, env_enabled
 from lfgate.registry import ERROR, WARNING, rule
-from lfgate.validator import history, train_schema
+from lfgate.validator import train_schema
+from lfgate.validator.training import removed_keys
 from lfgate.validator.training.config import INFER_ONLY_KEYS, INFER_ONLY_OWNERS, TrainingConfig, _y
 
 UNKNOWN_KEY = rule(
@@ -91,7 +92,7 @@ def _installed_transformers():
 def check_keys(config: TrainingConfig, settings) -> Iterator:
     """Key findings; with ALLOW_EXTRA_ARGS=1 LLaMA-Factory ignores unknown keys, so they become warnings."""
     for found in _check_keys(config, settings):
-        if _env("ALLOW_EXTRA_ARGS") and found.severity == ERROR:
+        if env_enabled("ALLOW_EXTRA_ARGS") and found.severity == ERROR:
             found = found.at(severity=WARNING, message=found.message + " (ALLOW_EXTRA_ARGS=1: LLaMA-Factory "
                                                                      "ignores it silently instead)")
         yield found
@@ -154,10 +155,10 @@ def _check_keys(config: TrainingConfig, settings) -> Iterator:
         elif key in renamed:
             new, since = renamed[key]["key"], renamed[key]["since"]
             yield RENAMED_KEY.diag(f"`{key}` was renamed to `{new}` in {since}: use `{new}`", **where)
-        elif history.removed_finding(key, where) is not None:
-            yield history.removed_finding(key, where)
+        elif removed_keys.removed_finding(key, where) is not None:
+            yield removed_keys.removed_finding(key, where)
         else:
-            hint = _closest(key, props)
+            hint = did_you_mean(key, props)
             yield UNKNOWN_KEY.diag(f"`{key}` is not a LLaMA-Factory {train_schema.version_name(version)} key: the "
                                    "parser rejects the config (`Some keys are not used by the HfArgumentParser`)."
                                    f"{hint}", **where)

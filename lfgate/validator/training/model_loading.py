@@ -13,10 +13,10 @@ import os
 import re
 from typing import FrozenSet, Iterator, List, Optional
 
-from lfgate.lf_facts import split_names as _names
+from lfgate.lf_facts import looks_like_local_path, split_names
 from lfgate.registry import ERROR, INFO, WARNING, rule
 from lfgate.validator import train_schema
-from lfgate.validator.links import _looks_like_path, _read_json
+from lfgate.validator.links import _read_json
 from lfgate.validator.training.config import TrainingConfig, _y
 
 _ADAPTER = '{"base_model_name_or_path": "Qwen/Qwen2.5-0.5B-Instruct", "peft_type": "LORA", "r": 8}'
@@ -79,7 +79,7 @@ UNKNOWN_ARCH = rule(
     fix="Upgrade transformers to a version that knows the architecture (within LLaMA-Factory's supported range).",
     bad={**_y("dataset: a\n" + _LOCAL), "models/m/config.json": '{"model_type": "qwen99_moe_future"}'},
     good={**_y("dataset: a\n" + _LOCAL), "models/m/config.json": _FULL},
-    target="train.yaml",
+    target="train.yaml", needs=("transformers",),
 )
 REMOTE_CODE = rule(
     "TY425", "auto-map-without-trust-remote-code", ERROR, "A model with its own code, without `trust_remote_code`",
@@ -91,7 +91,7 @@ REMOTE_CODE = rule(
          "models/m/config.json": _REMOTE},
     good={**_y("dataset: a\n" + _LOCAL + "trust_remote_code: true\n"),
           "models/m/config.json": _REMOTE},
-    target="train.yaml",
+    target="train.yaml", needs=("transformers",),
 )
 
 # Adapter keys and what LLaMA-Factory loads them onto.
@@ -115,11 +115,11 @@ def _base_name(model: str) -> str:
 def _check_adapters(config: TrainingConfig) -> Iterator:
     model = config.values.get("model_name_or_path")
     for key in _ADAPTER_KEYS:
-        for path in _names(config.values.get(key)):
+        for path in split_names(config.values.get(key)):
             folder = config.resolve(os.path.expanduser(path))
             where = config.where(key)
             if not os.path.exists(folder):
-                if _looks_like_path(path):
+                if looks_like_local_path(path):
                     looked = " and ".join(config.candidates(os.path.expanduser(path)))
                     yield ADAPTER_PATH.diag(f"`{key}: {path}` does not exist (looked at {looked}; relative paths "
                                             "resolve from the launch directory): loading fails unless an earlier stage "

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Iterator, List, Optional
 
-from lfgate.lf_facts import env_enabled as _env
+from lfgate.lf_facts import env_enabled
 from lfgate.registry import ERROR, rule
 from lfgate.validator import train_schema
 from lfgate.validator.training.config import TrainingConfig, _y
@@ -160,7 +160,7 @@ def _check_bridge(config: TrainingConfig) -> Iterator:
     bridge = config.engine == "megatron_bridge" or config.values.get("use_megatron_bridge") is True
     if not bridge:
         return
-    if config.values.get("use_megatron_bridge") is True and not _env("USE_MEGATRON_BRIDGE") \
+    if config.values.get("use_megatron_bridge") is True and not env_enabled("USE_MEGATRON_BRIDGE") \
             and config.engine != "megatron_bridge":
         yield BRIDGE.diag("`use_megatron_bridge: true` without USE_MEGATRON_BRIDGE=1: LLaMA-Factory raises `Megatron "
                           "Bridge arguments are missing. Please set USE_MEGATRON_BRIDGE=1.`",

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
-from lfgate.lf_facts import split_names as _names
+from lfgate.lf_facts import split_names
 from lfgate.registry import ERROR, INFO, rule
 from lfgate.validator import train_schema
 from lfgate.validator.training.config import BASE, TrainingConfig, _y
@@ -47,11 +47,11 @@ class _View:
 
     @property
     def n_datasets(self) -> int:
-        return len(_names(self.dataset))
+        return len(split_names(self.dataset))
 
     @property
     def n_eval_datasets(self) -> int:
-        return len(_names(self.eval_dataset))
+        return len(split_names(self.eval_dataset))
 
 
 def _deepspeed_stage(config: TrainingConfig) -> Optional[int]:
@@ -121,8 +121,8 @@ PARSE_CHECKS: List[ParseCheck] = [
     _lf("TY307", "interleave-probs-length", "`interleave_probs` and `dataset` differ in length",
         ("interleave_probs", "dataset"),
         lambda v: v.has("interleave_probs") and (v.mix_strategy or "concat") != "concat" and (
-            (v.n_datasets and len(_names(v.interleave_probs)) != v.n_datasets)
-            or (v.n_eval_datasets and len(_names(v.interleave_probs)) != v.n_eval_datasets)),
+            (v.n_datasets and len(split_names(v.interleave_probs)) != v.n_datasets)
+            or (v.n_eval_datasets and len(split_names(v.interleave_probs)) != v.n_eval_datasets)),
         "`interleave_probs` needs one probability per name in `dataset` (and `eval_dataset`): LLaMA-Factory "
         "raises `The length of dataset and interleave probs should be identical.`",
         "dataset: a,b\nmix_strategy: interleave_under\ninterleave_probs: 0.5,0.3,0.2\n",
@@ -289,7 +289,7 @@ PARSE_CHECKS: List[ParseCheck] = [
         "dataset: a\nstage: ppo\nreward_model: r\n"),
     _lf("TY333", "ppo-report-to", "PPO with a logger it cannot use", ("report_to", "stage"),
         lambda v: v.stage == "ppo" and any(x not in ("wandb", "tensorboard", "trackio", "none")
-                                           for x in (_names(v.report_to) or ["none"])),
+                                           for x in (split_names(v.report_to) or ["none"])),
         "`stage: ppo` logs only to wandb, tensorboard or trackio (`report_to`): LLaMA-Factory raises `PPO only "
         "accepts wandb, tensorboard, or trackio logger.`",
         "dataset: a\nstage: ppo\nreward_model: r\nreport_to: mlflow\n",
@@ -378,12 +378,13 @@ PARSE_CHECKS: List[ParseCheck] = [
     _lf("TY349", "quantization-incompatible", "Quantization with an option it excludes",
         ("pissa_init", "resize_vocab", "create_new_adapter", "adapter_name_or_path", "quantization_bit"),
         lambda v: v.has("quantization_bit") and (bool(v.pissa_init) or bool(v.resize_vocab) or (
-            v.has("adapter_name_or_path") and (bool(v.create_new_adapter) or len(_names(v.adapter_name_or_path)) > 1))),
+            v.has("adapter_name_or_path")
+            and (bool(v.create_new_adapter) or len(split_names(v.adapter_name_or_path)) > 1))),
         "`quantization_bit` cannot be combined with `pissa_init`, `resize_vocab`, `create_new_adapter` or several "
         "adapters: LLaMA-Factory raises (e.g. `Cannot resize embedding layers of a quantized model.`)",
         "dataset: a\nquantization_bit: 4\nresize_vocab: true\n", "dataset: a\nquantization_bit: 4\n"),
     _lf("TY350", "trackio-project", "Trackio without `project`", ("report_to", "project"),
-        lambda v: "trackio" in _names(v.report_to) and "project" in v._c.values and not v.has("project"),
+        lambda v: "trackio" in split_names(v.report_to) and "project" in v._c.values and not v.has("project"),
         "`report_to: trackio` needs a non-empty `project` (its default is huggingface): LLaMA-Factory raises "
         "`--project` must be specified when using Trackio.", "dataset: a\nreport_to: trackio\nproject: ''\n",
         "dataset: a\nreport_to: trackio\nproject: demo\n"),

@@ -11,13 +11,11 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, FrozenSet, Optional
 
-from lfgate.lf_facts import env_enabled as _env
+from lfgate.lf_facts import env_enabled
 from lfgate.registry import ERROR, INFO, WARNING, rule
 from lfgate.validator import train_schema
-from lfgate.validator.training.check import check_config
 from lfgate.validator.training.config import (
     BASE,
-    COMMAND_LINE,
     CONFIG_MARKERS,
     TRAINING_MARKERS,
     V1_MARKERS,
@@ -104,7 +102,8 @@ def known_keys() -> FrozenSet[str]:
 
 def load_config(path: str, base_dir: str, settings, named: bool = False) -> Optional[TrainingConfig]:
     """Read one YAML; None when it is not a LLaMA-Factory config (accelerate, DeepSpeed, token lists...).
-    A file named on the command line that cannot be read is reported, never passed over."""
+    A file named on the command line that cannot be read is reported, never passed over. The config's diagnostics
+    are the file's own (TY0xx, the engine); ``check_config`` judges its keys and values."""
     from lfgate.readers import yaml_reader  # PyYAML: only when there is a YAML file to read
 
     doc = yaml_reader.load_file(path)
@@ -119,7 +118,7 @@ def load_config(path: str, base_dir: str, settings, named: bool = False) -> Opti
             diagnostics.append(YAML_SYNTAX.diag(
                 f"the top level is a {type(doc.value).__name__}, not a mapping: write the config as `key: value` "
                 "lines without a leading `- `.", file=path, line=1, column=1))
-        return TrainingConfig(path=path, base_dir=base_dir, values={}, diagnostics=diagnostics)
+        return TrainingConfig(path=path, base_dir=base_dir, values={}, diagnostics=diagnostics, readable=False)
     values = dict(doc.value)
     keys = {k for k in values if isinstance(k, str)}
     engine = _engine(keys)
@@ -134,21 +133,11 @@ def load_config(path: str, base_dir: str, settings, named: bool = False) -> Opti
         config.diagnostics.append(ENGINE_INFO.diag(
             "a LLaMA-Factory v1 config (model/model_class/train_dataset...): run it with USE_V1=1 "
             "(`USE_V1=1 llamafactory-cli train ...`); lfgate checks it against v1's own arguments", file=path))
-        from lfgate.validator.training import v1_engine  # v1's keys, dataset list and message format
-
-        config.diagnostics.extend(v1_engine.check(config, settings))
         return config
     if engine in _ENGINE_TEXT:
         config.diagnostics.append(ENGINE_INFO.diag(_ENGINE_TEXT[engine], file=path))
     if config.entry == "eval":
         config.diagnostics.append(_eval_entry(path, settings))
-    overrides = getattr(settings, "overrides", None) or {}
-    for found in check_config(config, settings):
-        if found.file == COMMAND_LINE:  # say which key=value caused it
-            causes = [f"{k}={v}" for k, v in overrides.items() if f"`{k.split('.')[0]}" in found.message]
-            causes = causes or [f"{k}={v}" for k, v in overrides.items()]
-            found = found.at(message=f"{found.message} (command line: {' '.join(causes)})")
-        config.diagnostics.append(found)
     return config
 
 
@@ -188,14 +177,14 @@ def _looks_like_config(path: str) -> bool:
 def _engine(keys) -> Optional[str]:
     schema = train_schema.train_schema()
     props = schema["properties"]
-    if _env("USE_V1") or ("model" in keys and "model_name_or_path" not in keys and keys & V1_MARKERS):
+    if env_enabled("USE_V1") or ("model" in keys and "model_name_or_path" not in keys and keys & V1_MARKERS):
         return "v1"
     if not keys & CONFIG_MARKERS:
         return None
     bridge_only = {k for k in keys if props.get(k, {}).get("x-engine") == "megatron_bridge"} - set(schema["x-mca-keys"])
-    if _env("USE_MEGATRON_BRIDGE") or bridge_only:
+    if env_enabled("USE_MEGATRON_BRIDGE") or bridge_only:
         return "megatron_bridge"
-    if _env("USE_MCA") or keys & set(schema["x-mca-keys"]):
+    if env_enabled("USE_MCA") or keys & set(schema["x-mca-keys"]):
         return "mca"
     return "v0"
 

@@ -9,13 +9,12 @@ source by scripts/gen_v1_schema.py.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import os
 from typing import Any, Iterator, List, Optional
 
-from lfgate.lf_facts import env_enabled as _env
+from lfgate.lf_facts import did_you_mean, env_enabled
 from lfgate.registry import ERROR, WARNING, rule
 from lfgate.validator.training.config import TrainingConfig
 
@@ -90,12 +89,11 @@ def schema() -> dict:
 
 def _check_keys(config: TrainingConfig) -> Iterator:
     known = schema()["arguments"]
-    extra_ok = _env("ALLOW_EXTRA_KEYS")
+    extra_ok = env_enabled("ALLOW_EXTRA_KEYS")
     for key in config.values:
         if isinstance(key, str) and key in known:
             continue
-        matches = difflib.get_close_matches(str(key), list(known), n=2, cutoff=0.7)
-        hint = f" Did you mean {', '.join(f'`{m}`' for m in matches)}?" if matches else ""
+        hint = did_you_mean(str(key), known, n=2)
         text = (f"`{key}` is not a LLaMA-Factory v1 key: its parser raises `Some keys are not used by the "
                 f"HfArgumentParser`.{hint}")
         if extra_ok:

@@ -7,7 +7,7 @@ import os
 import re
 from typing import Any, Iterator, List, Optional, Tuple
 
-from lfgate.lf_facts import did_you_mean as _closest, json_type as _json_type
+from lfgate.lf_facts import did_you_mean, json_type
 from lfgate.registry import ERROR, INFO, WARNING, rule
 from lfgate.validator import train_schema
 from lfgate.validator.training.config import BASE, COMMA_LIST_KEYS, TrainingConfig, _y
@@ -110,8 +110,8 @@ def _type_message(key: str, value: Any, types: List[str]) -> str:
             return f"`{key}` is the text {value!r}, which Python treats as true: write {meant} without quotes"
         if any(word in text.lower().split() for word in _WORD_NUMBERS) or text.lower() in _WORD_NUMBERS:
             return f"`{key}` is a number written as a word ({value!r}): write digits"
-    shown = repr(value) if not isinstance(value, (dict, list)) else _json_type(value)
-    return f"`{key}` must be {want}, got {shown} ({_json_type(value)})"
+    shown = repr(value) if not isinstance(value, (dict, list)) else json_type(value)
+    return f"`{key}` must be {want}, got {shown} ({json_type(value)})"
 
 
 def check_values(config: TrainingConfig, settings) -> Iterator:
@@ -122,7 +122,7 @@ def check_values(config: TrainingConfig, settings) -> Iterator:
             continue
         where = config.where(key)
         types = prop["type"]
-        kind = _json_type(value)
+        kind = json_type(value)
         if key in COMMA_LIST_KEYS and kind == "array":
             kind = "string"
         if kind == "integer" and "number" in types:
@@ -143,10 +143,10 @@ def check_values(config: TrainingConfig, settings) -> Iterator:
             continue  # checked against the template registry below
         enum = prop.get("enum")
         if key == "quantization_method" and config.values.get("quantization_bit") is not None:
-            continue  # TY220 (validator/ignored.py) says what the run then does
+            continue  # TY220 (training/ignored_settings.py) says what the run then does
         if enum and isinstance(value, str) and value not in enum:
             choices = [c for c in enum if c is not None]
-            hint = _closest(value, choices)
+            hint = did_you_mean(value, choices)
             enforced = prop.get("x-enum-enforced") or key == "stage"
             consequence = ("LLaMA-Factory raises" if enforced else
                            "LLaMA-Factory does not check it and will not do what you meant")
@@ -163,7 +163,7 @@ def check_values(config: TrainingConfig, settings) -> Iterator:
                                         f"where `Template {template} does not exist.`",
                                         **config.where("template"))
         elif template not in known:
-            hint = _closest(template, known) or f" Registered: {', '.join(sorted(known)[:12])}, ..."
+            hint = did_you_mean(template, known, otherwise=f" Registered: {', '.join(sorted(known)[:12])}, ...")
             yield UNKNOWN_TEMPLATE.diag(f"template `{template}` does not exist in LLaMA-Factory "
                                         f"(`Template {template} does not exist.`).{hint}", **config.where("template"))
 

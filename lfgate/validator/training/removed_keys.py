@@ -25,7 +25,7 @@ REMOVED_KEY = rule(
 
 @functools.lru_cache(maxsize=1)
 def removed_keys() -> dict:
-    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "schemas", "removed_keys.json")
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "schemas", "removed_keys.json")
     with open(path, encoding="utf-8") as f:
         return json.load(f)["keys"]
 
