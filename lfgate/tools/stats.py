@@ -64,7 +64,7 @@ class DatasetStats:
     placeholders: Counter = field(default_factory=Counter)
     media: Counter = field(default_factory=Counter)  # files per kind
     media_samples: Counter = field(default_factory=Counter)  # samples with at least one, per kind
-    truncation: Optional["Truncation"] = None
+    truncation: Optional[Truncation] = None
     turns: array = field(default_factory=lambda: array("l"))
     prompt: array = field(default_factory=lambda: array("l"))
     response: array = field(default_factory=lambda: array("l"))

@@ -667,7 +667,7 @@ def _max_samples(config, registry, used) -> Iterator:
     if limit is None or limit < 1 or config.values.get("streaming") is True or registry is None:
         return
     for key in ("dataset", "eval_dataset"):
-        for name in _names(config.values.get(key)):
+        for name in split_names(config.values.get(key)):
             entry, result = registry.entries.get(name), used.get(name)
             if entry is None or result is None:
                 continue
