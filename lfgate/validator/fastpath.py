@@ -20,7 +20,7 @@ import re
 from operator import itemgetter
 from typing import Dict, Optional
 
-from lfgate.truncation import fast_budget
+from lfgate.tokens.budget import fast_budget
 from lfgate.validator.converter import ASSISTANT, USER
 
 _SCALAR_KIND = {str: "string", int: "number", float: "number", bool: "boolean"}
@@ -347,7 +347,7 @@ def _credit(fast, records: int, last_index: int) -> None:
 
 def text_gate(lead, placeholder, budget):
     """The text tests both fast paths (this module's and typed.py's) make of a record's messages joined with NULs:
-    no media placeholder, and within cutoff_len by the count lfgate reports (truncation.Budget). One home, so the
+    no media placeholder, and within cutoff_len by the count lfgate reports (tokens/budget.py Budget). One home, so the
     paths cannot drift apart."""
 
     def text_ok(joined: str, n: int, extra_chars: int) -> bool:
