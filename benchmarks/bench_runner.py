@@ -1,12 +1,14 @@
-"""The same tiny LoRA SFT config through `lfgate train` and `llamafactory-cli train`, side by side.
+"""The same tiny LoRA SFT config through `lfgate train` and `llamafactory-cli train`, interleaved.
 
     python benchmarks/bench_runner.py [--config examples/quickstart/train.yaml] [--lf-python /work/lfvenv/bin/python]
-                                      [--repeat 1] [key=value ...]
+                                      [--repeat 5] [key=value ...]
 
-Each run is a fresh process with its own output_dir (under a temporary folder), in the same environment
-(same OMP/MKL thread settings). Prints wall time (process start to exit), the Trainer's own train_runtime,
-samples per second and the final loss of each, and the loss difference. Skips llamafactory-cli when it is not
-installed. Run from the repository root: the config's relative paths resolve against it, as in LLaMA-Factory.
+Each run is a fresh process with its own output_dir (under a temporary folder), in the same environment (same
+OMP/MKL settings; Python's bytecode cache on for both, as installed packages have it: this box sets
+PYTHONDONTWRITEBYTECODE, which alone recompiles lfgate's modules at every start). Rounds alternate the two
+runners; each round's ratio is lfgate's wall time over LLaMA-Factory's in that round, and the summary gives the
+median of the rounds' ratios, the load average before and after, and the final losses. Skips llamafactory-cli when
+it is not installed. Run from the repository root: the config's relative paths resolve against it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,23 +41,35 @@ def run_one(command, out_dir, env):
             "final_loss": losses[-1] if losses else None}
 
 
+def load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="examples/quickstart/train.yaml")
     parser.add_argument("--lf-python", default=os.environ.get("LF_PYTHON", "/work/lfvenv/bin/python"),
                         help="a Python with llamafactory installed (default /work/lfvenv/bin/python)")
-    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for both runners, e.g. OMP_WAIT_POLICY=PASSIVE")
     parser.add_argument("overrides", nargs="*", help="key=value for both")
     args = parser.parse_args(argv)
 
     lf_cli = os.path.join(os.path.dirname(args.lf_python), "llamafactory-cli")
     work = tempfile.mkdtemp(prefix="lfgate-bench-")
-    env = dict(os.environ, TQDM_DISABLE="1", DISABLE_VERSION_CHECK="1", HF_HUB_OFFLINE="1",
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(TQDM_DISABLE="1", DISABLE_VERSION_CHECK="1", HF_HUB_OFFLINE="1",
                HF_DATASETS_CACHE=os.path.join(work, "hf_datasets"))
+    env.update(item.split("=", 1) for item in args.env)
     rows = {"lfgate": [], "llamafactory": []}
+    loads = [load()]
     try:
         for i in range(args.repeat):
-            for name in ("llamafactory", "lfgate"):
+            for name in ("llamafactory", "lfgate") if i % 2 == 0 else ("lfgate", "llamafactory"):
                 out = os.path.join(work, f"{name}-{i}")
                 extra = [f"output_dir={out}", "overwrite_output_dir=true", *args.overrides]
                 if name == "lfgate":
@@ -64,23 +79,37 @@ def main(argv=None) -> int:
                 else:
                     continue
                 rows[name].append(run_one(command, out, env))
+            loads.append(load())
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"{'backend':<14}{'wall s':>9}{'train s':>9}{'samples/s':>11}{'train_loss':>12}{'final_loss':>12}")
-    for name, results in rows.items():
-        for r in results:
-            if "error" in r:
-                print(f"{name:<14} failed: {r['error']}\n{r['tail']}")
+    print(f"{'round':<7}{'backend':<14}{'wall s':>9}{'train s':>9}{'samples/s':>11}{'train_loss':>12}"
+          f"{'final_loss':>12}")
+    ratios = []
+    for i in range(args.repeat):
+        pair = {}
+        for name in rows:
+            if i >= len(rows[name]):
                 continue
-            print(f"{name:<14}{r['wall_s']:>9.2f}{r['train_runtime_s']:>9.2f}{r['samples_per_s']:>11.1f}"
+            r = rows[name][i]
+            if "error" in r:
+                print(f"{i:<7}{name:<14} failed: {r['error']}\n{r['tail']}")
+                continue
+            pair[name] = r
+            print(f"{i:<7}{name:<14}{r['wall_s']:>9.2f}{r['train_runtime_s']:>9.2f}{r['samples_per_s']:>11.1f}"
                   f"{r['train_loss']:>12.4f}{r['final_loss']:>12.4f}")
-    ok = [r for r in rows["lfgate"] if "error" not in r], [r for r in rows["llamafactory"] if "error" not in r]
-    if ok[0] and ok[1]:
-        ours, theirs = ok[0][-1], ok[1][-1]
-        print(f"loss difference: {100 * (ours['train_loss'] - theirs['train_loss']) / theirs['train_loss']:+.2f}%  "
-              f"wall time ratio lfgate/llamafactory: {ours['wall_s'] / theirs['wall_s']:.2f}")
-    print(json.dumps(rows))
+        if len(pair) == 2:
+            ratios.append(pair["lfgate"]["wall_s"] / pair["llamafactory"]["wall_s"])
+    print(f"load average (1, 5, 15 min) before and after each round: {' | '.join(loads)}")
+    ours = [r for r in rows["lfgate"] if "error" not in r]
+    theirs = [r for r in rows["llamafactory"] if "error" not in r]
+    if ratios and ours and theirs:
+        diff = 100 * (ours[-1]["final_loss"] - theirs[-1]["final_loss"]) / theirs[-1]["final_loss"]
+        print(f"wall time ratio lfgate/llamafactory per round: {', '.join(f'{x:.2f}' for x in ratios)}; "
+              f"median {statistics.median(ratios):.2f}")
+        print(f"median wall s: lfgate {statistics.median(r['wall_s'] for r in ours):.2f}, llamafactory "
+              f"{statistics.median(r['wall_s'] for r in theirs):.2f}; final loss difference {diff:+.2f}%")
+    print(json.dumps({"rows": rows, "ratios": ratios, "load": loads}))
     return 0
 
 

@@ -1,51 +1,57 @@
-"""One-shot CUDA check of the built-in runner: bf16 LoRA SFT of a ~100M-parameter Qwen2 model, no network.
+"""One prepared GPU check: both runners, with and without packing, a rehearsal and the estimate, no network.
 
-    python benchmarks/cuda_check.py [--steps 60] [--out DIR]
+    python benchmarks/cuda_check.py [--samples 2000] [--lf-python PYTHON] [--skip-llamafactory] [--out DIR]
+    python benchmarks/cuda_check.py --cpu-smoke          # the same script on CPU with a tiny model (tests it)
 
-Builds a Qwen2-architecture model locally (hidden 768, 12 layers, 32k vocabulary, random weights) and a
-synthetic sharegpt dataset, runs `lfgate train` on it (bf16, batch 8, cutoff_len 512, lora_target all), and
-prints throughput, loss and peak memory as one JSON object (also written to $OUT/cuda_check.json when OUT is set).
-Meant to finish in well under 5 minutes on one recent GPU.
+Builds a Qwen2-architecture model locally (hidden 768, 12 layers, 32k vocabulary, ~105M parameters, random
+weights) and sharegpt data with a realistic length spread (runner_data.py), then, each in a fresh process:
+
+1. `lfgate train --dry-run`: the static memory estimate;
+2. `lfgate train --rehearse`: the costliest batch for two steps, its measured peak;
+3. one epoch with the built-in runner and with LLaMA-Factory (`--lf-python`, else this Python when it has
+   llamafactory, else skipped), each without packing, with packing and with neat packing: non-padding tokens/s,
+   samples/s, peak allocated/reserved memory, loss.
+
+bf16, LoRA rank 16 on all linear layers, batch 8, cutoff_len 1024, gradient checkpointing on (LLaMA-Factory's
+default). Prints a table and one JSON object, also written to $OUT/cuda_check.json when OUT is set. Meant to take
+4-6 minutes on one recent GPU (give it a 10-minute limit, leaving time to rerun).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
-import random
 import sys
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.path.insert(0, ROOT)
 
 
-def dataset(n: int, seed: int = 0):
-    rng = random.Random(seed)
-    words = ("alpha beta gamma delta epsilon river cloud stone green music paper light tiger bread chair ocean "
-             "one two three four five six seven eight nine ten plus minus is the of and to a").split()
-    rows = []
-    for _ in range(n):
-        turns = []
-        for _ in range(rng.randint(1, 3)):
-            question = " ".join(rng.choice(words) for _ in range(rng.randint(8, 60)))
-            answer = " ".join(sorted(question.split()))  # a learnable mapping: sort the words
-            turns += [{"from": "human", "value": question}, {"from": "gpt", "value": answer}]
-        rows.append({"conversations": turns})
-    return rows, words
+def _json_of(result: dict) -> dict:
+    text = result.get("stdout", "")
+    if "error" in result or "{" not in text:
+        return {"error": result.get("error") or f"exit {result.get('exit')}", "tail": result.get("tail")}
+    return {**json.loads(text[text.index("{"):]), "peak": result["peak"]}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--hidden", type=int, default=768)
     parser.add_argument("--layers", type=int, default=12)
+    parser.add_argument("--cutoff", type=int, default=1024)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--lf-python", default=None)
+    parser.add_argument("--skip-llamafactory", action="store_true")
     parser.add_argument("--out", default=None, help="work folder (default: a temporary one)")
-    parser.add_argument("--cpu-smoke", action="store_true", help="run on CPU (to test this script, not the GPU)")
+    parser.add_argument("--cpu-smoke", action="store_true", help="run on CPU with a tiny model (tests this script)")
     args = parser.parse_args(argv)
 
     import torch
@@ -54,78 +60,79 @@ def main(argv=None) -> int:
     if not cuda and not args.cpu_smoke:
         print(json.dumps({"error": "no CUDA device"}))
         return 1
+    if args.cpu_smoke:
+        args.samples, args.hidden, args.layers, args.cutoff, args.batch = min(args.samples, 120), 64, 2, 256, 4
     from make_tiny_model import make
+    from runner_compare import compare, run
+    from runner_data import realistic_rows, vocabulary_text, write_dataset
 
+    started = time.time()
     work = args.out or tempfile.mkdtemp(prefix="lfgate-cuda-")
-    rows, words = dataset(1024)
-    os.makedirs(os.path.join(work, "data"), exist_ok=True)
-    with open(os.path.join(work, "data", "synth.json"), "w") as f:
-        json.dump(rows, f)
-    with open(os.path.join(work, "data", "dataset_info.json"), "w") as f:
-        json.dump({"synth": {"file_name": "synth.json", "formatting": "sharegpt"}}, f)
-    t0 = time.time()
-    model_dir = make(os.path.join(work, "model"), [" ".join(words)] * 50, vocab_size=2048, hidden=args.hidden,
-                     layers=args.layers, model_vocab=32000)
-    build_s = time.time() - t0
+    model = os.path.join(work, "model")
+    if not os.path.isdir(model):
+        make(model, [vocabulary_text()] * 50, vocab_size=2048, hidden=args.hidden, layers=args.layers,
+             model_vocab=None if args.cpu_smoke else 32000)
+    write_dataset(work, realistic_rows(args.samples, median_words=60 if not args.cpu_smoke else 20,
+                                       longest_words=900 if not args.cpu_smoke else 200))
     config = os.path.join(work, "train.yaml")
-    with open(config, "w") as f:
-        f.write(f"model_name_or_path: {model_dir}\nstage: sft\ndo_train: true\nfinetuning_type: lora\n"
-                f"lora_rank: 16\nlora_target: all\ndataset: synth\ndataset_dir: {work}/data\ntemplate: qwen\n"
-                f"cutoff_len: 512\noutput_dir: {work}/out\noverwrite_output_dir: true\n"
-                f"per_device_train_batch_size: 8\ngradient_accumulation_steps: 1\nlearning_rate: 2.0e-4\n"
-                f"max_steps: {args.steps}\nlogging_steps: 10\nsave_steps: 1000\nbf16: true\nwarmup_steps: 5\n"
-                f"report_to: none\nseed: 42\n")
+    with open(config, "w", encoding="utf-8") as f:
+        f.write(f"model_name_or_path: model\nstage: sft\ndo_train: true\nfinetuning_type: lora\nlora_rank: 16\n"
+                f"lora_target: all\ndataset: synth\ndataset_dir: data\ntemplate: qwen\ncutoff_len: {args.cutoff}\n"
+                f"per_device_train_batch_size: {args.batch}\ngradient_accumulation_steps: 1\nlearning_rate: 2.0e-4\n"
+                f"num_train_epochs: 1\nlogging_steps: 10\nsave_strategy: 'no'\nwarmup_steps: 5\nreport_to: none\n"
+                f"seed: 42\n" + ("bf16: true\n" if cuda else ""))
+    build_s = time.time() - started
 
-    from lfgate.cli import main as lfgate
+    plan = _json_of(run(sys.executable, "lfgate", ["train", "--format", "json", config, "--dry-run"], work))
+    rehearsal = _json_of(run(sys.executable, "lfgate", ["train", "--format", "json", config, "--rehearse"], work))
+    lf = args.lf_python
+    if lf is None and importlib.util.find_spec("llamafactory") is not None:
+        lf = sys.executable
+    if args.skip_llamafactory:
+        lf = None
+    rows = compare(config, work, {"lfgate": sys.executable, "llamafactory": lf})
 
-    plan_start = time.time()
-    import contextlib
-    import io
-
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        code = lfgate(["train", "--format", "json", config, "--dry-run"])
-    plan = json.loads(buf.getvalue()).get("plan", {}) if code == 0 else {}
-    plan_s = time.time() - plan_start
-
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
-    start = time.time()
-    code = lfgate(["train", config])
-    wall = time.time() - start
-    if code != 0:
-        print(json.dumps({"error": f"lfgate train exited {code}"}))
-        return code
-    with open(os.path.join(work, "out", "train_results.json")) as f:
-        results = json.load(f)
-    with open(os.path.join(work, "out", "trainer_log.jsonl")) as f:
-        losses = [r["loss"] for r in map(json.loads, f) if "loss" in r]
+    real = next((r for r in rows if r["runner"] == "lfgate" and r["mode"] == "no packing" and "peak" in r), None)
+    attempt = (rehearsal.get("rehearsal") or {}).get("attempts", [{}])[0]
     summary = {
         "device": torch.cuda.get_device_name(0) if cuda else "cpu",
         "torch": torch.__version__,
-        "bf16_supported": torch.cuda.is_bf16_supported() if cuda else False,
-        "dtype": plan.get("device", {}).get("dtype"),
-        "params_total": plan.get("lora", {}).get("total"),
-        "params_trainable": plan.get("lora", {}).get("trainable"),
-        "memory_estimate_gib": plan.get("memory_gib", {}).get("total"),
-        "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 1024 ** 3, 3) if cuda else None,
-        "steps": args.steps,
-        "train_runtime_s": results.get("train_runtime"),
-        "samples_per_s": results.get("train_samples_per_second"),
-        "tokens_per_step_mean": plan.get("tokens", {}).get("mean", 0) * 8,
-        "first_loss": losses[0] if losses else None,
-        "final_loss": losses[-1] if losses else None,
-        "train_loss": results.get("train_loss"),
-        "wall_s": round(wall, 1),
+        "versions": {name: _version(name) for name in ("transformers", "peft", "accelerate", "llamafactory")},
+        "llamafactory_python": lf,
+        "estimate_gib": (plan.get("plan") or {}).get("memory_gib"),
+        "params": (plan.get("plan") or {}).get("lora"),
+        "rehearsal": {"peak": attempt.get("peak"), "step_s": attempt.get("step_s"),
+                      "losses": attempt.get("losses"), "ok": (rehearsal.get("rehearsal") or {}).get("ok"),
+                      "wall_s_at_most": (rehearsal.get("rehearsal") or {}).get("wall_s_at_most"),
+                      "wall_s_typical": (rehearsal.get("rehearsal") or {}).get("wall_s_typical"),
+                      "error": rehearsal.get("error")},
+        "real_run_peak": real["peak"] if real else None,
+        "real_run_s": real["train_runtime_s"] if real else None,
+        "runs": [{k: v for k, v in r.items() if k not in ("tail",)} for r in rows],
+        "failures": [{"runner": r["runner"], "mode": r["mode"], "tail": r["tail"]} for r in rows if "error" in r],
         "model_build_s": round(build_s, 1),
-        "dry_run_s": round(plan_s, 1),
+        "total_s": round(time.time() - started, 1),
     }
+    if real and attempt.get("peak") and cuda:
+        summary["rehearsal_vs_real_reserved"] = round(attempt["peak"]["reserved"] / real["peak"]["reserved"], 3)
+        summary["estimate_vs_real_reserved"] = round(
+            summary["estimate_gib"]["total"] * 1024 ** 3 / real["peak"]["reserved"], 3) if summary["estimate_gib"] \
+            else None
     text = json.dumps(summary, indent=2)
     print(text)
     if os.environ.get("OUT"):
-        with open(os.path.join(os.environ["OUT"], "cuda_check.json"), "w") as f:
+        with open(os.path.join(os.environ["OUT"], "cuda_check.json"), "w", encoding="utf-8") as f:
             f.write(text + "\n")
-    return 0
+    return 0 if not summary["failures"] and summary["rehearsal"]["ok"] else 1
+
+
+def _version(name: str):
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 if __name__ == "__main__":

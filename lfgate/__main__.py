@@ -1,3 +1,3 @@
-from lfgate.cli import main
+from lfgate.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -21,6 +21,7 @@ COMMANDS = {
     "rules": ("lfgate.commands.rules", "list the rules, or explain one"),
     "schema": ("lfgate.commands.schema", "print a JSON Schema (train or dataset_info)"),
     "train": ("lfgate.commands.train", "check, then launch LoRA SFT (built-in runner or llamafactory-cli)"),
+    "export": ("lfgate.commands.export", "check, then merge LoRA adapters into the model (llamafactory-cli export)"),
     "preview": ("lfgate.commands.preview", "show samples rendered with the template and their label mask"),
     "doctor": ("lfgate.commands.doctor", "report the environment: versions, devices, variables"),
     "convert": ("lfgate.commands.convert", "turn a spreadsheet or table into alpaca/sharegpt data"),
@@ -88,5 +89,21 @@ def main(argv=None) -> int:
         return 2
 
 
+def entry() -> None:
+    """The `lfgate` command (and `python -m lfgate`): main(), then exit. After a command that loaded torch (a
+    training run), the interpreter's teardown of torch and transformers' thousands of modules takes seconds
+    (benchmarks/README.md, "runner") and writes nothing: every file is closed by then, so the process ends at once.
+    Coverage and profilers save their data at exit, so they get the normal one."""
+    code = main()
+    if "torch" in sys.modules and not any(m in sys.modules for m in ("coverage", "cProfile", "pyinstrument")):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -18,6 +18,8 @@ from lfgate import legacy
 from lfgate.diagnostics import Severity
 from lfgate.errors import UsageError
 from lfgate.lf_facts import did_you_mean
+from lfgate.readers import guarded
+from lfgate.registry import INFO, rule
 from lfgate.settings import Settings
 
 if sys.version_info >= (3, 11):
@@ -30,8 +32,28 @@ TABLES = ("lfgate", legacy.OLD_NAME)  # [tool.X] in pyproject.toml, the new name
 CODE_PATTERN = re.compile(r"^[A-Z]+[0-9]*$")  # a rule code or a prefix of one: DS, DS1, DS101
 
 
+SETTINGS_SHADOWED = rule(
+    "LG003", "settings-file-shadows", INFO, "A settings file shadows another one",
+    why="lfgate reads one settings file: the nearest `.lfgate.toml`, else `pyproject.toml` with `[tool.lfgate]`, "
+        "from the working directory up. A file added beside or below another replaces it whole, never merges: an "
+        "empty `.lfgate.toml` in a pull request drops the repository's `fail-on = \"warning\"`, and the gate "
+        "that failed now passes.",
+    fix="Keep one settings file (move the keys into it), or pin the settings in CI with `--config FILE` (a file "
+        "outside the checkout), which no file in the tree can override.",
+    target=".",
+    bad={".lfgate.toml": "\n", "pyproject.toml": '[tool.lfgate]\nfail-on = "warning"\n'},
+    good={"pyproject.toml": '[tool.lfgate]\nfail-on = "warning"\n'},
+)
+
+
 def find_config(start: Optional[str] = None) -> Optional[tuple]:
     """(path, table, the old name's table or file was used) of the nearest configuration, or None."""
+    found = _configs(start)
+    return next(found, None)
+
+
+def _configs(start: Optional[str] = None):
+    """Every configuration from start up, nearest first, each as find_config returns it."""
     folder = os.path.abspath(start or os.getcwd())
     while True:
         for name in CONFIG_NAMES:
@@ -39,11 +61,34 @@ def find_config(start: Optional[str] = None) -> Optional[tuple]:
             if os.path.isfile(path):
                 found = _table(path, _read(path))
                 if found is not None:
-                    return (path, *found)
+                    yield (path, *found)
         parent = os.path.dirname(folder)
         if parent == folder:
-            return None
+            return
         folder = parent
+
+
+def shadowed_finding(start: Optional[str] = None):
+    """LG003 when the settings file in effect shadows another one (beside it or above it), else None. A file that
+    cannot be read up the tree does not stop the run: only the one in effect must be valid."""
+    found = _configs(start)
+    current = next(found, None)
+    if current is None:
+        return None
+    try:
+        other = next(found, None)
+    except UsageError:
+        return None
+    if other is None:
+        return None
+    here, there = current[0], other[0]
+    label = "[tool.lfgate]" if os.path.basename(there) == "pyproject.toml" else "its settings"
+    keys = ", ".join(f"`{k}`" for k in other[1]) if isinstance(other[1], dict) and other[1] else "no key"
+    shown = os.path.relpath(there, os.path.dirname(here))
+    return SETTINGS_SHADOWED.diag(
+        f"lfgate reads its settings from {os.path.basename(here)} only; {shown}'s {label} ({keys}) is shadowed "
+        "and not applied: a settings file replaces the one above or beside it whole. Merge them, or pin the "
+        "settings in CI with `--config FILE`", file=here, line=1)
 
 
 def _table(path: str, data: dict) -> Optional[tuple]:
@@ -62,7 +107,7 @@ def _table(path: str, data: dict) -> Optional[tuple]:
 
 def _read(path: str) -> dict:
     try:
-        with open(path, "rb") as f:
+        with guarded.open_regular(path) as f:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as err:
         raise UsageError(f"{path}: not valid TOML: {err}") from None
@@ -129,6 +174,12 @@ def _positive_int(value, where):
     return value
 
 
+def _bool(value, where):
+    if not isinstance(value, bool):
+        raise UsageError(f"{where} must be true or false")
+    return value
+
+
 def _string(value, where):
     if not isinstance(value, str) or not value:
         raise UsageError(f"{where} must be a non-empty string")
@@ -155,6 +206,8 @@ KEYS = {
     "devices": ("devices", _positive_int, False),
     "workers": ("workers", _positive_int, False),
     "llamafactory-version": ("llamafactory_version", _string, False),
+    "launch-dir": ("launch_dir", _string, True),
+    "inline-ignores": ("inline_ignores", _bool, False),
 }
 
 
@@ -171,6 +224,8 @@ def settings_from_table(table: dict, path: str) -> Settings:
         if is_path:
             parsed = os.path.normpath(os.path.join(folder, os.path.expanduser(parsed)))
         setattr(settings, attribute, parsed)
+    if settings.launch_dir:
+        settings.launch_dir_from = f"launch-dir in {path}"
     return settings
 
 
@@ -185,9 +240,15 @@ def load_file(path: str) -> Settings:
 
 
 def load_settings(start: Optional[str] = None) -> Settings:
-    """Defaults, then the nearest configuration file (if any)."""
+    """Defaults, then the nearest configuration file (if any), with LG003 when it shadows another one."""
     found = find_config(start)
-    return Settings() if found is None else _settings(*found)
+    if found is None:
+        return Settings()
+    settings = _settings(*found)
+    shadow = shadowed_finding(start)
+    if shadow is not None:
+        settings.deprecations.append(shadow)  # reported with the run's findings, as LG002
+    return settings
 
 
 def _settings(path: str, table: dict, old_spelling: bool) -> Settings:

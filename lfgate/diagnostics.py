@@ -41,6 +41,9 @@ class Diagnostic:
     end_column: Optional[int] = None
     # what a finding names in full for scripts (e.g. every sample cutoff_len cuts): in --format json only
     details: Optional[Dict[str, Any]] = field(default=None, compare=False, hash=False)
+    # How many samples one summary finding stands for ("251 of 300 samples exceed cutoff_len"): a baseline that
+    # recorded fewer treats the finding as new (suppressions.apply_baseline).
+    affected: Optional[int] = None
 
     def at(self, **where: Any) -> Diagnostic:
         return replace(self, **where)
@@ -97,6 +100,8 @@ class Report:
     files: int = 0
     samples: int = 0
     fail_on: Severity = Severity.ERROR  # the run's failure level (--fail-on): what a report calls a failure
+    root: Optional[str] = None  # the project root (settings file's folder, else the working directory)
+    absolute_paths: bool = False  # --absolute-paths (text only): this machine's paths left in the messages
 
     def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
         self.diagnostics.extend(diagnostics)

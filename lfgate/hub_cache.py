@@ -27,6 +27,9 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, List, Mapping, Optional, Sequence
 
 from lfgate.lf_facts import env_enabled
+from lfgate.readers import guarded
+
+TOKENIZER_JSON_LIMIT = 256 * 1024 * 1024  # read a tokenizer.json only below this size (the largest are ~30 MB)
 
 TOKENIZER_FILES = ("tokenizer.json",)  # what `tokenizers` reads; sentencepiece-only folders are counted by estimate
 CONFIG_FILES = ("config.json",)
@@ -158,8 +161,7 @@ def _modelscope_layouts(root: str, model: str, revision: str) -> Iterator[Found]
 
 def _read_ref(path: str) -> Optional[str]:
     try:
-        with open(path, encoding="utf-8") as f:
-            ref = f.read(200).strip()
+        ref = guarded.read_text(path, 200).strip()  # regular files only, a commit hash at most
     except (OSError, UnicodeDecodeError):
         return None
     return ref if _COMMIT.match(ref) else None

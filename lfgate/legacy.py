@@ -16,6 +16,7 @@ import os
 from typing import List, MutableMapping
 
 from lfgate.diagnostics import Diagnostic
+from lfgate.readers import guarded
 from lfgate.registry import INFO, rule
 
 OLD_NAME = "lfguard"
@@ -76,7 +77,7 @@ def marker_finding(file: str, line: int, column: int, kind: str) -> Diagnostic:
 
 def _line_of(path: str, needle: str):
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
+        with guarded.open_regular(path, "r", encoding="utf-8", errors="replace") as f:
             return next((n for n, text in enumerate(f, 1) if text.lstrip().startswith(needle)), None)
     except OSError:
         return None

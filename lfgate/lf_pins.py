@@ -17,6 +17,8 @@ import re
 from importlib import metadata
 from typing import Callable, Dict, List, Optional, Tuple
 
+from lfgate.readers import guarded
+
 _OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, "<": lambda a, b: a < b,
         "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
 
@@ -76,10 +78,19 @@ def stack_problems(lf_version: str, installed: Optional[Callable[[str], Optional
 
 
 # -- the environment llamafactory-cli runs in --------------------------------------------------------------------
-_PACKAGES = ("llamafactory", "transformers", "datasets", "accelerate", "peft", "trl")
-_PROBE = ("import json, importlib.metadata as m\n"
-          "def v(p):\n    try:\n        return m.version(p)\n    except Exception:\n        return None\n"
-          f"print(json.dumps({{p: v(p) for p in {_PACKAGES!r}}}))")
+PACKAGES = _PACKAGES = ("llamafactory", "transformers", "datasets", "accelerate", "peft", "trl")
+installed = _installed  # a distribution's version from this interpreter's metadata, or None (lf_stack.py)
+
+
+def _probe(packages) -> str:
+    """Run by another interpreter (subprocesses.probe_argv: the working directory off sys.path, an empty folder as
+    cwd, no PYTHONPATH): package metadata only, read from sys.path plus PYTHONPATH's folders given as arguments."""
+    return ("import json, sys, importlib.metadata as m\n"
+            "found = {}\n"
+            "for d in m.distributions(path=sys.argv[1:] + sys.path):\n"
+            "    name = (d.metadata['Name'] or '').lower().replace('_', '-')\n"
+            "    found.setdefault(name, d.version)\n"
+            f"print(json.dumps({{p: found.get(p) for p in {tuple(packages)!r}}}))")
 
 
 def launch_problems(chosen_version: Optional[str], env: Optional[dict] = None,
@@ -88,13 +99,12 @@ def launch_problems(chosen_version: Optional[str], env: Optional[dict] = None,
     sentence per package outside the targeted release's ranges (chosen_version: --llamafactory-version, else the
     llamafactory installed there). No problem when DISABLE_VERSION_CHECK is on (LLaMA-Factory then skips the
     check) or when there is no llamafactory-cli (the launch says so); a note when its packages cannot be read."""
-    import shutil
-
+    from lfgate import subprocesses
     from lfgate.lf_facts import env_enabled
 
     if env_enabled("DISABLE_VERSION_CHECK", env):
         return [], None
-    exe = (which or shutil.which)("llamafactory-cli")
+    exe = (which or subprocesses.which)("llamafactory-cli")
     if exe is None:
         return [], None
     versions, where, whole = cli_environment(exe)
@@ -111,7 +121,7 @@ def _newest_known() -> str:
     return max(pins(), key=_release)
 
 
-def cli_environment(exe: str) -> Tuple[Optional[Dict[str, Optional[str]]], str, bool]:
+def cli_environment(exe: str, packages=_PACKAGES) -> Tuple[Optional[Dict[str, Optional[str]]], str, bool]:
     """({package: version or None}, where, whole) for the Python environment of a console script: this process's
     own when the script names this interpreter, else what the interpreter it names reports (a short subprocess that
     imports no package: user site-packages and .pth files included, so whole), else, with no interpreter named (a
@@ -121,24 +131,24 @@ def cli_environment(exe: str) -> Tuple[Optional[Dict[str, Optional[str]]], str, 
     interpreter = _shebang_interpreter(exe)
     # the same path only: a venv's python is a link to the base interpreter, so resolved links say nothing
     if interpreter and os.path.abspath(interpreter) == os.path.abspath(sys.executable):
-        return {p: _installed(p) for p in _PACKAGES}, f"this Python, {sys.executable}", True
+        return {p: _installed(p) for p in packages}, f"this Python, {sys.executable}", True
     if interpreter and os.path.basename(interpreter).startswith(("python", "pypy")):
-        return _ask(interpreter), interpreter, True
+        return _ask(interpreter, packages), interpreter, True
     if interpreter:  # a shell wrapper, say: which Python it starts cannot be told from here
         return None, f"its script runs {interpreter}", False
     sites = _sites_beside(exe)
     found = _versions_in(sites) if sites else {}
     if found.get("llamafactory") is not None:
-        return {p: found.get(p) for p in _PACKAGES}, sites[0], False
+        return {p: found.get(p) for p in packages}, sites[0], False
     return None, "no interpreter named in the script and no llamafactory beside it", False
 
 
 def _shebang_interpreter(exe: str) -> Optional[str]:
     """The interpreter a console script names on its first line (`#!/usr/bin/env python3` looked up on PATH)."""
-    import shutil
+    from lfgate import subprocesses
 
     try:
-        with open(exe, "rb") as f:
+        with guarded.open_regular(exe) as f:
             first = f.readline(4096).decode("utf-8", "replace").strip()
     except OSError:
         return None
@@ -148,7 +158,7 @@ def _shebang_interpreter(exe: str) -> Optional[str]:
     if not words:
         return None
     if os.path.basename(words[0]) == "env" and len(words) > 1:
-        return shutil.which(words[-1])
+        return subprocesses.which(words[-1])
     return words[0]
 
 
@@ -171,12 +181,16 @@ def _versions_in(sites: List[str]) -> Dict[str, str]:
     return out
 
 
-def _ask(interpreter: str) -> Optional[Dict[str, Optional[str]]]:
-    import subprocess
+def _ask(interpreter: str, packages=_PACKAGES) -> Optional[Dict[str, Optional[str]]]:
+    """What the interpreter's environment has installed, asked without running any of the project's code."""
+    from lfgate import subprocesses
 
+    argv = subprocesses.probe_argv(interpreter, _probe(packages), subprocesses.python_path_entries())
     try:
-        done = subprocess.run([interpreter, "-c", _PROBE], capture_output=True, text=True, timeout=30)
+        with subprocesses.neutral_folder() as folder:
+            done = subprocesses.run(argv, capture_output=True, text=True, timeout=30, cwd=folder,
+                                    env=subprocesses.probe_env())
         found = json.loads(done.stdout) if done.returncode == 0 else None
-    except (OSError, ValueError, subprocess.SubprocessError):
+    except (OSError, ValueError, subprocesses.Error):
         return None
     return found if isinstance(found, dict) else None

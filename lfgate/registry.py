@@ -12,10 +12,9 @@ A rule is declared once, next to the pure function that checks it::
     )
 
 and the check yields ``UNKNOWN_KEY.diag("message", file=..., line=...)``. Where the check runs depends on the
-family: a sample rule (DS) is declared in its family module under validator/samples/ and checked in
-``SampleChecker`` (per record) or ``samples/finish.py`` (per dataset), and declares ``refuses_text`` when it judges
-a message's text, so the fast paths refuse what it would flag. CONTRIBUTING.md ("Adding a rule") lists the places
-per family.
+family: a sample rule (DS) is declared in its family module under validator/samples/ with its check, and declares
+``refuses_texts`` when it judges what an ordinary record holds, so the fast paths refuse what it would flag.
+CONTRIBUTING.md ("Adding a rule") lists the places per family.
 
 ``bad`` and ``good`` are small projects (relative path -> file text). ``lfgate rules CODE`` prints them and
 ``tests/test_rule_examples.py`` checks every one: ``bad`` must raise the rule, ``good`` must not. ``target``
@@ -34,6 +33,12 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Unio
 from lfgate.diagnostics import Diagnostic, Severity
 
 ERROR, WARNING, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
+# Where a rule's finding covers the findings it declares (``covers``): one finding per cause (findings.fold).
+PLACE = "place"  # the same file, line and column (RN016 at `per_device_train_batch_size: 0` covers TY407 there)
+DATASET = "dataset"  # the same dataset, wherever (LK050 at the config's cutoff_len covers the data's DS012)
+ROOT = "root"  # the same dataset, when the covering finding decides how every sample is read: the covered
+#                findings fold under it, which says so and takes the worst severity (DI140 `formating` folds the DS)
+SUMMARY = "summary"  # among one dataset's summary findings (DS002, a column no record has, covers DS003)
 
 # Modules that declare rules. Importing them fills RULES; adding a rule module is one line here.
 RULE_MODULES = (
@@ -51,17 +56,49 @@ RULE_MODULES = (
     "lfgate.validator.media",
     "lfgate.validator.training.newer_releases",
     "lfgate.validator.training.v1_engine",
+    "lfgate.validator.training.preference",
+    "lfgate.validator.training.kernels",
+    "lfgate.validator.training.deepspeed_json",
     "lfgate.validator.training.ignored_settings",
     "lfgate.validator.training.removed_keys",
     "lfgate.validator.discovery",
+    "lfgate.validator.launch",
     "lfgate.validator.links",
+    "lfgate.validator.model_families",
+    "lfgate.validator.cached_data",
+    "lfgate.validator.pretrain",
+    "lfgate.validator.multinode",
     "lfgate.validator.model_folder",
     "lfgate.suppressions",
     "lfgate.legacy",
+    "lfgate.config_file",
     "lfgate.runner.rules",
+    "lfgate.runner.export",
+    "lfgate.runner.launch_rules",
 )
 
 RULES: Dict[str, Rule] = {}
+
+
+class Symlink(str):
+    """An example file that is a symbolic link; its text is where the link points."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Records a sample rule may flag, in a form the fast paths test in one pass (``Rule.refuses``): ``empty``, a
+    message text that is empty; ``pattern``, a text it finds (``lead``: a character every match starts with, or
+    ""); ``budget``, a tokens.budget.Budget: the texts may exceed cutoff_len by the count lfgate reports;
+    ``always``: every record of the dataset."""
+
+    empty: bool = False
+    pattern: Any = None  # a compiled regular expression
+    lead: str = ""
+    budget: Any = None  # lfgate.tokens.budget.Budget (its `within` test), kept untyped: no import on this path
+    always: bool = False
+
+
+ALWAYS = Refusal(always=True)
 
 
 @dataclass(frozen=True)
@@ -77,9 +114,16 @@ class Rule:
     target: Optional[str] = None  # path inside the example project to check; None = the whole folder
     args: Tuple[str, ...] = ()  # extra `lfgate check` arguments the examples need
     command: str = "check"  # the subcommand that runs the examples: check, or train (its RN rules)
-    # A sample rule that judges a message's text declares what it may flag: the fast paths (validator/fastpath.py,
-    # typed.py) then send every record holding such a text the full way (fastpath.text_refusals).
-    refuses_text: Optional[Callable[[str], bool]] = field(default=None, compare=False)
+    # What a sample rule may flag in a record the fast paths (validator/fastpath.py, typed.py) would otherwise vouch
+    # for, which then goes the full way: a predicate over the record's message texts in order (user first, then
+    # assistant, alternating; alpaca: instruction + input, then output) ...
+    refuses_texts: Optional[Callable[[Sequence[str]], bool]] = field(default=None, compare=False)
+    # ... or a Refusal the fast paths compile into their own tests (an empty text, a pattern, a length budget),
+    # or a builder of one for the dataset (its SampleChecker -> a Refusal or None: its placeholders, its cutoff_len).
+    refuses: Any = field(default=None, compare=False)
+    # The findings this rule's finding stands for (codes or code prefixes), and where: reported once, by this rule.
+    covers: Tuple[str, ...] = ()
+    scope: str = PLACE
     env: Mapping[str, str] = field(default_factory=dict)  # environment variables the bad example runs under
     good_env: Optional[Mapping[str, str]] = None  # ... and the good one (default: env)
     # Packages the check reads (TY424: transformers' model table). Without them it cannot fire, so its examples

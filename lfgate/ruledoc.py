@@ -59,6 +59,8 @@ def explain(rule) -> str:
             for path, text in files.items():
                 if isinstance(text, bytes):  # e.g. a Parquet file: say what it is, not its bytes
                     out += [f"`{path}`: a binary file of {len(text)} bytes", ""]
+                elif type(text).__name__ == "Symlink":  # registry.Symlink
+                    out += [f"`{path}`: a symlink to `{text}`", ""]
                 else:
                     out += [f"`{path}`:", "", f"```{_lang(path)}", text.rstrip("\n"), "```", ""]
     if rule.fix:

@@ -1,6 +1,8 @@
 """Writing files safely. Every file lfgate writes (--output-file, the baseline, stats --plot, convert's output,
 dataset_info.json) goes through ``atomic_write``: a temp file in the same folder, fsync, ``os.replace``. A
 failure (a full disk, an encoding error, an interrupt) leaves the old file as it was and no temp file behind.
+``os.replace`` replaces a link at the target rather than writing through it, and ``locked`` serialises
+read-modify-write edits (the registry) on the file itself. ``readers/guarded.py`` is the reading twin.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import tempfile
 from contextlib import contextmanager
 
 from lfgate.errors import UsageError
+from lfgate.readers import guarded
 
 
 def temp_path_for(path: str) -> str:
@@ -25,6 +28,12 @@ def temp_path_for(path: str) -> str:
         raise UsageError(f"cannot write in {folder}: {getattr(err, 'strerror', None) or err}") from None
     os.close(fd)
     return temp
+
+
+def write_temp(temp: str, text: str) -> None:
+    """Fill a temp file temp_path_for made (mkstemp created it: nothing else can be there) with UTF-8 text."""
+    with open(temp, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
 
 
 def refuse_overwrite(path: str, force: bool) -> None:
@@ -144,6 +153,66 @@ def _remove(path: str) -> None:
 
 remove = _remove
 
+
+# -- one edit at a time ---------------------------------------------------------------------------------------
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+@contextmanager
+def locked(path: str):
+    """Hold an exclusive lock on the file path itself (not through a link) for a read-modify-write that ends in
+    atomic_write. No lock file is left for `git add -A` to commit. The lock is taken on the open file, then the
+    file is checked to still be the one at path (the run before replaced it, so waiting there locked the old
+    one): otherwise it is taken again. A missing file is created empty with O_EXCL (an empty registry reads as
+    `{}`) and removed again when the edit wrote nothing. On NFS, flock is emulated with fcntl byte-range locks,
+    which need the file open for writing: it is."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; each edit stays atomic, parallel runs are not serialised
+        yield
+        return
+    created = None
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | _NOFOLLOW)
+        except FileNotFoundError:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o666)
+            except FileExistsError:  # a parallel run created it first: lock that one
+                continue
+            except OSError as err:
+                raise UsageError(f"cannot create {path}: {err.strerror}") from None
+            created = os.fstat(fd)
+        except OSError as err:
+            why = "it is a symlink" if os.path.islink(path) else err.strerror
+            raise UsageError(f"cannot lock {path} for editing: {why}") from None
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        mine = os.fstat(fd)
+        try:
+            now = os.lstat(path)
+        except FileNotFoundError:
+            now = None
+        if now is not None and (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino):
+            break
+        os.close(fd)  # replaced (or removed) while we waited: lock the file that is there now
+        created = None
+    try:
+        yield
+    finally:
+        if created is not None:
+            _remove_if_untouched(path, created)
+        os.close(fd)
+
+
+def _remove_if_untouched(path: str, created) -> None:
+    """Remove the empty file locked() created when the edit never replaced it."""
+    try:
+        now = os.lstat(path)
+    except OSError:
+        return
+    if (now.st_dev, now.st_ino) == (created.st_dev, created.st_ino) and now.st_size == 0:
+        _remove(path)
+
 # -- is this file lfgate's own output? ------------------------------------------------------------------------
 _HEAD = 1 << 16
 _OWN_MARKERS = ('"tool": "lfgate"', '"tool":"lfgate"', '"name": "lfgate"', '<testsuites name="lfgate"')
@@ -154,7 +223,7 @@ def is_own_output(path: str) -> bool:
     """Whether an existing file looks like a report or baseline lfgate wrote (so rewriting it is expected).
     An empty file counts as one; anything lfgate cannot read does not."""
     try:
-        with open(path, "rb") as f:
+        with guarded.open_regular(path) as f:
             head = f.read(_HEAD)
             size = os.fstat(f.fileno()).st_size
             tail = head if size <= _HEAD else (f.seek(size - 4096), f.read())[1]
@@ -167,3 +236,28 @@ def is_own_output(path: str) -> bool:
         return True
     lines = [line for line in last.splitlines() if line.strip()]
     return bool(lines) and bool(_OWN_LINE.match(lines[-1]))
+
+
+# -- appending to a log file that lfgate itself started -----------------------------------------------------------
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def append_text(path: str, text: str) -> None:
+    """Append UTF-8 text to a regular file, creating it, never through a symlink (O_NOFOLLOW: a committed link
+    fails with ELOOP instead of sending the text wherever it points). For logs a run writes line by line; a whole
+    file is written with atomic_write."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o666)
+    except OSError as err:
+        if os.path.islink(path):
+            raise UsageError(f"{path} is a symlink (to {os.path.realpath(path)}); lfgate does not write through "
+                             "links") from None
+        raise UsageError(f"cannot write {path}: {err.strerror or err}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UsageError(f"{path} is not a regular file; lfgate only appends to files it writes")
+        data = memoryview(text.encode("utf-8"))
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)

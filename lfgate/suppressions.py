@@ -14,16 +14,15 @@ YAML files are only read for comments when they hold the marker text; JSON is ne
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import (
     TYPE_CHECKING,
     Any,
     Callable,
-    Counter as CounterType,
     Dict,
     FrozenSet,
     Iterable,
@@ -35,9 +34,10 @@ from typing import (
 )
 
 from lfgate import legacy
-from lfgate.diagnostics import Diagnostic
+from lfgate.diagnostics import Diagnostic, Severity
 from lfgate.errors import UsageError
 from lfgate.jsonio import write_json
+from lfgate.readers import guarded
 from lfgate.registry import INFO, rule, selected
 
 if TYPE_CHECKING:
@@ -128,12 +128,70 @@ def _block(lines: List[str], start: int) -> FrozenSet[int]:
     return frozenset(covered)
 
 
-def scan_markers(path: str) -> List[Marker]:
-    """Every suppression comment in one YAML file (empty when the file does not mention lfgate)."""
-    if not os.path.isfile(path):  # a FIFO named on the command line would block the read forever
-        return []
+def yaml_comments(text: str) -> List[Tuple[int, int, str]]:
+    """(0-based line, 0-based column, text from its `#`) of every real comment in a YAML text, as PyYAML's scanner
+    meets them: never a `#` inside a quoted value or a block scalar. Up to the first syntax error (the reader
+    reports it; a suppression after it has nothing to silence)."""
+    import yaml
+
+    scanner = _comment_scanner()(text)
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
+        while not isinstance(scanner.get_token(), (yaml.tokens.StreamEndToken, type(None))):
+            pass
+    except yaml.YAMLError:
+        pass
+    comments: List[Tuple[int, int, str]] = scanner.comments
+    return comments
+
+
+@functools.lru_cache(maxsize=1)
+def _comment_scanner() -> Any:
+    import yaml  # only for files that mention lfgate
+
+    class CommentScanner(yaml.reader.Reader, yaml.scanner.Scanner):
+        """PyYAML's own scanner, noting each comment where it skips one (between tokens and after a block scalar's
+        indicator: the only two places YAML has comments)."""
+
+        def __init__(self, text: str):
+            yaml.reader.Reader.__init__(self, text)
+            yaml.scanner.Scanner.__init__(self)
+            self.comments: List[Tuple[int, int, str]] = []
+
+        def _note_comment(self) -> None:
+            start, line, column = self.pointer, self.line, self.column
+            while self.peek() not in "\0\r\n\x85\u2028\u2029":
+                self.forward()
+            self.comments.append((line, column, self.buffer[start:self.pointer]))
+
+        def scan_to_next_token(self) -> None:  # Scanner.scan_to_next_token, with the comment noted
+            if self.index == 0 and self.peek() == "\uFEFF":
+                self.forward()
+            while True:
+                while self.peek() == " ":
+                    self.forward()
+                if self.peek() == "#":
+                    self._note_comment()
+                if self.scan_line_break():
+                    if not self.flow_level:
+                        self.allow_simple_key = True
+                else:
+                    return
+
+        def scan_block_scalar_ignored_line(self, start_mark: Any) -> None:
+            while self.peek() == " ":
+                self.forward()
+            if self.peek() == "#":
+                self._note_comment()
+            yaml.scanner.Scanner.scan_block_scalar_ignored_line(self, start_mark)
+
+    return CommentScanner
+
+
+def scan_markers(path: str) -> List[Marker]:
+    """Every suppression comment in one YAML file (empty when the file does not mention lfgate). Only real
+    comments count: `# lfgate: file-ignore[...]` inside a quoted value or a block scalar is text, not a comment."""
+    try:
+        with guarded.open_regular(path, "r", encoding="utf-8", errors="replace") as f:  # never a FIFO
             text = f.read()
     except OSError:
         return []
@@ -141,16 +199,21 @@ def scan_markers(path: str) -> List[Marker]:
         return []
     lines = LINE_BREAK.split(text)
     markers = []
-    for index, line in enumerate(lines):
-        found = MARKER.search(line)
-        if not found:
+    try:
+        comments = yaml_comments(text)
+    except Exception:  # the reader refuses control characters: the file is unreadable (TY001), nothing to silence
+        comments = []
+    for index, column0, comment in comments:
+        found = MARKER.search(comment)
+        if not found or index >= len(lines):
             continue
+        line = lines[index]
         old_name, kind = found.group(1) != "lfgate", found.group(2)
         codes = tuple(c.strip().upper() for c in found.group(3).split(",") if c.strip())
-        column = line.index("#", found.start()) + 1
+        column = column0 + comment.index("#", found.start()) + 1
         covered: FrozenSet[int] = frozenset()
         if kind == "ignore":
-            if _is_content(line):  # at the end of a line: that line (and its block, for a key)
+            if line[:column0].strip():  # at the end of a line: that line (and its block, for a key)
                 covered = _block(lines, index)
             else:  # alone on its line: the next key
                 following = next((i for i in range(index + 1, len(lines)) if _is_content(lines[i])), None)
@@ -178,12 +241,28 @@ def _baseline_keys(baseline_path: str) -> Callable[[Diagnostic], BaselineKey]:
     return key
 
 
-def read_baseline(path: str) -> Tuple[CounterType[BaselineKey], Dict[BaselineKey, int]]:
-    """(count per (file, code, sample), the line of each entry's "file" key) of a baseline file."""
+@dataclass
+class BaselineEntry:
+    """What one baseline entry allows: how many findings, at most which severity, standing for at most how many
+    samples (None: an entry written before severities and sample counts were recorded, or a finding without one)."""
+
+    count: int = 0
+    severity: Optional[Severity] = None
+    affected: Optional[int] = None
+
+    def covers(self, d: Diagnostic) -> bool:
+        """Whether ``d`` is the finding recorded, not one that got worse since (higher severity, more samples)."""
+        if self.severity is not None and d.severity > self.severity:
+            return False
+        return not (self.affected is not None and d.affected is not None and d.affected > self.affected)
+
+
+def read_baseline(path: str) -> Tuple[Dict[BaselineKey, BaselineEntry], Dict[BaselineKey, int]]:
+    """(what each (file, code, sample) entry allows, the line of each entry's "file" key) of a baseline file."""
     try:
         if os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block the check forever
             raise UsageError(f"baseline {path} is not a regular file")
-        with open(path, encoding="utf-8") as f:
+        with guarded.open_regular(path, "r", encoding="utf-8") as f:
             text = f.read()
         data = json.loads(text)
     except FileNotFoundError:
@@ -197,19 +276,32 @@ def read_baseline(path: str) -> Tuple[CounterType[BaselineKey], Dict[BaselineKey
         raise UsageError(f"{path} is not an lfgate baseline (no \"findings\" list); rewrite it with --update-baseline")
     # The n-th '"file":' line is the n-th entry's as written by write_baseline; a hand-reflowed file gets no lines.
     file_lines = [n for n, line in enumerate(text.splitlines(), 1) if line.lstrip().startswith('"file":')]
-    counts: CounterType[BaselineKey] = Counter()
+    entries: Dict[BaselineKey, BaselineEntry] = {}
     lines: Dict[BaselineKey, int] = {}
     for index, item in enumerate(findings):
         try:
             key = (item["file"], item["code"], item.get("sample"))
             hash(key)
-            counts[key] += _count(item.get("count", 1))
-        except (TypeError, KeyError, ValueError, OverflowError):
+            entry = entries.setdefault(key, BaselineEntry())
+            entry.count += _count(item.get("count", 1))
+            entry.severity = _highest(entry.severity, _severity(item.get("severity")))
+            affected = item.get("affected")
+            if affected is not None:
+                entry.affected = max(entry.affected or 0, _count(affected))
+        except (TypeError, KeyError, ValueError, OverflowError, AttributeError):
             shown = repr(item) if len(repr(item)) <= 200 else f"number {index}"
             raise UsageError(f"{path}: malformed baseline entry {shown}; rewrite it with --update-baseline") from None
         if len(file_lines) == len(findings):
             lines.setdefault(key, file_lines[index])
-    return counts, lines
+    return entries, lines
+
+
+def _severity(value: Any) -> Optional[Severity]:
+    return None if value is None else Severity.parse(value)
+
+
+def _highest(a: Optional[Severity], b: Optional[Severity]) -> Optional[Severity]:
+    return b if a is None else a if b is None else max(a, b)
 
 
 MAX_BASELINE_COUNT = 1 << 40  # no run has more findings; 1e309 is infinite
@@ -223,22 +315,31 @@ def _count(value: Any) -> int:
 
 
 def write_baseline(path: str, diagnostics: Iterable[Diagnostic]) -> int:
-    """Record every finding in ``path``; returns how many were recorded."""
+    """Record every finding in ``path``, with its severity and the samples it stands for; returns how many."""
     key_of = _baseline_keys(path)
-    counts: CounterType[BaselineKey] = Counter()
+    recorded: Dict[BaselineKey, BaselineEntry] = {}
     messages: Dict[BaselineKey, str] = {}
     for d in diagnostics:
         key = key_of(d)
-        counts[key] += 1
+        entry = recorded.setdefault(key, BaselineEntry())
+        entry.count += 1
+        entry.severity = _highest(entry.severity, d.severity)
+        if d.affected is not None:
+            entry.affected = max(entry.affected or 0, d.affected)
         messages.setdefault(key, d.message)
-    ordered = sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1], -1 if kv[0][2] is None else kv[0][2]))
-    findings = [{"file": f, "code": c, "sample": s, "count": n, "message": messages[(f, c, s)]}
-                for (f, c, s), n in ordered]
+    ordered = sorted(recorded.items(), key=lambda kv: (kv[0][0], kv[0][1], -1 if kv[0][2] is None else kv[0][2]))
+    findings = []
+    for (f, c, s), entry in ordered:
+        item: Dict[str, Any] = {"file": f, "code": c, "sample": s, "count": entry.count,
+                                "severity": str(entry.severity)}
+        if entry.affected is not None:
+            item["affected"] = entry.affected
+        findings.append(dict(item, message=messages[(f, c, s)]))
     from lfgate.safe_write import atomic_file
 
     with atomic_file(path, force=True) as out:  # a full disk leaves the previous baseline whole
         write_json({"tool": "lfgate", "baseline": 1, "findings": [_safe_entry(e) for e in findings]}, out)
-    return sum(counts.values())
+    return sum(entry.count for entry in recorded.values())
 
 
 def _safe_entry(entry: Dict[str, Any]) -> Dict[str, Any]:
@@ -250,23 +351,28 @@ def _safe_entry(entry: Dict[str, Any]) -> Dict[str, Any]:
 
 def apply_baseline(diagnostics: Iterable[Diagnostic], path: str,
                    checked: Optional[Set[str]] = None) -> List[Diagnostic]:
-    """The findings the baseline does not record (each entry silences up to its count).
+    """The findings the baseline does not record (each entry silences up to its count). A finding that got worse
+    than its entry records (a higher severity, more samples) is new: "an info about 3 cut samples" in the baseline
+    must not hide "a warning about 251".
 
     With ``checked`` (absolute paths of the files this run read), entries for those files that silenced
     fewer findings than they record are reported as SUP001.
     """
-    budget, lines = read_baseline(path)
+    allowed, lines = read_baseline(path)
     key_of = _baseline_keys(path)
     kept = []
     for d in diagnostics:
-        key = key_of(d)
-        if budget[key] > 0:
-            budget[key] -= 1
-        else:
+        entry = allowed.get(key_of(d))
+        if entry is None or entry.count <= 0:
+            kept.append(d)
+            continue
+        entry.count -= 1  # a worse finding uses its entry up too: it is reported, not also the entry as unused
+        if not entry.covers(d):
             kept.append(d)
     if checked:
         folder = os.path.dirname(os.path.abspath(path))
-        for (file, code, sample), left in budget.items():
+        for (file, code, sample), entry in allowed.items():
+            left = entry.count
             if left > 0 and file and os.path.normpath(os.path.join(folder, file)) in checked:
                 where = f", sample {sample}" if sample is not None else ""
                 kept.append(UNUSED_SUPPRESSION.diag(
@@ -288,7 +394,7 @@ def _line_of(path: Optional[str], needle: str) -> Optional[int]:
     if not path:
         return None
     try:
-        with open(path, encoding="utf-8") as f:
+        with guarded.open_regular(path, "r", encoding="utf-8") as f:
             for number, text in enumerate(f, 1):
                 if needle in text:
                     return number
@@ -307,7 +413,7 @@ def apply(diagnostics: List[Diagnostic], settings: Settings, files: Iterable[str
 
     checked = {os.path.abspath(f) for f in {*files, *(d.file for d in diagnostics if d.file)}}
     markers: Dict[str, List[Marker]] = {}
-    for path in sorted(checked):
+    for path in sorted(checked) if settings.inline_ignores else ():  # false: nothing in the tree silences
         if path.endswith(YAML_SUFFIXES):
             found = scan_markers(path)
             if found:

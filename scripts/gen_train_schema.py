@@ -134,6 +134,9 @@ RENAMED = {
     "image_resolution": ("image_max_pixels", "LLaMA-Factory 0.9.2 (a pixel count: 768*768, not a side length)"),
     "video_resolution": ("video_max_pixels", "LLaMA-Factory 0.9.2 (a pixel count, not a side length)"),
 }
+# Renamed keys whose value does not mean the same under the new name (x-renamed same_value false): a side length
+# is no pixel count, a source length no cutoff.
+RENAMED_OTHER_MEANING = {"image_resolution", "video_resolution", "max_source_length", "max_target_length"}
 
 
 # Templates the repository head registers and 0.9.5 does not (data/template.py register_template calls).
@@ -242,9 +245,159 @@ def fields_from_installed():  # pragma: no cover - needs llamafactory
     return list(records.values()), versions, {k: [c.__name__ for c in v] for k, v in entry.items()}
 
 
+# -- which choices LLaMA-Factory enforces -----------------------------------------------------------------------
+# Probed: each choice key set to a value outside its choices, one at a time, through each of LLaMA-Factory's own
+# argument parsers (hparams/parser.py) in a Python that has it. A parse that raises enforces the choice at that
+# parse; an ImportError (a dependency check that comes first) says nothing about the value.
+ENUM_PROBE = r"""
+import contextlib, io, json, os, sys
+os.environ["DISABLE_VERSION_CHECK"] = "1"
+from accelerate.state import AcceleratorState
+from llamafactory.hparams import get_eval_args, get_infer_args, get_train_args
+parsers = {"train": get_train_args, "infer": get_infer_args, "eval": get_eval_args}
+bases, keys, wrong = json.load(sys.stdin)
+out = {}
+for parser, names in keys.items():
+    out[parser] = {}
+    for key in names:
+        AcceleratorState._reset_state(reset_partial_state=True)  # each probe from a fresh distributed state
+        try:
+            with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+                parsers[parser](dict(bases[parser], **{key: wrong}))
+            out[parser][key] = None
+        except ImportError:
+            out[parser][key] = None
+        except Exception as err:
+            out[parser][key] = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+print("RESULT " + json.dumps(out))
+"""
+_MODEL = {"model_name_or_path": "Qwen/Qwen2.5-0.5B-Instruct", "template": "qwen", "finetuning_type": "lora"}
+PROBE_BASES = {"train": {**_MODEL, "stage": "sft", "do_train": True, "output_dir": "out", "dataset": "a"},
+               "infer": _MODEL, "eval": {**_MODEL, "task": "mmlu_test"}}
+# The config entry points (validator/training/reading.py) each parser serves: chat/api and export parse alike.
+PARSER_ENTRIES = {"train": ["train"], "infer": ["infer", "export"], "eval": ["eval"]}
+WRONG_CHOICE = "lfgate_not_a_choice"
+# What a probe's message says badly: ddp_backend fails in a single process whatever its value; the value's own
+# check is torch.distributed's (init_process_group raises `Invalid backend`) under torchrun.
+PROBE_MESSAGES = {"ddp_backend": "accelerate's PartialState / torch.distributed.init_process_group raises on an "
+                                 "unknown backend",
+                  "infer_backend": "hparams/parser.py: `vLLM/SGLang backend is only available for API, CLI and Web.`"}
+# Without a Python that has llamafactory: what the 0.9.5 probe answered (parser -> key -> error), keys not named
+# here parsed without error.
+RECORDED_PROBE = {
+    "train": {"eval_strategy": "ValueError: <value> is not a valid IntervalStrategy",
+              "logging_strategy": "ValueError: <value> is not a valid IntervalStrategy",
+              "save_strategy": "ValueError: <value> is not a valid SaveStrategy",
+              "hub_strategy": "ValueError: <value> is not a valid HubStrategy",
+              "lr_scheduler_type": "ValueError: <value> is not a valid SchedulerType",
+              "optim": "ValueError: <value> is not a valid OptimizerNames",
+              "finetuning_type": "AssertionError: Invalid fine-tuning method.",
+              "ddp_backend": "raises", "infer_backend": "raises"},
+    "infer": {"finetuning_type": "AssertionError: Invalid fine-tuning method."},
+    "eval": {"finetuning_type": "AssertionError: Invalid fine-tuning method.", "infer_backend": "raises"},
+}
+_EVERY_ENTRY = ["train", "infer", "export", "eval"]
+# Choices LLaMA-Factory accepts while parsing and a later step raises on: where, in which entry points, and
+# `when`: the config values (or, for `datasets`, how many datasets) under which that step runs. From the 0.9.5
+# sources (file:line) and, for the optimizers LLaMA-Factory hands the value to, theirs.
+LATER_RAISES = {
+    "stage": [{"where": "train/tuner.py:127 `Unknown task` when training starts", "entries": ["train"]}],
+    "log_level": [{"where": "transformers' Trainer.__init__ (trainer.py:414 get_process_log_level: KeyError)",
+                   "entries": ["train"]}],
+    "log_level_replica": [{"where": "transformers' Trainer.__init__ (trainer.py:414 get_process_log_level: "
+                                    "KeyError)", "entries": ["train"]}],
+    "flash_attn": [{"where": "model/model_utils/attention.py:85 `Unknown attention type` when the model loads",
+                    "entries": _EVERY_ENTRY}],
+    "mix_strategy": [{"where": "data/data_utils.py:82 `Unknown mixing strategy` when the datasets are merged",
+                      "entries": ["train"], "when": {"datasets": 2}}],
+    "pref_loss": [{"where": "train/dpo/trainer.py:201 / trl's dpo_loss `Unknown loss type` at the first step",
+                   "entries": ["train"], "when": {"stage": "dpo"}}],
+    "badam_mode": [{"where": "train/trainer_utils.py _create_badam_optimizer (no optimizer: UnboundLocalError)",
+                    "entries": ["train"], "when": {"use_badam": True}}],
+    "galore_proj_type": [{"where": "galore_torch's GaLoreProjector.project (no projection: UnboundLocalError) at "
+                                   "the first optimizer step", "entries": ["train"], "when": {"use_galore": True}}],
+    "apollo_proj": [{"where": "apollo_torch's _initialize_projector `Invalid projector type specified in group` "
+                              "at the first optimizer step", "entries": ["train"], "when": {"use_apollo": True}}],
+    "apollo_scale_type": [{"where": "apollo_torch's AdamW.step (no scaling factor: UnboundLocalError) at the first "
+                                    "optimizer step", "entries": ["train"], "when": {"use_apollo": True}}],
+    "infer_backend": [{"where": "chat/chat_model.py:75 `Unknown backend: <value>` when chat, api or webchat "
+                                "starts", "entries": ["infer"]}],
+    "lang": [{"where": "eval/template.py:62 `Template <value> does not exist.` when the evaluator starts",
+              "entries": ["eval"]}],
+    "download_mode": [{"where": "datasets' load_dataset (`'<value>' is not a valid DownloadMode`, "
+                                "eval/evaluator.py:101)", "entries": ["eval"]}],
+}
+
+
+def lf_python() -> str | None:
+    """A Python that has llamafactory: this one, else ../lfvenv/bin/python (LFGATE_LF_PYTHON names another)."""
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("llamafactory") is not None:
+        return sys.executable
+    candidate = os.environ.get("LFGATE_LF_PYTHON") or os.path.join(os.path.dirname(ROOT), "lfvenv", "bin", "python")
+    if os.path.exists(candidate) and subprocess.run([candidate, "-c", "import llamafactory.hparams"],
+                                                    capture_output=True, timeout=300).returncode == 0:
+        return candidate
+    return None
+
+
+def probe_enum_raises(python: str, keys: dict) -> dict:
+    """parser (train, infer, eval) -> key -> LLaMA-Factory's error (text, the value as `<value>`) when that parser
+    gets a value outside the key's choices, else None. ``keys``: parser -> the choice keys it parses."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as work:
+        run = subprocess.run([python, "-c", ENUM_PROBE], cwd=work, timeout=900, capture_output=True, text=True,
+                             input=json.dumps([PROBE_BASES, {p: sorted(k) for p, k in keys.items()}, WRONG_CHOICE]))
+    line = next((x for x in run.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"the enum probe failed: {run.stderr[-2000:]}")
+    answers = json.loads(line[len("RESULT "):])
+    return {parser: {k: e and e.replace(WRONG_CHOICE, "<value>") for k, e in said.items()}
+            for parser, said in answers.items()}
+
+
+def probe_keys(properties: dict) -> dict:
+    """parser -> the choice keys of LLaMA-Factory 0.9.5's own engine that it parses."""
+    keys = {parser: [] for parser in PARSER_ENTRIES}
+    for name, prop in properties.items():
+        if "enum" in prop and not prop.get("x-since") and prop.get("x-engine", "v0") == "v0":
+            for parser in keys:
+                if parser in prop["x-entry-points"]:
+                    keys[parser].append(name)
+    return keys
+
+
+def enum_raises(properties: dict, probed) -> None:
+    """x-enum-raises and x-enum-enforced on every choice key, from the probe (else the recorded one) and
+    LATER_RAISES. x-enum-raises: a list of {where, at, entries, when}: where LLaMA-Factory raises (`<value>` stands
+    for the value), at "parse" or a later step ("run"), in which config entry points, and `when` (config values
+    that must hold; `datasets`: at least that many datasets). x-enum-enforced: a training run raises whatever else
+    the config says."""
+    probed = probed if probed is not None else RECORDED_PROBE
+    for name, prop in properties.items():
+        if "enum" not in prop:
+            continue
+        at_parse: dict = {}  # where -> entries, one raise per message
+        for parser, entries in PARSER_ENTRIES.items():
+            error = probed.get(parser, {}).get(name)
+            if error:
+                said = error.split(", please select one of")[0]
+                where = PROBE_MESSAGES.get(name) or f"get_{parser}_args: `{said}`"
+                at_parse.setdefault(where, []).extend(entries)
+        raises = [{"where": where, "at": "parse", "entries": entries, "when": {}}
+                  for where, entries in at_parse.items()]
+        raises += [{"where": r["where"], "at": "run", "entries": r["entries"], "when": r.get("when", {})}
+                   for r in LATER_RAISES.get(name, [])]
+        prop["x-enum-enforced"] = any("train" in r["entries"] and not r["when"] for r in raises)
+        if raises:
+            prop["x-enum-raises"] = raises
+
+
 # -- building the schema ---------------------------------------------------------------------------------------
-_ENFORCED_ENUMS = {"eval_strategy", "logging_strategy", "save_strategy", "hub_strategy", "lr_scheduler_type",
-                   "optim", "finetuning_type"}  # converted to Enums / asserted during parsing
 
 
 def json_types(type_text: str):
@@ -296,11 +449,11 @@ def property_for(record: dict, since, engine: str = "v0") -> dict:
     choices = record.get("choices")
     if choices and all(isinstance(c, str) for c in choices) and "array" not in prop["type"]:
         prop["enum"] = list(choices) + ([None] if "null" in prop["type"] else [])
-        prop["x-enum-enforced"] = record["name"] in _ENFORCED_ENUMS or bool(record.get("choices_enforced_in_yaml"))
     return prop
 
 
-def build_train_schema(fields, versions, entry_points) -> dict:
+def build_train_schema(fields, versions, entry_points, probed=None) -> dict:
+    """``probed``: probe_enum_raises' answers for the choice keys (None: no llamafactory to ask)."""
     version = versions.get("llamafactory", "0.9.5")
     properties, not_settable = {}, []
     for record in fields:
@@ -324,6 +477,7 @@ def build_train_schema(fields, versions, entry_points) -> dict:
             record = {"name": name, "class": _MB, "owning_class": _MB, "type": tp, "default": default,
                       "choices": choices, "help": help_text, "entry_points": ["train"]}
             properties[name] = property_for(record, NEWEST_KNOWN, engine="megatron_bridge")
+    enum_raises(properties, probed)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://lfgate.invalid/schemas/train.schema.json",
@@ -341,7 +495,8 @@ def build_train_schema(fields, versions, entry_points) -> dict:
         "x-entry-points": entry_points,
         "x-not-settable": sorted(set(not_settable)),
         "x-transformers5-removed": {"version": TRANSFORMERS5_VERSION, "keys": TRANSFORMERS5_REMOVED},
-        "x-renamed": {old: {"key": new, "since": since} for old, (new, since) in RENAMED.items()},
+        "x-renamed": {old: {"key": new, "since": since, "same_value": old not in RENAMED_OTHER_MEANING}
+                      for old, (new, since) in RENAMED.items()},
         "x-mca-keys": MCA_KEYS,
     }
 
@@ -377,6 +532,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from-spec", metavar="DIR", help="read the spec dumps in DIR instead of llamafactory")
     parser.add_argument("--out", default=OUT_DIR, help="output folder (default: lfgate/schemas)")
+    parser.add_argument("--no-probe", action="store_true", help="do not ask llamafactory which choices it enforces")
     args = parser.parse_args(argv)
     spec_dir = args.from_spec or SPEC_DIR
     if args.from_spec:
@@ -387,8 +543,14 @@ def main(argv=None) -> int:
         except ImportError:
             print("llamafactory is not importable; using the spec dumps in", spec_dir, file=sys.stderr)
             fields, versions, entry_points = fields_from_spec(spec_dir)
+    python = None if args.no_probe else lf_python()
+    probed = None
+    if python is None:
+        print("no Python with llamafactory: enforced choices from the recorded 0.9.5 probe", file=sys.stderr)
+    else:
+        probed = probe_enum_raises(python, probe_keys(build_train_schema(fields, versions, entry_points)["properties"]))
     os.makedirs(args.out, exist_ok=True)
-    outputs = {"train.schema.json": build_train_schema(fields, versions, entry_points),
+    outputs = {"train.schema.json": build_train_schema(fields, versions, entry_points, probed),
                "templates.json": build_templates(spec_dir)}
     for name, data in outputs.items():
         with open(os.path.join(args.out, name), "w", encoding="utf-8") as f:

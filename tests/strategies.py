@@ -235,8 +235,10 @@ def alpaca_project(draw, kind: str):
             entry.setdefault("columns", {"prompt": "instruction", "query": "input", "response": "output"})
             entry["columns"]["system"] = "system"
         stage = "sft"
-    return Project(kind=kind, name=name, entry=entry, records=records,
-                   config=training_config(name, stage, *TEXT_MODEL, pref_loss=draw(pref_losses)))
+    config = training_config(name, stage, *TEXT_MODEL, pref_loss=draw(pref_losses))
+    if stage == "pt":  # packing needs one whole block of cutoff_len - 1 tokens, or LLaMA-Factory raises (LK102)
+        config["cutoff_len"] = 2
+    return Project(kind=kind, name=name, entry=entry, records=records, config=config)
 
 
 # -- sharegpt ----------------------------------------------------------------------------------------

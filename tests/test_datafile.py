@@ -37,7 +37,8 @@ def _one(report, code):
 def test_missing_file_names_the_full_path_at_file_name(project):
     root = _project(project, None, "nope.json")
     d = _one(_report(root), "DF001")
-    assert str(root / "data" / "nope.json") in d["message"]
+    # the full path, written relative to the project in a report (issue 21: no machine paths)
+    assert "data/nope.json does not exist" in d["message"] and str(root) not in d["message"]
     assert (d["file"], d["line"], d["column"], d["dataset"]) == ("data/dataset_info.json", 1, 21, "a")
 
 
@@ -65,10 +66,14 @@ def test_json_and_jsonl_may_share_a_folder(project):
     assert report["summary"]["samples"] == 2
 
 
-def test_outside_dataset_dir_is_a_warning(project):
+def test_a_dotdot_file_name_is_an_info_inside_the_project_and_a_warning_out_of_it(project):
     root = project({"data/dataset_info.json": '{"a": {"file_name": "../a.json"}}', "a.json": ALPACA})
-    d = _one(_report(root), "DF005")
-    assert d["severity"] == "warning" and d["dataset"] == "a"
+    inside = _one(_report(root), "DF005")  # the project checked: the folder that holds data/ and a.json
+    assert inside["severity"] == "info" and inside["dataset"] == "a" and "inside the project" in inside["message"]
+    report = check_json("data", cwd=root)[1]  # only data/ is the project now: a.json lies outside it
+    outside = _one(report, "DF005")
+    assert outside["severity"] == "warning" and "inside the project" not in outside["message"]
+    assert report["summary"]["samples"] == 1  # not a link: LLaMA-Factory reads it, and so does lfgate
 
 
 def test_symlink_loop(project):
@@ -182,7 +187,7 @@ def test_samples_are_counted_and_num_samples_recorded(project):
     registry = __import__("lfgate.validator.dataset_info", fromlist=["x"]).load_registry(
         str(root / "data" / "dataset_info.json"), Settings())
     result = datasets.check_entry(registry.entries["a"], datasets.DatasetUsage(), Settings(workers=1))
-    assert result.samples == 2 and result.facts["rows"] == 2 and result.facts["effective_samples"] == 7
+    assert result.samples == 2 and result.facts.rows == 2 and result.facts.effective_samples == 7
 
 
 # -- parallel = serial --------------------------------------------------------------------------------------------

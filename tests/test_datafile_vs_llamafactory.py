@@ -20,7 +20,7 @@ RULES = all_rules()
 # Rules whose verdict shows while LLaMA-Factory loads and converts the data (not later, at tokenization).
 RAISES = ["DF001", "DF002", "DF004", "DF006", "DF010", "DF011", "DF012", "DF015", "DF016", "DF018",
           "DF019", "DF020", "DF022", "DF023", "DI001", "DI002", "DI003", "DI005", "DI105", "DI110", "DI114", "DI116", "DI117",
-          "DI118"]
+          "DI118", "DI140"]
 LOADS = ["DF005", "DF014", "DF021", "DI101", "DI102", "DI103", "DI104", "DI119", "DS013", "DI120"]
 GOOD = sorted(set(RAISES + LOADS))
 

@@ -94,7 +94,7 @@ def test_unknown_keys_with_suggestions(tmp_path):
     (d102,) = [d for d in registry.diagnostics if d.code == "DI102"]
     assert (d102.line, d102.column) == (4, 13) and "`prompt`" in d102.message
     (d103,) = [d for d in registry.diagnostics if d.code == "DI103"]
-    assert (d103.line, d103.column) == (4, 27) and '"prompt": "instruction"' in d103.message
+    assert (d103.line, d103.column) == (4, 27) and '"prompt": "y"' in d103.message  # the right side is the field
     (d104,) = [d for d in registry.diagnostics if d.code == "DI104"]
     assert (d104.line, d104.column) == (5, 10) and "`role_tag`" in d104.message
 

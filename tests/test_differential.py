@@ -7,10 +7,10 @@ byte-level tokenizer built here with `tokenizers` and the text-only `qwen` templ
 is downloaded. What LLaMA-Factory raises on, drops or crashes on must be what lfgate reports as an error.
 
 Run it in the LLaMA-Factory venv:
-    /work/lfvenv/bin/pip install -e . --no-deps && /work/lfvenv/bin/pip install rich orjson jsonschema pytest hypothesis
-    /work/lfvenv/bin/python -m pytest -q tests/test_differential.py
+    ../lfvenv/bin/pip install -e . --no-deps && ../lfvenv/bin/pip install rich orjson jsonschema pytest hypothesis
+    ../lfvenv/bin/python -m pytest -q tests/test_differential.py
 and the agreement table recorded in tests/README.md with:
-    /work/lfvenv/bin/python tests/test_differential.py 800
+    ../lfvenv/bin/python tests/test_differential.py 800
 """
 
 from __future__ import annotations

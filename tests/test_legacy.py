@@ -41,7 +41,8 @@ def test_old_toml_file_is_read_after_the_new_one(tmp_path):
     assert ".lfgate.toml" in finding["message"] and finding["file"].endswith(".lfguard.toml")
     write_project(tmp_path, {".lfgate.toml": "fail-on = \"info\"\n"})
     s = config_file.load_settings(str(tmp_path))
-    assert s.source == str(tmp_path / ".lfgate.toml") and s.deprecations == []
+    assert s.source == str(tmp_path / ".lfgate.toml")
+    assert [d.code for d in s.deprecations] == ["LG003"]  # the old file is shadowed, and that is said
 
 
 def test_old_suppression_comment_silences_and_is_reported_once(tmp_path):

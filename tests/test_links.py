@@ -40,7 +40,7 @@ def test_registry_not_found_says_where_it_looked(tmp_path):
     config = CFG + "dataset: demo\ndataset_dir: elsewhere\n"
     project(tmp_path, config)
     [hit] = find(run(tmp_path), "LK001")
-    assert str(tmp_path / "elsewhere" / "dataset_info.json") in hit["message"]
+    assert "at elsewhere/dataset_info.json" in hit["message"] and str(tmp_path) not in hit["message"]
     assert hit["line"] == line_of(config, "dataset_dir")
 
 
@@ -71,7 +71,7 @@ def test_media_dir_missing(tmp_path):
     config = CFG + "dataset: demo\nmedia_dir: pictures\n"
     project(tmp_path, config)
     [hit] = find(run(tmp_path), "LK003")
-    assert str(tmp_path / "pictures") in hit["message"]
+    assert "(looked at pictures)" in hit["message"] and str(tmp_path) not in hit["message"]
 
 
 def test_usages_carry_stage_media_dir_template_cutoff(tmp_path):

@@ -127,8 +127,9 @@ def test_launch_problems_say_when_the_environment_cannot_be_read(tmp_path):
 def _train_project(tmp_path):
     from conftest import write_project
     from lfgate.runner import rules
+    from lfgate.validator.model_folder import _TOKENIZER  # a tokenizer.json holding `{}` is LK035 (issue 21)
 
-    write_project(tmp_path, rules._example(**{"model/tokenizer.json": "{}\n"}))
+    write_project(tmp_path, rules._example(**{"model/tokenizer.json": _TOKENIZER}))
 
 
 def test_train_with_the_llamafactory_backend_stops_on_a_stack_out_of_range(tmp_path, monkeypatch):

@@ -25,3 +25,24 @@ def test_the_switch_is_read_from_the_environment(monkeypatch):
     finally:
         monkeypatch.undo()  # the session's own setting back, for the tests after this one
         importlib.reload(conftest)
+
+
+@pytest.mark.parametrize("required, outcome", [(False, pytest.skip.Exception), (True, pytest.fail.Exception)])
+def test_a_missing_realworld_case_skips_unless_the_corpus_is_required(monkeypatch, required, outcome):
+    monkeypatch.setattr(conftest, "ORACLES_REQUIRED", True)  # as in CI: every other oracle required
+    monkeypatch.setattr(conftest, "CORPUS_REQUIRED", required)
+    with pytest.raises(outcome):
+        conftest.corpus_case_missing("SomeCase is not in ../shared/realworld yet")
+
+
+def test_the_corpus_switch_is_read_from_the_environment(monkeypatch):
+    import importlib
+
+    try:
+        monkeypatch.setenv("LFGATE_REQUIRE_CORPUS", "1")
+        assert importlib.reload(conftest).CORPUS_REQUIRED
+        monkeypatch.delenv("LFGATE_REQUIRE_CORPUS")
+        assert not importlib.reload(conftest).CORPUS_REQUIRED
+    finally:
+        monkeypatch.undo()
+        importlib.reload(conftest)

@@ -6,7 +6,7 @@ from its repository root with no path argument, as a pre-commit hook or CI job r
 folder is lfgate's job. The trimmed files are not committed here (data fetched from other repositories stays out of
 this repository's history): `scripts/build_realworld_corpus.py` rebuilds them from git mirrors into
 ../shared/realworld/<case>/ (or the folder LFGATE_REALWORLD names). A case whose folder is not there skips (fails
-with LFGATE_REQUIRE_ORACLES=1), so a case can be judged here before ../shared has it. tests/realworld/<case>/ holds our
+with LFGATE_REQUIRE_CORPUS=1), so a case can be judged here before ../shared has it. tests/realworld/<case>/ holds our
 SOURCE note (what to rebuild, from which commit) and VERDICTS.json: every error and warning of `lfgate check` on it,
 judged against what LLaMA-Factory 0.9.5 does to the project launched the way the project launches it.
 
@@ -24,7 +24,7 @@ import pathlib
 
 import pytest
 
-from conftest import oracle_missing
+from conftest import corpus_case_missing
 from helpers import run_cli
 from lfgate.cli import build_parser
 
@@ -48,10 +48,10 @@ def verdicts(case) -> dict:
 
 
 def built(case) -> pathlib.Path:
-    """The case's folder under DATA; skip (fail under LFGATE_REQUIRE_ORACLES=1) while it has not been built there."""
+    """The case's folder under DATA; skip (fail under LFGATE_REQUIRE_CORPUS=1) while it has not been built there."""
     folder = DATA / case
     if not folder.is_dir():
-        oracle_missing(f"{case} is not in {DATA} yet: scripts/build_realworld_corpus.py --case {case} builds it "
+        corpus_case_missing(f"{case} is not in {DATA} yet: scripts/build_realworld_corpus.py --case {case} builds it "
                        "from a git mirror of its repository")
     return folder
 

@@ -71,9 +71,12 @@ def test_several_devices_launch_torchrun_with_llamafactory_env():
     env = {"NNODES": "2", "NODE_RANK": "1", "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29501"}
     assert devices.needs_torchrun(env, machine)
     cmd = devices.torchrun_command(env, machine, ["train.yaml", "learning_rate=1e-4"], python="py")
-    assert cmd == ["py", "-m", "torch.distributed.run", "--nnodes", "2", "--node_rank", "1", "--nproc_per_node", "2", "--master_addr",
-                   "10.0.0.1", "--master_port", "29501", "-m", "lfgate.runner.launch", "train.yaml",
-                   "learning_rate=1e-4"]
+    from lfgate.subprocesses import shown
+
+    # each `-m` runs through subprocesses.BOOT (the working directory off sys.path: issue 21)
+    assert shown(cmd) == ("py -m torch.distributed.run --nnodes 2 --node_rank 1 --nproc_per_node 2 --master_addr "
+                          "10.0.0.1 --master_port 29501 --no-python py -u -m lfgate.runner.launch train.yaml "
+                          "learning_rate=1e-4")
 
 
 def test_one_device_or_inside_torchrun_runs_in_process():
@@ -116,3 +119,15 @@ def test_hub_model_not_in_cache_while_offline_is_rn012(tmp_path, monkeypatch):
     assert [d.code for d in found] == ["RN012"] and "not in the local cache" in found[0].message
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     assert rules.machine_checks(config, machine, precision, builtin=True) == []
+
+
+def test_a_small_model_trains_on_one_cpu_thread_unless_omp_num_threads_says_otherwise():
+    from lfgate.runner.devices import approximate_parameters, cpu_threads
+
+    tiny = {"hidden_size": 64, "num_hidden_layers": 2, "intermediate_size": 256, "vocab_size": 644}
+    big = {"hidden_size": 896, "num_hidden_layers": 24, "intermediate_size": 4864, "vocab_size": 151936}  # 0.5B
+    assert approximate_parameters(tiny) < 1_000_000 and approximate_parameters(big) > 400_000_000
+    assert cpu_threads(tiny, {}) == 1
+    assert cpu_threads(big, {}) is None and cpu_threads({"text_config": big}, {}) is None
+    assert cpu_threads(tiny, {"OMP_NUM_THREADS": "4"}) is None  # the user's choice wins
+    assert cpu_threads({}, {}) is None and cpu_threads({"hidden_size": "x"}, {}) is None

@@ -1,6 +1,6 @@
 """input_ids and labels from the built-in runner == LLaMA-Factory's own (converter + SFT processor).
 
-Skipped unless `llamafactory` is importable (it is in /work/lfvenv: run these tests there). Both sides use the
+Skipped unless `llamafactory` is importable (it is in ../lfvenv: run these tests there). Both sides use the
 same tokenizer; each sample goes through LLaMA-Factory's DatasetAttr/converter/SupervisedDatasetProcessor and
 through lfgate's registry/converter/runner.tokenize.
 """
@@ -157,3 +157,128 @@ def test_val_size_split_is_the_one_datasets_makes(n, val_size, seed):
         test_size=int(val_size) if val_size > 1 else val_size, seed=seed)
     train, test = split(list(range(n)), val_size, seed)
     assert (train, test) == (expected["train"]["i"], expected["test"]["i"])
+
+
+# -- packing and neat packing: the packs, the collated batch, the losses ------------------------------------------
+def _packing_project(tmp_path, model_dir, n=60):
+    import random
+
+    rng = random.Random(0)
+    words = "alpha beta gamma delta apple river cloud stone green music paper light tiger bread chair ocean".split()
+    rows = [{"instruction": " ".join(rng.choice(words) for _ in range(rng.choice([1, 2, 3, 5, 8, 12, 40]))),
+             "input": "", "output": " ".join(rng.choice(words) for _ in range(rng.randint(1, 8)))} for _ in range(n)]
+    rows[7] = {"instruction": "", "input": "", "output": "dropped: an empty prompt"}  # kept out after the split
+    rows[3]["history"] = [["hello world", "alpha beta"], ["river", "cloud stone"]]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "demo.json").write_text(json.dumps(rows))
+    info = {"demo": {"file_name": "demo.json", "columns": {"prompt": "instruction", "query": "input",
+                                                          "response": "output", "history": "history"}}}
+    (tmp_path / "data" / "dataset_info.json").write_text(json.dumps(info))
+    return dict(model_name_or_path=str(model_dir), stage="sft", do_train=True, finetuning_type="lora",
+                dataset="demo", dataset_dir=str(tmp_path / "data"), template="qwen", cutoff_len=128,
+                output_dir=str(tmp_path / "lf_out"), overwrite_output_dir=True, report_to="none",
+                cache_dir=str(tmp_path / "hf_cache"))
+
+
+def _lf_packed(values):
+    from llamafactory.data import get_dataset, get_template_and_fix_tokenizer
+    from llamafactory.hparams import get_train_args
+    from llamafactory.model import load_tokenizer
+
+    model_args, data_args, training_args, _, _ = get_train_args(dict(values))
+    module = load_tokenizer(model_args)
+    template = get_template_and_fix_tokenizer(module["tokenizer"], data_args)
+    dataset = get_dataset(template, model_args, data_args, training_args, stage="sft", **module)
+    keys = ("input_ids", "labels", "attention_mask", "position_ids")
+    return {split: [{k: list(f[k]) for k in keys} for f in dataset.get(name) or []]
+            for split, name in (("train", "train_dataset"), ("eval", "eval_dataset"))}, template, module
+
+
+def _ours_packed(values):
+    from lfgate.runner import data
+    from lfgate.runner.config import RunConfig
+    from lfgate.runner.recipe import build_template, data_options, load_tokenizer, tokenize, training_features
+
+    config = RunConfig("t.yaml", dict(values))
+    tokenizer = load_tokenizer(config)
+    template, _ = build_template(config, tokenizer)
+    train, evaluation = data.load_samples(config)
+    keys = ("input_ids", "labels", "attention_mask", "position_ids")
+    out = {}
+    for split, samples in (("train", train), ("eval", evaluation)):
+        features = training_features(config, samples, tokenize(samples, tokenizer, template, data_options(config)),
+                                     tokenizer.pad_token_id) if samples else []
+        out[split] = [{k: f[k] for k in keys} for f in features]
+    return out
+
+
+PACKING = [
+    dict(packing=True),
+    dict(neat_packing=True),
+    dict(neat_packing=True, preprocessing_batch_size=7),
+    dict(packing=True, preprocessing_batch_size=10, preprocessing_num_workers=3),
+    dict(neat_packing=True, val_size=0.2, train_on_prompt=True),
+    dict(neat_packing=True, cutoff_len=96, mask_history=True),
+]
+
+
+@pytest.mark.parametrize("options", PACKING, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
+def test_same_packs_as_llamafactory(tiny_model, tmp_path, options):
+    """input_ids, labels, attention mask (sample numbers with neat packing) and position ids of every pack, in
+    LLaMA-Factory's order, train and eval split; its get_dataset runs datasets.map with the same batch and workers."""
+    values = {**_packing_project(tmp_path, tiny_model), **options}
+    expected, _, _ = _lf_packed(values)
+    got = _ours_packed(values)
+    assert len(got["train"]) == len(expected["train"]) and len(got["train"]) < 60  # samples were packed
+    assert got == expected
+
+
+@pytest.mark.parametrize("neat", [False, True])
+def test_same_collated_batch_as_llamafactory(tiny_model, tmp_path, neat):
+    """The batch the model sees: LLaMA-Factory's SFTDataCollatorWith4DAttentionMask (sdpa, fp32) and ours."""
+    import torch
+    from llamafactory.data.collator import SFTDataCollatorWith4DAttentionMask
+
+    from lfgate.runner.collate import Collator
+
+    values = {**_packing_project(tmp_path, tiny_model), ("neat_packing" if neat else "packing"): True}
+    expected, template, module = _lf_packed(values)
+    lf_collator = SFTDataCollatorWith4DAttentionMask(
+        template=template, model=None, pad_to_multiple_of=8, label_pad_token_id=-100, block_diag_attn=neat,
+        neat_packing=neat, attn_implementation="sdpa", compute_dtype=torch.float32, **module)
+    features = expected["train"][:3]
+    theirs = lf_collator([dict(f) for f in copy.deepcopy(features)])
+    ours = Collator(module["tokenizer"].pad_token_id, neat_packing=neat)(copy.deepcopy(features))
+    assert set(ours) == {"input_ids", "attention_mask", "position_ids", "labels"} <= set(theirs)
+    for key in ours:
+        assert ours[key].dtype == theirs[key].dtype and torch.equal(ours[key], theirs[key]), key
+    if neat:
+        assert ours["attention_mask"].dim() == 4  # block-diagonal, causal
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("options", [["packing=true"], ["neat_packing=true", "preprocessing_batch_size=9"]])
+def test_same_logged_losses_as_llamafactory_with_packing(tiny_model, tmp_path, options):
+    """CPU, fp32, one thread: llamafactory-cli train and lfgate train log the same loss and grad_norm at every step."""
+    import os
+    import subprocess
+    import sys
+
+    values = _packing_project(tmp_path, tiny_model)
+    values.update(lora_rank=4, per_device_train_batch_size=2, learning_rate=1e-2, max_steps=4, logging_steps=1,
+                  save_steps=1000, seed=1)
+    values.pop("cache_dir")
+    (tmp_path / "t.yaml").write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in values.items()))
+    env = {k: v for k, v in os.environ.items() if k not in ("LOCAL_RANK", "WORLD_SIZE", "RANK")}
+    env.update(HF_HUB_OFFLINE="1", DISABLE_VERSION_CHECK="1", OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE",
+               HF_DATASETS_CACHE=str(tmp_path / "hf_cache"))
+    cli = os.path.join(os.path.dirname(sys.executable), "llamafactory-cli")
+    runs = {"lf": [cli, "train"], "ours": [sys.executable, "-m", "lfgate", "train"]}
+    history = {}
+    for name, command in runs.items():
+        result = subprocess.run([*command, "t.yaml", f"output_dir={name}", *options], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        with open(tmp_path / name / "trainer_state.json", encoding="utf-8") as f:
+            history[name] = [(h["loss"], h["grad_norm"]) for h in json.load(f)["log_history"] if "loss" in h]
+    assert len(history["ours"]) == 4 and history["ours"] == history["lf"]

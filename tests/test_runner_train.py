@@ -111,7 +111,7 @@ def test_dry_run_plans_without_loading_weights(tiny_model, tmp_path):
 
 def test_overrides_reach_the_runner_and_unsupported_configs_stop_before_loading(tiny_model, tmp_path):
     config = write_training_project(tmp_path, tiny_model)
-    code, out, err = run_cli("train", "--format", "json", str(config), "stage=dpo", "packing=true", cwd=tmp_path)
+    code, out, err = run_cli("train", "--format", "json", str(config), "stage=dpo", "loraplus_lr_ratio=16", cwd=tmp_path)
     assert code == 1
     report = json.loads(out)
     assert {"RN001", "RN005"} <= {d["code"] for d in report["diagnostics"]}

@@ -49,19 +49,19 @@ def test_facts_count_kept_and_dropped_per_stage():
     records = [CHAT, c(("gpt", "a"), ("human", "b")), {"conversations": "x"}]
     _, checker = run(SG, records)
     facts = checker.facts()
-    assert (facts["samples"], facts["kept"], facts["dropped"], facts["crashed"]) == (3, 1, 1, 1)
-    assert facts["stage"] == "sft" and facts["formatting"] == "sharegpt" and not facts["has_media"]
+    assert (facts.samples, facts.kept, facts.dropped, facts.crashed) == (3, 1, 1, 1)
+    assert facts.stage == "sft" and facts.formatting == "sharegpt" and not facts.has_media
 
 
-def test_truncation_estimate_is_a_lower_bound_from_characters():
+def test_truncation_counts_samples_over_cutoff_and_those_losing_a_response():
     records = [c(("human", "q" * 60), ("gpt", "a" * 600)), CHAT, c(("human", "q" * 600), ("gpt", "a" * 6))]
     findings, checker = run(SG, records, cutoff_len=50)
-    truncation = checker.facts()["truncation"]
-    # 60+600 chars = 10+100 tokens at most 6 chars each: exceeds 50, the response is cut;
-    # 600+6 = 100+1: exceeds, only the source is cut
-    assert (truncation["exceeding"], truncation["response_cut"]) == (2, 1)
+    truncation = checker.facts().truncation
+    assert truncation is not None
+    # a long response is cut; a long prompt with a short answer loses prompt tokens only
+    assert (truncation["exceeding"], truncation["response_cut"], truncation["prompt_only"]) == (2, 1, 1)
     assert [(f.rule.code, str(f.rule.severity)) for f in findings] == [("DS012", "info")]
-    assert run(SG, records, cutoff_len=None)[1].facts().get("truncation") is None
+    assert run(SG, records, cutoff_len=None)[1].facts().truncation is None
 
 
 def test_infer_entry_from_content(tmp_path):
@@ -141,24 +141,44 @@ def _facts_and_state(checker):
     def shown(value):
         return (value.counts, value.first) if hasattr(value, "first") else value  # a Tally: its contents
 
-    state = {k: shown(v) for k, v in vars(checker).items() if k not in ("_tools_cache", "kto_prev", "_images", "_counter")}
-    return checker.facts(), repr(sorted((k, repr(v)) for k, v in state.items()))
+    per_worker = ("cache", "images", "prev", "_counter")  # caches and the batch walk's last sample are not merged
+    states = {kind.__name__: repr(sorted((k, repr(shown(v))) for k, v in vars(state).items() if k not in per_worker))
+              for kind, state in checker.states.items()}
+    return checker.facts(), (checker.total, checker.kept, checker.crashed, checker.max_index), states
 
 
-def test_merge_walks_every_counter_so_chunks_equal_one_pass():
+def test_merge_adds_up_every_state_so_chunks_equal_one_pass():
     raw = {"formatting": "sharegpt", "columns": {"messages": "conversations", "images": "images"}}
     records = [CHAT, {"conversations": [{"from": "human", "value": "<image>hi"}, {"from": "gpt", "value": ""}],
                       "images": ["a.png"]}, {"conversations": "x"}, CHAT, {"conversations": [{"from": "robot"}]}]
     _, whole = run(raw, records, cutoff_len=2)
     _, merged = run(raw, records, cutoff_len=2, chunks=[range(0, 2), range(2, 5)])
+    assert len(whole.states) >= 6
     assert _facts_and_state(merged) == _facts_and_state(whole)
 
 
-def test_merge_adds_a_new_counter_without_being_told_and_refuses_an_unknown_kind():
-    entry = entry_of({"formatting": "sharegpt"})
-    one, two = SampleChecker(entry), SampleChecker(entry)
-    one.new_counter, two.new_counter = 2, 3
-    assert one.merge(two).new_counter == 5
-    one.odd = two.odd = object()
-    with pytest.raises(TypeError, match="odd"):
-        one.merge(two)
+def test_a_dataset_rule_state_must_merge():
+    """A dataset-level rule's state is added up across worker processes: one without its own merge is refused when
+    it is registered, not left at one worker's value."""
+    from lfgate.validator.samples.base import KEPT, State, dataset_check
+
+    class Unmerged(State):
+        def add(self, c, s):
+            pass
+
+    with pytest.raises(TypeError, match="Unmerged"):
+        dataset_check(KEPT)(Unmerged)
+
+
+def test_a_response_that_repeats_the_user_turn_is_flagged_per_sample():
+    """DS014: the response is the last user turn again, up to white space; a different case, an answer that only
+    contains the question, an earlier turn, or another stage than sft are not repeats."""
+    records = [c(("human", "What is 2+2?"), ("gpt", " What is\n2+2? ")), c(("human", "What is 2+2?"), ("gpt", "4")),
+               c(("human", "hi"), ("gpt", "HI")), c(("human", "Say: yes"), ("gpt", "Say: yes. Yes")),
+               c(("human", "hi"), ("gpt", "hi"), ("human", "and?"), ("gpt", "more"))]
+    found = [f for f in codes(SG, records) if f[0] == "DS014"]
+    assert found == [("DS014", 0, ("conversations", 1, "value"))]
+    assert not [f for f in codes(SG, records[:1], stage="ppo") if f[0] == "DS014"]
+    alpaca = [{"instruction": "Translate", "input": "Bonjour", "output": "Translate\nBonjour"},
+              {"instruction": "Translate", "input": "Bonjour", "output": "Hello"}]
+    assert [f for f in codes({}, alpaca) if f[0] == "DS014"] == [("DS014", 0, ("output",))]

@@ -30,8 +30,8 @@ def test_matching_counts_and_existing_files_pass(tmp_path):
     findings, checker = run(MM, records, dataset_dir=d)
     assert findings == []
     facts = checker.facts()
-    assert facts["media"] == {"images": 4, "videos": 1, "audios": 0} and facts["samples_with_media"] == 4
-    assert facts["placeholders"]["image"] == 4 and facts["has_media"]
+    assert facts.media == {"images": 4, "videos": 1, "audios": 0} and facts.samples_with_media == 4
+    assert facts.placeholders["image"] == 4 and facts.has_media
 
 
 def test_placeholder_count_mismatch(tmp_path):

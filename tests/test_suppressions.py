@@ -110,12 +110,65 @@ def test_baseline_survives_edits_elsewhere_and_counts_findings(tmp_path):
                                                       diag("DS101", data, 40, 7)])
     assert recorded == 3
     stored = json.load(open(baseline))["findings"]
-    assert stored[0] == {"file": "data/a.json", "code": "DS101", "sample": 3, "count": 1, "message": "DS101 here"}
+    assert stored[0] == {"file": "data/a.json", "code": "DS101", "sample": 3, "count": 1, "severity": "warning",
+                         "message": "DS101 here"}
     # Lines moved (an edit above), same samples: still silenced. A third finding on sample 7 is new.
     after = [diag("DS101", data, 12, 3), diag("DS101", data, 44, 7), diag("DS101", data, 44, 7),
              diag("DS101", data, 44, 7), diag("DS101", data, 50, 8), diag("DS102", data, 12, 3)]
     kept = suppressions.apply(after, Settings(baseline=baseline))
     assert [(d.code, d.sample) for d in kept] == [("DS101", 7), ("DS101", 8), ("DS102", 3)]
+
+
+def _cut(severity, affected, path):
+    return Diagnostic("LK050", severity, f"{affected} of 300 samples exceed cutoff_len", file=str(path), line=7,
+                      affected=affected)
+
+
+def test_a_baselined_finding_that_got_worse_is_new(tmp_path):
+    config = tmp_path / "train.yaml"
+    baseline = str(tmp_path / "baseline.json")
+    suppressions.write_baseline(baseline, [_cut(Severity.INFO, 3, config)])
+    assert json.load(open(baseline))["findings"][0]["affected"] == 3
+    checked = {str(config)}
+    # The same finding, or one standing for fewer samples: still the recorded one.
+    assert suppressions.apply_baseline([_cut(Severity.INFO, 3, config)], baseline, checked) == []
+    assert suppressions.apply_baseline([_cut(Severity.INFO, 2, config)], baseline, checked) == []
+    # cutoff_len lowered: an info about 3 samples became a warning about 251, or an info about 40: new, and the
+    # entry it used is not also reported as unused (SUP001).
+    worse = _cut(Severity.WARNING, 251, config)
+    assert suppressions.apply_baseline([worse], baseline, checked) == [worse]
+    more = _cut(Severity.INFO, 40, config)
+    assert suppressions.apply_baseline([more], baseline, checked) == [more]
+
+
+def test_a_baseline_written_before_severities_still_silences(tmp_path):
+    (tmp_path / "old.json").write_text(json.dumps({"tool": "lfgate", "baseline": 1, "findings": [
+        {"file": "train.yaml", "code": "LK050", "sample": None, "count": 1, "message": "..."}]}))
+    found = _cut(Severity.WARNING, 251, tmp_path / "train.yaml")
+    assert suppressions.apply_baseline([found], str(tmp_path / "old.json")) == []
+    (tmp_path / "bad.json").write_text(json.dumps({"findings": [
+        {"file": "train.yaml", "code": "LK050", "severity": "fatal"}]}))
+    with pytest.raises(UsageError, match="malformed baseline entry"):
+        suppressions.apply_baseline([found], str(tmp_path / "bad.json"))
+
+
+def test_lowering_cutoff_len_under_a_baseline_reports_the_truncation(tmp_path):
+    # Issue 25: cutoff_len 2048 -> 256 cut most samples, and the baselined check still printed "ok".
+    rows = [{"instruction": "抽取ESG指标 " + "文本" * (300 if i % 50 else 2000), "input": "", "output": "结果" * 60}
+            for i in range(300)]
+    config = "model_name_or_path: Qwen/Qwen2.5-14B-Instruct\nstage: sft\ndo_train: true\nfinetuning_type: lora\n" \
+             "dataset: esg\ntemplate: qwen\ncutoff_len: {}\noutput_dir: saves/x\n"
+    write_project(tmp_path, {"data/dataset_info.json": json.dumps({"esg": {"file_name": "esg.json"}}),
+                             "data/esg.json": json.dumps(rows, ensure_ascii=False),
+                             "train.yaml": config.format(2048)})
+    code, report = check_json(".", cwd=tmp_path)
+    [before] = [d for d in report["diagnostics"] if d["code"] == "LK050"]
+    assert before["severity"] == "info"
+    run_cli("check", ".", "--baseline", "b.json", "--update-baseline", cwd=tmp_path)
+    (tmp_path / "train.yaml").write_text(config.format(256))
+    code, report = check_json(".", "--baseline", "b.json", cwd=tmp_path)
+    assert [d["severity"] for d in report["diagnostics"] if d["code"] == "LK050"] == ["warning"]
+    assert "SUP001" not in codes(report)
 
 
 def test_missing_or_malformed_baseline_is_a_usage_error(tmp_path):

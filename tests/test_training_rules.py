@@ -208,7 +208,8 @@ def test_unchecked_rules(tmp_path):
 def test_deepspeed_file_missing_and_invalid(tmp_path):
     text = BASE + "deepspeed: ds.json\n"
     [hit] = find(check(tmp_path, text), "TY212")
-    assert str(tmp_path / "ds.json") in hit["message"] and hit["line"] == line_of(text, "deepspeed")
+    assert "looked at ds.json" in hit["message"] and str(tmp_path) not in hit["message"]  # relative (issue 21)
+    assert hit["line"] == line_of(text, "deepspeed")
     [hit] = find(check(tmp_path, text, files={"ds.json": "{not json"}), "TY212")
     assert "not a valid JSON" in hit["message"]
     assert "TY212" not in codes(check(tmp_path, text, files={"ds.json": '{"zero_optimization": {"stage": 2}}'}))
@@ -314,21 +315,29 @@ def test_output_dir_family_overlap_is_not_a_mismatch():
 
 
 # -- every TY/LK rule's finding sits at a key its message names ----------------------------------------------------------
-_FILE_LEVEL = {"TY007", "TY008", "TY009", "TY301"}  # about the whole file, or a key that is missing
+_FILE_LEVEL = {"TY007", "TY008", "TY009", "TY011", "TY013", "TY016", "TY301"}  # the whole file, or a missing key
+_PROJECT_LEVEL = {"TY010", "TY015"}  # about the project: at the first file they name
 # About the whole run, or a default value the config does not write: anchored at `do_train`/`stage`.
 _RUN_LEVEL = {"LK040", "LK043", "TY204", "TY210"}
 
 
-@pytest.mark.parametrize("code", sorted(c for c in all_rules() if c[:2] in ("TY", "LK")))
-def test_bad_example_is_reported_at_a_key_the_message_names(code, tmp_path):
+# `lfgate check` rules; a `lfgate train` rule's examples run in tests/test_rule_examples.py
+@pytest.mark.parametrize("code", sorted(c for c, r in all_rules().items() if c[:2] in ("TY", "LK")
+                                        and r.command == "check"))
+def test_bad_example_is_reported_at_a_key_the_message_names(code, tmp_path, monkeypatch):
     rule = all_rules()[code]
     skip_unless_installed(rule)
+    for name, value in rule.env.items():  # the environment the example is declared under (as test_rule_examples)
+        monkeypatch.setenv(name, value)
     write_project(tmp_path, dict(rule.bad))
     _, report = check_json(rule.target or ".", *rule.args, cwd=tmp_path)
     hits = find(report, code)
     assert hits, report["diagnostics"]
     hit = hits[0]
     text = rule.bad.get(hit["file"] or "", "")
+    if code in _PROJECT_LEVEL:
+        assert hit["file"] and hit["line"] is None
+        return
     if code in _FILE_LEVEL:
         assert hit["file"] == rule.target and hit["line"] is None
         return
@@ -339,7 +348,7 @@ def test_bad_example_is_reported_at_a_key_the_message_names(code, tmp_path):
     if code in _RUN_LEVEL:
         assert written.split(":")[0] in ("do_train", "stage"), written
         return
-    key = written.split(":")[0].strip().lstrip("? ").strip()
+    key = written.split(":")[0].strip().lstrip("? ").strip().strip('"')  # a YAML key, or a JSON one
     assert f"`{key}" in hit["message"] or key in hit["message"] or code in ("TY004", "TY006"), (written, hit)
 
 

@@ -45,6 +45,7 @@ EXPECTED = {
     "TY340": "Cannot use device map", "TY344": "FP8 training is not compatible", "TY345": "vLLM/SGLang backend",
     "TY347": "Adapter is only valid", "TY348": "Quantization is only compatible", "TY349": "Cannot resize embedding",
     "TY350": "`--project` must be specified", "TY352": "must be an integer bigger than 0",
+    "TY431": "Seed must be between 0 and 2**32 - 1",
 }
 # Error rules not probed here: the outcome depends on the machine (no GPU: bf16 fails first on a CPU; no
 # deepspeed/unsloth: the dependency check fails first; files on disk: TY212, TY360), LLaMA-Factory fails only later
@@ -56,8 +57,17 @@ MACHINE_DEPENDENT = {"TY315", "TY338", "TY341", "TY342", "TY343", "TY346", "TY35
 
 # Error rules for what LLaMA-Factory 0.9.5's argument parsing accepts and a later step refuses (the model, peft,
 # the Trainer, the forward pass: TY4xx; files on disk: TY42x), or for newer releases and v1 (TY5xx, TY6xx).
+# TY432-TY436: the data loader, PEFT, torch's optimizer or the evaluation loop raise (issue 21, tests in
+# test_hostile_faults.py); TY430: nothing raises, the run writes over the project. TY441-TY455 are probed against
+# LLaMA-Factory in tests/test_what_trains_vs_llamafactory.py.
 LATER_OR_ELSEWHERE = {"TY401", "TY404", "TY407", "TY408", "TY410", "TY411", "TY420", "TY422", "TY423", "TY424",
-                      "TY425", "TY501", "TY502", "TY503", "TY504", "TY601", "TY602", "TY603", "TY604"}
+                      "TY425", "TY441", "TY442", "TY444", "TY451", "TY452", "TY453", "TY455", "TY501", "TY502",
+                      "TY503", "TY504", "TY601", "TY602", "TY603", "TY604",
+                      "TY430", "TY432", "TY433", "TY434", "TY435", "TY436"}
+
+# Error rules about the file before its arguments exist (a Git LFS pointer: TY011; a JSON config that read_args
+# cannot read: TY013, seen with 0.9.5 in the spec) or lfgate's own launch gate (TY017): no argument set to probe.
+BEFORE_PARSING = {"TY011", "TY013", "TY017"}
 
 PROBE = r"""
 import contextlib, io, json, os, sys
@@ -126,7 +136,7 @@ def test_llamafactory_accepts_the_good_example(code, outcomes):
 def test_every_error_rule_is_probed_or_explained():
     rules = all_rules()
     errors = {c for c, r in rules.items() if c.startswith("TY") and str(r.severity) == "error"}
-    known = set(EXPECTED) | MACHINE_DEPENDENT | LATER_OR_ELSEWHERE | {"TY201"}
+    known = set(EXPECTED) | MACHINE_DEPENDENT | LATER_OR_ELSEWHERE | BEFORE_PARSING | {"TY201"}
     assert errors <= known, errors - known
 
 

@@ -254,8 +254,9 @@ def test_a_misspelt_registry_key_is_the_error_and_its_consequences_fold_under_it
     write_project(tmp_path, {"train.yaml": CONFIG + "dataset: a\n", "data/a.json": data,
                              "data/dataset_info.json": '{"a": {"file_name": "a.json", "formating": "sharegpt"}}'})
     code, report = check_json(".", cwd=tmp_path)
-    assert code == 1 and [d["code"] for d in errors(report)] == ["DI101"]
+    assert code == 1 and [d["code"] for d in errors(report)] == ["DI140"]
     assert "Did you mean `formatting`" in errors(report)[0]["message"] and "folded" in errors(report)[0]["message"]
+    assert "1 sample affected" in errors(report)[0]["message"] and report["summary"]["errors"] == 1
 
 
 def test_columns_naming_no_prompt_and_no_response_is_one_error_on_the_entry(tmp_path):
@@ -322,7 +323,7 @@ def test_the_removed_keys_table_is_generated_from_release_tags(tmp_path):
     assert "derived" not in table and "keep" not in table  # a field the parser derives is not a removed key
 
 
-MIRROR = "/work/.mirror/hiyouga+LLaMA-Factory/repo"
+MIRROR = os.environ.get("LFGATE_LF_MIRROR", "")  # a git directory of LLaMA-Factory (set it to run this check)
 
 
 @pytest.mark.skipif(not os.path.isdir(MIRROR), reason="no LLaMA-Factory git directory on this machine")

@@ -67,7 +67,12 @@ def test_dataset_list(tmp_path, listing, words):
 def test_message_format(tmp_path, record, words):
     hits = find(_run(tmp_path, records=[_OK, record, record]), "TY604")
     assert len(hits) == 1 and words in hits[0]["message"] and "sample 1" in hits[0]["message"]
-    assert "(2 of the first 3 samples)" in hits[0]["message"]
+    assert "(2 of 3 samples)" in hits[0]["message"]
+
+
+def test_a_bad_record_past_any_prefix_is_found(tmp_path):
+    hits = find(_run(tmp_path, records=[_OK] * 12_000 + [{"conversations": []}]), "TY604")
+    assert len(hits) == 1 and "sample 12000" in hits[0]["message"]
 
 
 def test_a_converter_means_the_records_are_not_in_v1_format(tmp_path):

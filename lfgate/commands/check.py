@@ -65,6 +65,10 @@ def _fix(checker, paths, args, settings):
 
 def _say_fixes(fixes) -> None:
     from lfgate.diagnostics import display_path
+    from lfgate.sanitize import safe
+
+    def print(text, file=sys.stderr):  # data in a message (a lone surrogate, an ESC) is shown escaped
+        sys.stderr.write(safe(text) + "\n")
 
     for result in fixes.written:
         source, output = display_path(result.source), display_path(result.output)

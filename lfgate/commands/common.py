@@ -9,6 +9,7 @@ import sys
 from lfgate.diagnostics import Severity
 from lfgate.errors import UsageError
 from lfgate.overrides import split_overrides  # noqa: F401  (the commands call common.split_overrides)
+from lfgate.readers import guarded
 
 
 def add_check_arguments(parser) -> None:
@@ -16,10 +17,17 @@ def add_check_arguments(parser) -> None:
 
     parser.add_argument("--format", default="text", choices=list(FORMATS), help="output format (default: text)")
     parser.add_argument("--output-file", metavar="FILE", help="write the report to FILE instead of stdout")
+    parser.add_argument("--absolute-paths", action="store_true",
+                        help="text format: keep this machine's absolute paths in messages (default: relative to "
+                             "the working directory, home as ~; always so in the other formats)")
     parser.add_argument("--select", metavar="CODES", help="comma-separated rule codes or prefixes to report")
     parser.add_argument("--ignore", metavar="CODES", help="comma-separated rule codes or prefixes to skip")
     parser.add_argument("--fail-on", choices=["error", "warning", "info"], help="failure level (default: error)")
     parser.add_argument("--dataset-dir", metavar="DIR", help="override the configs' dataset_dir")
+    parser.add_argument("--launch-dir", metavar="DIR",
+                        help="the folder llamafactory-cli runs in, which the configs' relative paths resolve from "
+                             "(default: inferred per config from the project's launch commands and LLaMA-Factory "
+                             "checkouts, else the folder checked)")
     parser.add_argument("--llamafactory-version", metavar="VERSION",
                         help="target LLaMA-Factory version (default: the installed one, else the newest known)")
     parser.add_argument("--workers", type=int, metavar="N", help="processes for large datasets (default: cores)")
@@ -76,8 +84,15 @@ def settings_from_args(args, overrides=None):
             setattr(settings, name, value)
     if getattr(args, "devices", None) is not None:
         settings.devices_from = "--devices"
+    if getattr(args, "launch_dir", None):
+        settings.launch_dir, settings.launch_dir_from = args.launch_dir, "--launch-dir"
+    if settings.launch_dir and not os.path.isdir(settings.launch_dir):
+        raise UsageError(f"{settings.launch_dir_from or 'launch-dir'}: {settings.launch_dir} is not a folder")
     if getattr(args, "fast_path", True) is False:
         settings.fast_path = False
+    if getattr(args, "absolute_paths", False) and getattr(args, "format", "text") != "text":
+        raise UsageError("--absolute-paths applies to --format text only: the other formats are read on other "
+                         "machines and always name paths relative to the project")
     if settings.workers is not None and settings.workers < 1:
         raise UsageError("--workers must be at least 1")
     if settings.devices is not None and settings.devices < 1:
@@ -99,7 +114,7 @@ def files_read(paths, settings) -> set:
     found = set(targets.configs) | set(targets.registries) | set(targets.data_files)
     for registry in targets.registries:
         try:
-            with open(registry, "rb") as f:
+            with guarded.open_regular(registry) as f:
                 entries = json.loads(f.read(1 << 24))
         except (OSError, ValueError, RecursionError):
             continue
@@ -145,9 +160,12 @@ def write_output(path: str, render) -> None:
 
 def emit(report, args, settings) -> None:
     from lfgate import reporters
+    from lfgate.config_file import project_root
 
     reporter = reporters.get(args.format)
     report.fail_on = settings.fail_on
+    report.root = project_root(settings)
+    report.absolute_paths = bool(getattr(args, "absolute_paths", False))
     if args.output_file:
         write_output(args.output_file, lambda out: reporter.render(report, out, color=False))
     else:

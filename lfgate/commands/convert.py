@@ -14,6 +14,7 @@ import os
 import sys
 
 from lfgate.errors import UsageError
+from lfgate.readers import guarded
 from lfgate.tools.registry_edit import check_editable
 
 OUTPUT_SUFFIXES = (".json", ".jsonl")
@@ -134,8 +135,7 @@ def _write_checked(args, records, rows_of, report, mapping, raw_entry, name, reg
 
     temp = output.temp_path_for(args.output)
     try:
-        with open(temp, "w", encoding="utf-8", newline="\n") as f:
-            f.write(convert.serialize(records, jsonl=args.output.endswith(".jsonl")))
+        output.write_temp(temp, convert.serialize(records, jsonl=args.output.endswith(".jsonl")))
         found = validate.check_file(temp, raw_entry, name, registry_path, shown_as=args.output)
         _print_report(args, report, mapping)
         errors = [d for d in found if str(d.severity) == "error"]
@@ -201,7 +201,7 @@ def _mapping(args, columns):
 
 def _read_text(path: str) -> str:
     try:
-        with open(path, encoding="utf-8-sig") as f:
+        with guarded.open_regular(path, "r", encoding="utf-8-sig") as f:
             text = f.read()
     except (OSError, UnicodeDecodeError) as err:
         raise UsageError(f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from None
@@ -209,6 +209,9 @@ def _read_text(path: str) -> str:
     if not text.strip():
         raise UsageError(f"{path} is empty")
     return text
+
+
+DROPPED_SHOWN = 50  # a sheet's worth; a filter that removes 100k rows must not print them all
 
 
 def _print_report(args, report, mapping) -> None:
@@ -222,3 +225,9 @@ def _print_report(args, report, mapping) -> None:
     for what, removed in report.removed:
         print(f"  removed {removed:>6}  {what}")
     print(f"  kept    {report.kept:>6}")
+    if report.dropped:
+        print(f"  rows removed, of {args.input} (0-based, after the header):")
+        for row, why in sorted(report.dropped)[:DROPPED_SHOWN]:
+            print(f"    row {row}: {why}")
+        if len(report.dropped) > DROPPED_SHOWN:
+            print(f"    ... and {len(report.dropped) - DROPPED_SHOWN} more")

@@ -11,6 +11,8 @@ import platform
 import sys
 from typing import Dict, List, Optional
 
+from lfgate.readers import guarded
+
 # Known-good versions for Ascend NPUs: the newest row of runner/ascend.py (LLaMA-Factory's docker-npu image);
 # the older rows are still accepted. On CUDA any recent torch works.
 from lfgate.runner.ascend import KNOWN_GOOD as ASCEND_ROWS  # noqa: E402
@@ -45,7 +47,7 @@ def cann_version(env=os.environ) -> Optional[str]:
                     "x86_64-linux/ascend_toolkit_install.info"):
             path = os.path.join(home, rel)
             try:
-                with open(path, encoding="utf-8") as f:
+                with guarded.open_regular(path, "r", encoding="utf-8") as f:
                     for line in f:
                         key, _, value = line.strip().partition("=")
                         if key.strip().lower() in ("version", "toolkit_version", "package_version"):
@@ -159,7 +161,9 @@ def _pins() -> dict:
 
 
 def run(args) -> int:
-    info = collect(args.no_network, args.timeout)
+    from lfgate.sanitize import safe_tree
+
+    info = safe_tree(collect(args.no_network, args.timeout))  # escaped and redacted, as every report
     if args.format == "json":
         json.dump(info, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -167,7 +171,7 @@ def run(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(soft_wrap=True)
+    console = Console(soft_wrap=True, emoji=False, highlight=False, markup=False)  # versions, paths, env values
     table = Table("component", "installed", "known good (Ascend, newest)", "status", title="lfgate doctor", box=None)
     for row in info["packages"]:
         table.add_row(row["name"], row["version"], row["known_good"], row["status"])

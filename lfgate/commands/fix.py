@@ -3,7 +3,6 @@ safe repairs, and report every record removed or changed (tools/fix.py)."""
 
 from __future__ import annotations
 
-import json
 import sys
 
 
@@ -18,19 +17,28 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from lfgate.commands.common import files_read
     from lfgate.settings import Settings
     from lfgate.tools import fix
 
-    result = fix.run_fix(args.file, args.output, args.stage, args.force, Settings())
+    settings = Settings()
+    read = files_read(["."], settings) if args.output else set()  # the default copy's name is lfgate's own
+    result = fix.run_fix(args.file, args.output, args.stage, args.force, settings, read)
     if args.format == "json":
-        json.dump(result.to_dict(), sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+        from lfgate.jsonio import write_json
+
+        write_json(result.to_dict(), sys.stdout)  # a lone surrogate from the data is written escaped
     else:
         _print_text(result)
     return 1 if result.remaining else 0
 
 
 def _print_text(result) -> None:
+    from lfgate.sanitize import safe
+
+    def print(text):  # data in a message (a lone surrogate, an ESC) is shown escaped
+        sys.stdout.write(safe(text) + "\n")
+
     for change in result.changes:
         print(f"sample {change.sample}: {change.action} [{change.code}] {change.message}")
     summary = result.to_dict()

@@ -7,12 +7,12 @@ In text output, trained (label) tokens are green and masked ones dim; without co
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 from lfgate.commands import common
 from lfgate.errors import UsageError
+from lfgate.sanitize import safe, safe_tree
 
 
 def add_arguments(parser) -> None:
@@ -73,20 +73,21 @@ def run(args) -> int:
                      "tokens_before_cutoff": int(round(length.total)) if length is not None else None})
     untrained = [r for r in rows if not r["trained_tokens"]]
     if untrained:
-        print(f"lfgate: warning: {len(untrained)} of {len(rows)} samples shown have no trained token after the label "
-              f"mask (first: {untrained[0]['dataset']} sample {untrained[0]['sample']}): they teach nothing",
-              file=sys.stderr)
+        print(safe(f"lfgate: warning: {len(untrained)} of {len(rows)} samples shown have no trained token after the "
+                   f"label mask (first: {untrained[0]['dataset']} sample {untrained[0]['sample']}): they teach "
+                   "nothing"), file=sys.stderr)
     count = _device_count(args)
     if args.format == "json":
-        json.dump(rows, sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
+        from lfgate.jsonio import write_json
+
+        write_json(safe_tree(rows), sys.stdout)  # escaped and redacted like every report
         return 0
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     for row in rows:
         before = row["tokens_before_cutoff"]
         cut = f", {before} before cutoff_len" if before is not None and before > row["tokens"] else ""
-        print(f"── {row['dataset']} sample {row['sample']}: {row['tokens']} tokens{cut}, {row['trained_tokens']} "
-              f"trained (template {config.values.get('template')}, cutoff_len {config.get('cutoff_len', 2048)})")
+        print(safe(f"── {row['dataset']} sample {row['sample']}: {row['tokens']} tokens{cut}, {row['trained_tokens']} "
+                   f"trained (template {config.values.get('template')}, cutoff_len {config.get('cutoff_len', 2048)})"))
         print(render_spans(tokenizer, row["input_ids"], row["labels"], color))
         print()
     print(f"run shape: {count.describe()}, per_device_train_batch_size {config.get('per_device_train_batch_size', 8)}")
@@ -124,7 +125,8 @@ def spans(input_ids, labels):
 def render_spans(tokenizer, input_ids, labels, color: bool) -> str:
     parts = []
     for trained, ids in spans(input_ids, labels):
-        text = tokenizer.decode(ids, skip_special_tokens=False)
+        # the data's own ESC, OSC and bidi sequences are shown escaped; only our colour codes reach the terminal
+        text = safe(tokenizer.decode(ids, skip_special_tokens=False), keep_lines=True)
         if color:
             parts.append(f"\x1b[32m{text}\x1b[0m" if trained else f"\x1b[2m{text}\x1b[0m")
         else:

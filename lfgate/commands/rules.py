@@ -42,7 +42,7 @@ def run(args) -> int:
         for r in rules.values():
             table.add_row(r.code, str(r.severity), r.name, r.title)
         # Piped (grep, a file): one rule per line, however long its title.
-        Console(soft_wrap=True, width=None if sys.stdout.isatty() else 400).print(table)
+        Console(soft_wrap=True, emoji=False, width=None if sys.stdout.isatty() else 400).print(table)
         print("\n`lfgate rules CODE` explains one rule.")
     return 0
 

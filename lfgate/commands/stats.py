@@ -15,6 +15,7 @@ import os
 import sys
 
 from lfgate.errors import UsageError
+from lfgate.readers import guarded
 
 DEFAULT_CUTOFF_LEN = 2048  # LLaMA-Factory's default (DataArguments.cutoff_len)
 INFER_RECORDS = 1000  # an unregistered file's entry is inferred from its first records (`register` reads all)
@@ -172,7 +173,7 @@ def _from_config(args, stage_arg):
     from lfgate.validator.model import DATA_STAGE
 
     try:
-        with open(args.target, encoding="utf-8") as f:
+        with guarded.open_regular(args.target, "r", encoding="utf-8") as f:
             config = yaml.safe_load(f)
     except OSError as err:
         raise UsageError(f"cannot read {args.target}: {err.strerror}") from None

@@ -63,6 +63,7 @@ def iter_records(path: str) -> Iterator[Union[Record, Problem]]:
                     item.index += offset
                     count = item.index - offset + 1
                 elif item.sample is not None:
+                    count = max(count, item.sample + item.rows)
                     item = item._replace(sample=item.sample + offset)
                 yield item
         except OSError as err:

@@ -25,6 +25,7 @@ from typing import IO, Any, Generator, Iterable, Iterator, List, NamedTuple, Opt
 
 import orjson
 
+from lfgate.readers import guarded
 from lfgate.readers.records import Problem, Record
 
 BLOCK = 4 << 20  # bytes read at a time while framing
@@ -69,7 +70,7 @@ class _Where:
 
 def _first_byte(path: str) -> Tuple[bytes, bool]:
     """The first non-blank byte after an optional BOM, and whether there is a BOM."""
-    with open(path, "rb") as f:
+    with guarded.open_regular(path) as f:
         head = f.read(BLOCK)
         has_bom = head.startswith(BOM)
         if has_bom:
@@ -104,7 +105,7 @@ def frames(path: str) -> Iterator[Union[Span, Problem]]:
 
 def _is_one_object(path: str) -> bool:
     """True when the file is a single (multi-line) JSON object rather than JSON Lines."""
-    with open(path, "rb") as f:
+    with guarded.open_regular(path) as f:
         first_line = f.readline(WHOLE_FILE_LIMIT)
     try:
         orjson.loads(first_line.lstrip(BOM))
@@ -113,7 +114,7 @@ def _is_one_object(path: str) -> bool:
         pass
     if os.path.getsize(path) > WHOLE_FILE_LIMIT:
         return False
-    with open(path, "rb") as f:
+    with guarded.open_regular(path) as f:
         data = f.read()
     try:
         return isinstance(orjson.loads(data.lstrip(BOM)), dict)
@@ -173,7 +174,7 @@ def iter_line_blocks(path: str, skip: int = 0, size: int = BLOCK, with_data: boo
     shifts the samples of the later blocks, which the caller corrects; it sets the item to False to cut exactly
     from there on."""
     index, line_no, offset = 0, 1, skip
-    with open(path, "rb") as f:
+    with guarded.open_regular(path) as f:
         want, total, line_bytes = size, os.fstat(f.fileno()).st_size, 0
         while True:
             if trust_plain is not None and trust_plain[0] and not with_data and line_bytes >= _LONG_LINE:
@@ -268,7 +269,7 @@ def _line_frames(path: str, skip: int) -> Iterator[Union[Span, Problem]]:
 def _array_frames(path: str, skip: int) -> Iterator[Union[Span, Problem]]:
     """Depth-1 element spans of a top-level JSON array, plus structural problems (missing commas, a trailing
     comma, text after the array, an unclosed array)."""
-    with open(path, "rb") as f:
+    with guarded.open_regular(path) as f:
         f.seek(skip)  # past a BOM
         yield from _ArrayFramer(f, path, skip).frames()
 
@@ -473,7 +474,7 @@ def _layout_end(buf: bytes, start: int) -> Optional[int]:
 
 def read_spans(path: str, spans: Iterable[Span]) -> Iterator[Tuple[Span, bytes]]:
     """Each span's bytes, reading the file forward in blocks (spans come in file order)."""
-    with open(path, "rb") as f:
+    with guarded.open_regular(path) as f:
         buf, base = b"", 0
         for span in spans:
             if not (base <= span.start and span.end <= base + len(buf)):

@@ -29,7 +29,8 @@ class Problem(NamedTuple):
     """Something that stops LLaMA-Factory reading the file as it stands (or that it reads oddly).
 
     kind is one of: unreadable, not-utf8, bom, invalid-json, too-deep, top-level, not-object, empty-line-text,
-    tabular."""
+    tabular, over-cap, missing-extra. ``rows``: how many samples it stands for that yield no Record (rows of a
+    Parquet row group not read), so the dataset's count stays the real one."""
 
     kind: str
     message: str
@@ -37,3 +38,4 @@ class Problem(NamedTuple):
     line: Optional[int] = None
     column: Optional[int] = None
     sample: Optional[int] = None
+    rows: int = 0

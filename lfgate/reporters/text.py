@@ -10,7 +10,7 @@ from collections import defaultdict
 
 from lfgate.diagnostics import Severity
 from lfgate.reporters import where
-from lfgate.sanitize import clean, environment_secrets, safe
+from lfgate.sanitize import clean, environment_secrets, machine_paths, safe
 
 PLACES_PER_RULE = 5  # a million bad records must not print a million lines
 STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -57,23 +57,33 @@ def _frame(d, width: int = 160):
     if len(text) > width:  # long JSONL lines: show a window around the column
         start = max(0, col - 1 - width // 2)
         text, col = ("…" + text[start:start + width] + "…"), col - start + 1
-    return f"{d.line:>6} | {safe(text)}\n       | {' ' * (col - 1)}^"
+    return f"{d.line:>6} | {safe(text)}\n       | {_under(safe(text[:col - 1]))}^"
+
+
+def _under(shown: str) -> str:
+    """Blank space as wide on screen as ``shown``: a CJK character takes two terminal cells, a combining mark none,
+    and a tab stays a tab, so the caret lands under the column's character, not beside it."""
+    from rich.cells import cell_len
+
+    return "".join(ch if ch == "\t" else " " * cell_len(ch) for ch in shown)
 
 
 def render(report, stream, color: bool = False) -> None:
     from rich.console import Console
     from rich.markup import escape
 
+    # emoji=False: rich turns ":100:" (a file's line 100, column 1) into an emoji; input text is escaped for markup
     console = Console(file=stream, force_terminal=color, no_color=not color, highlight=False, soft_wrap=True,
-                      width=200 if not color else None)
+                      emoji=False, width=200 if not color else None)
     groups = defaultdict(list)
     secrets = environment_secrets()
+    paths = machine_paths(report)
     for d in report.sorted():
         groups[(d.code, d.severity)].append(d)
     order = sorted(groups, key=lambda k: (-k[1], k[0]))
     for code, severity in order:
         items = groups[(code, severity)]
-        shown = [clean(d, secrets) for d in itertools.islice(items, PLACES_PER_RULE)]  # only what is printed
+        shown = [clean(d, secrets, paths) for d in itertools.islice(items, PLACES_PER_RULE)]  # only what is printed
         first = shown[0]
         style = STYLE[severity]
         console.print(f"[{style}]{severity}[/] [bold]{code}[/] {escape(first.message)}"
@@ -89,6 +99,9 @@ def render(report, stream, color: bool = False) -> None:
             console.print(f"  … and {len(items) - PLACES_PER_RULE} more (see --format json for all)")
         console.print()
     s = report.summary()
-    verdict = "[bold red]failed[/]" if s["errors"] else "[bold green]ok[/]"
+    # the verdict is the exit code's: with fail-on = warning one warning fails the run, and the line says so
+    failing = sum(1 for d in report.diagnostics if d.severity >= report.fail_on)
+    verdict = "[bold red]failed[/]" if failing else "[bold green]ok[/]"
+    level = f" (fail-on {report.fail_on}: {failing} at or above it)" if report.fail_on != Severity.ERROR else ""
     console.print(f"{verdict}: {s['errors']} errors, {s['warnings']} warnings, {s['infos']} infos "
-                  f"in {s['files']} files, {s['samples']} samples")
+                  f"in {s['files']} files, {s['samples']} samples{level}")

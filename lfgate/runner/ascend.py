@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
-import subprocess
 from typing import Dict, List, Mapping, Optional, Tuple
 
 # Newest first. Row 1: LLaMA-Factory's docker/docker-npu (OVERVIEW.md "core components", Dockerfile base image
@@ -84,9 +83,14 @@ def hccl_interface_missing(env: Mapping[str, str], nnodes: int) -> Optional[str]
 
 def npu_smi_processes() -> Optional[List[Tuple[int, int, str]]]:
     """(device, pid, name) of the processes `npu-smi info` lists, or None where npu-smi is absent."""
+    from lfgate import subprocesses
+
+    exe = subprocesses.which("npu-smi")  # never one in the project (a relative PATH entry)
+    if exe is None:
+        return None
     try:
-        out = subprocess.run(["npu-smi", "info"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
+        out = subprocesses.run([exe, "info"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocesses.Error):
         return None
     return parse_npu_smi(out)
 

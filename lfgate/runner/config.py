@@ -30,11 +30,12 @@ IMPLEMENTED = {
     # data
     "dataset", "eval_dataset", "dataset_dir", "media_dir", "template", "cutoff_len", "max_samples", "val_size",
     "train_on_prompt", "mask_history", "default_system", "tool_format", "enable_thinking",
-    "ignore_pad_token_for_loss", "mix_strategy",
+    "ignore_pad_token_for_loss", "packing", "neat_packing", "preprocessing_batch_size",
+    "preprocessing_num_workers",
 }
 # Keys that only tune how LLaMA-Factory itself preprocesses or logs; nothing to do for the runner.
 NO_EFFECT = {
-    "preprocessing_num_workers", "preprocessing_batch_size", "overwrite_cache", "tokenized_path", "buffer_size",
+    "overwrite_cache", "tokenized_path", "buffer_size",
     "data_shared_file_system", "dataloader_num_workers", "ddp_timeout", "include_num_input_tokens_seen",
     "include_effective_tokens_per_second", "overwrite_output_dir", "use_v1_kernels", "hf_hub_token",
     "ms_hub_token", "om_hub_token", "trust_remote_code", "freeze_vision_tower", "freeze_multi_modal_projector",
@@ -142,4 +143,14 @@ def unsupported(config: RunConfig) -> List[Tuple[str, Any]]:
         if value is None or value == spec.get("default") or (value is False and spec.get("default") is None):
             continue
         out.append((key, value))
-    return out
+    return out + _saved_dataset(config)
+
+
+def _saved_dataset(config: RunConfig) -> List[Tuple[str, Any]]:
+    """tokenized_path naming a saved dataset: LLaMA-Factory trains that and ignores the data keys (loader.py
+    get_dataset); the runner would tokenize the YAML's datasets. A path not there yet only gets written by
+    LLaMA-Factory, which changes nothing in the run."""
+    path = config.values.get("tokenized_path")
+    if isinstance(path, str) and os.path.isdir(path) and os.listdir(path):
+        return [("tokenized_path", path)]
+    return []

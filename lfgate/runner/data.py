@@ -1,9 +1,10 @@
 """The training samples, read through lfgate's own readers and converter, so what trains is what was checked.
 
 Follows LLaMA-Factory's loader: each named dataset once (in order), ``max_samples`` first records of each,
-conversion (validator/converter.py), samples its SFT processor would drop are dropped, the datasets are
-concatenated, then ``val_size`` splits off an eval set with the same permutation as ``datasets``'
-``train_test_split(test_size, seed)``.
+conversion (validator/converter.py), the datasets are concatenated, then ``val_size`` splits off an eval set with
+the same permutation as ``datasets``' ``train_test_split(test_size, seed)``, and only then are the samples its SFT
+processor would drop ("Dropped invalid example") left out: the split counts them, as LLaMA-Factory's does. Each
+kept sample remembers its row in its split, which decides the preprocessing batch it is packed in (packing.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ class Sample:
     response: list
     system: Optional[str]
     tools: Optional[str]
+    kept: bool = True  # False: LLaMA-Factory's SFT processor drops it ("Dropped invalid example")
+    row: int = 0  # its row in the train or eval split that LLaMA-Factory maps in batches (set by load_samples)
 
 
 class DataError(Exception):
@@ -57,6 +60,7 @@ def _records(path: str) -> Iterator[object]:
 
 
 def load_dataset(name: str, config: RunConfig, dataset_dir: Optional[str] = None) -> List[Sample]:
+    """Every record of the dataset (up to max_samples), converted; those the SFT processor drops are kept=False."""
     from lfgate.settings import Settings
     from lfgate.validator import converter, dataset_info
 
@@ -80,8 +84,9 @@ def load_dataset(name: str, config: RunConfig, dataset_dir: Optional[str] = None
             aligned = converter.align(record, entry, media_dir)
         except converter.ConversionError as err:
             raise DataError(f"dataset {name!r}, sample {index}: {err.message} ({err.raises})") from None
-        if not converter.kept_by_stage(aligned, "sft"):
-            continue  # LLaMA-Factory: "Dropped invalid example"
+        if not converter.kept_by_stage(aligned, "sft"):  # LLaMA-Factory: "Dropped invalid example", after the split
+            samples.append(Sample(name, index, aligned.prompt, aligned.response, None, None, kept=False))
+            continue
         if aligned.images or aligned.videos or aligned.audios:
             raise DataError(f"dataset {name!r}, sample {index} has images, videos or audios: the built-in runner "
                             "trains text only; use --backend llamafactory")
@@ -91,7 +96,8 @@ def load_dataset(name: str, config: RunConfig, dataset_dir: Optional[str] = None
 
 
 def load_samples(config: RunConfig, dataset_dir: Optional[str] = None) -> Tuple[List[Sample], List[Sample]]:
-    """(train, eval) samples, as LLaMA-Factory's get_dataset produces them before tokenisation."""
+    """(train, eval) samples, as LLaMA-Factory's get_dataset produces them before tokenisation (kept ones only,
+    each with its row in its split)."""
     train: List[Sample] = []
     for name in dict.fromkeys(config.datasets):  # a repeated name loads once
         train += load_dataset(name, config, dataset_dir)
@@ -103,7 +109,23 @@ def load_samples(config: RunConfig, dataset_dir: Optional[str] = None) -> Tuple[
         if evaluation:
             raise DataError("cannot set val_size together with eval_dataset")
         train, evaluation = split(train, val_size, int(config.get("seed", 42)))
-    return train, evaluation
+    return _kept(train), _kept(evaluation)
+
+
+class Split(list):
+    """The kept samples of a train or eval split; ``n_rows`` counts its rows, dropped ones included."""
+
+    n_rows = 0
+
+
+def _kept(rows: List[Sample]) -> Split:
+    out = Split()
+    out.n_rows = len(rows)
+    for row, sample in enumerate(rows):
+        if sample.kept:
+            sample.row = row
+            out.append(sample)
+    return out
 
 
 def split_sizes(n: int, val_size: float) -> Tuple[int, int]:

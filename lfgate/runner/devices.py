@@ -144,17 +144,53 @@ def needs_torchrun(env: Mapping[str, str], machine: Machine, count=None) -> bool
 
 def torchrun_command(env: Mapping[str, str], machine: Machine, script_args: List[str],
                      python: str = sys.executable, count=None) -> List[str]:
-    """torchrun as `python -m torch.distributed.run` (the same interpreter, whether or not its bin is on PATH)."""
+    """torchrun as `python -m torch.distributed.run` (the same interpreter, whether or not its bin is on PATH), and
+    each worker as `python -u -m lfgate.runner.launch`, both with the working directory off sys.path
+    (subprocesses.module_argv): a `torch/` or `json.py` committed in the project never runs."""
+    from lfgate import subprocesses
+
     w = world(env, machine, count)
-    return [python, "-m", "torch.distributed.run", "--nnodes", w["nnodes"], "--node_rank", w["node_rank"],
-            "--nproc_per_node", w["nproc_per_node"], "--master_addr", w["master_addr"],
-            "--master_port", w["master_port"], "-m", "lfgate.runner.launch", *script_args]
+    worker = subprocesses.module_argv(python, "lfgate.runner.launch", script_args, unbuffered=True)
+    return subprocesses.module_argv(python, "torch.distributed.run", [
+        "--nnodes", w["nnodes"], "--node_rank", w["node_rank"], "--nproc_per_node", w["nproc_per_node"],
+        "--master_addr", w["master_addr"], "--master_port", w["master_port"], "--no-python", *worker])
 
 
 def distributed_backend(kind) -> str:
     """torch.distributed backend for a Machine or a kind: HCCL on Ascend, NCCL on CUDA, gloo on CPU."""
     kind = getattr(kind, "kind", kind)
     return {"npu": "hccl", "cuda": "nccl"}.get(kind, "gloo")
+
+
+# -- CPU threads --------------------------------------------------------------------------------------------------
+SMALL_MODEL_PARAMETERS = 20_000_000
+
+
+def approximate_parameters(config_json: dict) -> int:
+    """Decoder parameters from config.json (attention + MLP per layer, embeddings), 0 when it does not say."""
+    nested = config_json.get("text_config")
+    text: dict = nested if isinstance(nested, dict) else config_json
+    try:
+        hidden = int(text.get("hidden_size") or 0)
+        layers = int(text.get("num_hidden_layers") or 0)
+        inner = int(text.get("intermediate_size") or 4 * hidden)
+        vocab = int(text.get("vocab_size") or 0)
+    except (TypeError, ValueError):
+        return 0
+    return layers * (4 * hidden * hidden + 3 * hidden * inner) + vocab * hidden
+
+
+def cpu_threads(config_json: Optional[dict], env: Mapping[str, str]) -> Optional[int]:
+    """Intra-op threads for training on the CPU, or None to keep torch's default (one per core).
+
+    A small model's matrices are too small to split: each of the thousands of parallel regions per step costs more
+    in waking and joining threads than it saves, and on a shared CPU a descheduled thread stalls every region
+    (benchmarks/README.md, "runner"). One thread then trains faster, to the same numbers. OMP_NUM_THREADS, when
+    set, always wins."""
+    if env.get("OMP_NUM_THREADS") or not config_json:
+        return None
+    size = approximate_parameters(config_json)
+    return 1 if 0 < size < SMALL_MODEL_PARAMETERS else None
 
 
 def free_port() -> int:

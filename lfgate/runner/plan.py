@@ -17,8 +17,10 @@ _BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
 
 
 class StepBudget(TypedDict, total=False):
-    """steps(): the numbers, or `problem` (with per_epoch and batch_per_step when only the epochs are wrong)."""
+    """steps(): the numbers, or `problem` and the `key` at fault (with per_epoch and batch_per_step when only the
+    epochs are wrong)."""
     problem: str
+    key: str
     per_epoch: int
     total: int
     batch_per_step: int
@@ -42,7 +44,7 @@ def steps(n_train: int, config: RunConfig, world_size: int) -> StepBudget:
     for key, default in (("per_device_train_batch_size", 8), ("gradient_accumulation_steps", 1)):
         value = config.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            return {"problem": f"`{key}: {value}` is not a positive whole number: no step budget"}
+            return {"problem": f"`{key}: {value}` is not a positive whole number: no step budget", "key": key}
         shape.append(value)
     batch, accum = shape
     world_size = max(int(world_size), 1)
@@ -59,21 +61,16 @@ def steps(n_train: int, config: RunConfig, world_size: int) -> StepBudget:
         if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not math.isfinite(epochs) \
                 or epochs <= 0:
             return {"problem": f"`num_train_epochs: {epochs}` without max_steps gives no finite, positive number "
-                               "of optimizer steps",
+                               "of optimizer steps", "key": "num_train_epochs",
                     "per_epoch": per_epoch, "batch_per_step": batch * accum * world_size}
         total = math.ceil(float(epochs) * per_epoch)
     return {"per_epoch": per_epoch, "total": total, "batch_per_step": batch * accum * world_size}
 
 
 def _read_config(folder: str) -> Optional[dict]:
-    import json
+    from lfgate.readers import guarded
 
-    try:
-        with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
-            info = json.load(f)
-    except (OSError, ValueError, RecursionError):
-        return None
-    return info if isinstance(info, dict) else None
+    return guarded.read_json_object(os.path.join(folder, "config.json"))  # regular files only, size-capped
 
 
 def lora_parameters(config: RunConfig, trust_remote_code: bool = False) -> ParameterCounts:
@@ -134,18 +131,31 @@ def lora_parameters(config: RunConfig, trust_remote_code: bool = False) -> Param
     return {"trainable": trainable, "total": total, "hidden": hidden, "layers": layers, "vocab": vocab}
 
 
+# Calibrated against `lfgate train --rehearse` (benchmarks/calibrate_memory.py, benchmarks/README.md): tensors of
+# size hidden kept per token and layer for the backward (Qwen2-like decoder, LoRA on every linear layer); with
+# gradient checkpointing only each layer's input is kept, and one layer's tensors exist again while it is
+# recomputed. The loss keeps the logits in fp32 with their log-softmax and gradients: 16 bytes per logit.
+KEPT_PER_LAYER = 30
+KEPT_WITH_CHECKPOINTING = 2
+LOGIT_BYTES = 16
+ALLOCATOR_SLACK = 1.1  # an accelerator's caching allocator reserves more than it allocates
+
+
 def memory_estimate(params: ParameterCounts, precision: Precision, batch: int, seq_len: int,
-                    checkpointing: bool) -> Dict[str, float]:
-    """GiB per device: frozen weights, LoRA weights + grads + Adam state (fp32), activations (rough)."""
+                    checkpointing: bool, device_kind: str = "cpu") -> Dict[str, float]:
+    """GiB per device: frozen weights, LoRA weights + grads + Adam state (fp32), activations and logits."""
     gib = 1024 ** 3
     act_bytes = _BYTES[precision.dtype]
     weights = params["total"] * act_bytes / gib
     adapter = params["trainable"] * 4 * 4 / gib  # weight, grad, two Adam moments
-    per_layer = 34 if not checkpointing else 2  # tensors of size hidden kept per token per layer (rough)
-    activations = batch * seq_len * params["hidden"] * params["layers"] * per_layer * act_bytes / gib
-    logits = batch * seq_len * params["vocab"] * 4 * 2 / gib  # fp32 logits and their gradient
-    total = weights + adapter + activations + logits
-    return {"weights": weights, "adapter": adapter, "activations": activations + logits, "total": total * 1.1}
+    per_token = batch * seq_len * params["hidden"] * act_bytes
+    if checkpointing:
+        activations = per_token * (params["layers"] * KEPT_WITH_CHECKPOINTING + KEPT_PER_LAYER) / gib
+    else:
+        activations = per_token * params["layers"] * KEPT_PER_LAYER / gib
+    logits = batch * seq_len * params["vocab"] * LOGIT_BYTES / gib
+    total = (weights + adapter + activations + logits) * (1.0 if device_kind == "cpu" else ALLOCATOR_SLACK)
+    return {"weights": weights, "adapter": adapter, "activations": activations + logits, "total": total}
 
 
 def make_plan(config: RunConfig, machine: Machine, precision: Precision, world_size: int, train_samples: List,
@@ -210,7 +220,7 @@ def make_plan(config: RunConfig, machine: Machine, precision: Precision, world_s
         seq = int(math.ceil(seq / 8) * 8)
         batch = config.get("per_device_train_batch_size", 8)
         batch = batch if isinstance(batch, int) and not isinstance(batch, bool) and batch > 0 else 1
-        memory = memory_estimate(params, precision, batch, seq, config.gradient_checkpointing)
+        memory = memory_estimate(params, precision, batch, seq, config.gradient_checkpointing, machine.kind)
         plan["memory_gib"] = {k: round(v, 6) for k, v in memory.items()}
         if target is not None and target.memory_gib:
             plan["memory_gib"]["device"] = target.memory_gib

@@ -14,6 +14,8 @@ from typing import Optional
 
 from transformers import TrainerCallback
 
+from lfgate import safe_write
+
 
 def _hms(seconds: float) -> str:
     return str(timedelta(seconds=int(seconds)))
@@ -30,8 +32,8 @@ class TrainerLog(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         self.start = time.time()
         self.start_step = state.global_step
-        if args.should_save and state.global_step == 0 and os.path.exists(self.path):
-            os.remove(self.path)  # a fresh run: LLaMA-Factory starts the log again
+        if args.should_save and state.global_step == 0 and os.path.lexists(self.path):
+            os.remove(self.path)  # a fresh run: LLaMA-Factory starts the log again (a link is removed, not followed)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not args.should_save or not logs:
@@ -58,41 +60,21 @@ class TrainerLog(TrainerCallback):
             record["total_tokens"] = state.num_input_tokens_seen
         record = {k: v for k, v in record.items() if v is not None}
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        safe_write.append_text(self.path, json.dumps(record) + "\n")
 
 
 class RunningLog(TrainerCallback):
-    """output_dir/running_log.txt, where LLaMA-Factory's users look for the log (its LoggerHandler starts the file
-    afresh each run): the runner's messages, one line per logging step, and the final metrics."""
+    """One line per logging step in output_dir/running_log.txt, through the run's RunLog (runlog.py)."""
 
-    NAME = "running_log.txt"
-
-    def __init__(self, output_dir: str, earlier=()):
-        self.path = os.path.join(output_dir, self.NAME)
-        self.start = time.time()
-        if int(os.environ.get("RANK", "0")) == 0:
-            os.makedirs(output_dir or ".", exist_ok=True)
-            with open(self.path, "w", encoding="utf-8") as f:  # a fresh file per run, as LLaMA-Factory does
-                for line in earlier:
-                    f.write(self._stamp(line))
-
-    @staticmethod
-    def _stamp(line: str) -> str:
-        return f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {line}\n"
-
-    def write(self, line: str) -> None:
-        if int(os.environ.get("RANK", "0")) != 0:
-            return
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(self._stamp(line))
+    def __init__(self, log):
+        self.log = log
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or args.process_index != 0:
             return
         parts = [f"step {state.global_step}/{state.max_steps}"]
         parts += [f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}" for k, v in logs.items()]
-        self.write("  ".join(parts))
+        self.log.write("  ".join(parts))
 
 
 class Progress(TrainerCallback):

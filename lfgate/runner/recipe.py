@@ -10,33 +10,22 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import sys
 import warnings
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 from lfgate.lf_facts import env_enabled
+from lfgate.readers import guarded
 from lfgate.runner import data as data_mod
 from lfgate.runner.config import RunConfig
 from lfgate.runner.devices import Machine, Precision, distributed_backend
+from lfgate.runner.runlog import RunLog, is_rank_zero
 from lfgate.runner.templates import Template, fix_tokenizer, get_template
 from lfgate.runner.tokenize import IGNORE_INDEX, DataOptions, encode_sample
 
 CHECKPOINT_NAMES = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors", "pytorch_model.bin",
                     "training_args.bin")
 
-
-_SAID: List[str] = []  # this run's messages, for running_log.txt
-_LOG = None  # the RunningLog once output_dir is known
-
-
-def say(message: str) -> None:
-    if int(os.environ.get("RANK", "0")) == 0:
-        print(message, file=sys.stderr, flush=True)
-        if _LOG is not None:
-            _LOG.write(message)
-        else:
-            _SAID.append(message)
 
 
 # -- 1. model location, tokenizer and template ----------------------------------------------------------------
@@ -109,7 +98,11 @@ def build_template(config: RunConfig, tokenizer) -> Tuple[Template, List[str]]:
 
 
 def data_options(config: RunConfig) -> DataOptions:
-    return DataOptions(cutoff_len=int(config.get("cutoff_len", 2048)),
+    """The encoding options; with packing, cutoff_len is one less than the YAML's (packing.encode_cutoff)."""
+    from lfgate.runner.packing import encode_cutoff, packing_enabled
+
+    cutoff = encode_cutoff(int(config.get("cutoff_len", 2048)), packing_enabled(config)[0])
+    return DataOptions(cutoff_len=cutoff,
                        train_on_prompt=bool(config.get("train_on_prompt", False)),
                        mask_history=bool(config.get("mask_history", False)))
 
@@ -124,25 +117,19 @@ def tokenize(samples, tokenizer, template: Template, options: DataOptions) -> Li
     return features
 
 
-@dataclass
-class Collator:
-    """Right padding to a multiple of 8, labels padded with IGNORE_INDEX (LLaMA-Factory's SFT collator)."""
+def training_features(config: RunConfig, samples, features: List[dict], pad_token_id: int) -> List[dict]:
+    """The features the Trainer sees: the encoded samples, or their packs when packing is on (packing.py), built
+    per preprocessing batch as LLaMA-Factory's datasets.map cuts them."""
+    from lfgate.runner.packing import pack, packing_enabled
 
-    pad_token_id: int
-    pad_to_multiple_of: int = 8
-
-    def __call__(self, features):
-        import torch
-
-        longest = max(len(f["input_ids"]) for f in features)
-        size = int(math.ceil(longest / self.pad_to_multiple_of) * self.pad_to_multiple_of)
-        batch = {"input_ids": [], "attention_mask": [], "labels": []}
-        for f in features:
-            pad = size - len(f["input_ids"])
-            batch["input_ids"].append(f["input_ids"] + [self.pad_token_id] * pad)
-            batch["attention_mask"].append(f["attention_mask"] + [0] * pad)
-            batch["labels"].append(f["labels"] + [IGNORE_INDEX] * pad)
-        return {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
+    packing, neat = packing_enabled(config)
+    if not packing or not features:
+        return features
+    rows = [sample.row for sample in samples]
+    n_rows = max(max(rows) + 1, getattr(samples, "n_rows", 0))  # data.Split knows its dropped rows too
+    return pack(features, rows, n_rows, int(config.get("cutoff_len", 2048)), pad_token_id, neat,
+                batch_size=config.get("preprocessing_batch_size", 1000),
+                num_proc=config.values.get("preprocessing_num_workers"))
 
 
 UNKNOWN_SHARE = 0.5  # a sample more than half unknown tokens is text the tokenizer cannot represent
@@ -209,7 +196,23 @@ def lora_config(config: RunConfig, target_modules: List[str]):
                       use_dora=bool(config.get("use_dora", False)), modules_to_save=config.additional_target)
 
 
-def load_model(config: RunConfig, precision: Precision, tokenizer):
+def attn_implementation(config: RunConfig) -> Optional[str]:
+    """`flash_attn` as LLaMA-Factory maps it (model_utils/attention.py configure_attn_implementation): auto leaves
+    transformers' choice (sdpa), disabled is eager, fa2 needs flash-attn (or an Ascend NPU) and else falls back."""
+    choice = str(config.get("flash_attn", "auto"))
+    if choice == "disabled":
+        return "eager"
+    if choice == "sdpa":
+        return "sdpa"
+    if choice == "fa2":
+        from transformers.utils import is_flash_attn_2_available, is_torch_npu_available
+
+        return "flash_attention_2" if is_flash_attn_2_available() or is_torch_npu_available() else None
+    return None
+
+
+def load_model(config: RunConfig, precision: Precision, tokenizer, checkpointing: Optional[bool] = None):
+    """checkpointing: None follows the config (the rehearsal tries the other way)."""
     import torch
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM
@@ -217,6 +220,9 @@ def load_model(config: RunConfig, precision: Precision, tokenizer):
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision.dtype]
     kwargs = dict(trust_remote_code=bool(config.get("trust_remote_code", False)),
                   cache_dir=config.values.get("cache_dir"), revision=config.get("model_revision", "main"))
+    attention = attn_implementation(config)
+    if attention:
+        kwargs["attn_implementation"] = attention
     # `dtype` since transformers 4.56; older versions would store an unknown `dtype` in the config and load fp32
     kwargs["dtype" if _transformers_at_least(4, 56) else "torch_dtype"] = dtype
     model = AutoModelForCausalLM.from_pretrained(model_path(config), **kwargs)
@@ -228,7 +234,8 @@ def load_model(config: RunConfig, precision: Precision, tokenizer):
                                      f"{rows}: set resize_vocab: true")
         model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)
     model.config.use_cache = False
-    if config.gradient_checkpointing and getattr(model, "supports_gradient_checkpointing", False):
+    checkpointing = config.gradient_checkpointing if checkpointing is None else checkpointing
+    if checkpointing and getattr(model, "supports_gradient_checkpointing", False):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
         model.enable_input_require_grads()
     targets = config.lora_target
@@ -296,22 +303,72 @@ def resume_checkpoint(config: RunConfig) -> Optional[str]:
     return last
 
 
-def train(config: RunConfig, machine: Machine, precision: Precision, dataset_dir: Optional[str] = None,
-          samples=None, stream=None) -> dict:
-    """Run the whole recipe; returns the train metrics. samples: (train, eval) already read, else read here."""
+@dataclass
+class RunData:
+    """What the Trainer gets from the data: the tokenizer, and the features (packs when packing is on)."""
+
+    tokenizer: Any
+    train_samples: list
+    eval_samples: list
+    train_set: List[dict]
+    eval_set: Optional[List[dict]]
+
+
+def set_cpu_threads(config: RunConfig, machine: Machine, log: RunLog) -> None:
+    """One intra-op thread for a small model on the CPU (devices.cpu_threads says why); OMP_NUM_THREADS wins."""
+    import json
+
+    from lfgate.runner.devices import cpu_threads
+
+    if machine.kind != "cpu":
+        return
+    folder = model_path(config)
+    try:
+        with guarded.open_regular(os.path.join(folder, "config.json"), "r", encoding="utf-8") as f:
+            info = json.load(f)
+    except (OSError, ValueError, TypeError):
+        return
+    threads = cpu_threads(info if isinstance(info, dict) else None, os.environ)
+    if threads is not None:
+        import torch
+
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+            log.say(f"cpu: {threads} thread for this small model (set OMP_NUM_THREADS to choose)")
+
+
+def preload_plotting(config: RunConfig):
+    """Import matplotlib in a thread while the model trains (the loop leaves a core and the GIL mostly free), so
+    that plot_loss does not add the import after training. Returns the thread, or None."""
+    if not config.get("plot_loss", False) or not is_rank_zero():
+        return None
+    import threading
+
+    def load():
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot  # noqa: F401
+        except Exception:  # plot_loss reports a missing matplotlib itself
+            pass
+
+    thread = threading.Thread(target=load, name="lfgate-import-matplotlib", daemon=True)
+    thread.start()
+    return thread
+
+
+def quiet_transformers() -> None:
     import transformers
-    from transformers import Trainer
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
-    from lfgate.runner.progress import Progress, RunningLog, TrainerLog
-
-    global _LOG
 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()  # our own progress display is enough
     warnings.filterwarnings("ignore", message=".*deprecated and will be removed in v6.*")  # peft <-> transformers 5
-    seed = int(config.get("seed", 42))
-    transformers.set_seed(seed)
+
+
+def prepare_data(config: RunConfig, log: RunLog, dataset_dir: Optional[str] = None, samples=None) -> RunData:
+    """Tokenizer, template, samples, features: steps 1 and 2. samples: (train, eval) already read, else read here."""
+    from lfgate.runner.packing import packing_enabled
 
     reach = hub_problem(config)
     if reach:  # one short probe instead of Hugging Face's retry loops
@@ -319,57 +376,106 @@ def train(config: RunConfig, machine: Machine, precision: Precision, dataset_dir
     tokenizer = load_tokenizer(config)
     template, notes = build_template(config, tokenizer)
     for note in notes:
-        say(f"tokenizer: {note}")
+        log.say(f"tokenizer: {note}")
     train_samples, eval_samples = samples or data_mod.load_samples(config, dataset_dir)
     if not train_samples:
         raise data_mod.DataError("no valid sample to train on (LLaMA-Factory: Cannot find valid samples)")
     options = data_options(config)
-    train_set = tokenize(train_samples, tokenizer, template, options)
-    eval_set = tokenize(eval_samples, tokenizer, template, options) if eval_samples else None
-    problem = encoding_problem(tokenizer, train_samples, train_set)
+    encoded = tokenize(train_samples, tokenizer, template, options)
+    problem = encoding_problem(tokenizer, train_samples, encoded)
     if problem:
         raise data_mod.DataError(problem)
-    say(f"data: {len(train_set)} training samples" + (f", {len(eval_set)} for evaluation" if eval_set else ""))
+    train_set = training_features(config, train_samples, encoded, tokenizer.pad_token_id)
+    eval_set = None
+    if eval_samples:
+        eval_set = training_features(config, eval_samples, tokenize(eval_samples, tokenizer, template, options),
+                                     tokenizer.pad_token_id)
+    packed = packing_enabled(config)[0]
+    line = f"data: {len(train_samples)} training samples"
+    if packed:
+        line += f" in {len(train_set)} packs of {config.get('cutoff_len', 2048)} tokens"
+    if eval_set:
+        line += f", {len(eval_samples)} for evaluation" + (f" ({len(eval_set)} packs)" if packed else "")
+    log.say(line)
+    return RunData(tokenizer, list(train_samples), list(eval_samples or []), train_set, eval_set)
 
-    resume = resume_checkpoint(config)
-    args = training_arguments(config, precision, has_eval=bool(eval_set), machine_kind=machine.kind)
-    _LOG = RunningLog(args.output_dir, earlier=_SAID)
-    _SAID.clear()
-    model = load_model(config, precision, tokenizer)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
-    say(f"model: {trainable:,} trainable of {total:,} parameters ({100 * trainable / total:.4f}%), {precision.dtype}"
-        f" on {machine.kind}" + (f", resuming from {resume}" if resume else ""))
 
-    batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * max(1, args.world_size)
+def make_trainer(config: RunConfig, model, args, data: RunData, precision: Precision, callbacks=()):
+    from transformers import Trainer
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    from lfgate.runner.collate import Collator
+    from lfgate.runner.packing import packing_enabled
+
+    collator = Collator(data.tokenizer.pad_token_id, neat_packing=packing_enabled(config)[1],
+                        attn_implementation=str(getattr(model.config, "_attn_implementation", None) or "sdpa"),
+                        compute_dtype=precision.dtype)
     tokenizer_kwarg = "processing_class" if _transformers_at_least(4, 46) else "tokenizer"
-    trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
-                      data_collator=Collator(tokenizer.pad_token_id), **{tokenizer_kwarg: tokenizer},
-                      callbacks=[TrainerLog(args.output_dir), Progress(batch, stream=stream), _LOG])
+    trainer = Trainer(model=model, args=args, train_dataset=data.train_set, eval_dataset=data.eval_set,
+                      data_collator=collator, **{tokenizer_kwarg: data.tokenizer}, callbacks=list(callbacks))
     for callback in (ProgressCallback, PrinterCallback):
         trainer.remove_callback(callback)
+    return trainer
 
+
+def train(config: RunConfig, machine: Machine, precision: Precision, dataset_dir: Optional[str] = None,
+          samples=None, stream=None) -> dict:
+    """Run the whole recipe; returns the train metrics. samples: (train, eval) already read, else read here."""
+    import transformers
+
+    from lfgate.runner.outputs import links_problem
+    from lfgate.runner.progress import Progress, RunningLog, TrainerLog
+
+    log = RunLog()
+    quiet_transformers()
+    set_cpu_threads(config, machine, log)
+    transformers.set_seed(int(config.get("seed", 42)))
+    problem = links_problem(config.output_dir)
+    if problem:  # `lfgate train` refuses this before launch (RN021); a process torchrun started checks again
+        raise data_mod.DataError(problem)
+    data = prepare_data(config, log, dataset_dir, samples)
+
+    resume = resume_checkpoint(config)
+    args = training_arguments(config, precision, has_eval=bool(data.eval_set), machine_kind=machine.kind)
+    log.open(args.output_dir)
+    model = load_model(config, precision, data.tokenizer)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    log.say(f"model: {trainable:,} trainable of {total:,} parameters ({100 * trainable / total:.4f}%), "
+            f"{precision.dtype} on {machine.kind}" + (f", resuming from {resume}" if resume else ""))
+
+    batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * max(1, args.world_size)
+    trainer = make_trainer(config, model, args, data, precision,
+                           callbacks=[TrainerLog(args.output_dir), Progress(batch, stream=stream), RunningLog(log)])
+    plotting = preload_plotting(config)
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model()
-    tokenizer.save_pretrained(args.output_dir)
+    if trainer.is_world_process_zero():  # the other ranks (on other nodes, other disks) write no outputs
+        data.tokenizer.save_pretrained(args.output_dir)
     trainer.save_metrics("train", result.metrics)
     trainer.save_state()
     metrics = dict(result.metrics)
-    if eval_set and args.do_eval:
+    if data.eval_set and args.do_eval:
         eval_metrics = trainer.evaluate(metric_key_prefix="eval")
         trainer.save_metrics("eval", eval_metrics)
         metrics.update(eval_metrics)
     if trainer.is_world_process_zero() and config.get("plot_loss", False):
-        plot_loss(args.output_dir, ["loss", "eval_loss"] if eval_set else ["loss"])
-    say(f"done: {', '.join(f'{k} {v:.6g}' if isinstance(v, float) else f'{k} {v}' for k, v in metrics.items())}")
-    _LOG = None
+        if plotting is not None:
+            plotting.join()
+        plot_loss(args.output_dir, ["loss", "eval_loss"] if data.eval_set else ["loss"], log)
+    log.say(f"done: {', '.join(f'{k} {v:.6g}' if isinstance(v, float) else f'{k} {v}' for k, v in metrics.items())}")
+    log.close()
     return metrics
 
 
 # -- 5. outputs ---------------------------------------------------------------------------------------------------
-def plot_loss(output_dir: str, keys: List[str]) -> List[str]:
-    """training_loss.png (and training_eval_loss.png) from trainer_state.json, like extras/ploting.py."""
+def plot_loss(output_dir: str, keys: List[str], log: Optional[RunLog] = None) -> List[str]:
+    """training_loss.png (and training_eval_loss.png) from trainer_state.json, like extras/ploting.py. Each image is
+    written atomically (a committed link in its place is replaced, never followed)."""
+    import io
     import json
+
+    from lfgate import safe_write
 
     try:
         import matplotlib
@@ -377,7 +483,7 @@ def plot_loss(output_dir: str, keys: List[str]) -> List[str]:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        say("plot_loss: matplotlib is not installed (pip install matplotlib); no plot written")
+        (log or RunLog()).say("plot_loss: matplotlib is not installed (pip install matplotlib); no plot written")
         return []
     with open(os.path.join(output_dir, "trainer_state.json"), encoding="utf-8") as f:
         history = json.load(f)["log_history"]
@@ -395,8 +501,10 @@ def plot_loss(output_dir: str, keys: List[str]) -> List[str]:
         plt.ylabel(key)
         plt.legend()
         path = os.path.join(output_dir, "training_{}.png".format(key.replace("/", "_")))
-        plt.savefig(path, format="png", dpi=100)
+        image = io.BytesIO()
+        plt.savefig(image, format="png", dpi=100)
         plt.close()
+        safe_write.atomic_write(path, image.getvalue(), force=True)
         written.append(path)
     return written
 

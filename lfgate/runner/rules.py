@@ -7,11 +7,11 @@ only (LLaMA-Factory itself does those things); RN010-RN012 to both backends.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 from typing import List, Optional
 
 from lfgate.lf_facts import hf_offline, looks_like_local_path
+from lfgate.readers import guarded
 from lfgate.registry import ERROR, WARNING, rule
 from lfgate.runner.config import FINETUNING_TYPES, STAGES, RunConfig, unsupported
 from lfgate.runner.hub import other_hub
@@ -71,10 +71,10 @@ QUANTIZATION = rule(
 UNSUPPORTED_OPTION = rule(
     "RN005", "runner-unsupported-option", ERROR,
     "A LLaMA-Factory option the built-in runner does not implement is set",
-    why="The runner would silently train without it (packing, neat_packing, streaming, pissa_init, "
-        "loraplus_lr_ratio, rope_scaling, ...).",
+    why="The runner would silently train without it (streaming, pissa_init, loraplus_lr_ratio, rope_scaling, "
+        "...; docs/devices.md lists what it does not do).",
     fix="Remove the option, or " + BACKEND,
-    bad=_example("packing: true\n"), good=_example("packing: false\n"),
+    bad=_example("loraplus_lr_ratio: 16.0\n"), good=_example("packing: true\nneat_packing: true\n"),
     target="train.yaml", args=_ARGS, command="train",
 )
 DATA_NOT_TRAINABLE = rule(
@@ -114,6 +114,9 @@ MODEL_NOT_FOUND = rule(
     fix="Fix the path (relative paths resolve against the directory you launch from).",
     bad=_example(base=_BASE.replace("model_name_or_path: model", "model_name_or_path: ./models/nope")),
     good=_example(), target="train.yaml", args=_ARGS, command="train",
+    # `check` says a missing local model as a warning (LK033: an earlier stage may write the folder); for the run
+    # about to start it is fatal, and said once, here
+    covers=("LK033",),
 )
 
 
@@ -127,6 +130,7 @@ RUN_SHAPE = rule(
         "positive num_train_epochs (or max_steps).",
     bad=_example("per_device_train_batch_size: 0\n"), good=_example("per_device_train_batch_size: 1\n"),
     target="train.yaml", args=_ARGS, command="train",
+    covers=("TY407", "TY411"),  # what `check` says of the same key (a batch size of 0, no epoch): one cause
 )
 
 
@@ -137,9 +141,7 @@ def run_shape_problem(config: RunConfig) -> Optional[tuple]:
     budget = steps(1, config, 1)
     if "problem" not in budget:
         return None
-    key = next((k for k in ("per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs")
-                if f"`{k}:" in budget["problem"]), "num_train_epochs")
-    return key, budget["problem"]
+    return budget["key"], budget["problem"]
 
 
 def where(config: RunConfig, key: str, positions: Optional[dict] = None) -> dict:
@@ -186,16 +188,18 @@ def _has_chat_template(config: RunConfig) -> bool:
     folder = str(config.values.get("model_name_or_path") or "")
     if os.path.isfile(os.path.join(folder, "chat_template.jinja")):
         return True
-    try:
-        with open(os.path.join(folder, "tokenizer_config.json"), encoding="utf-8") as f:
-            return isinstance(json.load(f).get("chat_template"), str)
-    except (OSError, ValueError, AttributeError):
-        return False
+    info = guarded.read_json_object(os.path.join(folder, "tokenizer_config.json"))  # regular, size-capped
+    return isinstance((info or {}).get("chat_template"), str)
 
 
-def machine_checks(config: RunConfig, machine, precision, builtin: bool, positions: Optional[dict] = None) -> List:
-    """RN010-RN012: the dtype, DeepSpeed and the model path, on this machine."""
-    out = []
+def machine_checks(config: RunConfig, machine, precision, builtin: bool, positions: Optional[dict] = None,
+                   settings=None) -> List:
+    """RN010-RN012: the dtype, DeepSpeed and the model path, on this machine; RN040-RN047: its launch variables."""
+    from lfgate.validator import multinode
+    from lfgate.validator.training import kernels
+
+    out = multinode.check(os.environ, (machine.count, machine.kind) if machine.kind != "cpu" else None)
+    out += kernels.machine_findings(config, machine, settings)
     if builtin and precision.note:
         key = "bf16" if config.values.get("bf16") else "fp16"
         out.append(PRECISION_CHANGED.diag(precision.note, **where(config, key, positions)))
@@ -214,18 +218,6 @@ def machine_checks(config: RunConfig, machine, precision, builtin: bool, positio
                                             "and HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE forbid downloading it",
                                             **where(config, "model_name_or_path", positions)))
     return out
-
-
-# An RN finding that states, for the run about to start, a fact `check` reports at a lower severity: in `lfgate
-# train` the RN finding stands alone, so one defect is one finding (a missing local model: LK033 is a warning in
-# `check`, since an earlier stage may write the folder; for `train` it is fatal).
-REPLACES = {MODEL_NOT_FOUND.code: "LK033"}
-
-
-def without_replaced(checked: List, found: List) -> List:
-    """``checked`` (the Checker's findings) less those an RN finding in ``found`` replaces."""
-    replaced = {REPLACES[d.code] for d in found if d.code in REPLACES}
-    return [d for d in checked if d.code not in replaced] if replaced else checked
 
 
 def _offline() -> bool:

@@ -8,7 +8,6 @@ A Spec says which, in a few picklable fields: worker processes rebuild the Count
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
@@ -109,16 +108,9 @@ def _config_json(model, where, env) -> Optional[dict]:
     found = hub_cache.find_config(model, env=env, **where)
     if found is None:
         return None
-    import json
+    from lfgate.readers import guarded
 
-    try:
-        if os.path.getsize(found.path) > 1_000_000:
-            return None
-        with open(found.path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
+    return guarded.read_json_object(found.path, 1_000_000)  # regular files only, size-capped
 
 
 def _has_tokenizers() -> bool:
@@ -193,7 +185,10 @@ def _encodable(text: str) -> str:
 def _from_file(spec: Spec) -> Counter:
     from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(spec.path)
+    from lfgate.readers import guarded
+
+    # regular files only, size-capped, as the model-folder rules read it
+    tokenizer = Tokenizer.from_str(guarded.read_text(spec.path, hub_cache.TOKENIZER_JSON_LIMIT))
 
     def count(text: str) -> int:
         return len(tokenizer.encode(_encodable(text), add_special_tokens=False).ids)

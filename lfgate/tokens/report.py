@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter as Tally
-from typing import List, Optional
+from typing import Dict, List, Optional, TypedDict
 
 from lfgate.tokens import estimate
 from lfgate.tokens.counters import Counter
@@ -20,6 +20,23 @@ PROMPT, RESPONSE, BOTH = 1, 2, 3  # which part a cut sample loses
 PART_NAMES = {PROMPT: "prompt", RESPONSE: "response", BOTH: "prompt and response"}
 PROMPT_CUT_WARN = 0.01  # share of samples losing only prompt tokens from which that is a warning
 SHOWN = 5  # cut samples named in a message; --format json carries them all
+
+
+class TruncationFacts(TypedDict, total=False):
+    """What Truncation.facts() gives a dataset's SampleFacts (validator/model.py), LK050, stats and the JSON."""
+
+    cutoff_len: int
+    exact: bool
+    counted: int  # kept samples counted (max_samples: the first ones only)
+    exceeding: int  # over cutoff_len (an estimate: by the central estimate)
+    response_cut: int  # ... of which lose part of a response
+    prompt_only: int  # ... of which lose prompt tokens only
+    low: int  # an estimate's band: at least / at most this many are over
+    high: int
+    tokens_cut: int
+    near_kinds: Dict[str, int]  # the make-up of the samples near the cutoff (estimates)
+    samples: List[dict]  # every cut sample: index, tokens, prompt, cut
+    how: str  # how they were counted, in words (runs.py)
 
 
 class Truncation:
@@ -75,19 +92,19 @@ class Truncation:
         rows = [tuple(self.rows[i:i + 4]) for i in range(0, len(self.rows), 4)]
         return [{"index": i, "tokens": t, "prompt": p, "cut": PART_NAMES[part]} for i, t, p, part in sorted(rows)]
 
-    def facts(self) -> dict:
+    def facts(self) -> TruncationFacts:
         return {"cutoff_len": self.cutoff_len, "exact": self.exact, "counted": self.counted,
                 "exceeding": self.over, "response_cut": self.response_cut, "prompt_only": self.prompt_only,
                 "low": self.low if not self.exact else self.over, "high": self.high if not self.exact else self.over,
                 "tokens_cut": self.tokens_cut, "near_kinds": dict(self.kinds), "samples": self.samples()}
 
 
-def band_kind(facts: dict) -> Optional[str]:
+def band_kind(facts: TruncationFacts) -> Optional[str]:
     kinds: dict = facts.get("near_kinds") or {}
     return max(kinds, key=lambda k: kinds[k]) if kinds else None
 
 
-def how_many(facts: dict) -> str:
+def how_many(facts: TruncationFacts) -> str:
     """`137` exact, `128-149` for an estimate whose band straddles the cutoff."""
     low, high = facts.get("low", facts["exceeding"]), facts.get("high", facts["exceeding"])
     if facts.get("exact", True) or low == high:
@@ -95,7 +112,7 @@ def how_many(facts: dict) -> str:
     return f"{low:,}–{high:,}"
 
 
-def severity_name(facts: dict) -> Optional[str]:
+def severity_name(facts: TruncationFacts) -> Optional[str]:
     """"warning", "info", or None when nothing is (or may be) cut."""
     if not facts.get("high", facts["exceeding"]) and not facts["exceeding"]:
         return None
@@ -115,7 +132,7 @@ def severity_name(facts: dict) -> Optional[str]:
     return "info"
 
 
-def message(facts: dict, how: str, total: Optional[int] = None, dataset: Optional[str] = None,
+def message(facts: TruncationFacts, how: str, total: Optional[int] = None, dataset: Optional[str] = None,
             cutoff_note: str = "") -> str:
     """The one wording of a dataset's truncation: how many, what part, which samples, how counted."""
     counted = total if total is not None else facts.get("counted", 0)
@@ -138,8 +155,8 @@ def message(facts: dict, how: str, total: Optional[int] = None, dataset: Optiona
             f"{cut}{lost}{which}. Raise cutoff_len or shorten them")
 
 
-def details(facts: dict) -> dict:
+def details(facts: TruncationFacts) -> dict:
     """The finding's --format json details: the counts and every cut sample."""
     keys = ("cutoff_len", "exact", "counted", "exceeding", "low", "high", "response_cut", "prompt_only", "tokens_cut",
             "samples")
-    return {k: facts[k] for k in keys if k in facts}
+    return {k: v for k, v in facts.items() if k in keys}

@@ -23,7 +23,7 @@ def lengths(values: dict, samples: List, stage: str = "sft", resolve=None) -> Li
     return [measure(_aligned(s), stage, plan, count) for s in samples]
 
 
-def summary(values: dict, samples: List, stage: str = "sft", resolve=None) -> Optional[dict]:
+def summary(values: dict, samples: List, stage: str = "sft", resolve=None) -> Optional[report.TruncationFacts]:
     """Truncation facts over the samples plus how they were counted (``how``), or None without a cutoff_len."""
     plan = plan_for(values, stage=stage, resolve=resolve)
     if not plan.cutoff_len:

@@ -152,6 +152,12 @@ class FilterReport:
     rows: int = 0
     removed: List[Tuple[str, int]] = field(default_factory=list)  # (filter, rows it removed), in order
     kept: int = 0
+    dropped: List[Tuple[int, str]] = field(default_factory=list)  # (row index, why), each row the filters removed
+
+    def drop(self, pairs: List[Tuple[int, dict]], kept: List[Tuple[int, dict]], why) -> None:
+        """Record the rows of ``pairs`` not in ``kept``; ``why``: the reason, or a function of the row index."""
+        left = {i for i, _ in kept}
+        self.dropped.extend((i, why(i) if callable(why) else why) for i, _ in pairs if i not in left)
 
 
 def filter_rows(rows: List[dict], wheres: Sequence[Where], report: FilterReport) -> List[Tuple[int, dict]]:
@@ -161,6 +167,7 @@ def filter_rows(rows: List[dict], wheres: Sequence[Where], report: FilterReport)
     for where in wheres:
         kept = [p for p in pairs if where(p[1])]
         report.removed.append((f"--where {where.text}", len(pairs) - len(kept)))
+        report.drop(pairs, kept, f"not matched by --where {where.text}")
         pairs = kept
     return pairs
 
@@ -171,22 +178,27 @@ def filter_records(records: List[Tuple[int, dict]], drop_empty: bool, drop_dupli
     if drop_empty:
         kept = [p for p in records if response_text(p[1]).strip()]
         report.removed.append(("empty response", len(records) - len(kept)))
+        report.drop(records, kept, "empty response (blank or white space only)")
         records = kept
     if drop_duplicates:
-        seen, kept = set(), []
+        first: dict = {}
+        kept = []
         for p in records:
             key = json.dumps(p[1], ensure_ascii=False, sort_keys=True)
-            if key not in seen:
-                seen.add(key)
+            if key not in first:
+                first[key] = p[0]
                 kept.append(p)
         report.removed.append(("exact duplicate", len(records) - len(kept)))
+        first_of = {p[0]: first[json.dumps(p[1], ensure_ascii=False, sort_keys=True)] for p in records}
+        report.drop(records, kept, lambda i: f"exact duplicate of row {first_of[i]}")
         records = kept
     report.kept = len(records)
     return records
 
 
 def serialize(records: List[dict], jsonl: bool) -> str:
-    """UTF-8 text with non-ASCII kept as is: a JSON array (indent 2) or one object per line."""
-    if jsonl:
-        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    return json.dumps(records, ensure_ascii=False, indent=2) + "\n"
+    """UTF-8 text with non-ASCII kept as is: a JSON array (indent 2) or one object per line (lone surrogates
+    escaped: jsonio.dumps_records)."""
+    from lfgate.jsonio import dumps_records
+
+    return dumps_records(records, jsonl)

@@ -16,14 +16,14 @@ file and os.replace, then checked again through the same entry.
 from __future__ import annotations
 
 import copy
-import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from lfgate.diagnostics import Severity
 from lfgate.errors import UsageError
-from lfgate.lf_facts import close_matches
+from lfgate.lf_facts import a_json_type, close_matches
+from lfgate.readers import guarded
 
 _TAG_KEYS = ("user_tag", "assistant_tag", "observation_tag", "function_tag", "system_tag")
 
@@ -59,6 +59,33 @@ def default_output(path: str) -> str:
     """x.json -> x.fixed.json, x.jsonl -> x.fixed.jsonl; any other format (CSV, Parquet...) -> x.fixed.json."""
     base, ext = os.path.splitext(path)
     return f"{base}.fixed{ext if ext in ('.json', '.jsonl') else '.json'}"
+
+
+def unique_outputs(paths: List[str]) -> Dict[str, str]:
+    """{data file: its copy}: default_output, unless two files of one run would share a copy (x.json and x.csv
+    both give x.fixed.json; X.json and x.json do on a case-insensitive disk): then the one that is not JSON keeps
+    its extension (x.csv.fixed.json), and a numbered name settles what is left."""
+    def key(output: str) -> str:
+        return os.path.normcase(os.path.abspath(output)).lower()
+
+    outputs = {p: default_output(p) for p in paths}
+    taken: Dict[str, List[str]] = {}
+    for path, output in outputs.items():
+        taken.setdefault(key(output), []).append(path)
+    for group in taken.values():
+        for path in group[1:] if len(group) > 1 else ():
+            base, ext = os.path.splitext(path)
+            if ext not in (".json", ".jsonl"):
+                outputs[path] = f"{base}{ext}.fixed.json"
+    seen: set = set()
+    for path in paths:
+        output, n = outputs[path], 2
+        while key(output) in seen:
+            base, ext = os.path.splitext(outputs[path])
+            output, n = f"{base.rsplit('.fixed', 1)[0]}.fixed-{n}{ext}", n + 1
+        outputs[path] = output
+        seen.add(key(output))
+    return outputs
 
 
 def find_entry(path: str, settings):
@@ -155,14 +182,14 @@ def _is_error(finding) -> bool:
     return (finding.severity if finding.severity is not None else finding.rule.severity) == Severity.ERROR
 
 
-# Dataset-level findings (samples/finish.py) that count records LLaMA-Factory drops or crashes on, by the
-# SampleChecker tally that counts them. Only when finish() reports the rule as an error are those records removed
-# (no role key anywhere, say, is the entry's tag, not the records: DS203 then).
+# Dataset-level findings (SampleChecker.finish) that count records LLaMA-Factory drops or crashes on, by the state
+# of the rule that counts them (State.counted). Only when finish() reports the rule as an error are those records
+# removed (no role key anywhere, say, is the entry's tag, not the records: DS203 then).
 def _summary_tallies() -> dict:
     from lfgate.validator.samples import kto, multimodal, sharegpt
 
-    return {"missing_role": sharegpt.ROLE_UNKNOWN.code, "kto_bool": kto.KTO_IN_OTHER_STAGE.code,
-            "no_media": multimodal.PLACEHOLDER_NO_MEDIA.code}
+    return {sharegpt.RoleCensus: sharegpt.ROLE_UNKNOWN.code, kto.KtoInOtherStage: kto.KTO_IN_OTHER_STAGE.code,
+            multimodal.MediaCounts: multimodal.PLACEHOLDER_NO_MEDIA.code}
 
 
 class _Judge:
@@ -173,14 +200,18 @@ class _Judge:
 
         self.checker = SampleChecker(entry, usage, settings)
         self.tallies = _summary_tallies()
-        self.counted = {name: set() for name in self.tallies}
+        self.counted: dict = {kind: set() for kind in self.tallies}
+
+    def _counts(self) -> dict:
+        states = {kind: self.checker.state(kind) for kind in self.tallies}
+        return {kind: state.counted() for kind, state in states.items() if state is not None}
 
     def error(self, index: int, value) -> Optional[Change]:
-        before = {name: getattr(self.checker, name).total() for name in self.tallies}
+        before = self._counts()
         errors = [f for f in self.checker.check(index, value) if _is_error(f)]
-        for name, total in before.items():
-            if getattr(self.checker, name).total() > total:
-                self.counted[name].add(index)
+        for kind, total in self._counts().items():
+            if total > before[kind]:
+                self.counted[kind].add(index)
         return Change(index, "removed", errors[0].rule.code, errors[0].message) if errors else None
 
     def summary_removals(self) -> dict:
@@ -194,9 +225,9 @@ class _Judge:
             code = finding.rule.code
             if code == kto.BATCH_CRASH.code and finding.sample is not None:
                 out.setdefault(finding.sample, Change(finding.sample, "removed", code, finding.message))
-            for name, rule_code in self.tallies.items():
+            for kind, rule_code in self.tallies.items():
                 if rule_code == code:
-                    for index in self.counted[name]:
+                    for index in self.counted[kind]:
                         out.setdefault(index, Change(index, "removed", code, _one_record(finding.message)))
         return out
 
@@ -206,16 +237,25 @@ def _one_record(message: str) -> str:
     return f"counted by the dataset-level finding: {message}"
 
 
+def _not_an_object(index: int, value: Any, code: str) -> Change:
+    """The removal, named as `check` names it (DF015), not by the converter's crash it would cause (DS001)."""
+    return Change(index, "removed", code,
+                  f"sample {index} is {a_json_type(value)}, not an object, and wraps no single object to unwrap: "
+                  "LLaMA-Factory raises while it builds the table")
+
+
 def fix_records(path: str, entry, usages, settings) -> Tuple[List[Any], List[Change]]:
     """The records to keep (repaired) and the changes, in sample order. usages: the DatasetUsage (or several, when
     configs load the entry differently) the records are judged under; a record an error flags in any is left out."""
     from lfgate.readers import Record, iter_records
+    from lfgate.validator.datafile import NOT_OBJECT, wrapped_record
     from lfgate.validator.model import DatasetUsage
 
     usages = usages if isinstance(usages, (list, tuple)) else [usages or DatasetUsage()]
     judges = [_Judge(entry, usage, settings) for usage in usages]
     media_dir = judges[0].checker.media_dir or ""
     candidates, changes = [], {}
+    unwrapped_from: dict = {}  # sample -> what wrapped it (named DF015, as `check` names it)
     for item in iter_records(path):
         if not isinstance(item, Record):
             if item.sample is None:
@@ -223,7 +263,15 @@ def fix_records(path: str, entry, usages, settings) -> Tuple[List[Any], List[Cha
             changes[item.sample] = Change(item.sample, "removed", "DF010", item.message)
             continue
         value = copy.deepcopy(item.value)
-        repairs = _repair_keys(value, entry) + _repair_roles(value, entry) + _repair_media(value, entry, media_dir)
+        unwrapped = value if isinstance(value, dict) else wrapped_record(value)  # DF015's fix: unwrap one object
+        if unwrapped is None:
+            changes[item.index] = _not_an_object(item.index, value, NOT_OBJECT.code)
+            continue
+        if unwrapped is not value:
+            unwrapped_from[item.index] = a_json_type(value)
+        repairs = [f"unwrapped the one object from {unwrapped_from[item.index]}"] if unwrapped is not value else []
+        value = unwrapped
+        repairs += _repair_keys(value, entry) + _repair_roles(value, entry) + _repair_media(value, entry, media_dir)
         removed = [c for c in (judge.error(item.index, value) for judge in judges) if c is not None]
         if removed:
             changes[item.index] = removed[0]
@@ -238,7 +286,8 @@ def fix_records(path: str, entry, usages, settings) -> Tuple[List[Any], List[Cha
             continue
         kept.append(value)
         if repairs:
-            changes[index] = Change(index, "changed", "DS-fix", "; ".join(repairs))
+            changes[index] = Change(index, "changed", NOT_OBJECT.code if index in unwrapped_from else "DS-fix",
+                                    "; ".join(repairs))
     if kept and changes:
         _keep_columns(kept, candidates, judges[0], changes)
     return kept, [changes[i] for i in sorted(changes)]
@@ -247,9 +296,10 @@ def fix_records(path: str, entry, usages, settings) -> Tuple[List[Any], List[Cha
 def _keep_columns(kept: List[Any], candidates: list, judge: _Judge, changes: dict) -> None:
     """A field the entry reads that only removed records had: LLaMA-Factory raises KeyError for a column no record
     has, while a null in one record reads as the missing field does (Arrow fills absent fields with null)."""
-    from lfgate.validator.samples.checker import accessed_columns
+    from lfgate.validator.samples.common import ColumnsSeen, accessed_columns
 
-    had = set(accessed_columns(judge.checker.entry)) - judge.checker.pending_columns
+    columns = judge.checker.state(ColumnsSeen)
+    had = {f for f in accessed_columns(judge.checker.entry) if columns.seen(f)}
     first = kept[0]
     if not isinstance(first, dict):
         return
@@ -266,12 +316,15 @@ def _keep_columns(kept: List[Any], candidates: list, judge: _Judge, changes: dic
 
 
 def _serialise(records: List[Any], output: str) -> str:
-    if output.endswith(".jsonl"):
-        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    return json.dumps(records, ensure_ascii=False, indent=2) + "\n"
+    from lfgate.jsonio import dumps_records
+
+    return dumps_records(records, output.endswith(".jsonl"))
 
 
-def run_fix(path: str, output: Optional[str], stage: Optional[str], force: bool, settings) -> FixResult:
+def run_fix(path: str, output: Optional[str], stage: Optional[str], force: bool, settings,
+            read: Optional[set] = None) -> FixResult:
+    """read: real paths of the files a check of the project reads; the copy never replaces one, even with
+    --force (`-o data/dataset_info.json --force` would have replaced the registry with records)."""
     from lfgate.validator.model import DatasetUsage
 
     if not os.path.isfile(path):
@@ -284,7 +337,25 @@ def run_fix(path: str, output: Optional[str], stage: Optional[str], force: bool,
     entry = find_entry(path, settings)
     if entry is None:
         raise UsageError(f"cannot tell the format of {path}: register it in dataset_info.json first")
+    _guard(output, (read or set()) | _read_for(path, entry), force)
     return write_fixed(path, output, entry, [DatasetUsage(stage=stage)], force, settings)
+
+
+def _read_for(path: str, entry) -> set:
+    """The data file, its registry and every file that registry names (real paths)."""
+    from lfgate.validator.project import find_registry_for
+
+    found = {path, *find_registry_for(path)}
+    registry = getattr(entry, "registry_path", None)
+    if registry:
+        found.add(registry)
+        value = guarded.read_json_object(registry) or {}
+        folder = os.path.dirname(registry)
+        for item in value.values():
+            name = item.get("file_name") if isinstance(item, dict) else None
+            if isinstance(name, str) and "\0" not in name:
+                found.add(os.path.join(folder, name))
+    return {os.path.realpath(p) for p in found}
 
 
 def write_fixed(path: str, output: str, entry, usages, force: bool, settings) -> FixResult:
@@ -292,7 +363,7 @@ def write_fixed(path: str, output: str, entry, usages, force: bool, settings) ->
     from lfgate import safe_write as out_file
 
     kept, changes = fix_records(path, entry, usages, settings)
-    out_file.atomic_write(output, _serialise(kept, output), force=force)
+    out_file.atomic_write(output, _serialise(kept, output), force=True)  # _guard judged --force
     return _checked_copy(path, output, entry, usages, kept, changes, settings)
 
 
@@ -347,16 +418,19 @@ def check_fix(checker, read: set, force: bool, settings) -> CheckFixes:
     from lfgate.validator import lfs
 
     out = CheckFixes()
-    plans = []
+    found = []
     for path, (entry, usages) in fixable_files(checker).items():
         if os.path.isdir(path):
             out.notes.append(f"{display_path(path)} is a folder: fix its files one by one with `lfgate fix FILE`")
         elif lfs.is_pointer(path):
             out.notes.append(f"{display_path(path)} is a Git LFS pointer: fetch the data (git lfs pull) first")
         else:
-            plans.append((path, default_output(os.path.normpath(path)), entry, usages))
+            found.append((path, entry, usages))
+    outputs = unique_outputs([os.path.normpath(path) for path, _, _ in found])
+    plans = [(path, outputs[os.path.normpath(path)], entry, usages) for path, entry, usages in found]
     for _, output, _, _ in plans:
         _guard(output, read, force)
+    written: set = set()  # what this run wrote, by identity: never one file twice (a link, a case-folding disk)
     for path, output, entry, usages in plans:
         try:
             kept, changes = fix_records(path, entry, usages, settings)
@@ -373,9 +447,21 @@ def check_fix(checker, read: set, force: bool, settings) -> CheckFixes:
                              f"[{first.code}] {first.message}): no copy; the cause is the file or its entry in "
                              "dataset_info.json, not single records")
             continue
+        if _identity(output) in written:
+            raise UsageError(f"{output} was already written by this run (for another data file): not overwriting "
+                             "it; rename one of the data files")
         out_file.atomic_write(output, _serialise(kept, output), force=True)  # _guard allowed it
+        written.add(_identity(output))
         out.written.append(_checked_copy(path, output, entry, usages, kept, changes, settings))
     return out
+
+
+def _identity(path: str):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _guard(output: str, read: set, force: bool) -> None:

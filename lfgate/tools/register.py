@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Iterator, Optional, Tuple
 
 from lfgate.errors import UsageError
+from lfgate.readers import guarded
 from lfgate.validator.infer import Inferred, infer
 
 
@@ -83,7 +84,7 @@ def existing_entry(registry_path: str, name: str) -> Optional[dict]:
     if not os.path.isfile(registry_path):
         return None
     try:
-        with open(registry_path, encoding="utf-8") as f:
+        with guarded.open_regular(registry_path, "r", encoding="utf-8") as f:
             data = json.load(f)
     except (OSError, ValueError, RecursionError):
         return None
@@ -105,7 +106,7 @@ def other_names(registry_path: str, name: str, file_name: str) -> list:
     import json
 
     try:
-        with open(registry_path, encoding="utf-8") as f:
+        with guarded.open_regular(registry_path, "r", encoding="utf-8") as f:
             data = json.load(f)
     except (OSError, ValueError, RecursionError):
         return []
@@ -206,12 +207,42 @@ class Plan:
     stage: str
 
 
+def _loadable_or_convert(data_path: str) -> None:
+    """A spreadsheet is not data LLaMA-Factory loads: point at `convert`, with its columns, not at "no records"."""
+    from lfgate.readers import builder
+    from lfgate.tools.table import TABLE_SUFFIXES
+
+    suffix = os.path.splitext(data_path)[1].lower()
+    if os.path.isdir(data_path) or builder(data_path) is not None or suffix not in TABLE_SUFFIXES:
+        return
+    try:
+        from lfgate.tools.table import read_rows
+
+        columns, rows = read_rows(data_path)
+        seen = f", {len(rows)} rows; columns: {', '.join(map(str, columns[:8]))}"
+    except Exception:  # an unreadable sheet: convert says why
+        seen, columns = "", []
+    picks = " ".join(f"--{flag} {_arg(c)}" for flag, c in zip(("instruction", "output"), columns)) or \
+        "--instruction COL --output COL"
+    json_path = os.path.splitext(data_path)[0] + ".json"
+    raise UsageError(f"{data_path} is a table ({suffix}{seen}), which LLaMA-Factory does not load: turn it into "
+                     f"a dataset and register it in one step: lfgate convert {data_path} {json_path} {picks} "
+                     "--register")
+
+
+def _arg(column: object) -> str:
+    import shlex
+
+    return shlex.quote(str(column))
+
+
 def plan(data_path: str, name: Optional[str], registry_path: Optional[str], force: bool) -> Plan:
     """Read and infer; raises Unreadable or Inconsistent (the command shows them) or UsageError."""
     if not os.path.exists(data_path):
         raise UsageError(f"{data_path} does not exist")
     if not (os.path.isdir(data_path) or _regular(data_path)):
         raise UsageError(f"{data_path} is not a regular file (a pipe, device or socket): nothing to register")
+    _loadable_or_convert(data_path)
     registry_path = registry_path or default_registry(data_path)
     name = name or dataset_name(data_path)
     check_name(name)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 from lfgate.errors import UsageError
+from lfgate.readers import guarded
 from lfgate.readers.jsonpos import after_blanks
 
 _DECODER = json.JSONDecoder()
@@ -162,10 +163,14 @@ def read_text(registry_path: str) -> str:
     if not os.path.exists(target):
         return "{}\n"
     try:
-        with open(target, encoding="utf-8", newline="") as f:
+        with guarded.open_regular(target, "r", encoding="utf-8", newline="") as f:
             text = f.read()
     except (OSError, UnicodeDecodeError) as err:
         raise UsageError(f"cannot read {registry_path}: {err}") from None
+    if text.startswith("\ufeff"):  # kept by an edit, it would stay a registry LLaMA-Factory cannot open
+        raise UsageError(f"{registry_path} starts with a UTF-8 byte order mark (BOM): LLaMA-Factory's json.load "
+                         "refuses it (`Unexpected UTF-8 BOM`, DI001 in `lfgate check`). Save the file as UTF-8 "
+                         "without a BOM, then register again; nothing was changed")
     return text if text.strip() else "{}\n"
 
 
@@ -176,25 +181,13 @@ def check_editable(registry_path: str) -> None:
 
 @contextmanager
 def locked(registry_path: str):
-    """Hold an exclusive lock on a sidecar file beside the (real) registry for a whole read-modify-write, so
-    parallel `register` runs each see the others' entries (10 parallel runs lost 3 to 7 entries without it)."""
-    target = target_of(registry_path)
-    folder, base = os.path.split(target)
-    lock_path = os.path.join(folder, f".{base}.lock")
-    try:
-        import fcntl
-    except ImportError:  # Windows: no fcntl; the edit stays atomic, only parallel runs are not serialised
+    """Hold an exclusive lock on the (real) registry for a whole read-modify-write, so parallel `register` runs
+    each see the others' entries (10 parallel runs lost 3 to 7 entries without it): safe_write.locked, on the
+    registry file itself, never through a link and with no sidecar lock file."""
+    from lfgate.safe_write import locked as locked_file
+
+    with locked_file(target_of(registry_path)):
         yield
-        return
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as err:
-        raise UsageError(f"cannot lock {registry_path} ({lock_path}): {err.strerror}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock; the empty lock file stays for the next run
 
 
 def write_entry(registry_path: str, name: str, entry: dict, dry_run: bool = False) -> str:

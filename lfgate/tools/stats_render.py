@@ -7,6 +7,7 @@ import os
 from typing import List
 
 from lfgate.errors import UsageError
+from lfgate.readers import guarded
 from lfgate.tools.stats import PERCENTILES
 
 BAR_WIDTH = 40
@@ -37,7 +38,7 @@ def to_text(stats_list, stream, color: bool = False) -> None:
         return markup_escape(safe(text))
 
     console = Console(file=stream, force_terminal=color, no_color=not color, highlight=False, soft_wrap=True,
-                      width=None if color else 120)
+                      emoji=False, width=None if color else 120)
     for stats in stats_list:
         d = stats.to_dict()
         where = f" ({escape(d['file'])})" if d["file"] else ""
@@ -140,7 +141,7 @@ def plot(stats_list, path: str) -> None:
 
 def _is_png(path: str) -> bool:
     try:
-        with open(path, "rb") as f:
+        with guarded.open_regular(path) as f:
             head = f.read(8)
     except OSError:
         return False

@@ -11,12 +11,19 @@ import os
 from typing import Dict, List, Optional, Tuple
 
 from lfgate.errors import UsageError
+from lfgate.readers import guarded
 
 TABLE_SUFFIXES = (".xlsx", ".xlsm", ".csv", ".tsv", ".parquet", ".json", ".jsonl")
 # Caps that keep a small hostile file small (issue 17: a 4.8 KB sheet with one cell at XFD1048576 took 7.7 GB).
 MAX_COLUMNS = 1_000
 MAX_CELLS = 5_000_000
 MAX_DEPTH = 100  # nesting of a JSON row; json.dumps and the checks recurse
+# A 296 KB workbook whose one cell holds 300 MB took a minute and 1.7 GB (issue 21): a cell's text is measured while
+# the XML streams (shared strings included) and refused over MAX_CELL_BYTES, with its address. Excel itself holds
+# at most 32,767 characters in a cell.
+MAX_CELL_BYTES = 8 << 20
+MAX_PART_BYTES = 256 << 20  # any other part of the workbook (styles, theme, the workbook itself), uncompressed
+_XML_CHUNK = 1 << 20
 
 
 class MissingExtra(Exception):
@@ -111,7 +118,11 @@ def _read_xlsx(path: str, sheet: Optional[str]) -> Tuple[List[str], List[Dict]]:
     except ImportError:
         raise MissingExtra("reading Excel files needs openpyxl: pip install 'lfgate[tabular]'") from None
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        reader = _capped_reader(openpyxl)(path, read_only=True, data_only=True)
+        reader.read()
+        book = reader.wb
+    except TooLarge:
+        raise
     except Exception as err:  # zip, XML and openpyxl errors of a broken workbook
         raise UsageError(f"cannot read {path}: {type(err).__name__}: {err}") from None
     try:
@@ -119,6 +130,11 @@ def _read_xlsx(path: str, sheet: Optional[str]) -> Tuple[List[str], List[Dict]]:
             raise UsageError(f"{path} has no sheet {sheet!r}; it has {', '.join(map(repr, book.sheetnames))}")
         ws = book[sheet if sheet is not None else book.sheetnames[0]]
         try:
+            with ws._get_source() as source:  # every cell measured before openpyxl builds any value
+                _measure_cells(source, reader.oversized_string, ws.title)
+            if reader.oversized_string is not None:
+                raise TooLarge(f"shared string {reader.oversized_string} holds more than {MAX_CELL_BYTES >> 20} MB "
+                               f"(no cell of sheet {ws.title!r} uses it): lfgate does not load it")
             with ws._get_source() as source:
                 parser = WorkSheetParser(source, ws._shared_strings, data_only=True, epoch=book.epoch,
                                          date_formats=book._date_formats, timedelta_formats=book._timedelta_formats)
@@ -129,6 +145,137 @@ def _read_xlsx(path: str, sheet: Optional[str]) -> Tuple[List[str], List[Dict]]:
             raise UsageError(f"cannot read {path}: {type(err).__name__}: {err}") from None
     finally:
         book.close()
+
+
+def _capped_reader(openpyxl):
+    """openpyxl's ExcelReader, with the shared strings measured (streamed, nothing kept) before they are loaded, and
+    every other part's declared size capped."""
+    from openpyxl.reader.excel import SHARED_STRINGS, ExcelReader
+
+    class CappedReader(ExcelReader):
+        oversized_string: Optional[int] = None
+
+        def read_manifest(self):
+            for info in self.archive.infolist():
+                if info.file_size > MAX_PART_BYTES and "worksheets/" not in info.filename \
+                        and not info.filename.endswith("sharedStrings.xml"):
+                    raise TooLarge(f"the workbook part {info.filename} is {info.file_size >> 20} MB uncompressed, "
+                                   f"over lfgate's {MAX_PART_BYTES >> 20} MB cap")
+            super().read_manifest()
+
+        def read_strings(self):
+            found = self.package.find(SHARED_STRINGS)
+            if found is not None and found.PartName[1:] in self.valid_files:
+                with self.archive.open(found.PartName[1:]) as source:
+                    self.oversized_string = _oversized_string(source)
+                if self.oversized_string is not None:
+                    return  # not loaded: the sheet's scan names the cell that uses it
+            super().read_strings()
+
+    return CappedReader
+
+
+def _local(name: str) -> str:
+    return name.rpartition(":")[2]
+
+
+def _feed(parser, source) -> None:
+    while True:
+        chunk = source.read(_XML_CHUNK)
+        parser.Parse(chunk, not chunk)
+        if not chunk:
+            return
+
+
+def _oversized_string(source) -> Optional[int]:
+    """The index of the first shared string over MAX_CELL_BYTES, streaming sharedStrings.xml (nothing kept)."""
+    from xml.parsers import expat
+
+    class Found(Exception):
+        pass
+
+    state = {"index": -1, "size": 0, "inside": False}
+
+    def start(name, attrs):
+        if _local(name) == "si":
+            state.update(index=state["index"] + 1, size=0, inside=True)
+
+    def end(name):
+        if _local(name) == "si":
+            state["inside"] = False
+
+    def text(data):
+        if state["inside"]:
+            state["size"] += len(data.encode("utf-8", "surrogatepass"))
+            if state["size"] > MAX_CELL_BYTES:
+                raise Found
+
+    parser = expat.ParserCreate()
+    parser.StartElementHandler, parser.EndElementHandler, parser.CharacterDataHandler = start, end, text
+    try:
+        _feed(parser, source)
+    except Found:
+        return state["index"]
+    except expat.ExpatError:
+        return None  # openpyxl reports the broken XML itself
+    return None
+
+
+def _measure_cells(source, oversized_string: Optional[int], sheet: str) -> None:
+    """TooLarge, naming the cell, for a cell whose text is over MAX_CELL_BYTES or that uses the oversized shared
+    string; the sheet's XML is streamed and no value is kept."""
+    from xml.parsers import expat
+
+    state = {"row": 0, "column": 0, "address": "", "kind": None, "size": 0, "inside": False, "value": ""}
+
+    def start(name, attrs):
+        local = _local(name)
+        if local == "row":
+            state["row"] = int(attrs["r"]) if str(attrs.get("r", "")).isdigit() else state["row"] + 1
+            state["column"] = 0
+        elif local == "c":
+            reference = attrs.get("r") or ""
+            letters = reference.rstrip("0123456789")
+            state["column"] = _column_number(letters) if letters else state["column"] + 1
+            state.update(address=reference or f"{_column_letters(state['column'])}{state['row']}",
+                         kind=attrs.get("t"), size=0, value="")
+        elif local in ("v", "t"):
+            state["inside"] = True
+
+    def end(name):
+        local = _local(name)
+        if local in ("v", "t"):
+            state["inside"] = False
+        elif local == "c" and state["kind"] == "s" and oversized_string is not None \
+                and state["value"].strip() == str(oversized_string):
+            raise TooLarge(f"cell {state['address']} of sheet {sheet!r} holds shared string {oversized_string} "
+                           f"of more than {MAX_CELL_BYTES >> 20} MB (lfgate's cap per cell; Excel itself holds "
+                           "32,767 characters): shorten it or export the sheet as JSON Lines")
+
+    def text(data):
+        if not state["inside"]:
+            return
+        state["size"] += len(data.encode("utf-8", "surrogatepass"))
+        if state["size"] > MAX_CELL_BYTES:
+            raise TooLarge(f"cell {state['address']} of sheet {sheet!r} holds more than {MAX_CELL_BYTES >> 20} MB "
+                           "(lfgate's cap per cell; Excel itself holds 32,767 characters): shorten it or export "
+                           "the sheet as JSON Lines")
+        if state["kind"] == "s" and len(state["value"]) < 32:
+            state["value"] += data
+
+    parser = expat.ParserCreate()
+    parser.StartElementHandler, parser.EndElementHandler, parser.CharacterDataHandler = start, end, text
+    try:
+        _feed(parser, source)
+    except expat.ExpatError:
+        return  # openpyxl's own parse reports the broken XML
+
+
+def _column_number(letters: str) -> int:
+    number = 0
+    for letter in letters.upper():
+        number = number * 26 + ord(letter) - 64
+    return number
 
 
 def _column_name(name: Optional[str], column: int) -> str:
@@ -176,7 +323,7 @@ def _read_json(path: str, lines: bool) -> Tuple[List[str], List[Dict]]:
     import json
 
     try:
-        with open(path, encoding="utf-8-sig") as f:
+        with guarded.open_regular(path, "r", encoding="utf-8-sig") as f:
             if lines:
                 rows = [json.loads(line) for line in f if line.strip()]
             else:

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import List, Optional
 
 from lfgate.diagnostics import Diagnostic
+from lfgate.readers import guarded
 
 
 def entry_for(name: str, raw: dict, registry_path: str):
@@ -55,7 +56,7 @@ def print_diagnostics(diagnostics, stream=None, text_of: Optional[tuple] = None,
 
     if text_of:
         shown, real = text_of
-        with open(real, encoding="utf-8", errors="replace") as f:
+        with guarded.open_regular(real, "r", encoding="utf-8", errors="replace") as f:
             lines = f.readlines()
         linecache.cache[shown] = (sum(map(len, lines)), None, lines, shown)  # mtime None: never re-read
     try:

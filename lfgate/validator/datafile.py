@@ -6,6 +6,7 @@ DS002 (samples/), which knows which columns the converter reads.
 
 from __future__ import annotations
 
+import base64
 import errno
 import functools
 import os
@@ -67,10 +68,12 @@ MIXED_FOLDER = rule(
 )
 OUTSIDE_DATASET_DIR = rule(
     "DF005", "outside-dataset-dir", WARNING,
-    "file_name leaves dataset_dir",
-    why="LLaMA-Factory accepts it (os.path.join), but the project then depends on files outside it, which breaks "
-        "when the project is copied or run from another folder. An absolute file_name is deliberate (data on "
-        "shared cluster storage) and not reported.",
+    "file_name leaves the project, or is a symlink out of it",
+    why="LLaMA-Factory accepts it (loader.py os.path.join(dataset_dir, file_name) follows `../` and symlinks), but "
+        "a project that depends on files outside it breaks when it is copied or run elsewhere. Data linked out of "
+        "the project is never read nor shown by lfgate (it could be any file of this machine): its content was "
+        "not checked. A `../` path that stays inside the project is only an info; an absolute file_name is "
+        "deliberate (data on shared cluster storage) and not reported.",
     fix="Move the data under dataset_dir, or set dataset_dir to the folder that holds it.",
     bad={"data/dataset_info.json": '{"a": {"file_name": "../a.json"}}\n', "a.json": _ALPACA},
     good=_project(_ALPACA),
@@ -131,10 +134,31 @@ NOT_OBJECT = rule(
     "DF015", "sample-not-object", ERROR,
     "A sample is not a JSON object",
     why="Rows must be objects (field -> value); a string, number or list raises while the table is built.",
-    fix="Make every element an object such as {\"instruction\": ..., \"output\": ...}.",
+    fix="Make every element an object such as {\"instruction\": ..., \"output\": ...}. A record wrapped in a "
+        "list (`c.append([{...}])` in a pandas script) is one object: `lfgate fix` unwraps it.",
     bad=_project('[{"instruction": "hi", "input": "", "output": "hello"}, "hello"]\n'),
     good=_project(_ALPACA),
 )
+
+
+def wrapped_record(value: Any) -> Optional[dict]:
+    """The one object a non-object sample wraps ([{...}], [[{...}]], [{...}, null, []]), else None: what a script
+    that appends `[row]` instead of `row` writes, and what `lfgate fix` unwraps."""
+    found: List[dict] = []
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            found.append(item)
+        elif isinstance(item, list):
+            if len(found) + len(item) > 64:  # a table of rows, not one wrapped record
+                return None
+            pending.extend(item)
+        elif item is not None:
+            return None
+        if len(found) > 1:
+            return None
+    return found[0] if found else None
 EMPTY_DATASET = rule(
     "DF016", "empty-dataset", ERROR,
     "The dataset has no samples",
@@ -218,6 +242,32 @@ DUPLICATE_FIELD = rule(
     good=_project('{"instruction": "hi", "input": "", "output": "hello"}\n', "a.jsonl"),
 )
 
+# A Parquet file of 626 bytes (brotli) with one 65 MB instruction: lfgate reports it without decoding it.
+_HUGE_CELL_PARQUET = base64.b64decode(
+    "UEFSMRUEFYiAgEEV7gFMFQIVABIAAMv//z8ApAEIIMLEa4HU3v9Bzv//PwAkAOKwAHTv//j//weABEAcFoDu/R////8AkACIwwLQ"
+    "vf/j//8fABIAcVgAuvd//P//A0ACIA4LQPf+j///fwBIAMRhAeje//H//w8ACYA4LADd+78cAIAAIAEQhwXge/8AFQAVEhUaLBUC"
+    "FRAVBhUGHAAAABsIAAAkAQIEQpcAjmsVBBUIFRBMFQIVABIAAIsBgAAAAAADFQAVEhUaLBUCFRAVBhUGHAAAABsIAAAkAQIEQpcA"
+    "jmsVBBUKFRJMFQIVABIAAAsCgAEAAABiAxUAFRIVGiwVAhUQFQYVBhwAAAAbCAAAJAECBEKXAI5rFQQZTDUAGAZzY2hlbWEVBgAV"
+    "DCUCGAtpbnN0cnVjdGlvbiUATBwAAAAVDCUCGAVpbnB1dCUATBwAAAAVDCUCGAZvdXRwdXQlAEwcAAAAFgIZHBk8JgAcFQwZNQAG"
+    "EBkYC2luc3RydWN0aW9uFQgWAhbkgIBBFtICJpoCJggpLBUEFQAVAgAVABUQFQIAPBaAgIBBGQYZJgACAAAAJgAcFQwZNQAGEBkY"
+    "BWlucHV0FQgWAhZcFmwmhgMm2gIpLBUEFQAVAgAVABUQFQIAPBYAGQYZJgACAAAAJgAcFQwZNQAGEBkYBm91dHB1dBUIFgIWXhZu"
+    "JvQDJsYDKSwVBBUAFQIAFQAVEBUCADwWAhkGGSYAAgAAABaegoBBFgImCBasBAAoIHBhcnF1ZXQtY3BwLWFycm93IHZlcnNpb24g"
+    "MjYuMC4xGTwcAAAcAAAcAAAAUAEAAFBBUjE=")
+OVER_CAP = rule(
+    "DF040", "value-over-cap", ERROR,
+    "Part of a data file was not checked: a value is over lfgate's cap per value",
+    why="Every row of a CSV, Parquet or Arrow file is checked, in batches of bounded memory; what is capped is "
+        "one value (64 MB: readers/tabular.py MAX_VALUE_BYTES): a Parquet or Arrow value over it is never made a "
+        "Python value, a Parquet column chunk that holds more than that per row is never decoded, and no check "
+        "runs over a CSV cell over it. LLaMA-Factory "
+        "itself would load it, so what lfgate could not check is an error, never a pass: the gate does not vouch "
+        "for data it has not read.",
+    fix="Shorten or split what is that large (a whole document or an embedded file in one cell), or keep media "
+        "as files named by path.",
+    bad={"data/dataset_info.json": '{"a": {"file_name": "a.parquet"}}\n', "data/a.parquet": _HUGE_CELL_PARQUET},
+    good={"data/dataset_info.json": '{"a": {"file_name": "a.csv"}}\n',
+          "data/a.csv": "instruction,input,output\nhi,,hello\n"},
+)
 FORMAT_INFERRED = rule(
     "DF030", "format-inferred", INFO,
     "A data file no dataset_info.json names was checked with an inferred entry",
@@ -232,7 +282,7 @@ FORMAT_INFERRED = rule(
 
 _PROBLEM_RULES = {"nan": NONSTANDARD_NUMBER, "unreadable": UNREADABLE, "not-utf8": NOT_UTF8, "bom": BOM,
                   "invalid-json": INVALID_JSON, "too-deep": TOO_DEEP, "top-level": TOP_LEVEL, "not-object": NOT_OBJECT,
-                  "tabular": TABULAR_UNREADABLE, "over-cap": TABULAR_UNREADABLE, "missing-extra": TABULAR_UNREADABLE}
+                  "tabular": TABULAR_UNREADABLE, "over-cap": OVER_CAP, "missing-extra": TABULAR_UNREADABLE}
 _PROBLEM_FIX = {"nan": "write null or the text you meant", "unreadable": "fix the path or its permissions",
                 "not-utf8": "re-save the file as UTF-8",
                 "bom": "save it as UTF-8 without BOM", "invalid-json": "fix the JSON here",
@@ -241,8 +291,8 @@ _PROBLEM_FIX = {"nan": "write null or the text you meant", "unreadable": "fix th
                 "tabular": "re-export the file",
                 "over-cap": "split the file or shorten what is that large",
                 "missing-extra": "then run lfgate again"}
-# Not the file's fault, or not a certain one: LLaMA-Factory may well load what lfgate does not check.
-_WARNING_KINDS = ("over-cap", "missing-extra")
+# lfgate cannot read it here, but LLaMA-Factory's own environment may: a missing optional library (pip install).
+_WARNING_KINDS = ("missing-extra",)
 
 
 def problem_diagnostic(problem: Problem, dataset: Optional[str]):
@@ -349,8 +399,13 @@ def resolve_files(entry) -> Tuple[Optional[List[str]], List]:
     rel = os.path.relpath(os.path.abspath(path), os.path.abspath(entry.dataset_dir))
     # An absolute file_name is deliberate (shared cluster storage); a `../` escape is the accident.
     if not os.path.isabs(entry.source) and (rel == ".." or rel.startswith(".." + os.sep)):
-        out.append(OUTSIDE_DATASET_DIR.diag(f"file_name {entry.source!r} resolves to {shown}, outside dataset_dir "
-                                            f"{os.path.abspath(entry.dataset_dir)}; move the data under it", **where))
+        inside = in_project(os.path.realpath(path), entry)
+        out.append(OUTSIDE_DATASET_DIR.diag(
+            f"file_name {entry.source!r} resolves to {shown}, outside dataset_dir "
+            f"{os.path.abspath(entry.dataset_dir)}" + ("" if not inside else " but inside the project: LLaMA-Factory "
+                                                        "reads it (os.path.join), and so does lfgate")
+            + "; move the data under dataset_dir to keep the project self-contained",
+            severity=INFO if inside else None, **where))
     if "\0" in path:  # os.stat raises ValueError on it; LLaMA-Factory's os.path.isfile says "not found"
         out.append(FILE_NOT_FOUND.diag(f"file_name {entry.source!r} contains a NUL character: no file can have that "
                                        "name; fix file_name", **where))
@@ -390,6 +445,11 @@ def resolve_files(entry) -> Tuple[Optional[List[str]], List]:
                                          f"({names}{', ...' if len(odd) > 5 else ''}); every entry is a data file to "
                                          "it. Move them out of the folder", **where))
             return None, out
+        for member in files:
+            refused = _refused_link(member, entry, where)
+            if refused is not None:  # one member linked out of the project: the dataset cannot be checked
+                out.append(refused)
+                return None, out
         special = [f for f in files if not _regular(f)]
         if special:
             out.append(UNREADABLE.diag(f"{os.path.abspath(special[0])} is not a regular file (a pipe, device or "
@@ -416,21 +476,31 @@ def _under(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
+def in_project(real: str, entry) -> bool:
+    """Whether a real path lies in the checked project (entry.project, validator/engine.py) or dataset_dir."""
+    return any(_under(real, root) for root in tuple(entry.project) + (os.path.realpath(entry.dataset_dir),))
+
+
+def linked_out(path: str, entry) -> bool:
+    """Whether reading path would read a file of this machine rather than of the project (_refused_link)."""
+    return _refused_link(path, entry, {}) is not None
+
+
 def _refused_link(path: str, entry, where: dict):
     """A diagnostic when path is never to be read as data: it lies in /proc, /sys or /dev (a symlink to
     /proc/self/environ would print the CI's secrets in a code frame), or it is reached through a symlink whose
-    target leaves dataset_dir (DF005; its content is neither read nor shown). None otherwise."""
+    target leaves the checked project (DF005; its content is neither read nor shown). A link inside the project
+    is read as the data it is, as LLaMA-Factory follows it. None otherwise."""
     real = os.path.realpath(path)
     if any(_under(real, top) for top in PSEUDO_FILE_SYSTEMS):
         return UNREADABLE.diag(f"file_name {entry.source!r} leads to {real}, a file of the operating system, not "
                                "data: lfgate never reads it; point file_name at a real data file", **where)
-    if real == os.path.abspath(path):
+    if real == os.path.abspath(path) or in_project(real, entry) or not os.path.exists(real):
         return None
-    if not _under(real, os.path.realpath(entry.dataset_dir)) and os.path.exists(real):
-        return OUTSIDE_DATASET_DIR.diag(f"file_name {entry.source!r} is a symlink to {real}, outside dataset_dir "
-                                        f"{os.path.abspath(entry.dataset_dir)}: its content was not checked nor shown;"
-                                        " copy the data under dataset_dir, or check it where it lies", **where)
-    return None
+    shown = os.path.abspath(path)
+    return OUTSIDE_DATASET_DIR.diag(f"{shown} is a symlink to a file outside the project ({real}): LLaMA-Factory "
+                                    "reads it, but lfgate did not, so its content was not checked (nor shown); "
+                                    "copy the data into the project, or check it where it lies", **where)
 
 
 def _regular(path: str) -> bool:
@@ -489,8 +559,16 @@ def _late_column(entry, key: str, ref, first_file: str):
                             file=file, line=line, column=column, sample=index, dataset=entry.name)
 
 
+def _quoted(kind: str) -> str:
+    return '"5", not 5' if kind == "number" else '"true", not true'
+
+
 def _drift(entry, path: tuple, node: Field):
     (first_kind, first), (kind, ref) = sorted(node.kinds.items(), key=lambda kv: kv[1][0])[:2]
+    if first_kind in ("number", "boolean") and kind == "string" and first[1] == ref[1]:
+        # A numeric spreadsheet cell among texts: the number is the odd one, and the fix is quoting it, not
+        # "use one type (number)" for every text (one file: the folder case below has its own order).
+        (first_kind, first), (kind, ref) = (kind, ref), (first_kind, first)
     index, file, line, column, raw = ref
     if raw is not None:
         concrete = concrete_path(raw, path, kind)
@@ -503,6 +581,8 @@ def _drift(entry, path: tuple, node: Field):
                                f"{os.path.basename(first[1])}, the first file: datasets silently casts it to text; "
                                "quote it if text is meant", severity=Severity.WARNING,
                                file=file, line=line, column=column, sample=index, dataset=entry.name)
+    advice = (f"make it a string ({_quoted(kind)})" if first_kind == "string" and kind in ("number", "boolean")
+              else f"use one type ({first_kind}) in every sample")
     return TYPE_DRIFT.diag(f"field {dotted(path)} is a {kind} here but a {first_kind} in sample {first[0]}: Arrow "
-                           f"cannot load mixed types; use one type ({first_kind}) in every sample",
+                           f"cannot load mixed types; {advice}",
                            file=file, line=line, column=column, sample=index, dataset=entry.name)

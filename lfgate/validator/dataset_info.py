@@ -13,8 +13,9 @@ import os
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from lfgate.lf_facts import a_json_type, close_matches, did_you_mean, env_enabled, json_type
+from lfgate.readers import FILEEXT2TYPE, guarded
 from lfgate.readers.jsonpos import PositionMap, position_map
-from lfgate.registry import ERROR, INFO, WARNING, rule
+from lfgate.registry import ERROR, INFO, ROOT, WARNING, rule
 from lfgate.validator.example_kit import ALPACA_RECORDS, ONE_ENTRY_REGISTRY, entry_project
 from lfgate.validator.model import DatasetEntry, Registry
 
@@ -89,12 +90,28 @@ ATTRIBUTE_TYPE = rule(
 UNKNOWN_ENTRY_KEY = rule(
     "DI101", "unknown-entry-key", WARNING,
     "Unknown key in a dataset entry",
-    why="LLaMA-Factory ignores keys it does not know, so a typo such as `fomatting` silently does nothing. When "
-        "the typo's value differs from the default of the key it was meant for (`formating: sharegpt`), every "
-        "sample is read the wrong way: an error, with the sample findings it causes folded under it.",
-    fix="Use one of the keys LLaMA-Factory reads (the message suggests the closest).",
+    why="LLaMA-Factory ignores keys it does not know (data/parser.py DatasetAttr.join reads only its own), so a "
+        "typo silently does nothing. A key an older release read and no release used for training (`file_sha1`, "
+        "a checksum up to 0.7.1) and a file type given as a key (`\"format\": \"json\"`: the builder comes from "
+        "the extension) have no effect: an info. A suggestion is made only when the value is one the suggested "
+        "key accepts; a misspelt formatting/ranking/split is DI140.",
+    fix="Use one of the keys LLaMA-Factory reads (the message suggests the closest), or delete the key.",
     bad=_project('{"file_name": "a.json", "fomatting": "alpaca"}'),
     good=_project('{"file_name": "a.json", "formatting": "alpaca"}'),
+)
+MISSPELT_ENTRY_KEY = rule(
+    "DI140", "misspelt-entry-key", WARNING,
+    "A misspelt formatting, ranking or split leaves the entry read with the default",
+    why="LLaMA-Factory ignores the unknown key and reads the entry with the default of the key it was meant for "
+        "(formatting alpaca, ranking false, split train: data/parser.py DatasetAttr.join). When the data does not "
+        "fit the way it is then read, this is the one error at the cause: the sample findings it causes fold "
+        "under it, with the number of samples they touch. When the data fits, a warning.",
+    fix="Spell the key as LLaMA-Factory reads it (the message names it).",
+    bad=_project('{"file_name": "a.json", "formating": "sharegpt"}',
+                 '[{"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]}]\n'),
+    good=_project('{"file_name": "a.json", "formatting": "sharegpt"}',
+                  '[{"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]}]\n'),
+    covers=("DS",), scope=ROOT,
 )
 UNKNOWN_COLUMN_KEY = rule(
     "DI102", "unknown-column-key", WARNING,
@@ -118,6 +135,7 @@ COLUMN_KEY_IS_FIELD = rule(
     bad=_project('{"file_name": "a.json", "columns": {"instruction": "instruction", "response": "output"}}'),
     good=_project('{"file_name": "a.json", "columns": {"prompt": "instruction", "query": "input", '
                   '"response": "output"}}'),
+    covers=("DS",), scope=ROOT,
 )
 UNKNOWN_TAG_KEY = rule(
     "DI104", "unknown-tag-key", WARNING,
@@ -191,6 +209,7 @@ COLUMNS_RESET_NEEDED = rule(
     bad=_project('{"file_name": "a.json", "formatting": "sharegpt", "columns": {"system": "sys"}}', _SHAREGPT),
     good=_project('{"file_name": "a.json", "formatting": "sharegpt", "columns": {"messages": "conversations"}}',
                   _SHAREGPT),
+    covers=("DS",), scope=ROOT,
 )
 RESET_NAMES = rule(
     "DI111", "columns-tags-reset", INFO,
@@ -215,6 +234,7 @@ TAGS_RESET_NEEDED = rule(
     good=_project('{"file_name": "a.json", "formatting": "sharegpt", "columns": {"messages": "messages"}, '
                   '"tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", '
                   '"assistant_tag": "assistant"}}', _OPENAI),
+    covers=("DS",), scope=ROOT,
 )
 BAD_FORMATTING = rule(
     "DI114", "unknown-formatting", ERROR,
@@ -246,6 +266,7 @@ RANKING_COLUMNS = rule(
                  '{"messages": "conversations"}}', _PAIR),
     good=_project('{"file_name": "a.json", "formatting": "sharegpt", "ranking": true, "columns": '
                   '{"messages": "conversations", "chosen": "chosen", "rejected": "rejected"}}', _PAIR),
+    covers=("DS",), scope=ROOT,
 )
 BAD_NUM_SAMPLES = rule(
     "DI117", "num-samples-invalid", ERROR,
@@ -293,6 +314,7 @@ KTO_NEEDS_TAG = rule(
                      '[{"instruction": "hi", "input": "", "output": "hello", "label": true}]\n'),
           "train.yaml": "model_name_or_path: m\nstage: kto\ndataset: a\ntemplate: qwen\nfinetuning_type: lora\n"
                         "output_dir: out\n"},
+    covers=("DS",), scope=ROOT,
 )
 NO_RESPONSE_COLUMN = rule(
     "DI122", "alpaca-no-response", ERROR,
@@ -306,14 +328,17 @@ NO_RESPONSE_COLUMN = rule(
     good={**_project('{"file_name": "a.json", "columns": {"prompt": "instruction", "response": "output"}}'),
           "train.yaml": "model_name_or_path: m\nstage: sft\ndataset: a\ntemplate: qwen\nfinetuning_type: lora\n"
                         "output_dir: out\n"},
+    covers=("DS",), scope=ROOT,
 )
 
 
 # -- reading ------------------------------------------------------------------------------------------------
-def load_registry(path: str, settings) -> Registry:
-    registry = Registry(path=path, dataset_dir=os.path.dirname(path) or ".")
+def load_registry(path: str, settings, project: Tuple[str, ...] = ()) -> Registry:
+    """``project``: the checked project's folders (real paths), where the entries' data may be linked."""
+    registry = Registry(path=path, dataset_dir=os.path.dirname(path) or ".", project=project)
     try:
-        with open(path, encoding="utf-8") as f:  # as parser.py: open() then json.load (a BOM is an error)
+        # as parser.py: open() then json.load (a BOM is an error); a FIFO or device is refused, not waited on
+        with guarded.open_regular(path, "r", encoding="utf-8") as f:
             text = f.read()
         data = json.loads(text)
     except UnicodeDecodeError as err:
@@ -360,7 +385,8 @@ def load_registry(path: str, settings) -> Registry:
 
 def resolve_entry(name: str, raw: dict, registry: Registry) -> DatasetEntry:
     """parser.py's DatasetAttr for one entry (source precedence, defaults, all-or-nothing columns/tags)."""
-    entry = DatasetEntry(name=name, registry_path=registry.path, dataset_dir=registry.dataset_dir, raw=raw)
+    entry = DatasetEntry(name=name, registry_path=registry.path, dataset_dir=registry.dataset_dir, raw=raw,
+                         project=registry.project)
     entry.load_from, source_key = _source(raw)
     entry.source = raw.get(source_key) if source_key else None
     entry.formatting = raw.get("formatting", "alpaca")
@@ -392,16 +418,20 @@ def _source(raw: dict) -> Tuple[Optional[str], Optional[str]]:
 # -- rules --------------------------------------------------------------------------------------------------
 # What a misspelt entry key falls back to (DatasetAttr's defaults).
 ENTRY_DEFAULTS = {"formatting": "alpaca", "ranking": False, "split": "train"}
+# Entry keys an older LLaMA-Factory read, none of them for training: what they did, and since when they do nothing.
+LEGACY_ENTRY_KEYS = {"file_sha1": "a SHA-1 checksum of the file, verified up to LLaMA-Factory 0.7.1 and ignored "
+                                  "since 0.8.0"}
+_FILE_TYPE_NAMES = set(FILEEXT2TYPE) | set(FILEEXT2TYPE.values())
 
 
 def _misspelt(key: str, raw: dict) -> Optional[str]:
-    """The entry key a typo was meant for, when that key is absent and the typo's value differs from its default:
-    then the whole entry is read another way (the root cause of every sample finding)."""
-    # stricter than a suggestion: the match makes the unknown key an error (`rank` is not taken for `ranking`)
+    """The entry key a typo was meant for, when that key is absent and the typo's value is one it accepts and
+    differs from its default: then the entry is read another way than written (DI140)."""
     close = close_matches(key, ENTRY_DEFAULTS, n=1, cutoff=0.75)
     if not close or close[0] in raw:
         return None
-    return close[0] if raw[key] != ENTRY_DEFAULTS[close[0]] else None
+    value = raw[key]
+    return close[0] if _accepts(close[0], value) and value != ENTRY_DEFAULTS[close[0]] else None
 
 
 def _names_no_text_column(raw: dict, columns: dict) -> bool:
@@ -521,15 +551,10 @@ def _unknown_keys(entry: DatasetEntry, at: _Locator) -> Iterator:
     raw, name = entry.raw, entry.name
     for key in raw:
         if key not in ENTRY_KEYS:
-            meant = _misspelt(key, raw)
-            consequence = (f" The entry is read with the default {meant} ({ENTRY_DEFAULTS[meant]!r}) instead of "
-                           f"{raw[key]!r}, so every sample is read the wrong way" if meant else "")
-            yield UNKNOWN_ENTRY_KEY.diag(f"unknown key {key!r} in dataset {name!r} is ignored by LLaMA-Factory."
-                                         f"{_suggest(key, ENTRY_KEYS)}{consequence}",
-                                         severity=ERROR if meant else None, **at(key, key=True))
+            yield _unknown_entry_key(entry, key, at)
     columns, tags = raw.get("columns"), raw.get("tags")
     if isinstance(columns, dict) and _names_no_text_column(raw, columns):
-        rewrites = [f'"{DATA_FIELD_NAMES[k]}": "{k}"' for k in columns if k in DATA_FIELD_NAMES]
+        rewrites = [_column_rewrite(k, columns[k]) for k in columns if k in DATA_FIELD_NAMES]
         yield COLUMN_KEY_IS_FIELD.diag(
             f"`columns` of dataset {name!r} names no prompt and no response ({', '.join(map(repr, columns))} are "
             "not LLaMA-Factory column names): every column is reset to null and every sample is dropped"
@@ -540,10 +565,10 @@ def _unknown_keys(entry: DatasetEntry, at: _Locator) -> Iterator:
             if key in COLUMN_DEFAULTS:
                 continue
             if key in DATA_FIELD_NAMES:
+                pair = _column_rewrite(key, columns[key])
                 yield COLUMN_KEY_IS_FIELD.diag(
-                    f"\"{key}\" is a field name of the data, not a column name: write "
-                    f"\"{DATA_FIELD_NAMES[key]}\": \"{key}\" (LLaMA-Factory's name on the left, your field on the "
-                    "right)", **at("columns", key, key=True))
+                    f"\"{key}\" is a field name of the data, not a column name: write {pair} (LLaMA-Factory reads the "
+                    "name on the left; your record field goes on the right)", **at("columns", key, key=True))
             else:
                 yield UNKNOWN_COLUMN_KEY.diag(f"unknown column key {key!r} is ignored.{_suggest(key, COLUMN_DEFAULTS)}",
                                               **at("columns", key, key=True))
@@ -552,6 +577,51 @@ def _unknown_keys(entry: DatasetEntry, at: _Locator) -> Iterator:
             if key not in TAG_DEFAULTS:
                 yield UNKNOWN_TAG_KEY.diag(f"unknown tag key {key!r} is ignored.{_suggest(key, TAG_DEFAULTS)}",
                                            **at("tags", key, key=True))
+
+
+def _unknown_entry_key(entry: DatasetEntry, key: str, at: _Locator):
+    """DI140 for a misspelt formatting/ranking/split whose value that key accepts; else DI101: an info for a
+    legacy key or a file type given as a key (no effect), a warning otherwise, suggesting a key only when the
+    value is one it accepts (`"format": "json"` is no `formatting`: that rename would crash)."""
+    value, name, where = entry.raw[key], entry.name, at(key, key=True)
+    ignored = f"unknown key {key!r} in dataset {name!r} is ignored by LLaMA-Factory"
+    meant = _misspelt(key, entry.raw)
+    if meant:
+        return MISSPELT_ENTRY_KEY.diag(f"{ignored}: it reads the entry with {meant} {ENTRY_DEFAULTS[meant]!r} (the "
+                                       f"default), not {value!r}. Did you mean `{meant}`?", **where)
+    if key in LEGACY_ENTRY_KEYS:
+        return UNKNOWN_ENTRY_KEY.diag(f"{ignored} ({LEGACY_ENTRY_KEYS[key]}): no effect; delete it",
+                                      severity=INFO, **where)
+    if isinstance(value, str) and value.lower() in _FILE_TYPE_NAMES:
+        return UNKNOWN_ENTRY_KEY.diag(f"{ignored}: LLaMA-Factory takes the file type from file_name's extension "
+                                      "(the builder of extras/constants.py FILEEXT2TYPE), so it has no effect; "
+                                      "delete it", severity=INFO, **where)
+    suggestions = [k for k in close_matches(key, ENTRY_KEYS, n=3) if _accepts(k, value)][:1]
+    hint = f"; did you mean `{suggestions[0]}`?" if suggestions else f"; known keys: {', '.join(ENTRY_KEYS)}"
+    return UNKNOWN_ENTRY_KEY.diag(ignored + hint, **where)
+
+
+def _accepts(key: str, value: Any) -> bool:
+    """Whether LLaMA-Factory takes value for the entry key (a rename suggestion must not make it raise)."""
+    if key == "formatting":
+        return value in FORMATTINGS
+    if key == "ranking":
+        return isinstance(value, bool)
+    if key == "num_samples":
+        return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    if key in ("columns", "tags"):
+        return isinstance(value, dict)
+    return isinstance(value, str) and bool(value)
+
+
+def _column_rewrite(key: str, value) -> str:
+    """The `columns` pair LLaMA-Factory reads, for a data-field name on the left: its column name on the left, the
+    record field on the right. `"video": "videos"` (a misspelt key, or the sides swapped) -> `"videos": "<your
+    field>"`; `"output": "answer"` -> `"response": "answer"`."""
+    column = DATA_FIELD_NAMES[key]
+    if isinstance(value, str) and value in COLUMN_DEFAULTS:
+        return f'"{column}": "<your field>"' if value == column else f'"{value}": "{key}"'
+    return f'"{column}": "{value if isinstance(value, str) and value else key}"'
 
 
 def _type_findings(entry: DatasetEntry, at: _Locator) -> Iterator:

@@ -28,7 +28,7 @@ from typing import Any, Iterable, List, Tuple
 import orjson
 
 from lfgate.lf_facts import a_json_type
-from lfgate.readers import builder, iter_file, locate
+from lfgate.readers import builder, guarded, iter_file, locate
 from lfgate.readers.records import Problem, Record
 from lfgate.validator import datafile, dataset_info, fastpath, lfs
 from lfgate.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
@@ -51,7 +51,7 @@ def _new_checker(entry, usage, settings):
     return SampleChecker(entry, usage, settings)
 
 
-_READABLE_ANYWAY = ("nan", "top-level", "bom")  # problems after which the records still come
+_READABLE_ANYWAY = ("nan", "top-level", "bom", "over-cap")  # problems after which the records still come
 
 
 class _Scan:
@@ -80,9 +80,15 @@ class _Scan:
         take = fast.take if fast is not None else None
         clean = messages = 0
         last_clean = -1
+        same, same_n = None, 0  # a table row the fast path took, and its messages: an equal next row is clean too
         for item in items:
             if take is not None and type(item) is Record:
-                n = take(item.value, item.raw)
+                value = item.value
+                if same_n and item.raw is None and value == same:
+                    n = same_n
+                else:
+                    n = take(value, item.raw)
+                    same, same_n = (value, n) if item.raw is None else (None, 0)
                 if n:
                     clean += 1
                     messages += n
@@ -179,6 +185,9 @@ class _Scan:
                     return
             if item.sample is not None:
                 item = item._replace(sample=item.sample + offset)
+                if item.rows:  # samples not read (over lfgate's cap): still samples LLaMA-Factory trains on
+                    self.records += item.rows
+                    self.last_index = max(self.last_index, item.sample + item.rows - 1)
             out.append(datafile.problem_diagnostic(item, name))
             self.fatal = self.fatal or item.kind not in _READABLE_ANYWAY
             return
@@ -188,10 +197,11 @@ class _Scan:
         self.last_index = max(self.last_index, item.index)
         value = item.value
         if not isinstance(value, dict):
+            unwrap = ("; it wraps one object: unwrap it ([{...}] -> {...}), as `lfgate fix` does"
+                      if datafile.wrapped_record(value) is not None else "; make it an object (field -> value)")
             out.append(datafile.NOT_OBJECT.diag(
-                f"sample {item.index} is {a_json_type(value)}, not an object; make it an object "
-                "(field -> value)", file=item.file, line=item.line, column=item.column, sample=item.index,
-                dataset=name))
+                f"sample {item.index} is {a_json_type(value)}, not an object{unwrap}", file=item.file,
+                line=item.line, column=item.column, sample=item.index, dataset=name))
             self.fatal = True
             return
         if tracker.observe(item):
@@ -244,7 +254,7 @@ def _work(path: str, spans: list, entry, usage, settings, offset: int) -> _Scan:
 
 def _work_block(path: str, block, entry, usage, settings, offset: int) -> _Scan:
     """A worker's task: read, parse and check one block of JSON Lines."""
-    with open(path, "rb") as f:
+    with guarded.open_regular(path) as f:
         f.seek(block.start)
         data = f.read(block.end - block.start)
     scan = _Scan(entry, usage, settings, track_types=True)
@@ -335,16 +345,14 @@ def _scan_files(entry, usage, settings, files: List[str], result: DatasetResult)
             dataset=entry.name))
     if total.tracker.track_types:
         result.diagnostics.extend(total.tracker.findings(entry, files))
-    facts = {}
     if total.checker is not None and total.records:
         for finding in total.checker.finish():
             result.diagnostics.append(finding.rule.diag(finding.message, severity=finding.severity, file=where,
                                                         sample=finding.sample, dataset=entry.name))
-        facts.update(total.checker.facts())
-    facts["rows"] = total.records
+        result.facts = total.checker.facts()
+    result.facts.rows = total.records
     n = entry.num_samples
-    facts["effective_samples"] = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else total.records
-    result.facts.update(facts)
+    result.facts.effective_samples = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else total.records
 
 
 def _identity(path: str):
@@ -381,6 +389,8 @@ def _pool(workers: int):
     from concurrent.futures import ProcessPoolExecutor
 
     methods = multiprocessing.get_all_start_methods()
+    if "fork" not in methods:  # a spawned worker starts as `python -c ...` in the project: keep it off sys.path
+        os.environ.setdefault("PYTHONSAFEPATH", "1")  # (Python 3.11+; lfgate.subprocesses, issue 21)
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
@@ -488,13 +498,15 @@ def _shifted(block, delta: int):
 
 
 # -- files no registry names -------------------------------------------------------------------------------------
-def check_unregistered(path: str, settings) -> DatasetResult:
+def check_unregistered(path: str, settings, project: Tuple[str, ...] = ()) -> DatasetResult:
+    """``project``: the checked project's folders (real paths); a file linked out of them is not read, not even
+    to infer its entry."""
     folder = os.path.dirname(path) or "."
-    registry = Registry(path=path, dataset_dir=folder)
+    registry = Registry(path=path, dataset_dir=folder, project=project)
     raw_entry = {"file_name": os.path.basename(path)}
     entry = dataset_info.resolve_entry(os.path.basename(path), raw_entry, registry)
     note = None
-    if builder(path) is not None and datafile._regular(path):
+    if builder(path) is not None and datafile._regular(path) and not datafile.linked_out(path, entry):
         first = []
         try:
             for item in iter_file(path):
@@ -511,7 +523,7 @@ def check_unregistered(path: str, settings) -> DatasetResult:
             inferred = dataset_info.resolve_entry(os.path.basename(path), inferred, registry)
         if inferred is not None:
             entry = inferred
-            entry.registry_path, entry.dataset_dir = path, folder
+            entry.registry_path, entry.dataset_dir, entry.project = path, folder, project
             entry.load_from, entry.source = "file", os.path.basename(path)
     result = check_entry(entry, DatasetUsage(), settings)
     result.entry = entry

@@ -1,22 +1,31 @@
-"""Which YAMLs are LLaMA-Factory configs, told cheaply from their top-level keys before any full parse.
+"""Which YAML and JSON files are LLaMA-Factory configs, told from their parsed top-level mapping.
 
 A project holds other YAMLs too: Hydra/Lightning configs (`dataset: {name: ...}`, `trainer: ...`), accelerate and
-DeepSpeed files, CI workflows, LLaMA Board (web UI) saves. A folder scan checks a YAML as a training config only
-when LLaMA-Factory's own keys carry it, and names the others in one info; a file named on the command line is
+DeepSpeed files, CI workflows, LLaMA Board (web UI) saves. Each file is parsed first (libyaml where available,
+inside the reader's size, alias and depth limits; nothing over MAX_CONFIG_BYTES is parsed at all), so every YAML
+form counts: next-line values, quoted and explicit keys, flow mappings, anchors and merge keys. A file is checked
+as a training config when LLaMA-Factory's own keys carry its top level, or a mapping under one key (a wrapper
+that hands that block to llamafactory-cli); the others are named in one info. A file named on the command line is
 always accounted for (checked, or one finding saying what it is).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
-from typing import Dict, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
 
-from lfgate.registry import INFO, rule
+from lfgate.readers import guarded
+from lfgate.registry import ERROR, INFO, rule
 from lfgate.validator.example_kit import ALPACA_RECORDS, ONE_ENTRY_REGISTRY
 
 HEAD_BYTES = 256 * 1024  # the top-level keys of a training config are in its first lines; a 3 MB YAML is not one
+# No file larger than this is parsed as a possible config: LLaMA-Factory's largest example is 2 KB, and the
+# pure-Python YAML reader takes about 1 s per 250 KB (a 14 MB YAML took a minute and 1 GB before a bound).
+MAX_CONFIG_BYTES = 256 * 1024
 _TOP_KEY = re.compile(r"^([A-Za-z_][\w.\-]*)[ \t]*:(?:[ \t]+(\S.*)|[ \t]*)$", re.M)
 _NEXT_ITEM = re.compile(r"[ \t]*-[ \t]")
 # Keys that mean "LLaMA-Factory" on their own.
@@ -56,6 +65,46 @@ NOT_A_CONFIG = rule(
 )
 
 
+WRAPPED_CONFIG = rule(
+    "TY012", "wrapped-config", INFO, "A training config nested under a key of a wrapper YAML",
+    why="Some projects keep LLaMA-Factory's arguments under one key of a larger YAML (`llamafactory:`, `train:`) and "
+        "dump that block to a file for `llamafactory-cli train`. lfgate checks such a block as the config it is, "
+        "with findings at their lines in the wrapper file; a block is taken for a config only when it names "
+        "model_name_or_path and a stage, do_train or finetuning_type.",
+    fix="Nothing to fix: the info names the key checked.",
+    bad={"pipeline.yaml": "name: my-run\nllamafactory:\n  model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\n"
+                          "  stage: sft\n  do_train: true\n  finetuning_type: lora\n  template: qwen\n"
+                          "  output_dir: saves/q\n"},
+    good={"train.yaml": "model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\ndo_train: true\n"
+                        "finetuning_type: lora\ntemplate: qwen\noutput_dir: saves/q\n"},
+)
+JSON_CONFIG = rule(
+    "TY013", "json-config", ERROR, "A JSON training config, which `llamafactory-cli train` of 0.9.5 cannot read",
+    why="`llamafactory-cli train x.json` reads the file in hparams/parser.py `read_args` (0.9.5, line 96) with "
+        "`json.load(Path(...))`, which raises `AttributeError: 'PosixPath' object has no attribute 'read'` (seen; "
+        "the same at the repository head); earlier releases read it (TY016). lfgate checks the arguments either way, "
+        "as training config keys, not as data.",
+    fix="Write the config as YAML (the same keys, `key: value`), or launch with a release before 0.9.5.",
+    bad={"train.json": '{"model_name_or_path": "Qwen/Qwen2.5-0.5B-Instruct", "stage": "sft", "do_train": true, '
+                       '"finetuning_type": "lora", "template": "qwen", "output_dir": "saves/q"}\n'},
+    good={"train.yaml": "model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\ndo_train: true\n"
+                        "finetuning_type: lora\ntemplate: qwen\noutput_dir: saves/q\n"},
+    target="train.json",
+)
+SKIPPED_FOLDERS = rule(
+    "TY015", "skipped-folders", INFO, "Folders a folder scan does not look into",
+    why="`lfgate check DIR` does not walk dot-folders, virtual environments, `saves/`, `output(s)/`, `wandb/` or "
+        "node_modules: they hold run outputs, copies of configs and other packages' files, and walking them makes "
+        "the check slow. The info names those that hold YAML files, with how many, so nothing is passed over "
+        "silently; a file named on the command line is always checked.",
+    fix="Nothing, if those folders hold no config of yours. Otherwise name the file (`lfgate check saves/x.yaml`) "
+        "or move it.",
+    bad={"outputs/run1/train.yaml": "model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\n"},
+    good={"train.yaml": "model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\ndo_train: true\n"
+                        "finetuning_type: lora\ntemplate: qwen\noutput_dir: saves/q\n"},
+)
+
+
 NOT_A_REGISTRY = rule(
     "DI006", "not-a-registry", INFO, "A dataset_info.json that is not a LLaMA-Factory registry was passed over",
     why="`datasets.save_to_disk` writes its own dataset_info.json (features, splits), and other projects keep their "
@@ -77,7 +126,7 @@ def is_registry(path: str) -> bool:
     """False for a dataset_info.json whose values are no LLaMA-Factory entries (HF `save_to_disk` metadata...).
     Unreadable or empty files count as registries: the registry rules report them."""
     try:
-        with open(path, "rb") as f:
+        with guarded.open_regular(path) as f:
             value = json.loads(f.read())
     except (OSError, ValueError, RecursionError):
         return True
@@ -99,7 +148,7 @@ def top_keys(path: str) -> Tuple[Optional[Dict[str, str]], bool]:
     """({top-level key: its inline value, or '-' when a list follows, or '' when a mapping follows}, binary).
     None when the head is not text."""
     try:
-        with open(path, "rb") as f:
+        with guarded.open_regular(path) as f:
             head = f.read(HEAD_BYTES)
     except OSError:
         return None, False
@@ -120,31 +169,147 @@ def top_keys(path: str) -> Tuple[Optional[Dict[str, str]], bool]:
     return keys, False
 
 
-def is_board(keys: Dict[str, str]) -> bool:
+def is_board(keys: Dict[str, Any]) -> bool:
     return sum(1 for k in keys if k.startswith(("top.", "train."))) >= 2 and "top.model_name" in keys
 
 
-def weighs_as_config(keys: Dict[str, str], known) -> bool:
-    """LLaMA-Factory's own keys carry the file: a strong key, or at least two of its keys with plain (non-mapping)
+def _plain(value: Any) -> bool:
+    """A value that is no mapping: what a LLaMA-Factory argument holds (`key:` with nothing after it is no value)."""
+    return value is not None and value != "" and not isinstance(value, dict)
+
+
+def weighs_as_config(keys: Dict[str, Any], known) -> bool:
+    """LLaMA-Factory's own keys carry the mapping: a strong key, or at least two of its keys with plain (non-mapping)
     values and no fewer than the other keys. `dataset: {name: ...}` is a Hydra dataset, not a LLaMA-Factory one."""
     if not keys:
-        return True  # flow style or an empty file: the full reader decides, as before
-    if any(k in STRONG_KEYS and v != "" for k, v in keys.items()):
+        return False
+    if any(k in STRONG_KEYS and _plain(v) for k, v in keys.items()):
         return True
-    from lfgate.validator.training import V1_MARKERS
+    from lfgate.validator.training.config import V1_MARKERS
 
-    if keys.get("model", "") not in ("", "-") and set(keys) & V1_MARKERS:  # a v1 engine config (USE_V1=1)
+    if isinstance(keys.get("model"), str) and set(keys) & V1_MARKERS:  # a v1 engine config (USE_V1=1)
         return True
-    own = [k for k, v in keys.items() if k in known and v != ""]
+    own = [k for k, v in keys.items() if k in known and _plain(v)]
     return len(own) >= 2 and len(own) >= len(keys) - len(own)
 
 
-def has_marker(keys: Dict[str, str], markers) -> bool:
+def has_marker(keys: Dict[str, Any], markers) -> bool:
     """A key LLaMA-Factory configs are known by, with a plain value (what a named file needs to be checked)."""
-    return any(k in markers and v != "" for k, v in keys.items())
+    return any(k in markers and _plain(v) for k, v in keys.items())
 
 
-def describe(keys: Optional[Dict[str, str]], binary: bool) -> str:
+# A nested block is a config only when it is one without doubt: a Hydra `model:` group (model_name_or_path,
+# template) or `training:` group (learning rate, epochs) is no LLaMA-Factory config on its own.
+_BLOCK_NEEDS = frozenset({"stage", "do_train", "finetuning_type"})
+
+
+def wrapped_blocks(value: Dict[Any, Any], known, prefix: Tuple[str, ...] = (), depth: int = 2) -> List[Tuple[str, ...]]:
+    """Key paths (at most two keys deep) of the mappings in value that are training configs."""
+    found: List[Tuple[str, ...]] = []
+    for key, child in value.items():
+        if not isinstance(key, str) or not isinstance(child, dict):
+            continue
+        keys = {k: v for k, v in child.items() if isinstance(k, str)}
+        if weighs_as_config(keys, known) and isinstance(keys.get("model_name_or_path"), str) \
+                and set(keys) & _BLOCK_NEEDS:
+            found.append(prefix + (key,))
+        elif depth > 1:
+            found.extend(wrapped_blocks(child, known, prefix + (key,), depth - 1))
+    return found[:8]
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """What a YAML or JSON file is. kind: config, board, blocks (configs under keys), other, pointer (Git LFS),
+    too-large, unreadable. looks: an unreadable or oversized file whose text names LLaMA-Factory's keys;
+    marker: an `other` file that still sets a key configs are known by (a named one is checked anyway)."""
+
+    kind: str
+    why: str = ""
+    fmt: str = "yaml"
+    blocks: Tuple[Tuple[str, ...], ...] = ()
+    looks: bool = False
+    marker: bool = False
+    values: Optional[Dict[str, Any]] = dataclasses.field(default=None, compare=False)  # its (first block's) keys
+
+
+def recognise(path: str, known, markers) -> Recognition:
+    """Parse the file (bounded by MAX_CONFIG_BYTES before any parse) and tell what it is from its top level."""
+    from lfgate.readers import yaml_reader
+    from lfgate.validator import lfs
+
+    fmt = "json" if path.lower().endswith(".json") else "yaml"
+    if lfs.is_pointer(path):
+        return Recognition("pointer", "a Git LFS pointer", fmt)
+    try:
+        size = os.path.getsize(path)
+        with guarded.open_regular(path) as f:
+            raw = f.read(min(size, MAX_CONFIG_BYTES) + 1)
+    except OSError as err:
+        return Recognition("unreadable", f"cannot be read: {err.strerror}", fmt, looks=True)
+    if len(raw) > MAX_CONFIG_BYTES:
+        keys, binary = top_keys(path)
+        return Recognition("too-large", f"{_megabytes(size)}, larger than any training config", fmt,
+                           looks=not binary and has_marker(keys or {}, markers))
+    text = _text(raw)
+    if text is None:
+        return Recognition("unreadable", "not text", fmt)
+    if fmt == "json":
+        try:
+            value: Any = json.loads(text)
+        except (ValueError, RecursionError):
+            return Recognition("other", "not valid JSON", fmt)
+    else:
+        doc = yaml_reader.load_text(text, fast=True)
+        if not doc.readable:
+            keys = _head_keys(text)
+            return Recognition("unreadable", "not valid YAML", fmt, looks=has_marker(keys, markers)
+                               or bool(_LINE_RE.search(text)))
+        value = doc.value
+    if not isinstance(value, dict):
+        return Recognition("other", f"the top level is a {type(value).__name__}", fmt,
+                           looks=bool(_LINE_RE.search(text)))
+    keys = {k: v for k, v in value.items() if isinstance(k, str)}
+    if fmt == "yaml" and is_board(keys):
+        return Recognition("board", fmt=fmt, values=keys)
+    if weighs_as_config(keys, known):
+        return Recognition("config", fmt=fmt, values=keys)
+    blocks = wrapped_blocks(value, known)
+    if blocks:
+        first = value
+        for key in blocks[0]:
+            first = first[key]
+        return Recognition("blocks", fmt=fmt, blocks=tuple(blocks), values=first)
+    return Recognition("other", describe(keys, False), fmt, marker=has_marker(keys, markers))
+
+
+# A line that sets a key every LLaMA-Factory config has (also as a list item): what an unreadable file needs to be
+# reported as a broken config rather than passed over.
+_LINE_RE = re.compile(r"^\s*(?:-\s+)?[\"']?(model_name_or_path|stage|finetuning_type|dataset|template|do_train)"
+                      r"[\"']?\s*:", re.M)
+
+
+def _text(raw: bytes) -> Optional[str]:
+    if b"\x00" in raw:
+        return None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+
+
+def _head_keys(text: str) -> Dict[str, str]:
+    keys: Dict[str, str] = {}
+    for match in _TOP_KEY.finditer(text[:HEAD_BYTES]):
+        keys.setdefault(match.group(1), (match.group(2) or "-").strip())
+    return keys
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB" if size >= 1024 * 1024 else f"{size // 1024} KB"
+
+
+def describe(keys: Optional[Dict[str, Any]], binary: bool) -> str:
     if binary or keys is None:
         return "not text"
     shown = ", ".join(list(keys)[:4]) + (", ..." if len(keys) > 4 else "")
@@ -159,6 +324,25 @@ def passed_over(paths: List[str], why: Dict[str, str]) -> list:
                                                                  else "")
     return [NOT_A_CONFIG.diag(f"{len(paths)} YAML file(s) are not LLaMA-Factory training configs by their keys and "
                               f"were not checked: {names}", file=paths[0])]
+
+
+def skipped_folders(counts: Dict[str, int], capped) -> list:
+    """One info naming the folders a folder scan did not walk that hold YAML files."""
+    if not counts:
+        return []
+    ordered = sorted(counts, key=lambda f: (-counts[f], f))
+    shown = "; ".join(f"{_folder(f)} ({counts[f]}{'+' if f in capped else ''} YAML)" for f in ordered[:8])
+    more = f"; and {len(ordered) - 8} more" if len(ordered) > 8 else ""
+    return [SKIPPED_FOLDERS.diag(
+        f"{len(ordered)} folder(s) that a folder scan does not look into hold YAML files: {shown}{more}. Dot-folders, "
+        "virtual environments, saves/, output(s)/, wandb/ and node_modules are passed over; name a file on the "
+        "command line to check it", file=ordered[0])]
+
+
+def _folder(path: str) -> str:
+    from lfgate.diagnostics import display_path
+
+    return display_path(path).rstrip(os.sep) + os.sep
 
 
 def named_not_config(path: str, why: str) -> list:
@@ -266,17 +450,18 @@ def _int(value):
         return value
 
 
-def load_board(path: str, base_dir: str, settings):
+def load_board(path: str, base_dir: str, settings, also: Tuple[str, ...] = ()):
     """A TrainingConfig built from a LLaMA Board save, to be checked as the web UI would launch it."""
     from lfgate.readers import yaml_reader
-    from lfgate.validator import training
+    from lfgate.validator.training.config import TrainingConfig
 
     doc = yaml_reader.load_file(path)
     if not doc.readable or not isinstance(doc.value, dict):
         return None
     lines = {k[0]: v for k, v in doc.key_positions.items() if len(k) == 1}
     values, positions = board_arguments(doc.value, lines)
-    config = training.TrainingConfig(path=path, base_dir=base_dir, values=values, positions=positions)
+    config = TrainingConfig(path=path, base_dir=base_dir, values=values, positions=positions, also=also,
+                            origin="board")
     config.diagnostics = [BOARD_CONFIG.diag(
         "a LLaMA Board (web UI) saved config: checked as the web UI launches it, its `top.*`/`train.*` fields "
         "mapped to training arguments (webui/runner.py); findings point at the field they come from", file=path)]

@@ -8,9 +8,9 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from lfgate import findings
 from lfgate.diagnostics import Diagnostic, Report, Severity, display_path
-from lfgate.registry import selected
+from lfgate.registry import DATASET, ROOT, selected
 from lfgate.settings import Settings
-from lfgate.validator import dataset_info, datasets, discovery, lfs, links, training
+from lfgate.validator import dataset_info, datasets, discovery, launch, lfs, links, multinode, training
 from lfgate.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
 from lfgate.validator.project import discover, find_registry_for
 from lfgate.validator.rules_general import PATH_NOT_FOUND
@@ -33,12 +33,33 @@ class Checker:
         self.by_entry: Dict[EntryKey, list] = {}  # each entry's findings, registry and data, sorted out at the end
         self.users: Dict[EntryKey, List[str]] = {}  # the configs that load each entry
         self.counted: Set[EntryKey] = set()
+        self.configs: List = []  # the training configs checked (`lfgate train` launches only one of these)
+        self.not_configs: Dict[str, str] = {}  # files named but not checked as configs -> why
+        self.launches: Dict[int, launch.Launch] = {}  # id(config) -> its launch folder
+        self.settings_of: Dict[int, Settings] = {}  # id(config) -> the settings it is checked under
+        self.plan = launch.LaunchPlan(settings, os.path.abspath)
+        self.folders: List[str] = []  # the folders checked: the project, where data may be linked and read
+
+    def _project_of(self, path: str) -> Tuple[str, ...]:
+        """The checked project a registry belongs to (real paths): the repository holding it and the folders
+        checked that hold it; else the working directory when it holds it (files named at a repository's root, as
+        pre-commit names them). Data linked anywhere inside it is the project's own, and is read."""
+        absolute = os.path.abspath(path)
+        roots = [os.path.realpath(f) for f in self.folders if _inside(absolute, os.path.abspath(f))]
+        repository = _repository_root(os.path.dirname(absolute))
+        if repository is not None:
+            roots.append(os.path.realpath(repository))
+        here = os.getcwd()
+        if not roots and _inside(absolute, here):
+            roots.append(os.path.realpath(here))
+        return tuple(dict.fromkeys(roots))
 
     # -- registries and datasets -------------------------------------------------------------------
     def registry(self, path: str) -> Registry:
         key = os.path.abspath(path)
         if key not in self.registries:
-            registry = lfs.pointer_registry(path) or dataset_info.load_registry(path, self.settings)
+            registry = lfs.pointer_registry(path) or dataset_info.load_registry(path, self.settings,
+                                                                                 self._project_of(path))
             self.registries[key] = registry
             self.report.files += 1
             for found in registry.diagnostics:
@@ -74,36 +95,35 @@ class Checker:
 
         self.report.extend(self.settings.deprecations + legacy.environment_findings())
         targets = discover(paths or ["."], self.settings.all_excludes)
+        self.folders = list(targets.folders)
         for missing in targets.missing:
             self.report.extend([PATH_NOT_FOUND.diag(f"{missing} does not exist.", file=missing)])
         for special in targets.special:
             self.report.extend([PATH_NOT_FOUND.diag(f"{special} is not a regular file (a FIFO, socket or device): it "
                                                     "was not read.", file=special)])
 
-        configs, skipped, why = [], [], {}
-        for path in targets.configs:
-            config, reason = self._config(path, _base_dir(path, targets.folders), path in targets.named)
-            if config is None:  # not a training config (accelerate, deepspeed, Hydra, a token file, ...)
-                if reason is not None:
-                    skipped.append(path)
-                    why[path] = reason
-                continue
-            self.report.files += 1
-            self.report.extend(config.diagnostics)
-            configs.append(config)
+        configs, skipped, why = self._configs(targets)
         self.report.extend(discovery.passed_over(skipped, why))
+        self.report.extend(discovery.skipped_folders(targets.skipped, targets.skipped_capped))
+        if any(c.entry == "train" for c in configs):  # how the run would be launched (RN040-RN047)
+            self.report.extend(multinode.check(os.environ) if multinode.is_set() else [])
+            for folder in targets.folders:
+                self.report.extend(multinode.script_findings(folder))
 
         checked_entries = set()
         for config in configs:
-            registry_path = links.registry_path(config, self.settings)
+            settings = self.settings_of.get(id(config), self.settings)
+            registry_path = links.registry_path(config, settings)
             registry = self.registry(registry_path) if registry_path and os.path.isfile(registry_path) else None
             used: Dict[str, DatasetResult] = {}
-            for name, usage in links.dataset_usages(config, registry, self.settings):
+            for name, usage in links.dataset_usages(config, registry, settings):
                 entry = registry.entries.get(name) if registry else None
                 if entry is not None:
                     used[name] = self.dataset(entry, usage)
                     checked_entries.add((os.path.abspath(entry.registry_path), name))
-            self.report.extend(links.check_links(config, registry, registry_path, used, self.settings))
+            found = links.check_links(config, registry, registry_path, used, settings)
+            found = training.without_placeholder_findings(config, found)
+            self.report.extend(self.plan.annotate(found, config.path, self.launches[id(config)]))
 
         passed = [p for p in targets.registries if p not in targets.named and os.path.isfile(p)
                   and os.path.abspath(p) not in self.registries and not discovery.is_registry(p)]
@@ -121,44 +141,99 @@ class Checker:
             if entry is not None:
                 self.dataset(entry, NO_CONFIG)
             else:
-                result = datasets.check_unregistered(path, self.settings)
+                result = datasets.check_unregistered(path, self.settings, self._project_of(path))
                 self.report.files += 1
                 self.report.samples += result.samples
                 self.report.extend(result.diagnostics)
-        s = self.settings  # a link finding the user ignores leaves its data finding in place
-        linked = {d.dataset for d in self.report.diagnostics if d.code in LINKED_CODES
-                  and selected(d.code, s.select, s.ignore)}
-        self.report.extend(entry_findings(self.by_entry, self.users, has_configs=bool(configs), linked=linked))
+        self.report.extend(entry_findings(self.by_entry, self.users, has_configs=bool(configs),
+                                          covering=self.report.diagnostics, settings=self.settings))
         self.report.diagnostics = unique(self.report.diagnostics)
         self._inputs = [c.path for c in configs] + list(targets.data_files)
         if finalize:
             self.report.diagnostics = findings.finalize(self.report.diagnostics, self.settings, self.files_read())
         return self.report
 
-    def _config(self, path: str, base: str, named: bool):
-        """(the config, None) or (None, why a folder scan passed it over; None when nothing needs saying)."""
-        keys, binary = discovery.top_keys(path)
-        if keys is not None and discovery.is_board(keys):
-            return self._checked(discovery.load_board(path, base, self.settings)), None
-        what = discovery.describe(keys, binary)
-        weighs = not binary and discovery.weighs_as_config(keys or {}, training.known_keys())
-        if not named and not weighs:
-            return None, what
-        # Named: checked when it can be read as a config at all; an unreadable one is an error (load_config).
-        if named and not binary and not weighs and not discovery.has_marker(keys or {}, training.CONFIG_MARKERS):
-            self.report.extend(discovery.named_not_config(path, what))
-            return None, None
-        config = training.load_config(path, base, self.settings, named=named)
-        if config is None and named:
-            self.report.extend(discovery.named_not_config(path, what))
-            return None, None
-        return self._checked(config), (what if config is None else None)
+    def _configs(self, targets) -> Tuple[list, list, Dict[str, str]]:
+        """(the configs, the YAMLs a folder scan passed over, why each was): every YAML and JSON candidate is parsed
+        and told apart (discovery.recognise), its launch folder inferred (launch.py), then read as a config."""
+        known, markers = training.known_keys(), training.CONFIG_MARKERS
+        seen: Set[str] = set()  # a file both named and found in a folder is one config
+        paths = []
+        for path in targets.configs:
+            if os.path.abspath(path) not in seen:
+                seen.add(os.path.abspath(path))
+                paths.append(path)
+        found = [(p, discovery.recognise(p, known, markers)) for p in paths]
+        for path in targets.json_candidates + [p for p in targets.data_files if p.lower().endswith(".json")]:
+            recognised = discovery.recognise(path, known, markers)
+            if recognised.kind in ("config", "blocks") and os.path.abspath(path) not in seen:
+                seen.add(os.path.abspath(path))
+                found.append((path, recognised))
+                if path in targets.data_files:
+                    targets.data_files.remove(path)
+        loadable = [p for p, r in found if r.kind not in ("pointer",)]
+        self.plan = launch.make_plan(targets, loadable, self.settings, lambda p: _base_dir(p, targets.folders))
+        configs, skipped, why = [], [], {}
+        for path, recognised in found:
+            loaded, reason = self._load(path, recognised, path in targets.named)
+            if reason is not None:
+                skipped.append(path)
+                why[path] = reason
+            for config in loaded:
+                self.report.files += 1
+                self.report.extend(self.plan.annotate(config.diagnostics, path, self.launches[id(config)]))
+                configs.append(config)
+        self.report.extend(self.plan.findings(c.path for c in configs))
+        self.configs = configs
+        return configs, skipped, why
 
-    def _checked(self, config: Optional[training.TrainingConfig]) -> Optional[training.TrainingConfig]:
-        """A config read is then checked: every rule over it joins the file's own findings."""
-        if config is not None:
-            config.diagnostics.extend(training.check_config(config, self.settings))
-        return config
+    def _load(self, path: str, found, named: bool):
+        """([the configs in the file], None) or ([], why a folder scan passed it over; None when nothing needs
+        saying)."""
+        if found.kind == "pointer":
+            self.report.extend(lfs.config_pointer(path))
+            self.not_configs[path] = "it is a Git LFS pointer (TY011)"
+            return [], None
+        where = self.plan.launch_for(path, found.values)
+        settings = self.plan.settings_for(where, self.settings)
+        base, also = where.folder, where.also
+        if found.kind == "board":
+            return self._keep([discovery.load_board(path, base, settings, also)], where, settings), None
+        if found.kind == "blocks":
+            blocks = [training.load_config(path, base, settings, named, found.fmt, block, also)
+                      for block in found.blocks]
+            return self._keep([c for c in blocks if c is not None], where, settings), None
+        # named: a file that is no text is an error (TY001), a YAML that names LLaMA-Factory's keys is checked
+        readable = found.kind == "config" or found.looks or named and (
+            found.kind == "unreadable" and found.why != "not valid YAML" or found.kind == "other" and found.marker)
+        if not readable:
+            if named:
+                self._named_not_config(path, found.why)
+                return [], None
+            return [], found.why
+        config = training.load_config(path, base, settings, named=named, fmt=found.fmt, also=also)
+        if config is None:
+            what = found.why or "no key LLaMA-Factory configs are known by"
+            if named:
+                self._named_not_config(path, what)
+                return [], None
+            return [], what
+        return self._keep([config], where, settings), None
+
+    def _keep(self, configs: list, where, settings) -> list:
+        """Configs read are then checked, as launched from where: every rule over each joins the file's own
+        findings (a value holding a placeholder is not judged)."""
+        configs = [c for c in configs if c is not None]
+        for config in configs:
+            self.launches[id(config)] = where
+            self.settings_of[id(config)] = settings
+            config.diagnostics.extend(training.without_placeholder_findings(
+                config, training.check_config(config, settings)))
+        return configs
+
+    def _named_not_config(self, path: str, what: str) -> None:
+        self.report.extend(discovery.named_not_config(path, what))
+        self.not_configs[path] = f"it is not a LLaMA-Factory training config ({what})"
 
     def files_read(self) -> List[str]:
         """Every file this run read, so suppressions in files without findings are judged too (SUP001)."""
@@ -168,7 +243,7 @@ class Checker:
 def _say_default_stage(result: DatasetResult, usage: DatasetUsage) -> list:
     """With no config to give the stage, the samples were judged as sft: the first sample finding says so."""
     found = list(result.diagnostics)
-    if usage.stage is not None or result.facts.get("stage") != "sft":
+    if usage.stage is not None or result.facts.stage != "sft":
         return found
     for i, d in enumerate(found):
         if d.code.startswith("DS"):
@@ -179,22 +254,24 @@ def _say_default_stage(result: DatasetResult, usage: DatasetUsage) -> list:
 
 
 # -- one finding per cause, severity from what LLaMA-Factory does with the entry --------------------------------------
-# A data finding the config's own link finding says better: DS012 (estimate per dataset) under LK050 (per config).
-LINKED_CODES = {"LK050": "DS012"}
-
-
 def entry_findings(by_entry: Dict[EntryKey, list], users: Dict[EntryKey, List[str]], has_configs: bool,
-                   linked=frozenset()) -> list:
+                   covering: Sequence[Diagnostic] = (), settings: Optional[Settings] = None) -> list:
     """Each entry's findings once, root cause first. With configs in the run, an entry no config loads is never
-    loaded by LLaMA-Factory: its findings are at most warnings, one summary per rule over all such entries."""
+    loaded by LLaMA-Factory: its findings are at most warnings, one summary per rule over all such entries.
+    ``covering``: the run's other findings, of which those declared to cover a dataset's findings (``covers``, scope
+    DATASET: LK050 at a config covers the data's DS012) fold them, for the entries a config loads."""
     out: List[Diagnostic] = []
     unused: Dict[str, List[Diagnostic]] = {}  # rule code -> its findings in entries no config loads
-    covered = set(LINKED_CODES.values())
     some_unused = any(key not in users for key in by_entry)
+    s = settings or Settings()
+
+    def chosen(code: str) -> bool:  # a covering finding the user ignores leaves what it covers in place
+        return selected(code, s.select, s.ignore)
+
     for key, found in by_entry.items():
-        found = fold_consequences(unique(found))
-        if key in users and key[1] in linked:
-            found = [d for d in found if d.code not in covered]
+        found = findings.fold(unique(found), ROOT, chosen=chosen)
+        if key in users:
+            found = findings.fold(found, DATASET, [d for d in covering if d.dataset == key[1]], chosen=chosen)
         if has_configs and key not in users:
             for d in found:
                 unused.setdefault(d.code, []).append(d)
@@ -230,23 +307,6 @@ def _rank(severity: Severity) -> int:
     return {Severity.ERROR: 2, Severity.WARNING: 1}.get(severity, 0)
 
 
-# A registry error that decides how every sample is read: the sample findings it causes are folded under it.
-ROOT_CAUSES = frozenset({"DI101", "DI103"})
-
-
-def fold_consequences(found: list) -> list:
-    roots = [d for d in found if d.code in ROOT_CAUSES and d.severity == Severity.ERROR]
-    if not roots:
-        return found
-    folded = [d for d in found if d.code.startswith("DS")]
-    if not folded:
-        return found
-    codes = ", ".join(sorted({d.code for d in folded}))
-    note = f" (it causes the {len(folded)} sample finding(s) {codes} in the data, folded here)"
-    head = roots[0].at(message=roots[0].message + note)
-    return [head] + [d for d in found if d is not roots[0] and not d.code.startswith("DS")]
-
-
 def unique(found: list) -> list:
     """The same finding reached twice (two configs, two stages) once, at its highest severity."""
     best: Dict[tuple, Diagnostic] = {}
@@ -266,6 +326,21 @@ def _base_dir(config_path: str, folders: List[str]) -> str:
         if absolute.startswith(folder + os.sep):
             return folder
     return os.getcwd()
+
+
+def _repository_root(folder: str) -> Optional[str]:
+    """The nearest folder at or above folder that holds `.git` (a git work tree), else None."""
+    while True:
+        if os.path.exists(os.path.join(folder, ".git")):
+            return folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _entry_for_file(path: str, checker: Checker) -> Optional[DatasetEntry]:

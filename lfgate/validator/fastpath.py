@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import re
 from operator import itemgetter
-from typing import Dict, Optional
+from typing import Callable, Dict, NamedTuple, Optional
 
-from lfgate.tokens.budget import fast_budget
 from lfgate.validator.converter import ASSISTANT, USER
+from lfgate.validator.samples.common import ColumnsSeen, unread_default_fields
+from lfgate.validator.samples.sharegpt import RoleCensus
+from lfgate.validator.samples.tools import ToolsJudged
 
 _SCALAR_KIND = {str: "string", int: "number", float: "number", bool: "boolean"}
 _MAX_SHAPES = 64  # distinct key orders remembered per scan
@@ -35,17 +37,19 @@ class _Clean:
 
     def __init__(self, entry, checker, tracker, string_cols: tuple, extra_cols: tuple):
         self.checker, self.tracker = checker, tracker
+        self.columns = checker.state(ColumnsSeen)  # the fields the full pipeline has seen in some record
+        tools = checker.state(ToolsJudged)
+        self.tools_fine = tools.known_fine if tools is not None else _no
         self.tools_col = entry.columns.get("tools") or None
         self.string_cols = string_cols  # fields the converter reads as text: None, or a string
         self.extra_cols = extra_cols  # ... of which those added to the prompt (system, tools): they count for cutoff
-        self.placeholder, self.lead, self.cutoff_budget = _text_limits(checker)
-        self.refusals = text_refusals()
+        self.refusals = declared_refusals(checker)
         self.shapes: Dict[tuple, object] = {}
         # fields the full pipeline has noted (first appearance; as a string; as a list): only ever become true
         self.known_present: set = set()
         self.known_strings: set = set()
         self.known_lists: set = set()
-        self.take = self._make_take() if self.placeholder is not None else _never
+        self.take = _never if self.refusals.always else self._make_take()
 
     def _remember(self, keys: tuple, shape):
         if len(self.shapes) < _MAX_SHAPES:
@@ -55,7 +59,7 @@ class _Clean:
     def _learn(self, key, known: set, kind: Optional[str] = None) -> bool:
         """Whether the full pipeline has noted this field's first appearance and, with ``kind``, the tracker knows
         it as that type. Both only ever become true, so a yes is kept in ``known``."""
-        if key in self.checker.pending_columns:
+        if not self.columns.seen(key):
             return False
         if kind is not None and self.tracker.track_types:
             node = self.tracker.root.fields.get(key)
@@ -79,7 +83,7 @@ class _Clean:
                 return -1
             if text and key in self.extra_cols:
                 # non-empty tools: only a text the tools rule has already judged fine (its cache says None)
-                if key == self.tools_col and self.checker._tools_cache.get(text, 0) is not None:
+                if key == self.tools_col and not self.tools_fine(text):
                     return -1
                 extra_chars += len(text)
         return extra_chars
@@ -94,6 +98,10 @@ class _Clean:
 
 def _never(value, raw, start=0, end=None) -> int:
     return 0
+
+
+def _no(*args) -> bool:
+    return False
 
 
 def _top_quotes(value, strings, extras) -> int:
@@ -122,6 +130,7 @@ class CleanChat(_Clean):
         self.user_tag, self.assistant_tag = tags.get("user_tag"), tags.get("assistant_tag")
         named = {v for v in cols.values() if v}
         self.reserved = named - {self.messages_col, *extra}  # fields the converter reads otherwise
+        self.census = checker.state(RoleCensus)
         self.expected: Dict[int, list] = {}
         self.primed = False
         super().__init__(entry, checker, tracker, extra, extra)
@@ -144,13 +153,9 @@ class CleanChat(_Clean):
 
     # -- priming: the state the full pipeline must have set before a record may skip it --------------------------
     def _ready(self) -> bool:
-        c, t = self.checker, self.tracker
-        if not (c.messages_seen and c.role_key_seen and c.content_key_seen and c.leading_system_missing):
-            return False
-        if self.messages_col in c.pending_columns:
-            return False
-        counts = c.roles.counts
-        if self.user_tag not in counts or self.assistant_tag not in counts:
+        t = self.tracker
+        if not (self.census.settled(self.user_tag, self.assistant_tag) and self.columns.seen(self.messages_col)
+                and self.columns.system_read):
             return False
         if t.track_types:
             node = t.root.fields.get(self.messages_col)
@@ -184,9 +189,8 @@ class CleanChat(_Clean):
     def _make_take(self):
         shapes, make_shape, expected_of, roles_for = self.shapes, self._shape, self.expected, self.roles_for
         role_of, content_of, messages_col = self.role_of, self.content_of, self.messages_col
-        text_ok = text_gate(self.lead, self.placeholder, self.cutoff_budget)
         strings_ok, extras_ok, ready = self._strings_ok, self._extras_ok, self._ready
-        refused = refuser(self.refusals)
+        _, empty, refused, gated = self.refusals
 
         def take(value, raw, start=0, end=None):
             """The number of messages when the full pipeline would find nothing in this record (``raw[start:end]``
@@ -215,10 +219,9 @@ class CleanChat(_Clean):
                 joined = "\0".join(texts)  # TypeError unless every content is a string
             except (TypeError, KeyError):
                 return 0
-            if not all(texts) or refused and refused(texts):  # an empty content, or one a rule declared
-                return 0
-            if not text_ok(joined, n, extra_chars):
-                return 0
+            if empty and not all(texts) or refused is not None and refused(texts) or \
+                    gated is not None and gated(joined, n, extra_chars):
+                return 0  # a record a rule declared it may flag
             # Each message holds two string keys with string values (checked above): 8 quotes. When the bytes hold
             # no more quotes than the parsed record explains, no message has a third key, no key is given twice and
             # no string holds an escaped quote (each adds quotes): the common case, settled by one count.
@@ -236,9 +239,8 @@ class CleanChat(_Clean):
         """Add what ``records`` clean records (``messages`` messages in all) do to the checker and tracker."""
         if records:
             _credit(self, records, last_index)
-            counts = self.checker.roles.counts
-            counts[self.user_tag] += messages // 2
-            counts[self.assistant_tag] += messages // 2
+            self.census.credit(self.user_tag, messages // 2)
+            self.census.credit(self.assistant_tag, messages // 2)
 
 
 class CleanAlpaca(_Clean):
@@ -251,7 +253,7 @@ class CleanAlpaca(_Clean):
         self.response_col, self.history_col = cols.get("response"), cols.get("history") or None
         extra = tuple(c for c in (cols.get("system"), cols.get("tools") or None) if c)  # added to the first turn
         strings = tuple(c for c in (self.prompt_col, self.query_col, self.response_col) if c) + extra
-        named = {v for v in cols.values() if v} | set(checker.unread_fields)
+        named = {v for v in cols.values() if v} | set(unread_default_fields(entry))
         self.reserved = named - {*strings, self.history_col}
         super().__init__(entry, checker, tracker, strings, extra)
 
@@ -267,10 +269,9 @@ class CleanAlpaca(_Clean):
         shapes, make_shape = self.shapes, self._shape
         prompt_col, query_col, response_col, history_col = \
             self.prompt_col, self.query_col, self.response_col, self.history_col
-        text_ok = text_gate(self.lead, self.placeholder, self.cutoff_budget)
         strings_ok, extras_ok, learn = self._strings_ok, self._extras_ok, self._learn
         known_present, known_lists = self.known_present, self.known_lists
-        refused = refuser(self.refusals)
+        _, empty, refused, gated = self.refusals
 
         def take(value, raw, start=0, end=None):
             """2 (the messages) when the full pipeline would find nothing in this record; else 0."""
@@ -297,12 +298,12 @@ class CleanAlpaca(_Clean):
             query = value.get(query_col) if query_col else None
             user = prompt + "\n" + query if prompt and query else prompt or query
             answer = value.get(response_col)
-            if not user or not answer:  # an empty turn, or no response: the full pipeline says what happens
+            if answer is None:  # no response: the full pipeline says what the stage does with the sample
                 return 0
-            if refused and refused((user, answer)):  # a text a rule declared it may flag
-                return 0
-            if not text_ok(user + "\0" + answer, 2, extra_chars):
-                return 0
+            texts = (user or "", answer)
+            if empty and not (user and answer) or refused is not None and refused(texts) or \
+                    gated is not None and gated(texts[0] + "\0" + answer, 2, extra_chars):
+                return 0  # a record a rule declared it may flag
             if raw is None or raw.count(b'"', start, end) == _top_quotes(value, strings, extras):
                 return 2  # no key given twice, no escaped quote: see CleanChat
             return 0 if raw.count(b'":', start, end) > len(value) else 2
@@ -314,23 +315,72 @@ class CleanAlpaca(_Clean):
             _credit(self, records, last_index)
 
 
-def text_refusals() -> tuple:
-    """The message texts the rules declared they may flag (``rule(..., refuses_text=predicate)``): a record with
-    one goes the full way. Read from the registry, so a new sample rule that judges text teaches the fast paths by
-    its declaration alone."""
-    from lfgate.registry import RULES
+class Refusals(NamedTuple):
+    """What the sample rules declared they may flag, compiled for one dataset (``declared_refusals``)."""
 
-    return tuple(r.refuses_text for r in RULES.values() if r.refuses_text is not None)
+    always: bool  # every record goes the full way
+    empty: bool  # a record with an empty message text
+    texts: Optional[Callable]  # texts -> whether some rule may flag the record
+    gate: Optional[Callable]  # (texts joined with NULs, their number, system + tools characters) -> the same
 
 
-def refuser(refusals: tuple):
-    """None when no rule declared a text refusal (the common case costs nothing), else texts -> whether any
-    declared predicate holds for any of them."""
-    if not refusals:
+def declared_refusals(checker) -> Refusals:
+    """Read from the registry (``rule(..., refuses_texts=predicate)``, ``refuses=Refusal(...)`` or a builder of one
+    for the dataset), so a rule teaches both fast paths by its declaration alone; the fast paths themselves only
+    know the converter's shapes (roles that alternate, field types). Declared patterns and budgets are fused into one
+    test over the joined texts; an empty text is tested in C (``all``; the typed step's structs)."""
+    from lfgate.registry import RULES, Refusal
+
+    texts: dict = {}
+    built: dict = {}
+    for declared in RULES.values():
+        if declared.refuses_texts is not None:
+            texts.setdefault(declared.refuses_texts, None)  # rules sharing one predicate: called once
+        refuses = declared.refuses
+        if refuses is not None and refuses not in built:
+            built[refuses] = refuses if isinstance(refuses, Refusal) else refuses(checker)
+    found = [r for r in built.values() if r is not None]
+    if any(r.always for r in found):
+        return Refusals(True, False, None, None)
+    patterns = [r for r in found if r.pattern is not None]
+    pattern = re.compile("|".join(r.pattern.pattern for r in patterns)) if patterns else None
+    leads = {r.lead for r in patterns}
+    lead = leads.pop() if len(leads) == 1 else ""
+    budgets = [r.budget for r in found if r.budget is not None]
+    return Refusals(False, any(r.empty for r in found), _any_of(tuple(texts)),
+                    text_gate(pattern, lead, budgets))
+
+
+def _any_of(predicates: tuple):
+    """One predicate over the texts that holds when any of ``predicates`` does; None when there are none."""
+    if len(predicates) <= 1:
+        return predicates[0] if predicates else None
+
+    def any_holds(texts) -> bool:
+        for predicate in predicates:
+            if predicate(texts):
+                return True
+        return False
+
+    return any_holds
+
+
+def text_gate(pattern, lead: str, budgets):
+    """The declared patterns and cutoff_len budgets as one test over a record's texts joined with NULs (both fast
+    paths call it): whether the pattern finds something (only searched when the ``lead`` character is there, found
+    by memchr), or the texts may exceed a budget (tokens/budget.py Budget: sound for the count lfgate reports);
+    None when nothing was declared."""
+    if pattern is None and not budgets:
         return None
+    search = pattern.search if pattern is not None else None
 
-    def refused(texts) -> bool:
-        return any(refuse(text) for refuse in refusals for text in texts)
+    def refused(joined: str, n: int, extra_chars: int) -> bool:
+        if search is not None and lead in joined and search(joined):
+            return True
+        for budget in budgets:
+            if not budget.within(joined, n, extra_chars):
+                return True
+        return False
 
     return refused
 
@@ -343,32 +393,6 @@ def _credit(fast, records: int, last_index: int) -> None:
     if last_index > c.max_index:
         c.max_index = last_index
     fast.tracker.records += records
-
-
-def text_gate(lead, placeholder, budget):
-    """The text tests both fast paths (this module's and typed.py's) make of a record's messages joined with NULs:
-    no media placeholder, and within cutoff_len by the count lfgate reports (tokens/budget.py Budget). One home, so the
-    paths cannot drift apart."""
-
-    def text_ok(joined: str, n: int, extra_chars: int) -> bool:
-        if lead in joined and placeholder.search(joined):
-            return False
-        return budget is None or budget.within(joined, n, extra_chars)
-    return text_ok
-
-
-def _text_limits(checker):
-    """(placeholder regex, the character every placeholder starts with, the cutoff_len Budget) for take().
-    The regex is None when some placeholder is empty: then every record goes the full way. The lead character
-    ("<") lets a text without it skip the regex (found by memchr); "" (in every text) when they start apart."""
-    placeholders = [p for _, _, p in checker.placeholders]
-    regex = lead = None
-    if all(placeholders):
-        regex = re.compile("|".join(re.escape(p) for p in placeholders))
-        leads = {p[0] for p in placeholders}
-        lead = leads.pop() if len(leads) == 1 else ""
-    budget = fast_budget(checker)
-    return regex, lead, budget
 
 
 def _extras_ok(value, keys, fields, raw, start=0, end=None) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import List, Tuple
 
+from lfgate.readers import guarded
 from lfgate.registry import ERROR, rule
 
 # The first line of every pointer file (https://github.com/git-lfs/git-lfs/blob/main/docs/spec.md).
@@ -23,13 +24,31 @@ LFS_POINTER = rule(
     good={"data/dataset_info.json": '{"a": {"file_name": "a.json"}}\n',
           "data/a.json": '[{"instruction": "hi", "input": "", "output": "hello"}]\n'},
 )
+CONFIG_POINTER = rule(
+    "TY011", "config-lfs-pointer", ERROR, "A YAML config is a Git LFS pointer, not the config",
+    why="A repository cloned without Git LFS holds small text pointers where the files tracked by LFS should be. "
+        "A pointer is valid YAML (one string), so `llamafactory-cli train` fails on it (`parse_dict` needs a "
+        "mapping), and no key of the real config can be checked.",
+    fix="Run `git lfs pull` (after `git lfs install`) in the repository to fetch the real file.",
+    bad={"train.yaml": _POINTER},
+    good={"train.yaml": "model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\ndo_train: true\n"
+                        "finetuning_type: lora\ntemplate: qwen\noutput_dir: saves/q\n"},
+    target="train.yaml",
+)
+
+
+def config_pointer(path: str) -> list:
+    """TY011 for a YAML that is a pointer: it may be any YAML, a config among them, so it is never passed over."""
+    return [CONFIG_POINTER.diag(f"{os.path.abspath(path)} is a Git LFS pointer, not the YAML it stands for: "
+                                "LLaMA-Factory cannot train from it and lfgate cannot check it. Run `git lfs pull` "
+                                "in the repository to fetch the real file", file=path)]
 
 
 def is_pointer(path: str) -> bool:
     try:
         if os.path.getsize(path) > POINTER_MAX_BYTES:
             return False
-        with open(path, "rb") as f:
+        with guarded.open_regular(path) as f:
             return f.read(len(POINTER_PREFIX)) == POINTER_PREFIX
     except OSError:
         return False

@@ -8,15 +8,15 @@ local model folder, the step budget and truncation at cutoff_len.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from lfgate.lf_facts import did_you_mean, looks_like_local_path, split_names
-from lfgate.registry import ERROR, INFO, WARNING, rule
-from lfgate.validator import train_schema
+from lfgate.readers import guarded
+from lfgate.registry import DATASET, ERROR, INFO, WARNING, rule
+from lfgate.validator import cached_data, model_families, pretrain, train_schema
 from lfgate.validator.example_kit import BASE_CONFIG
 from lfgate.validator.model import DATA_STAGE
 from lfgate.validator.usage import (  # registry_path, dataset_usages: the engine's entry points
@@ -216,7 +216,13 @@ MODEL_TYPE_TEMPLATE = {
 
 
 def _base_template(name: str) -> str:
-    return name[: -len("_nothink")] if name.endswith("_nothink") else name
+    """The thinking template a `_nothink` one is the non-thinking variant of: only where that template is a
+    ReasoningTemplate (qwen3, qwen3_vl, qwen3_5, qwen3_omni). `ernie` and `ernie_nothink` are two unrelated chat
+    formats (data/template.py: chatml-like with think_mode, and `User: ... Assistant:`)."""
+    if not name.endswith("_nothink"):
+        return name
+    base = name[: -len("_nothink")]
+    return base if train_schema.templates()["templates"].get(base, {}).get("reasoning") else name
 
 
 def _expected_template(config) -> Optional[Tuple[str, str]]:
@@ -239,6 +245,10 @@ def _expected_template(config) -> Optional[Tuple[str, str]]:
                 return template, f"{local}/config.json has model_type llama with a {vocab}-token vocabulary"
         if model_type in MODEL_TYPE_TEMPLATE:
             return MODEL_TYPE_TEMPLATE[model_type], f"{local}/config.json has model_type {model_type}"
+        paired = model_families.registry_templates(model_type) if isinstance(model_type, str) else frozenset()
+        if len({_base_template(t) for t in paired}) == 1:  # every registry model of this architecture uses it
+            return min(paired), (f"{local}/config.json has model_type {model_type}, which LLaMA-Factory's registry "
+                                 "pairs with this template only")
     name = key.split("/")[-1]  # a local copy of a hub model keeps its name
     matches = {t for hub, t in registry.items() if hub.split("/")[-1] == name}
     if len(matches) == 1:
@@ -257,7 +267,7 @@ def _check_template(config, used) -> Iterator:
             if _base_template(want) != _base_template(template):
                 yield TEMPLATE_MODEL.diag(f"`template: {template}` does not match the model: {expected[1]} "
                                           f"(`template: {want}`). Use `{want}`", **config.where("template"))
-            elif want.endswith("_nothink") and template == _base_template(want):
+            elif _base_template(want) != want and template == _base_template(want):
                 # A reasoning template for a model that does not reason: LLaMA-Factory warns about exactly this.
                 yield TEMPLATE_MODEL.diag(f"`template: {template}` is a reasoning (thinking) template, but the model "
                                           f"is not a reasoning model: {expected[1]} (`template: {want}`). Use "
@@ -278,11 +288,10 @@ def _check_template(config, used) -> Iterator:
 
 
 def _media_kinds(result) -> set:
-    facts = getattr(result, "facts", None) or {}
-    media = facts.get("media")
-    if isinstance(media, dict):
+    facts = getattr(result, "facts", None)
+    if facts is not None and facts.samples is not None:
         names = {"images": "image", "videos": "video", "audios": "audio"}
-        return {names.get(k, k) for k, n in media.items() if n}
+        return {names.get(k, k) for k, n in facts.media.items() if n}
     entry = getattr(result, "entry", None)  # no facts: the columns tell whether media are declared
     columns = getattr(entry, "columns", {}) or {}
     return {kind for col, kind in (("images", "image"), ("videos", "video"), ("audios", "audio")) if columns.get(col)}
@@ -294,18 +303,6 @@ def _media_kinds(result) -> set:
 _LOCAL_CFG = _CFG.replace("Qwen/Qwen2.5-0.5B-Instruct", "models/tiny")  # a config naming a local model
 _TINY = {"models/tiny/config.json": '{"model_type": "qwen2", "max_position_embeddings": 4096}'}
 _TINY_BF16 = {"models/tiny/config.json": '{"model_type": "qwen2", "torch_dtype": "bfloat16"}'}
-LORA_TARGET = rule(
-    "LK030", "lora-target-not-in-model", ERROR, "A `lora_target` module the model does not have",
-    why="PEFT raises `Target modules {...} not found in the base model` after the model has loaded.",
-    fix="Use module names of this architecture (the message lists them) or `all`.",
-    bad=_project("dataset: alpaca_demo\nlora_target: query_key_value\n",
-                 config=_LOCAL_CFG,
-                 files=_TINY),
-    good=_project("dataset: alpaca_demo\nlora_target: q_proj,v_proj\n",
-                  config=_LOCAL_CFG,
-                  files=_TINY),
-    target="train.yaml",
-)
 CUTOFF_CONTEXT = rule(
     "LK031", "cutoff-exceeds-context", WARNING, "`cutoff_len` exceeds the model's context length",
     why="Sequences longer than max_position_embeddings go past the positions the model was trained on; without "
@@ -340,37 +337,9 @@ MODEL_MISSING = rule(
                   files=_TINY),
     target="train.yaml",
 )
-_LLAMA_LIKE = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-# Linear module names per model_type (the leaf names PEFT matches `lora_target` against), from the
-# architectures' modeling files; lm_head and embed_tokens are matched too.
-MODULES = {
-    **{t: _LLAMA_LIKE for t in ("llama", "qwen2", "qwen3", "mistral", "gemma", "gemma2", "gemma3", "gemma3_text",
-                                "olmo", "olmo2", "granite", "deepseek", "yi", "internlm", "minicpm", "cohere",
-                                "starcoder2", "qwen2_moe", "qwen3_moe", "mixtral", "deepseek_v2", "deepseek_v3")},
-    "phi3": ("qkv_proj", "o_proj", "gate_up_proj", "down_proj"),
-    "phi": ("q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"),
-    "chatglm": ("query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"),
-    "falcon": ("query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"),
-    "bloom": ("query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"),
-    "gpt2": ("c_attn", "c_proj", "c_fc"),
-    "baichuan": ("W_pack", "o_proj", "gate_proj", "up_proj", "down_proj"),
-    "internlm2": ("wqkv", "wo", "w1", "w2", "w3"),
-    "gpt_neox": ("query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"),
-}
-_EXTRA_MODULES = {"mixtral": ("w1", "w2", "w3", "gate"), "qwen2_moe": ("gate", "shared_expert_gate"),
-                  "qwen3_moe": ("gate",), "deepseek_v2": ("gate", "kv_a_proj_with_mqa", "kv_b_proj", "q_a_proj",
-                                                           "q_b_proj"),
-                  "deepseek_v3": ("gate", "kv_a_proj_with_mqa", "kv_b_proj", "q_a_proj", "q_b_proj")}
-_ALWAYS = ("lm_head", "embed_tokens")
-
-
 def _read_json(path: str) -> Optional[dict]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-        return data if isinstance(data, dict) else None
-    except (OSError, ValueError):
-        return None
+    """A model-folder or registry JSON object through the guarded reader (regular files only, size-capped)."""
+    return guarded.read_json_object(path)
 
 
 def _local_model(config) -> Optional[str]:
@@ -394,22 +363,15 @@ def _check_model_folder(config) -> Iterator:
         return
     info = _read_json(os.path.join(folder, "config.json"))
     if info is None:
+        path = os.path.join(folder, "config.json")
+        why = " (it is not a regular file: a pipe, a device or a link to one)" \
+            if os.path.lexists(path) and not os.path.isfile(path) else ""
         yield DTYPE.diag(f"`model_name_or_path: {config.values['model_name_or_path']}` is a folder without a "
-                         f"readable config.json ({folder}): transformers cannot load it",
+                         f"readable config.json ({folder}){why}: transformers cannot load it",
                          **config.where("model_name_or_path"))
         return
-    model_type = info.get("model_type")
     text_config = info.get("text_config")
     text_info: dict = text_config if isinstance(text_config, dict) else info
-    # lora_target
-    targets = split_names(config.values.get("lora_target", "all"))
-    if config.values.get("finetuning_type", "lora") == "lora" and model_type in MODULES and targets != ["all"]:
-        known = set(MODULES[model_type]) | set(_EXTRA_MODULES.get(model_type, ())) | set(_ALWAYS)
-        unknown = [t for t in targets if t != "all" and not re.search(r"[\\^$*+?()\[\]|]", t) and t not in known]
-        if unknown:
-            yield LORA_TARGET.diag(f"`lora_target` names {', '.join(f'`{t}`' for t in unknown)}, which a {model_type} "
-                                   f"model does not have: PEFT raises `Target modules not found`. Its linear modules: "
-                                   f"{', '.join(MODULES[model_type])} (or `all`)", **config.where("lora_target"))
     # cutoff_len against the context
     cutoff = _int(config.values.get("cutoff_len", 2048))
     context = next((text_info.get(k) for k in ("max_position_embeddings", "n_positions", "seq_length",
@@ -514,10 +476,10 @@ def _ddp_timeout(config, samples: int, devices, used) -> Iterator:
 
 
 def _dataset_size(entry, result, max_samples) -> Optional[int]:
-    facts = getattr(result, "facts", None) or {}
+    facts = getattr(result, "facts", None)
     if entry is None or entry.local_path is None:
         return None
-    size = facts.get("kept", facts.get("samples", getattr(result, "samples", None)))
+    size = facts.kept if facts is not None and facts.kept is not None else getattr(result, "samples", None)
     if not isinstance(size, int):
         return None
     num = _int(entry.num_samples)
@@ -645,6 +607,7 @@ TRUNCATION = rule(
     bad=_project("dataset: alpaca_demo\ncutoff_len: 4\n",
                  data='[{"instruction": "' + "word " * 200 + '", "input": "", "output": "' + "answer " * 200 + '"}]\n'),
     good=_project("dataset: alpaca_demo\ncutoff_len: 2048\n"), target="train.yaml",
+    covers=("DS012",), scope=DATASET,  # the data's own estimate (DS012) is this finding, said at the config
 )
 
 
@@ -671,12 +634,12 @@ def _max_samples(config, registry, used) -> Iterator:
             entry, result = registry.entries.get(name), used.get(name)
             if entry is None or result is None:
                 continue
-            facts = getattr(result, "facts", None) or {}
+            facts = getattr(result, "facts", None)
             records = _int(entry.num_samples)
             order = ("of its `num_samples` random draw" if records is not None and records >= 0
                      else "in file order, not a random sample")
             if records is None or records < 0:
-                records = facts.get("samples") if isinstance(facts.get("samples"), int) else None
+                records = facts.samples if facts is not None else None
             if records is None or records <= limit:
                 continue
             yield MAX_SAMPLES.diag(f"`max_samples: {limit}` keeps the first {limit:,} of the {records:,} records of "
@@ -691,8 +654,9 @@ def _truncation(config, used) -> Iterator:
 
     plan = None
     for name, result in used.items():
-        facts = (getattr(result, "facts", None) or {}).get("truncation")
-        if not isinstance(facts, dict) or "counted" not in facts:
+        sample_facts = getattr(result, "facts", None)
+        facts = sample_facts.truncation if sample_facts is not None else None
+        if facts is None:
             continue
         level = report.severity_name(facts)
         if level is None:
@@ -707,7 +671,8 @@ def _truncation(config, used) -> Iterator:
         note = " (less one for `packing`)" if plan.packing else ""
         yield TRUNCATION.diag(report.message(facts, how, dataset=name, cutoff_note=note),
                               severity=WARNING if level == "warning" else INFO, dataset=name,
-                              details=report.details(facts), **config.where("cutoff_len", "dataset"))
+                              affected=facts["exceeding"], details=report.details(facts),
+                              **config.where("cutoff_len", "dataset"))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -736,8 +701,11 @@ def check_links(config, registry, registry_path, used, settings) -> List:
     found.extend(_check_stage(config, registry))
     found.extend(_check_template(config, used))
     found.extend(_check_model_folder(config))
+    found.extend(model_families.check_lora_target(config, settings))
     found.extend(_check_model_files(config))
     found.extend(_budget(config, registry, used, settings))
+    found.extend(pretrain.check(config, registry, used))
+    found.extend(cached_data.check(config, registry, settings))
     found.extend(_truncation(config, used))
     found.extend(_max_samples(config, registry, used))
     return found

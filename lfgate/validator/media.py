@@ -14,10 +14,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import struct
+import time
 import zlib
 from typing import TYPE_CHECKING, Optional, Tuple
 
+from lfgate.readers import guarded
 from lfgate.registry import ERROR, rule
 
 if TYPE_CHECKING:
@@ -28,10 +31,14 @@ PIL_MAX_IMAGE_PIXELS = 89_478_485
 BOMB_PIXELS = 2 * PIL_MAX_IMAGE_PIXELS
 
 
-# PIL decodes an image that may be cut short (ImageChecker._cut_short) at most DECODE_CAP times per worker, and
-# none over DECODE_PIXELS (a decoded 40 MP RGB image holds 120 MB).
+# PIL decodes an image that may be cut short (ImageChecker._cut_short): none over DECODE_PIXELS (a decoded 40 MP
+# RGB image holds 120 MB, about a second), and per checker (one per dataset and worker) at most DECODE_CAP images,
+# DECODE_BUDGET_PIXELS pixels and DECODE_BUDGET_SECONDS seconds in all. Each file is measured once, by identity
+# (device, inode, size, mtime): one PNG named 1,200 ways (`./x.png`, `././x.png`...) is one file.
 DECODE_CAP = 256
 DECODE_PIXELS = 40_000_000
+DECODE_BUDGET_PIXELS = 1_000_000_000
+DECODE_BUDGET_SECONDS = 60.0
 
 
 def png(width: int, height: int) -> bytes:
@@ -153,7 +160,7 @@ class NotAnImage(Exception):
 def image_size(path: str) -> Optional[Tuple[int, int]]:
     """(width, height) from the header; None when the format is not one read here and PIL is absent.
     Raises NotAnImage when the file cannot be identified, OSError when it cannot be read."""
-    with open(path, "rb") as f:
+    with guarded.open_regular(path) as f:
         head = f.read(64)
         if head.startswith(b"\x89PNG\r\n\x1a\n"):
             if len(head) < 24 or head[12:16] != b"IHDR":
@@ -207,7 +214,7 @@ _TAIL = 4096
 
 def ends_whole(path: str) -> bool:
     """False for a PNG or JPEG whose last 4 KiB hold no IEND chunk / EOI marker (other formats: True)."""
-    with open(path, "rb") as f:
+    with guarded.open_regular(path) as f:
         head = f.read(8)
         size = f.seek(0, os.SEEK_END)
         f.seek(max(8, size - _TAIL))
@@ -237,41 +244,66 @@ def decode_problem(path: str) -> Optional[str]:
 
 # -- video headers (MP4 / QuickTime boxes) ---------------------------------------------------------------------------
 _CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
+MAX_BOX_DEPTH = 8  # moov > trak > mdia > minf > stbl is 5 deep
+MAX_BOXES = 100_000  # boxes read per file: a real header has a few dozen
 
 
-def _boxes(f, end: int, depth: int = 0):
-    """(type, payload start, payload end) of each box between f.tell() and end."""
-    while f.tell() + 8 <= end:
-        start = f.tell()
-        header = f.read(8)
-        size, kind = struct.unpack(">I4s", header)
-        payload = start + 8
-        if size == 1:
-            size = struct.unpack(">Q", f.read(8))[0]
-            payload = start + 16
-        elif size == 0:
-            size = end - start
-        if size < 8 or start + size > end:
-            return
-        yield kind, payload, start + size
-        f.seek(start + size)
+def _box_at(f, start: int, end: int):
+    """(type, payload start, box end) of the box at start, or None when none fits before end."""
+    if start + 8 > end:
+        return None
+    f.seek(start)
+    header = f.read(8)
+    if len(header) < 8:
+        return None
+    size, kind = struct.unpack(">I4s", header)
+    payload = start + 8
+    if size == 1:
+        large = f.read(8)
+        if len(large) < 8:
+            return None
+        size, payload = struct.unpack(">Q", large)[0], start + 16
+    elif size == 0:
+        size = end - start
+    if size < 8 or start + size > end:
+        return None
+    return kind, payload, start + size
 
 
-def _walk(f, end: int, info: dict, track: dict, depth: int = 0) -> None:
-    for kind, payload, stop in list(_boxes(f, end)):
+def _walk(f, end: int, info: dict) -> None:
+    """Every box of the file, depth first without recursion (a file of 5,000 nested `trak` boxes is 40 KB), to
+    MAX_BOX_DEPTH levels and MAX_BOXES boxes."""
+    # each frame: (next box's offset, where this level ends, its track, depth); or ("close", track) after a trak
+    stack: list = [(0, end, {}, 0)]
+    boxes = 0
+    while stack and boxes < MAX_BOXES:
+        frame = stack.pop()
+        if frame[0] == "close":
+            if frame[1].get("handler") == b"vide" and "video" not in info:
+                info["video"] = frame[1]
+            continue
+        at, level_end, track, depth = frame
+        box = _box_at(f, at, level_end)
+        if box is None:
+            continue
+        boxes += 1
+        kind, payload, stop = box
+        stack.append((stop, level_end, track, depth))  # the siblings after this box, once its children are done
         f.seek(payload)
         if kind == b"moov":
             info["moov"] = True
-        if kind == b"trak":
-            current: dict = {}
-            _walk(f, stop, info, current, depth + 1)
-            if current.get("handler") == b"vide" and "video" not in info:
-                info["video"] = current
-        elif kind in _CONTAINERS and depth < 8:
-            _walk(f, stop, info, track, depth + 1)
+        if kind in _CONTAINERS:
+            if depth + 1 >= MAX_BOX_DEPTH:
+                continue
+            if kind == b"trak":
+                current: dict = {}
+                stack.append(("close", current))
+                stack.append((payload, stop, current, depth + 1))
+            else:
+                stack.append((payload, stop, track, depth + 1))
         elif kind == b"tkhd":
-            data = f.read(stop - payload)
-            if len(data) >= 8:
+            data = f.read(min(stop - payload, 1 << 10))
+            if len(data) >= 8 and stop - payload <= 1 << 10:
                 track["width"], track["height"] = (x >> 16 for x in struct.unpack(">II", data[-8:]))
         elif kind == b"mdhd":
             data = f.read(32)
@@ -285,14 +317,13 @@ def _walk(f, end: int, info: dict, track: dict, depth: int = 0) -> None:
             data = f.read(12)
             if len(data) == 12:
                 track["frames"] = struct.unpack(">I", data[8:12])[0]
-        f.seek(stop)
 
 
 def video_info(path: str) -> Optional[Tuple[int, int, int, Optional[float]]]:
     """(width, height, frames, seconds) of a video file's first video track, from its header: MP4/QuickTime, AVI,
     Matroska/WebM (seconds None: PyAV reports no frame count for Matroska, see video_frames). None for other
     containers or when the header does not say; NotAnImage for an MP4 LLaMA-Factory cannot open."""
-    with open(path, "rb") as f:
+    with guarded.open_regular(path) as f:
         head = f.read(12)
         end = f.seek(0, os.SEEK_END)
         f.seek(0)
@@ -307,7 +338,7 @@ def video_info(path: str) -> Optional[Tuple[int, int, int, Optional[float]]]:
 
 def _mp4_info(f, end: int):
     info: dict = {}
-    _walk(f, end, info, {})
+    _walk(f, end, info)
     if not info.get("moov"):
         raise NotAnImage("an MP4/QuickTime file without its `moov` header (cut short?): PyAV raises `moov atom not "
                          "found`")
@@ -531,12 +562,7 @@ def _positive(value: object) -> TypeGuard[int]:
 
 
 def _read_json(path: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return guarded.read_json_object(path) or {}
 
 
 def visual_tokens(width: int, height: int, vision: tuple) -> int:
@@ -587,35 +613,56 @@ def video_tokens(width: int, height: int, frames: int, vision: tuple) -> int:
     return (frames // 2) * per_frame
 
 
+def identity(path: str) -> Optional[tuple]:
+    """(device, inode, size, mtime) of a regular file (after links), else None: the key of every per-file cache,
+    so a file named many ways is read once."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
+
+
 class ImageChecker:
     """Per worker: measures each image once and reports what LLaMA-Factory would fail on."""
 
     def __init__(self, usage):
         self.vision = getattr(usage, "vision", None)
         self.cutoff_len = getattr(usage, "cutoff_len", None)
-        self._sizes: dict = {}
+        self._sizes: dict = {}  # identity(path) -> size, ("unreadable", why), ("bomb", why) or None
         self._decoded = 0  # suspects PIL decoded (DECODE_CAP)
+        self._decode_pixels = 0  # their pixels (DECODE_BUDGET_PIXELS)
+        self._decode_seconds = 0.0  # and the time they took (DECODE_BUDGET_SECONDS)
 
-    def _measure(self, path: str):
-        if path not in self._sizes:
+    def _measure(self, path: str, key: Optional[tuple] = None):
+        key = key or identity(path)
+        if key is None:
+            return None
+        if key not in self._sizes:
             if len(self._sizes) > 100_000:
                 self._sizes.clear()
             try:
-                self._sizes[path] = self._cut_short(path, image_size(path))
+                self._sizes[key] = self._cut_short(path, image_size(path))
             except NotAnImage as err:
-                self._sizes[path] = ("unreadable", str(err))
+                self._sizes[key] = ("unreadable", str(err))
             except OSError:
-                self._sizes[path] = None  # unreadable files are the file rules' to report
+                self._sizes[key] = None  # unreadable files are the file rules' to report
             except Exception as err:  # PIL's DecompressionBombError and any decoder surprise
-                self._sizes[path] = ("bomb", str(err)) if "DecompressionBomb" in type(err).__name__ else None
-        return self._sizes[path]
+                self._sizes[key] = ("bomb", str(err)) if "DecompressionBomb" in type(err).__name__ else None
+        return self._sizes[key]
 
     def _cut_short(self, path: str, size):
         """size, or ("unreadable", why) for an image whose pixels PIL cannot read (the file ends too early)."""
         if not size or size[0] * size[1] > DECODE_PIXELS or self._decoded >= DECODE_CAP or ends_whole(path):
             return size
+        pixels = size[0] * size[1]
+        if self._decode_pixels + pixels > DECODE_BUDGET_PIXELS or self._decode_seconds > DECODE_BUDGET_SECONDS:
+            return size  # the budget is spent: a suspicion only, never an error without the decode
         self._decoded += 1
+        self._decode_pixels += pixels
+        started = time.monotonic()
         problem = decode_problem(path)
+        self._decode_seconds += time.monotonic() - started
         return ("unreadable", f"cut short after its header: PIL raises `{problem}` reading the pixels") \
             if problem else size
 
@@ -623,9 +670,10 @@ class ImageChecker:
         """(findings, visual tokens) for one sample's image paths; finding(rule, message, path) builds one."""
         out, tokens = [], 0
         for i, path in enumerate(images or ()):
-            if not isinstance(path, str) or not os.path.isfile(path):
+            key = identity(path) if isinstance(path, str) else None
+            if key is None:  # missing or not a regular file: the media rules report it
                 continue
-            size = self._measure(path)
+            size = self._measure(path, key)
             where = (column, i)
             if size is None:
                 continue
@@ -646,7 +694,9 @@ class ImageChecker:
         return out, tokens
 
     def _video(self, path: str):
-        key = ("video", path)
+        key = ("video", identity(path))
+        if key[1] is None:
+            return None
         if key not in self._sizes:
             try:
                 self._sizes[key] = video_info(path)
@@ -663,13 +713,12 @@ class ImageChecker:
         total = 0
         for video in videos or ():
             if isinstance(video, list):
-                sizes = [self._measure(frame) if isinstance(frame, str) and os.path.isfile(frame) else None
-                         for frame in video]
+                sizes = [self._measure(frame) if isinstance(frame, str) else None for frame in video]
                 first = sizes[0] if sizes else None
                 if isinstance(first, tuple) and all(isinstance(s, tuple) and isinstance(s[0], int) for s in sizes):
                     width, height = first
                     total += video_tokens(width, height, len(sizes) + len(sizes) % 2, self.vision)
-            elif isinstance(video, str) and os.path.isfile(video):
+            elif isinstance(video, str):
                 info = self._video(video)
                 if info and info[0] != "unreadable":
                     width, height, frames, seconds = info
@@ -680,7 +729,7 @@ class ImageChecker:
         """Image findings and the visual tokens of a sample's images and videos against cutoff_len."""
         out, tokens = self.check(index, images, columns[0], finding)
         for i, video in enumerate(videos or ()):
-            info = self._video(video) if isinstance(video, str) and os.path.isfile(video) else None
+            info = self._video(video) if isinstance(video, str) else None
             if info and info[0] == "unreadable":
                 out.append(finding(VIDEO_UNREADABLE, f"{os.path.basename(video)!r} cannot be opened as a video "
                                                      f"({info[1]}): the run stops when it reaches this sample. "

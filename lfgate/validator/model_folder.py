@@ -9,9 +9,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from typing import Iterator, Optional
 
+from lfgate.hub_cache import TOKENIZER_JSON_LIMIT
+from lfgate.readers import guarded
 from lfgate.registry import ERROR, WARNING, rule
+from lfgate.validator import lfs
 
 MAX_LAYERS = 1024  # more than any released model (DeepSeek-V3: 61 layers, Llama-3.1-405B: 126)
 # Files a tokenizer's vocabulary lives in: tokenizers' tokenizer.json, sentencepiece models (Llama, Gemma, ChatGLM's
@@ -19,7 +23,6 @@ MAX_LAYERS = 1024  # more than any released model (DeepSeek-V3: 61 layers, Llama
 # and a remote tokenizer's own tokenization_*.py.
 VOCAB_FILE = re.compile(r"^(tokenizer\.json|.*\.model|vocab.*|merges\.txt|.*\.tiktoken|.*spiece.*|.*\.vocab|"
                         r"tokenization_.*\.py)$", re.IGNORECASE)
-TOKENIZER_JSON_LIMIT = 256 * 1024 * 1024  # read tokenizer.json only below this size
 
 _CFG = ("model_name_or_path: models/tiny\nstage: sft\ndo_train: true\nfinetuning_type: lora\ndataset: demo\n"
         "template: qwen\noutput_dir: out\n")
@@ -55,6 +58,32 @@ CONFIG_INCONSISTENT = rule(
 )
 
 
+def _safetensors(header: dict, data: bytes = b"") -> bytes:
+    """A safetensors file: 8-byte little-endian header length, the JSON header, the tensor bytes."""
+    text = json.dumps(header, separators=(",", ":")).encode()
+    return len(text).to_bytes(8, "little") + text + data
+
+
+_WEIGHTS = _safetensors({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, b"\0\0\0\0")
+_LFS_POINTER = ("version https://git-lfs.github.com/spec/v1\n"
+                "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 988097824\n")
+_MODEL = {**_PROJECT, "models/tiny/config.json": _CONFIG, "models/tiny/tokenizer.json": _TOKENIZER}
+
+WEIGHTS_UNUSABLE = rule(
+    "LK080", "model-weights-unusable", ERROR, "The weights the model folder would load cannot be loaded",
+    why="transformers loads `model.safetensors`, else the shards `model.safetensors.index.json` names (then the "
+        "`.bin` files): a Git LFS pointer where the weights should be (a clone without `git lfs pull`) fails with "
+        "safetensors' `header too large`, a file cut short (an interrupted download) with `incomplete metadata, "
+        "file not fully covered`, and a shard the index names but the folder lacks (or holds only as "
+        "`*.incomplete`) with `does not appear to have a file named ...`. Read from the headers only.",
+    fix="Fetch the real files (`git lfs pull`, or download the model again until every shard is complete).",
+    bad={**_MODEL, "models/tiny/model.safetensors": _LFS_POINTER},
+    good={**_MODEL, "models/tiny/model.safetensors": _WEIGHTS},
+    target="train.yaml",
+)
+SAFETENSORS_HEADER_LIMIT = 100_000_000  # safetensors refuses a longer header (`header too large`)
+
+
 def model_config_problem(info: dict) -> Optional[tuple]:
     """(severity, message) for a config.json the model cannot be built from as it stands, else None."""
     nested = info.get("text_config")
@@ -72,7 +101,8 @@ def model_config_problem(info: dict) -> Optional[tuple]:
 
 
 def tokenizer_problem(folder: str) -> Optional[str]:
-    """Why the folder's tokenizer would load empty, or None. Lenient: any vocabulary-like file counts."""
+    """Why the folder's tokenizer would load empty or not at all, or None. Lenient: any vocabulary-like file
+    counts; a tokenizer.json is judged whenever it is there (transformers prefers it to the other files)."""
     try:
         names = os.listdir(folder)
     except OSError:
@@ -81,26 +111,132 @@ def tokenizer_problem(folder: str) -> Optional[str]:
     if not vocab:
         return ("it has config.json but no tokenizer files (no tokenizer.json, tokenizer.model, vocab.* or "
                 "merges.txt): transformers loads an empty tokenizer and every sample encodes to nothing")
-    if vocab == ["tokenizer.json"]:
-        return _tokenizer_json_problem(os.path.join(folder, "tokenizer.json"))
+    if "tokenizer.json" in vocab:
+        return _tokenizer_json_problem(folder)
     return None
 
 
-def _tokenizer_json_problem(path: str) -> Optional[str]:
+_TOKENIZER_MODELS = ("BPE", "WordPiece", "WordLevel", "Unigram")
+
+
+def _tokenizer_json_problem(folder: str) -> Optional[str]:
+    """What tokenizers' Tokenizer.from_file, or transformers reading tokenizer.json itself, raises on the file."""
+    path = os.path.join(folder, "tokenizer.json")
+    if lfs.is_pointer(path):
+        return "its tokenizer.json is a Git LFS pointer, not the tokenizer (run `git lfs pull`)"
     try:
-        if os.path.getsize(path) > TOKENIZER_JSON_LIMIT:
-            return None
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        data = json.loads(guarded.read_bytes(path, TOKENIZER_JSON_LIMIT).decode("utf-8"))
+    except guarded.TooLarge:
+        return None  # not judged
+    except guarded.NotRegular:
+        return "its tokenizer.json is not a regular file (a pipe, device or folder)"
     except (OSError, UnicodeDecodeError, RecursionError):
         return "its tokenizer.json cannot be read"
     except ValueError as err:
         return f"its tokenizer.json is not valid JSON ({err})"
-    model = data.get("model") if isinstance(data, dict) else None
-    vocab = model.get("vocab") if isinstance(model, dict) else None
+    if not isinstance(data, dict):
+        return "its tokenizer.json is not a JSON object: tokenizers raises `invalid type ... expected struct Tokenizer`"
+    model = data.get("model")
+    if not isinstance(model, dict) or not model:
+        return ("its tokenizer.json holds no tokenizer model (no `model` object): loading fails (tokenizers: `Model "
+                "missing`; transformers 5: KeyError 'added_tokens' when tokenizer_config.json has no "
+                "added_tokens_decoder)")
+    kind = model.get("type")
+    if kind is not None and kind not in _TOKENIZER_MODELS:
+        return f"its tokenizer.json's model type {kind!r} is none of {', '.join(_TOKENIZER_MODELS)}: tokenizers " \
+               "cannot load it"
+    if "added_tokens" not in data and "added_tokens_decoder" not in (
+            guarded.read_json_object(os.path.join(folder, "tokenizer_config.json")) or {}):
+        return ("its tokenizer.json has no `added_tokens` list and tokenizer_config.json no added_tokens_decoder: "
+                "transformers raises KeyError 'added_tokens' while loading it")
+    vocab = model.get("vocab")
     if vocab is not None and not vocab:
         return "its tokenizer.json has an empty vocabulary"
     return None
+
+
+# -- the weights the run loads ------------------------------------------------------------------------------------
+def weights_problems(folder: str) -> Iterator[str]:
+    """Why the weights transformers would load from folder cannot load, one sentence each (none when the folder
+    holds no weights at all: nothing is claimed). Headers only."""
+    def regular(name: str) -> bool:
+        try:
+            return stat.S_ISREG(os.stat(os.path.join(folder, name)).st_mode)
+        except OSError:
+            return False
+
+    for single, index in (("model.safetensors", "model.safetensors.index.json"),
+                          ("pytorch_model.bin", "pytorch_model.bin.index.json")):
+        if regular(single):  # transformers takes the single file before an index
+            problem = _weights_file_problem(folder, single)
+            if problem:
+                yield problem
+            return
+        if regular(index):
+            yield from _shards_problems(folder, index)
+            return
+
+
+def _weights_file_problem(folder: str, name: str) -> Optional[str]:
+    path = os.path.join(folder, name)
+    if lfs.is_pointer(path):
+        return f"{name} is a Git LFS pointer, not the weights (a clone without `git lfs pull`)"
+    if not name.endswith(".safetensors"):
+        return None
+    try:
+        with guarded.open_regular(path) as f:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(8)
+            if len(head) < 8:
+                return f"{name} is {size} bytes, too small for a safetensors header (`header too small`)"
+            length = int.from_bytes(head, "little")
+            if length > SAFETENSORS_HEADER_LIMIT or length > size - 8:
+                return f"{name}'s header claims {length:,} bytes in a {size:,}-byte file (`header too large`)"
+            header = json.loads(f.read(length).decode("utf-8"))
+    except OSError as err:
+        return f"{name} cannot be read ({err.strerror or err})"
+    except (ValueError, RecursionError):
+        return f"{name}'s header is not valid JSON (`invalid header deserialization`)"
+    if not isinstance(header, dict):
+        return f"{name}'s header is not a JSON object"
+    ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"
+            and isinstance(entry, dict) and isinstance(entry.get("data_offsets"), list)
+            and len(entry["data_offsets"]) == 2 and isinstance(entry["data_offsets"][1], int)]
+    data = size - 8 - length
+    if max(ends, default=0) != data:
+        return (f"{name} holds {data:,} bytes of tensors where its header describes {max(ends, default=0):,} "
+                "(cut short or padded, as an interrupted download: `incomplete metadata, file not fully covered`)")
+    return None
+
+
+def _shards_problems(folder: str, index: str) -> Iterator[str]:
+    info = guarded.read_json_object(os.path.join(folder, index))
+    weight_map = info.get("weight_map") if info else None
+    if not isinstance(weight_map, dict):
+        yield f"{index} has no `weight_map` object: transformers cannot tell which shard holds which weight"
+        return
+    shards = sorted({v for v in weight_map.values() if isinstance(v, str)})
+    try:
+        names = set(os.listdir(folder))
+    except OSError:
+        names = set()
+    download = os.path.join(folder, ".cache", "huggingface", "download")  # huggingface_hub's local_dir downloads
+    partial = [n for n in names if n.endswith(".incomplete")]
+    if os.path.isdir(download):
+        partial += [n for n in os.listdir(download) if n.endswith(".incomplete")]
+    missing = [s for s in shards if not os.path.isfile(os.path.join(folder, s))]
+    for shard in missing[:3]:
+        cut = shard.endswith(".incomplete") or any(n.startswith(shard) for n in partial)
+        how = " (only a `.incomplete` download of it)" if cut else ""
+        yield (f"{index} names the shard {shard}, which the folder lacks{how}: transformers raises `does not "
+               f"appear to have a file named {shard}`")
+    if len(missing) > 3:
+        yield f"{index} names {len(missing) - 3} more shards the folder lacks"
+    for shard in shards:
+        if shard not in missing:
+            problem = _weights_file_problem(folder, shard)
+            if problem:
+                yield problem
 
 
 def check_model_folder(config, folder: Optional[str], info: Optional[dict]) -> Iterator:
@@ -113,6 +249,9 @@ def check_model_folder(config, folder: Optional[str], info: Optional[dict]) -> I
         severity, message = problem
         yield CONFIG_INCONSISTENT.diag(f"`model_name_or_path: {config.values.get('model_name_or_path')}`: "
                                        f"{folder}/config.json: {message}", severity=severity, **at)
+    for weights in weights_problems(folder):
+        yield WEIGHTS_UNUSABLE.diag(f"`model_name_or_path: {config.values.get('model_name_or_path')}`: {weights}. "
+                                    "Fetch the real files before training", **at)
     why = tokenizer_problem(folder)
     if why:
         yield TOKENIZER_MISSING.diag(f"`model_name_or_path: {config.values.get('model_name_or_path')}`: {why}. Copy "

@@ -61,10 +61,11 @@ def version_name(version: str) -> str:
 
 
 def target_version(settings) -> Tuple[str, str]:
-    """(version, where it came from): --llamafactory-version, else the installed one, else the newest known."""
+    """(version, where it came from): --llamafactory-version (or a vendored checkout's, validator/launch.py), else
+    the installed one, else the newest known."""
     chosen = getattr(settings, "llamafactory_version", None)
     if chosen:
-        return str(chosen), "--llamafactory-version"
+        return str(chosen), getattr(settings, "llamafactory_version_from", None) or "--llamafactory-version"
     installed = installed_llamafactory()
     if installed:
         return installed, "the installed llamafactory"

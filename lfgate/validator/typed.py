@@ -3,8 +3,9 @@
 ``CleanChat.take`` (fastpath.py) proves a record clean from the dict orjson made of it; most of its cost is
 Python walking the messages. msgspec decodes the same bytes straight into typed structs and checks in C what
 ``take`` checks in Python: the record is an object with the messages field and no field but the known text fields;
-each message an object with exactly the role and content fields, both strings, the content non-empty. What is left
-for Python is small: the role order, placeholders, cutoff_len and the count of quotes (a key given twice).
+each message an object with exactly the role and content fields, both strings. What is left for Python is small:
+the role order, what the rules declared they may flag (``fastpath.declared_refusals``) and the count of quotes (a
+key given twice).
 
 ``TypedChat.take(view, data, start, end)`` gives the same answer as ``CleanChat.take`` on ``orjson.loads`` of the
 same bytes, or 0 when it cannot tell; the caller then takes the orjson path, which is exact. The structs are built
@@ -19,7 +20,7 @@ from __future__ import annotations
 from operator import attrgetter
 from typing import Annotated, List, Optional, Union
 
-from lfgate.validator.fastpath import LONG_DIGITS, refuser, text_gate
+from lfgate.validator.fastpath import LONG_DIGITS
 
 _MAX_BUILDS = 8  # the known fields only grow: a few rebuilds at most
 _TRIAL = 256  # records tried before the decoder judges whether it pays
@@ -68,7 +69,8 @@ class TypedChat:
         """The decoder for records of the fields noted so far; (getter, is-tools) per text field in it; a getter
         per other field in it."""
         fast, ms = self.fast, self.msgspec
-        content = Annotated[str, ms.Meta(min_length=1)]
+        # an empty content a rule declared it may flag (registry.Refusal.empty) is refused in C, while decoding
+        content = Annotated[str, ms.Meta(min_length=1)] if fast.refusals.empty else str
         message = ms.defstruct("Message", [("role", str), ("content", content)],
                                rename={"role": fast.role_tag, "content": fast.content_tag}, forbid_unknown_fields=True)
         fields, rename, columns = [("messages", List[message])], {"messages": fast.messages_col}, []
@@ -97,9 +99,8 @@ class TypedChat:
     def _make_take(self, decode, columns, others):
         fast, unset = self.fast, self.msgspec.UNSET
         expected_of, roles_for = fast.expected, fast.roles_for
-        tools_cache = fast.checker._tools_cache
-        text_ok = text_gate(fast.lead, fast.placeholder, fast.cutoff_budget)
-        refused = refuser(fast.refusals)
+        tools_fine = fast.tools_fine
+        _, _, refused, gated = fast.refusals
         long_digits = LONG_DIGITS.search
         # msgspec's errors are not ValueErrors in older releases (0.18); invalid UTF-8 raises UnicodeDecodeError
         errors = (self.msgspec.MsgspecError, ValueError)
@@ -132,7 +133,7 @@ class TypedChat:
                     continue
                 strings += 1
                 if text:
-                    if is_tools and tools_cache.get(text, 0) is not None:
+                    if is_tools and not tools_fine(text):
                         return 0
                     extra_chars += len(text)
             for get in others:
@@ -144,10 +145,14 @@ class TypedChat:
                         strings += 1
                     elif (kind is int or kind is float) and long_digits(data, start, end):
                         return 0  # as CleanChat.take: a run of 19+ digits goes the full way (DF022)
-            if refused and refused(list(map(_CONTENT, conv))):  # a text a rule declared it may flag
-                return 0
-            joined = "\0".join(map(_CONTENT, conv))
-            if not text_ok(joined, n, extra_chars):
+            if refused is not None:
+                texts = list(map(_CONTENT, conv))
+                if refused(texts):  # a record a rule declared it may flag
+                    return 0
+                joined = "\0".join(texts)
+            else:
+                joined = "\0".join(map(_CONTENT, conv))
+            if gated is not None and gated(joined, n, extra_chars):
                 return 0
             # as in CleanChat.take: as many quotes as the parsed record explains -> no key given twice
             if data.count(b'"', start, end) == 2 * (keys + strings) + 8 * n:
@@ -166,8 +171,8 @@ def preload() -> None:
 
 
 def for_chat(fast) -> Optional[TypedChat]:
-    """A typed step for this CleanChat, or None (no msgspec, or placeholders the fast path never clears)."""
-    if fast is None or fast.placeholder is None:
+    """A typed step for this CleanChat, or None (no msgspec, or a dataset whose records all go the full way)."""
+    if fast is None or fast.refusals.always:
         return None
     try:
         import msgspec

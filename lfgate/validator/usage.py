@@ -17,12 +17,15 @@ def _dataset_dir(config, settings) -> Optional[str]:
     value = settings.dataset_dir or config.values.get("dataset_dir") or "data"
     if not isinstance(value, str) or value.startswith(("REMOTE:", "ONLINE")):
         return None
+    if not settings.dataset_dir and "dataset_dir" in getattr(config, "placeholder_keys", ()):
+        return None  # a template's `${DIR}/data`: the folder is known only once it is rendered
     return value
 
 
 def registry_path(config, settings) -> Optional[str]:
-    """dataset_dir/dataset_info.json, resolved against the directory LLaMA-Factory is launched from (the
-    project folder checked, else the current one); None for REMOTE:/ONLINE and for other engines."""
+    """dataset_dir/dataset_info.json, resolved against the directory LLaMA-Factory is launched from (the config's
+    launch folder, validator/launch.py, then the other candidates); None for REMOTE:/ONLINE, a template's
+    placeholder and other engines."""
     if getattr(config, "engine", "v0") == "v1" or getattr(config, "entry", "train") != "train":
         return None
     dataset_dir = _dataset_dir(config, settings)

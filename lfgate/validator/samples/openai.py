@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+from typing import List
+
 from lfgate.registry import ERROR, INFO, WARNING, rule
-from lfgate.validator.samples.base import OPENAI_TAGS, example
+from lfgate.validator.samples.base import (
+    CONVERTED,
+    OPENAI_TAGS,
+    Counted,
+    Finding,
+    check,
+    converter_raises,
+    dataset_check,
+    example,
+    plural,
+)
 
 _TAGS = {**OPENAI_TAGS, "observation_tag": "tool", "function_tag": "function"}
 _ENTRY = {"formatting": "openai", "columns": {"messages": "messages", "tools": "tools"}, "tags": _TAGS}
@@ -61,3 +73,51 @@ DOUBLE_ENCODED = rule(
     good=example([{"messages": _CHAT[1:2] + [_TOOL_CALL, {"role": "tool", "content": "3"},
                                              {"role": "assistant", "content": "3"}]}], _ENTRY),
 )
+
+
+# -- the checks ------------------------------------------------------------------------------------------------------
+converter_raises("role-unknown", ROLE_CRASH,
+                 "Declare the role in `tags` (e.g. \"observation_tag\": \"tool\") or rewrite it.")
+_OPENAI = lambda c: c.entry.formatting == "openai"  # noqa: E731
+
+
+@check(CONVERTED, TRAILING_TOOLS, when=_OPENAI)
+def trailing_tools(c, s) -> None:
+    for problem in s.aligned.problems:
+        if problem.kind == "trailing-tools":
+            s.out.append(Finding(TRAILING_TOOLS, f"the last {problem.detail} tool message(s) have no message after "
+                                 "them: the openai converter drops them silently. End the conversation with the "
+                                 "assistant message that uses them.", s.index, problem.path))
+
+
+@dataset_check(CONVERTED, SYSTEM_REWRITTEN, when=_OPENAI)
+class Rewritten(Counted):
+    def add(self, c, s) -> None:
+        for problem in s.aligned.problems:
+            if problem.kind == "system-rewritten":
+                self.tally.add(problem.kind, s.index, problem.path, problem.detail)
+
+    def findings(self, c) -> List[Finding]:
+        if not self.tally:
+            return []
+        sample, path, detail = self.tally.earliest()
+        return [Finding(SYSTEM_REWRITTEN, f"the openai converter rewrites the system prompt of "
+                        f"{plural(self.tally.total(), 'sample')} (e.g. to {detail!r}, sample {sample}). Say "
+                        "\"detailed thinking on/off\" yourself, or use formatting sharegpt with OpenAI-style tags.",
+                        sample, path)]
+
+
+@dataset_check(CONVERTED, DOUBLE_ENCODED, when=_OPENAI)
+class DoubleEncoded(Counted):
+    def add(self, c, s) -> None:
+        for problem in s.aligned.problems:
+            if problem.kind == "double-encoded":
+                self.tally.add(problem.kind, s.index, problem.path)
+
+    def findings(self, c) -> List[Finding]:
+        if not self.tally:
+            return []
+        sample, path, _ = self.tally.earliest()
+        return [Finding(DOUBLE_ENCODED, f"{plural(self.tally.total(), 'tool call')} give `arguments` as a JSON "
+                        f"string (first: sample {sample}): it is encoded a second time in the training text. Store "
+                        "arguments as JSON objects.", sample, path)]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Dict, Optional
 
 from lfgate.registry import ERROR, rule
-from lfgate.validator.samples.base import example, turns
+from lfgate.validator.converter import FUNCTION
+from lfgate.validator.samples.base import KEPT, MESSAGE, Finding, State, check, dataset_check, example, turns
 
 _ENTRY = {"formatting": "sharegpt", "columns": {"messages": "conversations", "tools": "tools"}}
 _TOOLS = json.dumps([{"name": "add", "description": "Add two numbers",
@@ -151,3 +153,55 @@ def tools_problem(tools, template=None):
                 return (f"item {i} has no \"parameters\": {{\"properties\": ...}} (the {template} template's "
                         "tool format needs it)")
     return None
+
+
+# -- the checks ------------------------------------------------------------------------------------------------------
+@check(MESSAGE, FUNCTION_CALL)
+def function_call(c, s, message, path) -> None:
+    content = message["content"]
+    if message["role"] != FUNCTION or not isinstance(content, str):
+        return
+    problem = function_call_problem(content, c.usage.template)
+    if problem:
+        s.out.append(Finding(FUNCTION_CALL, f"this function-call content {problem}: LLaMA-Factory raises at "
+                             "tokenization. Write {\"name\": ..., \"arguments\": {...}}.", s.index, path or ()))
+
+
+_CACHE_SIZE = 256
+
+
+@dataset_check(KEPT, TOOLS_INVALID, when=lambda c: c.stage != "pt")
+class ToolsJudged(State):
+    """Each kept sample's `tools` text, judged once per worker: datasets repeat the same few tool lists."""
+
+    def __init__(self, c):
+        self.cache: Dict[str, Optional[str]] = {}  # text -> its problem, or None: fine
+
+    def add(self, c, s) -> None:
+        value = s.aligned.tools
+        if not value:
+            return
+        problem = self._problem(value, c.usage.template)
+        if problem:
+            column = c.entry.columns.get("tools")
+            s.out.append(Finding(TOOLS_INVALID, f"`{column}` {problem}: LLaMA-Factory raises at tokenization. "
+                                 "Store it as a JSON string of a list of tools.", s.index, (column,)))
+
+    def _problem(self, value, template):
+        if not isinstance(value, str):
+            return tools_problem(value, template)
+        cache = self.cache
+        if value in cache:
+            return cache[value]
+        problem = tools_problem(value, template)
+        if len(cache) >= _CACHE_SIZE:
+            cache.clear()
+        cache[value] = problem
+        return problem
+
+    def known_fine(self, text: str) -> bool:
+        """Whether this worker has judged the text and found nothing (what the fast paths vouch for)."""
+        return self.cache.get(text, 0) is None
+
+    def merge(self, other) -> None:
+        pass  # a per-worker cache: nothing to add up

@@ -30,11 +30,11 @@ from lfgate.validator.training.config import (
 )
 from lfgate.validator.training.keys import check_keys
 from lfgate.validator.training.parse_checks import PARSE_CHECKS, ParseCheck, check_output_dir
-from lfgate.validator.training.reading import known_keys, load_config
+from lfgate.validator.training.reading import known_keys, load_config, without_placeholder_findings
 from lfgate.validator.training.values import check_unchecked, check_values
 
 __all__ = [
     "BASE", "COMMA_LIST_KEYS", "COMMAND_LINE", "CONFIG_MARKERS", "INFER_ONLY_KEYS", "INFER_ONLY_OWNERS",
     "PARSE_CHECKS", "TRAINING_MARKERS", "V1_MARKERS", "ParseCheck", "TrainingConfig", "check_config", "check_keys",
-    "check_output_dir", "check_unchecked", "check_values", "known_keys", "load_config",
+    "check_output_dir", "check_unchecked", "check_values", "known_keys", "load_config", "without_placeholder_findings",
 ]

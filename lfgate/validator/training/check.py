@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import List
 
-from lfgate.validator.training import futile_values, ignored_settings, model_loading, newer_releases, v1_engine
+from lfgate.lf_facts import env_enabled as _env
+from lfgate.validator import train_schema
+from lfgate.validator.training import (
+    deepspeed_json,
+    futile_values,
+    ignored_settings,
+    kernels,
+    model_loading,
+    newer_releases,
+    preference,
+    v1_engine,
+)
 from lfgate.validator.training.config import COMMAND_LINE, TrainingConfig
 from lfgate.validator.training.keys import check_keys
 from lfgate.validator.training.parse_checks import PARSE_CHECKS, _View, check_output_dir
@@ -33,6 +45,7 @@ def _with_cause(found, overrides) -> object:
 def _rules(config: TrainingConfig, settings) -> List:
     """Every v0 rule over one config, in file order (the reporter sorts)."""
     found = list(check_keys(config, settings))
+    config = as_meant(config)
     found.extend(check_values(config, settings))
     if config.entry == "train":
         found.extend(check_unchecked(config, settings))
@@ -55,4 +68,23 @@ def _rules(config: TrainingConfig, settings) -> List:
     found.extend(futile_values.check(config, settings))
     found.extend(model_loading.check(config, settings))
     found.extend(newer_releases.check(config, settings))
+    found.extend(preference.check(config, settings))
+    found.extend(kernels.check(config, settings))
+    found.extend(deepspeed_json.check(config, settings))
     return found
+
+
+def as_meant(config: TrainingConfig) -> TrainingConfig:
+    """The config with each renamed key under its new name, where the old name's value means the same (TY103
+    says once that LLaMA-Factory rejects the old name): the other rules judge what the user meant, so
+    `evaluation_strategy: steps` is one finding, not also `eval_steps` doing nothing without `eval_strategy`.
+    With ALLOW_EXTRA_ARGS=1 LLaMA-Factory drops the old name instead, and the config is judged as it is read."""
+    renamed = train_schema.train_schema()["x-renamed"]
+    moves = {old: info["key"] for old, info in renamed.items() if old in config.values and info.get("same_value")
+             and info["key"] not in config.values}
+    if not moves or _env("ALLOW_EXTRA_ARGS"):
+        return config
+    moves = {old: new for old, new in moves.items() if list(moves.values()).count(new) == 1}  # two olds: neither
+    return dataclasses.replace(config, values={moves.get(k, k): v for k, v in config.values.items()},
+                               overrides=frozenset(moves.get(k, k) for k in config.overrides),
+                               meant_from={new: old for old, new in moves.items()})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, FrozenSet, List
+from typing import Any, Dict, FrozenSet, List, Tuple
 
 from lfgate.validator import train_schema
 from lfgate.validator.example_kit import BASE_CONFIG, config_example
@@ -44,7 +44,14 @@ class TrainingConfig:
     entry: str = "train"  # train, infer (chat/api), export
     overrides: FrozenSet[str] = frozenset()  # keys set on the command line
     diagnostics: List = field(default_factory=list)  # the file's own (reading.py); check_config adds the rest
+    # base_dir is the folder llamafactory-cli is launched from (validator/launch.py); also: the other folders a
+    # relative path may be found from (other launches of the config, the folder checked)
+    also: Tuple[str, ...] = ()
+    origin: str = "yaml"  # yaml, json, board (a LLaMA Board save), block (a mapping under block in a wrapper YAML)
+    block: Tuple[str, ...] = ()
+    placeholder_keys: FrozenSet[str] = frozenset()  # keys whose values hold `${VAR}` a renderer fills in
     readable: bool = True  # False: not a YAML mapping, so no rule judges its values
+    meant_from: Dict[str, str] = field(default_factory=dict)  # a key judged as meant -> its old name as written
 
     def where(self, *keys: str) -> dict:
         """file/line/column of the first of keys the config sets. A key set on the command line wins: a cross-key
@@ -54,6 +61,10 @@ class TrainingConfig:
         for key in keys:
             if key in self.positions:
                 line, column = self.positions[key]
+                return {"file": self.path, "line": line, "column": column}
+        for key in keys:  # a key known only under its old name (check.as_meant): the old name's place
+            if self.meant_from.get(key) in self.positions:
+                line, column = self.positions[self.meant_from[key]]
                 return {"file": self.path, "line": line, "column": column}
         return {"file": self.path}
 
@@ -67,11 +78,12 @@ class TrainingConfig:
 
     def candidates(self, path: str) -> List[str]:
         """Where a relative path from the config may be: LLaMA-Factory resolves it against the directory it is
-        launched from, which is the project folder checked or, failing that, the current directory."""
+        launched from (base_dir, inferred by validator/launch.py), then the other folders it may be launched from,
+        then the current directory."""
         if os.path.isabs(path):
             return [path]
         found = []
-        for base in (self.base_dir, os.getcwd()):
+        for base in (self.base_dir, *self.also, os.getcwd()):
             candidate = os.path.normpath(os.path.join(base, path))
             if candidate not in found:
                 found.append(candidate)

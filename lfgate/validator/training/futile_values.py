@@ -14,6 +14,7 @@ import sys
 from typing import TYPE_CHECKING, Any, Iterator, List, Union
 
 from lfgate.lf_facts import split_names
+from lfgate.readers import guarded
 from lfgate.registry import ERROR, INFO, WARNING, rule
 from lfgate.validator.training.config import TrainingConfig, _y
 
@@ -136,6 +137,72 @@ PLACEHOLDER = rule(
     good=_y("dataset: a\nadapter_name_or_path: saves/qwen2.5-0.5b/lora/sft\n"), target="train.yaml",
 )
 
+OUTPUT_DIR_OVER_PROJECT = rule(
+    "TY430", "output-dir-over-project", ERROR, "`output_dir` is the project, the model or the data folder",
+    why="LLaMA-Factory writes a dozen files into output_dir and replaces what is there: README.md (the model card), "
+        "config.json, the adapter or model weights, the tokenizer files and chat_template.jinja, "
+        "training_args.bin, trainer_state.json, all_results.json, trainer_log.jsonl, running_log.txt, plots and "
+        "checkpoint folders. Pointed at the project root (`.`), `/` or the base model's folder, the run "
+        "overwrites the project's README and the model it trains from (an error); at dataset_dir, it litters "
+        "the data folder (a warning).",
+    fix="Give every run a folder of its own, e.g. `output_dir: saves/<model>/<method>/<stage>`.",
+    bad=_y("dataset: a\noutput_dir: .\n"), good=_y("dataset: a\noutput_dir: saves/qwen2.5-0.5b/lora/sft\n"),
+    target="train.yaml",
+)
+SEED_RANGE = rule(
+    "TY431", "seed-out-of-range", ERROR, "`seed` outside 0..2**32 - 1",
+    why="LLaMA-Factory calls transformers.set_seed(seed) while it parses the arguments, and numpy's seed must lie "
+        "in 0..2**32 - 1: `seed: -1` (\"random\" in other tools) raises `Seed must be between 0 and 2**32 - 1`.",
+    fix="Use a seed in 0..4294967295 (LLaMA-Factory's default is 42).",
+    bad=_y("dataset: a\nseed: -1\n"), good=_y("dataset: a\nseed: 42\n"), target="train.yaml",
+)
+BLANK_LIST_ITEM = rule(
+    "TY432", "comma-list-blank-item", ERROR, "A comma-separated list with an empty or padded item",
+    why="LLaMA-Factory splits `dataset`, `eval_dataset`, `interleave_probs` and the module lists on commas and "
+        "keeps every piece (hparams split_arg; a YAML list is taken as it is): `dataset: \"demo,\"` names `demo` "
+        "and `` (parser.py raises `Undefined dataset  in dataset_info.json.`), `interleave_probs: \"0.5,\"` fails "
+        "float(''), `lora_target: \"all,\"` is no longer `all` (PEFT: `Target modules {'all', ''} not found`), and "
+        "`freeze_trainable_modules: \"all,\"` raises `Module  is not found`. In a YAML list, a name with spaces "
+        "around it is not stripped.",
+    fix="Remove the stray comma (and the spaces around a YAML list item).",
+    bad=_y("dataset: \"a,\"\n"), good=_y("dataset: a\n"), target="train.yaml",
+)
+OPTIMIZER_VALUE = rule(
+    "TY433", "optimizer-value-invalid", ERROR, "A learning rate, weight decay, beta or epsilon the optimizer refuses",
+    why="torch's optimizers check their settings when the Trainer creates them, after the model has loaded: a "
+        "negative `learning_rate` raises `Invalid learning rate`, a negative `weight_decay` `Invalid weight_decay "
+        "value`, and for AdamW an `adam_beta1`/`adam_beta2` outside [0, 1) `Invalid beta parameter`, a negative "
+        "`adam_epsilon` `Invalid epsilon value`.",
+    fix="Use a positive learning rate (1.0e-4 for LoRA), weight_decay >= 0, betas in [0, 1) and epsilon >= 0.",
+    bad=_y("dataset: a\nlearning_rate: -1\n"), good=_y("dataset: a\nlearning_rate: 1.0e-4\n"), target="train.yaml",
+)
+WORKERS_VALUE = rule(
+    "TY434", "workers-not-positive", ERROR, "A worker count datasets or torch refuses",
+    why="LLaMA-Factory passes `preprocessing_num_workers` to datasets as num_proc, which must be at least 1 "
+        "(`num_proc must be an integer > 0`; 0 divides by zero in load_dataset); torch's DataLoader refuses a "
+        "negative `dataloader_num_workers` (`num_workers option should be non-negative`).",
+    fix="Use preprocessing_num_workers >= 1 (or delete it: one process), dataloader_num_workers >= 0.",
+    bad=_y("dataset: a\npreprocessing_num_workers: 0\n"), good=_y("dataset: a\npreprocessing_num_workers: 4\n"),
+    target="train.yaml",
+)
+VAL_SIZE_ONE = rule(
+    "TY435", "val-size-whole-dataset", ERROR, "`val_size: 1.0` (the whole dataset as evaluation data)",
+    why="LLaMA-Factory passes a val_size of at most 1 as a fraction to datasets' train_test_split "
+        "(data_utils.split_dataset), which refuses 1.0: `test_size=1.0 should be either positive and smaller than "
+        "the number of samples or a float in the (0, 1) range`. (An integer `1` is one sample and works.)",
+    fix="Use a fraction below 1 such as 0.1, or a whole number of samples.",
+    bad=_y("dataset: a\nval_size: 1.0\n"), good=_y("dataset: a\nval_size: 0.1\n"), target="train.yaml",
+)
+EVAL_ACCUMULATION_ZERO = rule(
+    "TY436", "eval-accumulation-zero", ERROR, "`eval_accumulation_steps: 0` in a run that evaluates",
+    why="transformers' evaluation loop computes `(step + 1) % eval_accumulation_steps` for every batch: 0 raises "
+        "ZeroDivisionError at the first evaluation, after training has run up to it.",
+    fix="Delete `eval_accumulation_steps` (no accumulation) or use 1 or more.",
+    bad=_y("dataset: a\nval_size: 0.1\neval_strategy: steps\neval_steps: 10\neval_accumulation_steps: 0\n"),
+    good=_y("dataset: a\nval_size: 0.1\neval_strategy: steps\neval_steps: 10\neval_accumulation_steps: 4\n"),
+    target="train.yaml",
+)
+
 # Consequences for the keys users hit most; any other number gets the generic text.
 _NON_FINITE_EFFECT = {
     "learning_rate": "the optimizer turns every weight into NaN at the first step",
@@ -239,7 +306,7 @@ def _wandb_logged_in() -> bool:
         return True
     netrc = os.environ.get("NETRC") or os.path.join(os.path.expanduser("~"), ".netrc")
     try:
-        with open(netrc, encoding="utf-8", errors="replace") as f:
+        with guarded.open_regular(netrc, "r", encoding="utf-8", errors="replace") as f:
             return "api.wandb.ai" in f.read(1_000_000)
     except OSError:
         return False
@@ -270,12 +337,166 @@ def _check_placeholders(config: TrainingConfig) -> Iterator:
                                    "with the real path or name", **config.where(key))
 
 
+# -- values that cannot work (TY43x), found from the argument dataclasses and the libraries' own checks -----------
+_SEED_MAX = 2 ** 32 - 1
+
+
+def _integer(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_seed(config: TrainingConfig) -> Iterator:
+    seed = config.values.get("seed")
+    if _integer(seed) and not 0 <= seed <= _SEED_MAX:
+        yield SEED_RANGE.diag(f"`seed: {seed}` is outside 0..{_SEED_MAX}: LLaMA-Factory's transformers.set_seed "
+                              "raises `Seed must be between 0 and 2**32 - 1` while it parses the config. Use a seed "
+                              "such as 42", **config.where("seed"))
+
+
+# key -> what LLaMA-Factory (or the library it hands the list to) does with an empty item
+_BLANK_EFFECT = {
+    "dataset": "parser.py raises `Undefined dataset {item} in dataset_info.json.`",
+    "eval_dataset": "parser.py raises `Undefined dataset {item} in dataset_info.json.`",
+    "interleave_probs": "data_args.py's float() raises `could not convert string to float: {item}`",
+    "freeze_trainable_modules": "LLaMA-Factory raises `Module {item} is not found`",
+    "freeze_extra_modules": "LLaMA-Factory raises `Module {item} is not found`",
+}
+
+
+def _items(value: Any) -> List[Any]:
+    """The items LLaMA-Factory's split_arg makes: a string cut on commas and stripped, a list taken as it is."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",")]
+    return list(value) if isinstance(value, list) else []
+
+
+def _check_list_shapes(config: TrainingConfig) -> Iterator:
+    for key in (*_BLANK_EFFECT, "lora_target", "oft_target"):
+        value = config.values.get(key)
+        items = _items(value)
+        if not items:
+            continue
+        bad = next((i for i in items if isinstance(i, str) and (not i or i != i.strip())), None)
+        if key in ("lora_target", "oft_target"):  # a blank module matches nothing and is harmless, but not beside `all`
+            if "all" in items and len(items) > 1 and all(i == "all" or not str(i).strip() for i in items):
+                yield BLANK_LIST_ITEM.diag(
+                    f"`{key}: {value}` is read as {items!r}, no longer `all` (that only works alone): PEFT raises "
+                    f"`Target modules {set(items)} not found in the base model`. Write `{key}: all`",
+                    **config.where(key))
+            continue
+        if bad is None:
+            continue
+        shown = f"`{bad}`" if bad else "an empty name"
+        effect = _BLANK_EFFECT[key].format(item=repr(bad) if key == "interleave_probs" else bad)
+        how = "a comma-separated string keeps the empty piece after a stray comma" if isinstance(value, str) \
+            else "a YAML list item is taken as it is, spaces included"
+        yield BLANK_LIST_ITEM.diag(f"`{key}` holds {shown} ({how}): {effect}. Remove the stray comma or spaces",
+                                   **config.where(key))
+
+
+def _check_optimizer(config: TrainingConfig) -> Iterator:
+    v = config.values
+    optim = str(config.get("optim") or "adamw_torch")
+    adam = "adam" in optim.lower()
+    problems = []
+    lr = v.get("learning_rate")
+    if _number(lr) and math.isfinite(lr) and lr < 0:
+        problems.append(("learning_rate", f"`learning_rate: {lr}` is negative: torch's optimizer raises `Invalid "
+                                          f"learning rate: {lr}`"))
+    wd = v.get("weight_decay")
+    if _number(wd) and math.isfinite(wd) and wd < 0:
+        problems.append(("weight_decay", f"`weight_decay: {wd}` is negative: torch's optimizer raises `Invalid "
+                                         f"weight_decay value: {wd}`"))
+    for index, key in enumerate(("adam_beta1", "adam_beta2")):
+        beta = v.get(key)
+        if adam and _number(beta) and math.isfinite(beta) and not 0 <= beta < 1:
+            problems.append((key, f"`{key}: {beta}` is outside [0, 1): AdamW raises `Invalid beta parameter at index "
+                                  f"{index}: {beta}`"))
+    eps = v.get("adam_epsilon")
+    if adam and _number(eps) and math.isfinite(eps) and eps < 0:
+        problems.append(("adam_epsilon", f"`adam_epsilon: {eps}` is negative: AdamW raises `Invalid epsilon value: "
+                                         f"{eps}`"))
+    for key, text in problems:
+        yield OPTIMIZER_VALUE.diag(f"{text} when the Trainer creates it, after the model has loaded",
+                                   **config.where(key))
+
+
+def _check_workers(config: TrainingConfig) -> Iterator:
+    v = config.values
+    workers = v.get("preprocessing_num_workers")
+    if _integer(workers) and workers <= 0:
+        yield WORKERS_VALUE.diag(f"`preprocessing_num_workers: {workers}`: datasets needs num_proc >= 1 (`num_proc "
+                                 "must be an integer > 0`; 0 divides by zero in load_dataset). Use 1 or more, or "
+                                 "delete it", **config.where("preprocessing_num_workers"))
+    loader = v.get("dataloader_num_workers")
+    if _integer(loader) and loader < 0:
+        yield WORKERS_VALUE.diag(f"`dataloader_num_workers: {loader}`: torch's DataLoader raises `num_workers option "
+                                 "should be non-negative`. Use 0 (the main process) or more",
+                                 **config.where("dataloader_num_workers"))
+
+
+def _evaluates(config: TrainingConfig) -> bool:
+    strategy = str(config.get("eval_strategy") or "no")
+    return strategy != "no" or bool(config.values.get("do_eval")) or bool(config.values.get("do_predict"))
+
+
+def _check_eval_values(config: TrainingConfig) -> Iterator:
+    v = config.values
+    val_size = v.get("val_size")
+    if isinstance(val_size, float) and val_size == 1.0:
+        yield VAL_SIZE_ONE.diag("`val_size: 1.0` is the fraction 1: datasets' train_test_split refuses it (`test_size"
+                                "=1.0 should be ... a float in the (0, 1) range`). Use a fraction below 1 such as 0.1",
+                                **config.where("val_size"))
+    steps = v.get("eval_accumulation_steps")
+    if _integer(steps) and steps == 0 and _evaluates(config):
+        yield EVAL_ACCUMULATION_ZERO.diag("`eval_accumulation_steps: 0`: transformers' evaluation loop divides by it "
+                                          "(ZeroDivisionError at the first evaluation). Delete it or use 1 or more",
+                                          **config.where("eval_accumulation_steps"))
+
+
+def _resolved(config: TrainingConfig, path: str) -> str:
+    return os.path.realpath(config.resolve(os.path.expanduser(path)))
+
+
+def _check_output_dir(config: TrainingConfig, settings) -> Iterator:
+    out = config.values.get("output_dir")
+    if not isinstance(out, str) or not out.strip() or not config.values.get("do_train"):
+        return
+    target = _resolved(config, out)
+    where = config.where("output_dir")
+    from lfgate.config_file import project_root
+
+    roots = {os.path.realpath(config.base_dir), os.path.realpath(project_root(settings)) if settings else None}
+    if target == os.path.realpath(os.sep):
+        what, severity = "the file system's root", ERROR
+    elif target in roots:
+        what, severity = "the project's root (the folder it is launched from)", ERROR
+    else:
+        model = config.values.get("model_name_or_path")
+        dataset_dir = getattr(settings, "dataset_dir", None) or config.values.get("dataset_dir") or "data"
+        if isinstance(model, str) and model and os.path.isdir(config.resolve(os.path.expanduser(model))) \
+                and target == _resolved(config, model):
+            what, severity = "the base model's own folder (its config.json, weights and tokenizer)", ERROR
+        elif isinstance(dataset_dir, str) and dataset_dir != "ONLINE" and target == _resolved(config, dataset_dir):
+            what, severity = "dataset_dir, the data folder", WARNING
+        else:
+            return
+    yield OUTPUT_DIR_OVER_PROJECT.diag(
+        f"`output_dir: {out}` is {what}: LLaMA-Factory writes README.md, config.json, the weights, the tokenizer "
+        "files, trainer_state.json, trainer_log.jsonl and checkpoint folders there, over what is already there. "
+        "Give the run a folder of its own (e.g. saves/<model>/<method>/<stage>)", severity=severity, **where)
+
+
 def check(config: TrainingConfig, settings) -> List:
     """Every TY4xx rule over a training config."""
     found = list(_check_non_finite(config))
     found.extend(_check_placeholders(config))
+    found.extend(_check_seed(config))  # eval's get_eval_args seeds too
+    found.extend(_check_list_shapes(config))
     if config.entry != "train":
         return found
-    for checker in (_check_ignored_intervals, _check_schedule, _check_silent, _check_sizes, _check_wandb):
+    for checker in (_check_ignored_intervals, _check_schedule, _check_silent, _check_sizes, _check_wandb,
+                    _check_optimizer, _check_workers, _check_eval_values):
         found.extend(checker(config))
+    found.extend(_check_output_dir(config, settings))
     return found

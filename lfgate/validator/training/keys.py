@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from typing import FrozenSet, Iterator
 
 from lfgate.lf_facts import did_you_mean, env_enabled
 from lfgate.registry import ERROR, WARNING, rule
@@ -108,6 +108,7 @@ def _check_keys(config: TrainingConfig, settings) -> Iterator:
     mca_keys = set(schema["x-mca-keys"])
     entry = config.entry
     allowed_entry = entry if entry in ("train", "eval") else "infer"
+    declared: FrozenSet[str] = getattr(settings, "checkout_keys", frozenset())  # a vendored checkout's own arguments
     for key in config.values:
         where = config.where(str(key))
         if not isinstance(key, str):
@@ -119,7 +120,7 @@ def _check_keys(config: TrainingConfig, settings) -> Iterator:
             engine = prop.get("x-engine")
             if engine == "megatron_bridge" and config.engine == "mca" and key in mca_keys:
                 continue  # mcore_adapter's own key
-            if since and train_schema.version_tuple(since) > target:
+            if since and train_schema.version_tuple(since) > target and key not in declared:
                 yield NEWER_KEY.diag(
                     f"`{key}` needs LLaMA-Factory {train_schema.version_name(since)} or newer; the target is "
                     f"{train_schema.version_name(version)} ({source}), which "
@@ -140,6 +141,8 @@ def _check_keys(config: TrainingConfig, settings) -> Iterator:
             continue
         if config.engine in ("mca", "megatron_bridge") and _megatron_like(key):
             continue  # mcore_adapter / Megatron keys: not LLaMA-Factory's to judge
+        if key in declared or removed_keys.still_there(key, target):
+            continue  # the target release (a vendored checkout, an older release) has the key
         if key in schema["x-not-settable"]:
             yield DERIVED_KEY.diag(f"`{key}` is derived by LLaMA-Factory (from bf16/fp16, cutoff_len or "
                                    "neat_packing) and cannot be set: delete it", **where)

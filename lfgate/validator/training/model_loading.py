@@ -1,8 +1,8 @@
 """Folders a config names that fail only once the model loads: adapters, the checkpoint to resume, the model's
 processor, its architecture against the installed transformers. Rules TY42x.
 
-Only local folders are read (a hub id is left alone), and transformers is never imported: its list of model types
-is read from its source files.
+Only local folders are read, and transformers is never imported: its list of model types is read from its source
+files. A hub id is judged from LLaMA-Factory's model registry (validator/model_families.py) for its processor only.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import FrozenSet, Iterator, List, Optional
 
 from lfgate.lf_facts import looks_like_local_path, split_names
 from lfgate.registry import ERROR, INFO, WARNING, rule
-from lfgate.validator import train_schema
+from lfgate.validator import model_families, train_schema
 from lfgate.validator.links import _read_json
 from lfgate.validator.training.config import TrainingConfig, _y
 
@@ -61,10 +61,13 @@ RESUME = rule(
     target="train.yaml",
 )
 NO_PROCESSOR = rule(
-    "TY423", "multimodal-without-processor", ERROR, "A multimodal template with a model folder that has no processor",
+    "TY423", "multimodal-without-processor", ERROR, "A multimodal template with a model that ships no processor",
     why="A multimodal template checks the processor on every sample, text-only ones included: without "
         "preprocessor_config.json / processor_config.json in the model folder LLaMA-Factory raises `Processor was "
-        "not found, please check and update your model file.` (LLaMA-Factory #8437, #8854, #8210).",
+        "not found, please check and update your model file.` (LLaMA-Factory #8437, #8854, #8210; data/mm_plugin.py:"
+        "178). For a hub id: a model LLaMA-Factory's registry lists as text-only, or an original (non `-hf`) "
+        "layout such as InternVL's or LLaVA's own repositories, whose remote code ships no processor transformers "
+        "loads (model/loader.py drops whatever AutoProcessor returns that is not a Processor).",
     fix="Copy the processor files (preprocessor_config.json, processor_config.json, chat_template...) from the "
         "base model into the folder, or use a text template.",
     bad={**_y("dataset: a\n" + _LOCAL + "template: qwen2_vl\n"), "models/m/config.json": _FULL},
@@ -251,4 +254,15 @@ def check(config: TrainingConfig, settings) -> List:
     if folder is not None:
         found.extend(_check_processor(config, folder))
         found.extend(_check_architecture(config, folder))
+    elif config.entry == "train":
+        found.extend(_check_hub_processor(config))
     return found
+
+
+def _check_hub_processor(config: TrainingConfig) -> Iterator:
+    problem = model_families.processor_problem(config)
+    if problem:
+        yield NO_PROCESSOR.diag(
+            f"`template: {config.values['template']}` is multimodal, but {problem}: LLaMA-Factory raises `Processor "
+            "was not found, please check and update your model file.` on the first sample. Use a multimodal "
+            "checkpoint (the `-hf` one), or a text template", **config.where("template", "model_name_or_path"))

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 from lfgate.lf_facts import split_names
-from lfgate.registry import ERROR, INFO, rule
+from lfgate.readers import guarded
+from lfgate.registry import ERROR, INFO, PLACE, rule
 from lfgate.validator import train_schema
 from lfgate.validator.training.config import BASE, TrainingConfig, _y
 
@@ -59,7 +60,7 @@ def _deepspeed_stage(config: TrainingConfig) -> Optional[int]:
     data = ds if isinstance(ds, dict) else None
     if isinstance(ds, str) and ds:
         try:
-            with open(config.resolve(ds), encoding="utf-8") as f:
+            with guarded.open_regular(config.resolve(ds), "r", encoding="utf-8") as f:
                 data = json.load(f)
         except (OSError, ValueError):
             return None
@@ -74,13 +75,14 @@ def _num(x) -> float:
 
 
 def _lf(code, name, title, keys, test, message, bad, good, severity=ERROR, why=None, fix=None, files=None,
-        bad_base=BASE):
+        bad_base=BASE, covers=(), scope=PLACE):
     """One check of LLaMA-Factory's parser: its rule (documented by the message it raises) and its test."""
     raised = message.split(": ", 1)[-1]
     r = rule(code, name, severity, title,
              why=why or f"LLaMA-Factory's argument parsing stops the run: {raised}",
              fix=fix or "Change one of the keys the message names.",
-             bad={**_y(bad, bad_base), **(files or {})}, good={**_y(good), **(files or {})}, target="train.yaml")
+             bad={**_y(bad, bad_base), **(files or {})}, good={**_y(good), **(files or {})}, target="train.yaml",
+             covers=covers, scope=scope)
     return ParseCheck(r, keys, test, message)
 
 
@@ -358,7 +360,8 @@ PARSE_CHECKS: List[ParseCheck] = [
     _lf("TY345", "infer-backend-in-training", "A vLLM/SGLang backend in a training config", ("infer_backend",),
         lambda v: str(v.infer_backend or "huggingface") != "huggingface",
         "`infer_backend` other than huggingface in training: LLaMA-Factory raises `vLLM/SGLang backend is only "
-        "available for API, CLI and Web.`", "dataset: a\ninfer_backend: vllm\n", "dataset: a\n"),
+        "available for API, CLI and Web.`", "dataset: a\ninfer_backend: vllm\n", "dataset: a\n",
+        covers=("TY202",)),  # a misspelt backend raises the same, at the same key
     _lf("TY346", "unsloth-kt-zero3", "Unsloth or KTransformers with ZeRO-3", ("use_unsloth", "use_kt", "deepspeed"),
         lambda v: (bool(v.use_unsloth) or bool(v.use_kt)) and v.zero3,
         "`use_unsloth`/`use_kt` with DeepSpeed ZeRO-3: LLaMA-Factory raises `is incompatible with DeepSpeed ZeRO-3.`",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from typing import Optional
 
 from lfgate.registry import ERROR, rule
@@ -28,6 +29,12 @@ def removed_keys() -> dict:
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "schemas", "removed_keys.json")
     with open(path, encoding="utf-8") as f:
         return json.load(f)["keys"]
+
+
+def still_there(key: str, target: tuple) -> bool:
+    """The key was removed by a release after the target one: the target still has it."""
+    info = removed_keys().get(key)
+    return info is not None and target < tuple(int(n) for n in re.findall(r"\d+", str(info["removed_in"]))[:3])
 
 
 def removed_finding(key: str, where: dict) -> Optional[object]:

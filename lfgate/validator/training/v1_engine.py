@@ -78,7 +78,6 @@ _PLUGIN_KEYS = ("init_config", "peft_config", "kernel_config", "quant_config", "
                 "lr_scheduler_config")
 _ENUM_KEYS = {"flash_attn": "AttentionFunction", "model_class": "ModelClass", "batching_strategy": "BatchingStrategy",
               "sample_backend": "SampleBackend"}
-_MAX_SAMPLES = 10_000  # records checked per local dataset: the format is uniform, a prefix shows it
 
 
 @functools.lru_cache(maxsize=1)
@@ -240,7 +239,8 @@ def _sample_problem(record: Any) -> Optional[str]:
 
 
 def _check_local(config: TrainingConfig, key: str, value: str, path: str, converter) -> Iterator:
-    """v1's own format, for a dataset read without a converter (the first bad sample, with how many)."""
+    """v1's own format, for a dataset read without a converter (the first bad sample, with how many). Every
+    record, streamed: v1 raises at the first bad one, wherever it is, so a prefix would pass a broken file."""
     if converter is not None:
         return
     from lfgate.readers import Record, iter_records
@@ -255,13 +255,11 @@ def _check_local(config: TrainingConfig, key: str, value: str, path: str, conver
             if problem:
                 bad += 1
                 first = first or (item.index, problem)
-            if seen >= _MAX_SAMPLES:
-                break
     except (OSError, ValueError):
         return
     if first:
         index, problem = first
-        more = f" ({bad} of the first {seen} samples)" if bad > 1 else ""
+        more = f" ({bad} of {seen} samples)" if bad > 1 else ""
         yield V1_MESSAGES.diag(f"`{key}: {value}`: {os.path.basename(path)} sample {index}: {problem}{more}. Without "
                                "a `converter` v1 reads samples in its own message format", **config.where(key))
 

@@ -7,9 +7,12 @@ import os
 import re
 from typing import Any, Iterator, List, Optional, Tuple
 
-from lfgate.lf_facts import did_you_mean, json_type
+from lfgate import lf_stack
+from lfgate.lf_facts import did_you_mean, json_type, split_names
+from lfgate.readers import guarded
 from lfgate.registry import ERROR, INFO, WARNING, rule
 from lfgate.validator import train_schema
+from lfgate.validator.training import preference
 from lfgate.validator.training.config import BASE, COMMA_LIST_KEYS, TrainingConfig, _y
 
 WRONG_TYPE = rule(
@@ -22,9 +25,15 @@ WRONG_TYPE = rule(
 )
 BAD_CHOICE = rule(
     "TY202", "invalid-choice", ERROR, "A value that is not one of the allowed choices",
-    why="transformers converts lr_scheduler_type, optim and the strategies to enums and raises on a typo; "
-        "an unknown stage fails at dispatch (`Unknown task`), an unknown finetuning_type fails an assert. Other "
-        "choices are not checked by LLaMA-Factory and silently fall back (reported as warnings).",
+    why="Where LLaMA-Factory or a library it hands the value to raises on it, for the entry point the config is "
+        "for, an error: transformers converts lr_scheduler_type, optim and the strategies to enums, "
+        "finetuning_type fails an assert, accelerate and torch.distributed refuse an unknown ddp_backend (all "
+        "while parsing); an unknown stage fails at dispatch, log_level in the Trainer, flash_attn when the model "
+        "loads, mix_strategy when two datasets are merged, pref_loss in a DPO step, the GaLore/APOLLO/BAdam "
+        "choices in their optimizer; infer_backend in training and when chat/api start (chat/chat_model.py:75), "
+        "lang and download_mode in `llamafactory-cli eval`. Which keys raise, where and when, is probed from "
+        "LLaMA-Factory's own parsers (scripts/gen_train_schema.py: x-enum-raises in schemas/train.schema.json). "
+        "Other choices are not checked and silently fall back (warnings).",
     fix="Use one of the values the message lists.",
     bad=_y("lr_scheduler_type: cosin\n"), good=_y("lr_scheduler_type: cosine\n"), target="train.yaml",
 )
@@ -147,13 +156,17 @@ def check_values(config: TrainingConfig, settings) -> Iterator:
         if enum and isinstance(value, str) and value not in enum:
             choices = [c for c in enum if c is not None]
             hint = did_you_mean(value, choices)
-            enforced = prop.get("x-enum-enforced") or key == "stage"
-            consequence = ("LLaMA-Factory raises" if enforced else
+            raises = _raises(prop.get("x-enum-raises"), config)
+            consequence = (f"LLaMA-Factory raises ({raises.replace('<value>', value)})" if raises else
                            "LLaMA-Factory does not check it and will not do what you meant")
+            if key == "pref_loss" and config.stage == "dpo":  # what the installed TRL makes of it (TY440-TY441)
+                consequence, fails, keep_hint = preference.unknown_loss(value, lf_stack.stack(settings))
+                raises = "TRL raises" if fails else None  # by the TRL version the run gets (TY440-TY441)
+                hint = hint if keep_hint else ""
             yield BAD_CHOICE.diag(f"`{key}: {value}` is not one of {', '.join(choices)}; {consequence}.{hint}",
-                                  severity=None if enforced else WARNING, **where)
+                                  severity=None if raises else WARNING, **where)
     template = config.values.get("template")
-    if isinstance(template, str):
+    if isinstance(template, str) and template not in getattr(settings, "checkout_templates", ()):
         known = train_schema.templates()["templates"]
         since = known.get(template, {}).get("since")
         version, source = train_schema.target_version(settings)
@@ -166,6 +179,21 @@ def check_values(config: TrainingConfig, settings) -> Iterator:
             hint = did_you_mean(template, known, otherwise=f" Registered: {', '.join(sorted(known)[:12])}, ...")
             yield UNKNOWN_TEMPLATE.diag(f"template `{template}` does not exist in LLaMA-Factory "
                                         f"(`Template {template} does not exist.`).{hint}", **config.where("template"))
+
+
+def _raises(raises: Optional[list], config: TrainingConfig) -> Optional[str]:
+    """Where LLaMA-Factory raises on a value outside the choices (the schema's x-enum-raises), when it does for
+    this config: a raise of this config's entry point whose conditions the config meets."""
+    for said in raises or []:
+        if config.entry in said["entries"] and all(_holds(config, k, v) for k, v in said["when"].items()):
+            return said["where"]
+    return None
+
+
+def _holds(config: TrainingConfig, key: str, wanted: Any) -> bool:
+    if key == "datasets":  # at least that many datasets in one list
+        return max(len(split_names(config.values.get(k))) for k in ("dataset", "eval_dataset")) >= wanted
+    return config.get(key) == wanted
 
 
 def check_unchecked(config: TrainingConfig, settings) -> Iterator:
@@ -189,7 +217,7 @@ def check_unchecked(config: TrainingConfig, settings) -> Iterator:
                                       **config.where("deepspeed"))
         else:
             try:
-                with open(resolved, encoding="utf-8") as f:
+                with guarded.open_regular(resolved, "r", encoding="utf-8") as f:
                     data = json.load(f)
                 if not isinstance(data, dict):
                     raise ValueError("not a JSON object")
@@ -198,7 +226,7 @@ def check_unchecked(config: TrainingConfig, settings) -> Iterator:
                                           **config.where("deepspeed"))
     lr = v.get("learning_rate")
     if isinstance(lr, (int, float)) and not isinstance(lr, bool) and config.entry == "train":
-        if lr <= 0 or lr > 1e-2 or lr < 1e-7:
+        if 0 <= lr and (lr == 0 or lr > 1e-2 or lr < 1e-7):  # a negative one: TY433 (an error, futile_values.py)
             effect = "nothing trains" if lr <= 0 else "training will likely diverge" if lr > 1e-2 else \
                 "nothing will change"
             yield LEARNING_RATE.diag(f"`learning_rate: {lr:g}` is outside 1e-7..1e-2: {effect}; typical values are "
