@@ -65,8 +65,8 @@ phase mypy mypy
 ignores=()
 for file in "${IN_PROCESS[@]}"; do ignores+=(--ignore="$file"); done
 # Both cores (pytest-xdist): whole files per worker, so module-scoped fixtures (an LLaMA-Factory probe, a built
-# wheel) run once. LFGATE_TEST_WORKERS=0 runs each part in one process.
-pytest_main=(python -m pytest -q -rs -n "${LFGATE_TEST_WORKERS:-2}" --dist loadfile)
+# wheel) run once; the 25 slowest tests are listed. LFGATE_TEST_WORKERS=0 runs each part in one process.
+pytest_main=(python -m pytest -q -rs --durations=25 -n "${LFGATE_TEST_WORKERS:-2}" --dist loadfile)
 if [ -n "$LF_PID" ]; then
   # While the venv builds, the files that never run LLaMA-Factory's Python; it does not exist yet for them, so one
   # that needs it fails (every oracle is required) and belongs in LF_SUBPROCESS (tests/test_readme_ci.py checks
