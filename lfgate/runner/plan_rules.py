@@ -13,9 +13,11 @@ from typing import List, Optional
 from lfgate.registry import WARNING, rule
 from lfgate.runner.rules import _example, where
 
-_BIG = ('{"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"], "hidden_size": 3584, '
-        '"intermediate_size": 18944, "num_hidden_layers": 28, "num_attention_heads": 28, "num_key_value_heads": 4, '
-        '"vocab_size": 152064, "tie_word_embeddings": false}\n')
+_BIG = ('{"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"], "hidden_size": 16384, '
+        '"intermediate_size": 98304, "num_hidden_layers": 1, "num_attention_heads": 128, "num_key_value_heads": 128, '
+        '"vocab_size": 512, "tie_word_embeddings": true}\n')  # one wide layer: 5.9B parameters, 22 GiB in fp32
+_TOKENIZER = ('{"version": "1.0", "model": {"type": "BPE", "vocab": {"H": 0, "i": 1, "Hi": 2}, "merges": []}, '
+              '"added_tokens": []}\n')
 
 PLAN_ELSEWHERE = rule(
     "TY460", "plan-for-absent-devices", WARNING,
@@ -39,7 +41,8 @@ DOES_NOT_FIT = rule(
     fix="Lower per_device_train_batch_size (raise gradient_accumulation_steps to keep the step) or cutoff_len, "
         "set gradient_checkpointing, use more devices with DeepSpeed ZeRO-3 (--backend llamafactory), or a larger "
         "part (--target).",
-    bad=_example(**{"model/config.json": _BIG}), good=_example(), target="train.yaml",
+    bad=_example(**{"model/config.json": _BIG, "model/tokenizer.json": _TOKENIZER}),
+    good=_example(**{"model/tokenizer.json": _TOKENIZER}), target="train.yaml",
     args=("--dry-run", "--target", "t4:1"), command="train", needs=("torch", "transformers"),
 )
 
