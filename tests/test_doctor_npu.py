@@ -119,3 +119,29 @@ def test_doctor_reports_the_probe_failure_for_an_npu_target(stack, monkeypatch):
     stack(npu=None, why="import torch_npu fails: Fatal Python error: Segmentation fault")
     code, info = _doctor("--target", "npu")
     assert code == 1 and any("Segmentation fault" in p for p in info["target"]["problems"])
+
+
+def test_train_stops_on_the_same_triple(monkeypatch):
+    """RN014 on an NPU machine reads the same table: torch-npu built for another CANN than the installed one."""
+    from lfgate.devices_env import DeviceCount
+    from lfgate.runner import rules
+    from lfgate.runner.config import RunConfig
+
+    class Fake(devices.Probe):
+        def npu(self):
+            return 2, ["Ascend910B2", "Ascend910B2"], True
+
+        def npu_processes(self):
+            return []
+
+    monkeypatch.setattr(ascend, "version", {"torch": "2.4.0", "torch-npu": "2.4.0.post2"}.get)
+    monkeypatch.setattr(ascend, "cann_version", lambda env=None: "9.1.0")
+    env = {"ASCEND_RT_VISIBLE_DEVICES": "0,1", **CANN_ENV}
+    probe = Fake(env=env)
+    count = DeviceCount(2, "ASCEND_RT_VISIBLE_DEVICES=0,1", kind="npu", per_node=2)
+    found = rules.device_checks(RunConfig("t.yaml", {"model_name_or_path": "m"}), devices.detect(probe), count, env,
+                                False, probe)
+    assert [d.code for d in found] == ["RN014"] and "released for CANN" in found[0].message
+    monkeypatch.setattr(ascend, "cann_version", lambda env=None: "8.0.0")
+    assert rules.device_checks(RunConfig("t.yaml", {"model_name_or_path": "m"}), devices.detect(probe), count, env,
+                               False, probe) == []

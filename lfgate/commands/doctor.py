@@ -12,11 +12,10 @@ import sys
 from typing import Any, Dict, List, Optional
 
 from lfgate.errors import UsageError
-from lfgate.readers import guarded
 
 # Known-good versions for Ascend NPUs: the newest row of runner/ascend.py (LLaMA-Factory's docker-npu image);
 # the older rows are still accepted. On CUDA any recent torch works.
-from lfgate.runner.ascend import KNOWN_GOOD as ASCEND_ROWS  # noqa: E402
+from lfgate.runner.ascend import KNOWN_GOOD as ASCEND_ROWS, cann_version  # noqa: E402
 from lfgate.runner.devices import Probe  # noqa: E402  (no torch at import)
 
 KNOWN_GOOD = {name: ASCEND_ROWS[0][name] for name in ("CANN", "torch", "torch-npu", "deepspeed", "Python")}
@@ -43,24 +42,6 @@ def version(package: str) -> Optional[str]:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         return None
-
-
-def cann_version(env=os.environ) -> Optional[str]:
-    """CANN's version from its install info (ASCEND_HOME_PATH, else the default install place)."""
-    homes = [env.get("ASCEND_HOME_PATH"), env.get("ASCEND_TOOLKIT_HOME"), "/usr/local/Ascend/ascend-toolkit/latest"]
-    for home in filter(None, homes):
-        for rel in ("version.cfg", "compiler/version.info", "arm64-linux/ascend_toolkit_install.info",
-                    "x86_64-linux/ascend_toolkit_install.info"):
-            path = os.path.join(home, rel)
-            try:
-                with guarded.open_regular(path, "r", encoding="utf-8") as f:
-                    for line in f:
-                        key, _, value = line.strip().partition("=")
-                        if key.strip().lower() in ("version", "toolkit_version", "package_version"):
-                            return value.strip().strip('"')
-            except OSError:
-                continue
-    return None
 
 
 def _known_good_match(name: str, found: str) -> bool:

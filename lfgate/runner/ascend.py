@@ -68,6 +68,29 @@ def torch_npu_mismatch(torch_version: Optional[str], npu_version: Optional[str])
             f"pip install torch=={KNOWN_GOOD[0]['torch']} torch-npu=={KNOWN_GOOD[0]['torch-npu']}")
 
 
+def cann_version(env: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """CANN's version from its install info (ASCEND_HOME_PATH, else the default install place)."""
+    import os
+
+    from lfgate.readers import guarded
+
+    env = os.environ if env is None else env
+    homes = [env.get("ASCEND_HOME_PATH"), env.get("ASCEND_TOOLKIT_HOME"), "/usr/local/Ascend/ascend-toolkit/latest"]
+    for home in filter(None, homes):
+        for rel in ("version.cfg", "compiler/version.info", "arm64-linux/ascend_toolkit_install.info",
+                    "x86_64-linux/ascend_toolkit_install.info"):
+            path = os.path.join(home, rel)
+            try:
+                with guarded.open_regular(path, "r", encoding="utf-8") as f:
+                    for line in f:
+                        key, _, value = line.strip().partition("=")
+                        if key.strip().lower() in ("version", "toolkit_version", "package_version"):
+                            return value.strip().strip('"')
+            except OSError:
+                continue
+    return None
+
+
 def torch_without_torch_npu(torch_version: Optional[str]) -> Optional[str]:
     """torch-npu not installed yet: whether any torch-npu release is built for this torch (the one to install)."""
     if not torch_version:

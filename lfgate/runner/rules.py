@@ -301,8 +301,10 @@ def device_checks(config: RunConfig, machine, count, env, allow_cpu: bool = Fals
     ascend_wanted = wants == "npu" or machine.kind == "npu"
     if not ascend_wanted:
         return out
+    npu_version = ascend.version("torch-npu")  # not installed: RN013 says so, with the pair to install
     problems = [ascend.cann_not_sourced(env),
-                ascend.torch_npu_mismatch(ascend.version("torch"), ascend.version("torch-npu"))]
+                *(ascend.stack_problems(ascend.version("torch"), npu_version, ascend.cann_version(env))
+                  if npu_version else [])]
     if machine.kind == "npu":
         problems += [ascend.chip_problem(name) for name in sorted(set(machine.names))]
     out += [ASCEND_STACK.diag(p, **at) for p in problems if p]
