@@ -155,3 +155,21 @@ def test_the_shipped_table_is_what_the_generator_makes_of_the_saved_configs(tmp_
                     str(out)], check=True, capture_output=True)
     with open(os.path.join(ROOT, "lfgate", "schemas", "architectures.json"), encoding="utf-8") as f:
         assert json.loads(out.read_text(encoding="utf-8")) == json.load(f)
+
+
+def test_a_hub_id_in_the_local_hub_cache_is_counted_from_its_cached_config_json(tmp_path, monkeypatch):
+    pytest.importorskip("transformers")
+    snapshot = tmp_path / "hf" / "hub" / "models--Qwen--Qwen2.5-14B-Instruct" / "snapshots" / ("a" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text(json.dumps(
+        {"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"], "hidden_size": 64, "intermediate_size": 128,
+         "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 512,
+         "tie_word_embeddings": True}), encoding="utf-8")
+    refs = snapshot.parent.parent / "refs"
+    refs.mkdir()
+    (refs / "main").write_text("a" * 40, encoding="utf-8")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    _, report = _dry_run(tmp_path / "project", "--target", "npu:2,bf16")
+    lora = report["plan"]["lora"]
+    assert "the Hugging Face cache" in lora["source"] and lora["total"] < 1_000_000  # the cached file, not the table

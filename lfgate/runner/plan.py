@@ -81,6 +81,14 @@ def lora_parameters(config: RunConfig, trust_remote_code: bool = False) -> Param
     from lfgate.runner.recipe import linear_module_names, model_path
 
     folder = model_path(config) if os.path.isdir(str(config.values.get("model_name_or_path") or "")) else None
+    source = None
+    if folder is None:  # a hub id: its config.json in a local hub cache, else lfgate's architecture table
+        from lfgate import hub_cache
+
+        found = hub_cache.find_config(str(config.values.get("model_name_or_path") or ""),
+                                      **hub_cache.where_from_config(config.values))
+        if found is not None:
+            folder, source = os.path.dirname(found.path), f"config.json from {found.where}"
     info = _read_config(folder) if folder else None
     if not folder or info is None:
         return _from_table(config) if not folder else {"skipped": "no local config.json"}
@@ -129,7 +137,11 @@ def lora_parameters(config: RunConfig, trust_remote_code: bool = False) -> Param
     hidden = getattr(model_config, "hidden_size", 0) or 0
     layers = getattr(model_config, "num_hidden_layers", 0) or 0
     vocab = getattr(model_config, "vocab_size", 0) or 0
-    return {"trainable": trainable, "total": total, "hidden": hidden, "layers": layers, "vocab": vocab}
+    counts: ParameterCounts = {"trainable": trainable, "total": total, "hidden": hidden, "layers": layers,
+                               "vocab": vocab}
+    if source:
+        counts["source"] = source
+    return counts
 
 
 def _from_table(config: RunConfig) -> ParameterCounts:
