@@ -9,7 +9,6 @@ gate/up/down MLP (Qwen2, Qwen3, Llama, Mistral, Gemma). The counts are what tran
 from __future__ import annotations
 
 import functools
-import json
 import os
 from typing import Iterable, Optional
 
@@ -20,8 +19,9 @@ MLP = ("gate_proj", "up_proj", "down_proj")
 
 @functools.lru_cache(maxsize=1)
 def table() -> dict:
-    with open(_DATA, encoding="utf-8") as f:
-        return json.load(f)["models"]
+    from lfgate.readers import guarded
+
+    return (guarded.read_json_object(_DATA) or {}).get("models", {})
 
 
 def lookup(hub_id: str) -> Optional[dict]:
