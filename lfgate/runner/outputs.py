@@ -6,12 +6,19 @@ committed there (`saves/.../running_log.txt -> ~/.bashrc`) would make training o
 the run is refused before it starts, naming the link. Checked: every entry below output_dir (links are not
 followed), and each existing folder on the way to it below the launch directory. A link above the launch directory
 (a mount point, a home folder on another disk) is the machine's layout, not the project's.
+
+The weights get the user's umask like every other output: safetensors (0.6 and later) writes each file through a
+Rust NamedTempFile that it renames into place, so adapter_model.safetensors lands with mkstemp's 0600 while the
+JSON files beside it are 0666 & ~umask. ``give_umask_modes`` corrects the weights the run wrote, after each
+checkpoint and after the final save, without following a link.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Iterator, Optional
+import stat
+import time
+from typing import Iterator, List, Optional
 
 MAX_ENTRIES = 200_000  # a checkpoint-heavy output_dir has thousands; stop walking a hostile tree well before
 
@@ -66,3 +73,68 @@ def links_problem(output_dir: str, launch_dir: Optional[str] = None) -> Optional
         where = "?"
     return (f"{link} is a symlink (to {where}): training would write through it, outside output_dir. Remove the "
             "link, or choose another output_dir")
+
+
+TEMP_FILE_MODE = 0o600  # what a temp-file-then-rename writer (mkstemp, Rust's tempfile) leaves
+WRITTEN_BY_TEMP_FILE = (".safetensors",)
+
+
+def umask_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def give_umask_modes(folder: str, since: float = 0.0) -> List[str]:
+    """Give the weight files written in folder since `since` the mode a plain open() gives (0666 & ~umask) where
+    they have a temp file's 0600. Links are never followed (O_NOFOLLOW, then fchmod on what was opened). Returns
+    the files changed."""
+    wanted = umask_mode()
+    if wanted == TEMP_FILE_MODE or not hasattr(os, "fchmod"):  # Windows has no such mode bits
+        return []
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    changed = []
+    for name in names:
+        if name.endswith(WRITTEN_BY_TEMP_FILE) and _chmod_if_temp_mode(os.path.join(folder, name), wanted, since):
+            changed.append(os.path.join(folder, name))
+    return changed
+
+
+def _chmod_if_temp_mode(path: str, mode: int, since: float) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:  # a link (ELOOP), or gone
+        return False
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != TEMP_FILE_MODE or st.st_mtime < since:
+            return False
+        os.fchmod(fd, mode)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+class UmaskModes:
+    """The run's start, and a Trainer callback that gives each checkpoint's weights the umask mode once saved."""
+
+    def __init__(self) -> None:
+        self.started = time.time() - 1  # a coarse file system clock may stamp a file a little before now
+
+    def callback(self):
+        from transformers import TrainerCallback
+        from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+        started = self.started
+
+        class CheckpointModes(TrainerCallback):
+            def on_save(self, args, state, control, **kwargs):
+                folder = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
+                give_umask_modes(folder, since=started)
+
+        return CheckpointModes()
