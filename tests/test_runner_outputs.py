@@ -15,7 +15,6 @@ from conftest import ROOT
 from helpers import run_cli
 from runner_helpers import tiny_model, write_training_project  # noqa: F401  (fixture)
 
-from lfgate.runner.outputs import give_umask_modes
 from lfgate.runner.runlog import NAME, RunLog
 
 
@@ -40,16 +39,40 @@ def _last_lines(out_dir, n=1):
     return [line.split("] ", 1)[1] for line in (out_dir / NAME).read_text(encoding="utf-8").splitlines()[-n:]]
 
 
+HUB_ID = "lfgate-tests/tiny-qwen2"
+
+
+def _hub_cache(model_dir, cache, monkeypatch):
+    """The model as a Hugging Face cache holds a download of HUB_ID (cache_dir in the YAML), offline."""
+    import huggingface_hub.constants
+
+    repo = cache / ("models--" + HUB_ID.replace("/", "--"))
+    commit = "0" * 40
+    shutil.copytree(model_dir, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+
+
 # -- one short run, used as a user would use it ----------------------------------------------------------------
-def test_the_output_has_the_umask_mode_and_works_from_another_folder(tiny_model, tmp_path, umask_027, one_thread):
+@pytest.mark.filterwarnings("ignore:Could not find a config file")  # peft, saving for a hub id offline
+@pytest.mark.parametrize("given", ["models/tiny", HUB_ID])
+def test_the_output_has_the_umask_mode_and_works_from_another_folder(tiny_model, tmp_path, umask_027, one_thread,
+                                                                     monkeypatch, given):
     pytest.importorskip("peft")
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     project = tmp_path / "project"
-    shutil.copytree(tiny_model, project / "models" / "tiny")
-    config = write_training_project(project, "models/tiny", "max_steps: 2\n")  # a relative path, as users write
+    extra = "max_steps: 2\n"
+    if given == HUB_ID:
+        _hub_cache(tiny_model, project / "hub", monkeypatch)
+        extra += "cache_dir: hub\n"
+    else:
+        shutil.copytree(tiny_model, project / given)  # a relative path, as users write it
+    config = write_training_project(project, given, extra)
     config.write_text(config.read_text().replace("save_steps: 5", "save_steps: 1"))
     code, _, err = run_cli("train", str(config), cwd=project)
     assert code == 0, err
@@ -60,8 +83,8 @@ def test_the_output_has_the_umask_mode_and_works_from_another_folder(tiny_model,
     assert "adapter_model.safetensors" in modes and "checkpoint-2/adapter_model.safetensors" in modes
     assert {name: mode for name, mode in modes.items() if mode != umask_027} == {}
 
-    # base_model_name_or_path is what the YAML says, as peft writes it for LLaMA-Factory
-    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == "models/tiny"
+    # base_model_name_or_path is what the YAML says (a hub id stays one), as peft writes it for LLaMA-Factory
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == given
 
     # copied elsewhere, the adapter loads on the base and generates from the saved tokenizer's chat template
     elsewhere = tmp_path / "elsewhere" / "adapter"
@@ -70,7 +93,7 @@ def test_the_output_has_the_umask_mode_and_works_from_another_folder(tiny_model,
     text = tokenizer.apply_chat_template([{"role": "user", "content": "What is 2 plus 3?"}], tokenize=False)
     assert text == ("<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant."
                     "<|im_end|>\n<|im_start|>user\nWhat is 2 plus 3?<|im_end|>\n<|im_start|>assistant\n")
-    base = AutoModelForCausalLM.from_pretrained(str(project / "models" / "tiny"))
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_model))
     model = PeftModel.from_pretrained(base, str(elsewhere))
     inputs = tokenizer(text, return_tensors="pt")
     with torch.no_grad():
@@ -136,6 +159,8 @@ def test_the_signal_handlers_are_put_back_after_the_run(tmp_path):
 
 # -- the weights' mode --------------------------------------------------------------------------------------------
 def test_the_weights_mode_is_fixed_without_following_a_link(tmp_path, umask_027):
+    from lfgate.runner.outputs import give_umask_modes
+
     outside = tmp_path / "outside.safetensors"
     outside.write_bytes(b"x")
     outside.chmod(0o600)
@@ -147,3 +172,23 @@ def test_the_weights_mode_is_fixed_without_following_a_link(tmp_path, umask_027)
     assert give_umask_modes(str(out)) == [str(out / "adapter_model.safetensors")]
     assert stat.S_IMODE((out / "adapter_model.safetensors").stat().st_mode) == umask_027
     assert stat.S_IMODE(outside.stat().st_mode) == 0o600
+
+
+def test_the_exported_model_has_the_umask_mode_and_a_chat_template(tiny_model, tmp_path, umask_027, one_thread):
+    pytest.importorskip("peft")
+    import peft
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model))
+    peft.get_peft_model(model, peft.LoraConfig(r=4, target_modules=["q_proj"])).save_pretrained(
+        str(tmp_path / "saves" / "lora"))
+    (tmp_path / "export.yaml").write_text(f"model_name_or_path: {tiny_model}\nadapter_name_or_path: saves/lora\n"
+                                          "template: qwen\nexport_dir: merged\n")
+    code, _, err = run_cli("export", "export.yaml", cwd=tmp_path)
+    assert code == 0, err
+    merged = tmp_path / "merged"
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in merged.iterdir() if p.is_file()}
+    assert "model.safetensors" in modes and {n: m for n, m in modes.items() if m != umask_027} == {}
+    tokenizer = AutoTokenizer.from_pretrained(str(merged))
+    assert tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False).endswith(
+        "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")

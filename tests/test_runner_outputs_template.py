@@ -10,8 +10,9 @@ import pytest
 from conftest import ROOT, oracle_missing
 from runner_helpers import tiny_model  # noqa: F401  (fixture)
 
-from lfgate.runner.templates import BOS, EOS, TEMPLATES, encode_multiturn, fix_chat_template, fix_tokenizer, \
-    get_template, render
+from lfgate.runner.config import RunConfig
+from lfgate.runner.recipe import build_template
+from lfgate.runner.templates import BOS, EOS, TEMPLATES, encode_multiturn, render
 
 pytest.importorskip("transformers")
 
@@ -29,13 +30,12 @@ def conversation(template_name, system):
     return ([{"role": "system", "content": system}] if system else []) + messages
 
 
-def _tokenizer(model_dir, template_name):
+def _tokenizer(model_dir, template_name, tokenizer=None, **values):
+    """The tokenizer as the runner fixes it (recipe.build_template), and the template."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    template = get_template(template_name)
-    fix_tokenizer(tokenizer, template)
-    fix_chat_template(tokenizer, template)
+    tokenizer = tokenizer or AutoTokenizer.from_pretrained(str(model_dir))
+    template, _ = build_template(RunConfig("t.yaml", {"template": template_name, **values}), tokenizer)
     return tokenizer, template
 
 
@@ -81,9 +81,7 @@ def test_a_tokenizer_with_its_own_template_keeps_it_unless_llamafactory_replaces
     for name, replaced in (("qwen", False), ("chatml", True), ("default", True), ("empty", False)):
         tokenizer = AutoTokenizer.from_pretrained(str(tiny_model))
         tokenizer.chat_template = "{{ 'own' }}"
-        template = get_template(name)
-        fix_tokenizer(tokenizer, template)
-        fix_chat_template(tokenizer, template)
+        _tokenizer(tiny_model, name, tokenizer)
         assert (tokenizer.chat_template != "{{ 'own' }}") == replaced, name
 
 
@@ -92,12 +90,7 @@ def test_the_default_system_message_is_rendered_and_a_given_one_replaces_it(tiny
     user = [{"role": "user", "content": "hi"}]
     assert tokenizer.apply_chat_template(user, tokenize=False).startswith(
         "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n")
-    from transformers import AutoTokenizer
-
-    custom = AutoTokenizer.from_pretrained(str(tiny_model))
-    template = get_template("qwen", default_system="Answer with a backslash \\ and a quote '.")
-    fix_tokenizer(custom, template)
-    fix_chat_template(custom, template)
+    custom, _ = _tokenizer(tiny_model, "qwen", default_system="Answer with a backslash \\ and a quote '.")
     assert custom.apply_chat_template(user, tokenize=False).startswith(
         "<|im_start|>system\nAnswer with a backslash \\ and a quote '.<|im_end|>\n")
 
