@@ -13,9 +13,8 @@ import pytest
 
 from conftest import ROOT
 from helpers import run_cli
-from runner_helpers import tiny_model, write_training_project  # noqa: F401  (fixture)
-
 from lfgate.runner.runlog import NAME, RunLog
+from runner_helpers import tiny_model, write_training_project  # noqa: F401  (fixture)
 
 
 @pytest.fixture

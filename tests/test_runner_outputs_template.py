@@ -8,11 +8,10 @@ import subprocess
 import pytest
 
 from conftest import ROOT, oracle_missing
-from runner_helpers import tiny_model  # noqa: F401  (fixture)
-
 from lfgate.runner.config import RunConfig
 from lfgate.runner.recipe import build_template
 from lfgate.runner.templates import BOS, EOS, TEMPLATES, encode_multiturn, render
+from runner_helpers import tiny_model  # noqa: F401  (fixture)
 
 pytest.importorskip("transformers")
 

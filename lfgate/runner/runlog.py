@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from typing import Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 from lfgate import safe_write
 
@@ -84,7 +84,7 @@ class RunLog:
         the process as before). Only the main thread may set handlers; an ignored signal stays ignored."""
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
-        previous = {}
+        previous: Dict[int, Any] = {}
 
         def handler(signum, frame):
             said.append(signum)
