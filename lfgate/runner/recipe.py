@@ -95,7 +95,8 @@ def build_template(config: RunConfig, tokenizer) -> Tuple[Template, List[str]]:
                             tool_format=config.values.get("tool_format"),
                             enable_thinking=config.get("enable_thinking", True))
     notes = fix_tokenizer(tokenizer, template)
-    return template, notes + fix_chat_template(tokenizer, template)  # after fix_tokenizer: the jinja names its eos
+    fix_chat_template(tokenizer, template)  # after fix_tokenizer: the jinja writes out its eos token
+    return template, notes
 
 
 def data_options(config: RunConfig) -> DataOptions:

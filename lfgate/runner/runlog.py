@@ -61,9 +61,13 @@ class RunLog:
         self.path = None
 
     def stopped(self, why: str) -> None:
-        """The last line of the file: what stopped the run (file only: the caller reports it on the screen)."""
+        """The last line of the file: what stopped the run (file only: the caller reports it on the screen). Never
+        raises: what stopped the run stays the error the user sees."""
         if self.path is not None and is_rank_zero():
-            self.write(why)
+            try:
+                self.write(why)
+            except Exception:  # a full disk, a file replaced by a link (safe_write refuses it)
+                pass
 
     @contextmanager
     def until_stopped(self) -> Iterator[None]:
@@ -85,10 +89,12 @@ class RunLog:
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
         previous: Dict[int, Any] = {}
+        pid = os.getpid()
 
         def handler(signum, frame):
-            said.append(signum)
-            self.stopped(f"stopped by signal {signal.Signals(signum).name}")
+            if os.getpid() == pid:  # not in a forked worker (a Pool's terminate() sends its workers SIGTERM)
+                said.append(signum)
+                self.stopped(f"stopped by signal {signal.Signals(signum).name}")
             before = previous.get(signum, signal.SIG_DFL)
             signal.signal(signum, before)
             if callable(before):

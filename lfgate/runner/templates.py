@@ -140,13 +140,11 @@ def _set_eos(tokenizer, eos_token: str) -> List[str]:
 
 
 # -- the chat template the saved tokenizer carries (Template.fix_jinja_template) ---------------------------------
-def fix_chat_template(tokenizer, template: Template) -> List[str]:
+def fix_chat_template(tokenizer, template: Template) -> None:
     """Set the template's jinja on the tokenizer where it has none, or where LLaMA-Factory replaces the model's own
-    (chatml, default); call it after fix_tokenizer, whose eos token the jinja writes out. Returns notes."""
-    if getattr(tokenizer, "chat_template", None) is not None and not template.replace_jinja:
-        return []
-    tokenizer.chat_template = chat_template_jinja(template, tokenizer)
-    return [f"chat template set to the {template.name} template"]
+    (chatml, default); call it after fix_tokenizer, whose eos token the jinja writes out."""
+    if getattr(tokenizer, "chat_template", None) is None or template.replace_jinja:
+        tokenizer.chat_template = chat_template_jinja(template, tokenizer)
 
 
 def chat_template_jinja(template: Template, tokenizer) -> str:
