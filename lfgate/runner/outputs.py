@@ -7,9 +7,9 @@ the run is refused before it starts, naming the link. Checked: every entry below
 followed), and each existing folder on the way to it below the launch directory. A link above the launch directory
 (a mount point, a home folder on another disk) is the machine's layout, not the project's.
 
-The weights get the user's umask like every other output: safetensors (0.6 and later) writes each file through a
+The weights get the user's umask like every other output: safetensors (0.8 at least) writes each file through a
 Rust NamedTempFile that it renames into place, so adapter_model.safetensors lands with mkstemp's 0600 while the
-JSON files beside it are 0666 & ~umask. ``give_umask_modes`` corrects the weights the run wrote, after each
+JSON files beside it are 0666 & ~umask (LLaMA-Factory 0.9.5's own output has the same 0600 adapter). ``give_umask_modes`` corrects the weights the run wrote, after each
 checkpoint and after the final save, without following a link.
 """
 
