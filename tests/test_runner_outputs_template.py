@@ -55,7 +55,10 @@ def _as_text(tokenizer, elements):
 def test_the_saved_tokenizer_renders_what_the_runner_trained_on(tiny_model, tmp_path, template_name, system):
     from transformers import AutoTokenizer
 
-    tokenizer, template = _tokenizer(tiny_model, template_name)
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model))
+    if BOS in TEMPLATES[template_name].prefix:  # llama3: a tokenizer with a bos token, as Llama 3's has
+        tokenizer.add_special_tokens({"bos_token": "<|begin_of_text|>"})
+    tokenizer, template = _tokenizer(tiny_model, template_name, tokenizer)
     tokenizer.save_pretrained(str(tmp_path))
     saved = AutoTokenizer.from_pretrained(str(tmp_path))
     assert saved.chat_template, "the saved tokenizer carries no chat template"
@@ -65,6 +68,7 @@ def test_the_saved_tokenizer_renders_what_the_runner_trained_on(tiny_model, tmp_
     rendered = saved.apply_chat_template(messages, tokenize=False)
     trained = "".join(_as_text(tokenizer, e) for e in render(template, turns, system, None))
     assert rendered == trained
+    assert rendered.startswith("<|begin_of_text|>") == (template_name == "llama3")
 
     # the prompt of the last turn, byte for byte what the runner encoded (history, system and default system)
     pairs = encode_multiturn(tokenizer, template, turns, system)

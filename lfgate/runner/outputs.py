@@ -9,8 +9,9 @@ followed), and each existing folder on the way to it below the launch directory.
 
 The weights get the user's umask like every other output: safetensors (0.8 at least) writes each file through a
 Rust NamedTempFile that it renames into place, so adapter_model.safetensors lands with mkstemp's 0600 while the
-JSON files beside it are 0666 & ~umask (LLaMA-Factory 0.9.5's own output has the same 0600 adapter). ``give_umask_modes`` corrects the weights the run wrote, after each
-checkpoint and after the final save, without following a link.
+JSON files beside it are 0666 & ~umask (LLaMA-Factory 0.9.5's own output has the same 0600 adapter).
+``give_umask_modes`` corrects the weights the run wrote, after each checkpoint and after the final save, without
+following a link.
 """
 
 from __future__ import annotations
