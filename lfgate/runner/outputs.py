@@ -17,9 +17,10 @@ following a link.
 from __future__ import annotations
 
 import os
-import stat
 import time
 from typing import Iterator, List, Optional
+
+from lfgate import safe_write
 
 MAX_ENTRIES = 200_000  # a checkpoint-heavy output_dir has thousands; stop walking a hostile tree well before
 
@@ -76,49 +77,18 @@ def links_problem(output_dir: str, launch_dir: Optional[str] = None) -> Optional
             "link, or choose another output_dir")
 
 
-TEMP_FILE_MODE = 0o600  # what a temp-file-then-rename writer (mkstemp, Rust's tempfile) leaves
-WRITTEN_BY_TEMP_FILE = (".safetensors",)
-
-
-def umask_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+WRITTEN_BY_TEMP_FILE = (".safetensors",)  # safetensors' files; everything else is written with a plain open()
 
 
 def give_umask_modes(folder: str, since: float = 0.0) -> List[str]:
     """Give the weight files written in folder since `since` the mode a plain open() gives (0666 & ~umask) where
-    they have a temp file's 0600. Links are never followed (O_NOFOLLOW, then fchmod on what was opened). Returns
-    the files changed."""
-    wanted = umask_mode()
-    if wanted == TEMP_FILE_MODE or not hasattr(os, "fchmod"):  # Windows has no such mode bits
-        return []
+    they have a temp file's 0600 (safe_write.give_umask_mode: links are never followed). The files changed."""
     try:
         names = sorted(os.listdir(folder))
     except OSError:
         return []
-    changed = []
-    for name in names:
-        if name.endswith(WRITTEN_BY_TEMP_FILE) and _chmod_if_temp_mode(os.path.join(folder, name), wanted, since):
-            changed.append(os.path.join(folder, name))
-    return changed
-
-
-def _chmod_if_temp_mode(path: str, mode: int, since: float) -> bool:
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-    except OSError:  # a link (ELOOP), or gone
-        return False
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != TEMP_FILE_MODE or st.st_mtime < since:
-            return False
-        os.fchmod(fd, mode)
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
+    paths = [os.path.join(folder, name) for name in names if name.endswith(WRITTEN_BY_TEMP_FILE)]
+    return [path for path in paths if safe_write.give_umask_mode(path, since)]
 
 
 class UmaskModes:
