@@ -33,6 +33,7 @@ class Checker:
         self.by_entry: Dict[EntryKey, list] = {}  # each entry's findings, registry and data, sorted out at the end
         self.users: Dict[EntryKey, List[str]] = {}  # the configs that load each entry
         self.counted: Set[EntryKey] = set()
+        self.whole: Set[str] = set()  # registries checked whole (named or found); others only for the entries used
         self.configs: List = []  # the training configs checked (`lfgate train` launches only one of these)
         self.not_configs: Dict[str, str] = {}  # files named but not checked as configs -> why
         self.launches: Dict[int, launch.Launch] = {}  # id(config) -> its launch folder
@@ -132,20 +133,24 @@ class Checker:
             if path in passed:
                 continue
             registry = self.registry(path)
+            self.whole.add(os.path.abspath(path))
             for name, entry in registry.entries.items():
                 if (os.path.abspath(registry.path), name) not in checked_entries:
                     self.dataset(entry, NO_CONFIG)
 
         for path in targets.data_files:
-            entry = _entry_for_file(path, self)
-            if entry is not None:
-                self.dataset(entry, NO_CONFIG)
-            else:
+            entries = _entries_for_file(path, self)
+            for entry in entries:
+                if (os.path.abspath(entry.registry_path), entry.name) not in self.counted:
+                    self.dataset(entry, NO_CONFIG)
+            if not entries:
                 result = datasets.check_unregistered(path, self.settings, self._project_of(path))
                 self.report.files += 1
                 self.report.samples += result.samples
                 self.report.extend(result.diagnostics)
-        self.report.extend(entry_findings(self.by_entry, self.users, has_configs=bool(configs),
+        # a registry read for a config or a data file: only the entries they use are checked (README: one file)
+        asked = {key: found for key, found in self.by_entry.items() if key[0] in self.whole or key in self.counted}
+        self.report.extend(entry_findings(asked, self.users, has_configs=bool(configs),
                                           covering=self.report.diagnostics, settings=self.settings))
         self.report.diagnostics = unique(self.report.diagnostics)
         self._inputs = [c.path for c in configs] + list(targets.data_files)
@@ -343,16 +348,18 @@ def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def _entry_for_file(path: str, checker: Checker) -> Optional[DatasetEntry]:
+def _entries_for_file(path: str, checker: Checker) -> List[DatasetEntry]:
+    """The entries of the nearest registry that names the file (or its folder): a file two entries read is
+    checked as each reads it."""
     target = os.path.abspath(path)
     for registry_path in find_registry_for(path):
         registry = checker.registry(registry_path)
-        for entry in registry.entries.values():
-            local = entry.local_path
-            if local and (os.path.abspath(local) == target
-                          or (os.path.isdir(local) and os.path.dirname(target) == os.path.abspath(local))):
-                return entry
-    return None
+        found = [entry for entry in registry.entries.values() if entry.local_path and (
+            os.path.abspath(entry.local_path) == target
+            or (os.path.isdir(entry.local_path) and os.path.dirname(target) == os.path.abspath(entry.local_path)))]
+        if found:
+            return found
+    return []
 
 
 def run_check(paths: Sequence[str], settings: Optional[Settings] = None) -> Report:
