@@ -10,7 +10,7 @@ from lfgate import findings
 from lfgate.diagnostics import Diagnostic, Report, Severity, display_path
 from lfgate.registry import DATASET, ROOT, selected
 from lfgate.settings import Settings
-from lfgate.validator import dataset_info, datasets, discovery, launch, lfs, links, multinode, training
+from lfgate.validator import dataset_info, datasets, discovery, launch, lfs, links, multinode, stock, training
 from lfgate.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
 from lfgate.validator.project import discover, find_registry_for
 from lfgate.validator.rules_general import PATH_NOT_FOUND
@@ -24,8 +24,9 @@ NO_CONFIG = DatasetUsage(cutoff_len=2048)
 class Checker:
     """Holds what one run has read, so each registry and each (dataset, stage) is checked once."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, launching: bool = False):
         self.settings = settings
+        self.launching = launching  # `train`/`export`: the file launched is the user's even if it is stock
         self.report = Report()
         self.registries: Dict[str, Registry] = {}
         self.results: Dict[Tuple[str, str, DatasetUsage], DatasetResult] = {}
@@ -150,13 +151,48 @@ class Checker:
                 self.report.extend(result.diagnostics)
         # a registry read for a config or a data file: only the entries they use are checked (README: one file)
         asked = {key: found for key, found in self.by_entry.items() if key[0] in self.whole or key in self.counted}
+        self.report.diagnostics, stock_found = self._stock_apart(configs)
         self.report.extend(entry_findings(asked, self.users, has_configs=bool(configs),
-                                          covering=self.report.diagnostics, settings=self.settings))
+                                          covering=self.report.diagnostics, settings=self.settings,
+                                          stock_entries=self._stock_entries(asked), stock_found=stock_found))
         self.report.diagnostics = unique(self.report.diagnostics)
         self._inputs = [c.path for c in configs] + list(targets.data_files)
         if finalize:
             self.report.diagnostics = findings.finalize(self.report.diagnostics, self.settings, self.files_read())
         return self.report
+
+    # -- LLaMA-Factory's own files, unchanged from a release (stock.py) ---------------------------------------------
+    def _stock_configs(self, configs) -> Set[str]:
+        if self.launching:
+            return set()
+        if not hasattr(self, "_stock_cfg"):
+            self._stock_cfg = {os.path.abspath(c.path) for c in configs if stock.release_of(c.path)}
+        return self._stock_cfg
+
+    def _stock_apart(self, configs) -> Tuple[List[Diagnostic], List[Diagnostic]]:
+        """(the run's findings, those at LLaMA-Factory's own unchanged example configs)."""
+        ours = self._stock_configs(configs)
+        theirs = [d for d in self.report.diagnostics if d.file and os.path.abspath(d.file) in ours]
+        return [d for d in self.report.diagnostics if not (d.file and os.path.abspath(d.file) in ours)], theirs
+
+    def _stock_entries(self, keys) -> Set[EntryKey]:
+        """The entries LLaMA-Factory ships, unchanged, whose data file is absent or unchanged too, that no config
+        of the user's loads (its own examples make no entry the user's)."""
+        if self.launching:
+            return set()
+        ours = self._stock_configs(self.configs)
+        out = set()
+        for key in keys:
+            if any(os.path.abspath(c) not in ours for c in self.users.get(key, ())):
+                continue
+            registry = self.registries.get(key[0])
+            entry = registry.entries.get(key[1]) if registry else None
+            if entry is None or not stock.is_stock_entry(entry.name, entry.raw):
+                continue
+            local = entry.local_path
+            if local is None or not os.path.lexists(local) or (os.path.isfile(local) and stock.release_of(local)):
+                out.add(key)
+        return out
 
     def _configs(self, targets) -> Tuple[list, list, Dict[str, str]]:
         """(the configs, the YAMLs a folder scan passed over, why each was): every YAML and JSON candidate is parsed
@@ -260,13 +296,19 @@ def _say_default_stage(result: DatasetResult, usage: DatasetUsage) -> list:
 
 # -- one finding per cause, severity from what LLaMA-Factory does with the entry --------------------------------------
 def entry_findings(by_entry: Dict[EntryKey, list], users: Dict[EntryKey, List[str]], has_configs: bool,
-                   covering: Sequence[Diagnostic] = (), settings: Optional[Settings] = None) -> list:
+                   covering: Sequence[Diagnostic] = (), settings: Optional[Settings] = None,
+                   stock_entries: Set[EntryKey] = frozenset(), stock_found: Sequence[Diagnostic] = ()) -> list:
     """Each entry's findings once, root cause first. With configs in the run, an entry no config loads is never
     loaded by LLaMA-Factory: its findings are at most warnings, one summary per rule over all such entries.
+    LLaMA-Factory's own unchanged entries (``stock_entries``) that no config of the user's loads, and the findings
+    at its own unchanged example configs (``stock_found``), are so too, summed up apart (stock.py).
     ``covering``: the run's other findings, of which those declared to cover a dataset's findings (``covers``, scope
     DATASET: LK050 at a config covers the data's DS012) fold them, for the entries a config loads."""
     out: List[Diagnostic] = []
     unused: Dict[str, List[Diagnostic]] = {}  # rule code -> its findings in entries no config loads
+    theirs: Dict[str, list] = {}  # rule code -> its findings in LLaMA-Factory's own files and entries
+    for d in stock_found:
+        theirs.setdefault(d.code, []).append((d, display_path(d.file or "")))
     some_unused = any(key not in users for key in by_entry)
     s = settings or Settings()
 
@@ -277,6 +319,10 @@ def entry_findings(by_entry: Dict[EntryKey, list], users: Dict[EntryKey, List[st
         found = findings.fold(unique(found), ROOT, chosen=chosen)
         if key in users:
             found = findings.fold(found, DATASET, [d for d in covering if d.dataset == key[1]], chosen=chosen)
+        if key in stock_entries:
+            for d in found:
+                theirs.setdefault(d.code, []).append((d, f"dataset `{key[1]}`"))
+            continue
         if has_configs and key not in users:
             for d in found:
                 unused.setdefault(d.code, []).append(d)
@@ -285,7 +331,7 @@ def entry_findings(by_entry: Dict[EntryKey, list], users: Dict[EntryKey, List[st
         if len(configs) > 1 or (configs and some_unused):  # the configs decided the severity: name them
             found = [d.at(message=f"{d.message} [{_used_by(configs)}]") for d in found]
         out.extend(found)
-    return out + [_summary(code, found) for code, found in unused.items()]
+    return out + [_summary(code, found) for code, found in unused.items()] + stock.summaries(theirs)
 
 
 def _used_by(configs: List[str]) -> str:
