@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import AbstractSet, Dict, List, Optional, Sequence, Set, Tuple
 
 from lfgate import findings
 from lfgate.diagnostics import Diagnostic, Report, Severity, display_path
@@ -297,7 +297,7 @@ def _say_default_stage(result: DatasetResult, usage: DatasetUsage) -> list:
 # -- one finding per cause, severity from what LLaMA-Factory does with the entry --------------------------------------
 def entry_findings(by_entry: Dict[EntryKey, list], users: Dict[EntryKey, List[str]], has_configs: bool,
                    covering: Sequence[Diagnostic] = (), settings: Optional[Settings] = None,
-                   stock_entries: Set[EntryKey] = frozenset(), stock_found: Sequence[Diagnostic] = ()) -> list:
+                   stock_entries: AbstractSet[EntryKey] = frozenset(), stock_found: Sequence[Diagnostic] = ()) -> list:
     """Each entry's findings once, root cause first. With configs in the run, an entry no config loads is never
     loaded by LLaMA-Factory: its findings are at most warnings, one summary per rule over all such entries.
     LLaMA-Factory's own unchanged entries (``stock_entries``) that no config of the user's loads, and the findings

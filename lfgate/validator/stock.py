@@ -73,7 +73,8 @@ def summaries(by_code: Dict[str, List[Tuple[Diagnostic, str]]]) -> List[Diagnost
         severity = Severity.WARNING if worst == Severity.ERROR else worst
         places = sorted({where for _, where in found})
         shown = ", ".join(places[:6]) + (f" and {len(places) - 6} more" if len(places) > 6 else "")
-        what = f"{len(found)} findings in LLaMA-Factory's own files and entries ({shown}); the first: " if len(found) > 1 else ""
+        what = (f"{len(found)} findings in LLaMA-Factory's own files and entries ({shown}); the first: "
+                if len(found) > 1 else "")
         out.append(first.at(severity=severity, message=f"{what}{first.message} ({_NOTE})"))
     return out
 
