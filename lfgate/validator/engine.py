@@ -27,6 +27,7 @@ class Checker:
     def __init__(self, settings: Settings, launching: bool = False):
         self.settings = settings
         self.launching = launching  # `train`/`export`: the file launched is the user's even if it is stock
+        self.stock_configs: Set[str] = set()  # LLaMA-Factory's own example configs, unchanged (not when launching)
         self.report = Report()
         self.registries: Dict[str, Registry] = {}
         self.results: Dict[Tuple[str, str, DatasetUsage], DatasetResult] = {}
@@ -153,7 +154,7 @@ class Checker:
         asked = {key: found for key, found in self.by_entry.items() if key[0] in self.whole or key in self.counted}
         self.report.diagnostics, stock_found = self._stock_apart(configs)
         self.report.extend(entry_findings(asked, self.users, has_configs=bool(configs),
-                                          covering=self.report.diagnostics, settings=self.settings,
+                                          covering=self.report.diagnostics + stock_found, settings=self.settings,
                                           stock_entries=self._stock_entries(asked), stock_found=stock_found))
         self.report.diagnostics = unique(self.report.diagnostics)
         self._inputs = [c.path for c in configs] + list(targets.data_files)
@@ -162,16 +163,11 @@ class Checker:
         return self.report
 
     # -- LLaMA-Factory's own files, unchanged from a release (stock.py) ---------------------------------------------
-    def _stock_configs(self, configs) -> Set[str]:
-        if self.launching:
-            return set()
-        if not hasattr(self, "_stock_cfg"):
-            self._stock_cfg = {os.path.abspath(c.path) for c in configs if stock.release_of(c.path)}
-        return self._stock_cfg
-
     def _stock_apart(self, configs) -> Tuple[List[Diagnostic], List[Diagnostic]]:
         """(the run's findings, those at LLaMA-Factory's own unchanged example configs)."""
-        ours = self._stock_configs(configs)
+        if not self.launching:
+            self.stock_configs = {os.path.abspath(c.path) for c in configs if stock.release_of(c.path)}
+        ours = self.stock_configs
         theirs = [d for d in self.report.diagnostics if d.file and os.path.abspath(d.file) in ours]
         return [d for d in self.report.diagnostics if not (d.file and os.path.abspath(d.file) in ours)], theirs
 
@@ -180,7 +176,7 @@ class Checker:
         of the user's loads (its own examples make no entry the user's)."""
         if self.launching:
             return set()
-        ours = self._stock_configs(self.configs)
+        ours = self.stock_configs
         out = set()
         for key in keys:
             if any(os.path.abspath(c) not in ours for c in self.users.get(key, ())):
