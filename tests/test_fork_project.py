@@ -57,6 +57,12 @@ def test_a_config_alone_is_checked_with_the_entries_it_loads_only(tmp_path):
     assert code == 0 and not find(report, "DI116") and datasets_named(report) <= {"my"}, report["diagnostics"]
 
 
+def test_a_config_alone_keeps_the_registry_findings_of_an_entry_it_names(tmp_path):
+    fork(tmp_path, mine={"my": "my.json"}, files={"train.yaml": CONFIG})  # a string, not an object: DI003
+    _, report = check_json("train.yaml", cwd=tmp_path)
+    assert [d["dataset"] for d in find(report, "DI003")] == ["my"] and not find(report, "DI116")
+
+
 # -- LLaMA-Factory's own files and entries, unchanged from a release ---------------------------------------------
 def test_the_registry_with_the_users_data_passes_and_stock_entries_are_one_warning(tmp_path):
     fork(tmp_path)  # the `lfgate-files` hook on a data commit: the registry and the new file, together

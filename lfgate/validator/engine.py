@@ -36,6 +36,7 @@ class Checker:
         self.users: Dict[EntryKey, List[str]] = {}  # the configs that load each entry
         self.counted: Set[EntryKey] = set()
         self.whole: Set[str] = set()  # registries checked whole (named or found); others only for the entries used
+        self.named: Set[EntryKey] = set()  # the entries the configs name
         self.configs: List = []  # the training configs checked (`lfgate train` launches only one of these)
         self.not_configs: Dict[str, str] = {}  # files named but not checked as configs -> why
         self.launches: Dict[int, launch.Launch] = {}  # id(config) -> its launch folder
@@ -120,6 +121,8 @@ class Checker:
             registry = self.registry(registry_path) if registry_path and os.path.isfile(registry_path) else None
             used: Dict[str, DatasetResult] = {}
             for name, usage in links.dataset_usages(config, registry, settings):
+                if registry is not None:  # its findings are the config's, even for an entry that is no object
+                    self.named.add((os.path.abspath(registry.path), name))
                 entry = registry.entries.get(name) if registry else None
                 if entry is not None:
                     used[name] = self.dataset(entry, usage)
@@ -151,7 +154,8 @@ class Checker:
                 self.report.samples += result.samples
                 self.report.extend(result.diagnostics)
         # a registry read for a config or a data file: only the entries they use are checked (README: one file)
-        asked = {key: found for key, found in self.by_entry.items() if key[0] in self.whole or key in self.counted}
+        asked = {key: found for key, found in self.by_entry.items()
+                 if key[0] in self.whole or key in self.counted or key in self.named}
         self.report.diagnostics, stock_found = self._stock_apart(configs)
         self.report.extend(entry_findings(asked, self.users, has_configs=bool(configs),
                                           covering=self.report.diagnostics + stock_found, settings=self.settings,
