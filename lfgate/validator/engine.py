@@ -301,14 +301,12 @@ def entry_findings(by_entry: Dict[EntryKey, list], users: Dict[EntryKey, List[st
     """Each entry's findings once, root cause first. With configs in the run, an entry no config loads is never
     loaded by LLaMA-Factory: its findings are at most warnings, one summary per rule over all such entries.
     LLaMA-Factory's own unchanged entries (``stock_entries``) that no config of the user's loads, and the findings
-    at its own unchanged example configs (``stock_found``), are so too, summed up apart (stock.py).
+    at its own unchanged example configs (``stock_found``), are at most warnings too, each at its place (stock.py).
     ``covering``: the run's other findings, of which those declared to cover a dataset's findings (``covers``, scope
     DATASET: LK050 at a config covers the data's DS012) fold them, for the entries a config loads."""
     out: List[Diagnostic] = []
     unused: Dict[str, List[Diagnostic]] = {}  # rule code -> its findings in entries no config loads
-    theirs: Dict[str, list] = {}  # rule code -> its findings in LLaMA-Factory's own files and entries
-    for d in stock_found:
-        theirs.setdefault(d.code, []).append((d, display_path(d.file or "")))
+    theirs: List[Diagnostic] = list(stock_found)  # the findings in LLaMA-Factory's own files and entries
     some_unused = any(key not in users for key in by_entry)
     s = settings or Settings()
 
@@ -320,8 +318,7 @@ def entry_findings(by_entry: Dict[EntryKey, list], users: Dict[EntryKey, List[st
         if key in users:
             found = findings.fold(found, DATASET, [d for d in covering if d.dataset == key[1]], chosen=chosen)
         if key in stock_entries:
-            for d in found:
-                theirs.setdefault(d.code, []).append((d, f"dataset `{key[1]}`"))
+            theirs.extend(found)
             continue
         if has_configs and key not in users:
             for d in found:
@@ -331,7 +328,7 @@ def entry_findings(by_entry: Dict[EntryKey, list], users: Dict[EntryKey, List[st
         if len(configs) > 1 or (configs and some_unused):  # the configs decided the severity: name them
             found = [d.at(message=f"{d.message} [{_used_by(configs)}]") for d in found]
         out.extend(found)
-    return out + [_summary(code, found) for code, found in unused.items()] + stock.summaries(theirs)
+    return out + [_summary(code, found) for code, found in unused.items()] + stock.capped(theirs)
 
 
 def _used_by(configs: List[str]) -> str:

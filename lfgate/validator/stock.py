@@ -3,7 +3,7 @@ registry entries, unchanged from a release, recognised by content (schemas/stock
 scripts/gen_stock_hashes.py from LLaMA-Factory's tags).
 
 Their findings are LLaMA-Factory's, not the user's: like the entries no config loads (engine.entry_findings), they
-are at most warnings, one summary per rule, unless a config of the user's loads them (then they are the user's
+are at most warnings, each at its place, unless a config of the user's loads them (then they are the user's
 errors again) or the run launches one (`lfgate train`, `lfgate export`).
 """
 
@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 from functools import lru_cache
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 from lfgate.diagnostics import Diagnostic, Severity
 
@@ -35,7 +35,9 @@ def _sizes() -> frozenset:
 
 
 def release_of(path: str) -> Optional[str]:
-    """The releases a file is unchanged from (`v0.9.4, v0.9.5`), else None. Only a file of a stock size is read."""
+    """The releases a file is unchanged from (`v0.9.4 to v0.9.5`), else None: its bytes and its place (a path that
+    ends as the release's does, e.g. `examples/train_lora/x.yaml`; a copy elsewhere is the user's). Only a file of
+    a stock size is read."""
     from lfgate.readers import guarded
 
     try:
@@ -46,7 +48,10 @@ def release_of(path: str) -> Optional[str]:
     except (OSError, ValueError):
         return None
     row = _table()["files"].get(digest)
-    return _releases(row["releases"]) if row else None
+    where = "/" + os.path.abspath(path).replace(os.sep, "/").lstrip("/")
+    if row is None or not any(where.endswith("/" + p) for p in row["paths"]):
+        return None
+    return _releases(row["releases"])
 
 
 def is_stock_entry(name: str, value: Any) -> bool:
@@ -56,28 +61,16 @@ def is_stock_entry(name: str, value: Any) -> bool:
     return hashlib.sha256(text.encode("utf-8")).hexdigest() in _table()["entries"]
 
 
-_RANK = {Severity.ERROR: 2, Severity.WARNING: 1}
-
-
 def _releases(labels: List[str]) -> str:
     return labels[0] if len(labels) == 1 else f"{labels[0]} to {labels[-1]}"
 
 
-def summaries(by_code: Dict[str, List[Tuple[Diagnostic, str]]]) -> List[Diagnostic]:
-    """One finding per rule over the stock files and entries, at the first, at most a warning. Each finding comes
-    with where it is (an example config's name, a dataset)."""
-    out = []
-    for found in by_code.values():
-        first = found[0][0]
-        worst = max((d.severity for d, _ in found), key=lambda s: _RANK.get(s, 0))
-        severity = Severity.WARNING if worst == Severity.ERROR else worst
-        places = sorted({where for _, where in found})
-        shown = ", ".join(places[:6]) + (f" and {len(places) - 6} more" if len(places) > 6 else "")
-        what = (f"{len(found)} findings in LLaMA-Factory's own files and entries ({shown}); the first: "
-                if len(found) > 1 else "")
-        out.append(first.at(severity=severity, message=f"{what}{first.message} ({_NOTE})"))
-    return out
+def capped(found: List[Diagnostic]) -> List[Diagnostic]:
+    """The findings in LLaMA-Factory's own files and entries, each at its place (the text report shows one block
+    per rule), at most a warning, saying whose they are."""
+    return [d.at(severity=Severity.WARNING if d.severity == Severity.ERROR else d.severity,
+                 message=f"{d.message} ({_NOTE})") for d in found]
 
 
-_NOTE = ("LLaMA-Factory's own file or entry, unchanged from a release: at most a warning, as long as no config of "
-         "yours loads it")
+_NOTE = ("LLaMA-Factory's own, unchanged from a release: at most a warning, as long as no config of yours loads "
+         "it")
