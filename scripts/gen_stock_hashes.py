@@ -1,7 +1,7 @@
 """Generate lfgate/schemas/stock_files.json: the content hashes of LLaMA-Factory's own `examples/` and `data/` files
 and of its registry entries, in each release, so `lfgate check` recognises them unchanged in a fork or a copy.
 
-    python scripts/gen_stock_hashes.py --repo PATH/TO/LLaMA-Factory.git [--since v0.9.0] [--ref HEAD]
+    python scripts/gen_stock_hashes.py --repo PATH/TO/LLaMA-Factory.git [--since v0.8.0] [--ref HEAD]
 
 PATH is a clone or a bare git directory of hiyouga/LLaMA-Factory with its tags; nothing is fetched. The releases
 are the tags `vX.Y.Z` from --since on; --ref adds a branch or commit (recorded as `main@SHORT`). Only hashes, sizes,
@@ -91,7 +91,7 @@ def build(repo: str, refs: List[Tuple[str, str]]) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repo", required=True, help="a LLaMA-Factory git directory (bare or a clone) with tags")
-    parser.add_argument("--since", default="v0.9.0", help="the oldest release tag to include (default v0.9.0)")
+    parser.add_argument("--since", default="v0.8.0", help="the oldest release tag to include (default v0.8.0)")
     parser.add_argument("--ref", action="append", default=[], help="also a branch or commit (e.g. HEAD)")
     parser.add_argument("--output", default=OUTPUT)
     args = parser.parse_args(argv)

@@ -317,12 +317,12 @@ def entry_findings(by_entry: Dict[EntryKey, list], users: Dict[EntryKey, List[st
         found = findings.fold(unique(found), ROOT, chosen=chosen)
         if key in users:
             found = findings.fold(found, DATASET, [d for d in covering if d.dataset == key[1]], chosen=chosen)
-        if key in stock_entries:
-            theirs.extend(found)
-            continue
         if has_configs and key not in users:
             for d in found:
                 unused.setdefault(d.code, []).append(d)
+            continue
+        if key in stock_entries:  # with no config in the run, or loaded only by LLaMA-Factory's own examples
+            theirs.extend(found)
             continue
         configs = users.get(key, [])
         if len(configs) > 1 or (configs and some_unused):  # the configs decided the severity: name them
