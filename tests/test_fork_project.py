@@ -165,7 +165,7 @@ def test_the_generator_hashes_each_release_from_a_git_directory(tmp_path):
     commit("v0.9.0", "same: 1\n")
     commit("v0.9.1", "same: 1\n")
     out = tmp_path / "stock.json"
-    assert gen_stock_hashes.main(["--repo", str(repo), "--output", str(out)]) == 0
+    assert gen_stock_hashes.main(["--repo", str(repo), "--since", "v0.9.0", "--output", str(out)]) == 0
     table = json.loads(out.read_text(encoding="utf-8"))
     assert table["releases"] == ["v0.9.0", "v0.9.1"]
     row = table["files"][hashlib.sha256(b"same: 1\n").hexdigest()]
