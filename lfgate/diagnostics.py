@@ -39,6 +39,8 @@ class Diagnostic:
     dataset: Optional[str] = None
     end_line: Optional[int] = None
     end_column: Optional[int] = None
+    # what a finding names in full for scripts (e.g. every sample cutoff_len cuts): in --format json only
+    details: Optional[Dict[str, Any]] = field(default=None, compare=False, hash=False)
     # How many samples one summary finding stands for ("251 of 300 samples exceed cutoff_len"): a baseline that
     # recorded fewer treats the finding as new (suppressions.apply_baseline).
     affected: Optional[int] = None
@@ -50,7 +52,7 @@ class Diagnostic:
         return (self.file or "", self.line or 0, self.column or 0, self.sample or 0, self.code)
 
     def to_dict(self, cwd: Optional[str] = None) -> Dict[str, Any]:
-        return {
+        out: Dict[str, Any] = {
             "code": self.code,
             "severity": str(self.severity),
             "message": self.message,
@@ -60,6 +62,9 @@ class Diagnostic:
             "sample": self.sample,
             "dataset": self.dataset,
         }
+        if self.details is not None:
+            out["details"] = self.details
+        return out
 
 
 @overload

@@ -88,13 +88,13 @@ class Symlink(str):
 class Refusal:
     """Records a sample rule may flag, in a form the fast paths test in one pass (``Rule.refuses``): ``empty``, a
     message text that is empty; ``pattern``, a text it finds (``lead``: a character every match starts with, or
-    ""); ``budget``, more characters than this in the messages, system and tools by the cutoff estimate; ``always``:
-    every record of the dataset."""
+    ""); ``budget``, a tokens.budget.Budget: the texts may exceed cutoff_len by the count lfgate reports;
+    ``always``: every record of the dataset."""
 
     empty: bool = False
     pattern: Any = None  # a compiled regular expression
     lead: str = ""
-    budget: Optional[int] = None
+    budget: Any = None  # lfgate.tokens.budget.Budget (its `within` test), kept untyped: no import on this path
     always: bool = False
 
 

@@ -204,14 +204,19 @@ def test_warmup_covering_the_run(tmp_path):
 
 
 # -- truncation ------------------------------------------------------------------------------------------------------
-def test_truncation_estimate_without_tokenizer(tmp_path):
+def test_truncation_estimate_without_tokenizer(tmp_path, monkeypatch):
+    from lfgate.tokens import counters
+
+    monkeypatch.setattr(counters, "_has_quicktok", lambda: False)  # no `tokens` extra: the calibrated estimate
     long = json.dumps([{"instruction": "word " * 400, "input": "", "output": "answer " * 400},
                        {"instruction": "hi", "input": "", "output": "hello"}])
     config = CFG + "dataset: demo\ncutoff_len: 64\n"
     project(tmp_path, config, data=long)
     [hit] = find(run(tmp_path), "LK050")
-    assert "1 of 2 samples" in hit["message"] and "estimate" in hit["message"]
+    assert "1 of 2 samples" in hit["message"] and "estimated for Qwen2/2.5/3" in hit["message"]
+    assert "lfgate[tokens]" in hit["message"]  # what installing the extra gives
     assert hit["line"] == line_of(config, "cutoff_len") and hit["dataset"] == "demo"
+    assert [s["index"] for s in hit["details"]["samples"]] == [0]
 
 
 def test_truncation_counted_with_a_local_tokenizer(tmp_path):
@@ -221,14 +226,15 @@ def test_truncation_counted_with_a_local_tokenizer(tmp_path):
     vocab = {"[UNK]": 0, "a": 1, "b": 2}
     tok = tokenizers.Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    data = json.dumps([{"instruction": "a " * 10, "input": "", "output": "b " * 30},   # 40 tokens: response cut
-                       {"instruction": "a " * 3, "input": "", "output": "b " * 3}])    # 6 tokens: fits
-    config = CFG.replace("Qwen/Qwen2.5-0.5B-Instruct", "models/tiny") + "dataset: demo\ncutoff_len: 20\n"
+    data = json.dumps([{"instruction": "a " * 10, "input": "", "output": "b " * 30},   # 40 + 35 tokens: response cut
+                       {"instruction": "a " * 3, "input": "", "output": "b " * 3}])    # 6 + 35 tokens: fits
+    # the qwen template adds 35 tokens here (its markers and default system prompt, one [UNK] per word)
+    config = CFG.replace("Qwen/Qwen2.5-0.5B-Instruct", "models/tiny") + "dataset: demo\ncutoff_len: 60\n"
     project(tmp_path, config, data=data, files={"models/tiny/config.json": json.dumps({"model_type": "qwen2"})})
     tok.save(os.path.join(tmp_path, "models", "tiny", "tokenizer.json"))
     [hit] = find(run(tmp_path), "LK050")
-    assert "1 of 2 samples" in hit["message"] and "1 of them lose part of their response" in hit["message"]
-    assert "tokenizer" in hit["message"] and hit["severity"] == "warning"
+    assert "1 of 2 samples" in hit["message"] and "1 lose part of their response" in hit["message"]
+    assert "tokenizer.json from the model folder" in hit["message"] and hit["severity"] == "warning"
 
 
 def test_a_dataset_dir_or_a_file_of_another_registry_given_as_dataset(tmp_path):

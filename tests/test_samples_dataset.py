@@ -53,13 +53,13 @@ def test_facts_count_kept_and_dropped_per_stage():
     assert facts.stage == "sft" and facts.formatting == "sharegpt" and not facts.has_media
 
 
-def test_truncation_estimate_is_a_lower_bound_from_characters():
+def test_truncation_counts_samples_over_cutoff_and_those_losing_a_response():
     records = [c(("human", "q" * 60), ("gpt", "a" * 600)), CHAT, c(("human", "q" * 600), ("gpt", "a" * 6))]
     findings, checker = run(SG, records, cutoff_len=50)
     truncation = checker.facts().truncation
-    # 60+600 chars = 10+100 tokens at most 6 chars each: exceeds 50, the response is cut;
-    # 600+6 = 100+1: exceeds, only the source is cut
-    assert (truncation.exceeding, truncation.response_cut) == (2, 1)
+    assert truncation is not None
+    # a long response is cut; a long prompt with a short answer loses prompt tokens only
+    assert (truncation["exceeding"], truncation["response_cut"], truncation["prompt_only"]) == (2, 1, 1)
     assert [(f.rule.code, str(f.rule.severity)) for f in findings] == [("DS012", "info")]
     assert run(SG, records, cutoff_len=None)[1].facts().truncation is None
 
@@ -141,7 +141,7 @@ def _facts_and_state(checker):
     def shown(value):
         return (value.counts, value.first) if hasattr(value, "first") else value  # a Tally: its contents
 
-    per_worker = ("cache", "images", "prev")  # caches and the batch walk's last sample are not merged
+    per_worker = ("cache", "images", "prev", "_counter")  # caches and the batch walk's last sample are not merged
     states = {kind.__name__: repr(sorted((k, repr(shown(v))) for k, v in vars(state).items() if k not in per_worker))
               for kind, state in checker.states.items()}
     return checker.facts(), (checker.total, checker.kept, checker.crashed, checker.max_index), states

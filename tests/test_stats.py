@@ -1,4 +1,4 @@
-"""`lfgate stats`: counts, lengths in tokens or characters, cutoff_len truncation, the histogram PNG."""
+"""`lfgate stats`: counts, lengths in tokens (counted or estimated), cutoff_len truncation, the histogram PNG."""
 
 import json
 import struct
@@ -69,10 +69,13 @@ def test_config_counts_in_tokens_with_the_local_tokenizer(tmp_path):
 def test_estimated_tokens_without_a_tokenizer_and_cutoff_override(tmp_path):
     _project(tmp_path, with_tokenizer=False)
     [d] = _stats_json(tmp_path, "train.yaml", "--cutoff-len", "3")
-    assert d["unit"] == "tokens (estimate)"  # the estimate `lfgate check` uses (truncation.estimate_tokens)
-    assert d["lengths"]["prompt"]["max"] == 4  # "x y z w v u t s r q": 19 characters, 6 per token at most
-    assert d["over_cutoff"] == 2  # 2 + 2 and 4 + 1 estimated tokens
-    assert d["response_truncated"] == 1
+    assert d["unit"] == "tokens" and d["exact"] is False  # one unit; the estimate `lfgate check` makes too
+    assert d["counted_with"].startswith("estimated for an unknown tokenizer, ±")  # with its band
+    assert d["lengths"]["prompt"]["max"] >= 8  # "x y z w v u t s r q": ten one-letter words, about ten tokens
+    low, high = d["over_cutoff_band"]
+    assert low <= d["over_cutoff"] <= high and d["over_cutoff"] >= 2
+    over = [s["index"] for s in d["over_cutoff_samples"]]  # every sample over it, by index
+    assert len(over) == d["over_cutoff"] and over == sorted(over) and 1 in over and 4 in over
 
 
 def test_dataset_name_and_data_file_targets(tmp_path):
@@ -90,8 +93,8 @@ def test_unregistered_file_is_read_through_the_inferred_entry(tmp_path):
     [d] = _stats_json(tmp_path, "chat.jsonl")
     assert d["formatting"] == "sharegpt" and d["turns"]["max"] == 2
     assert d["roles"] == {"user": 2, "assistant": 2}
-    assert d["lengths"]["prompt"]["max"] == 3  # "hi", "hello", "bye": one estimated token each
-    assert d["lengths"]["response"]["max"] == 1
+    # sft trains every assistant turn (LLaMA-Factory's labels): "hello" and "ciao" are response, "hi", "bye" prompt
+    assert d["lengths"]["prompt"]["max"] == 2 and d["lengths"]["response"]["max"] == 2
 
 
 @skip_without_oracle((CORPUS / "data").is_dir(), "corpus not available")
@@ -195,20 +198,26 @@ def test_template_tokens_match_the_runners_tokenization(tmp_path):
 
 def test_ranking_budgets_for_the_longer_answer_in_one_turn(tmp_path):
     """DPO/RM: the prompt is one source and the budget goes to the longer of chosen and rejected."""
+    tokenizers = pytest.importorskip("tokenizers")
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
     data = tmp_path / "data"
     data.mkdir()
-    # each text 6 times over: without a tokenizer 6 characters estimate one token, so the counts are in tokens
-    records = [{"instruction": "1234567890" * 6, "input": "", "chosen": "ab" * 6, "rejected": "abcd" * 6},  # 10 + 4
-               {"instruction": "12" * 6, "input": "", "chosen": "abc" * 6, "rejected": "ab" * 6}]  # 2 + 3
+    tokenizer = tokenizers.Tokenizer(WordLevel({"[UNK]": 0, "a": 1, "b": 2}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = Whitespace()
+    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    records = [{"instruction": "a " * 10, "input": "", "chosen": "b " * 2, "rejected": "b " * 4},  # 10 + 4
+               {"instruction": "a " * 2, "input": "", "chosen": "b " * 3, "rejected": "b " * 2}]  # 2 + 3
     (data / "p.json").write_text(json.dumps(records), encoding="utf-8")
     (data / "dataset_info.json").write_text(json.dumps({"p": {"file_name": "p.json", "ranking": True, "columns": {
         "prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"}}}), encoding="utf-8")
-    [d] = _stats_json(tmp_path, "p", "--dataset-dir", "data", "--cutoff-len", "12")
+    [d] = _stats_json(tmp_path, "p", "--dataset-dir", "data", "--cutoff-len", "12", "--tokenizer", "tokenizer.json")
     assert d["stage"] == "rm" and d["kept"] == 2
     assert d["lengths"]["response"]["max"] == 4 and d["lengths"]["total"]["max"] == 14  # the rejected answer
     # 14 > 12, but an answer under half the budget is kept whole (infer_seqlen): only the prompt is cut
     assert (d["over_cutoff"], d["response_truncated"]) == (1, 0)
-    [d] = _stats_json(tmp_path, "p", "--dataset-dir", "data", "--cutoff-len", "6")
+    [d] = _stats_json(tmp_path, "p", "--dataset-dir", "data", "--cutoff-len", "6", "--tokenizer", "tokenizer.json")
     assert (d["over_cutoff"], d["response_truncated"]) == (1, 1)
 
 

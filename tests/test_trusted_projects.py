@@ -214,18 +214,21 @@ def test_long_chinese_answers_are_seen_and_every_sample_cut_is_a_warning(tmp_pat
     [linked] = find(report, "LK050")  # the config's finding; the dataset's own estimate (DS012) is not repeated
     assert linked["severity"] == "warning" and "4 of 4" in linked["message"] and not find(report, "DS012")
     _, alone = check_json("data/dataset_info.json", cwd=tmp_path)  # no config: LLaMA-Factory's default, 2048
-    assert not find(alone, "DS012")  # each sample is about 410 estimated tokens: within 2048
+    assert not find(alone, "DS012")  # each sample is about 410 tokens: within 2048
     code, out, err = run_cli("stats", "train.yaml", "--format", "json", cwd=tmp_path)
     [stats] = json.loads(out)["datasets"]
-    assert code == 0 and stats["unit"] == "tokens (estimate)" and stats["over_cutoff"] == 4  # check and stats agree
+    assert code == 0 and stats["unit"] == "tokens" and stats["over_cutoff"] == 4  # check and stats agree
 
 
-def test_the_estimate_goes_by_script():
-    from lfgate.truncation import estimate_tokens
+def test_the_estimate_goes_by_make_up_and_family():
+    from lfgate.tokens.estimate import estimate
+    from lfgate.tokens.families import FAMILIES
 
-    assert estimate_tokens("a" * 60) == 10
-    assert estimate_tokens("机" * 60) == 40
-    assert estimate_tokens("") == 0
+    qwen, llama = FAMILIES["qwen2"], FAMILIES["llama3"]
+    assert 60 <= estimate("98000万吨，同比增长12.5%。" * 5, qwen) <= 80  # Qwen: 70, one token per digit
+    assert estimate("98000" * 10, llama) < estimate("98000" * 10, qwen)  # Llama 3 takes digits three at a time
+    assert 9 <= estimate("The quick brown fox jumps over the lazy dog.", qwen) <= 12
+    assert estimate("", qwen) == 0
 
 
 # -- 4. one finding per cause, at the cause -------------------------------------------------------------------------

@@ -60,14 +60,17 @@ def run(args) -> int:
     template, _ = recipe.build_template(config, tokenizer)
     chosen = sorted(train, key=lambda s: (s.dataset, s.index))[:args.samples]
     features = recipe.tokenize(chosen, tokenizer, template, recipe.data_options(config))
+    from lfgate.tokens.runs import lengths as counted  # before cutoff_len: the count `check` and `stats` make
+
     rows = []
-    for sample, feature in zip(chosen, features):
+    for sample, feature, length in zip(chosen, features, counted(config.values, chosen)):
         ids, labels = feature["input_ids"], feature["labels"]
         rows.append({"dataset": sample.dataset, "sample": sample.index, "input_ids": ids, "labels": labels,
                      "text": tokenizer.decode(ids, skip_special_tokens=False),
                      "trained_text": tokenizer.decode([t for t in labels if t != IGNORE_INDEX],
                                                       skip_special_tokens=False),
-                     "tokens": len(ids), "trained_tokens": sum(1 for t in labels if t != IGNORE_INDEX)})
+                     "tokens": len(ids), "trained_tokens": sum(1 for t in labels if t != IGNORE_INDEX),
+                     "tokens_before_cutoff": int(round(length.total)) if length is not None else None})
     untrained = [r for r in rows if not r["trained_tokens"]]
     if untrained:
         print(safe(f"lfgate: warning: {len(untrained)} of {len(rows)} samples shown have no trained token after the "
@@ -81,7 +84,9 @@ def run(args) -> int:
         return 0
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     for row in rows:
-        print(safe(f"── {row['dataset']} sample {row['sample']}: {row['tokens']} tokens, {row['trained_tokens']} "
+        before = row["tokens_before_cutoff"]
+        cut = f", {before} before cutoff_len" if before is not None and before > row["tokens"] else ""
+        print(safe(f"── {row['dataset']} sample {row['sample']}: {row['tokens']} tokens{cut}, {row['trained_tokens']} "
                    f"trained (template {config.values.get('template')}, cutoff_len {config.get('cutoff_len', 2048)})"))
         print(render_spans(tokenizer, row["input_ids"], row["labels"], color))
         print()

@@ -2,9 +2,10 @@
 
 TARGET is a training YAML (its datasets, cutoff_len, stage and the model's tokenizer), a data file (its
 dataset_info.json entry, or the entry `lfgate register` would write) or a dataset name in DIR/dataset_info.json.
-Lengths are in tokens with the model's tokenizer when it is on this machine (nothing is downloaded), else in
-characters. With tokens, the chat template's own tokens count too when lfgate models the template (the
-runner's templates: qwen, qwen3, llama3, chatml, ...); otherwise only message text is counted.
+Lengths are in tokens, the same count as `check` (lfgate/tokens): with the model's tokenizer when it is on this
+machine (nothing is downloaded), else the `tokens` extra's vocabulary, else a calibrated estimate with its error
+band. The chat template's own tokens count too when lfgate models the template (the runner's templates: qwen,
+qwen3, llama3, chatml, ...); otherwise only message text is counted.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--cutoff-len", type=int, metavar="N",
                         help=f"override cutoff_len (default: the config's, else {DEFAULT_CUTOFF_LEN})")
     parser.add_argument("--tokenizer", metavar="PATH",
-                        help="a tokenizer.json or a model folder (default: the config's model, if local)")
+                        help="a tokenizer.json or a model folder (default: the config's model: its folder, or the "
+                             "Hugging Face / ModelScope / openMind cache)")
     parser.add_argument("--template", metavar="NAME", help="chat template whose tokens to count (default: the "
                                                           "config's)")
     parser.add_argument("--stage", choices=["pt", "sft", "rm", "ppo", "kto", "dpo", "orpo", "simpo"],
@@ -52,9 +54,8 @@ def run(args) -> int:
     cutoff_len = args.cutoff_len or config.get("cutoff_len") or DEFAULT_CUTOFF_LEN
     if not isinstance(cutoff_len, int) or isinstance(cutoff_len, bool) or cutoff_len < 1:
         raise UsageError(f"cutoff_len {cutoff_len!r} is not a positive integer")
-    measure = st.measure_for(config.get("model_name_or_path"), args.tokenizer)
     template_name = args.template or config.get("template")
-    measure = st.with_template(measure, template_name)
+    plans = {}
     from lfgate.settings import Settings
 
     placeholders = Settings().placeholders
@@ -65,8 +66,11 @@ def run(args) -> int:
                 f"a {entry.load_from or 'remote'} dataset (nothing is downloaded)"
             print(f"lfgate: skipped dataset {entry.name}: {why}", file=sys.stderr)
             continue
+        if stage not in plans:
+            plans[stage] = st.plan_for(config, stage=stage, tokenizer=args.tokenizer, template=template_name,
+                                       cutoff_len=cutoff_len)
         try:
-            results.append(st.dataset_stats(entry, stage, cutoff_len, measure, placeholders, media_dir))
+            results.append(st.dataset_stats(entry, stage, plans[stage], placeholders, media_dir))
         except _unreadable() as err:
             raise UsageError(f"dataset {entry.name}: {err}") from None
     if not results:
@@ -82,13 +86,13 @@ def run(args) -> int:
                       indent=2)
             sys.stdout.write("\n")
     else:
-        if measure.source and measure.template is not None:
-            print(f"lengths in tokens of {measure.source}, with the {template_name} template's tokens")
-        elif measure.source:
-            why = f"lfgate does not model the {template_name} template" if template_name else "no template given"
-            print(f"lengths in tokens of {measure.source}, message text only ({why})")
+        plan = next(iter(plans.values()))
+        if plan.template is not None:
+            with_what = f"with the {template_name} template's tokens"
         else:
-            print("lengths in characters (no local tokenizer.json for the model; --tokenizer names one)")
+            why = f"lfgate does not model the {template_name} template" if template_name else "no template given"
+            with_what = f"message text only ({why})"
+        print(f"lengths in tokens, {results[0].counted_with}; {with_what}")
         stats_render.to_text(results, sys.stdout, color=sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
         if run is not None:
             print(f"run: {run['text']}")

@@ -190,6 +190,12 @@ def make_plan(config: RunConfig, machine: Machine, precision: Precision, world_s
         plan["tokens"] = {"per_epoch": sum(lengths), "trained_per_epoch": trained, "longest": longest,
                           "mean": round(sum(lengths) / len(lengths), 1) if lengths else 0,
                           "total": int(sum(lengths) * epochs)}
+        from lfgate.tokens.runs import summary  # what cutoff_len cut: the count `check` and `stats` make
+
+        cut = summary(config.values, train_samples)
+        if cut is not None:
+            plan["tokens"]["over_cutoff"] = {k: cut[k] for k in ("cutoff_len", "exceeding", "response_cut",
+                                                                  "prompt_only", "low", "high", "how", "samples")}
         from lfgate.runner.recipe import encoding_problem
 
         problem = encoding_problem(tokenizer, train_samples, features)
@@ -244,6 +250,11 @@ def render_text(plan: dict) -> str:
         t = plan["tokens"]
         lines.append(f"  tokens     {t['per_epoch']:,} per epoch ({t['trained_per_epoch']:,} trained), "
                      f"mean {t['mean']}, longest {t['longest']}, {t['total']:,} in total")
+        over = t.get("over_cutoff")
+        if over and over["exceeding"]:
+            lines.append(f"  cutoff_len {over['exceeding']:,} samples over {over['cutoff_len']} "
+                         f"({over['response_cut']:,} lose part of their response, {over['prompt_only']:,} only of "
+                         f"their prompt; {over['how']})")
     if "lora" in plan:
         lo = plan["lora"]
         lines.append(f"  lora       rank {lo['rank']}, alpha {lo['alpha']}, {lo['trainable']:,} trainable parameters "

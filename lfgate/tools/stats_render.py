@@ -43,7 +43,7 @@ def to_text(stats_list, stream, color: bool = False) -> None:
         d = stats.to_dict()
         where = f" ({escape(d['file'])})" if d["file"] else ""
         console.print(f"[bold]{escape(d['name'])}[/bold]{where}: {d['formatting']}, stage {d['stage']}, "
-                      f"lengths in {d['unit']}")
+                      f"lengths in {d['unit']}" + ("" if d["exact"] else " (estimated)"))
         console.print(f"  samples {d['samples']}, kept {d['kept']}, dropped {d['dropped']}"
                       + (f", converter crashes {d['crashes']}" if d["crashes"] else "")
                       + f", duplicates {d['duplicates']}, empty responses {d['empty_responses']}")
@@ -51,11 +51,14 @@ def to_text(stats_list, stream, color: bool = False) -> None:
             console.print("  roles: " + ", ".join(f"{escape(str(k))} {v}" for k, v in d["roles"].items()))
         if d["cutoff_len"]:
             over = d["over_cutoff"]
-            console.print(f"  over cutoff_len {d['cutoff_len']}: {over} ({_pct(over, d['kept'])})"
+            low, high = d["over_cutoff_band"]
+            shown = f"{over}" if d["exact"] or low == high else f"{low}-{high} (estimate: {over})"
+            console.print(f"  over cutoff_len {d['cutoff_len']}: {shown} ({_pct(over, d['kept'])})"
                           f", losing part of the response: {d['response_truncated']} "
-                          f"({_pct(d['response_truncated'], d['kept'])})"
-                          + (" [cutoff_len counts tokens: with characters, a rough guide]"
-                             if d["unit"] == "characters" else ""))
+                          f"({_pct(d['response_truncated'], d['kept'])}), only part of the prompt: "
+                          f"{d['prompt_truncated']}")
+            for line in over_lines(d["over_cutoff_samples"]):
+                console.print(line)
         if d["placeholders"] or d["media"]:
             parts = [f"{escape(k)} {v}" for k, v in d["placeholders"].items()]
             parts += [f"{k} {v} in {d['media_samples'].get(k, 0)} samples" for k, v in d["media"].items()]
@@ -70,6 +73,20 @@ def to_text(stats_list, stream, color: bool = False) -> None:
         for line in histogram_lines(d["histogram"], d["cutoff_len"]):
             console.print(escape(line))
         console.print()
+
+
+SHOWN = 10  # samples over cutoff_len listed in text; --format json lists them all
+
+
+def over_lines(samples) -> List[str]:
+    """The samples over cutoff_len: index, tokens, how many of them are prompt, the part cut."""
+    if not samples:
+        return []
+    lines = ["  samples over cutoff_len (index: tokens, prompt tokens, cut):"]
+    lines += [f"    #{s['index']}: {s['tokens']}, {s['prompt']} prompt, {s['cut']} cut" for s in samples[:SHOWN]]
+    if len(samples) > SHOWN:
+        lines.append(f"    ... and {len(samples) - SHOWN} more (--format json lists them all)")
+    return lines
 
 
 def histogram_lines(hist: dict, cutoff_len=None) -> List[str]:

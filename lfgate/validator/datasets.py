@@ -422,6 +422,9 @@ def _scan_parallel(path, entry, usage, settings, workers, offset, total: _Scan, 
         from lfgate.validator.typed import preload
 
         preload()  # once here, not once per forked worker
+    from lfgate.tokens.counters import preload as preload_tokens
+
+    preload_tokens(usage)  # the model's vocabulary, likewise (lfgate/tokens)
 
     def collect(future, problems):
         part = future.result()

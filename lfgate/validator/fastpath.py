@@ -20,7 +20,6 @@ import re
 from operator import itemgetter
 from typing import Callable, Dict, NamedTuple, Optional
 
-from lfgate.truncation import CHARS_PER_TOKEN, may_exceed
 from lfgate.validator.converter import ASSISTANT, USER
 from lfgate.validator.samples.common import ColumnsSeen, unread_default_fields
 from lfgate.validator.samples.sharegpt import RoleCensus
@@ -349,7 +348,7 @@ def declared_refusals(checker) -> Refusals:
     lead = leads.pop() if len(leads) == 1 else ""
     budgets = [r.budget for r in found if r.budget is not None]
     return Refusals(False, any(r.empty for r in found), _any_of(tuple(texts)),
-                    text_gate(pattern, lead, min(budgets) if budgets else None))
+                    text_gate(pattern, lead, budgets))
 
 
 def _any_of(predicates: tuple):
@@ -366,24 +365,22 @@ def _any_of(predicates: tuple):
     return any_holds
 
 
-def text_gate(pattern, lead: str, budget: Optional[int]):
-    """The declared patterns and length budget as one test over a record's texts joined with NULs (both fast
+def text_gate(pattern, lead: str, budgets):
+    """The declared patterns and cutoff_len budgets as one test over a record's texts joined with NULs (both fast
     paths call it): whether the pattern finds something (only searched when the ``lead`` character is there, found
-    by memchr), or the texts may estimate above the budget; None when nothing was declared."""
-    if pattern is None and budget is None:
+    by memchr), or the texts may exceed a budget (tokens/budget.py Budget: sound for the count lfgate reports);
+    None when nothing was declared."""
+    if pattern is None and not budgets:
         return None
     search = pattern.search if pattern is not None else None
-    slack = CHARS_PER_TOKEN - 1
 
     def refused(joined: str, n: int, extra_chars: int) -> bool:
         if search is not None and lead in joined and search(joined):
             return True
-        if budget is None:
-            return False
-        chars = len(joined) - (n - 1) + extra_chars  # the texts without their NUL separators, system and tools
-        # sum of ceil(chars / CHARS_PER_TOKEN) per message <= (chars + (CPT - 1) * n) / CPT: within the budget;
-        # CJK text estimates at 1.5 characters per token (truncation.estimate_tokens)
-        return chars + slack * n > budget or may_exceed(joined, chars, n, budget)
+        for budget in budgets:
+            if not budget.within(joined, n, extra_chars):
+                return True
+        return False
 
     return refused
 

@@ -597,7 +597,12 @@ def _budget(config, registry, used, settings) -> Iterator:
 TRUNCATION = rule(
     "LK050", "truncated-samples", WARNING, "Samples longer than `cutoff_len`",
     why="LLaMA-Factory cuts every sample to cutoff_len tokens, splitting the budget between prompt and response "
-        "(infer_seqlen): long samples lose part of their answer and train on a truncated target.",
+        "(data/processor/processor_utils.py infer_seqlen; with `packing`, one token less, and the packed "
+        "processor truncates the same way). Long samples lose part of their answer and train on a cut target, "
+        "or lose part of their prompt and train the model to answer inputs it never saw. Counted with the "
+        "model's tokenizer when it is on this machine (the model folder, the Hugging Face, ModelScope or openMind "
+        "cache), else the `tokens` extra's vocabulary (Qwen2/2.5/3, Llama 3), else an estimate calibrated per "
+        "tokenizer family, given with its measured error band; the chat template's own tokens count too.",
     fix="Raise cutoff_len (within the model's context), or shorten/split the long samples.",
     bad=_project("dataset: alpaca_demo\ncutoff_len: 4\n",
                  data='[{"instruction": "' + "word " * 200 + '", "input": "", "output": "' + "answer " * 200 + '"}]\n'),
@@ -606,98 +611,68 @@ TRUNCATION = rule(
 )
 
 
-def _truncation(config, used) -> Iterator:
-    usage_cutoff = _usage_cutoff(config)
-    if not usage_cutoff:
+MAX_SAMPLES = rule(
+    "LK090", "max-samples-keeps-first-records", INFO, "`max_samples` keeps the first records of each dataset",
+    why="LLaMA-Factory truncates each dataset to its first `max_samples` records, in file order "
+        "(data/loader.py `dataset.select(range(max_samples))`), not a random sample; with `num_samples` in "
+        "dataset_info.json, the first of that random draw. Records past it are never trained on, and a file sorted "
+        "by topic or length trains on one end only.",
+    fix="Shuffle the file first if a random subset is meant, or set `num_samples` in dataset_info.json; remove "
+        "`max_samples` to train on everything.",
+    bad=_project("dataset: alpaca_demo\nmax_samples: 1\n", data='[{"instruction": "a", "input": "", "output": "b"},'
+                 ' {"instruction": "c", "input": "", "output": "d"}]\n'),
+    good=_project("dataset: alpaca_demo\nmax_samples: 100\n"), target="train.yaml",
+)
+
+
+def _max_samples(config, registry, used) -> Iterator:
+    limit = _int(config.values.get("max_samples"))
+    if limit is None or limit < 1 or config.values.get("streaming") is True or registry is None:
         return
-    tokenizer = _local_tokenizer(config)
-    for name, result in used.items():
-        counted = _count_with_tokenizer(tokenizer, result, usage_cutoff, config) if tokenizer else None
-        if counted is not None:
-            exceeding, cut, total = counted
-            how = "counted with the model's tokenizer, without the template's own tokens (a lower bound)"
-        else:
-            facts = getattr(result, "facts", None)
-            truncation = facts.truncation if facts is not None else None
-            if facts is None or truncation is None:
+    for key in ("dataset", "eval_dataset"):
+        for name in split_names(config.values.get(key)):
+            entry, result = registry.entries.get(name), used.get(name)
+            if entry is None or result is None:
                 continue
-            exceeding, cut = truncation.exceeding, truncation.response_cut
-            total = facts.samples if facts.samples is not None else getattr(result, "samples", 0)
-            how = ("an estimate from the text by script (truncation.estimate_tokens: at most 6 characters per "
-                   "token, 1.5 for Chinese, Japanese and Korean); the real count is at least this")
-        if exceeding:
-            # every sample cut trains on cut inputs even when only prompts are cut: a warning too
-            severity = WARNING if cut or exceeding >= total else INFO
-            yield TRUNCATION.diag(f"dataset `{name}`: {exceeding} of {total} samples exceed `cutoff_len: "
-                                  f"{usage_cutoff}`, {cut} of them lose part of their response ({how}). Raise "
-                                  "cutoff_len or shorten them", severity=severity, dataset=name, affected=exceeding,
-                                  **config.where("cutoff_len", "dataset"))
+            facts = getattr(result, "facts", None)
+            records = _int(entry.num_samples)
+            order = ("of its `num_samples` random draw" if records is not None and records >= 0
+                     else "in file order, not a random sample")
+            if records is None or records < 0:
+                records = facts.samples if facts is not None else None
+            if records is None or records <= limit:
+                continue
+            yield MAX_SAMPLES.diag(f"`max_samples: {limit}` keeps the first {limit:,} of the {records:,} records of "
+                                   f"`{name}`, {order}: {records - limit:,} are left out. Shuffle the file first if "
+                                   "a random subset is meant", dataset=name, **config.where("max_samples", key))
 
 
-def _usage_cutoff(config) -> Optional[int]:
-    stage = config.values.get("stage", "sft")
-    if not isinstance(stage, str) or DATA_STAGE.get(stage) == "pt":
-        return None
-    return _int(config.values.get("cutoff_len", 2048))
+def _truncation(config, used) -> Iterator:
+    from lfgate.tokens import report
+    from lfgate.tokens.counters import describe
+    from lfgate.tokens.sample import plan_for
 
-
-def _local_tokenizer(config):
-    """A `tokenizers` tokenizer from the local model folder's tokenizer.json, loaded only when there is one."""
-    folder = _local_model(config)
-    path = os.path.join(folder, "tokenizer.json") if folder else None
-    if not path or not os.path.isfile(path):
-        return None
-    try:
-        from tokenizers import Tokenizer
-
-        from lfgate.validator.model_folder import TOKENIZER_JSON_LIMIT
-
-        return Tokenizer.from_str(guarded.read_text(path, TOKENIZER_JSON_LIMIT))  # regular files only, size-capped
-    except Exception:  # an unreadable tokenizer or no `tokenizers`: fall back to the estimate
-        return None
-
-
-def _count_with_tokenizer(tokenizer, result, cutoff, config) -> Optional[Tuple[int, int, int]]:
-    """(samples over cutoff, samples losing response tokens, samples) for a local sft/rm/kto dataset."""
-    from lfgate import truncation
-    from lfgate.readers import Record, iter_records
-    from lfgate.validator import converter
-
-    entry = getattr(result, "entry", None)
-    if entry is None or not entry.local_path or not os.path.exists(entry.local_path):
-        return None
-    stage = DATA_STAGE.get(str(config.values.get("stage", "sft")), "sft")
-    exceeding = cut = total = 0
-
-    def length(message) -> int:
-        content = message.get("content") if isinstance(message, dict) else None
-        return len(tokenizer.encode(content, add_special_tokens=False).ids) if isinstance(content, str) else 0
-
-    for item in iter_records(entry.local_path):
-        if not isinstance(item, Record):
+    plan = None
+    for name, result in used.items():
+        sample_facts = getattr(result, "facts", None)
+        facts = sample_facts.truncation if sample_facts is not None else None
+        if facts is None:
             continue
-        try:
-            aligned = converter.align(item.value, entry)
-        except Exception:  # conversion problems are the dataset rules' to report
+        level = report.severity_name(facts)
+        if level is None:
             continue
-        if not converter.kept_by_stage(aligned, stage):
-            continue
-        total += 1
-        prompt = aligned.prompt
-        responses = aligned.response[:1] if stage == "sft" else [r for r in aligned.response[:2] if r]
-        lost = over = False
-        for response in responses or [{}]:
-            messages = prompt + [response]
-            pairs = [(length(messages[i]), length(messages[i + 1])) for i in range(0, len(messages) - 1, 2)]
-            full = sum(s + t for s, t in pairs)
-            if full > cutoff:
-                over = True
-                kept = truncation.truncate_turns(pairs, cutoff)
-                if len(kept) < len(pairs) or kept[-1][1] < pairs[-1][1]:
-                    lost = True
-        exceeding += over
-        cut += lost
-    return exceeding, cut, total
+        stage = config.values.get("stage", "sft")
+        plan = plan or plan_for(config.values, stage=DATA_STAGE.get(stage) if isinstance(stage, str) else None,
+                                resolve=config.resolve)
+        how = describe(plan.spec, report.band_kind(facts))
+        if plan.template is None:
+            how += (f"; message text only: lfgate does not model the `{plan.template_name}` template's tokens"
+                    if plan.template_name else "; message text only: no template")
+        note = " (less one for `packing`)" if plan.packing else ""
+        yield TRUNCATION.diag(report.message(facts, how, dataset=name, cutoff_note=note),
+                              severity=WARNING if level == "warning" else INFO, dataset=name,
+                              affected=facts["exceeding"], details=report.details(facts),
+                              **config.where("cutoff_len", "dataset"))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -732,4 +707,5 @@ def check_links(config, registry, registry_path, used, settings) -> List:
     found.extend(pretrain.check(config, registry, used))
     found.extend(cached_data.check(config, registry, settings))
     found.extend(_truncation(config, used))
+    found.extend(_max_samples(config, registry, used))
     return found

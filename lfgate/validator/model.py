@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+
+if TYPE_CHECKING:
+    from lfgate.tokens.report import TruncationFacts  # the one home of the truncation tally
 
 # Stage names as LLaMA-Factory's get_dataset sees them: dpo/orpo/simpo load data with stage="rm".
 DATA_STAGE = {"pt": "pt", "sft": "sft", "rm": "rm", "dpo": "rm", "orpo": "rm", "simpo": "rm", "ppo": "ppo",
@@ -74,19 +77,9 @@ class DatasetUsage:
     media_dir: Optional[str] = None
     template: Optional[str] = None
     config_path: Optional[str] = None
-    cutoff_len: Optional[int] = None  # for the truncation estimates
+    cutoff_len: Optional[int] = None  # for the truncation counts
     vision: Optional[tuple] = None  # media.vision_settings: how images become visual tokens, when known
-
-
-@dataclass
-class TruncationFacts:
-    """Samples the estimate finds longer than cutoff_len (a lower bound: truncation.estimate_tokens)."""
-
-    cutoff_len: int
-    exceeding: int = 0
-    response_cut: int = 0  # ... of which lose part of a response
-    estimate: bool = True
-    chars_per_token_bound: int = 6
+    counting: Optional[Any] = None  # lfgate.tokens.sample.Plan: how the config's samples are counted in tokens
 
 
 def _media_counts() -> Dict[str, int]:
@@ -115,7 +108,7 @@ class SampleFacts:
     has_placeholders: bool = False
     kto_desirable: Optional[int] = None
     kto_undesirable: Optional[int] = None
-    truncation: Optional[TruncationFacts] = None  # with a cutoff_len only
+    truncation: Optional[TruncationFacts] = None  # with a cutoff_len only (tokens/report.Truncation.facts)
     rows: int = 0  # records read
     effective_samples: int = 0  # what LLaMA-Factory samples: num_samples when set, else the rows
 

@@ -12,6 +12,7 @@ import re
 import stat
 from typing import Iterator, Optional
 
+from lfgate.hub_cache import TOKENIZER_JSON_LIMIT
 from lfgate.readers import guarded
 from lfgate.registry import ERROR, WARNING, rule
 from lfgate.validator import lfs
@@ -22,7 +23,6 @@ MAX_LAYERS = 1024  # more than any released model (DeepSeek-V3: 61 layers, Llama
 # and a remote tokenizer's own tokenization_*.py.
 VOCAB_FILE = re.compile(r"^(tokenizer\.json|.*\.model|vocab.*|merges\.txt|.*\.tiktoken|.*spiece.*|.*\.vocab|"
                         r"tokenization_.*\.py)$", re.IGNORECASE)
-TOKENIZER_JSON_LIMIT = 256 * 1024 * 1024  # read tokenizer.json only below this size
 
 _CFG = ("model_name_or_path: models/tiny\nstage: sft\ndo_train: true\nfinetuning_type: lora\ndataset: demo\n"
         "template: qwen\noutput_dir: out\n")

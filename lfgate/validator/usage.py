@@ -63,7 +63,15 @@ def _usage(config, settings) -> DatasetUsage:
     return DatasetUsage(stage=data_stage, media_dir=_media_dir(config, settings),
                         template=template if isinstance(template, str) else None,
                         config_path=config.path, cutoff_len=cutoff,
-                        vision=_vision(config, template if isinstance(template, str) else None))
+                        vision=_vision(config, template if isinstance(template, str) else None),
+                        counting=_counting(config, data_stage))
+
+
+def _counting(config, data_stage):
+    """How the samples are counted in tokens (lfgate/tokens): the model's tokenizer, template, cutoff_len."""
+    from lfgate.tokens.sample import plan_for
+
+    return plan_for(config.values, stage=data_stage, resolve=config.resolve)
 
 
 def _vision(config, template) -> Optional[tuple]:

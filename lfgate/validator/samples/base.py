@@ -30,9 +30,6 @@ MESSAGE = "message"  # each message of a kept sample the template formats: check
 END = "end"  # the dataset's end, once the workers' checkers are merged: check(c) -> findings
 HOOKS = (RECORD, CRASHED, CONVERTED, KEPT, MESSAGE)
 
-# Lower bound used by the cutoff_len estimate: natural text in common tokenizers rarely packs more than this many
-# characters into one token, so chars / 6 undercounts tokens and the reported counts are lower bounds.
-CHARS_PER_TOKEN = 6
 # A record's field taken for a typo of the column LLaMA-Factory reads (`ouput` for `output`): stricter than a
 # suggestion's cutoff (lf_facts.DID_YOU_MEAN_CUTOFF), as the message says the field is the one meant.
 FIELD_TYPO_CUTOFF = 0.8

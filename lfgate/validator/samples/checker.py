@@ -17,11 +17,11 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from lfgate.registry import SUMMARY, selected
+from lfgate.tokens.sample import count_plan
 from lfgate.validator.converter import ConversionError, align, kept_by_stage, stage_messages, tag_mapping
-from lfgate.validator.model import DatasetUsage, SampleFacts, TruncationFacts
+from lfgate.validator.model import DatasetUsage, SampleFacts
 from lfgate.validator.samples import alpaca, base, common, kto, multimodal, ranking, sharegpt
 from lfgate.validator.samples.base import (
-    CHARS_PER_TOKEN,
     CONVERTED,
     CRASHED,
     END,
@@ -68,6 +68,7 @@ class SampleChecker:
         self.stage = effective_stage(entry, self.usage)
         self.media_dir = self.usage.media_dir or entry.dataset_dir
         self.cutoff_len = self.usage.cutoff_len if self.stage != "pt" else None
+        self.count_plan = count_plan(self.usage, self.cutoff_len) if self.cutoff_len else None  # lfgate/tokens
         self.placeholders = tuple((col, kind, settings.placeholders.get(kind, f"<{kind}>"))
                                   for col, kind in multimodal.MEDIA_KINDS)
         self.chat = entry.formatting in ("sharegpt", "openai")
@@ -192,7 +193,6 @@ class SampleChecker:
         facts.has_media = facts.samples_with_media > 0
         if kto_types is not None:
             facts.kto_desirable, facts.kto_undesirable = kto_types.desirable, kto_types.undesirable
-        if self.cutoff_len:
-            exceeding, cut = (trunc.exceeding, trunc.cut) if trunc is not None else (0, 0)
-            facts.truncation = TruncationFacts(self.cutoff_len, exceeding, cut, True, CHARS_PER_TOKEN)
+        if trunc is not None:
+            facts.truncation = trunc.facts(self)
         return facts

@@ -10,7 +10,6 @@ from lfgate.lf_facts import close_matches
 from lfgate.registry import ERROR, INFO, SUMMARY, WARNING, Refusal, rule
 from lfgate.validator.converter import ASSISTANT, FUNCTION, OBSERVATION, USER
 from lfgate.validator.samples.base import (
-    CHARS_PER_TOKEN,
     CRASHED,
     CRASHES,
     END,
@@ -35,8 +34,13 @@ EMPTY_TEXT = Refusal(empty=True)  # what DS010 and DS011 flag: an empty message
 
 
 def longer_than_cutoff(checker) -> Optional[Refusal]:
-    """The records whose estimate may exceed cutoff_len go the full way (DS012 counts them), or None without one."""
-    return Refusal(budget=CHARS_PER_TOKEN * checker.cutoff_len) if checker.cutoff_len else None
+    """The records that may exceed cutoff_len by lfgate's count go the full way (DS012 counts them), or None
+    without one (tokens/budget.py: sound for that count)."""
+    if checker.count_plan is None or not checker.count_plan.cutoff_len:
+        return None
+    from lfgate.tokens.budget import Budget
+
+    return Refusal(budget=Budget(checker.count_plan, checker.stage))
 
 _CHAT = turns(("human", "Hi"), ("gpt", "Hello!"))
 # The summary findings that judge the samples: a stop before LLaMA-Factory judges them (every record crashing, a
@@ -177,11 +181,14 @@ EMPTY_RESPONSE = rule(
 
 TRUNCATION = rule(
     "DS012", "samples-exceed-cutoff", INFO,
-    "Samples are longer than cutoff_len (estimate)",
+    "Samples are longer than cutoff_len",
     why="LLaMA-Factory truncates each sample to `cutoff_len` tokens, cutting the source and then the response "
-        "of each turn pair. The estimate goes by script (at most 6 characters per token, 1.5 for Chinese, Japanese "
-        "and Korean, so the counts are lower bounds). A warning when every sample is cut: the model then trains "
-        "on cut inputs only.",
+        "of each turn pair (data/processor/processor_utils.py infer_seqlen). Tokens are counted as lfgate/tokens "
+        "counts them: the model's tokenizer.json when it is on this machine, else the `tokens` extra's "
+        "vocabulary, else an estimate calibrated per tokenizer family with its measured error band. A warning "
+        "when a response is cut, when prompts alone are cut in 1% of the samples or more (the model learns "
+        "answers to inputs it never saw), or when every sample is cut; for data no config loads (judged at "
+        "LLaMA-Factory's default cutoff_len, 2048) only when every sample is cut.",
     fix="Raise `cutoff_len`, or shorten or split the long samples.",
     # With a config that loads the data, LK050 reports it at the config's cutoff_len (one finding per cause): the
     # example ignores LK050 to show DS012. Data no config loads is judged at LLaMA-Factory's default, 2048.
@@ -479,43 +486,63 @@ def system_not_string(c, s) -> None:
                          "TypeError at tokenization. Make it a string.", s.index, path))
 
 
-@dataset_check(KEPT, TRUNCATION, when=lambda c: c.stage != "pt" and bool(c.cutoff_len))
+@dataset_check(KEPT, TRUNCATION, when=lambda c: c.count_plan is not None and bool(c.count_plan.cutoff_len))
 class Truncated(State):
-    """Samples the estimate finds longer than cutoff_len, and those that lose part of a response."""
+    """Every kept sample counted in tokens against cutoff_len (lfgate/tokens: the one count check, stats, preview
+    and the dry run make), the cut ones named."""
 
     def __init__(self, c):
-        self.exceeding = self.cut = 0
+        from lfgate.tokens.report import Truncation
+
+        self.tally = Truncation(c.count_plan.cutoff_len, c.count_plan.spec.exact)
+        self._counter = None  # made on the first sample counted: the vocabulary loads once per process
 
     def add(self, c, s) -> None:
-        from lfgate.truncation import estimate_tokens, truncate_turns
+        from lfgate.tokens.sample import measure
 
-        aligned, messages = s.aligned, s.lists[0][0]
-        extra = _str(aligned.system) + _str(aligned.tools)  # counted with the first turn's source
-        pairs = []
-        for i in range(0, len(messages) - 1, 2):
-            source, target = messages[i]["content"], messages[i + 1]["content"]
-            pairs.append((estimate_tokens((extra if i == 0 else "") + _str(source)), estimate_tokens(_str(target))))
-        if sum(a + b for a, b in pairs) <= c.cutoff_len:
+        plan = c.count_plan
+        if plan.max_samples is not None and s.index >= plan.max_samples and c.entry.num_samples is None:
+            return  # max_samples: LLaMA-Factory loads the first records only (data/loader.py), so only those count
+        if self._counter is None:
+            from lfgate.tokens.counters import counter
+
+            self._counter = counter(plan.spec)
+        length = measure(s.aligned, c.stage, plan, self._counter)
+        if length is None:
             return
-        self.exceeding += 1
-        kept = truncate_turns(pairs, c.cutoff_len)
-        if len(kept) < len(pairs) or any(k[1] < p[1] for k, p in zip(kept, pairs)):
-            self.cut += 1
+        aligned = s.aligned
+        joined = "" if self.tally.exact else "\n".join(
+            t for t in (_str(m.get("content")) for m in aligned.prompt + aligned.response) if t)
+        self.tally.add(s.index, length, self._counter, joined)
 
     def merge(self, other) -> None:
-        self.exceeding += other.exceeding
-        self.cut += other.cut
+        self.tally.merge(other.tally)
+
+    def __getstate__(self) -> dict:  # across worker processes: the tally; each process loads its own vocabulary
+        return {"tally": self.tally, "_counter": None}
+
+    def facts(self, c):
+        """The tally's facts, out of every kept sample LLaMA-Factory loads (the fast paths' clean records were
+        proven within cutoff_len without being counted)."""
+        facts = self.tally.facts()
+        limit = c.count_plan.max_samples
+        facts["counted"] = min(c.kept, limit) if limit is not None and c.entry.num_samples is None else c.kept
+        return facts
 
     def findings(self, c) -> List[Finding]:
-        if not self.exceeding:
+        """What cutoff_len cuts (tokens/report.py: the one wording, shared with LK050 and stats)."""
+        from lfgate.tokens import report
+        from lfgate.tokens.counters import describe
+
+        facts = self.facts(c)
+        level = report.severity_name(facts)
+        if level is None:
             return []
-        cut = f"at least {self.cut} of them lose part of a response" if self.cut else "only their prompts are cut"
-        every = self.exceeding >= max(c.kept, 1)  # the model trains on cut inputs only: a warning
-        default = " (the default)" if getattr(c.usage, "stage", None) is None else ""
-        return [Finding(TRUNCATION, f"at least {plural(self.exceeding, 'sample')} exceed cutoff_len {c.cutoff_len}"
-                        f"{default}{' (every sample)' if every else ''}, and {cut} (an estimate by script: at most "
-                        f"{CHARS_PER_TOKEN} characters per token, 1.5 for Chinese, Japanese and Korean). Raise "
-                        "cutoff_len or shorten the samples.", None, (), Severity.WARNING if every else None)]
+        note = " (the default)" if getattr(c.usage, "stage", None) is None else ""
+        if note and facts.get("low", facts["exceeding"]) < max(facts.get("counted") or 0, 1):
+            level = "info"  # no config sets cutoff_len: LLaMA-Factory's default is a guess; a warning when all are cut
+        text = report.message(facts, describe(c.count_plan.spec, report.band_kind(facts)), cutoff_note=note)
+        return [Finding(TRUNCATION, text + ".", None, (), Severity.WARNING if level == "warning" else None)]
 
 
 def _str(value) -> str:
