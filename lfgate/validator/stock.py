@@ -22,9 +22,11 @@ _TABLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 
 @lru_cache(maxsize=1)
 def _table() -> Dict[str, Any]:
+    from lfgate.readers import guarded
+
     try:
-        with open(_TABLE, encoding="utf-8") as f:
-            return json.load(f)
+        with guarded.open_regular(_TABLE) as f:
+            return json.loads(f.read().decode("utf-8"))
     except (OSError, ValueError):  # a broken install recognises nothing: every file is the user's
         return {"files": {}, "entries": {}}
 
@@ -58,7 +60,7 @@ def is_stock_entry(name: str, value: Any) -> bool:
     """A registry entry with a stock name and the value a release gave it (the hash scripts/gen_stock_hashes.py
     writes: its name and value as canonical JSON)."""
     text = json.dumps([name, value], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest() in _table()["entries"]
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest() in _table()["entries"]
 
 
 def _releases(labels: List[str]) -> str:
