@@ -9,6 +9,7 @@ reports the same with the fast paths on as with every record taken the full way.
 both the orjson fast path and the typed step (msgspec, JSON Lines only) are exercised.
 """
 
+import dataclasses
 import json
 import pathlib
 
@@ -220,6 +221,8 @@ def blank_response_rule(monkeypatch, declared: bool):
                 good={"data/dataset_info.json": _SHAREGPT, "data/a.jsonl": _chat("Hi!") + "\n"},
                 refuses_texts=(lambda texts: any(not t.strip() for t in texts)) if declared else None)
     monkeypatch.setitem(registry.RULES, rule.code, rule)  # where the fast paths read the declarations
+    if not declared:  # DS080 (a real rule) declares the same refusal: without it, as before DS080 existed
+        monkeypatch.setitem(registry.RULES, "DS080", dataclasses.replace(registry.RULES["DS080"], refuses_texts=None))
 
     def blank_response(c, s):  # registered as `@check(KEPT, rule)` would, for this test only
         for message in s.aligned.response[:1]:

@@ -336,9 +336,12 @@ def test_the_committed_removed_keys_table_is_what_the_script_generates():
 # -- LLaMA-Factory's own data/ + examples/ ----------------------------------------------------------------------------
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus/llamafactory is not available")
 def test_llamafactorys_own_project_errs_only_where_llamafactory_fails(tmp_path, monkeypatch):
+    from lfgate.validator import stock
     from lfgate.validator.training import keys
 
     monkeypatch.setattr(keys, "_installed_transformers", lambda: None)  # judged for transformers 5
+    monkeypatch.setattr(stock, "release_of", lambda path: None)  # LLaMA-Factory's own tree, judged as its own
+    monkeypatch.setattr(stock, "is_stock_entry", lambda name, value: False)
     shutil.copytree(CORPUS, tmp_path / "lf")
     _, report = check_json(".", "--llamafactory-version", "0.9.6", cwd=tmp_path / "lf")
     found = sorted((d["file"], d["code"]) for d in errors(report))

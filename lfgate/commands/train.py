@@ -130,7 +130,7 @@ def _check(args, state: _Run) -> _Run:
         state.target = devices.implied_target(device_count(settings), machine)
         state.machine = machine = state.target.machine if state.target else machine
     _devices_for_the_check(args, state, settings, machine)
-    state.checker = checker = Checker(settings)
+    state.checker = checker = Checker(settings, launching=True)  # a stock example it launches keeps its errors
     state.report = report = checker.run([state.path], finalize=False)  # finalized below, with the RN findings
     report.extend(launch.refusal(checker.configs, checker.not_configs, state.path))
     try:

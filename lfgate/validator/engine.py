@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import AbstractSet, Dict, List, Optional, Sequence, Set, Tuple
 
 from lfgate import findings
 from lfgate.diagnostics import Diagnostic, Report, Severity, display_path
 from lfgate.registry import DATASET, ROOT, selected
 from lfgate.settings import Settings
-from lfgate.validator import dataset_info, datasets, discovery, launch, lfs, links, multinode, training
+from lfgate.validator import dataset_info, datasets, discovery, launch, lfs, links, multinode, stock, training
 from lfgate.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
 from lfgate.validator.project import discover, find_registry_for
 from lfgate.validator.rules_general import PATH_NOT_FOUND
@@ -24,8 +24,10 @@ NO_CONFIG = DatasetUsage(cutoff_len=2048)
 class Checker:
     """Holds what one run has read, so each registry and each (dataset, stage) is checked once."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, launching: bool = False):
         self.settings = settings
+        self.launching = launching  # `train`/`export`: the file launched is the user's even if it is stock
+        self.stock_configs: Set[str] = set()  # LLaMA-Factory's own example configs, unchanged (not when launching)
         self.report = Report()
         self.registries: Dict[str, Registry] = {}
         self.results: Dict[Tuple[str, str, DatasetUsage], DatasetResult] = {}
@@ -33,6 +35,8 @@ class Checker:
         self.by_entry: Dict[EntryKey, list] = {}  # each entry's findings, registry and data, sorted out at the end
         self.users: Dict[EntryKey, List[str]] = {}  # the configs that load each entry
         self.counted: Set[EntryKey] = set()
+        self.whole: Set[str] = set()  # registries checked whole (named or found); others only for the entries used
+        self.named: Set[EntryKey] = set()  # the entries the configs name
         self.configs: List = []  # the training configs checked (`lfgate train` launches only one of these)
         self.not_configs: Dict[str, str] = {}  # files named but not checked as configs -> why
         self.launches: Dict[int, launch.Launch] = {}  # id(config) -> its launch folder
@@ -117,6 +121,8 @@ class Checker:
             registry = self.registry(registry_path) if registry_path and os.path.isfile(registry_path) else None
             used: Dict[str, DatasetResult] = {}
             for name, usage in links.dataset_usages(config, registry, settings):
+                if registry is not None:  # its findings are the config's, even for an entry that is no object
+                    self.named.add((os.path.abspath(registry.path), name))
                 entry = registry.entries.get(name) if registry else None
                 if entry is not None:
                     used[name] = self.dataset(entry, usage)
@@ -132,26 +138,61 @@ class Checker:
             if path in passed:
                 continue
             registry = self.registry(path)
+            self.whole.add(os.path.abspath(path))
             for name, entry in registry.entries.items():
                 if (os.path.abspath(registry.path), name) not in checked_entries:
                     self.dataset(entry, NO_CONFIG)
 
         for path in targets.data_files:
-            entry = _entry_for_file(path, self)
-            if entry is not None:
-                self.dataset(entry, NO_CONFIG)
-            else:
+            entries = _entries_for_file(path, self)
+            for entry in entries:
+                if (os.path.abspath(entry.registry_path), entry.name) not in self.counted:
+                    self.dataset(entry, NO_CONFIG)
+            if not entries:
                 result = datasets.check_unregistered(path, self.settings, self._project_of(path))
                 self.report.files += 1
                 self.report.samples += result.samples
                 self.report.extend(result.diagnostics)
-        self.report.extend(entry_findings(self.by_entry, self.users, has_configs=bool(configs),
-                                          covering=self.report.diagnostics, settings=self.settings))
+        # a registry read for a config or a data file: only the entries they use are checked (README: one file)
+        asked = {key: found for key, found in self.by_entry.items()
+                 if key[0] in self.whole or key in self.counted or key in self.named}
+        self.report.diagnostics, stock_found = self._stock_apart(configs)
+        self.report.extend(entry_findings(asked, self.users, has_configs=bool(configs),
+                                          covering=self.report.diagnostics + stock_found, settings=self.settings,
+                                          stock_entries=self._stock_entries(asked), stock_found=stock_found))
         self.report.diagnostics = unique(self.report.diagnostics)
         self._inputs = [c.path for c in configs] + list(targets.data_files)
         if finalize:
             self.report.diagnostics = findings.finalize(self.report.diagnostics, self.settings, self.files_read())
         return self.report
+
+    # -- LLaMA-Factory's own files, unchanged from a release (stock.py) ---------------------------------------------
+    def _stock_apart(self, configs) -> Tuple[List[Diagnostic], List[Diagnostic]]:
+        """(the run's findings, those at LLaMA-Factory's own unchanged example configs)."""
+        if not self.launching:
+            self.stock_configs = {os.path.abspath(c.path) for c in configs if stock.release_of(c.path)}
+        ours = self.stock_configs
+        theirs = [d for d in self.report.diagnostics if d.file and os.path.abspath(d.file) in ours]
+        return [d for d in self.report.diagnostics if not (d.file and os.path.abspath(d.file) in ours)], theirs
+
+    def _stock_entries(self, keys) -> Set[EntryKey]:
+        """The entries LLaMA-Factory ships, unchanged, whose data file is absent or unchanged too, that no config
+        of the user's loads (its own examples make no entry the user's)."""
+        if self.launching:
+            return set()
+        ours = self.stock_configs
+        out = set()
+        for key in keys:
+            if any(os.path.abspath(c) not in ours for c in self.users.get(key, ())):
+                continue
+            registry = self.registries.get(key[0])
+            entry = registry.entries.get(key[1]) if registry else None
+            if entry is None or not stock.is_stock_entry(entry.name, entry.raw):
+                continue
+            local = entry.local_path
+            if local is None or not os.path.lexists(local) or (os.path.isfile(local) and stock.release_of(local)):
+                out.add(key)
+        return out
 
     def _configs(self, targets) -> Tuple[list, list, Dict[str, str]]:
         """(the configs, the YAMLs a folder scan passed over, why each was): every YAML and JSON candidate is parsed
@@ -255,13 +296,17 @@ def _say_default_stage(result: DatasetResult, usage: DatasetUsage) -> list:
 
 # -- one finding per cause, severity from what LLaMA-Factory does with the entry --------------------------------------
 def entry_findings(by_entry: Dict[EntryKey, list], users: Dict[EntryKey, List[str]], has_configs: bool,
-                   covering: Sequence[Diagnostic] = (), settings: Optional[Settings] = None) -> list:
+                   covering: Sequence[Diagnostic] = (), settings: Optional[Settings] = None,
+                   stock_entries: AbstractSet[EntryKey] = frozenset(), stock_found: Sequence[Diagnostic] = ()) -> list:
     """Each entry's findings once, root cause first. With configs in the run, an entry no config loads is never
     loaded by LLaMA-Factory: its findings are at most warnings, one summary per rule over all such entries.
+    LLaMA-Factory's own unchanged entries (``stock_entries``) that no config of the user's loads, and the findings
+    at its own unchanged example configs (``stock_found``), are at most warnings too, each at its place (stock.py).
     ``covering``: the run's other findings, of which those declared to cover a dataset's findings (``covers``, scope
     DATASET: LK050 at a config covers the data's DS012) fold them, for the entries a config loads."""
     out: List[Diagnostic] = []
     unused: Dict[str, List[Diagnostic]] = {}  # rule code -> its findings in entries no config loads
+    theirs: List[Diagnostic] = list(stock_found)  # the findings in LLaMA-Factory's own files and entries
     some_unused = any(key not in users for key in by_entry)
     s = settings or Settings()
 
@@ -276,11 +321,14 @@ def entry_findings(by_entry: Dict[EntryKey, list], users: Dict[EntryKey, List[st
             for d in found:
                 unused.setdefault(d.code, []).append(d)
             continue
+        if key in stock_entries:  # with no config in the run, or loaded only by LLaMA-Factory's own examples
+            theirs.extend(found)
+            continue
         configs = users.get(key, [])
         if len(configs) > 1 or (configs and some_unused):  # the configs decided the severity: name them
             found = [d.at(message=f"{d.message} [{_used_by(configs)}]") for d in found]
         out.extend(found)
-    return out + [_summary(code, found) for code, found in unused.items()]
+    return out + [_summary(code, found) for code, found in unused.items()] + stock.capped(theirs)
 
 
 def _used_by(configs: List[str]) -> str:
@@ -343,16 +391,18 @@ def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def _entry_for_file(path: str, checker: Checker) -> Optional[DatasetEntry]:
+def _entries_for_file(path: str, checker: Checker) -> List[DatasetEntry]:
+    """The entries of the nearest registry that names the file (or its folder): a file two entries read is
+    checked as each reads it."""
     target = os.path.abspath(path)
     for registry_path in find_registry_for(path):
         registry = checker.registry(registry_path)
-        for entry in registry.entries.values():
-            local = entry.local_path
-            if local and (os.path.abspath(local) == target
-                          or (os.path.isdir(local) and os.path.dirname(target) == os.path.abspath(local))):
-                return entry
-    return None
+        found = [entry for entry in registry.entries.values() if entry.local_path and (
+            os.path.abspath(entry.local_path) == target
+            or (os.path.isdir(entry.local_path) and os.path.dirname(target) == os.path.abspath(entry.local_path)))]
+        if found:
+            return found
+    return []
 
 
 def run_check(paths: Sequence[str], settings: Optional[Settings] = None) -> Report:

@@ -5,7 +5,17 @@ from the merged counters). Importing this package registers every DS rule. A rul
 declares ``refuses_text`` so the fast paths (validator/fastpath.py, typed.py) send such records the full way;
 ``tests/test_rules_at_scale.py`` proves each rule still fires at scale. CONTRIBUTING.md: "Adding a rule"."""
 
-from lfgate.validator.samples import alpaca, common, kto, multimodal, openai, ranking, sharegpt, tools  # noqa: F401
+from lfgate.validator.samples import (  # noqa: F401
+    alpaca,
+    common,
+    kto,
+    multimodal,
+    openai,
+    ranking,
+    sharegpt,
+    tools,
+    whitespace,
+)
 from lfgate.validator.samples.base import Finding
 from lfgate.validator.samples.checker import SampleChecker, effective_stage
 from lfgate.validator.samples.infer import infer_entry
