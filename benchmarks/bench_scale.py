@@ -4,6 +4,8 @@
     python benchmarks/bench_scale.py --big-mb 1536    # also peak memory on 1.5 GB (run it last, on a quiet machine)
     python benchmarks/bench_scale.py --size-mb 20 --skip-llamafactory --skip-startup   # a quick look
     python benchmarks/bench_scale.py --rich-text --repeat 7   # texts as real chats have them, and an id field
+    python benchmarks/bench_scale.py --lfgate main --lfgate 74646f6 --workers 1,2 --repeat 7 --skip-startup \
+        --skip-llamafactory                           # two git refs (or installs: a Python path), interleaved
 
 Goals (issue 5):
   1. `lfgate check` on a 150 MB sharegpt JSONL with a defect every 1000 records takes at most 1.5x the time of
@@ -13,6 +15,11 @@ Goals (issue 5):
      validating only that YAML against lfgate's own train schema;
   4. the work spreads over the cores: the speed-up from 1 to 2 workers;
   5. LLaMA-Factory's own loading and conversion of the same file (`datasets` + its aligner), where installed.
+
+``--lfgate SPEC`` (repeatable) names what runs as lfgate: ``.`` (this checkout, the default), a git ref of this
+repository (its ``lfgate/`` exported to a temporary folder and put first on PYTHONPATH; the dependencies are this
+Python's), or the path of a Python executable that has lfgate installed. With two or more, every round runs each of
+them in turn beside the same orjson run, and the tables add each one's time over the first one's, per round.
 
 Each lfgate run's ratio is taken against the orjson run of the same round (rounds are interleaved) and the tables
 give the median of those ratios: the box's speed drifts between rounds. The dataset comes from
@@ -35,7 +42,8 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Dict, List, Optional
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_check import PARSE_ONLY, build_dataset  # noqa: E402  (one generator for both benchmarks)
@@ -121,8 +129,44 @@ def measure(argv: List[str], cwd: Optional[str] = None, env: Optional[dict] = No
             "pss_mib": peak["pss"] / (1 << 20), "rss_mib": peak["rss"] / (1 << 20), "stdout": out}
 
 
-def lfgate(folder: str, workers: int, fast_path: bool = True) -> List[str]:
-    return [sys.executable, "-m", "lfgate", "check", "--format", "json", "--workers", str(workers), "."] + (
+@dataclass(frozen=True)
+class Install:
+    """One lfgate to measure: its label, the Python that runs it and what goes first on PYTHONPATH."""
+
+    label: str
+    python: str = sys.executable
+    path: Optional[str] = None  # a folder holding an exported `lfgate/` package, or None: the Python's own
+
+
+THIS = Install("this checkout")
+
+
+def install(spec: str, scratch: str) -> Install:
+    """`.`, a git ref (exported under scratch) or a Python executable (see --lfgate)."""
+    if spec == ".":
+        return THIS
+    if os.path.isfile(spec) and os.access(spec, os.X_OK):
+        return Install(spec, python=os.path.abspath(spec))
+    commit = subprocess.run(["git", "rev-parse", "--verify", "--short", spec + "^{commit}"], cwd=ROOT,
+                            capture_output=True, text=True)
+    if commit.returncode != 0:
+        raise SystemExit(f"--lfgate {spec}: neither a git ref of {ROOT} nor a Python executable")
+    short = commit.stdout.strip()
+    folder = os.path.join(scratch, f"ref-{short}")
+    os.makedirs(folder, exist_ok=True)
+    archive = subprocess.run(["git", "archive", short, "lfgate"], cwd=ROOT, check=True, stdout=subprocess.PIPE).stdout
+    subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+    return Install(spec if short.startswith(spec) else f"{spec} ({short})", path=folder)
+
+
+def environment(which: Install) -> dict:
+    if which.path is None:
+        return RUN_ENV
+    return dict(RUN_ENV, PYTHONPATH=os.pathsep.join(p for p in (which.path, RUN_ENV.get("PYTHONPATH")) if p))
+
+
+def lfgate(folder: str, workers: int, fast_path: bool = True, which: Install = THIS) -> List[str]:
+    return [which.python, "-m", "lfgate", "check", "--format", "json", "--workers", str(workers), "."] + (
         [] if fast_path else ["--no-fast-path"])
 
 
@@ -142,33 +186,44 @@ def check_report(result: Dict, info: Dict) -> None:
 
 # -- the parts ---------------------------------------------------------------------------------------
 def throughput(folder: str, info: Dict, workers, rows: List[Dict], repeat: int = 1,
-               full_pipeline: bool = False) -> Dict[int, Dict]:
-    """orjson alone, then lfgate with each worker count, ``repeat`` times interleaved; each row is the run
-    with the median wall time, and the ratios are taken against the orjson run of the same round."""
+               full_pipeline: bool = False, installs: Sequence[Install] = (THIS,)) -> Dict[int, Dict]:
+    """orjson alone, then each lfgate (each install) with each worker count, ``repeat`` times interleaved; each
+    row is the run with the median wall time, and the ratios are taken against the orjson run of the same round
+    (and, with several installs, against the first install's run of the same round and worker count)."""
     path = os.path.join(folder, "data", "bench.jsonl")
     mb = info["bytes"] / (1 << 20)
-    measure(lfgate(folder, 1), cwd=folder, env=RUN_ENV)  # warm-up: page cache and bytecode cache
-    runs = [("orjson parse only, 1 core", [sys.executable, "-c", PARSE_ONLY, path], None)]
-    runs += [(f"lfgate check, {n} worker{'s' if n > 1 else ''}", lfgate(folder, n), n) for n in workers]
+    several = len(installs) > 1
+    for which in installs:  # warm-up: page cache and bytecode cache
+        measure(lfgate(folder, 1, which=which), cwd=folder, env=environment(which))
+    runs = [("orjson parse only, 1 core", [sys.executable, "-c", PARSE_ONLY, path], None, RUN_ENV, None)]
+    for n in workers:
+        for k, which in enumerate(installs):
+            label = f"lfgate check, {n} worker{'s' if n > 1 else ''}" + (f" [{which.label}]" if several else "")
+            runs.append((label, lfgate(folder, n, which=which), n if k == 0 else None, environment(which),
+                         (runs[-k][0] if k else None)))
     if full_pipeline:
-        runs += [(f"lfgate check --no-fast-path, {n} worker{'s' if n > 1 else ''}", lfgate(folder, n, False), None)
-                 for n in workers]
-    results: Dict[str, List[Dict]] = {what: [] for what, _, _ in runs}
+        runs += [(f"lfgate check --no-fast-path, {n} worker{'s' if n > 1 else ''}", lfgate(folder, n, False), None,
+                  RUN_ENV, None) for n in workers]
+    results: Dict[str, List[Dict]] = {what: [] for what, *_ in runs}
     for _ in range(repeat):
         base = None
-        for what, argv, _ in runs:
-            result = measure(argv, cwd=folder, env=RUN_ENV)
+        for what, argv, _, env, against in runs:
+            result = measure(argv, cwd=folder, env=env)
             if base is None:
                 base = result
             else:
                 check_report(result, info)
                 result["ratio"], result["cpu_ratio"] = result["seconds"] / base["seconds"], result["cpu"] / base["cpu"]
+                if against is not None:  # the first install's run of this round, same workers
+                    first = results[against][-1]
+                    result["vs_first"], result["cpu_vs_first"] = (result["seconds"] / first["seconds"],
+                                                                  result["cpu"] / first["cpu"])
             results[what].append(result)
     by_workers = {}
-    for what, _, n in runs:
+    for what, _, n, _, against in runs:
         ordered = sorted(results[what], key=lambda r: r["seconds"])
         median = dict(ordered[len(ordered) // 2])
-        if n is not None or "no-fast-path" in what:
+        if what.startswith("lfgate"):
             ratios = [r["ratio"] for r in results[what]]
             # the ratio that counts is each round's own (its orjson run beside it): their median, not the ratio
             # of the round whose wall time is the median
@@ -176,6 +231,14 @@ def throughput(folder: str, info: Dict, workers, rows: List[Dict], repeat: int =
             median["cpu_ratio"] = statistics.median(r["cpu_ratio"] for r in results[what])
             print(f"{what}: wall x orjson per round " + ", ".join(f"{x:.2f}" for x in ratios) +
                   f" (median {median['ratio']:.2f}, {sum(x <= 1.5 for x in ratios)} of {len(ratios)} at most 1.5)")
+            if against is not None:
+                firsts = [r["vs_first"] for r in results[what]]
+                median["vs_first"] = statistics.median(firsts)
+                median["cpu_vs_first"] = statistics.median(r["cpu_vs_first"] for r in results[what])
+                print(f"{what}: wall x [{installs[0].label}] per round " + ", ".join(f"{x:.3f}" for x in firsts)
+                      + f" (median {median['vs_first']:.3f}); CPU per round "
+                      + ", ".join(f"{r['cpu_vs_first']:.3f}" for r in results[what])
+                      + f" (median {median['cpu_vs_first']:.3f})")
         rows.append({"what": what + (f" (median of {repeat})" if repeat > 1 else ""), "mb": mb, **median})
         if n is not None:
             by_workers[n] = median
@@ -197,8 +260,9 @@ def llamafactory_load(folder: str, python: str, info: Dict, rows: List[Dict]) ->
                  "ratio": result["seconds"] / base["seconds"], "cpu_ratio": result["cpu"] / base["cpu"], **result})
 
 
-def startup(runs: int, cjs: str, rows: List[Dict]) -> None:
-    """Median wall time of `lfgate check` on a small project and of check-jsonschema on its YAML alone."""
+def startup(runs: int, cjs: str, rows: List[Dict], installs: Sequence[Install] = (THIS,)) -> None:
+    """Median wall time of `lfgate check` on a small project (each install) and of check-jsonschema on its YAML
+    alone, interleaved; each lfgate's ratio to check-jsonschema is the median of the rounds' own ratios."""
     folder = tempfile.mkdtemp(prefix="lfgate-small-")
     try:
         os.makedirs(os.path.join(folder, "data"))
@@ -212,30 +276,53 @@ def startup(runs: int, cjs: str, rows: List[Dict]) -> None:
         with open(schema, "wb") as f:
             f.write(subprocess.run([sys.executable, "-m", "lfgate", "schema", "train"], check=True,
                                    stdout=subprocess.PIPE).stdout)
-        commands = {"lfgate check (registry + dataset + YAML)": [sys.executable, "-m", "lfgate", "check", "."],
-                    "check-jsonschema (the YAML only)": [cjs, "--schemafile", schema, "train.yaml"]}
+        alone = os.path.join(folder, "yaml-only")  # the YAML alone, as check-jsonschema gets it: no registry, no data
+        os.makedirs(alone)
+        shutil.copy(os.path.join(folder, "train.yaml"), alone)
+        cjs_name = "check-jsonschema (the YAML only)"
+        commands = {cjs_name: ([cjs, "--schemafile", schema, "train.yaml"], RUN_ENV, folder)}
+        for which in installs:
+            tag = f" [{which.label}]" if len(installs) > 1 else ""
+            commands["lfgate check (registry + dataset + YAML)" + tag] = (
+                [which.python, "-m", "lfgate", "check", "."], environment(which), folder)
+            commands["lfgate check --format json (the YAML only)" + tag] = (
+                [which.python, "-m", "lfgate", "check", "--format", "json", "."], environment(which), alone)
+        for argv, env, cwd in commands.values():  # warm-up: bytecode caches
+            measure(argv, cwd=cwd, env=env)
         times: Dict[str, List[Dict]] = {k: [] for k in commands}
         for _ in range(runs):  # interleaved, so drift in machine load hits both alike
-            for name, argv in commands.items():
-                times[name].append(measure(argv, cwd=folder, env=RUN_ENV))
+            for name, (argv, env, cwd) in commands.items():
+                times[name].append(measure(argv, cwd=cwd, env=env))
         for name, results in times.items():
             median = statistics.median(r["seconds"] for r in results)
-            rows.append({"what": f"{name}, median of {runs}", "mb": None, "ratio": None,
-                         **min(results, key=lambda r: abs(r["seconds"] - median)), "seconds": median})
+            ratios = [r["seconds"] / c["seconds"] for r, c in zip(results, times[cjs_name])]
+            cpu_ratios = [r["cpu"] / c["cpu"] for r, c in zip(results, times[cjs_name]) if c["cpu"]]
+            if name != cjs_name:
+                print(f"{name}: wall x check-jsonschema per round " + ", ".join(f"{x:.2f}" for x in ratios) +
+                      f" (median {statistics.median(ratios):.2f}; CPU median "
+                      f"{statistics.median(cpu_ratios) if cpu_ratios else float('nan'):.2f})")
+            rows.append({"what": f"{name}, median of {runs}", "mb": None,
+                         **min(results, key=lambda r: abs(r["seconds"] - median)), "seconds": median,
+                         "ratio": statistics.median(ratios) if name != cjs_name else None,
+                         "cpu_ratio": statistics.median(cpu_ratios) if name != cjs_name and cpu_ratios else None})
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def print_rows(title: str, rows: List[Dict]) -> None:
+def print_rows(title: str, rows: List[Dict], against: str = "orjson") -> None:
+    several = any("vs_first" in r for r in rows)
     print(f"\n{title}\n")
-    print("| run | wall s | MB/s | CPU s | wall x orjson | CPU x orjson | peak PSS MiB | peak RSS-sum MiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| run | wall s | MB/s | CPU s | wall x {against} | CPU x {against} |" + (" wall x first | CPU x first |"
+          if several else "") + " peak PSS MiB | peak RSS-sum MiB |")
+    print("|---|---:|---:|---:|---:|---:|" + ("---:|---:|" if several else "") + "---:|---:|")
     for r in rows:
         rate = f"{r['mb'] / r['seconds']:.1f}" if r.get("mb") else ""
         ratio = f"{r['ratio']:.2f}" if r.get("ratio") else ""
         cpu_ratio = f"{r['cpu_ratio']:.2f}" if r.get("cpu_ratio") else ""
-        print(f"| {r['what']} | {r['seconds']:.2f} | {rate} | {r['cpu']:.1f} | {ratio} | {cpu_ratio} "
-              f"| {r['pss_mib']:.0f} | {r['rss_mib']:.0f} |")
+        first = (f" {r['vs_first']:.3f} | {r['cpu_vs_first']:.3f} |" if "vs_first" in r else "  |  |") \
+            if several else ""
+        print(f"| {r['what']} | {r['seconds']:.2f} | {rate} | {r['cpu']:.1f} | {ratio} | {cpu_ratio} |{first}"
+              f" {r['pss_mib']:.0f} | {r['rss_mib']:.0f} |")
 
 
 def main(argv=None) -> int:
@@ -244,12 +331,13 @@ def main(argv=None) -> int:
     parser.add_argument("--defect-every", type=int, default=1000)
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts (default 1,2)")
     parser.add_argument("--big-mb", type=float, default=0, help="also measure memory on a file this large")
-    parser.add_argument("--llamafactory-python", default="/work/lfvenv/bin/python",
+    parser.add_argument("--llamafactory-python", default=os.path.join(os.path.dirname(ROOT), "lfvenv", "bin", "python"),
                         help="a Python with llamafactory installed (skipped when absent)")
     parser.add_argument("--skip-llamafactory", action="store_true")
     parser.add_argument("--check-jsonschema", default=shutil.which("check-jsonschema") or "",
                         help="check-jsonschema executable (install it in a throwaway venv)")
     parser.add_argument("--skip-startup", action="store_true")
+    parser.add_argument("--startup-only", action="store_true", help="only the small project's start-up")
     parser.add_argument("--startup-runs", type=int, default=7)
     parser.add_argument("--dir", help="build datasets under this folder (default: a temporary one)")
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds; rows show the median")
@@ -257,31 +345,38 @@ def main(argv=None) -> int:
                         help="also time --no-fast-path (every record through the full pipeline)")
     parser.add_argument("--rich-text", action="store_true",
                         help="texts as real chats have them (line breaks, quotes, non-ASCII, `<`) and an id field")
+    parser.add_argument("--lfgate", action="append", metavar="SPEC",
+                        help="what runs as lfgate, repeatable, interleaved: `.` (this checkout, the default), a git "
+                             "ref, or a Python executable with lfgate installed; ratios are against the first")
     args = parser.parse_args(argv)
     workers = tuple(int(w) for w in args.workers.split(",") if w.strip())
     base_dir = args.dir or tempfile.mkdtemp(prefix="lfgate-scale-")
+    installs = [install(spec, base_dir) for spec in (args.lfgate or ["."])]
     load = os.getloadavg()[0]
     print(f"{os.cpu_count()} cores, load average {load:.1f} at the start; python {sys.version.split()[0]}")
     try:
-        folder = os.path.join(base_dir, "main")
-        info = build_dataset(folder, args.size_mb, args.defect_every, rich=args.rich_text)
-        print(f"dataset{' (rich text)' if args.rich_text else ''}: {info['bytes'] / (1 << 20):.1f} MiB, "
-              f"{info['records']} records, {info['defects']} defects")
-        rows: List[Dict] = []
-        by_workers = throughput(folder, info, workers, rows, args.repeat, args.full_pipeline)
-        if not args.skip_llamafactory and os.path.exists(args.llamafactory_python):
-            llamafactory_load(folder, args.llamafactory_python, info, rows)
-        print_rows(f"{args.size_mb:g} MB sharegpt JSONL", rows)
-        if 1 in by_workers and len(by_workers) > 1:
-            for n, r in sorted(by_workers.items()):
-                if n > 1:
-                    print(f"\nspeed-up 1 -> {n} workers: {by_workers[1]['seconds'] / r['seconds']:.2f}x wall")
-        shutil.rmtree(folder, ignore_errors=True)
+        if args.startup_only:
+            args.big_mb = 0
+        if not args.startup_only:
+            folder = os.path.join(base_dir, "main")
+            info = build_dataset(folder, args.size_mb, args.defect_every, rich=args.rich_text)
+            print(f"dataset{' (rich text)' if args.rich_text else ''}: {info['bytes'] / (1 << 20):.1f} MiB, "
+                  f"{info['records']} records, {info['defects']} defects")
+            rows: List[Dict] = []
+            by_workers = throughput(folder, info, workers, rows, args.repeat, args.full_pipeline, installs)
+            if not args.skip_llamafactory and os.path.exists(args.llamafactory_python):
+                llamafactory_load(folder, args.llamafactory_python, info, rows)
+            print_rows(f"{args.size_mb:g} MB sharegpt JSONL", rows)
+            if 1 in by_workers and len(by_workers) > 1:
+                for n, r in sorted(by_workers.items()):
+                    if n > 1:
+                        print(f"\nspeed-up 1 -> {n} workers: {by_workers[1]['seconds'] / r['seconds']:.2f}x wall")
+            shutil.rmtree(folder, ignore_errors=True)
         if not args.skip_startup:
             if args.check_jsonschema:
                 small: List[Dict] = []
-                startup(args.startup_runs, args.check_jsonschema, small)
-                print_rows("small project start-up", small)
+                startup(args.startup_runs, args.check_jsonschema, small, installs)
+                print_rows("small project start-up", small, against="check-jsonschema")
             else:
                 print("\nstart-up not measured: pass --check-jsonschema PATH")
         if args.big_mb:

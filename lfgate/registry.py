@@ -21,14 +21,23 @@ CONTRIBUTING.md ("Adding a rule") lists the places per family.
 names the path to check (default: the project folder). So the documentation cannot drift from the behaviour;
 ``tests/test_rules_at_scale.py`` grows each bad example's records past the fast paths' priming, so a rule cannot
 pass its examples and miss on real data.
+
+The rule index (``schemas/rule_index.json``, written by ``scripts/gen_rule_index.py``; ``tests/test_rule_index.py``
+fails while it is stale) holds each code's name, severity, title and the module that declares it, so what only
+needs the codes (``lfgate rules``, ``select``/``ignore``, suppressions, the baseline) reads the index instead of
+importing every rule family, and ``lookup`` imports one family on demand. A check imports a family's module only
+when it meets a file of its kind.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
+import os
+import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from lfgate.diagnostics import Diagnostic, Severity
 
@@ -79,6 +88,9 @@ RULE_MODULES = (
 )
 
 RULES: Dict[str, Rule] = {}
+DECLARED_IN: Dict[str, str] = {}  # code -> the module whose top level declared it (what the index records)
+INDEX_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas", "rule_index.json")
+_INDEX: Dict[str, Dict[str, str]] = {}
 
 
 class Symlink(str):
@@ -168,7 +180,17 @@ def rule(code: str, name: str, severity: Severity, title: str, **doc: Any) -> Ru
         raise RuntimeError(f"rule code {code} declared twice")
     declared = Rule(code, name, severity, title, **doc)
     RULES[code] = declared
+    DECLARED_IN[code] = _declaring_module()
     return declared
+
+
+def _declaring_module() -> str:
+    """The module whose top level is running this declaration (a helper that declares rules for its caller
+    counts as the caller): importing it registers the rule. No rule module has to name itself."""
+    frame = sys._getframe(2)
+    while frame.f_back is not None and frame.f_code.co_name != "<module>":
+        frame = frame.f_back
+    return str(frame.f_globals.get("__name__", ""))
 
 
 def all_rules() -> Dict[str, Rule]:
@@ -176,6 +198,45 @@ def all_rules() -> Dict[str, Rule]:
     for module in RULE_MODULES:
         importlib.import_module(module)  # a misspelt module fails loudly: it must not drop a rule family
     return dict(sorted(RULES.items()))
+
+
+def build_index(rules: Mapping[str, Rule]) -> Dict[str, Dict[str, str]]:
+    """What schemas/rule_index.json holds for these rules: per code, sorted, what `lfgate rules` lists and the
+    module to import for the rest."""
+    return {code: {"name": r.name, "severity": str(r.severity), "title": r.title, "module": DECLARED_IN[code]}
+            for code, r in sorted(rules.items())}
+
+
+def index_text(rules: Mapping[str, Rule]) -> str:
+    """schemas/rule_index.json's text: one line per code, so a diff shows the rules that changed."""
+    lines = [f"  {json.dumps(code)}: {json.dumps(entry, ensure_ascii=False)}"
+             for code, entry in build_index(rules).items()]
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def index() -> Dict[str, Dict[str, str]]:
+    """The committed rule index, read once: every code, without importing a rule module."""
+    if not _INDEX:
+        with open(INDEX_PATH, encoding="utf-8") as f:
+            _INDEX.update(json.load(f))
+    return _INDEX
+
+
+def known_codes() -> List[str]:
+    """Every rule code, sorted, from the index."""
+    return list(index())
+
+
+def lookup(code: str) -> Optional[Rule]:
+    """The rule with this code, importing only the module that declares it (None: no such rule)."""
+    if code not in RULES:
+        entry = index().get(code)
+        if entry is None:
+            return None
+        importlib.import_module(entry["module"])
+        if code not in RULES:  # the index is stale (tests/test_rule_index.py says so): load every family
+            all_rules()
+    return RULES.get(code)
 
 
 def selected(code: str, select: Sequence[str] = (), ignore: Sequence[str] = ()) -> bool:

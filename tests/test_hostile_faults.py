@@ -804,6 +804,7 @@ OPEN_ALLOWED = {
     ("validator/dataset_info.py", "schema"): "lfgate's own schemas/ (package data)",
     ("commands/schema.py", "run"): "lfgate's own schemas/ (package data)",
     ("validator/model_families.py", "data"): "lfgate's own schemas/ (package data)",
+    ("registry.py", "index"): "lfgate's own schemas/ (package data: the rule index)",
     ("validator/training/model_loading.py", "installed_model_types"): "the installed transformers' source (site-packages)",
     # the runner's files in output_dir, written by the run itself: issue 21's runner part (helper i24)
     ("runner/progress.py", "on_log"): "the runner's own log in output_dir",

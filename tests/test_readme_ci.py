@@ -86,3 +86,16 @@ def test_ci_runs_every_in_process_oracle_test_in_llamafactorys_python():
                   if re.search(r'^\s*import_oracle\("llamafactory"\)', path.read_text(encoding="utf-8"), re.M)}
     assert set(listed.split()) == in_process
     assert len(in_process) >= 3
+
+
+def test_ci_runs_the_files_that_start_llamafactorys_python_after_its_venv_is_built():
+    """While .lfvenv builds, CI runs the files that never start LLaMA-Factory's Python (LFGATE_LF_PYTHON points
+    nowhere then, so a file that does fails); LF_SUBPROCESS lists the others, run once it is built."""
+    script = (ROOT / "scripts" / "ci_tests.sh").read_text(encoding="utf-8")
+    [listed] = re.findall(r"^LF_SUBPROCESS=\(([^)]*)\)$", script, re.M)
+    [in_process] = re.findall(r"^IN_PROCESS=\((.*)\)$", script, re.M)
+    naming = {path.relative_to(ROOT).as_posix() for path in (ROOT / "tests").glob("test_*.py")
+              if path.name != "test_readme_ci.py" and "LFGATE_LF_PYTHON" in path.read_text(encoding="utf-8")}
+    assert set(listed.split()) == naming - set(in_process.split())
+    assert 'LFGATE_LF_PYTHON="$PWD/.lfvenv/not-built-yet/bin/python"' in script
+    assert '"${pytest_main[@]}" "${LF_SUBPROCESS[@]}"' in script

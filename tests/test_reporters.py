@@ -254,3 +254,24 @@ def test_command_line_findings_are_not_file_annotations():
     log = json.loads(render("sarif", report))
     assert log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "."
     assert render("concise", report).startswith("<command line>: DS102")
+
+
+def test_every_format_is_checked_against_the_reporter_protocol():
+    """mypy checks each format's module against `reporters.Reporter` through the TYPE_CHECKING mapping: every format
+    is in it, and each render takes what the Protocol passes (report, stream, color=False)."""
+    import ast
+    import inspect
+    import pathlib
+
+    from lfgate import reporters
+
+    source = pathlib.Path(reporters.__file__).read_text(encoding="utf-8")
+    [checked] = [node for node in ast.walk(ast.parse(source))
+                 if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "CHECKED"]
+    assert "Reporter" in ast.unparse(checked.annotation)
+    assert {k.value: v.id for k, v in zip(checked.value.keys, checked.value.values)} == \
+        {name: module.rsplit(".", 1)[1] for name, module in reporters.FORMATS.items()}
+    for name in reporters.available_formats():
+        params = list(inspect.signature(reporters.get(name).render).parameters.values())
+        assert [p.name for p in params[:3]] == ["report", "stream", "color"] and params[2].default is False, name
+        assert all(p.default is not inspect.Parameter.empty for p in params[3:]), name

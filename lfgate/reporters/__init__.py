@@ -1,8 +1,13 @@
-"""One diagnostic model, many renderings. Each reporter module has ``render(report, stream, color) -> None``."""
+"""One diagnostic model, many renderings. Each reporter module is a ``Reporter``: it has
+``render(report, stream, color=False) -> None`` (mypy checks each module against the Protocol below)."""
 
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING, Dict, List, Protocol, TextIO, cast
+
+if TYPE_CHECKING:
+    from lfgate.diagnostics import Report
 
 FORMATS = {
     "text": "lfgate.reporters.text",
@@ -14,12 +19,27 @@ FORMATS = {
 }
 
 
-def available_formats():
+class Reporter(Protocol):
+    """What `lfgate check --format NAME` calls: write the whole report to the stream (``color``: the stream is a
+    terminal that takes colour)."""
+
+    def render(self, report: Report, stream: TextIO, color: bool = False) -> None: ...
+
+
+if TYPE_CHECKING:  # every format's module is a Reporter: mypy says so when one drifts (imported for mypy only)
+    from lfgate.reporters import concise, github, json_format, junit, sarif, text
+
+    CHECKED: Dict[str, Reporter] = {"text": text, "json": json_format, "concise": concise, "github": github,
+                                    "sarif": sarif, "junit": junit}
+
+
+def available_formats() -> List[str]:
     """Every format, each module imported: a misspelt one fails loudly instead of vanishing from --format."""
     for module in FORMATS.values():
         importlib.import_module(module)
     return list(FORMATS)
 
 
-def get(name: str):
-    return importlib.import_module(FORMATS[name])
+def get(name: str) -> Reporter:
+    """The reporter of a format, imported on demand (only the one used is loaded)."""
+    return cast("Reporter", importlib.import_module(FORMATS[name]))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import TextIO
+
+from lfgate.diagnostics import Report
 from lfgate.reporters import where
 from lfgate.sanitize import clean_report
 
@@ -12,7 +15,7 @@ def line(d) -> str:
     return f"{where.position(d)}: {d.code} {text}"
 
 
-def render(report, stream, color: bool = False) -> None:
+def render(report: Report, stream: TextIO, color: bool = False) -> None:
     report = clean_report(report)
     for d in report.sorted():
         stream.write(line(d) + "\n")

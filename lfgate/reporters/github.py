@@ -6,7 +6,9 @@ LF; property values also escape ``:`` and ``,`` (as @actions/core does), or GitH
 
 from __future__ import annotations
 
-from lfgate.diagnostics import Severity
+from typing import TextIO
+
+from lfgate.diagnostics import Report, Severity
 from lfgate.reporters import where
 from lfgate.sanitize import clean_report
 
@@ -39,7 +41,7 @@ def command(d) -> str:
     return f"::{COMMAND[d.severity]} {joined}::{escape_data(where.message(d))}"
 
 
-def render(report, stream, color: bool = False) -> None:
+def render(report: Report, stream: TextIO, color: bool = False) -> None:
     report = clean_report(report)
     for d in report.sorted():
         stream.write(command(d) + "\n")

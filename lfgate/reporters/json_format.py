@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TextIO
+
 from lfgate import __version__
+from lfgate.diagnostics import Report
 from lfgate.jsonio import write_json  # noqa: F401  (sarif.py imports it from here)
 from lfgate.sanitize import clean_report
 
@@ -16,5 +19,5 @@ def to_object(report) -> dict:
     }
 
 
-def render(report, stream, color: bool = False) -> None:
+def render(report: Report, stream: TextIO, color: bool = False) -> None:
     write_json(to_object(clean_report(report)), stream)

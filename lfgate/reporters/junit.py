@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from typing import TextIO
 from xml.sax.saxutils import escape, quoteattr
 
+from lfgate.diagnostics import Report
 from lfgate.reporters import where
 from lfgate.sanitize import clean_report
 
@@ -42,7 +44,7 @@ def _case_name(d) -> str:
     return f"{d.code} ({'; '.join(place)})" if place else d.code
 
 
-def render(report, stream, color: bool = False) -> None:
+def render(report: Report, stream: TextIO, color: bool = False) -> None:
     fail_on = report.fail_on
     report = clean_report(report)
     groups = defaultdict(list)

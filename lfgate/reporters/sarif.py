@@ -8,10 +8,11 @@ Columns count Unicode code points, as lfgate's readers do.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TextIO
 from urllib.parse import quote
 
 from lfgate import __version__, ruledoc
-from lfgate.diagnostics import Severity
+from lfgate.diagnostics import Report, Severity
 from lfgate.reporters import where
 from lfgate.reporters.json_format import write_json
 from lfgate.sanitize import clean_report
@@ -53,12 +54,12 @@ def _location(d):
 
 
 def to_object(report, rules=None) -> dict:
-    if rules is None:
-        from lfgate.registry import all_rules
-
-        rules = all_rules()
     diagnostics = report.sorted()
     codes = sorted({d.code for d in diagnostics})
+    if rules is None:  # the rules of the codes found, each family imported only if it is not yet
+        from lfgate.registry import lookup
+
+        rules = {code: lookup(code) for code in codes}
     index = {code: i for i, code in enumerate(codes)}
     results = []
     for d in diagnostics:
@@ -75,5 +76,5 @@ def to_object(report, rules=None) -> dict:
             "runs": [{"tool": {"driver": driver}, "columnKind": "unicodeCodePoints", "results": results}]}
 
 
-def render(report, stream, color: bool = False, rules=None) -> None:
+def render(report: Report, stream: TextIO, color: bool = False, rules=None) -> None:
     write_json(to_object(clean_report(report), rules), stream)

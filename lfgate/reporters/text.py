@@ -7,8 +7,9 @@ import linecache
 import os
 import stat
 from collections import defaultdict
+from typing import TextIO
 
-from lfgate.diagnostics import Severity
+from lfgate.diagnostics import Report, Severity
 from lfgate.reporters import where
 from lfgate.sanitize import clean, environment_secrets, machine_paths, safe
 
@@ -68,7 +69,10 @@ def _under(shown: str) -> str:
     return "".join(ch if ch == "\t" else " " * cell_len(ch) for ch in shown)
 
 
-def render(report, stream, color: bool = False) -> None:
+def render(report: Report, stream: TextIO, color: bool = False) -> None:
+    if not report.diagnostics:  # nothing found: the verdict alone, without importing rich (a start-up cost)
+        stream.write(("\x1b[1;32mok\x1b[0m" if color else "ok") + _counts(report) + "\n")
+        return
     from rich.console import Console
     from rich.markup import escape
 
@@ -98,10 +102,15 @@ def render(report, stream, color: bool = False) -> None:
         if len(items) > PLACES_PER_RULE:
             console.print(f"  … and {len(items) - PLACES_PER_RULE} more (see --format json for all)")
         console.print()
-    s = report.summary()
     # the verdict is the exit code's: with fail-on = warning one warning fails the run, and the line says so
     failing = sum(1 for d in report.diagnostics if d.severity >= report.fail_on)
-    verdict = "[bold red]failed[/]" if failing else "[bold green]ok[/]"
+    console.print(("[bold red]failed[/]" if failing else "[bold green]ok[/]") + escape(_counts(report)))
+
+
+def _counts(report: Report) -> str:
+    """The verdict line after "ok"/"failed": what was found, in how much."""
+    s = report.summary()
+    failing = sum(1 for d in report.diagnostics if d.severity >= report.fail_on)
     level = f" (fail-on {report.fail_on}: {failing} at or above it)" if report.fail_on != Severity.ERROR else ""
-    console.print(f"{verdict}: {s['errors']} errors, {s['warnings']} warnings, {s['infos']} infos "
-                  f"in {s['files']} files, {s['samples']} samples{level}")
+    return (f": {s['errors']} errors, {s['warnings']} warnings, {s['infos']} infos "
+            f"in {s['files']} files, {s['samples']} samples{level}")

@@ -20,7 +20,6 @@ start-up cost.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections import deque
 from typing import Any, Iterable, List, Tuple
@@ -30,7 +29,7 @@ import orjson
 from lfgate.lf_facts import a_json_type
 from lfgate.readers import builder, guarded, iter_file, locate
 from lfgate.readers.records import Problem, Record
-from lfgate.validator import datafile, dataset_info, fastpath, lfs
+from lfgate.validator import datafile, dataset_info, lfs
 from lfgate.validator.model import DatasetEntry, DatasetResult, DatasetUsage, Registry
 
 CHUNK_BYTES = 8 << 20  # work per task: large enough to amortise pickling, small enough to balance 2-16 cores
@@ -65,6 +64,8 @@ class _Scan:
         self.syntax_errors = 0  # invalid-json problems seen; only the first MAX_SYNTAX_ERRORS are kept
         self.checker = _new_checker(entry, usage, settings)
         self.tracker = datafile.ColumnTracker(track_types)
+        from lfgate.validator import fastpath  # with the sample rules: only when a dataset is read
+
         self.fast = fastpath.for_scan(entry, self.checker, self.tracker) if settings is None or \
             settings.fast_path else None
         self.typed: Any = None  # the typed step in front of the fast path (JSON Lines), False: none; None: not yet
@@ -105,6 +106,7 @@ class _Scan:
         take the fast path without a Record object, and without a copy of their bytes (orjson reads a view; the
         fast path counts in the block)."""
         from lfgate.readers.jsonfile import Span, parse
+        from lfgate.validator import fastpath
 
         fast = self.fast
         take = fast.take if fast is not None else None
@@ -387,6 +389,7 @@ def _lines_start(path: str):
 
 
 def _pool(workers: int):
+    import multiprocessing  # only for a file large enough to share out (its import is a start-up cost)
     from concurrent.futures import ProcessPoolExecutor
 
     methods = multiprocessing.get_all_start_methods()
