@@ -141,7 +141,7 @@ def _facts_and_state(checker):
     def shown(value):
         return (value.counts, value.first) if hasattr(value, "first") else value  # a Tally: its contents
 
-    per_worker = ("cache", "images", "prev", "_counter")  # caches and the batch walk's last sample are not merged
+    per_worker = ("cache", "images", "prev", "_counter", "_bytes")  # caches and the batch walk's last sample are not merged
     states = {kind.__name__: repr(sorted((k, repr(shown(v))) for k, v in vars(state).items() if k not in per_worker))
               for kind, state in checker.states.items()}
     return checker.facts(), (checker.total, checker.kept, checker.crashed, checker.max_index), states

@@ -352,3 +352,25 @@ def test_the_fast_gate_keeps_counting_while_it_proves_records_within(monkeypatch
     gate = budget_module.Budget(Plan(Spec(ESTIMATE, "qwen2"), cutoff_len=50), "sft")
     assert all(gate.within("x" * 60, 2, 0) for _ in range(200))
     assert len(counted) == 200
+
+
+def test_records_the_full_way_proved_within_by_their_bytes_load_no_vocabulary(tmp_path, monkeypatch):
+    """A small project's records go the full way (a tiny file, a record another rule flags): those whose bytes
+    prove them within cutoff_len are not counted, so `check` loads no vocabulary for them (its cold start)."""
+    _no_caches(monkeypatch, tmp_path)
+    built = []
+    monkeypatch.setattr(counters, "_BUILT", {})
+    monkeypatch.setattr(counters, "_build", lambda spec: built.append(spec) or counters.Counter(spec, len))
+    rows = [{"instruction": f"question {i}", "input": "", "output": "" if i == 0 else "answer", "system": "Be brief."}
+            for i in range(5)]
+    write_project(tmp_path, {
+        "data/dataset_info.json": json.dumps({"a": {"file_name": "a.json", "columns": {
+            "prompt": "instruction", "query": "input", "response": "output", "system": "system"}}}),
+        "data/a.json": json.dumps(rows),
+        "train.yaml": f"model_name_or_path: {MODEL}\nstage: sft\ndo_train: true\nfinetuning_type: lora\n"
+                      "dataset: a\ntemplate: qwen\noutput_dir: saves/a\ncutoff_len: 1024\n"})
+    _, result = check_json("train.yaml", cwd=str(tmp_path))
+    assert find(result, "DS011") and not find(result, "LK050") and built == []
+    (tmp_path / "train.yaml").write_text((tmp_path / "train.yaml").read_text().replace("1024", "4"))
+    _, result = check_json("train.yaml", cwd=str(tmp_path))
+    assert find(result, "LK050") and built  # past the bytes: counted

@@ -80,14 +80,18 @@ class Budget:
                 self._slack = 1 + max(estimate.band(self._counter.family, k) for k in estimate.KINDS)
         return self._counter
 
-    def within(self, joined: str, n: int, extra_chars: int) -> bool:
+    def bytes_within(self, joined: str, n: int, extra_chars: int) -> bool:
+        """Within cutoff_len by the bytes alone: no vocabulary is loaded for it."""
         text_bytes = len(joined) if joined.isascii() else len(joined.encode("utf-8", "surrogatepass"))
-        extra = MAX_TOKENS_PER_CHAR * extra_chars
         template = self._bytes.get(n)
         if template is None:
             template = self.template_bytes(n)
-        if text_bytes + extra + template <= self.cutoff:
+        return text_bytes + MAX_TOKENS_PER_CHAR * extra_chars + template <= self.cutoff
+
+    def within(self, joined: str, n: int, extra_chars: int) -> bool:
+        if self.bytes_within(joined, n, extra_chars):
             return True
+        extra = MAX_TOKENS_PER_CHAR * extra_chars
         if self._counted >= GIVE_UP_AFTER and 4 * self._proved < self._counted:
             return False  # most records past the bytes are over: counting them here would only count them twice
         counter = self.counter()

@@ -497,6 +497,7 @@ class Truncated(State):
 
         self.tally = Truncation(c.count_plan.cutoff_len, c.count_plan.spec.exact)
         self._counter = None  # made on the first sample counted: the vocabulary loads once per process
+        self._bytes = None  # tokens/budget.py's byte bound: a sample it proves within needs no vocabulary
 
     def add(self, c, s) -> None:
         from lfgate.tokens.sample import measure
@@ -504,14 +505,24 @@ class Truncated(State):
         plan = c.count_plan
         if plan.max_samples is not None and s.index >= plan.max_samples and c.entry.num_samples is None:
             return  # max_samples: LLaMA-Factory loads the first records only (data/loader.py), so only those count
+        aligned = s.aligned
+        if self._bytes is None:
+            from lfgate.tokens.budget import Budget
+
+            self._bytes = Budget(plan, c.stage)
+        messages = aligned.prompt + aligned.response
+        # at most one token per byte: it cannot reach cutoff_len (tools go the full way: the template wraps them in
+        # its own tool prompt, which the byte bound does not hold)
+        if not aligned.tools and self._bytes.bytes_within("\0".join(_text(m.get("content")) for m in messages),
+                                                          len(messages), len(_text(aligned.system))):
+            return
         if self._counter is None:
             from lfgate.tokens.counters import counter
 
             self._counter = counter(plan.spec)
-        length = measure(s.aligned, c.stage, plan, self._counter)
+        length = measure(aligned, c.stage, plan, self._counter)
         if length is None:
             return
-        aligned = s.aligned
         joined = "" if self.tally.exact else "\n".join(
             t for t in (_str(m.get("content")) for m in aligned.prompt + aligned.response) if t)
         self.tally.add(s.index, length, self._counter, joined)
@@ -520,7 +531,7 @@ class Truncated(State):
         self.tally.merge(other.tally)
 
     def __getstate__(self) -> dict:  # across worker processes: the tally; each process loads its own vocabulary
-        return {"tally": self.tally, "_counter": None}
+        return {"tally": self.tally, "_counter": None, "_bytes": None}
 
     def facts(self, c):
         """The tally's facts, out of every kept sample LLaMA-Factory loads (the fast paths' clean records were
@@ -548,6 +559,13 @@ class Truncated(State):
 
 def _str(value) -> str:
     return value if isinstance(value, str) else ""
+
+
+def _text(value) -> str:
+    """A value as tokens/sample.py counts it: a string, else its JSON (tools, a non-string system)."""
+    from lfgate.tokens.sample import text
+
+    return text(value)
 
 
 # -- why a sample is dropped, and the dataset as a whole -------------------------------------------------------------
