@@ -46,8 +46,16 @@ def run(args) -> int:
         raise UsageError(f"template {config.values.get('template')!r} is not one lfgate renders "
                          f"({', '.join(sorted(TEMPLATES))})")
     reach = recipe.hub_problem(config)
+    if reach and _other_hub():  # not in the ModelScope / openMind cache, and that hub out of reach
+        from lfgate.runner.rules import MODEL_NOT_FOUND  # the finding `train` gives for the same config
+
+        print(safe(f"{paths[0]}: error: model_name_or_path: {reach} [{MODEL_NOT_FOUND.code}]"), file=sys.stderr)
+        return 1
     if reach:
         raise UsageError(reach)
+    origin = recipe.model_origin(config)
+    if origin:
+        print(safe(f"lfgate: {origin}"), file=sys.stderr)
     try:
         train, _ = data.load_samples(config, args.dataset_dir)
         tokenizer = recipe.load_tokenizer(config, trust_remote_code=args.trust_remote_code)
@@ -92,6 +100,12 @@ def run(args) -> int:
         print()
     print(f"run shape: {count.describe()}, per_device_train_batch_size {config.get('per_device_train_batch_size', 8)}")
     return 0
+
+
+def _other_hub() -> bool:
+    from lfgate.hub_cache import other_hub
+
+    return other_hub() is not None
 
 
 def _device_count(args):

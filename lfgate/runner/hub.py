@@ -3,25 +3,68 @@ retry loops (about 50 s and 22 lines of retries without network) before saying i
 
 `train`, `train --dry-run` and `preview` call ``hub_problem`` before loading a tokenizer or model by hub id;
 `doctor` shows the same probe. HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE and HF_ENDPOINT are honoured. No torch.
+
+With USE_MODELSCOPE_HUB / USE_OPENMIND_HUB, a hub id is that hub's (LLaMA-Factory's extras/misc.py:294-328): its
+local cache first (hub_cache.find_model), else one probe of that hub with the same deadline, and never an import
+of the hub's SDK until a download is really needed (recipe.model_path).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import urllib.error
 import urllib.request
 from typing import List, Optional
 
+from lfgate import hub_cache
 from lfgate.lf_facts import env_enabled, hf_offline
 
 PROBE_TIMEOUT = 3.0  # seconds; the whole answer must come in well under 5 s
 DEFAULT_ENDPOINT = "https://huggingface.co"
 ADVICE = ("set HF_HUB_OFFLINE=1 with a cached model, or point model_name_or_path at a local folder")
 
+# per cache: the SDK LLaMA-Factory downloads with, its endpoint (variable, default), the download command
+OTHER_HUBS = {
+    hub_cache.MODELSCOPE_CACHE: ("USE_MODELSCOPE_HUB", "modelscope", "MODELSCOPE_DOMAIN", "www.modelscope.cn",
+                                 "modelscope download --model {name}"),
+    hub_cache.OPENMIND_CACHE: ("USE_OPENMIND_HUB", "openmind", "OPENMIND_HUB_ENDPOINT", "https://modelers.cn",
+                               "openmind-cli pull {name}"),
+}
+
 
 def other_hub() -> bool:
     """ModelScope / Modelers downloads: LLaMA-Factory's USE_MODELSCOPE_HUB / USE_OPENMIND_HUB."""
     return env_enabled("USE_MODELSCOPE_HUB") or env_enabled("USE_OPENMIND_HUB")
+
+
+def other_endpoint(cache: str) -> str:
+    """The URL the ModelScope / openMind SDK downloads from (MODELSCOPE_DOMAIN is a host name, https:// added)."""
+    _, _, variable, default, _ = OTHER_HUBS[cache]
+    value = (os.environ.get(variable) or default).rstrip("/")
+    return value if "://" in value else "https://" + value
+
+
+def other_hub_problem(name: str, cache_dir: Optional[str] = None, revision: Optional[str] = None) -> Optional[str]:
+    """With USE_MODELSCOPE_HUB / USE_OPENMIND_HUB: why the hub id `name` cannot be loaded from here, or None (a
+    local path, in that hub's cache, or the hub answers and its SDK is installed). One probe, PROBE_TIMEOUT."""
+    cache = hub_cache.other_hub()
+    if cache is None or not name or os.path.exists(os.path.expanduser(name)) or not hub_cache.is_hub_id(name):
+        return None  # LLaMA-Factory loads an existing path as it is (misc.py:295)
+    if hub_cache.find_model(name, revision=revision, cache_dir=cache_dir) is not None:
+        return None
+    flag, package, _, _, command = OTHER_HUBS[cache]
+    root = hub_cache.cache_root(cache_dir=cache_dir)
+    missing = f"{name} is not in {cache} at {root}"
+    url = other_endpoint(cache)
+    why = reachable(url, PROBE_TIMEOUT)
+    if why is not None:
+        return (f"{missing}; offline (cannot reach {shown(url)}: {why}): on a machine with network, "
+                f"`{command.format(name=name)}` into that folder (or copy the cache here), or point "
+                "model_name_or_path at a local folder")
+    if importlib.util.find_spec(package) is None:  # found, never imported: LLaMA-Factory would import it
+        return f"{missing}, and {flag} downloads it with the {package} package, not installed: pip install {package}"
+    return None
 
 
 def endpoint() -> str:
@@ -82,7 +125,9 @@ def hub_problem(name: str, cache_dir: Optional[str] = None, revision: Optional[s
 
     A cached model with an unreachable hub turns offline mode on for this process, so that transformers loads
     it from the cache at once instead of retrying the network."""
-    if not name or os.path.isdir(os.path.expanduser(name)) or other_hub():
+    if other_hub():
+        return other_hub_problem(name, cache_dir, revision)
+    if not name or os.path.isdir(os.path.expanduser(name)):
         return None
     cached = in_cache(name, cache_dir, revision)
     if hf_offline():

@@ -77,9 +77,10 @@ def lora_parameters(config: RunConfig, trust_remote_code: bool = False) -> Param
     """Trainable (LoRA) and total parameters, from config.json on the meta device; {"skipped": why} when the plan
     goes without them. The model folder's own code (auto_map) runs only with trust_remote_code from the command
     line: a dry run executes nothing the YAML alone asks for."""
-    from lfgate.runner.recipe import linear_module_names, model_path
+    from lfgate.runner.recipe import linear_module_names, model_found, model_path
 
-    folder = model_path(config) if os.path.isdir(str(config.values.get("model_name_or_path") or "")) else None
+    local = os.path.isdir(str(config.values.get("model_name_or_path") or "")) or model_found(config) is not None
+    folder = model_path(config) if local else None  # a hub id in the ModelScope / openMind cache is local too
     info = _read_config(folder) if folder else None
     if not folder or info is None:
         return {"skipped": "no local config.json"}

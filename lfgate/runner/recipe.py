@@ -14,6 +14,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, List, Optional, Tuple
 
+from lfgate import hub_cache
 from lfgate.lf_facts import env_enabled
 from lfgate.readers import guarded
 from lfgate.runner import data as data_mod
@@ -30,10 +31,15 @@ CHECKPOINT_NAMES = ("adapter_model.safetensors", "adapter_model.bin", "model.saf
 
 # -- 1. model location, tokenizer and template ----------------------------------------------------------------
 def model_path(config: RunConfig) -> str:
-    """A local folder, or a hub id (downloaded through ModelScope / Modelers when their env var asks for it)."""
+    """A local folder, or a hub id. With USE_MODELSCOPE_HUB / USE_OPENMIND_HUB a hub id is that hub's, as in
+    LLaMA-Factory (extras/misc.py:294-328): its local cache first (hub_cache.find_model), else a download with its
+    SDK; the SDK is imported only then."""
     name = str(config.values.get("model_name_or_path") or "")
-    if os.path.isdir(name):
-        return name
+    found = model_found(config)
+    if found is not None:
+        return found.path
+    if os.path.exists(name) or hub_cache.other_hub() is None:
+        return name  # transformers resolves hub ids itself (the Hugging Face cache, else a download)
     revision = config.get("model_revision", "main")
     if env_enabled("USE_MODELSCOPE_HUB"):
         try:
@@ -41,16 +47,32 @@ def model_path(config: RunConfig) -> str:
         except ImportError:
             raise data_mod.DataError("USE_MODELSCOPE_HUB is set but modelscope is not installed: "
                                      "pip install modelscope") from None
-        return snapshot_download(name, revision=None if revision == "main" else revision,
+        return snapshot_download(name, revision="master" if revision == "main" else revision,
                                  cache_dir=config.values.get("cache_dir"))
-    if env_enabled("USE_OPENMIND_HUB"):
-        try:
-            from openmind.utils.hub import snapshot_download
-        except ImportError:
-            raise data_mod.DataError("USE_OPENMIND_HUB is set but openmind is not installed: "
-                                     "pip install openmind") from None
-        return snapshot_download(name, revision=revision, cache_dir=config.values.get("cache_dir"))
-    return name  # transformers resolves hub ids itself
+    try:
+        from openmind.utils.hub import snapshot_download
+    except ImportError:
+        raise data_mod.DataError("USE_OPENMIND_HUB is set but openmind is not installed: "
+                                 "pip install openmind") from None
+    return snapshot_download(name, revision=revision, cache_dir=config.values.get("cache_dir"))
+
+
+def model_found(config: RunConfig) -> Optional[hub_cache.Found]:
+    """The hub id's folder in the ModelScope / openMind cache when LLaMA-Factory would take it from there."""
+    name = str(config.values.get("model_name_or_path") or "")
+    if hub_cache.other_hub() is None or os.path.exists(name):
+        return None
+    return hub_cache.find_model(name, **hub_cache.where_from_config(config.values))
+
+
+def model_origin(config: RunConfig) -> Optional[str]:
+    """`model Qwen/Qwen2.5-7B from the ModelScope cache (~/.cache/modelscope): models/Qwen/Qwen2___5-7B`, when
+    the model comes from the ModelScope / openMind cache."""
+    found = model_found(config)
+    if found is None:
+        return None
+    inside = os.path.relpath(found.path, found.root) if found.root else found.path
+    return f"model {config.values.get('model_name_or_path')} from {found.where}: {inside}"
 
 
 def hub_problem(config: RunConfig) -> Optional[str]:
@@ -373,6 +395,9 @@ def prepare_data(config: RunConfig, log: RunLog, dataset_dir: Optional[str] = No
     reach = hub_problem(config)
     if reach:  # one short probe instead of Hugging Face's retry loops
         raise data_mod.DataError(reach)
+    origin = model_origin(config)
+    if origin:
+        log.say(origin)
     tokenizer = load_tokenizer(config)
     template, notes = build_template(config, tokenizer)
     for note in notes:

@@ -1,0 +1,206 @@
+"""USE_MODELSCOPE_HUB / USE_OPENMIND_HUB on a machine without network (issue 25 §5): every command takes a hub id
+from that hub's local cache (lfgate/hub_cache.py), says so, and fails fast with RN012 when the model is not there.
+
+No network: the hub probe (runner/hub.py `_head`) is faked in every test, and a `modelscope` package that raises on
+import stands in for the SDK, so that a test fails if any command imports it while the model is in the cache.
+"""
+
+import json
+import os
+import shutil
+import time
+
+import pytest
+
+from helpers import run_cli
+from runner_helpers import tiny_model, write_training_project  # noqa: F401  (fixture)
+
+pytest.importorskip("transformers")
+
+MODEL = "qwen/Tiny-0.5B-Instruct"  # a dot in the name: the SDK's older layout spells it `___`
+LAYOUTS = {
+    "snapshots": ("models", "qwen--Tiny-0.5B-Instruct", "snapshots", "master"),
+    "legacy": ("models", "qwen", "Tiny-0___5B-Instruct"),
+}
+
+
+@pytest.fixture
+def no_network(tmp_path, monkeypatch):
+    """HF offline with an empty cache, the hub probe faked (recorded, answering "no answer" at once), and an SDK
+    that must not be imported. Returns the list of probed URLs."""
+    from lfgate.runner import hub
+
+    probed = []
+
+    def head(url, timeout):
+        probed.append(url)
+        return "faked: no network"
+
+    monkeypatch.setattr(hub, "_head", head)
+    for name in ("USE_MODELSCOPE_HUB", "USE_OPENMIND_HUB", "MODELSCOPE_CACHE", "HF_HUB_CACHE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    sdk = tmp_path / "sdk"
+    for package in ("modelscope", "openmind"):
+        (sdk / package).mkdir(parents=True)
+        (sdk / package / "__init__.py").write_text(f"raise RuntimeError('the {package} SDK was imported')\n")
+    monkeypatch.syspath_prepend(str(sdk))
+    return probed
+
+
+def _modelscope_cache(tiny_model, root, layout) -> str:
+    folder = root.joinpath(*LAYOUTS[layout])
+    shutil.copytree(tiny_model, folder)
+    return str(folder)
+
+
+def _project(tmp_path, extra=""):
+    return write_training_project(tmp_path / "proj", MODEL, extra=extra)
+
+
+def _modelscope_env(monkeypatch, root):
+    monkeypatch.setenv("USE_MODELSCOPE_HUB", "1")
+    monkeypatch.setenv("MODELSCOPE_CACHE", str(root))
+
+
+# -- where: the one folder every command loads ---------------------------------------------------------------------
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_find_model_takes_the_modelscope_cache_instead_of_hugging_faces(tiny_model, tmp_path, layout):
+    from lfgate import hub_cache
+
+    folder = _modelscope_cache(tiny_model, tmp_path / "ms", layout)
+    hf = tmp_path / "hf" / "models--qwen--Tiny-0.5B-Instruct" / "snapshots" / ("a" * 40)
+    shutil.copytree(tiny_model, hf)
+    env = {"MODELSCOPE_CACHE": str(tmp_path / "ms"), "HF_HUB_CACHE": str(tmp_path / "hf"), "HOME": str(tmp_path)}
+    assert hub_cache.find_model(MODEL, env=env).path == str(hf)  # no USE_MODELSCOPE_HUB: Hugging Face's
+    found = hub_cache.find_model(MODEL, env={**env, "USE_MODELSCOPE_HUB": "1"})
+    assert found.path == folder and found.origin == hub_cache.MODELSCOPE_CACHE
+    assert hub_cache.find_tokenizer(MODEL, env={**env, "USE_MODELSCOPE_HUB": "1"}).path.startswith(folder)
+    shutil.rmtree(folder)  # LLaMA-Factory then downloads from ModelScope: never the Hugging Face copy
+    assert hub_cache.find_model(MODEL, env={**env, "USE_MODELSCOPE_HUB": "1"}) is None
+    assert hub_cache.find_tokenizer(MODEL, env={**env, "USE_MODELSCOPE_HUB": "1"}) is None
+
+
+# -- every command, from the ModelScope cache, offline ----------------------------------------------------------------
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_check_stats_preview_and_dry_run_use_the_modelscope_cache(tiny_model, tmp_path, monkeypatch, no_network,
+                                                                  layout):
+    root = tmp_path / "ms"
+    folder = _modelscope_cache(tiny_model, root, layout)
+    _modelscope_env(monkeypatch, root)
+    config = _project(tmp_path, extra="")
+    cwd = config.parent
+    from tokenizers import Tokenizer
+
+    exact = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
+
+    code, out, err = run_cli("stats", "--format", "json", str(config), "cutoff_len=16", cwd=cwd)
+    assert code == 0, err
+    [stats] = json.loads(out)["datasets"]
+    assert stats["unit"] == "tokens" and "the ModelScope cache" in json.dumps(stats), stats
+
+    code, out, err = run_cli("check", "--format", "json", str(config), "cutoff_len=16", cwd=cwd)
+    said = [d["message"] for d in json.loads(out)["diagnostics"] if "the ModelScope cache" in d["message"]]
+    assert said and "counted with the model's tokenizer.json from the ModelScope cache" in said[0], out
+    del exact
+
+    code, out, err = run_cli("preview", str(config), "-n", "1", "--format", "json", cwd=cwd)
+    assert code == 0, err
+    [row] = json.loads(out)
+    assert row["text"].startswith("<|im_start|>system\nYou are Qwen") and row["trained_tokens"] > 0
+    assert f"model {MODEL} from the ModelScope cache ({root})" in err, err
+
+    code, out, err = run_cli("train", "--dry-run", "--format", "json", str(config), cwd=cwd)
+    assert code == 0, err + out
+    plan = json.loads(out)["plan"]
+    assert plan["tokens"]["total"] > 0 and plan["lora"]["trainable"] > 0, plan  # tokenizer and config.json
+    assert "from the ModelScope cache" in err
+    assert no_network == []  # in the cache: no probe at all
+
+
+def test_train_two_steps_on_the_cpu_from_the_modelscope_cache(tiny_model, tmp_path, monkeypatch, no_network):
+    root = tmp_path / "ms"
+    _modelscope_cache(tiny_model, root, "legacy")
+    _modelscope_env(monkeypatch, root)
+    config = _project(tmp_path)
+    code, out, err = run_cli("train", str(config), "max_steps=2", "save_steps=2", cwd=config.parent)
+    assert code == 0, err
+    output = config.parent / "out"
+    assert (output / "adapter_model.safetensors").is_file()
+    log = (output / "running_log.txt").read_text(encoding="utf-8") if (output / "running_log.txt").exists() else err
+    assert f"model {MODEL} from the ModelScope cache" in log + err
+    adapter = json.loads((output / "adapter_config.json").read_text(encoding="utf-8"))
+    assert adapter["base_model_name_or_path"] in (MODEL, str(root.joinpath(*LAYOUTS["legacy"])))
+
+
+def test_openmind_cache_for_preview_and_the_dry_run(tiny_model, tmp_path, monkeypatch, no_network):
+    repo = tmp_path / "xdg" / "openmind" / "hub" / "models--qwen--Tiny-0.5B-Instruct"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("c" * 40)
+    shutil.copytree(tiny_model, repo / "snapshots" / ("c" * 40))
+    monkeypatch.setenv("USE_OPENMIND_HUB", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    config = _project(tmp_path)
+    code, out, err = run_cli("preview", str(config), "-n", "1", cwd=config.parent)
+    assert code == 0 and "from the openMind cache" in err, err
+    code, out, err = run_cli("train", "--dry-run", "--format", "json", str(config), cwd=config.parent)
+    assert code == 0 and json.loads(out)["plan"]["lora"]["trainable"] > 0, err + out
+    assert no_network == []
+
+
+# -- offline, not in the cache: one probe, a finding, in seconds --------------------------------------------------------
+@pytest.fixture
+def probe_times_out(monkeypatch):
+    """The probe hangs (as a DNS lookup without network can): only runner/hub.py's deadline ends it."""
+    from lfgate.runner import hub
+
+    calls = []
+
+    def head(url, timeout):
+        calls.append(url)
+        time.sleep(30)
+        return None
+
+    monkeypatch.setattr(hub, "_head", head)
+    return calls
+
+
+@pytest.mark.parametrize("command", ["preview", "dry-run", "train"])
+def test_offline_miss_in_the_modelscope_cache_is_one_fast_finding(tmp_path, monkeypatch, no_network,
+                                                                  probe_times_out, command):
+    root = tmp_path / "ms"
+    root.mkdir()
+    _modelscope_env(monkeypatch, root)
+    config = _project(tmp_path)
+    argv = {"preview": ("preview",), "dry-run": ("train", "--dry-run"), "train": ("train",)}[command]
+    start = time.monotonic()
+    code, out, err = run_cli(*argv, str(config), cwd=config.parent)
+    assert time.monotonic() - start < 5
+    assert code == 1, err + out
+    text = out + err
+    assert f"{MODEL} is not in the ModelScope cache at {root}; offline" in text and "RN012" in text, text
+    assert "Traceback" not in text and "E1020" not in text
+    assert probe_times_out == ["https://www.modelscope.cn"]  # one probe, of ModelScope (not Hugging Face)
+
+
+def test_an_openmind_miss_names_the_openmind_cache(tmp_path, monkeypatch, no_network):
+    monkeypatch.setenv("USE_OPENMIND_HUB", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    config = _project(tmp_path)
+    code, out, err = run_cli("train", "--dry-run", str(config), cwd=config.parent)
+    assert code == 1
+    assert f"is not in the openMind cache at {tmp_path / 'xdg' / 'openmind' / 'hub'}; offline" in out + err
+    assert no_network == ["https://modelers.cn"]
+
+
+def test_the_lint_path_imports_no_hub_sdk(tmp_path, monkeypatch, no_network):
+    import sys
+
+    root = tmp_path / "ms"
+    root.mkdir()
+    _modelscope_env(monkeypatch, root)
+    config = _project(tmp_path)
+    code, out, err = run_cli("check", str(config), cwd=config.parent)
+    assert "modelscope" not in sys.modules and no_network == []  # check never probes nor imports a hub's SDK
