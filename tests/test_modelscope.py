@@ -7,6 +7,7 @@ import stands in for the SDK, so that a test fails if any command imports it whi
 
 import json
 import os
+import re
 import shutil
 import time
 
@@ -92,25 +93,24 @@ def test_check_stats_preview_and_dry_run_use_the_modelscope_cache(tiny_model, tm
     _modelscope_env(monkeypatch, root)
     config = _project(tmp_path, extra="")
     cwd = config.parent
-    from tokenizers import Tokenizer
-
-    exact = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
+    origin = f"counted with the model's tokenizer.json from the ModelScope cache ({root})"
 
     code, out, err = run_cli("stats", "--format", "json", str(config), "cutoff_len=16", cwd=cwd)
     assert code == 0, err
     [stats] = json.loads(out)["datasets"]
-    assert stats["unit"] == "tokens" and "the ModelScope cache" in json.dumps(stats), stats
+    assert (stats["unit"], stats["exact"], stats["counted_with"]) == ("tokens", True, origin)
 
     code, out, err = run_cli("check", "--format", "json", str(config), "cutoff_len=16", cwd=cwd)
-    said = [d["message"] for d in json.loads(out)["diagnostics"] if "the ModelScope cache" in d["message"]]
-    assert said and "counted with the model's tokenizer.json from the ModelScope cache" in said[0], out
-    del exact
+    [cut] = [d["message"] for d in json.loads(out)["diagnostics"] if d["code"] == "LK050"]
+    assert origin in cut, cut
+    counted = int(re.search(r"#0 \((\d+) tokens", cut).group(1))
 
-    code, out, err = run_cli("preview", str(config), "-n", "1", "--format", "json", cwd=cwd)
+    code, out, err = run_cli("preview", str(config), "-n", "1", "--format", "json", "cutoff_len=4096", cwd=cwd)
     assert code == 0, err
     [row] = json.loads(out)
     assert row["text"].startswith("<|im_start|>system\nYou are Qwen") and row["trained_tokens"] > 0
-    assert f"model {MODEL} from the ModelScope cache ({root})" in err, err
+    assert row["tokens"] == counted == stats["lengths"]["total"]["min"]  # check counts what the runner encodes
+    assert f"model {MODEL} from the ModelScope cache ({root}): {os.path.relpath(folder, root)}" in err, err
 
     code, out, err = run_cli("train", "--dry-run", "--format", "json", str(config), cwd=cwd)
     assert code == 0, err + out
@@ -151,8 +151,7 @@ def test_openmind_cache_for_preview_and_the_dry_run(tiny_model, tmp_path, monkey
 
 
 # -- offline, not in the cache: one probe, a finding, in seconds --------------------------------------------------------
-@pytest.fixture
-def probe_times_out(monkeypatch):
+def _hang(monkeypatch):
     """The probe hangs (as a DNS lookup without network can): only runner/hub.py's deadline ends it."""
     from lfgate.runner import hub
 
@@ -168,13 +167,15 @@ def probe_times_out(monkeypatch):
 
 
 @pytest.mark.parametrize("command", ["preview", "dry-run", "train"])
-def test_offline_miss_in_the_modelscope_cache_is_one_fast_finding(tmp_path, monkeypatch, no_network,
-                                                                  probe_times_out, command):
+def test_offline_miss_in_the_modelscope_cache_is_one_fast_finding(tmp_path, monkeypatch, no_network, command):
     root = tmp_path / "ms"
     root.mkdir()
     _modelscope_env(monkeypatch, root)
     config = _project(tmp_path)
     argv = {"preview": ("preview",), "dry-run": ("train", "--dry-run"), "train": ("train",)}[command]
+    run_cli(*argv, str(config), cwd=config.parent)  # the imports, once: the time below is the probe's
+    assert no_network == ["https://www.modelscope.cn"]  # one probe, of ModelScope (not Hugging Face)
+    probed = _hang(monkeypatch)
     start = time.monotonic()
     code, out, err = run_cli(*argv, str(config), cwd=config.parent)
     assert time.monotonic() - start < 5
@@ -182,7 +183,7 @@ def test_offline_miss_in_the_modelscope_cache_is_one_fast_finding(tmp_path, monk
     text = out + err
     assert f"{MODEL} is not in the ModelScope cache at {root}; offline" in text and "RN012" in text, text
     assert "Traceback" not in text and "E1020" not in text
-    assert probe_times_out == ["https://www.modelscope.cn"]  # one probe, of ModelScope (not Hugging Face)
+    assert probed == ["https://www.modelscope.cn"]
 
 
 def test_an_openmind_miss_names_the_openmind_cache(tmp_path, monkeypatch, no_network):
