@@ -129,8 +129,9 @@ def test_train_two_steps_on_the_cpu_from_the_modelscope_cache(tiny_model, tmp_pa
     assert code == 0, err
     output = config.parent / "out"
     assert (output / "adapter_model.safetensors").is_file()
-    log = (output / "running_log.txt").read_text(encoding="utf-8") if (output / "running_log.txt").exists() else err
-    assert f"model {MODEL} from the ModelScope cache" in log + err
+    said = f"model {MODEL} from the ModelScope cache ({root}): models/qwen/Tiny-0___5B-Instruct"
+    assert said in err and said in (output / "running_log.txt").read_text(encoding="utf-8"), err
+    assert "train_loss" in json.loads((output / "train_results.json").read_text(encoding="utf-8"))
     adapter = json.loads((output / "adapter_config.json").read_text(encoding="utf-8"))
     assert adapter["base_model_name_or_path"] in (MODEL, str(root.joinpath(*LAYOUTS["legacy"])))
 
@@ -205,3 +206,21 @@ def test_the_lint_path_imports_no_hub_sdk(tmp_path, monkeypatch, no_network):
     config = _project(tmp_path)
     code, out, err = run_cli("check", str(config), cwd=config.parent)
     assert "modelscope" not in sys.modules and no_network == []  # check never probes nor imports a hub's SDK
+
+
+# -- the README ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name, heading", [("README.md", "## ModelScope and openMind"),
+                                           ("README.zh-CN.md", "## 魔搭（ModelScope）与 openMind")])
+def test_the_readmes_say_how_to_use_modelscope_and_where_lfgate_looks(name, heading):
+    import pathlib
+
+    text = (pathlib.Path(__file__).resolve().parent.parent / name).read_text(encoding="utf-8")
+    assert heading in text
+    section = text.split(heading, 1)[1].split("\n## ", 1)[0]
+    assert "export USE_MODELSCOPE_HUB=1" in section and "lfgate train train.yaml --dry-run" in section
+    # the places, in hub_cache.py's order: the model folder, ModelScope (both layouts), openMind, Hugging Face
+    places = ["`model_name_or_path`", "`MODELSCOPE_CACHE`", "`~/.cache/modelscope`",
+              "`models/OWNER--NAME/snapshots/master`", "`___`", "`$XDG_CACHE_HOME/openmind/hub`",
+              "`~/.cache/openmind/hub`", "`HF_HUB_CACHE`", "RN012", "not in the ModelScope cache at PATH; offline"]
+    at = [section.find(place) for place in places]
+    assert -1 not in at and at == sorted(at), dict(zip(places, at))
