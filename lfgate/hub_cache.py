@@ -37,6 +37,11 @@ TOKENIZER_JSON_LIMIT = 256 * 1024 * 1024  # read a tokenizer.json only below thi
 
 TOKENIZER_FILES = ("tokenizer.json",)  # what `tokenizers` reads; sentencepiece-only folders are counted by estimate
 CONFIG_FILES = ("config.json",)
+# what from_pretrained loads the weights from (a sharded checkpoint has its index)
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+# what a tokenizer and config.json need, without the weights: the dry run and preview download only these
+TOKENIZER_PATTERNS = ("*.json", "*.model", "*.txt", "*.tiktoken", "*.jinja")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 EXPLICIT, MODEL_FOLDER, HF_CACHE, MODELSCOPE_CACHE, OPENMIND_CACHE = (
@@ -215,14 +220,19 @@ def find(model: Optional[str], names: Sequence[str], **where) -> Optional[Found]
     return None
 
 
-def find_model(model: Optional[str], **where) -> Optional[Found]:
+def find_model(model: Optional[str], weights: bool = False, **where) -> Optional[Found]:
     """The model's folder on this machine, as LLaMA-Factory loads it: the model folder itself, else the first cache
-    folder holding a config.json (the weights and tokenizer lie beside it). Found.path is the folder."""
-    found = find(model, CONFIG_FILES, **where)
-    if found is None or found.origin == EXPLICIT:
-        return None
-    folder = os.path.dirname(found.path)
-    return Found(folder, found.origin, found.root if found.origin != MODEL_FOLDER else "")
+    folder holding a config.json (and, with ``weights``, the weights: a folder that a tokenizer-only download left
+    is not the whole model). Found.path is the folder."""
+    for found in candidates(model, **where):
+        if found.origin == EXPLICIT:
+            return None
+        if found.origin == MODEL_FOLDER:
+            return found  # LLaMA-Factory loads that folder and no other
+        if os.path.isfile(os.path.join(found.path, "config.json")) and \
+                (not weights or any(os.path.isfile(os.path.join(found.path, n)) for n in WEIGHT_FILES)):
+            return found
+    return None
 
 
 def find_tokenizer(model: Optional[str], **where) -> Optional[Found]:

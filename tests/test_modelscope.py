@@ -224,3 +224,43 @@ def test_the_readmes_say_how_to_use_modelscope_and_where_lfgate_looks(name, head
               "`~/.cache/openmind/hub`", "`HF_HUB_CACHE`", "RN012", "not in the ModelScope cache at PATH; offline"]
     at = [section.find(place) for place in places]
     assert -1 not in at and at == sorted(at), dict(zip(places, at))
+
+
+# -- partial caches, the SDK -----------------------------------------------------------------------------------------
+def test_a_cache_folder_without_weights_serves_preview_but_not_train(tiny_model, tmp_path, monkeypatch, no_network):
+    root = tmp_path / "ms"
+    folder = _modelscope_cache(tiny_model, root, "snapshots")
+    os.remove(os.path.join(folder, "model.safetensors"))  # a tokenizer-only download
+    _modelscope_env(monkeypatch, root)
+    config = _project(tmp_path)
+    code, out, err = run_cli("preview", str(config), "-n", "1", cwd=config.parent)
+    assert code == 0 and "from the ModelScope cache" in err and no_network == [], err
+    code, out, err = run_cli("train", str(config), "max_steps=1", cwd=config.parent)
+    assert code != 0 and f"{MODEL} is not in the ModelScope cache at {root} with its weights; offline" in err, err
+    assert no_network == ["https://www.modelscope.cn"] and not (config.parent / "out").exists()
+
+
+def test_a_reachable_hub_downloads_with_the_sdk_only_the_files_asked_for(tmp_path, monkeypatch, no_network):
+    """Online and not cached: the SDK downloads, as LLaMA-Factory's misc.py does (revision master for main); the
+    dry run and preview ask it for the tokenizer and config files only."""
+    import sys
+    import types
+
+    from lfgate.runner import config as config_mod, hub, recipe
+
+    calls = []
+    fake = types.ModuleType("modelscope")
+    fake.snapshot_download = lambda name, **kw: calls.append((name, kw)) or str(tmp_path / "downloaded")
+    monkeypatch.setitem(sys.modules, "modelscope", fake)
+    monkeypatch.setattr(hub, "_head", lambda url, timeout: None)  # the hub answers
+    _modelscope_env(monkeypatch, tmp_path / "ms")
+    config = config_mod.load(str(_project(tmp_path)))
+    assert recipe.hub_problem(config) is None
+    assert recipe.model_path(config, weights=False) == str(tmp_path / "downloaded")
+    assert recipe.model_path(config) == str(tmp_path / "downloaded")
+    assert calls[0][1]["allow_file_pattern"] == ["*.json", "*.model", "*.txt", "*.tiktoken", "*.jinja"]
+    assert calls[1] == (MODEL, {"revision": "master", "cache_dir": None})
+    monkeypatch.setattr(hub, "installed", lambda package: False)
+    assert recipe.hub_problem(config) == (f"{MODEL} is not in the ModelScope cache at {tmp_path / 'ms'}, and "
+                                          "USE_MODELSCOPE_HUB downloads it with the modelscope package, not "
+                                          "installed: pip install modelscope")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import urllib.error
 import urllib.request
 from typing import List, Optional
@@ -45,24 +46,27 @@ def other_endpoint(cache: str) -> str:
     return value if "://" in value else "https://" + value
 
 
-def other_hub_problem(name: str, cache_dir: Optional[str] = None, revision: Optional[str] = None) -> Optional[str]:
+def other_hub_problem(name: str, cache_dir: Optional[str] = None, revision: Optional[str] = None,
+                      weights: bool = False) -> Optional[str]:
     """With USE_MODELSCOPE_HUB / USE_OPENMIND_HUB: why the hub id `name` cannot be loaded from here, or None (a
-    local path, in that hub's cache, or the hub answers and its SDK is installed). One probe, PROBE_TIMEOUT."""
+    local path, in that hub's cache (with its weights when `weights`), or the hub answers and its SDK is
+    installed). One probe, PROBE_TIMEOUT."""
     cache = hub_cache.other_hub()
     if cache is None or not name or os.path.exists(os.path.expanduser(name)) or not hub_cache.is_hub_id(name):
         return None  # LLaMA-Factory loads an existing path as it is (misc.py:295)
-    if hub_cache.find_model(name, revision=revision, cache_dir=cache_dir) is not None:
+    if hub_cache.find_model(name, weights, revision=revision, cache_dir=cache_dir) is not None:
         return None
     flag, package, _, _, command = OTHER_HUBS[cache]
     root = hub_cache.cache_root(cache_dir=cache_dir)
-    missing = f"{name} is not in {cache} at {root}"
+    partial = weights and hub_cache.find_model(name, revision=revision, cache_dir=cache_dir) is not None
+    missing = f"{name} is not in {cache} at {root}" + (" with its weights" if partial else "")
     url = other_endpoint(cache)
     why = reachable(url, PROBE_TIMEOUT)
     if why is not None:
         return (f"{missing}; offline (cannot reach {shown(url)}: {why}): on a machine with network, "
                 f"`{command.format(name=name)}` into that folder (or copy the cache here), or point "
                 "model_name_or_path at a local folder")
-    if importlib.util.find_spec(package) is None:  # found, never imported: LLaMA-Factory would import it
+    if not installed(package):  # LLaMA-Factory would import it to download
         return f"{missing}, and {flag} downloads it with the {package} package, not installed: pip install {package}"
     return None
 
@@ -120,13 +124,23 @@ def in_cache(name: str, cache_dir: Optional[str] = None, revision: Optional[str]
     return isinstance(found, str)
 
 
-def hub_problem(name: str, cache_dir: Optional[str] = None, revision: Optional[str] = None) -> Optional[str]:
+def installed(package: str) -> bool:
+    """Whether the package can be imported, without importing it (nor its parent: no dots here)."""
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # ValueError: already imported without a spec
+        return package in sys.modules
+
+
+def hub_problem(name: str, cache_dir: Optional[str] = None, revision: Optional[str] = None,
+                weights: bool = False) -> Optional[str]:
     """Why the model `name` cannot be loaded from here, or None (a local folder, cached, or the hub answers).
 
     A cached model with an unreachable hub turns offline mode on for this process, so that transformers loads
-    it from the cache at once instead of retrying the network."""
+    it from the cache at once instead of retrying the network. `weights`: the run needs the weights too (train),
+    not only the tokenizer and config.json (preview, the dry run)."""
     if other_hub():
-        return other_hub_problem(name, cache_dir, revision)
+        return other_hub_problem(name, cache_dir, revision, weights)
     if not name or os.path.isdir(os.path.expanduser(name)):
         return None
     cached = in_cache(name, cache_dir, revision)

@@ -80,7 +80,7 @@ def lora_parameters(config: RunConfig, trust_remote_code: bool = False) -> Param
     from lfgate.runner.recipe import linear_module_names, model_found, model_path
 
     local = os.path.isdir(str(config.values.get("model_name_or_path") or "")) or model_found(config) is not None
-    folder = model_path(config) if local else None  # a hub id in the ModelScope / openMind cache is local too
+    folder = model_path(config, weights=False) if local else None  # a hub id in the ModelScope / openMind cache
     info = _read_config(folder) if folder else None
     if not folder or info is None:
         return {"skipped": "no local config.json"}
