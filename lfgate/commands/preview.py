@@ -45,8 +45,10 @@ def run(args) -> int:
     if config.values.get("template") not in TEMPLATES:
         raise UsageError(f"template {config.values.get('template')!r} is not one lfgate renders "
                          f"({', '.join(sorted(TEMPLATES))})")
+    from lfgate.runner.hub import other_hub
+
     reach = recipe.hub_problem(config)
-    if reach and _other_hub():  # not in the ModelScope / openMind cache, and that hub out of reach
+    if reach and other_hub():  # not in the ModelScope / openMind cache, and that hub out of reach
         from lfgate.runner.rules import MODEL_NOT_FOUND  # the finding `train` gives for the same config
 
         print(safe(f"{paths[0]}: error: model_name_or_path: {reach} [{MODEL_NOT_FOUND.code}]"), file=sys.stderr)
@@ -100,12 +102,6 @@ def run(args) -> int:
         print()
     print(f"run shape: {count.describe()}, per_device_train_batch_size {config.get('per_device_train_batch_size', 8)}")
     return 0
-
-
-def _other_hub() -> bool:
-    from lfgate.hub_cache import other_hub
-
-    return other_hub() is not None
 
 
 def _device_count(args):

@@ -19,7 +19,7 @@ import urllib.request
 from typing import List, Optional
 
 from lfgate import hub_cache
-from lfgate.lf_facts import env_enabled, hf_offline
+from lfgate.lf_facts import hf_offline
 
 PROBE_TIMEOUT = 3.0  # seconds; the whole answer must come in well under 5 s
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -36,7 +36,7 @@ OTHER_HUBS = {
 
 def other_hub() -> bool:
     """ModelScope / Modelers downloads: LLaMA-Factory's USE_MODELSCOPE_HUB / USE_OPENMIND_HUB."""
-    return env_enabled("USE_MODELSCOPE_HUB") or env_enabled("USE_OPENMIND_HUB")
+    return hub_cache.other_hub() is not None
 
 
 def other_endpoint(cache: str) -> str:
@@ -63,9 +63,9 @@ def other_hub_problem(name: str, cache_dir: Optional[str] = None, revision: Opti
     url = other_endpoint(cache)
     why = reachable(url, PROBE_TIMEOUT)
     if why is not None:
-        return (f"{missing}; offline (cannot reach {shown(url)}: {why}): on a machine with network, "
-                f"`{command.format(name=name)}` into that folder (or copy the cache here), or point "
-                "model_name_or_path at a local folder")
+        return (f"{missing}; offline (cannot reach {shown(url)}: {why}): download it where there is network "
+                f"(`{command.format(name=name)}`) and copy that cache here, or point model_name_or_path at a "
+                "local folder")
     if not installed(package):  # LLaMA-Factory would import it to download
         return f"{missing}, and {flag} downloads it with the {package} package, not installed: pip install {package}"
     return None
