@@ -90,3 +90,24 @@ def test_convert_lists_each_row_it_removed_and_why(tmp_path):
     assert [line.strip() for line in listed] == ["row 1: empty response (blank or white space only)",
                                                  "row 3: exact duplicate of row 0",
                                                  'row 4: not matched by --where 问题 != "e"']
+
+
+def test_fix_of_an_unregistered_wrapped_file_judges_the_copy_by_the_unwrapped_records(tmp_path):
+    """No registry yet (the article registers after writing): the entry is inferred from the objects the lists wrap,
+    so the fixed copy is judged as alpaca with its output, not by a guess that has no response column."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "esg.json").write_text(json.dumps(_article_records(30), ensure_ascii=False))
+    code, out, err = run_cli("fix", "data/esg.json", cwd=tmp_path)
+    assert code == 0, err
+    assert "30 records kept, 0 removed, 30 changed" in out and "still an error" not in out + err
+    _, report = check_json("data/esg.json", cwd=tmp_path)
+    assert {d["code"] for d in report["diagnostics"] if d["severity"] == "error"} == {"DF015"}
+
+
+def test_register_of_a_wrapped_file_points_at_fix(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "esg.json").write_text(json.dumps(_article_records(5), ensure_ascii=False))
+    code, out, err = run_cli("register", "data/esg.json", cwd=tmp_path)
+    assert code == 1
+    assert "a list around one record" in err and "`lfgate fix`" in err and "DF015" in err
+    assert not (tmp_path / "data" / "dataset_info.json").exists()

@@ -324,3 +324,32 @@ def test_the_extra_and_the_built_tokenizer_equal_transformers_own_qwen25(qwen_fi
     for text in texts:
         truth = len(real.encode(text, add_special_tokens=False).ids)
         assert built.count(text) == truth and extra.count(text) == truth, text[:200]
+
+
+def test_the_fast_gate_stops_counting_when_most_records_past_the_bytes_are_over(monkeypatch):
+    """At a small cutoff_len nearly every record is past the byte bound and over: counting each in the fast gate
+    too would count it twice. After GIVE_UP_AFTER such records with under a quarter proved within, the gate refuses
+    at once; a record the bytes prove within still passes, so the gate stays sound and cheap."""
+    from lfgate.tokens import budget as budget_module
+
+    counted = []
+    monkeypatch.setattr(counters, "_BUILT", {})
+    monkeypatch.setattr(counters, "_build", lambda spec: counters.Counter(spec, lambda t: counted.append(t) or len(t)))
+    gate = budget_module.Budget(Plan(Spec(ESTIMATE, "qwen2"), cutoff_len=50), "sft")
+    long_text = "x" * 400
+    for _ in range(200):
+        assert not gate.within(long_text, 2, 0)
+    assert budget_module.GIVE_UP_AFTER <= len(counted) <= budget_module.GIVE_UP_AFTER + 1
+    assert gate.within("short", 2, 0)  # the bytes alone still prove a short record within
+
+
+def test_the_fast_gate_keeps_counting_while_it_proves_records_within(monkeypatch):
+    from lfgate.tokens import budget as budget_module
+
+    counted = []
+    # every text counts as 1 token: past the byte bound, yet always proved within by the count
+    monkeypatch.setattr(counters, "_BUILT", {})
+    monkeypatch.setattr(counters, "_build", lambda spec: counters.Counter(spec, lambda t: counted.append(t) or 1))
+    gate = budget_module.Budget(Plan(Spec(ESTIMATE, "qwen2"), cutoff_len=50), "sft")
+    assert all(gate.within("x" * 60, 2, 0) for _ in range(200))
+    assert len(counted) == 200

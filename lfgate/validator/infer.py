@@ -113,6 +113,12 @@ class _Inference:
     def add(self, index: int, record) -> None:
         self.samples += 1
         if not isinstance(record, dict):
+            from lfgate.validator.datafile import wrapped_record
+
+            if wrapped_record(record) is not None:  # a script that appends `[row]` instead of `row` wrote this
+                raise Inconsistent(f"record {index} is a list around one record, not the record itself; "
+                                   "LLaMA-Factory needs one object per sample. `lfgate fix` on this file unwraps "
+                                   "every such record (DF015): register the fixed copy it writes")
             raise Inconsistent(f"record {index} is a {_type_name(record)}, not an object with fields; "
                                "LLaMA-Factory needs one object per sample")
         messages_field = _first_present(record, MESSAGE_FIELDS) or _list_of_dicts_field(record)

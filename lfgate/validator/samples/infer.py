@@ -28,7 +28,11 @@ def infer_entry(first_values: Iterable, path: str) -> Tuple[DatasetEntry, str]:
     When the records agree, this is exactly the entry `lfgate register` would write (one inference for both).
     When they disagree, `register` refuses; the checker still needs a best guess so that the rules can point at
     the records that break it, so it falls back to the union of the records' fields."""
-    values = list(first_values)
+    from lfgate.validator.datafile import wrapped_record
+
+    # a record wrapped in a list ([{...}], DF015) is inferred from: `lfgate fix` unwraps it, and its copy must be
+    # judged through the entry the records mean, not a guess from lists
+    values = [v if isinstance(v, dict) else wrapped_record(v) or v for v in first_values]
     try:
         inferred = infer(enumerate(values))
     except Inconsistent:
