@@ -264,3 +264,25 @@ def test_a_reachable_hub_downloads_with_the_sdk_only_the_files_asked_for(tmp_pat
     assert recipe.hub_problem(config) == (f"{MODEL} is not in the ModelScope cache at {tmp_path / 'ms'}, and "
                                           "USE_MODELSCOPE_HUB downloads it with the modelscope package, not "
                                           "installed: pip install modelscope")
+
+
+def test_export_merges_the_model_from_the_modelscope_cache_and_fails_fast_without_it(tiny_model, tmp_path,
+                                                                                     monkeypatch, no_network):
+    peft = pytest.importorskip("peft")
+    from transformers import AutoModelForCausalLM
+
+    root = tmp_path / "ms"
+    _modelscope_cache(tiny_model, root, "snapshots")
+    _modelscope_env(monkeypatch, root)
+    lora = peft.get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model),
+                               peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    lora.save_pretrained(tmp_path / "saves" / "lora")
+    (tmp_path / "export.yaml").write_text(f"model_name_or_path: {MODEL}\nadapter_name_or_path: saves/lora\n"
+                                          "template: qwen\nexport_dir: merged\nexport_size: 1\n")
+    code, out, err = run_cli("export", "export.yaml", cwd=tmp_path)
+    assert code == 0 and (tmp_path / "merged" / "model.safetensors").is_file(), err
+    assert f"model {MODEL} from the ModelScope cache ({root})" in err and no_network == []
+    shutil.rmtree(root)
+    code, out, err = run_cli("export", "export.yaml", "export_dir=merged2", cwd=tmp_path)
+    assert code == 1 and f"{MODEL} is not in the ModelScope cache at {root}; offline" in err, err
+    assert no_network == ["https://www.modelscope.cn"] and not (tmp_path / "merged2").exists()
