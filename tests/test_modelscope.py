@@ -175,7 +175,7 @@ def test_offline_miss_in_the_modelscope_cache_is_one_fast_finding(tmp_path, monk
     config = _project(tmp_path)
     argv = {"preview": ("preview",), "dry-run": ("train", "--dry-run"), "train": ("train",)}[command]
     run_cli(*argv, str(config), cwd=config.parent)  # the imports, once: the time below is the probe's
-    assert no_network == ["https://www.modelscope.cn"]  # one probe, of ModelScope (not Hugging Face)
+    assert no_network == ["https://modelscope.cn"]  # one probe, of ModelScope (not Hugging Face)
     probed = _hang(monkeypatch)
     if command != "dry-run":  # the dry run keeps the real deadline (3 s); the others need not wait it out again
         from lfgate.runner import hub
@@ -188,7 +188,7 @@ def test_offline_miss_in_the_modelscope_cache_is_one_fast_finding(tmp_path, monk
     text = out + err
     assert f"{MODEL} is not in the ModelScope cache at {root}; offline" in text and "RN012" in text, text
     assert "Traceback" not in text and "E1020" not in text
-    assert probed == ["https://www.modelscope.cn"]
+    assert probed == ["https://modelscope.cn"]
 
 
 def test_an_openmind_miss_names_the_openmind_cache(tmp_path, monkeypatch, no_network):
@@ -241,7 +241,7 @@ def test_a_cache_folder_without_weights_serves_preview_but_not_train(tiny_model,
     assert code == 0 and "from the ModelScope cache" in err and no_network == [], err
     code, out, err = run_cli("train", str(config), "max_steps=1", cwd=config.parent)
     assert code != 0 and f"{MODEL} is not in the ModelScope cache at {root} with its weights; offline" in err, err
-    assert no_network == ["https://www.modelscope.cn"] and not (config.parent / "out").exists()
+    assert no_network == ["https://modelscope.cn"] and not (config.parent / "out").exists()
 
 
 def test_a_reachable_hub_downloads_with_the_sdk_only_the_files_asked_for(tmp_path, monkeypatch, no_network):
@@ -289,4 +289,4 @@ def test_export_merges_the_model_from_the_modelscope_cache_and_fails_fast_withou
     shutil.rmtree(root)
     code, out, err = run_cli("export", "export.yaml", "export_dir=merged2", cwd=tmp_path)
     assert code == 1 and f"{MODEL} is not in the ModelScope cache at {root}; offline" in err, err
-    assert no_network == ["https://www.modelscope.cn"] and not (tmp_path / "merged2").exists()
+    assert no_network == ["https://modelscope.cn"] and not (tmp_path / "merged2").exists()

@@ -25,11 +25,13 @@ PROBE_TIMEOUT = 3.0  # seconds; the whole answer must come in well under 5 s
 DEFAULT_ENDPOINT = "https://huggingface.co"
 ADVICE = ("set HF_HUB_OFFLINE=1 with a cached model, or point model_name_or_path at a local folder")
 
-# per cache: the SDK LLaMA-Factory downloads with, its endpoint (variable, default), the download command
+# per cache: the flag, the SDK LLaMA-Factory downloads with, its endpoint (variables in the SDK's order, default),
+# the download command. modelscope 1.40 (modelscope_hub/config.py): MODELSCOPE_ENDPOINT, then the deprecated
+# MODELSCOPE_DOMAIN (a host name), then https://modelscope.cn.
 OTHER_HUBS = {
-    hub_cache.MODELSCOPE_CACHE: ("USE_MODELSCOPE_HUB", "modelscope", "MODELSCOPE_DOMAIN", "www.modelscope.cn",
-                                 "modelscope download --model {name}"),
-    hub_cache.OPENMIND_CACHE: ("USE_OPENMIND_HUB", "openmind", "OPENMIND_HUB_ENDPOINT", "https://modelers.cn",
+    hub_cache.MODELSCOPE_CACHE: ("USE_MODELSCOPE_HUB", "modelscope", ("MODELSCOPE_ENDPOINT", "MODELSCOPE_DOMAIN"),
+                                 "https://modelscope.cn", "modelscope download --model {name}"),
+    hub_cache.OPENMIND_CACHE: ("USE_OPENMIND_HUB", "openmind", ("OPENMIND_HUB_ENDPOINT",), "https://modelers.cn",
                                "openmind-cli pull {name}"),
 }
 
@@ -41,8 +43,8 @@ def other_hub() -> bool:
 
 def other_endpoint(cache: str) -> str:
     """The URL the ModelScope / openMind SDK downloads from (MODELSCOPE_DOMAIN is a host name, https:// added)."""
-    _, _, variable, default, _ = OTHER_HUBS[cache]
-    value = (os.environ.get(variable) or default).rstrip("/")
+    _, _, variables, default, _ = OTHER_HUBS[cache]
+    value = next((os.environ[v].strip() for v in variables if os.environ.get(v, "").strip()), default).rstrip("/")
     return value if "://" in value else "https://" + value
 
 
@@ -69,6 +71,26 @@ def other_hub_problem(name: str, cache_dir: Optional[str] = None, revision: Opti
     if not installed(package):  # LLaMA-Factory would import it to download
         return f"{missing}, and {flag} downloads it with the {package} package, not installed: pip install {package}"
     return None
+
+
+def llamafactory_problem(name: str, cache_dir: Optional[str] = None, revision: Optional[str] = None) -> Optional[str]:
+    """`--backend llamafactory` with USE_MODELSCOPE_HUB: why llamafactory-cli cannot load the hub id from here, or
+    None. Its download asks ModelScope before the cache even for a model that is there (extras/misc.py:309
+    snapshot_download, without local_files_only): offline, modelscope 1.40 stops with [E1020] after its retries."""
+    if hub_cache.other_hub() != hub_cache.MODELSCOPE_CACHE or not hub_cache.is_hub_id(name) \
+            or os.path.exists(os.path.expanduser(name)):
+        return other_hub_problem(name, cache_dir, revision, weights=True)
+    found = hub_cache.find_model(name, True, revision=revision, cache_dir=cache_dir)
+    if found is None:
+        return other_hub_problem(name, cache_dir, revision, weights=True)
+    url = other_endpoint(hub_cache.MODELSCOPE_CACHE)
+    why = reachable(url, PROBE_TIMEOUT)
+    if why is None:
+        return None
+    return (f"{name} is in the ModelScope cache ({found.path}), but ModelScope does not answer ({shown(url)}: "
+            f"{why}) and LLaMA-Factory's download asks it before the cache, even for a cached model (modelscope "
+            f"stops with [E1020] after its retries): set `model_name_or_path: {found.path}` (a local folder is "
+            "loaded as it is), or train with the built-in runner")
 
 
 def endpoint() -> str:
