@@ -57,8 +57,8 @@ def _modelscope_cache(tiny_model, root, layout) -> str:
     return str(folder)
 
 
-def _project(tmp_path, extra=""):
-    return write_training_project(tmp_path / "proj", MODEL, extra=extra)
+def _project(tmp_path):
+    return write_training_project(tmp_path / "proj", MODEL)
 
 
 def _modelscope_env(monkeypatch, root):
@@ -91,7 +91,7 @@ def test_check_stats_preview_and_dry_run_use_the_modelscope_cache(tiny_model, tm
     root = tmp_path / "ms"
     folder = _modelscope_cache(tiny_model, root, layout)
     _modelscope_env(monkeypatch, root)
-    config = _project(tmp_path, extra="")
+    config = _project(tmp_path)
     cwd = config.parent
     origin = f"counted with the model's tokenizer.json from the ModelScope cache ({root})"
 
