@@ -13,7 +13,6 @@ dataset's summary findings for SUMMARY (samples/checker.py). A covering finding 
 
 from __future__ import annotations
 
-import re
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from lfgate.diagnostics import Diagnostic
@@ -78,15 +77,12 @@ def fold(items: list, scope: str, covering: Iterable = (), chosen: Optional[Call
     return [_noted(item, folded[id(item)]) if id(item) in folded else item for item in kept]
 
 
-EVERY_RECORD = re.compile(r"every record fails to convert \((\d+) record")  # DS001 standing for all records
-
-
 def _noted(root, folded: list):
     """The root cause, saying what it folded and how many samples that touches, at the worst severity among them
     and its own: a misspelt `formatting` that misreads every sample is the one error."""
     listed = ", ".join(sorted({_code(item) for item in folded}))
     samples = max([len({item.sample for item in folded if item.sample is not None})]
-                  + [int(m.group(1)) for item in folded for m in [EVERY_RECORD.search(item.message)] if m])
+                  + [item.affected for item in folded if getattr(item, "affected", None)])
     touched = f"{samples} sample{'s' if samples != 1 else ''} affected: " if samples else ""
     worst = max([root.severity] + [item.severity for item in folded if item.severity is not None])
     return root.at(message=f"{root.message} ({touched}it causes the {len(folded)} sample finding(s) {listed} in the "

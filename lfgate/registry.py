@@ -75,6 +75,7 @@ RULE_MODULES = (
     "lfgate.runner.rules",
     "lfgate.runner.export",
     "lfgate.runner.launch_rules",
+    "lfgate.runner.plan_rules",
 )
 
 RULES: Dict[str, Rule] = {}

@@ -107,9 +107,40 @@ def _keep_mode(path: str, temp: str) -> None:
                 except OSError:
                     pass
     else:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)
+        os.chmod(temp, umask_mode())
+
+
+def umask_mode() -> int:
+    """The mode a plain open() gives a new file: 0666 & ~umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+TEMP_FILE_MODE = 0o600  # what a temp-file-then-rename writer (mkstemp, Rust's tempfile) leaves
+
+
+def give_umask_mode(path: str, since: float = 0.0) -> bool:
+    """Give a regular file that a temp-file writer left 0600 (and modified since `since`) the umask mode, never
+    through a link (O_NOFOLLOW, then fchmod on what was opened). Whether it changed."""
+    if not hasattr(os, "fchmod"):  # Windows has no such mode bits
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except OSError:  # a link (ELOOP), or gone
+        return False
+    try:
+        st = os.fstat(fd)
+        wanted = umask_mode()
+        if (not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != TEMP_FILE_MODE or wanted == TEMP_FILE_MODE
+                or st.st_mtime < since):
+            return False
+        os.fchmod(fd, wanted)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _sync_folder(path: str) -> None:

@@ -104,3 +104,4 @@ def call(argv: Sequence[str], **options) -> int:
 
 
 Error = subprocess.SubprocessError
+TimeoutExpired = subprocess.TimeoutExpired  # a probe past its deadline (an Error too)

@@ -813,6 +813,7 @@ OPEN_ALLOWED = {
     ("runner/memory.py", "rss_bytes"): "/proc/self/statm: the kernel's count of this process's memory",
     ("runner/memory.py", "machine_memory_bytes"): "the cgroup's memory limit under /sys/fs/cgroup",
     ("safe_write.py", "append_text"): "the writer itself: O_NOFOLLOW append to the run's own log",
+    ("safe_write.py", "give_umask_mode"): "the writer itself: O_NOFOLLOW, fchmod of the run's own weights",
 }
 
 

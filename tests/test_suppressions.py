@@ -154,7 +154,8 @@ def test_a_baseline_written_before_severities_still_silences(tmp_path):
 
 def test_lowering_cutoff_len_under_a_baseline_reports_the_truncation(tmp_path):
     # Issue 25: cutoff_len 2048 -> 256 cut most samples, and the baselined check still printed "ok".
-    rows = [{"instruction": "抽取ESG指标 " + "文本" * (300 if i % 50 else 2000), "input": "", "output": "结果" * 60}
+    # at 2048 one prompt of 300 is cut (under 1%: an info); at 256 nearly every sample is (a warning)
+    rows = [{"instruction": "抽取ESG指标 " + "文本" * (3000 if i == 0 else 300), "input": "", "output": "结果" * 60}
             for i in range(300)]
     config = "model_name_or_path: Qwen/Qwen2.5-14B-Instruct\nstage: sft\ndo_train: true\nfinetuning_type: lora\n" \
              "dataset: esg\ntemplate: qwen\ncutoff_len: {}\noutput_dir: saves/x\n"

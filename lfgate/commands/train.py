@@ -124,6 +124,11 @@ def _check(args, state: _Run) -> _Run:
     state.target = _target(args, devices)
     probe = devices.Probe()
     state.machine = machine = state.target.machine if state.target else devices.detect(probe)
+    if state.target is None and args.dry_run and not args.allow_cpu:  # plan for the devices the variable names
+        from lfgate.devices_env import device_count
+
+        state.target = devices.implied_target(device_count(settings), machine)
+        state.machine = machine = state.target.machine if state.target else machine
     _devices_for_the_check(args, state, settings, machine)
     state.checker = checker = Checker(settings)
     state.report = report = checker.run([state.path], finalize=False)  # finalized below, with the RN findings
@@ -145,7 +150,7 @@ def _check(args, state: _Run) -> _Run:
 
 def _devices_for_the_check(args, state: _Run, settings, machine) -> None:
     """The check's step budget plans for the devices train will launch on (or the --target)."""
-    if state.target is not None and not settings.devices:
+    if state.target is not None and not state.target.implied_by and not settings.devices:
         settings.devices, settings.devices_from = state.target.machine.count, f"--target {args.target}"
     elif machine.kind != "cpu":
         settings.devices_present = (machine.count, machine.kind)
@@ -168,6 +173,10 @@ def _runner_findings(args, state: _Run, rules, devices, probe) -> list:
     found = rules.machine_checks(config, machine, state.precision, state.builtin, settings=state.settings)
     if state.target is None:
         found += rules.device_checks(config, machine, state.count, os.environ, args.allow_cpu, probe)
+    elif state.target.implied_by:
+        from lfgate.runner import plan_rules
+
+        found += plan_rules.absent_devices(config, state.target)
     from lfgate.runner import launch_rules
 
     found += launch_rules.launch_checks(config, state.builtin)
@@ -189,6 +198,11 @@ def _decide(args, state: _Run) -> None:
         if args.dry_run:
             state.plan = _plan(state.config, state.machine, state.precision, state.world_size, state.samples,
                                state.count, state.target, args.trust_remote_code)
+            from lfgate import findings
+            from lfgate.runner import plan_rules
+
+            state.report.diagnostics += findings.finalize(plan_rules.fit_findings(state.config, state.plan),
+                                                          state.settings)
     if state.errors or not args.rehearse:  # a rehearsal reports with its result
         _emit(state.report, args, state.settings, state.plan)
 

@@ -10,7 +10,7 @@ import os
 import socket
 import sys
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Mapping, Optional, Tuple
 
 from lfgate.lf_facts import env_enabled
 
@@ -23,6 +23,7 @@ class Machine:
     bf16: bool = False
     fp16: bool = False
     notes: List[str] = field(default_factory=list)  # warnings for the user
+    memory_gib: float = 0.0  # per device, as the device layer reports it; 0 when it does not say
 
 
 class Probe:
@@ -53,6 +54,16 @@ class Probe:
 
         return npu_smi_processes()
 
+    def memory(self, kind: str) -> Optional[int]:
+        """Bytes of the first device of that kind (torch's device properties), or None."""
+        try:
+            import torch
+
+            backend = torch.cuda if kind == "cuda" else getattr(torch, "npu", None)
+            return int(backend.get_device_properties(0).total_memory) if backend is not None else None
+        except Exception:
+            return None
+
     def cuda(self):
         """(count, names, compute capabilities) for CUDA devices, or None."""
         try:
@@ -79,7 +90,7 @@ def detect(probe: Optional[Probe] = None) -> Machine:
     npu = probe.npu()
     if npu is not None:
         count, names, bf16 = npu
-        machine = Machine("npu", count, names, bf16=bf16, fp16=True)
+        machine = Machine("npu", count, names, bf16=bf16, fp16=True, memory_gib=_probed_memory(probe, "npu"))
         if env.get("CUDA_VISIBLE_DEVICES") is not None and env.get("ASCEND_RT_VISIBLE_DEVICES") is None:
             machine.notes.append("CUDA_VISIBLE_DEVICES is set but does not select Ascend NPUs: "
                                  "use ASCEND_RT_VISIBLE_DEVICES")
@@ -87,8 +98,30 @@ def detect(probe: Optional[Probe] = None) -> Machine:
     cuda = probe.cuda()
     if cuda is not None:
         count, names, caps = cuda
-        return Machine("cuda", count, names, bf16=all(major >= 8 for major, _ in caps), fp16=True)
+        return Machine("cuda", count, names, bf16=all(major >= 8 for major, _ in caps), fp16=True,
+                       memory_gib=_probed_memory(probe, "cuda"))
     return Machine("cpu", 1, ["cpu"], notes=["no CUDA or Ascend device found: training on CPU (slow)"])
+
+
+def _probed_memory(probe, kind: str) -> float:
+    found = probe.memory(kind) if hasattr(probe, "memory") else None  # a test's fake may not say
+    return found / 1024 ** 3 if found else 0.0
+
+
+def device_memory(machine: Machine) -> Tuple[float, str]:
+    """(GiB per device, where that number came from) for the devices a plan runs on; (0, why) when unknown.
+    CPU: the machine's memory (or its cgroup limit); an accelerator: what the device layer reported, else the
+    known part table (PARTS) by the device's name."""
+    from lfgate.runner.memory import GIB, machine_memory_bytes
+
+    if machine.kind == "cpu":
+        return machine_memory_bytes() / GIB, "this machine's memory"
+    if machine.memory_gib:
+        return machine.memory_gib, f"each {machine.names[0] if machine.names else machine.kind}, as the device reports"
+    for _kind, label, memory, _bf16 in PARTS.values():
+        if machine.names and label.lower() == machine.names[0].lower() and memory:
+            return float(memory), f"each {label} (lfgate's part table)"
+    return 0.0, f"the memory of {machine.names[0] if machine.names else 'the device'} is not known"
 
 
 @dataclass
@@ -220,6 +253,20 @@ class Target:
     machine: Machine
     memory_gib: int  # per device; 0 when unknown
     dtype: Optional[str]  # "bf16" / "fp16" / "fp32" when the target names one
+    implied_by: Optional[str] = None  # the visible-devices variable a dry run plans for, when not --target
+
+
+def implied_target(count, machine: Machine) -> Optional[Target]:
+    """A dry run where a visible-devices variable names NPUs or GPUs this machine does not have: plan for those
+    devices (the default part of their kind, as for `--target npu`) instead of for this machine's CPU.
+    count: devices_env.DeviceCount."""
+    wants = getattr(count, "kind", None)
+    if wants not in ("npu", "cuda") or not (count.per_node or 0) > 0 or machine.kind == wants:
+        return None
+    kind, label, memory, bf16 = PARTS[ALIASES[wants]]
+    per_node = int(count.per_node)
+    return Target(Machine(kind, per_node, [label] * per_node, bf16=bf16, fp16=True), memory, None,
+                  implied_by=count.source)
 
 
 def parse_target(spec: str) -> Target:

@@ -12,6 +12,7 @@ The checks (RN050-RN059) are pure functions of the config; the merge imports tor
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, Callable, Dict, List, Optional
 
 from lfgate.diagnostics import Diagnostic
@@ -164,6 +165,7 @@ def merge(config: RunConfig, bf16: bool, fp16: bool, say: Callable[[str], None])
     from transformers import AutoModelForCausalLM
 
     from lfgate.runner import recipe
+    from lfgate.runner.outputs import give_umask_modes
     from lfgate.runner.templates import fix_tokenizer
 
     folder = export_dir(config)
@@ -190,7 +192,9 @@ def merge(config: RunConfig, bf16: bool, fp16: bool, say: Callable[[str], None])
     save: Dict[str, Any] = {"max_shard_size": f"{int(config.get('export_size', 5))}GB"}
     if not recipe._transformers_at_least(5, 0):
         save["safe_serialization"] = not bool(config.get("export_legacy_format", False))
+    started = time.time() - 1
     model.save_pretrained(folder, **save)
+    give_umask_modes(folder, since=started)  # safetensors writes its shards 0600 (runner/outputs.py)
     tokenizer.padding_side = "left"  # as LLaMA-Factory leaves it for generation
     tokenizer.init_kwargs["padding_side"] = "left"
     tokenizer.save_pretrained(folder)

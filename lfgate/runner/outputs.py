@@ -6,12 +6,21 @@ committed there (`saves/.../running_log.txt -> ~/.bashrc`) would make training o
 the run is refused before it starts, naming the link. Checked: every entry below output_dir (links are not
 followed), and each existing folder on the way to it below the launch directory. A link above the launch directory
 (a mount point, a home folder on another disk) is the machine's layout, not the project's.
+
+The weights get the user's umask like every other output: safetensors (0.8 at least) writes each file through a
+Rust NamedTempFile that it renames into place, so adapter_model.safetensors lands with mkstemp's 0600 while the
+JSON files beside it are 0666 & ~umask (LLaMA-Factory 0.9.5's own output has the same 0600 adapter).
+``give_umask_modes`` corrects the weights the run wrote, after each checkpoint and after the final save, without
+following a link.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Iterator, Optional
+import time
+from typing import Iterator, List, Optional
+
+from lfgate import safe_write
 
 MAX_ENTRIES = 200_000  # a checkpoint-heavy output_dir has thousands; stop walking a hostile tree well before
 
@@ -66,3 +75,37 @@ def links_problem(output_dir: str, launch_dir: Optional[str] = None) -> Optional
         where = "?"
     return (f"{link} is a symlink (to {where}): training would write through it, outside output_dir. Remove the "
             "link, or choose another output_dir")
+
+
+WRITTEN_BY_TEMP_FILE = (".safetensors",)  # safetensors' files; everything else is written with a plain open()
+
+
+def give_umask_modes(folder: str, since: float = 0.0) -> List[str]:
+    """Give the weight files written in folder since `since` the mode a plain open() gives (0666 & ~umask) where
+    they have a temp file's 0600 (safe_write.give_umask_mode: links are never followed). The files changed."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    paths = [os.path.join(folder, name) for name in names if name.endswith(WRITTEN_BY_TEMP_FILE)]
+    return [path for path in paths if safe_write.give_umask_mode(path, since)]
+
+
+class UmaskModes:
+    """The run's start, and a Trainer callback that gives each checkpoint's weights the umask mode once saved."""
+
+    def __init__(self) -> None:
+        self.started = time.time() - 1  # a coarse file system clock may stamp a file a little before now
+
+    def callback(self):
+        from transformers import TrainerCallback
+        from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+        started = self.started
+
+        class CheckpointModes(TrainerCallback):
+            def on_save(self, args, state, control, **kwargs):
+                folder = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
+                give_umask_modes(folder, since=started)
+
+        return CheckpointModes()

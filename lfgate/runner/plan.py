@@ -35,6 +35,7 @@ class ParameterCounts(TypedDict, total=False):
     hidden: int
     layers: int
     vocab: int
+    source: str  # where the numbers came from, when not the local config.json
 
 
 def steps(n_train: int, config: RunConfig, world_size: int) -> StepBudget:
@@ -77,13 +78,20 @@ def lora_parameters(config: RunConfig, trust_remote_code: bool = False) -> Param
     """Trainable (LoRA) and total parameters, from config.json on the meta device; {"skipped": why} when the plan
     goes without them. The model folder's own code (auto_map) runs only with trust_remote_code from the command
     line: a dry run executes nothing the YAML alone asks for."""
-    from lfgate.runner.recipe import linear_module_names, model_found, model_path
+    from lfgate.runner.recipe import linear_module_names, model_path
 
-    local = os.path.isdir(str(config.values.get("model_name_or_path") or "")) or model_found(config) is not None
-    folder = model_path(config, weights=False) if local else None  # a hub id in the ModelScope / openMind cache
+    folder = model_path(config) if os.path.isdir(str(config.values.get("model_name_or_path") or "")) else None
+    source = None
+    if folder is None:  # a hub id: its config.json in a local hub cache, else lfgate's architecture table
+        from lfgate import hub_cache
+
+        found = hub_cache.find_config(str(config.values.get("model_name_or_path") or ""),
+                                      **hub_cache.where_from_config(config.values))
+        if found is not None:
+            folder, source = os.path.dirname(found.path), f"config.json from {found.where}"
     info = _read_config(folder) if folder else None
     if not folder or info is None:
-        return {"skipped": "no local config.json"}
+        return _from_table(config) if not folder else {"skipped": "no local config.json"}
     from lfgate.validator.model_folder import model_config_problem
 
     problem = model_config_problem(info)
@@ -129,7 +137,30 @@ def lora_parameters(config: RunConfig, trust_remote_code: bool = False) -> Param
     hidden = getattr(model_config, "hidden_size", 0) or 0
     layers = getattr(model_config, "num_hidden_layers", 0) or 0
     vocab = getattr(model_config, "vocab_size", 0) or 0
-    return {"trainable": trainable, "total": total, "hidden": hidden, "layers": layers, "vocab": vocab}
+    counts: ParameterCounts = {"trainable": trainable, "total": total, "hidden": hidden, "layers": layers,
+                               "vocab": vocab}
+    if source:
+        counts["source"] = source
+    return counts
+
+
+def _from_table(config: RunConfig) -> ParameterCounts:
+    """A hub id with no config.json on disk: the counts from lfgate's architecture table (runner/architectures.py)."""
+    from lfgate.runner import architectures
+
+    name = str(config.values.get("model_name_or_path") or "")
+    entry = architectures.lookup(name)
+    if entry is None:
+        return {"skipped": f"no local config.json, and {name or 'the model'} is not in lfgate's architecture table"}
+    rank = config.values.get("lora_rank", 8)
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+        return {"skipped": f"`lora_rank: {rank}` is not a positive whole number"}
+    trainable = architectures.lora_parameters(entry, config.lora_target, rank, bool(config.get("use_dora", False)),
+                                              config.additional_target or [])
+    return {"trainable": trainable, "total": architectures.total_parameters(entry), "hidden": entry["hidden"],
+            "layers": entry["layers"], "vocab": entry["vocab"],
+            "source": f"the numbers of {entry['hub_id']}'s published config.json, from lfgate's architecture table "
+                      "(no config.json on disk)"}
 
 
 # Calibrated against `lfgate train --rehearse` (benchmarks/calibrate_memory.py, benchmarks/README.md): tensors of
@@ -173,6 +204,7 @@ def make_plan(config: RunConfig, machine: Machine, precision: Precision, world_s
         "steps": steps(len(train_samples), config, world_size),
         "notes": [],
     }
+    plan["device"]["memory_gib"], plan["device"]["memory_of"] = _capacity(machine, target)
     if count is not None:
         plan["notes"] += list(count.notes)
     if offline_reason:
@@ -223,13 +255,24 @@ def make_plan(config: RunConfig, machine: Machine, precision: Precision, world_s
         batch = batch if isinstance(batch, int) and not isinstance(batch, bool) and batch > 0 else 1
         memory = memory_estimate(params, precision, batch, seq, config.gradient_checkpointing, machine.kind)
         plan["memory_gib"] = {k: round(v, 6) for k, v in memory.items()}
-        if target is not None and target.memory_gib:
-            plan["memory_gib"]["device"] = target.memory_gib
-            if memory["total"] > target.memory_gib:
-                plan["notes"].append(f"~{_size(memory['total'])} per device does not fit the target's "
-                                     f"{target.memory_gib} GiB: lower per_device_train_batch_size or cutoff_len, or "
-                                     "use more devices with DeepSpeed ZeRO-3 (--backend llamafactory)")
+        if params.get("source"):
+            plan["lora"]["source"] = params["source"]
+        capacity, of = plan["device"]["memory_gib"], plan["device"]["memory_of"]
+        plan["fit"] = {"needed": round(memory["total"], 3), "capacity": capacity, "of": of}
+        if capacity:
+            plan["fit"]["fits"] = memory["total"] <= capacity
+            plan["memory_gib"]["device"] = capacity
     return plan
+
+
+def _capacity(machine: Machine, target) -> tuple:
+    """(GiB, where from) of one device the plan runs on: the target's part, else what this machine has."""
+    from lfgate.runner.devices import device_memory
+
+    if target is not None and target.memory_gib:
+        return float(target.memory_gib), f"each {target.machine.names[0]} (lfgate's part table)"
+    capacity, of = device_memory(machine)
+    return round(capacity, 3), of
 
 
 def render_text(plan: dict) -> str:
@@ -239,7 +282,8 @@ def render_text(plan: dict) -> str:
              f"  {where:<10} {d['kind']} x{d['count']} ({', '.join(dict.fromkeys(d['names']))}), {d['dtype']}"
              + (f", {d['world_size']} processes via torchrun" if d["world_size"] > 1 else "")
              + (f"; {d['world_size']} device{'s' if d['world_size'] != 1 else ''} from {d['source']}"
-                if d.get("source") else ""),
+                if d.get("source") else "")
+             + (f"; {_size(d['memory_gib'])} {_memory_word(d)}" if d.get("memory_gib") else ""),
              "  samples    " + ", ".join(f"{k}: {v}" for k, v in s["per_dataset"].items())
              + f" -> train {s['train']}, eval {s['eval']}"]
     if "problem" in st:
@@ -263,11 +307,22 @@ def render_text(plan: dict) -> str:
     if "memory_gib" in plan:
         m = plan["memory_gib"]
         lines.append(f"  memory     ~{_size(m['total'])} per device (weights {_size(m['weights'])}, adapter and "
-                     f"optimizer {_size(m['adapter'])}, activations {_size(m['activations'])}; an estimate)"
-                     + (f", of {m['device']} GiB" if m.get("device") else ""))
+                     f"optimizer {_size(m['adapter'])}, activations {_size(m['activations'])}; an estimate)")
+        fit = plan.get("fit") or {}
+        if "fits" in fit:
+            lines.append(f"  fits       {'yes' if fit['fits'] else 'NO'}: ~{_size(fit['needed'])} of "
+                         f"{_size(fit['capacity'])}, {fit['of']}")
+        elif fit:
+            lines.append(f"  fits       unknown: {fit['of']}")
+    if plan.get("lora", {}).get("source"):
+        lines.append(f"  numbers    {plan['lora']['source']}")
     for note in plan.get("notes", []):
         lines.append(f"  warning    {note}")
     return "\n".join(lines) + "\n"
+
+
+def _memory_word(device: dict) -> str:
+    return "of memory on this machine" if device["kind"] == "cpu" else "per device"
 
 
 def _size(gib: float) -> str:

@@ -21,7 +21,7 @@ from lfgate.runner import data as data_mod
 from lfgate.runner.config import RunConfig
 from lfgate.runner.devices import Machine, Precision, distributed_backend
 from lfgate.runner.runlog import RunLog, is_rank_zero
-from lfgate.runner.templates import Template, fix_tokenizer, get_template
+from lfgate.runner.templates import Template, fix_chat_template, fix_tokenizer, get_template
 from lfgate.runner.tokenize import IGNORE_INDEX, DataOptions, encode_sample
 
 CHECKPOINT_NAMES = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors", "pytorch_model.bin",
@@ -131,7 +131,9 @@ def build_template(config: RunConfig, tokenizer) -> Tuple[Template, List[str]]:
     template = get_template(config.values.get("template"), default_system=config.values.get("default_system"),
                             tool_format=config.values.get("tool_format"),
                             enable_thinking=config.get("enable_thinking", True))
-    return template, fix_tokenizer(tokenizer, template)
+    notes = fix_tokenizer(tokenizer, template)
+    fix_chat_template(tokenizer, template)  # after fix_tokenizer: the jinja writes out its eos token
+    return template, notes
 
 
 def data_options(config: RunConfig) -> DataOptions:
@@ -460,13 +462,20 @@ def make_trainer(config: RunConfig, model, args, data: RunData, precision: Preci
 
 def train(config: RunConfig, machine: Machine, precision: Precision, dataset_dir: Optional[str] = None,
           samples=None, stream=None) -> dict:
-    """Run the whole recipe; returns the train metrics. samples: (train, eval) already read, else read here."""
+    """Run the whole recipe; returns the train metrics. samples: (train, eval) already read, else read here.
+    running_log.txt ends with what stopped the run when it did not finish (runlog.RunLog.until_stopped)."""
+    log = RunLog()
+    with log.until_stopped():
+        return _train(config, machine, precision, dataset_dir, samples, stream, log)
+
+
+def _train(config: RunConfig, machine: Machine, precision: Precision, dataset_dir: Optional[str], samples,
+           stream, log: RunLog) -> dict:
     import transformers
 
-    from lfgate.runner.outputs import links_problem
+    from lfgate.runner.outputs import UmaskModes, give_umask_modes, links_problem
     from lfgate.runner.progress import Progress, RunningLog, TrainerLog
 
-    log = RunLog()
     quiet_transformers()
     set_cpu_threads(config, machine, log)
     transformers.set_seed(int(config.get("seed", 42)))
@@ -485,11 +494,14 @@ def train(config: RunConfig, machine: Machine, precision: Precision, dataset_dir
             f"{precision.dtype} on {machine.kind}" + (f", resuming from {resume}" if resume else ""))
 
     batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * max(1, args.world_size)
+    modes = UmaskModes()
     trainer = make_trainer(config, model, args, data, precision,
-                           callbacks=[TrainerLog(args.output_dir), Progress(batch, stream=stream), RunningLog(log)])
+                           callbacks=[TrainerLog(args.output_dir), Progress(batch, stream=stream), RunningLog(log),
+                                      modes.callback()])
     plotting = preload_plotting(config)
     result = trainer.train(resume_from_checkpoint=resume)
     trainer.save_model()
+    give_umask_modes(args.output_dir, since=modes.started)
     if trainer.is_world_process_zero():  # the other ranks (on other nodes, other disks) write no outputs
         data.tokenizer.save_pretrained(args.output_dir)
     trainer.save_metrics("train", result.metrics)

@@ -264,7 +264,8 @@ NO_DEVICE = rule(
         "train it on the CPU, hours or days per step, with only a generic warning.",
     fix="Source CANN's set_env.sh and install the torch-npu that matches torch (`lfgate doctor` shows both), or "
         "the CUDA build of torch; or pass --allow-cpu to train on the CPU on purpose.",
-    bad=_example(), good=_example(), target="train.yaml", args=_ARGS, command="train",
+    # not a dry run: a dry run plans for the devices the variable names instead (TY460)
+    bad=_example(), good=_example(), target="train.yaml", args=(), command="train",
     env={"ASCEND_RT_VISIBLE_DEVICES": "0,1"}, good_env={},
 )
 ASCEND_STACK = rule(
@@ -276,7 +277,7 @@ ASCEND_STACK = rule(
         "or the first 910 series.",
     fix="source /usr/local/Ascend/ascend-toolkit/set_env.sh; install the torch / torch-npu pair of the known-good "
         "table (`lfgate doctor`); train on an A2/A3 part.",
-    bad=_example(), good=_example(), target="train.yaml", args=_ARGS, command="train",
+    bad=_example(), good=_example(), target="train.yaml", args=(), command="train",
     env={"ASCEND_RT_VISIBLE_DEVICES": "0"},
     good_env={"ASCEND_RT_VISIBLE_DEVICES": "0", "ASCEND_HOME_PATH": "/usr/local/Ascend/ascend-toolkit/latest",
               "ASCEND_TOOLKIT_HOME": "/usr/local/Ascend/ascend-toolkit/latest"},
@@ -288,7 +289,7 @@ ASCEND_LAUNCH = rule(
         "hangs the first collective until the timeout. A process left over from an earlier run holds NPU memory, "
         "so the new run fails with out-of-memory or an HCCL error.",
     fix="export HCCL_SOCKET_IFNAME=<the cluster interface>; stop the stale process (`npu-smi info` lists them).",
-    bad=_example(), good=_example(), target="train.yaml", args=_ARGS, command="train",
+    bad=_example(), good=_example(), target="train.yaml", args=(), command="train",
     env={"ASCEND_RT_VISIBLE_DEVICES": "0,1", "NNODES": "2"},
     good_env={"ASCEND_RT_VISIBLE_DEVICES": "0,1", "NNODES": "2", "HCCL_SOCKET_IFNAME": "eth0"},
 )
@@ -318,8 +319,10 @@ def device_checks(config: RunConfig, machine, count, env, allow_cpu: bool = Fals
     ascend_wanted = wants == "npu" or machine.kind == "npu"
     if not ascend_wanted:
         return out
+    npu_version = ascend.version("torch-npu")  # not installed: RN013 says so, with the pair to install
     problems = [ascend.cann_not_sourced(env),
-                ascend.torch_npu_mismatch(ascend.version("torch"), ascend.version("torch-npu"))]
+                *(ascend.stack_problems(ascend.version("torch"), npu_version, ascend.cann_version(env))
+                  if npu_version else [])]
     if machine.kind == "npu":
         problems += [ascend.chip_problem(name) for name in sorted(set(machine.names))]
     out += [ASCEND_STACK.diag(p, **at) for p in problems if p]

@@ -4,6 +4,8 @@ A template turns messages into token ids the way LLaMA-Factory does: each messag
 (text with ``{{content}}``, or the tokenizer's bos/eos token); each text slot is encoded on its own with
 ``add_special_tokens=False``. Turn 0 gets the prefix and the system message (with the tool description).
 Only text templates are here; multimodal ones are refused before anything loads (see commands/train.py).
+``fix_chat_template`` gives the tokenizer the template's jinja, so that the saved tokenizer's apply_chat_template
+renders what was trained on (LLaMA-Factory's Template._get_jinja_template / fix_jinja_template).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class Template:
     thought_words: Tuple[str, str] = ("<think>\n", "\n</think>\n\n")
     tool_call_words: Tuple[str, str] = ("<tool_call>", "</tool_call>")
     enable_thinking: Optional[bool] = True
+    replace_jinja: bool = False  # LLaMA-Factory's replace_jinja_template: over the tokenizer's own chat template
 
     def slots(self, role: str) -> Slots:
         if role == USER:
@@ -71,9 +74,9 @@ _QWEN = dict(user=_IM_USER, assistant=_IM_ASSISTANT, system=_IM_SYSTEM, function
 TEMPLATES: Dict[str, Template] = {t.name: t for t in (
     _template("chatml", user=_IM_USER, assistant=_IM_ASSISTANT, system=_IM_SYSTEM,
               observation=("<|im_start|>tool\n{{content}}<|im_end|>\n<|im_start|>assistant\n",),
-              stop_words=("<|im_end|>", "<|im_start|>"), replace_eos=True),
+              stop_words=("<|im_end|>", "<|im_start|>"), replace_eos=True, replace_jinja=True),
     _template("default", user=("Human: {{content}}", EOS, "\nAssistant:"), assistant=("{{content}}", EOS, "\n"),
-              system=("System: {{content}}", EOS, "\n")),
+              system=("System: {{content}}", EOS, "\n"), replace_jinja=True),
     _template("empty", assistant=("{{content}}",)),
     _template("llama3",
               user=("<|start_header_id|>user<|end_header_id|>\n\n{{content}}<|eot_id|>"
@@ -134,6 +137,60 @@ def _set_eos(tokenizer, eos_token: str) -> List[str]:
         return []
     added = tokenizer.add_special_tokens({"eos_token": eos_token})
     return [f"eos token set to {eos_token}"] + (["it is a new token: set resize_vocab: true"] if added else [])
+
+
+# -- the chat template the saved tokenizer carries (Template.fix_jinja_template) ---------------------------------
+def fix_chat_template(tokenizer, template: Template) -> None:
+    """Set the template's jinja on the tokenizer where it has none, or where LLaMA-Factory replaces the model's own
+    (chatml, default); call it after fix_tokenizer, whose eos token the jinja writes out."""
+    if getattr(tokenizer, "chat_template", None) is None or template.replace_jinja:
+        tokenizer.chat_template = chat_template_jinja(template, tokenizer)
+
+
+def chat_template_jinja(template: Template, tokenizer) -> str:
+    """The jinja LLaMA-Factory writes for a template (data/template.py _get_jinja_template): prefix, the system
+    message (the default one unless the messages start with a system message), then user and assistant messages.
+    Like LLaMA-Factory's it renders user and assistant messages only, no tools, and no empty thought (qwen3)."""
+    prefix = _slots_jinja(template.prefix, tokenizer)
+    system = _slots_jinja(template.slots(SYSTEM), tokenizer, placeholder="system_message")
+    text = "{{ " + prefix + " }}" if prefix else ""
+    if template.default_system:
+        text += "{% set system_message = " + _jinja_string(template.default_system) + " %}"
+    return text + (
+        "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}"
+        "{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% endif %}"
+        "{% if system_message is defined %}{{ " + system + " }}{% endif %}"
+        "{% for message in loop_messages %}"
+        "{% set content = message['content'] %}"
+        "{% if message['role'] == 'user' %}"
+        "{{ " + _slots_jinja(template.slots(USER), tokenizer) + " }}"
+        "{% elif message['role'] == 'assistant' %}"
+        "{{ " + _slots_jinja(template.slots(ASSISTANT), tokenizer) + " }}"
+        "{% endif %}"
+        "{% endfor %}")
+
+
+def _slots_jinja(slots: Slots, tokenizer, placeholder: str = "content") -> str:
+    items = []
+    for slot in slots:
+        if isinstance(slot, str):
+            pieces = slot.split("{{content}}")
+            if pieces[0]:
+                items.append(_jinja_string(pieces[0]))
+            if len(pieces) > 1:
+                items.append(placeholder)
+                if pieces[1]:
+                    items.append(_jinja_string(pieces[1]))
+        elif slot == BOS and tokenizer.bos_token_id is not None:  # the token itself: {{ eos_token }} may change
+            items.append(_jinja_string(tokenizer.bos_token))
+        elif slot == EOS and tokenizer.eos_token_id is not None:
+            items.append(_jinja_string(tokenizer.eos_token))
+    return " + ".join(items)
+
+
+def _jinja_string(text: str) -> str:
+    # jinja unescapes its string literals: a backslash is escaped too (LLaMA-Factory escapes the quote only)
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 # -- encoding ------------------------------------------------------------------------------------------------------
@@ -296,4 +353,5 @@ def _format_calls(tool_format: str, calls: List[Tuple[str, str]]) -> str:
     return "\n".join(f"Action: {n}\nAction Input: {a}" for n, a in calls)
 
 
-__all__ = ["TEMPLATES", "Template", "encode_multiturn", "fix_tokenizer", "get_template", "render"]
+__all__ = ["TEMPLATES", "Template", "chat_template_jinja", "encode_multiturn", "fix_chat_template", "fix_tokenizer",
+           "get_template", "render"]

@@ -348,7 +348,8 @@ def _scan_files(entry, usage, settings, files: List[str], result: DatasetResult)
     if total.checker is not None and total.records:
         for finding in total.checker.finish():
             result.diagnostics.append(finding.rule.diag(finding.message, severity=finding.severity, file=where,
-                                                        sample=finding.sample, dataset=entry.name))
+                                                        sample=finding.sample, dataset=entry.name,
+                                                        affected=finding.affected))
         result.facts = total.checker.facts()
     result.facts.rows = total.records
     n = entry.num_samples

@@ -44,15 +44,16 @@ class Finding(NamedTuple):
     sample: Optional[int]
     path: tuple = ()
     severity: Optional[Severity] = None
+    affected: Optional[int] = None  # a dataset-level finding: how many samples it stands for (Diagnostic.affected)
 
     def __reduce__(self):  # across worker processes, send the rule's code, not the Rule with its examples
-        return (_finding, (self.rule.code, self.message, self.sample, self.path, self.severity))
+        return (_finding, (self.rule.code, self.message, self.sample, self.path, self.severity, self.affected))
 
 
-def _finding(code, message, sample, path, severity) -> Finding:
+def _finding(code, message, sample, path, severity, affected=None) -> Finding:
     from lfgate.registry import RULES, all_rules
 
-    return Finding(RULES.get(code) or all_rules()[code], message, sample, path, severity)
+    return Finding(RULES.get(code) or all_rules()[code], message, sample, path, severity, affected)
 
 
 class DropReason(NamedTuple):

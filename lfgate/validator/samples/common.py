@@ -250,7 +250,8 @@ class EveryRecordCrashes(Counted):
         for kind, n in self.tally.counts.items():
             sample, path, detail = self.tally.first[kind]
             out.append(Finding(RECORD_CRASH, f"every record fails to convert ({plural(n, 'record')}): {detail}. "
-                               "Fix the entry's `columns`/`tags`/`formatting` in dataset_info.json.", sample, path))
+                               "Fix the entry's `columns`/`tags`/`formatting` in dataset_info.json.", sample, path,
+                               affected=n))
         return out
 
 
