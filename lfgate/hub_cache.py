@@ -6,17 +6,21 @@ cutoff_len counts of `check`, and whatever needs a hub id's files. In order:
 1. an explicit path (``--tokenizer``);
 2. the model folder, when ``model_name_or_path`` is a local path;
 3. the Hugging Face cache (``cache_dir``, else ``HF_HUB_CACHE``, ``HF_HOME/hub``, ``~/.cache/huggingface/hub``) at
-   ``model_revision``: ``models--OWNER--NAME/refs/REVISION`` -> ``snapshots/COMMIT``;
-4. the ModelScope cache when ``USE_MODELSCOPE_HUB`` is on (LLaMA-Factory then downloads from ModelScope,
-   extras/misc.py try_download_model_from_other_hub): ``cache_dir``, else ``MODELSCOPE_CACHE``, else
+   ``model_revision``: ``models--OWNER--NAME/refs/REVISION`` -> ``snapshots/COMMIT``; only when neither hub below
+   is on;
+4. the ModelScope cache when ``USE_MODELSCOPE_HUB`` is on, instead of the Hugging Face cache (LLaMA-Factory then
+   replaces a hub id by ModelScope's snapshot folder before anything is loaded, extras/misc.py:294-315
+   try_download_model_from_other_hub, model/loader.py:62): ``cache_dir``, else ``MODELSCOPE_CACHE``, else
    ``~/.cache/modelscope``; both layouts of the modelscope SDK (modelscope_hub/_download.py):
    ``models/OWNER--NAME/snapshots/REVISION`` (revision ``master`` for ``main``) and the older
    ``models/OWNER/NA___ME`` (dots as ``___``), also under ``hub/`` (the older default root);
-5. the openMind (Modelers) cache when ``USE_OPENMIND_HUB`` is on: ``cache_dir``, else
+5. the openMind (Modelers) cache when ``USE_OPENMIND_HUB`` is on (and ``USE_MODELSCOPE_HUB`` is not: LLaMA-Factory
+   asks ModelScope first), instead of the Hugging Face cache (misc.py:317-328): ``cache_dir``, else
    ``$XDG_CACHE_HOME/openmind/hub``, else ``~/.cache/openmind/hub``, laid out as the Hugging Face cache.
 
 ``find(model, names)`` gives the first folder holding one of ``names``, and says where it is (``Found.where``);
-``looked(model)`` lists the places tried, for a message that nothing was found.
+``find_model(model)`` the whole model folder (config.json, weights, tokenizer) that every command loads;
+``looked(model)`` lists the places tried, for a message that nothing was found. Reads files only: no hub SDK.
 """
 
 from __future__ import annotations
@@ -33,6 +37,11 @@ TOKENIZER_JSON_LIMIT = 256 * 1024 * 1024  # read a tokenizer.json only below thi
 
 TOKENIZER_FILES = ("tokenizer.json",)  # what `tokenizers` reads; sentencepiece-only folders are counted by estimate
 CONFIG_FILES = ("config.json",)
+# what from_pretrained loads the weights from (a sharded checkpoint has its index)
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+# what a tokenizer and config.json need, without the weights: the dry run and preview download only these
+TOKENIZER_PATTERNS = ("*.json", "*.model", "*.txt", "*.tiktoken", "*.jinja")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 EXPLICIT, MODEL_FOLDER, HF_CACHE, MODELSCOPE_CACHE, OPENMIND_CACHE = (
@@ -122,12 +131,33 @@ def candidates(model: Optional[str], *, revision: Optional[str] = None, cache_di
     if not is_hub_id(model):
         return
     revision = revision or "main"
-    root = hf_root(cache_dir, e)
-    yield from _hf_layout(root, model, revision, HF_CACHE)
-    if env_enabled("USE_MODELSCOPE_HUB", e):
+    hub = other_hub(e)
+    if hub == MODELSCOPE_CACHE:
         yield from _modelscope_layouts(modelscope_root(cache_dir, e), model, revision)
-    elif env_enabled("USE_OPENMIND_HUB", e):  # LLaMA-Factory asks ModelScope first when both are on
+    elif hub == OPENMIND_CACHE:
         yield from _hf_layout(openmind_root(cache_dir, e), model, revision, OPENMIND_CACHE)
+    else:
+        yield from _hf_layout(hf_root(cache_dir, e), model, revision, HF_CACHE)
+
+
+def other_hub(env: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """The cache LLaMA-Factory downloads hub ids into instead of Hugging Face's: MODELSCOPE_CACHE when
+    USE_MODELSCOPE_HUB is on, else OPENMIND_CACHE when USE_OPENMIND_HUB is on (misc.py:298, 317), else None."""
+    e = _env(env)
+    if env_enabled("USE_MODELSCOPE_HUB", e):
+        return MODELSCOPE_CACHE
+    if env_enabled("USE_OPENMIND_HUB", e):
+        return OPENMIND_CACHE
+    return None
+
+
+def cache_root(env: Optional[Mapping[str, str]] = None, cache_dir: Optional[str] = None) -> str:
+    """The root of the cache a hub id is looked up in (see other_hub)."""
+    e = _env(env)
+    hub = other_hub(e)
+    if hub == MODELSCOPE_CACHE:
+        return modelscope_root(cache_dir, e)
+    return openmind_root(cache_dir, e) if hub == OPENMIND_CACHE else hf_root(cache_dir, e)
 
 
 def _hf_layout(root: str, model: str, revision: str, origin: str) -> Iterator[Found]:
@@ -190,6 +220,21 @@ def find(model: Optional[str], names: Sequence[str], **where) -> Optional[Found]
     return None
 
 
+def find_model(model: Optional[str], weights: bool = False, **where) -> Optional[Found]:
+    """The model's folder on this machine, as LLaMA-Factory loads it: the model folder itself, else the first cache
+    folder holding a config.json (and, with ``weights``, the weights: a folder that a tokenizer-only download left
+    is not the whole model). Found.path is the folder."""
+    for found in candidates(model, **where):
+        if found.origin == EXPLICIT:
+            return None
+        if found.origin == MODEL_FOLDER:
+            return found  # LLaMA-Factory loads that folder and no other
+        if os.path.isfile(os.path.join(found.path, "config.json")) and \
+                (not weights or any(os.path.isfile(os.path.join(found.path, n)) for n in WEIGHT_FILES)):
+            return found
+    return None
+
+
 def find_tokenizer(model: Optional[str], **where) -> Optional[Found]:
     """The model's tokenizer.json on this machine (see find)."""
     return find(model, TOKENIZER_FILES, **where)
@@ -207,13 +252,7 @@ def looked(model: Optional[str], **where) -> List[str]:
         return [f"--tokenizer {where['explicit']}"]
     if not is_hub_id(model):
         return [str(MODEL_FOLDER)] if model else []
-    cache_dir = where.get("cache_dir")
-    out = [f"{HF_CACHE} ({_home_short(hf_root(cache_dir, e))})"]
-    if env_enabled("USE_MODELSCOPE_HUB", e):
-        out.append(f"{MODELSCOPE_CACHE} ({_home_short(modelscope_root(cache_dir, e))})")
-    elif env_enabled("USE_OPENMIND_HUB", e):
-        out.append(f"{OPENMIND_CACHE} ({_home_short(openmind_root(cache_dir, e))})")
-    return out
+    return [f"{other_hub(e) or HF_CACHE} ({_home_short(cache_root(e, where.get('cache_dir')))})"]
 
 
 def where_from_config(values: Mapping[str, object], resolve: Optional[Callable[[str], str]] = None) -> dict:

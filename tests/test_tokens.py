@@ -81,7 +81,8 @@ def test_openmind_cache_and_the_model_folder(tmp_path):
     folder = _write(tmp_path / "models" / "mine" / "tokenizer.json")
     assert hub_cache.find_tokenizer(str(tmp_path / "models" / "mine"), env=env).path == folder
     assert hub_cache.find_tokenizer(str(tmp_path / "models"), env=env) is None  # a folder is loaded as it is
-    assert hub_cache.looked(MODEL, env=env)[1].startswith("the openMind cache")
+    root = tmp_path / "xdg" / "openmind" / "hub"  # the one cache LLaMA-Factory loads from with USE_OPENMIND_HUB
+    assert hub_cache.looked(MODEL, env=env) == [f"the openMind cache ({root})"]
 
 
 def test_families_from_the_hub_id_config_and_template():

@@ -72,8 +72,15 @@ def run(args) -> int:
         print(f"lfgate: the built-in export needs {err.name}, not installed here: pip install 'lfgate[train]' "
               "(with the torch build for your machine first), or --backend llamafactory", file=sys.stderr)
         return 2
-    from lfgate.runner import devices
+    from lfgate.runner import devices, recipe
 
+    reach = recipe.hub_problem(config, weights=True)  # one short probe, not a hub SDK's retries
+    if reach:
+        print(f"lfgate: error: model_name_or_path: {reach}", file=sys.stderr)
+        return 1
+    origin = recipe.model_origin(config, weights=True)  # a hub id from the ModelScope / openMind cache
+    if origin:
+        print(f"lfgate: {origin}", file=sys.stderr)
     machine = devices.detect(devices.Probe())
     folder = export.merge(config, machine.bf16, machine.fp16, lambda m: print(f"lfgate: {m}", file=sys.stderr))
     print(f"lfgate: exported to {folder}", file=sys.stderr)

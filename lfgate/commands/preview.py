@@ -45,9 +45,19 @@ def run(args) -> int:
     if config.values.get("template") not in TEMPLATES:
         raise UsageError(f"template {config.values.get('template')!r} is not one lfgate renders "
                          f"({', '.join(sorted(TEMPLATES))})")
+    from lfgate.runner.hub import other_hub
+
     reach = recipe.hub_problem(config)
+    if reach and other_hub():  # not in the ModelScope / openMind cache, and that hub out of reach
+        from lfgate.runner.rules import MODEL_NOT_FOUND  # the finding `train` gives for the same config
+
+        print(safe(f"{paths[0]}: error: model_name_or_path: {reach} [{MODEL_NOT_FOUND.code}]"), file=sys.stderr)
+        return 1
     if reach:
         raise UsageError(reach)
+    origin = recipe.model_origin(config)
+    if origin:
+        print(safe(f"lfgate: {origin}"), file=sys.stderr)
     try:
         train, _ = data.load_samples(config, args.dataset_dir)
         tokenizer = recipe.load_tokenizer(config, trust_remote_code=args.trust_remote_code)

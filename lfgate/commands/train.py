@@ -319,6 +319,9 @@ def _plan(config, machine, precision, world_size, samples, count=None, target=No
     if reach:
         print(f"lfgate: {reach}; no token counts", file=sys.stderr)
     else:
+        origin = recipe.model_origin(config)  # a hub id from the ModelScope / openMind cache
+        if origin:
+            print(f"lfgate: {origin}", file=sys.stderr)
         try:
             tokenizer = recipe.load_tokenizer(config, trust_remote_code=trust_remote_code)
             recipe.build_template(config, tokenizer)

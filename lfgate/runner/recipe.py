@@ -14,6 +14,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, List, Optional, Tuple
 
+from lfgate import hub_cache
 from lfgate.lf_facts import env_enabled
 from lfgate.readers import guarded
 from lfgate.runner import data as data_mod
@@ -29,11 +30,17 @@ CHECKPOINT_NAMES = ("adapter_model.safetensors", "adapter_model.bin", "model.saf
 
 
 # -- 1. model location, tokenizer and template ----------------------------------------------------------------
-def model_path(config: RunConfig) -> str:
-    """A local folder, or a hub id (downloaded through ModelScope / Modelers when their env var asks for it)."""
+def model_path(config: RunConfig, weights: bool = True) -> str:
+    """A local folder, or a hub id. With USE_MODELSCOPE_HUB / USE_OPENMIND_HUB a hub id is that hub's, as in
+    LLaMA-Factory (extras/misc.py:294-328): its local cache first (hub_cache.find_model), else a download with its
+    SDK, imported only then. Without `weights` (the tokenizer and config.json: preview, the dry run) the download
+    leaves the weights out."""
     name = str(config.values.get("model_name_or_path") or "")
-    if os.path.isdir(name):
-        return name
+    found = model_found(config, weights)
+    if found is not None:
+        return found.path
+    if os.path.exists(name) or hub_cache.other_hub() is None:
+        return name  # transformers resolves hub ids itself (the Hugging Face cache, else a download)
     revision = config.get("model_revision", "main")
     if env_enabled("USE_MODELSCOPE_HUB"):
         try:
@@ -41,24 +48,54 @@ def model_path(config: RunConfig) -> str:
         except ImportError:
             raise data_mod.DataError("USE_MODELSCOPE_HUB is set but modelscope is not installed: "
                                      "pip install modelscope") from None
-        return snapshot_download(name, revision=None if revision == "main" else revision,
-                                 cache_dir=config.values.get("cache_dir"))
-    if env_enabled("USE_OPENMIND_HUB"):
+        return _download(snapshot_download, "allow_file_pattern", weights, name,
+                         revision="master" if revision == "main" else revision,
+                         cache_dir=config.values.get("cache_dir"))
+    try:
+        from openmind.utils.hub import snapshot_download
+    except ImportError:
+        raise data_mod.DataError("USE_OPENMIND_HUB is set but openmind is not installed: "
+                                 "pip install openmind") from None
+    return _download(snapshot_download, "allow_patterns", weights, name, revision=revision,
+                     cache_dir=config.values.get("cache_dir"))
+
+
+def _download(snapshot_download, patterns_key: str, weights: bool, name: str, **kwargs) -> str:
+    """The SDK's snapshot; without `weights`, only the tokenizer and config files where the SDK can filter (an
+    older one without the keyword downloads everything)."""
+    if not weights:
         try:
-            from openmind.utils.hub import snapshot_download
-        except ImportError:
-            raise data_mod.DataError("USE_OPENMIND_HUB is set but openmind is not installed: "
-                                     "pip install openmind") from None
-        return snapshot_download(name, revision=revision, cache_dir=config.values.get("cache_dir"))
-    return name  # transformers resolves hub ids itself
+            return snapshot_download(name, **kwargs, **{patterns_key: list(hub_cache.TOKENIZER_PATTERNS)})
+        except TypeError:
+            pass
+    return snapshot_download(name, **kwargs)
 
 
-def hub_problem(config: RunConfig) -> Optional[str]:
-    """Why the model cannot be fetched from here (one short probe, runner/hub.py), or None."""
+def model_found(config: RunConfig, weights: bool = False) -> Optional[hub_cache.Found]:
+    """The hub id's folder in the ModelScope / openMind cache when LLaMA-Factory would take it from there."""
+    name = str(config.values.get("model_name_or_path") or "")
+    if hub_cache.other_hub() is None or os.path.exists(name):
+        return None
+    return hub_cache.find_model(name, weights, **hub_cache.where_from_config(config.values))
+
+
+def model_origin(config: RunConfig, weights: bool = False) -> Optional[str]:
+    """`model Qwen/Qwen2.5-7B from the ModelScope cache (~/.cache/modelscope): models/Qwen/Qwen2___5-7B`, when
+    the model comes from the ModelScope / openMind cache."""
+    found = model_found(config, weights)
+    if found is None:
+        return None
+    inside = os.path.relpath(found.path, found.root) if found.root else found.path
+    return f"model {config.values.get('model_name_or_path')} from {found.where}: {inside}"
+
+
+def hub_problem(config: RunConfig, weights: bool = False) -> Optional[str]:
+    """Why the model cannot be fetched from here (one short probe, runner/hub.py), or None. `weights`: training
+    needs them, preview and the dry run only the tokenizer and config.json."""
     from lfgate.runner.hub import hub_problem as probe
 
     return probe(str(config.values.get("model_name_or_path") or ""), config.values.get("cache_dir"),
-                 config.values.get("model_revision"))
+                 config.values.get("model_revision"), weights)
 
 
 def load_tokenizer(config: RunConfig, trust_remote_code: Optional[bool] = None):
@@ -68,12 +105,12 @@ def load_tokenizer(config: RunConfig, trust_remote_code: Optional[bool] = None):
 
     trust = bool(config.get("trust_remote_code", False)) if trust_remote_code is None else trust_remote_code
     tokenizer = AutoTokenizer.from_pretrained(
-        model_path(config), use_fast=bool(config.get("use_fast_tokenizer", True)), padding_side="right",
+        model_path(config, weights=False), use_fast=bool(config.get("use_fast_tokenizer", True)), padding_side="right",
         trust_remote_code=trust, cache_dir=config.values.get("cache_dir"),
         revision=config.get("model_revision", "main"))
     problem = tokenizer_problem(tokenizer)
     if problem:
-        raise data_mod.DataError(f"{model_path(config)}: {problem}")
+        raise data_mod.DataError(f"{model_path(config, weights=False)}: {problem}")
     return tokenizer
 
 
@@ -324,7 +361,7 @@ def set_cpu_threads(config: RunConfig, machine: Machine, log: RunLog) -> None:
 
     if machine.kind != "cpu":
         return
-    folder = model_path(config)
+    folder = model_path(config, weights=False)
     try:
         with guarded.open_regular(os.path.join(folder, "config.json"), "r", encoding="utf-8") as f:
             info = json.load(f)
@@ -372,9 +409,12 @@ def prepare_data(config: RunConfig, log: RunLog, dataset_dir: Optional[str] = No
     """Tokenizer, template, samples, features: steps 1 and 2. samples: (train, eval) already read, else read here."""
     from lfgate.runner.packing import packing_enabled
 
-    reach = hub_problem(config)
+    reach = hub_problem(config, weights=True)
     if reach:  # one short probe instead of Hugging Face's retry loops
         raise data_mod.DataError(reach)
+    origin = model_origin(config, weights=True)
+    if origin:
+        log.say(origin)
     tokenizer = load_tokenizer(config)
     template, notes = build_template(config, tokenizer)
     for note in notes:

@@ -14,7 +14,7 @@ from lfgate.lf_facts import hf_offline, looks_like_local_path
 from lfgate.readers import guarded
 from lfgate.registry import ERROR, WARNING, rule
 from lfgate.runner.config import FINETUNING_TYPES, STAGES, RunConfig, unsupported
-from lfgate.runner.hub import other_hub
+from lfgate.runner.hub import llamafactory_problem, other_hub, other_hub_problem
 
 _DATA = {"data/dataset_info.json": '{"demo": {"file_name": "demo.json"}}\n',
          "data/demo.json": '[{"instruction": "Say hi.", "input": "", "output": "Hi!"}]\n',
@@ -107,11 +107,16 @@ DEEPSPEED = rule(
 )
 MODEL_NOT_FOUND = rule(
     "RN012", "model-path-not-found", ERROR,
-    "model_name_or_path is a local path that does not exist",
+    "model_name_or_path names a model that cannot be loaded from here",
     why="A path (it starts with ./, ../, / or ~, or has more than one /) is not a hub id, so nothing can be "
         "downloaded: loading fails. Likewise a hub id that is not in the local cache while HF_HUB_OFFLINE or "
-        "TRANSFORMERS_OFFLINE is set.",
-    fix="Fix the path (relative paths resolve against the directory you launch from).",
+        "TRANSFORMERS_OFFLINE is set, and, with USE_MODELSCOPE_HUB / USE_OPENMIND_HUB, a hub id that is not in that "
+        "hub's local cache while the hub does not answer (one probe of 3 s; the SDK's snapshot_download would retry "
+        "for half a minute, extras/misc.py:294-328). With `--backend llamafactory` and USE_MODELSCOPE_HUB, even a "
+        "model in the ModelScope cache: LLaMA-Factory's snapshot_download asks ModelScope first and, offline, stops "
+        "with [E1020] (modelscope 1.40).",
+    fix="Fix the path (relative paths resolve against the directory you launch from); for a hub id, download the "
+        "model into the cache of the hub you use first.",
     bad=_example(base=_BASE.replace("model_name_or_path: model", "model_name_or_path: ./models/nope")),
     good=_example(), target="train.yaml", args=_ARGS, command="train",
     # `check` says a missing local model as a warning (LK033: an earlier stage may write the folder); for the run
@@ -185,7 +190,10 @@ def runner_checks(config: RunConfig, positions: Optional[dict] = None) -> List:
 
 
 def _has_chat_template(config: RunConfig) -> bool:
-    folder = str(config.values.get("model_name_or_path") or "")
+    from lfgate.runner.recipe import model_found  # a hub id in the ModelScope / openMind cache
+
+    found = model_found(config)
+    folder = found.path if found is not None else str(config.values.get("model_name_or_path") or "")
     if os.path.isfile(os.path.join(folder, "chat_template.jinja")):
         return True
     info = guarded.read_json_object(os.path.join(folder, "tokenizer_config.json"))  # regular, size-capped
@@ -217,7 +225,17 @@ def machine_checks(config: RunConfig, machine, precision, builtin: bool, positio
             out.append(MODEL_NOT_FOUND.diag(f"model_name_or_path: {name} is a hub id that is not in the local cache, "
                                             "and HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE forbid downloading it",
                                             **where(config, "model_name_or_path", positions)))
+        elif other_hub():  # not in the ModelScope / openMind cache (or llamafactory-cli offline): one short probe
+            where_from = (_text(config.values.get("cache_dir")), _text(config.values.get("model_revision")))
+            why = other_hub_problem(name, *where_from) if builtin else llamafactory_problem(name, *where_from)
+            if why:
+                out.append(MODEL_NOT_FOUND.diag(f"model_name_or_path: {why}",
+                                                **where(config, "model_name_or_path", positions)))
     return out
+
+
+def _text(value) -> Optional[str]:
+    return value if isinstance(value, str) and value else None
 
 
 def _offline() -> bool:
