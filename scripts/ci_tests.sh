@@ -22,7 +22,7 @@ IN_PROCESS=(tests/test_differential.py tests/test_register_llamafactory.py tests
 # The other files that run LLaMA-Factory's Python in a subprocess: the rest of the main suite runs while it builds.
 LF_SUBPROCESS=(tests/test_choice_severity.py tests/test_config_forms.py tests/test_converter.py
   tests/test_datafile_vs_llamafactory.py tests/test_hostile_faults.py tests/test_lf_facts.py
-  tests/test_runner_multiprocess.py tests/test_runner_outputs_template.py tests/test_samples_sharegpt.py
+  tests/test_modelscope_oracle.py tests/test_runner_multiprocess.py tests/test_runner_outputs_template.py tests/test_samples_sharegpt.py
   tests/test_training_vs_llamafactory.py tests/test_what_trains_vs_llamafactory.py tests/test_whitespace_response.py
   tests/test_yaml_reader.py)
 FAILED=()

@@ -28,6 +28,8 @@ CONSTRAINT="$(mktemp)"
 trap 'rm -f "$CONSTRAINT"' EXIT
 echo "torch==${TORCH_VERSION}" > "$CONSTRAINT"
 "${PIP[@]}" -c "$CONSTRAINT" "llamafactory==0.9.5"
+# The SDK USE_MODELSCOPE_HUB downloads with: tests/test_modelscope_oracle.py compares its cache folders with lfgate's
+"${PIP[@]}" -c "$CONSTRAINT" "modelscope==1.40.2"
 
 # PyPI's torchvision / torchaudio wheels are built against another torch than this CPU build: they fail at import
 # ("operator torchvision::nms does not exist", "Could not load this library: _torchaudio.abi3.so").
