@@ -82,7 +82,11 @@ def test_the_article_path_offline_with_the_model_from_the_modelscope_cache(tiny_
     base = AutoModelForCausalLM.from_pretrained(folder)
     model = peft.PeftModel.from_pretrained(base, output).eval()
     tokenizer = AutoTokenizer.from_pretrained(output)
-    ids = tokenizer("抽取第1份ESG报告中的碳排放量", return_tensors="pt").input_ids
+    # the saved tokenizer carries the template it was trained with (issue 25 §4): the reader prompts with it
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "抽取第1份ESG报告中的碳排放量"}],
+                                           tokenize=False, add_generation_prompt=True)
+    assert prompt.endswith("<|im_start|>user\n抽取第1份ESG报告中的碳排放量<|im_end|>\n<|im_start|>assistant\n")
+    ids = tokenizer(prompt, return_tensors="pt").input_ids
     with torch.no_grad():
         generated = model.generate(ids, max_new_tokens=2, do_sample=False)
     assert generated.shape[1] == ids.shape[1] + 2
