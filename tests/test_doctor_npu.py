@@ -145,3 +145,17 @@ def test_train_stops_on_the_same_triple(monkeypatch):
     monkeypatch.setattr(ascend, "cann_version", lambda env=None: "8.0.0")
     assert rules.device_checks(RunConfig("t.yaml", {"model_name_or_path": "m"}), devices.detect(probe), count, env,
                                False, probe) == []
+
+
+def test_doctor_asks_the_hubs_at_the_endpoints_the_downloads_use(monkeypatch):
+    """MODELSCOPE_ENDPOINT / MODELSCOPE_DOMAIN and OPENMIND_HUB_ENDPOINT, as runner/hub.py resolves them for the
+    downloads, not fixed addresses."""
+    asked = []
+    monkeypatch.setattr(doctor, "hub_reachable", lambda url, timeout: asked.append(url) or "ok")
+    monkeypatch.setenv("MODELSCOPE_DOMAIN", "ms.example.internal")
+    monkeypatch.setenv("OPENMIND_HUB_ENDPOINT", "https://om.example.internal/")
+    monkeypatch.delenv("MODELSCOPE_ENDPOINT", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "https://hf-mirror.example")
+    info = doctor.collect(no_network=False, timeout=0.1)
+    assert sorted(asked) == ["https://hf-mirror.example", "https://ms.example.internal", "https://om.example.internal"]
+    assert set(info["hubs"]) == {"huggingface", "modelscope", "modelers"}

@@ -23,8 +23,6 @@ PACKAGES = ("torch", "transformers", "peft", "accelerate", "deepspeed", "torch-n
 ENV_VARS = ("CUDA_VISIBLE_DEVICES", "ASCEND_RT_VISIBLE_DEVICES", "NNODES", "NODE_RANK", "NPROC_PER_NODE",
             "MASTER_ADDR", "MASTER_PORT", "FORCE_TORCHRUN", "USE_MODELSCOPE_HUB", "USE_OPENMIND_HUB", "HF_ENDPOINT",
             "HF_HUB_OFFLINE", "HF_HOME", "ASCEND_HOME_PATH")
-HUBS = {"huggingface": "https://huggingface.co", "modelscope": "https://www.modelscope.cn",
-        "modelers": "https://modelers.cn"}
 
 
 def add_arguments(parser) -> None:
@@ -188,8 +186,13 @@ def collect(no_network: bool, timeout: float, target: Optional[str] = None) -> d
         info["target"] = _verdict(wants, machine, info["ascend"]["problems"], probe)
     info["llamafactory_pins"] = _pins()
     if not no_network:
-        endpoint = os.environ.get("HF_ENDPOINT")
-        hubs = dict(HUBS, **({"huggingface": endpoint} if endpoint else {}))
+        from lfgate import hub_cache
+        from lfgate.runner.hub import other_endpoint
+
+        # the endpoints the downloads use: HF_ENDPOINT, MODELSCOPE_ENDPOINT/MODELSCOPE_DOMAIN, OPENMIND_HUB_ENDPOINT
+        hubs = {"huggingface": os.environ.get("HF_ENDPOINT") or "https://huggingface.co",
+                "modelscope": other_endpoint(hub_cache.MODELSCOPE_CACHE),
+                "modelers": other_endpoint(hub_cache.OPENMIND_CACHE)}
         info["hubs"] = {name: hub_reachable(url, timeout) for name, url in hubs.items()}
     return info
 
