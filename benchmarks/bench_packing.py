@@ -1,6 +1,6 @@
 """Packing's speed-up on CPU: samples/s and non-padding tokens/s with and without packing, both runners.
 
-    python benchmarks/bench_packing.py [--samples 400] [--cutoff 512] [--lf-python /work/lfvenv/bin/python]
+    python benchmarks/bench_packing.py [--samples 400] [--cutoff 512] [--lf-python ../lfvenv/bin/python]
                                        [--skip-llamafactory] [--out DIR]
 
 A tiny Qwen2 model (scripts/make_tiny_model.py, hidden 128, 2 layers) and sharegpt data with a realistic length
@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     parser.add_argument("--samples", type=int, default=400)
     parser.add_argument("--cutoff", type=int, default=512)
     parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--lf-python", default=os.environ.get("LF_PYTHON", "/work/lfvenv/bin/python"))
+    parser.add_argument("--lf-python", default=os.environ.get("LF_PYTHON", "../lfvenv/bin/python"))
     parser.add_argument("--skip-llamafactory", action="store_true")
     parser.add_argument("--out", help="work folder (default: a temporary one)")
     args = parser.parse_args(argv)

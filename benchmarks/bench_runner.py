@@ -1,6 +1,6 @@
 """The same tiny LoRA SFT config through `lfgate train` and `llamafactory-cli train`, interleaved.
 
-    python benchmarks/bench_runner.py [--config examples/quickstart/train.yaml] [--lf-python /work/lfvenv/bin/python]
+    python benchmarks/bench_runner.py [--config examples/quickstart/train.yaml] [--lf-python ../lfvenv/bin/python]
                                       [--repeat 5] [key=value ...]
 
 Each run is a fresh process with its own output_dir (under a temporary folder), in the same environment (same
@@ -51,8 +51,8 @@ def load() -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="examples/quickstart/train.yaml")
-    parser.add_argument("--lf-python", default=os.environ.get("LF_PYTHON", "/work/lfvenv/bin/python"),
-                        help="a Python with llamafactory installed (default /work/lfvenv/bin/python)")
+    parser.add_argument("--lf-python", default=os.environ.get("LF_PYTHON", "../lfvenv/bin/python"),
+                        help="a Python with llamafactory installed (default ../lfvenv/bin/python)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="an environment variable for both runners, e.g. OMP_WAIT_POLICY=PASSIVE")

@@ -4,7 +4,7 @@ For every file LLaMA-Factory ships and registers, the entry `lfgate register` in
 own loader and converter (`loader._get_merged_dataset`) produce exactly the samples that its hand-written entry
 produces; and a table converted and registered by `lfgate convert` must load and convert as the table says.
 
-    /work/lfvenv/bin/python -m pytest -q tests/test_register_llamafactory.py
+    ../lfvenv/bin/python -m pytest -q tests/test_register_llamafactory.py
 """
 
 from __future__ import annotations
