@@ -10,7 +10,7 @@
 2. `lfgate check --workers 2` of that dataset with a training YAML naming Qwen/Qwen2.5-14B-Instruct and no tokenizer
    on the machine, at cutoff_len 2048 (the records' bytes prove them within it: nothing is counted) and at 256
    (nearly every record is counted exactly), against the code in --baseline-src (e.g. `git archive main | tar -x
-   -C /tmp/base`), interleaved round by round.
+   -C BASE_DIR`), interleaved round by round.
 3. --candidates: the packages evaluated for the `tokens` extra against transformers' own Qwen2.5 tokenizer.json.
 
 The 2-core box this was recorded on is shared: compare the ratios of runs taken together.

@@ -1334,5 +1334,5 @@ def test_preview_shows_the_datas_escape_sequences_escaped(monkeypatch):
 
 
 def test_doctor_prints_no_raw_escape_from_the_environment(tmp_path):
-    result = run(tmp_path, "doctor", "--no-network", env={"HF_HOME": "/tmp/x" + HOSTILE_TEXT}, timeout=120)
+    result = run(tmp_path, "doctor", "--no-network", env={"HF_HOME": str(tmp_path / "x") + HOSTILE_TEXT}, timeout=120)
     assert "\x1b" not in result.stdout and "\u202e" not in result.stdout and "\\x1b]0;pwned" in result.stdout
