@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from conftest import oracle_missing, write_project
+from conftest import corpus_case_missing, write_project
 from helpers import codes, find, run_cli
 from lfgate.runner import architectures, devices, memory
 
@@ -146,7 +146,8 @@ def test_table_counts_equal_what_transformers_builds():
 def test_the_shipped_table_is_what_the_generator_makes_of_the_saved_configs(tmp_path):
     folder = os.path.join(ROOT, "..", "shared", "architectures")
     if not os.path.isdir(folder):
-        oracle_missing("../shared/architectures (the saved public config.json files) is not here")
+        # A ../shared addition asked for, like a real-world case: skips in CI until the folder lands there.
+        corpus_case_missing("../shared/architectures (the saved public config.json files) is not here yet")
     import subprocess
     import sys
 
