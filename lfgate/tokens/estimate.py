@@ -26,19 +26,19 @@ _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _KANA = "\u3040-\u30ff\u31f0-\u31ff"
 _HANGUL = "\u1100-\u11ff\u3130-\u318f\uac00-\ud7af"
 _LATIN = "A-Za-z\u00c0-\u024f"
-_SCRIPT_RUN = re.compile(f"([{_HAN}]+)|([{_KANA}]+)|([{_HANGUL}]+)|([{_LATIN}]+)|(.+?)(?=[{_HAN}{_KANA}{_HANGUL}"
-                         f"{_LATIN}]|$)", re.S)
-# letters of other scripts, per character: each script's own rate
-SCRIPTS = (("cyrillic", re.compile("[\u0400-\u052f]")), ("greek", re.compile("[\u0370-\u03ff]")),
-           ("arabic", re.compile("[\u0590-\u06ff\u0750-\u077f]")), ("indic", re.compile("[\u0900-\u0dff]")),
-           ("southeast_asian", re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]")))
-_EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0f\u200d]")
+_EMOJI = "[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0f\u200d]"
+# counted per character, each at its own rate: kana, Hangul, accented Latin, emoji, symbols, then the letters of
+# other scripts
+PER_CHAR = (("kana", f"[{_KANA}]"), ("hangul", f"[{_HANGUL}]"), ("latin_ext", "[\u00c0-\u024f]"), ("emoji", _EMOJI),
+            ("symbol", "[\u2000-\u2bff\u3000-\u303f\uff00-\uffef\u00a1-\u00bf\u00d7\u00f7]"))
+SCRIPTS = (("cyrillic", "[\u0400-\u052f]"), ("greek", "[\u0370-\u03ff]"), ("arabic", "[\u0590-\u06ff\u0750-\u077f]"),
+           ("indic", "[\u0900-\u0dff]"), ("southeast_asian", "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]"))
 _PATTERNS: Dict[Tuple[str, int], re.Pattern[str]] = {}
 SCALED = 200  # characters: a text this long is scaled by its make-up's factor; shorter ones by "short"
 _SPECIALS: Dict[str, re.Pattern[str]] = {}
 
 # piece classes: (group name, class)
-_LETTERS, _DIGITS, _PUNCT, _SPACE = "letters", "digits", "punct", "space"
+_SPACE = "space"
 
 
 def _pattern(family: Family) -> re.Pattern[str]:
@@ -67,32 +67,76 @@ def _table(values: List[float], n: int) -> float:
     return values[-1] * n / len(values)
 
 
-_ASCII_WORD = re.compile(r"[A-Za-z]+")
-_HAN_RUN = re.compile(f"[{_HAN}]+")
 _DIGIT_RUN = re.compile(r"\d+")
-_ASCII_PUNCT_RUN = re.compile(r"[!-/:-@\[-`{-~]+")
 _NEWLINE_RUN = re.compile(r"[ \t]*[\r\n]+")
-# a lone punctuation mark before a word is one piece with it (".append", "(self", "_name"): not a run of its own
-_LEAD = re.compile(r"(?<![!-/:-@\[-`{-~])[!-/:-@\[-`{-~](?=[A-Za-z])")
 _INDENT = re.compile(r"(?<![\r\n])[ \t]{2,}|(?<=[\r\n])[ \t]+")
-_PER_CHAR = (("kana", re.compile(f"[{_KANA}]")), ("hangul", re.compile(f"[{_HANGUL}]")),
-             ("latin_ext", re.compile("[\u00c0-\u024f]")), ("emoji", _EMOJI),
-             ("symbol", re.compile("[\u2000-\u2bff\u3000-\u303f\uff00-\uffef\u00a1-\u00bf\u00d7\u00f7]")))
+_CODE_MARK = re.compile(r"[{}()\[\];=<>_#]|^ {2,}", re.M)
 
 
-def _by_length(runs: List[str], values: List[float]) -> float:
+class Scripts:
+    """The expressions over Unicode ranges, compiled at the first text that is not ASCII (``scripts()``): ~20 ms
+    that a check counting nothing, or only ASCII, does not pay at import."""
+
+    def __init__(self) -> None:
+        self.han_run = re.compile(f"[{_HAN}]+")
+        self.emoji = re.compile(_EMOJI)
+        self.per_char = tuple((name, re.compile(source)) for name, source in PER_CHAR + SCRIPTS)
+        self.other_scripts = self.per_char[len(PER_CHAR):]
+        # every character a per-character class counts: one pass finds them all, and each class is then counted in
+        # what it found (a short string), not in the whole text
+        self.counted_one_by_one = re.compile("|".join(source for _, source in PER_CHAR + SCRIPTS))
+        self.cjk_char = re.compile(f"[{_HAN}{_KANA}{_HANGUL}]")
+        self.other_letter = re.compile(f"[^\\W\\d_A-Za-z{_HAN}{_KANA}{_HANGUL}]")
+        self.script_run = re.compile(f"([{_HAN}]+)|([{_KANA}]+)|([{_HANGUL}]+)|([{_LATIN}]+)|(.+?)(?=[{_HAN}"
+                                     f"{_KANA}{_HANGUL}{_LATIN}]|$)", re.S)
+
+
+_SCRIPTS: List[Scripts] = []
+
+
+def scripts() -> Scripts:
+    if not _SCRIPTS:
+        _SCRIPTS.append(Scripts())
+    return _SCRIPTS[0]
+
+# The pieces of ASCII classes (words, digits, punctuation runs, a punctuation mark leading a word, code marks) are
+# counted in the text's UTF-8 bytes mapped by bytes.translate, which runs in C at a byte per nanosecond or so, where
+# a regular expression scan costs 20-60 ns a character: a non-ASCII character is bytes of 0x80 and above, which
+# none of these classes holds, so it separates runs as any other character does.
+_PUNCT_BYTES = b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+_LETTER_BYTES = bytes(range(65, 91)) + bytes(range(97, 123))
+_DIGIT_BYTES = b"0123456789"
+
+
+def _mapped(*classes: Tuple[bytes, bytes]) -> bytes:
+    """A bytes.translate table: each (bytes, mark) class's bytes as its mark (or as themselves for b""), the rest
+    spaces (so bytes.split gives the class's runs)."""
+    table = bytearray(b" " * 256)
+    for kept, mark in classes:
+        for b in kept:
+            table[b] = mark[0] if mark else b
+    return bytes(table)
+
+
+_WORDS_ONLY, _PUNCT_ONLY = _mapped((_LETTER_BYTES, b"")), _mapped((_PUNCT_BYTES, b""))
+_DIGITS_ONLY = _mapped((_DIGIT_BYTES, b""))
+_LETTER_OR_PUNCT = _mapped((_LETTER_BYTES, b"a"), (_PUNCT_BYTES, b"."))
+_CODE_MARKS = b"{}()[];=<>_#"
+
+
+def _by_length(lengths, values: List[float]) -> float:
     """Runs counted by their length in a table (past its end, per unit of length)."""
-    if not runs:
+    if not lengths:
         return 0.0
     from collections import Counter
 
-    return sum(n * _table(values, length) for length, n in Counter(map(len, runs)).items())
+    return sum(n * _table(values, length) for length, n in Counter(lengths).items())
 
 
 def estimate(text: str, family: Family) -> float:
     """The estimated tokens of one text (a float: a sample's texts are added before rounding). The pieces of
-    ``pieces`` counted in aggregate, by regular expressions that run in C: words by length, Han runs by length,
-    digit groups, punctuation runs, newlines, indentation, other scripts per character."""
+    ``pieces`` counted in aggregate, in C: words by length, Han runs by length, digit groups, punctuation runs,
+    newlines, indentation, other scripts per character."""
     if not text:
         return 0.0
     table = tables(family)
@@ -105,48 +149,71 @@ def estimate(text: str, family: Family) -> float:
         if found:
             total += len(found)
             text = specials.sub(" ", text)
+    ascii_text = text.isascii()
+    data = text.encode("ascii") if ascii_text else text.encode("utf-8", "surrogatepass")
     group = calibrated.DIGIT_GROUP.get(family.name, 1)
-    digits = _DIGIT_RUN.findall(text)
+    if not ascii_text:  # \d holds the other scripts' decimal digits too
+        digits = sum(map(len, _DIGIT_RUN.findall(text))) if group == 1 else \
+            sum((len(r) + group - 1) // group for r in _DIGIT_RUN.findall(text))
+    elif group == 1:
+        digits = len(data) - len(data.translate(None, _DIGIT_BYTES))
+    else:
+        digits = sum((len(r) + group - 1) // group for r in data.translate(_DIGITS_ONLY).split())
     if digits:
-        total += sum(map(len, digits)) if group == 1 else sum((len(r) + group - 1) // group for r in digits)
-    total += _by_length(_ASCII_WORD.findall(text), table["word"])
-    total += _by_length(_ASCII_PUNCT_RUN.findall(text), table["punct"])
-    leads = len(_LEAD.findall(text))
+        total += digits
+    total += _by_length(list(map(len, data.translate(_WORDS_ONLY).split())), table["word"])
+    total += _by_length(list(map(len, data.translate(_PUNCT_ONLY).split())), table["punct"])
+    classes = data.translate(_LETTER_OR_PUNCT)
+    leads = classes.count(b".a") - classes.count(b"..a")  # one mark, not after another, before a letter
     if leads:
         total += leads * (table["lead"] - _table(table["punct"], 1))
-    total += _by_length(_NEWLINE_RUN.findall(text), table["space"])
-    indents = _INDENT.findall(text)
-    if indents:
-        total += _by_length([run[1:] for run in indents if len(run) > 1], table["space"])
-    if not text.isascii():
-        total += _by_length(_HAN_RUN.findall(text), table["han"])
-        for name, pattern in _PER_CHAR:
-            n = len(pattern.findall(text))
-            if n:
-                total += table[name] * n
-        for name, pattern in SCRIPTS:
-            n = len(pattern.findall(text))
-            if n:
-                total += table[name] * n
+    if b"\n" in data or b"\r" in data:
+        total += _by_length(list(map(len, _NEWLINE_RUN.findall(text))), table["space"])
+    if b"\t" in data or b"  " in data:  # an indent that counts has two characters of [ \t]
+        total += _by_length([len(run) - 1 for run in _INDENT.findall(text) if len(run) > 1], table["space"])
+    counted = dict.fromkeys(("han", "kana", "hangul", "emoji"), 0)  # what the make-up below needs
+    if not ascii_text:
+        rx = scripts()
+        han = list(map(len, rx.han_run.findall(text)))
+        total += _by_length(han, table["han"])
+        counted["han"] = sum(han)
+        rare = "".join(rx.counted_one_by_one.findall(text))
+        if rare:
+            for name, pattern in rx.per_char:
+                n = len(pattern.findall(rare))
+                if n:
+                    total += table[name] * n
+                    counted[name] = n
     scales = table["scale"]
-    return total * scales[make_up(text)] if len(text) >= SCALED else total * scales["short"]
+    if len(text) < SCALED:
+        return total * scales["short"]
+    if ascii_text:
+        kind = _make_up(len(text), 0, 0, 0, lambda: _code_marks(text, data))
+    else:
+        other = len(scripts().other_letter.findall(text)) + counted["emoji"]
+        kind = _make_up(len(text), counted["han"] + counted["kana"] + counted["hangul"],
+                        digits if group == 1 else sum(map(len, _DIGIT_RUN.findall(text))), other,
+                        lambda: _code_marks(text, data))
+    return total * scales[kind]
+
+
+def _code_marks(text: str, data: bytes) -> int:
+    """The code marks of ``_CODE_MARK`` (brackets, `;`, `=`, `_`, `#`; a line that starts with two spaces)."""
+    lines = (1 if text.startswith("  ") else 0) + data.count(b"\n  ")
+    return len(data) - len(data.translate(None, _CODE_MARKS)) + lines
 
 
 def tables(family: Family) -> dict:
     return calibrated.TABLES.get(family.name) or calibrated.TABLES["other"]
 
 
-_CJK_CHAR = re.compile(f"[{_HAN}{_KANA}{_HANGUL}]")
-_OTHER_LETTER = re.compile(f"[^\\W\\d_A-Za-z{_HAN}{_KANA}{_HANGUL}]")
-_CODE_MARK = re.compile(r"[{}()\[\];=<>_#]|^ {2,}", re.M)
-
-
 def make_up(text: str) -> str:
     """Which make-up a sample's text is, for its band."""
-    ascii_text = text.isascii()
-    return _make_up(len(text), 0 if ascii_text else len(_CJK_CHAR.findall(text)),
-                    0 if ascii_text else sum(map(len, _DIGIT_RUN.findall(text))),
-                    0 if ascii_text else len(_OTHER_LETTER.findall(text)) + len(_EMOJI.findall(text)),
+    if text.isascii():
+        return _make_up(len(text), 0, 0, 0, lambda: len(_CODE_MARK.findall(text)))
+    rx = scripts()
+    return _make_up(len(text), len(rx.cjk_char.findall(text)), sum(map(len, _DIGIT_RUN.findall(text))),
+                    len(rx.other_letter.findall(text)) + len(rx.emoji.findall(text)),
                     lambda: len(_CODE_MARK.findall(text)))
 
 

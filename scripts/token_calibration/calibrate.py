@@ -132,7 +132,7 @@ def build_tables(docs: List[Tuple[str, str]], count: Callable[[str], int], famil
                 if body.isascii() and 0 < len(body) <= PUNCT_MAX:
                     add(punct, len(body), tokens)
                 elif len(body) == 1:
-                    which = "emoji" if estimate._EMOJI.match(body) else "symbol"
+                    which = "emoji" if estimate.scripts().emoji.match(body) else "symbol"
                     per_char[which][0] += tokens
                     per_char[which][1] += 1
                 continue
@@ -145,7 +145,7 @@ def build_tables(docs: List[Tuple[str, str]], count: Callable[[str], int], famil
                 if len(core) <= WORD_MAX:
                     add(word, len(core), tokens)
                 continue
-            runs = estimate._SCRIPT_RUN.findall(core)
+            runs = estimate.scripts().script_run.findall(core)
             if len(runs) != 1:
                 continue
             h, kana, hangul, latin, other = runs[0]
@@ -155,7 +155,8 @@ def build_tables(docs: List[Tuple[str, str]], count: Callable[[str], int], famil
                 extra = sum(1 for c in latin if not c.isascii())
                 per_char["latin_ext"][0] += tokens - real(" " + "e" * len(latin)) if len(latin) <= WORD_MAX else 0
                 per_char["latin_ext"][1] += extra if len(latin) <= WORD_MAX else 0
-            which = [name for name, pattern in estimate.SCRIPTS if other and pattern.fullmatch(other[0])]
+            which = [name for name, pattern in estimate.scripts().other_scripts
+                     if other and pattern.fullmatch(other[0])]
             for name, run in (("kana", kana), ("hangul", hangul), (which[0] if which else "other", other)):
                 if run:
                     per_char[name][0] += tokens
