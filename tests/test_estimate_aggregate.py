@@ -96,3 +96,26 @@ def test_the_calibration_documents_estimate_as_defined():
     for family in FAMILIES.values():
         for text in texts:
             assert e.estimate(text, family) == reference(text, family), (family.name, text[:60])
+
+
+@given(st.lists(st.sampled_from(ALPHABET + PIECES + ["word", "Tokenizer", "x" * 40, "1234567", "!!!!!!!!!!"]),
+                max_size=300).map("".join))
+def test_the_gates_bound_is_never_under_the_estimate(text):
+    """tokens/budget.py proves a record within cutoff_len by ``upper_bound`` alone: it must hold for every text."""
+    for family in FAMILIES.values():
+        bound = e.upper_bound(text, family)
+        if bound is not None:
+            assert bound >= e.estimate(text, family), family.name
+
+
+def test_the_bound_settles_plain_prose_and_leaves_the_rest_to_the_estimate():
+    prose = ("The quarterly report shows that revenue grew by 12 percent, while costs fell; the board, "
+             "however, asked for a clearer plan.\nNext year the team expects steady growth. ") * 6
+    for family in FAMILIES.values():
+        bound = e.upper_bound(prose, family)
+        assert bound is not None and e.estimate(prose, family) <= bound <= 2 * e.estimate(prose, family)
+        # the estimate's own cases: indentation, a tab, another script, a special token of the family
+        for other in ("def f():\n    return 1", "a\tb", "数据模型"):
+            assert e.upper_bound(prose + other, family) is None
+        special = prose + "<|im_start|>user"
+        assert (e.upper_bound(special, family) is None) == bool(re.search(family.specials, special)), family.name

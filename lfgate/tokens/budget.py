@@ -95,7 +95,13 @@ class Budget:
         if self._counted >= GIVE_UP_AFTER and 4 * self._proved < self._counted:
             return False  # most records past the bytes are over: counting them here would only count them twice
         counter = self.counter()
-        proved = counter.count(joined) * self._slack + extra + self.template_tokens(n, extra_chars > 0) <= self.cutoff
+        room = self.cutoff - extra - self.template_tokens(n, extra_chars > 0)
+        upper = counter.bound(joined) if counter.bound is not None else None
+        if upper is not None and upper * self._slack <= room:  # within by a bound that needs no count
+            self._counted += 1
+            self._proved += 1
+            return True
+        proved = counter.count(joined) * self._slack <= room
         self._counted += 1
         self._proved += proved
         return proved

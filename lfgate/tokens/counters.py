@@ -43,11 +43,14 @@ class Counter:
     """count(text) and count_many(texts): tokens as the model's tokenizer gives them with add_special_tokens=False
     (special-token strings in the text are one token each, as transformers matches added tokens)."""
 
-    def __init__(self, spec: Spec, count: Callable[[str], float], count_many=None):
+    def __init__(self, spec: Spec, count: Callable[[str], float], count_many=None,
+                 bound: Optional[Callable[[str], Optional[float]]] = None):
         self.spec = spec
         self.family: Family = FAMILIES.get(spec.family, FAMILIES[OTHER])
         self._count = count
         self._many = count_many
+        # text -> a number at least count(text), cheaper than counting, or None: the fast paths' gate tries it first
+        self.bound = bound
 
     @property
     def exact(self) -> bool:
@@ -170,7 +173,7 @@ def _build(spec: Spec) -> Counter:
                 seen[text] = n
         return n
 
-    return Counter(spec, count)
+    return Counter(spec, count, bound=lambda text: estimate.upper_bound(text, family))
 
 
 def _encodable(text: str) -> str:
