@@ -100,11 +100,12 @@ class Symlink(str):
 @dataclass(frozen=True)
 class Refusal:
     """Records a sample rule may flag, in a form the fast paths test in one pass (``Rule.refuses``): ``empty``, a
-    message text that is empty; ``pattern``, a text it finds (``lead``: a character every match starts with, or
-    ""); ``budget``, a tokens.budget.Budget: the texts may exceed cutoff_len by the count lfgate reports;
-    ``always``: every record of the dataset."""
+    message text that is empty; ``blank``, one that is only white space; ``pattern``, a text it finds (``lead``: a
+    character every match starts with, or ""); ``budget``, a tokens.budget.Budget: the texts may exceed cutoff_len
+    by the count lfgate reports; ``always``: every record of the dataset."""
 
     empty: bool = False
+    blank: bool = False
     pattern: Any = None  # a compiled regular expression
     lead: str = ""
     budget: Any = None  # lfgate.tokens.budget.Budget (its `within` test), kept untyped: no import on this path

@@ -222,7 +222,7 @@ def blank_response_rule(monkeypatch, declared: bool):
                 refuses_texts=(lambda texts: any(not t.strip() for t in texts)) if declared else None)
     monkeypatch.setitem(registry.RULES, rule.code, rule)  # where the fast paths read the declarations
     if not declared:  # DS080 (a real rule) declares the same refusal: without it, as before DS080 existed
-        monkeypatch.setitem(registry.RULES, "DS080", dataclasses.replace(registry.RULES["DS080"], refuses_texts=None))
+        monkeypatch.setitem(registry.RULES, "DS080", dataclasses.replace(registry.RULES["DS080"], refuses=None))
 
     def blank_response(c, s):  # registered as `@check(KEPT, rule)` would, for this test only
         for message in s.aligned.response[:1]:

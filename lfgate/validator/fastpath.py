@@ -190,7 +190,8 @@ class CleanChat(_Clean):
         shapes, make_shape, expected_of, roles_for = self.shapes, self._shape, self.expected, self.roles_for
         role_of, content_of, messages_col = self.role_of, self.content_of, self.messages_col
         strings_ok, extras_ok, ready = self._strings_ok, self._extras_ok, self._ready
-        _, empty, refused, gated = self.refusals
+        _, empty, blank, refused, gated = self.refusals
+        isspace = str.isspace
 
         def take(value, raw, start=0, end=None):
             """The number of messages when the full pipeline would find nothing in this record (``raw[start:end]``
@@ -219,8 +220,8 @@ class CleanChat(_Clean):
                 joined = "\0".join(texts)  # TypeError unless every content is a string
             except (TypeError, KeyError):
                 return 0
-            if empty and not all(texts) or refused is not None and refused(texts) or \
-                    gated is not None and gated(joined, n, extra_chars):
+            if empty and not all(texts) or blank and any(map(isspace, texts)) or \
+                    refused is not None and refused(texts) or gated is not None and gated(joined, n, extra_chars):
                 return 0  # a record a rule declared it may flag
             # Each message holds two string keys with string values (checked above): 8 quotes. When the bytes hold
             # no more quotes than the parsed record explains, no message has a third key, no key is given twice and
@@ -271,7 +272,7 @@ class CleanAlpaca(_Clean):
             self.prompt_col, self.query_col, self.response_col, self.history_col
         strings_ok, extras_ok, learn = self._strings_ok, self._extras_ok, self._learn
         known_present, known_lists = self.known_present, self.known_lists
-        _, empty, refused, gated = self.refusals
+        _, empty, blank, refused, gated = self.refusals
 
         def take(value, raw, start=0, end=None):
             """2 (the messages) when the full pipeline would find nothing in this record; else 0."""
@@ -301,7 +302,8 @@ class CleanAlpaca(_Clean):
             if answer is None:  # no response: the full pipeline says what the stage does with the sample
                 return 0
             texts = (user or "", answer)
-            if empty and not (user and answer) or refused is not None and refused(texts) or \
+            if empty and not (user and answer) or blank and (answer.isspace() or texts[0].isspace()) or \
+                    refused is not None and refused(texts) or \
                     gated is not None and gated(texts[0] + "\0" + answer, 2, extra_chars):
                 return 0  # a record a rule declared it may flag
             if raw is None or raw.count(b'"', start, end) == _top_quotes(value, strings, extras):
@@ -320,6 +322,7 @@ class Refusals(NamedTuple):
 
     always: bool  # every record goes the full way
     empty: bool  # a record with an empty message text
+    blank: bool  # a record with a message text that is only white space (str.isspace, in C: no call per record)
     texts: Optional[Callable]  # texts -> whether some rule may flag the record
     gate: Optional[Callable]  # (texts joined with NULs, their number, system + tools characters) -> the same
 
@@ -341,13 +344,13 @@ def declared_refusals(checker) -> Refusals:
             built[refuses] = refuses if isinstance(refuses, Refusal) else refuses(checker)
     found = [r for r in built.values() if r is not None]
     if any(r.always for r in found):
-        return Refusals(True, False, None, None)
+        return Refusals(True, False, False, None, None)
     patterns = [r for r in found if r.pattern is not None]
     pattern = re.compile("|".join(r.pattern.pattern for r in patterns)) if patterns else None
     leads = {r.lead for r in patterns}
     lead = leads.pop() if len(leads) == 1 else ""
     budgets = [r.budget for r in found if r.budget is not None]
-    return Refusals(False, any(r.empty for r in found), _any_of(tuple(texts)),
+    return Refusals(False, any(r.empty for r in found), any(r.blank for r in found), _any_of(tuple(texts)),
                     text_gate(pattern, lead, budgets))
 
 

@@ -100,7 +100,8 @@ class TypedChat:
         fast, unset = self.fast, self.msgspec.UNSET
         expected_of, roles_for = fast.expected, fast.roles_for
         tools_fine = fast.tools_fine
-        _, _, refused, gated = fast.refusals
+        _, _, blank, refused, gated = fast.refusals
+        isspace = str.isspace
         long_digits = LONG_DIGITS.search
         # msgspec's errors are not ValueErrors in older releases (0.18); invalid UTF-8 raises UnicodeDecodeError
         errors = (self.msgspec.MsgspecError, ValueError)
@@ -145,10 +146,10 @@ class TypedChat:
                         strings += 1
                     elif (kind is int or kind is float) and long_digits(data, start, end):
                         return 0  # as CleanChat.take: a run of 19+ digits goes the full way (DF022)
-            if refused is not None:
+            if refused is not None or blank:
                 texts = list(map(_CONTENT, conv))
-                if refused(texts):  # a record a rule declared it may flag
-                    return 0
+                if blank and any(map(isspace, texts)) or refused is not None and refused(texts):
+                    return 0  # a record a rule declared it may flag
                 joined = "\0".join(texts)
             else:
                 joined = "\0".join(map(_CONTENT, conv))

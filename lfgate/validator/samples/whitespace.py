@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-from lfgate.registry import WARNING, rule
+from lfgate.registry import WARNING, Refusal, rule
 from lfgate.validator.samples.base import KEPT, Finding, check, example
-
-
-def has_blank_text(texts) -> bool:
-    """A message text that is white space only (spaces, tabs, newlines), not empty: the records DS080 may flag
-    go the full way (str.isspace is False for "")."""
-    return any(map(str.isspace, texts))
-
 
 BLANK_RESPONSE = rule(
     "DS080", "whitespace-only-response", WARNING,
@@ -22,7 +15,7 @@ BLANK_RESPONSE = rule(
     fix="Fill in the response, or remove the sample (an empty output is DS011).",
     bad=example([{"instruction": "Summarise the report.", "input": "", "output": " \n "}]),
     good=example([{"instruction": "Summarise the report.", "input": "", "output": "Emissions fell 12%."}]),
-    refuses_texts=has_blank_text,
+    refuses=Refusal(blank=True),  # a text of white space only (str.isspace; False for ""): it goes the full way
 )
 
 @check(KEPT, BLANK_RESPONSE, when=lambda c: c.stage in ("sft", "rm"))
