@@ -375,6 +375,8 @@ def text_gate(pattern, lead: str, budgets):
     None when nothing was declared."""
     if pattern is None and not budgets:
         return None
+    if pattern is None and len(budgets) == 1:
+        return budgets[0].within  # one call per record fewer
     search = pattern.search if pattern is not None else None
 
     def refused(joined: str, n: int, extra_chars: int) -> bool:
