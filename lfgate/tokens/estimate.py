@@ -195,42 +195,46 @@ def estimate(text: str, family: Family) -> float:
 
 
 def upper_bound(text: str, family: Family) -> Optional[float]:
-    """A number at least ``estimate(text, family)``, from a few counts in C (no runs split out, no table looked up
-    per run), for the fast paths' gate on cutoff_len; None where only the estimate itself can say (text that is not
-    ASCII, holds a special token, or two white-space characters in a row: indentation). Each piece's cost is at
-    most the line a + b * length over its table (``_envelopes``); there are at most as many word runs as other
-    characters, plus one; a digit costs at most one token, a punctuation run at most its length times the
-    punctuation table's largest rate; with no two blanks in a row a newline run is its newlines and at most one
-    blank before them."""
-    if not text.isascii() or "  " in text or "\t" in text or ("<" in text or "[" in text) and \
-            _special(family).search(text):
+    """A number at least ``estimate(text, family)``, from one bytes.translate and two counts in C (no runs split
+    out, no table looked up per run), for the fast paths' gate on cutoff_len; None where only the estimate itself
+    can say (text that is not ASCII, holds a tab, two blanks in a row (indentation) or a special token). Each word
+    costs at most the line a + b * length over the word table (``_envelopes``), and there are at most as many words
+    as other characters, plus one; a digit costs at most one token, a punctuation run at most its length times the
+    punctuation table's largest rate, and with no two blanks in a row a newline run is its newlines and at most one
+    blank before them: each of those characters at most ``marked`` tokens."""
+    if not text.isascii():
         return None
-    data = text.encode("ascii")
-    size = len(data)
-    letters = size - len(data.translate(None, _LETTER_BYTES))
-    digits = size - len(data.translate(None, _DIGIT_BYTES))
-    punct = size - len(data.translate(None, _PUNCT_BYTES))
-    newlines = data.count(b"\n") + data.count(b"\r")
-    word_a, word_b, punct_rate, space_rate, lead, scale = _envelopes(family)
-    total = word_a * (size - letters + 1) + word_b * letters + digits + (punct_rate + lead) * punct + \
-        space_rate * 2 * newlines
+    classes = text.encode("ascii").translate(_CLASSES)
+    if b"ss" in classes:
+        return None
+    size, letters, marked = len(classes), classes.count(b"a"), classes.count(b".")
+    if b"X" in classes:  # a tab, "<" or "[": a tab indents; the others may open a special token
+        if "\t" in text or _special(family).search(text):
+            return None
+        marked += classes.count(b"X")
+    word_a, word_b, mark_rate, scale = _envelopes(family)
+    total = word_a * (size - letters + 1) + word_b * letters + mark_rate * marked
     return total * (scale if size >= SCALED else tables(family)["scale"]["short"])
 
 
+# letters, the characters `marked` counts (digits, punctuation, newlines), blanks, and what upper_bound looks at
+_CLASSES = _mapped((_LETTER_BYTES, b"a"), (_PUNCT_BYTES + _DIGIT_BYTES + b"\r\n", b"."), (b" ", b"s"), (b"\t<[", b"X"))
 _ENVELOPES: Dict[str, Tuple[float, ...]] = {}
 
 
 def _envelopes(family: Family) -> Tuple[float, ...]:
-    """(a, b) of the line over the word table, the largest rate per character of the punctuation and space tables,
-    the lead adjustment when it adds, and the larger of the ASCII make-ups' scales (English, code)."""
+    """(a, b) of the line over the word table; what a digit, punctuation or newline character costs at most (one
+    token a digit, the punctuation table's largest rate per character plus the lead adjustment when it adds, two
+    characters of a newline run at the space table's largest rate); the larger of the ASCII make-ups' scales."""
     if family.name not in _ENVELOPES:
         table = tables(family)
         words = table["word"]
         slope = words[-1] / len(words)  # past its end the table goes on at this rate: no smaller slope bounds it
-        punct_rate = max(v / n for n, v in enumerate(table["punct"], 1))
+        punct_rate = max(v / n for n, v in enumerate(table["punct"], 1)) + \
+            max(0.0, table["lead"] - _table(table["punct"], 1))
         space_rate = max(v / n for n, v in enumerate(table["space"], 1))
-        _ENVELOPES[family.name] = (max(v - slope * n for n, v in enumerate(words, 1)), slope, punct_rate,
-                                   space_rate, max(0.0, table["lead"] - _table(table["punct"], 1)),
+        _ENVELOPES[family.name] = (max(v - slope * n for n, v in enumerate(words, 1)), slope,
+                                   max(1.0, punct_rate, 2 * space_rate),
                                    max(table["scale"][ENGLISH], table["scale"][CODE]))
     return _ENVELOPES[family.name]
 
