@@ -14,7 +14,6 @@ import functools
 import json
 import os
 import re
-from importlib import metadata
 from typing import Callable, Dict, List, Optional, Tuple
 
 from lfgate.readers import guarded
@@ -51,6 +50,8 @@ def ranges_for(lf_version: str) -> Optional[Dict[str, str]]:
 
 
 def _installed(package: str) -> Optional[str]:
+    from importlib import metadata  # ~20 ms with its email and zipfile imports: only when a version is asked
+
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
@@ -80,6 +81,18 @@ def stack_problems(lf_version: str, installed: Optional[Callable[[str], Optional
 # -- the environment llamafactory-cli runs in --------------------------------------------------------------------
 PACKAGES = _PACKAGES = ("llamafactory", "transformers", "datasets", "accelerate", "peft", "trl")
 installed = _installed  # a distribution's version from this interpreter's metadata, or None (lf_stack.py)
+
+
+@functools.lru_cache(maxsize=1)
+def installed_llamafactory() -> Optional[str]:
+    """This interpreter's llamafactory version, from its metadata; None, and no metadata read, when no
+    llamafactory module is on its path (find_spec of a top-level name imports nothing): the common case of a
+    lint-only environment pays no importlib.metadata."""
+    import importlib.util
+
+    if importlib.util.find_spec("llamafactory") is None:
+        return None
+    return _installed("llamafactory")
 
 
 def _probe(packages) -> str:
@@ -174,6 +187,8 @@ def _sites_beside(exe: str) -> List[str]:
 
 def _versions_in(sites: List[str]) -> Dict[str, str]:
     """{distribution name: version} of the packages installed in those site-packages folders."""
+    from importlib import metadata
+
     out: Dict[str, str] = {}
     for dist in metadata.distributions(path=sites):
         name = (dist.metadata["Name"] or "").lower().replace("_", "-")

@@ -121,7 +121,7 @@ def _installed() -> Optional[Stack]:
         versions, where, _ = lf_pins.cli_environment(exe, packages)
         if versions is not None and versions.get("llamafactory"):
             return Stack(dict(versions), f"in the environment of {exe} ({where})")
+    if not lf_pins.installed_llamafactory():
+        return None
     here = {package: lf_pins.installed(package) for package in packages}
-    if here.get("llamafactory"):
-        return Stack(here, "in this Python")
-    return None
+    return Stack(here, "in this Python")

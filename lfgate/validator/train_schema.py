@@ -38,17 +38,11 @@ def version_tuple(text: Optional[str]) -> Tuple[int, ...]:
     return tuple(int(n) for n in numbers[:3]) or (0,)
 
 
-@functools.cache
 def installed_llamafactory() -> Optional[str]:
-    """The installed llamafactory's version from its metadata (never imported)."""
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-    except ImportError:  # pragma: no cover
-        return None
-    try:
-        return version("llamafactory")
-    except PackageNotFoundError:
-        return None
+    """The installed llamafactory's version from its metadata (never imported): lf_pins.installed_llamafactory."""
+    from lfgate import lf_pins
+
+    return lf_pins.installed_llamafactory()
 
 
 def version_name(version: str) -> str:
