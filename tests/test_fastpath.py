@@ -100,7 +100,7 @@ def chat_projects(draw):
         entry["tags"] = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
                          "observation_tag": "observation", "function_tag": "function_call", "system_tag": "system"}
     files = {"data/dataset_info.json": json.dumps({"a": entry}), f"data/{name}": data}
-    cutoff = draw(st.sampled_from([None, 2, 3, 12, 4096]))
+    cutoff = draw(st.sampled_from([None, 2, 3, 12, 24, 40, 4096]))
     if cutoff is not None:
         files["train.yaml"] = ("model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\ndo_train: true\n"
                                "finetuning_type: lora\ndataset: a\ntemplate: qwen\noutput_dir: saves/a\n"
@@ -309,7 +309,7 @@ def alpaca_projects(draw):
     if columns:
         entry["columns"] = columns
     files = {"data/dataset_info.json": json.dumps({"a": entry}), f"data/{name}": data}
-    cutoff = draw(st.sampled_from([None, 2, 5, 4096]))
+    cutoff = draw(st.sampled_from([None, 2, 5, 24, 40, 4096]))
     if cutoff is not None:
         files["train.yaml"] = ("model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct\nstage: sft\ndo_train: true\n"
                                "finetuning_type: lora\ndataset: a\ntemplate: qwen\noutput_dir: saves/a\n"

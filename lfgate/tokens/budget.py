@@ -7,9 +7,21 @@ from __future__ import annotations
 
 from typing import Optional
 
-# Tokens per character at most, for text the gate does not count: a byte-level BPE token is at least one UTF-8
-# byte (at most 4 per character); SentencePiece falls back to bytes and may add one "▁" per text.
+# Tokens per character at most, for a tools text the gate does not count: a byte-level BPE token is at least one
+# UTF-8 byte (at most 4 per character); SentencePiece falls back to bytes and may add one "▁" per text. The
+# template's own tool prompt is not in the byte bound, so tools are charged by characters at this rate.
 MAX_TOKENS_PER_CHAR = 4
+# What the calibrated estimate's upper band gives a byte at most (a digit or punctuation mark alone: 1.03 tokens x
+# a make-up's scale, at most 1.07, x 1 + the widest band, at most 1.6): a system text it does not count.
+ESTIMATE_PER_BYTE = 2
+
+
+def extra_tokens(text: str, tools: bool) -> int:
+    """At most how many tokens a record's own system text (its UTF-8 bytes) or tools text (MAX_TOKENS_PER_CHAR
+    per character) adds, as the fast paths pass it to ``Budget.within`` with the message texts."""
+    if tools:
+        return MAX_TOKENS_PER_CHAR * len(text)
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 # Counting a record here pays twice when it is over after all (the full way counts it again, message by message):
 # once this many records past the byte bound were counted and fewer than a quarter of them were proved within,
 # the gate stops counting and sends such records the full way at once (refusing is always sound).
@@ -58,7 +70,7 @@ class Budget:
 
     def template_tokens(self, n: int, own_system: bool) -> int:
         """The same bound, counted: the template's tokens for n empty messages, plus two per message. A record
-        with its own system text (counted apart, in extra_chars) replaces the template's default one."""
+        with its own system text (counted apart, in ``extra``) replaces the template's default one."""
         key = (n, own_system)
         if key not in self._tokens:
             from lfgate.tokens.sample import measure
@@ -80,22 +92,23 @@ class Budget:
                 self._slack = 1 + max(estimate.band(self._counter.family, k) for k in estimate.KINDS)
         return self._counter
 
-    def bytes_within(self, joined: str, n: int, extra_chars: int) -> bool:
-        """Within cutoff_len by the bytes alone: no vocabulary is loaded for it."""
+    def bytes_within(self, joined: str, n: int, extra: int) -> bool:
+        """Within cutoff_len by the bytes alone: no vocabulary is loaded for it. ``extra``: ``extra_tokens`` of
+        the record's system and tools texts."""
         text_bytes = len(joined) if joined.isascii() else len(joined.encode("utf-8", "surrogatepass"))
         template = self._bytes.get(n)
         if template is None:
             template = self.template_bytes(n)
-        return text_bytes + MAX_TOKENS_PER_CHAR * extra_chars + template <= self.cutoff
+        return text_bytes + extra + template <= self.cutoff
 
-    def within(self, joined: str, n: int, extra_chars: int) -> bool:
-        if self.bytes_within(joined, n, extra_chars):
+    def within(self, joined: str, n: int, extra: int) -> bool:
+        if self.bytes_within(joined, n, extra):
             return True
-        extra = MAX_TOKENS_PER_CHAR * extra_chars
         if self._counted >= GIVE_UP_AFTER and 4 * self._proved < self._counted:
             return False  # most records past the bytes are over: counting them here would only count them twice
         counter = self.counter()
-        room = self.cutoff - extra - self.template_tokens(n, extra_chars > 0)
+        # the system text is not counted here: at its bytes for a tokenizer, at the estimate's most for an estimate
+        room = self.cutoff - extra * (1 if counter.exact else ESTIMATE_PER_BYTE) - self.template_tokens(n, extra > 0)
         upper = counter.bound(joined) if counter.bound is not None else None
         if upper is not None and upper * self._slack <= room:  # within by a bound that needs no count
             self._counted += 1

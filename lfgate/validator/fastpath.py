@@ -20,6 +20,7 @@ import re
 from operator import itemgetter
 from typing import Callable, Dict, NamedTuple, Optional
 
+from lfgate.tokens.budget import extra_tokens
 from lfgate.validator.converter import ASSISTANT, USER
 from lfgate.validator.samples.common import ColumnsSeen, unread_default_fields
 from lfgate.validator.samples.sharegpt import RoleCensus
@@ -70,8 +71,9 @@ class _Clean:
 
     def _strings_ok(self, value, keys) -> int:
         """Fields the converter reads as text: each None or a string the tracker knows as one (and, for tools, one
-        the tools rule found fine). Returns the length of the system and tools text, or -1."""
-        extra_chars = 0
+        the tools rule found fine). Returns what the system and tools texts add at most (budget.extra_tokens), or
+        -1."""
+        extra = 0
         for key in keys:
             if key not in self.known_present and not self._learn(key, self.known_present):
                 return -1
@@ -83,10 +85,11 @@ class _Clean:
                 return -1
             if text and key in self.extra_cols:
                 # non-empty tools: only a text the tools rule has already judged fine (its cache says None)
-                if key == self.tools_col and not self.tools_fine(text):
+                tools = key == self.tools_col
+                if tools and not self.tools_fine(text):
                     return -1
-                extra_chars += len(text)
-        return extra_chars
+                extra += extra_tokens(text, tools)
+        return extra
 
     def _extras_ok(self, value, keys, raw, start, end) -> bool:
         fields = self.tracker.root.fields if self.tracker.track_types else None
@@ -203,8 +206,8 @@ class CleanChat(_Clean):
             if not shape:
                 return 0
             strings, extras = shape
-            extra_chars = strings_ok(value, strings) if strings else 0
-            if extra_chars < 0 or extras and not extras_ok(value, extras, raw, start, end):
+            extra = strings_ok(value, strings) if strings else 0
+            if extra < 0 or extras and not extras_ok(value, extras, raw, start, end):
                 return 0
             conv = value[messages_col]
             if type(conv) is not list:
@@ -221,7 +224,7 @@ class CleanChat(_Clean):
             except (TypeError, KeyError):
                 return 0
             if empty and not all(texts) or blank and any(map(isspace, texts)) or \
-                    refused is not None and refused(texts) or gated is not None and gated(joined, n, extra_chars):
+                    refused is not None and refused(texts) or gated is not None and gated(joined, n, extra):
                 return 0  # a record a rule declared it may flag
             # Each message holds two string keys with string values (checked above): 8 quotes. When the bytes hold
             # no more quotes than the parsed record explains, no message has a third key, no key is given twice and
@@ -283,8 +286,8 @@ class CleanAlpaca(_Clean):
             if not shape:
                 return 0
             strings, extras, history = shape
-            extra_chars = strings_ok(value, strings) if strings else 0
-            if extra_chars < 0 or extras and not extras_ok(value, extras, raw, start, end):
+            extra = strings_ok(value, strings) if strings else 0
+            if extra < 0 or extras and not extras_ok(value, extras, raw, start, end):
                 return 0
             if history:  # null or [] adds no turn; anything else goes the full way
                 if history_col not in known_present and not learn(history_col, known_present):
@@ -304,7 +307,7 @@ class CleanAlpaca(_Clean):
             texts = (user or "", answer)
             if empty and not (user and answer) or blank and (answer.isspace() or texts[0].isspace()) or \
                     refused is not None and refused(texts) or \
-                    gated is not None and gated(texts[0] + "\0" + answer, 2, extra_chars):
+                    gated is not None and gated(texts[0] + "\0" + answer, 2, extra):
                 return 0  # a record a rule declared it may flag
             if raw is None or raw.count(b'"', start, end) == _top_quotes(value, strings, extras):
                 return 2  # no key given twice, no escaped quote: see CleanChat
@@ -379,11 +382,11 @@ def text_gate(pattern, lead: str, budgets):
         return budgets[0].within  # one call per record fewer
     search = pattern.search if pattern is not None else None
 
-    def refused(joined: str, n: int, extra_chars: int) -> bool:
+    def refused(joined: str, n: int, extra: int) -> bool:
         if search is not None and lead in joined and search(joined):
             return True
         for budget in budgets:
-            if not budget.within(joined, n, extra_chars):
+            if not budget.within(joined, n, extra):
                 return True
         return False
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from operator import attrgetter
 from typing import Annotated, List, Optional, Union
 
+from lfgate.tokens.budget import extra_tokens
 from lfgate.validator.fastpath import LONG_DIGITS
 
 _MAX_BUILDS = 8  # the known fields only grow: a few rebuilds at most
@@ -124,7 +125,7 @@ class TypedChat:
             expected = expected_of.get(n) or roles_for(n)
             if expected is None or list(map(_ROLE, conv)) != expected:
                 return 0
-            keys, strings, extra_chars = 1, 0, 0
+            keys, strings, extra = 1, 0, 0
             for get, is_tools in columns:
                 text = get(record)
                 if text is unset:
@@ -136,7 +137,7 @@ class TypedChat:
                 if text:
                     if is_tools and not tools_fine(text):
                         return 0
-                    extra_chars += len(text)
+                    extra += extra_tokens(text, is_tools)
             for get in others:
                 value = get(record)
                 if value is not unset:
@@ -153,7 +154,7 @@ class TypedChat:
                 joined = "\0".join(texts)
             else:
                 joined = "\0".join(map(_CONTENT, conv))
-            if gated is not None and gated(joined, n, extra_chars):
+            if gated is not None and gated(joined, n, extra):
                 return 0
             # as in CleanChat.take: as many quotes as the parsed record explains -> no key given twice
             if data.count(b'"', start, end) == 2 * (keys + strings) + 8 * n:

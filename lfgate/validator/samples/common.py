@@ -500,6 +500,7 @@ class Truncated(State):
         self._bytes = None  # tokens/budget.py's byte bound: a sample it proves within needs no vocabulary
 
     def add(self, c, s) -> None:
+        from lfgate.tokens.budget import extra_tokens
         from lfgate.tokens.sample import measure
 
         plan = c.count_plan
@@ -514,7 +515,7 @@ class Truncated(State):
         # at most one token per byte: it cannot reach cutoff_len (tools go the full way: the template wraps them in
         # its own tool prompt, which the byte bound does not hold)
         if not aligned.tools and self._bytes.bytes_within("\0".join(_text(m.get("content")) for m in messages),
-                                                          len(messages), len(_text(aligned.system))):
+                                                          len(messages), extra_tokens(_text(aligned.system), False)):
             return
         if self._counter is None:
             from lfgate.tokens.counters import counter
