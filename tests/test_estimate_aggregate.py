@@ -8,11 +8,9 @@ import os
 import re
 from collections import Counter
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from lfgate.tokens import calibrated
-from lfgate.tokens import estimate as e
+from lfgate.tokens import calibrated, estimate as e
 from lfgate.tokens.families import FAMILIES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
