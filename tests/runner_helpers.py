@@ -29,6 +29,18 @@ def tiny_model(tmp_path_factory):
     return pathlib.Path(make(str(tmp_path_factory.mktemp("tiny") / "model"), corpus_texts(), vocab_size=512))
 
 
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for the test: the matrices are small, and threads only add contention on a busy CI
+    machine (benchmarks/README.md). A module uses it with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def arithmetic_rows(n):
     rows = []
     for i in range(n):

@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT
 from helpers import run_cli
 from lfgate.runner.runlog import NAME, RunLog
-from runner_helpers import tiny_model, write_training_project  # noqa: F401  (fixture)
+from runner_helpers import one_thread, tiny_model, write_training_project  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
@@ -22,16 +22,6 @@ def umask_027():
     before = os.umask(0o027)
     yield 0o640
     os.umask(before)
-
-
-@pytest.fixture
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _last_lines(out_dir, n=1):

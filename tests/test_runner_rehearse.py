@@ -7,19 +7,12 @@ import pytest
 
 from helpers import run_cli
 from lfgate.runner import memory, rehearse
-from runner_helpers import tiny_model, write_training_project  # noqa: F401  (fixture)
+from runner_helpers import one_thread, tiny_model, write_training_project  # noqa: F401  (fixtures)
 
 pytest.importorskip("peft")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _rows(n=24):

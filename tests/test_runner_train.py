@@ -6,20 +6,12 @@ import os
 import pytest
 
 from helpers import run_cli
-from runner_helpers import tiny_model, write_training_project  # noqa: F401  (fixture)
+from runner_helpers import one_thread, tiny_model, write_training_project  # noqa: F401  (fixtures)
 
 pytest.importorskip("peft")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Small matrices: threads only add contention on a busy CI machine (see benchmarks/README.md).
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _log(out_dir):

@@ -13,7 +13,7 @@ import shutil
 import pytest
 
 from helpers import check_json, run_cli
-from runner_helpers import tiny_model  # noqa: F401  (fixture)
+from runner_helpers import one_thread, tiny_model  # noqa: F401  (fixtures)
 
 pd = pytest.importorskip("pandas")
 pytest.importorskip("openpyxl")
@@ -26,14 +26,7 @@ TRAIN_YAML = ("model_name_or_path: {model}\nstage: sft\ndo_train: true\nfinetuni
               "num_train_epochs: 1.0\nlogging_steps: 1\nreport_to: none\ndisable_gradient_checkpointing: true\n")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _the_article_script(root):

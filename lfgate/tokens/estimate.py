@@ -5,9 +5,10 @@ Qwen and SentencePiece models, up to three for Llama 3, DeepSeek and GLM-4, punc
 indentation), and byte-level BPE never merges across them, so a text's tokens are the sum of its pieces'. The
 calibration (`scripts/token_calibration/calibrate.py`) measured with each family's real tokenizer what a piece of
 each kind costs (Latin words by length, Han runs by length; kana, Hangul, other scripts, emoji per character) and
-one factor per make-up; ``estimate`` adds the pieces up in aggregate, by regular expressions that run in C, and
-the calibration measured its error band per make-up ("number-heavy Chinese", "English", "code", ...) on held-out
-documents. Standard library only.
+one factor per make-up; ``estimate`` adds the pieces up in aggregate, in C (bytes.translate and counts for the
+ASCII classes, one regular expression pass for the rest), and the calibration measured its error band per make-up
+("number-heavy Chinese", "English", "code", ...) on held-out documents. ``upper_bound`` is a cheaper number never
+under the estimate, for the fast paths' cutoff gate. Standard library only.
 """
 
 from __future__ import annotations
