@@ -15,6 +15,11 @@ MAX_TOKENS_PER_CHAR = 4
 # a make-up's scale, at most 1.07, x 1 + the widest band, at most 1.6): a system text it does not count.
 ESTIMATE_PER_BYTE = 2
 
+# Counting a record here pays twice when it is over after all (the full way counts it again, message by message):
+# once this many records past the byte bound were counted and fewer than a quarter of them were proved within,
+# the gate stops counting and sends such records the full way at once (refusing is always sound).
+GIVE_UP_AFTER = 64
+
 
 def extra_tokens(text: str, tools: bool) -> int:
     """At most how many tokens a record's own system text (its UTF-8 bytes) or tools text (MAX_TOKENS_PER_CHAR
@@ -22,10 +27,6 @@ def extra_tokens(text: str, tools: bool) -> int:
     if tools:
         return MAX_TOKENS_PER_CHAR * len(text)
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
-# Counting a record here pays twice when it is over after all (the full way counts it again, message by message):
-# once this many records past the byte bound were counted and fewer than a quarter of them were proved within,
-# the gate stops counting and sends such records the full way at once (refusing is always sound).
-GIVE_UP_AFTER = 64
 
 
 class Budget:
