@@ -20,6 +20,10 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from lfgate.safe_write import atomic_write  # noqa: E402
+
 OUT = os.path.join(ROOT, "lfgate", "schemas", "architectures.json")
 FAMILIES = os.path.join(ROOT, "lfgate", "schemas", "model_families.json")
 DENSE = ("qwen2", "qwen3", "llama", "mistral", "gemma", "gemma2")  # q/k/v/o and gate/up/down decoders
@@ -94,10 +98,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     table = build(args.folder)
     text = json.dumps(table, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-    tmp = args.output + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, args.output)
+    atomic_write(args.output, text, force=True)
     print(f"{len(table['models'])} hub ids -> {os.path.relpath(args.output, ROOT)}")
     return 0
 

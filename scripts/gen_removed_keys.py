@@ -24,6 +24,10 @@ import sys
 from typing import Dict, List, Optional, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from lfgate.safe_write import atomic_write  # noqa: E402
+
 OUT = os.path.join(ROOT, "lfgate", "schemas", "removed_keys.json")
 _TAG = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
 
@@ -158,10 +162,7 @@ def main(argv=None) -> int:
     if args.check:
         with open(args.out, encoding="utf-8") as f:
             return 0 if f.read() == text else 1
-    tmp = args.out + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, args.out)
+    atomic_write(args.out, text, force=True)
     print(f"wrote {args.out}: {len(table['keys'])} removed keys over {len(history)} releases")
     return 0
 
